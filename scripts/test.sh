@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite and every static check, exactly as CI runs it.
+# Creates ./.venv on first use and installs the project with its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+# Re-install when the project metadata changed since the last install.
+stamp=.venv/.fluidstack-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  touch "$stamp"
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff";   ruff check src tests bench scripts examples
+echo "== ruff format"; ruff format --check src tests bench scripts examples
+echo "== unasync"; python scripts/unasync.py --check
+echo "== mypy";   mypy
+echo "== pytest"; python -m pytest "$@"

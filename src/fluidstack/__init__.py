@@ -1,0 +1,1 @@
+"""FluidStack GPU cloud: Python SDK."""

@@ -1,0 +1,346 @@
+"""The request pipeline's pure parts: describing an endpoint, building its request,
+budgeting attempts and time, and turning a response into a model or a typed error.
+
+Both clients' send loops (``fluidstack._async.pipeline`` and its generated sync twin)
+call these functions and only add the I/O.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Generic, List, Mapping, Optional, TypeVar, Union
+from urllib.parse import quote
+
+import httpx
+
+from .config import ClientConfig, as_timeout
+from .errors import (
+    ApiConnectionError,
+    ApiError,
+    ApiTimeoutError,
+    MissingApiKeyError,
+    ResponseValidationError,
+    error_for_status,
+)
+from .request_options import RequestOptions
+from .retries import Outcome, retry_delay
+
+__all__ = ["CallBudget", "Endpoint", "RawResponse", "build_request", "parse_response"]
+
+T = TypeVar("T")
+
+_NO_CONTENT_TYPES = (type(None), None)
+
+
+@dataclass(frozen=True)
+class Endpoint(Generic[T]):
+    """A declarative description of one API operation.
+
+    Attributes:
+        operation: The SDK method name, e.g. ``"instances.get"`` (used in logs and hooks).
+        method: The HTTP method.
+        path: The path template, e.g. ``"/instances/{instance_id}"``.
+        response_type: What a successful body parses into; ``None`` when the body is
+            ignored (deletes answer 200 with JSON or 204 with nothing).
+        authenticated: Whether the call needs the API key.
+        idempotent: Whether repeating the request after the server may have acted on it
+            is harmless. Creates are not: see :class:`~fluidstack.core.retries.Outcome`.
+    """
+
+    operation: str
+    method: str
+    path: str
+    response_type: Any
+    authenticated: bool = True
+    idempotent: bool = True
+    _adapter: List[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def parse(self, content: bytes) -> T:
+        """Validate JSON bytes straight into the response type (the fast path)."""
+        if not self._adapter:
+            from pydantic import TypeAdapter  # noqa: PLC0415 - keeps `import fluidstack` light
+
+            self._adapter.append(TypeAdapter(self.response_type))
+        result: T = self._adapter[0].validate_json(content)
+        return result
+
+
+def _format_path(template: str, path_params: Optional[Mapping[str, str]]) -> str:
+    if not path_params:
+        return template
+    quoted = {}
+    for name, value in path_params.items():
+        text = str(value)
+        if not text:
+            raise ValueError(f"{name} must be a non-empty string")
+        # Quote everything, "/" included, so an id can never reach another route.
+        quoted[name] = quote(text, safe="")
+    return template.format(**quoted)
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def build_request(
+    config: ClientConfig,
+    endpoint: Endpoint[Any],
+    *,
+    path_params: Optional[Mapping[str, str]] = None,
+    query: Optional[Mapping[str, Any]] = None,
+    body: Optional[Mapping[str, Any]] = None,
+    options: Optional[RequestOptions] = None,
+    headers: Optional[Mapping[str, str]] = None,
+) -> httpx.Request:
+    """Build the ``httpx.Request`` for one call. Raises before any I/O on bad input."""
+    if endpoint.authenticated and config.api_key is None:
+        raise MissingApiKeyError(
+            "no API key: pass api_key=... to the client or set the FLUIDSTACK_API_KEY "
+            "environment variable"
+        )
+    url = config.base_url + _format_path(endpoint.path, path_params)
+    request_headers = dict(config.headers)
+    if not endpoint.authenticated:
+        request_headers.pop("api-key", None)
+    if headers:
+        request_headers.update(headers)
+    params: Dict[str, Any] = {}
+    if query:
+        params = {k: _query_value(v) for k, v in query.items() if v is not None}
+    content: Optional[bytes] = None
+    if options:
+        extra_headers = options.get("additional_headers")
+        if extra_headers:
+            request_headers.update({k.lower(): v for k, v in extra_headers.items()})
+        extra_query = options.get("additional_query_parameters")
+        if extra_query:
+            params.update({k: _query_value(v) for k, v in extra_query.items()})
+        extra_body = options.get("additional_body_parameters")
+        if extra_body and body is not None:
+            body = {**body, **extra_body}
+    if body is not None:
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        request_headers["content-type"] = "application/json"
+    return httpx.Request(
+        endpoint.method, url, params=params or None, headers=request_headers, content=content
+    )
+
+
+class CallBudget:
+    """How many attempts and how much time one call may still use.
+
+    Combines the client's settings with ``request_options``: the per-attempt timeout,
+    ``max_retries``, and an optional total deadline that bounds attempts *and* back-off.
+    """
+
+    __slots__ = ("_clock", "deadline", "max_retries", "retries_done", "timeout", "total")
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        options: Optional[RequestOptions],
+        clock: Any = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        timeout = config.timeout
+        max_retries = config.max_retries
+        total = config.total_timeout
+        if options:
+            if options.get("timeout_in_seconds") is not None:
+                timeout = as_timeout(options["timeout_in_seconds"])
+            if options.get("max_retries") is not None:
+                max_retries = int(options["max_retries"])
+                if max_retries < 0:
+                    raise ValueError("max_retries must be >= 0")
+            if options.get("total_timeout_in_seconds") is not None:
+                total = float(options["total_timeout_in_seconds"])
+                if total <= 0:
+                    raise ValueError("total_timeout_in_seconds must be > 0")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.total = total
+        self.deadline = None if total is None else clock() + total
+        self.retries_done = 0
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left before the deadline, or ``None`` without one."""
+        return None if self.deadline is None else self.deadline - self._clock()
+
+    def attempt_timeout(self) -> Dict[str, Optional[float]]:
+        """The timeout for the next attempt, as httpx's ``timeout`` extension.
+
+        Raises :class:`ApiTimeoutError` when the deadline has already passed.
+        """
+        left = self.remaining()
+        base = self.timeout.as_dict()
+        if left is None:
+            return base
+        if left <= 0:
+            raise self.deadline_error()
+        return {k: left if v is None else min(v, left) for k, v in base.items()}
+
+    def deadline_error(self) -> ApiTimeoutError:
+        return ApiTimeoutError(f"the call did not finish within its total timeout of {self.total:g}s")
+
+    def next_delay(
+        self, outcome: Outcome, headers: Optional[Mapping[str, str]], idempotent: bool
+    ) -> Optional[float]:
+        """Seconds to wait before retrying, or ``None`` when the call must not be retried.
+
+        A non-idempotent call is never retried after an ambiguous failure here; the
+        caller decides that (after looking for the effect of the first attempt).
+        """
+        if outcome in (Outcome.SUCCESS, Outcome.FATAL):
+            return None
+        if outcome is Outcome.AMBIGUOUS and not idempotent:
+            return None
+        if self.retries_done >= self.max_retries:
+            return None
+        delay = retry_delay(self.retries_done, headers)
+        left = self.remaining()
+        if left is not None and delay >= left:
+            return None
+        return delay
+
+
+def transport_error(exc: httpx.HTTPError, budget: Optional[CallBudget] = None) -> ApiError:
+    """Wrap an ``httpx`` transport exception in the SDK's error types."""
+    if isinstance(exc, httpx.TimeoutException):
+        if budget is not None and budget.deadline is not None and (budget.remaining() or 0) <= 0:
+            return budget.deadline_error()
+        kind = type(exc).__name__
+        return ApiTimeoutError(f"request timed out ({kind})")
+    detail = str(exc) or type(exc).__name__
+    return ApiConnectionError(f"connection error: {detail}")
+
+
+def decode_body(response: httpx.Response) -> Any:
+    """The body as JSON when it is JSON, else as text, ``None`` when empty."""
+    content = response.content
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        try:
+            return response.text
+        except Exception:  # pragma: no cover - undecodable charset
+            return repr(content[:200])
+
+
+def error_from_response(response: httpx.Response) -> ApiError:
+    """The typed error for an unsuccessful response."""
+    return error_for_status(response.status_code, decode_body(response), response.headers)
+
+
+def parse_response(endpoint: Endpoint[T], response: httpx.Response) -> T:
+    """Parse a successful response into the endpoint's type, or raise an ``ApiError``."""
+    if endpoint.response_type is None:
+        return None  # type: ignore[return-value]
+    content = response.content
+    try:
+        return endpoint.parse(content)
+    except Exception as exc:  # pydantic.ValidationError, or bad JSON/UTF-8 inside it
+        body = decode_body(response)
+        what = "an empty body" if not content else "a body that does not match the API"
+        raise ResponseValidationError(
+            f"{endpoint.operation}: the server sent {what} ({_first_line(exc)})",
+            status_code=response.status_code,
+            body=body,
+            headers=response.headers,
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return first[:200]
+
+
+class RawResponse(Generic[T]):
+    """A response as received, with its body parsed only when you ask for it.
+
+    Returned by ``client.<group>.with_raw_response.<method>(...)``.
+    """
+
+    __slots__ = ("_endpoint", "_parsed", "http_response", "retries_taken")
+
+    def __init__(
+        self, endpoint: Endpoint[T], http_response: httpx.Response, retries_taken: int
+    ) -> None:
+        self._endpoint = endpoint
+        self._parsed: List[T] = []
+        self.http_response = http_response
+        """The underlying ``httpx.Response``."""
+        self.retries_taken = retries_taken
+        """How many retries the call needed (0 when the first attempt succeeded)."""
+
+    @property
+    def status_code(self) -> int:
+        return self.http_response.status_code
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.http_response.headers
+
+    @property
+    def content(self) -> bytes:
+        return self.http_response.content
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds the last attempt took."""
+        return self.http_response.elapsed.total_seconds()
+
+    def json(self) -> Any:
+        """The body decoded as JSON (``None`` for an empty body)."""
+        return decode_body(self.http_response)
+
+    def parse(self) -> T:
+        """The body parsed into the method's usual return type (cached)."""
+        if not self._parsed:
+            self._parsed.append(parse_response(self._endpoint, self.http_response))
+        return self._parsed[0]
+
+    def __repr__(self) -> str:
+        return f"<RawResponse [{self.status_code}] {self._endpoint.operation}>"
+
+
+# Set by `with_raw_response` wrappers: the pipeline then hands back the raw response
+# instead of parsing. A context variable works for threads and asyncio tasks alike.
+_raw_slot: contextvars.ContextVar[Optional[List[RawResponse[Any]]]] = contextvars.ContextVar(
+    "fluidstack_raw_slot", default=None
+)
+
+
+def claim_raw_slot() -> Optional[List[RawResponse[Any]]]:
+    """Take the raw-response slot for this call, so nested calls parse normally."""
+    slot = _raw_slot.get()
+    if slot is not None:
+        _raw_slot.set(None)
+    return slot
+
+
+def origin(url: httpx.URL) -> Union[tuple[str, str, Optional[int]], None]:
+    return (url.scheme, url.host, url.port)
+
+
+def redirect_request(
+    request: httpx.Request, response: httpx.Response
+) -> Optional[httpx.Request]:
+    """The next request of a redirect, without credentials if it leaves the origin."""
+    nxt = response.next_request
+    if nxt is None:
+        return None
+    if origin(nxt.url) != origin(request.url):
+        # httpx only strips `Authorization`; our key travels in `api-key`.
+        for name in ("api-key", "cookie"):
+            if name in nxt.headers:
+                del nxt.headers[name]
+    nxt.extensions = dict(request.extensions)
+    return nxt

@@ -1,0 +1,258 @@
+"""The exceptions the SDK raises.
+
+Every one of them is a :class:`ApiError`, so ``except fluidstack.core.ApiError`` catches
+anything the SDK can raise. Errors that come from an HTTP response carry its
+``status_code``, ``body`` and ``headers``; errors raised before or without a response
+(no API key, connection failures, timeouts) have ``status_code=None``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Mapping, Optional, Type
+
+import httpx
+
+__all__ = [
+    "ApiConnectionError",
+    "ApiError",
+    "ApiTimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "MissingApiKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "UnprocessableEntityError",
+    "ValidationErrorItem",
+    "error_for_status",
+]
+
+_REDACTED = "[redacted]"
+_MAX_MESSAGE = 300
+
+
+class ApiError(Exception):
+    """Base class of every error the SDK raises.
+
+    Attributes:
+        status_code: The HTTP status of the response, or ``None`` when there was no
+            response (connection failure, timeout, missing API key).
+        body: The response body: parsed JSON when it was JSON, else the text, else ``None``.
+        headers: The response headers (empty when there was no response).
+        message: A one-line human-readable explanation.
+    """
+
+    status_code: Optional[int]
+    body: Any
+    headers: Mapping[str, str]
+    message: str
+
+    def __init__(
+        self,
+        message: Optional[str] = None,
+        *,
+        status_code: Optional[int] = None,
+        body: Any = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.headers = dict(headers) if headers is not None else {}
+        self.message = message if message is not None else _message_from_body(body)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        if self.status_code is None:
+            return self.message
+        reason = _reason_phrase(self.status_code)
+        text = f"{self.status_code} {reason}".rstrip()
+        return f"{text}: {self.message}" if self.message else text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code!r}, message={self.message!r})"
+
+    def __reduce__(self) -> Any:
+        # Keep errors picklable (multiprocessing, pytest-xdist) despite keyword-only args.
+        return (
+            _rebuild,
+            (type(self), self.message, self.status_code, self.body, dict(self.headers)),
+        )
+
+
+def _rebuild(
+    cls: Type[ApiError], message: str, status_code: Optional[int], body: Any, headers: Any
+) -> ApiError:
+    err = cls.__new__(cls)
+    ApiError.__init__(err, message, status_code=status_code, body=body, headers=headers)
+    return err
+
+
+class MissingApiKeyError(ApiError):
+    """No API key was given and ``FLUIDSTACK_API_KEY`` is not set; nothing was sent."""
+
+
+class ApiConnectionError(ApiError):
+    """The request could not be completed: DNS, refused or dropped connection, TLS, ...
+
+    ``status_code`` is ``None``. The original ``httpx`` exception is in ``__cause__``.
+    """
+
+
+class ApiTimeoutError(ApiConnectionError):
+    """The request (or the whole call, with a total deadline) ran out of time."""
+
+
+class BadRequestError(ApiError):
+    """400: the server refused the request (for example a business rule was broken)."""
+
+
+class AuthenticationError(ApiError):
+    """401: the API key (or session) is missing, unknown or revoked."""
+
+
+class PermissionDeniedError(ApiError):
+    """403: the key is valid but not allowed to do this."""
+
+
+class NotFoundError(ApiError):
+    """404: no such resource in this account."""
+
+
+class ConflictError(ApiError):
+    """409: the request conflicts with the resource's current state."""
+
+
+class ValidationErrorItem:
+    """One entry of a 422 response's ``detail`` list."""
+
+    __slots__ = ("loc", "msg", "type")
+
+    def __init__(self, loc: List[Any], msg: str, type: str) -> None:
+        self.loc = loc
+        self.msg = msg
+        self.type = type
+
+    @property
+    def field(self) -> str:
+        """The location as a dotted path without its first part, e.g. ``gpu_type``."""
+        parts = self.loc[1:] if len(self.loc) > 1 else self.loc
+        return ".".join(str(p) for p in parts)
+
+    def __repr__(self) -> str:
+        return f"ValidationErrorItem(loc={self.loc!r}, msg={self.msg!r}, type={self.type!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ValidationErrorItem) and (self.loc, self.msg, self.type) == (
+            other.loc,
+            other.msg,
+            other.type,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class UnprocessableEntityError(ApiError):
+    """422: the request did not validate. ``errors`` lists each problem."""
+
+    @property
+    def errors(self) -> List[ValidationErrorItem]:
+        """The parsed ``detail`` entries (empty if the body was not in FastAPI's shape)."""
+        return _validation_items(self.body)
+
+
+class RateLimitError(ApiError):
+    """429: too many requests. Retried automatically, honouring ``Retry-After``."""
+
+
+class InternalServerError(ApiError):
+    """5xx: the server failed. Retried automatically where that is safe."""
+
+
+class ResponseValidationError(ApiError):
+    """The server answered successfully, but the body is not what the API promises.
+
+    ``status_code``, ``body`` and ``headers`` describe the response that could not be
+    parsed; the underlying parsing error is in ``__cause__``.
+    """
+
+
+_BY_STATUS: Dict[int, Type[ApiError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(
+    status_code: int, body: Any, headers: Optional[Mapping[str, str]] = None
+) -> ApiError:
+    """Build the typed error for an unsuccessful response."""
+    cls = _BY_STATUS.get(status_code)
+    if cls is None:
+        cls = InternalServerError if status_code >= 500 else ApiError
+    return cls(status_code=status_code, body=body, headers=headers)
+
+
+def _validation_items(body: Any) -> List[ValidationErrorItem]:
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, list):
+        return []
+    items = []
+    for entry in detail:
+        if isinstance(entry, dict):
+            loc = entry.get("loc")
+            items.append(
+                ValidationErrorItem(
+                    loc=list(loc) if isinstance(loc, (list, tuple)) else [],
+                    msg=str(entry.get("msg", "")),
+                    type=str(entry.get("type", "")),
+                )
+            )
+    return items
+
+
+def _message_from_body(body: Any) -> str:
+    """A single line for ``str(error)``: the server's message, else a clipped body."""
+    if body is None or body == "":
+        return ""
+    if isinstance(body, dict):
+        items = _validation_items(body)
+        if items:
+            return "; ".join(f"{i.field or '<body>'}: {i.msg}" for i in items)
+        for key in ("message", "detail", "error", "msg"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return _one_line(value)
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return _one_line(value["message"])
+        return _one_line(json.dumps(body, default=str))
+    if isinstance(body, str):
+        return _one_line(body)
+    return _one_line(json.dumps(body, default=str))
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _reason_phrase(status_code: int) -> str:
+    try:
+        return httpx.codes.get_reason_phrase(status_code)
+    except Exception:  # pragma: no cover - httpx never raises here today
+        return ""
+
+
+def redact(text: str, secret: Optional[str]) -> str:
+    """Replace every occurrence of ``secret`` in ``text``; used before anything is logged."""
+    if secret and secret in text:
+        return text.replace(secret, _REDACTED)
+    return text

@@ -1,0 +1,44 @@
+"""Per-call options, passed as ``request_options={...}`` to any method."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+from typing_extensions import TypedDict
+
+__all__ = ["RequestOptions"]
+
+
+class RequestOptions(TypedDict, total=False):
+    """Options that change one call without changing the client.
+
+    Every key is optional::
+
+        client.instances.list(request_options={"timeout_in_seconds": 20, "max_retries": 1})
+    """
+
+    timeout_in_seconds: float
+    """Timeout for each attempt of this call, in seconds (default: the client's)."""
+
+    total_timeout_in_seconds: float
+    """Deadline for the whole call, retries and back-off included, in seconds."""
+
+    max_retries: int
+    """How many times this call may be retried (default: the client's ``max_retries``)."""
+
+    additional_headers: Dict[str, str]
+    """Headers added to (or overriding) the ones the SDK sends."""
+
+    additional_query_parameters: Dict[str, Any]
+    """Query parameters added to the ones the SDK sends."""
+
+    additional_body_parameters: Dict[str, Any]
+    """Fields merged into the JSON body (only for calls that send one)."""
+
+    idempotency_key: str
+    """``Idempotency-Key`` header for a create; generated when not given."""
+
+
+def option(options: Optional[Mapping[str, Any]], key: str) -> Any:
+    """Read one option, treating a missing ``request_options`` like an empty one."""
+    return options.get(key) if options else None
