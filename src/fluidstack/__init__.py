@@ -1,1 +1,144 @@
-"""FluidStack GPU cloud: Python SDK."""
+"""FluidStack GPU cloud: the Python SDK.
+
+    from fluidstack import FluidStack
+
+    client = FluidStack()  # reads FLUIDSTACK_API_KEY
+    client.instances.list()
+
+Names are imported on first use, so ``import fluidstack`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Dict, List
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from . import core as core
+    from . import types as types
+    from .client import AsyncFluidStack, FluidStack, FluidStackEnvironment
+    from .core import (
+        ApiConnectionError,
+        ApiError,
+        ApiTimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConflictError,
+        EventHooks,
+        InternalServerError,
+        MissingApiKeyError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        RawResponse,
+        RequestOptions,
+        ResponseValidationError,
+        UnprocessableEntityError,
+    )
+    from .types import (
+        ConfigurationResponse,
+        CreateInstanceResponse,
+        GPUType,
+        InstanceResponse,
+        InstanceStatus,
+        ListInstanceResponse,
+        OperatingSystemResponse,
+        Region,
+        SSHKeyResponse,
+        SupportedOperatingSystem,
+    )
+
+_LAZY: Dict[str, str] = {
+    "AsyncFluidStack": "fluidstack.client",
+    "FluidStack": "fluidstack.client",
+    "FluidStackEnvironment": "fluidstack.client",
+    **dict.fromkeys(
+        (
+            "ApiConnectionError",
+            "ApiError",
+            "ApiTimeoutError",
+            "AuthenticationError",
+            "BadRequestError",
+            "ConflictError",
+            "EventHooks",
+            "InternalServerError",
+            "MissingApiKeyError",
+            "NotFoundError",
+            "PermissionDeniedError",
+            "RateLimitError",
+            "RawResponse",
+            "RequestOptions",
+            "ResponseValidationError",
+            "UnprocessableEntityError",
+        ),
+        "fluidstack.core",
+    ),
+    **dict.fromkeys(
+        (
+            "ConfigurationResponse",
+            "CreateInstanceResponse",
+            "GPUType",
+            "InstanceResponse",
+            "InstanceStatus",
+            "ListInstanceResponse",
+            "OperatingSystemResponse",
+            "Region",
+            "SSHKeyResponse",
+            "SupportedOperatingSystem",
+        ),
+        "fluidstack.types",
+    ),
+}
+_SUBMODULES = {"core", "types", "client", "resources"}
+
+__all__ = [
+    "ApiConnectionError",
+    "ApiError",
+    "ApiTimeoutError",
+    "AsyncFluidStack",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationResponse",
+    "ConflictError",
+    "CreateInstanceResponse",
+    "EventHooks",
+    "FluidStack",
+    "FluidStackEnvironment",
+    "GPUType",
+    "InstanceResponse",
+    "InstanceStatus",
+    "InternalServerError",
+    "ListInstanceResponse",
+    "MissingApiKeyError",
+    "NotFoundError",
+    "OperatingSystemResponse",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RawResponse",
+    "Region",
+    "RequestOptions",
+    "ResponseValidationError",
+    "SSHKeyResponse",
+    "SupportedOperatingSystem",
+    "UnprocessableEntityError",
+    "__version__",
+    "core",
+    "types",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"fluidstack.{name}")
+    raise AttributeError(f"module 'fluidstack' has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)

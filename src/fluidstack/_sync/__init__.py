@@ -1,1 +1,2 @@
+# Generated from fluidstack/_async by scripts/unasync.py: do not edit by hand.
 

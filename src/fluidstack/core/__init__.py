@@ -1,1 +1,64 @@
+"""The request pipeline's shared parts: configuration, options, retries and errors.
 
+Every exception the SDK raises derives from :class:`ApiError`::
+
+    import fluidstack
+
+    try:
+        client.instances.get("i-123")
+    except fluidstack.core.ApiError as e:
+        print(e.status_code, e.body)
+"""
+
+from .config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    FluidStackEnvironment,
+    InsecureTransportWarning,
+)
+from .endpoint import RawResponse
+from .errors import (
+    ApiConnectionError,
+    ApiError,
+    ApiTimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    MissingApiKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    UnprocessableEntityError,
+    ValidationErrorItem,
+)
+from .events import EventHooks, RequestEvent, ResponseEvent, RetryEvent
+from .request_options import RequestOptions
+
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "ApiConnectionError",
+    "ApiError",
+    "ApiTimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "EventHooks",
+    "FluidStackEnvironment",
+    "InsecureTransportWarning",
+    "InternalServerError",
+    "MissingApiKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RawResponse",
+    "RequestEvent",
+    "RequestOptions",
+    "ResponseEvent",
+    "ResponseValidationError",
+    "RetryEvent",
+    "UnprocessableEntityError",
+    "ValidationErrorItem",
+]

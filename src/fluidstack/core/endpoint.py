@@ -28,7 +28,14 @@ from .errors import (
 from .request_options import RequestOptions
 from .retries import Outcome, retry_delay
 
-__all__ = ["CallBudget", "Endpoint", "RawResponse", "build_request", "parse_response"]
+__all__ = [
+    "CallBudget",
+    "Endpoint",
+    "RawResponse",
+    "RequestParts",
+    "build_request",
+    "parse_response",
+]
 
 T = TypeVar("T")
 
@@ -61,7 +68,7 @@ class Endpoint(Generic[T]):
     def parse(self, content: bytes) -> T:
         """Validate JSON bytes straight into the response type (the fast path)."""
         if not self._adapter:
-            from pydantic import TypeAdapter  # noqa: PLC0415 - keeps `import fluidstack` light
+            from pydantic import TypeAdapter
 
             self._adapter.append(TypeAdapter(self.response_type))
         result: T = self._adapter[0].validate_json(content)
@@ -87,6 +94,23 @@ def _query_value(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class RequestParts:
+    """Everything ``httpx.Client.build_request`` needs for one call."""
+
+    method: str
+    url: str
+    params: Optional[Dict[str, Any]]
+    headers: Dict[str, str]
+    content: Optional[bytes]
+
+    def build(self, http: Union[httpx.Client, httpx.AsyncClient]) -> httpx.Request:
+        # Through the client, so that its cookies (the login session) and headers apply.
+        return http.build_request(
+            self.method, self.url, params=self.params, headers=self.headers, content=self.content
+        )
+
+
 def build_request(
     config: ClientConfig,
     endpoint: Endpoint[Any],
@@ -96,8 +120,8 @@ def build_request(
     body: Optional[Mapping[str, Any]] = None,
     options: Optional[RequestOptions] = None,
     headers: Optional[Mapping[str, str]] = None,
-) -> httpx.Request:
-    """Build the ``httpx.Request`` for one call. Raises before any I/O on bad input."""
+) -> RequestParts:
+    """Describe the request of one call. Raises before any I/O on bad input."""
     if endpoint.authenticated and config.api_key is None:
         raise MissingApiKeyError(
             "no API key: pass api_key=... to the client or set the FLUIDSTACK_API_KEY "
@@ -126,9 +150,7 @@ def build_request(
     if body is not None:
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         request_headers["content-type"] = "application/json"
-    return httpx.Request(
-        endpoint.method, url, params=params or None, headers=request_headers, content=content
-    )
+    return RequestParts(endpoint.method, url, params or None, request_headers, content)
 
 
 class CallBudget:
@@ -185,7 +207,9 @@ class CallBudget:
         return {k: left if v is None else min(v, left) for k, v in base.items()}
 
     def deadline_error(self) -> ApiTimeoutError:
-        return ApiTimeoutError(f"the call did not finish within its total timeout of {self.total:g}s")
+        return ApiTimeoutError(
+            f"the call did not finish within its total timeout of {self.total:g}s"
+        )
 
     def next_delay(
         self, outcome: Outcome, headers: Optional[Mapping[str, str]], idempotent: bool
@@ -330,9 +354,7 @@ def origin(url: httpx.URL) -> Union[tuple[str, str, Optional[int]], None]:
     return (url.scheme, url.host, url.port)
 
 
-def redirect_request(
-    request: httpx.Request, response: httpx.Response
-) -> Optional[httpx.Request]:
+def redirect_request(request: httpx.Request, response: httpx.Response) -> Optional[httpx.Request]:
     """The next request of a redirect, without credentials if it leaves the origin."""
     nxt = response.next_request
     if nxt is None:

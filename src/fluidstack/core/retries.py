@@ -74,7 +74,9 @@ def classify_exception(exc: BaseException) -> Outcome:
     return Outcome.FATAL
 
 
-def retry_after(headers: Optional[Mapping[str, str]], now: Optional[float] = None) -> Optional[float]:
+def retry_after(
+    headers: Optional[Mapping[str, str]], now: Optional[float] = None
+) -> Optional[float]:
     """The wait the server asked for, in seconds, or ``None``.
 
     Understands ``retry-after-ms`` (milliseconds), and ``Retry-After`` as seconds or as

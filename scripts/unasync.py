@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Generate the synchronous client from the asynchronous one.
+
+``src/fluidstack/_async/*.py`` is written by hand; ``src/fluidstack/_sync/*.py`` is
+generated from it by textual substitution, so the two clients cannot drift apart.
+``_io.py`` differs by nature and is hand-written on both sides.
+
+    python scripts/unasync.py          # regenerate
+    python scripts/unasync.py --check  # fail if the generated files are stale (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "src" / "fluidstack"
+SOURCE = ROOT / "_async"
+TARGET = ROOT / "_sync"
+HAND_WRITTEN = {"_io.py"}
+HEADER = "# Generated from fluidstack/_async by scripts/unasync.py: do not edit by hand.\n"
+
+# Order matters: longer and more specific patterns first.
+SUBSTITUTIONS = [
+    (r"\ban asynchronous\b", "a synchronous"),
+    (r"\bAn asynchronous\b", "A synchronous"),
+    (r"\bAsynchronous\b", "Synchronous"),
+    (r"\basynchronous\b", "synchronous"),
+    (r"\ban async context manager\b", "a context manager"),
+    (r"\basync with\b", "with"),
+    (r"\basync for\b", "for"),
+    (r"\basync def\b", "def"),
+    (r"\bawait ", ""),
+    (r"\b__aenter__\b", "__enter__"),
+    (r"\b__aexit__\b", "__exit__"),
+    (r"\b__aiter__\b", "__iter__"),
+    (r"\b__anext__\b", "__next__"),
+    (r"\bStopAsyncIteration\b", "StopIteration"),
+    (r"\basynccontextmanager\b", "contextmanager"),
+    (r"\bAsyncIterator\b", "Iterator"),
+    (r"\bAsyncContextManager\b", "ContextManager"),
+    (r"\baclose\b", "close"),
+    (r"\baread\b", "read"),
+    (r"\b_async\b", "_sync"),
+    (r"\bAsync([A-Z]\w*)", r"\1"),
+]
+
+
+def _strip_awaitable(text: str) -> str:
+    """``Awaitable[X]`` → ``X``, with nested brackets in ``X``."""
+    out = []
+    i = 0
+    marker = "Awaitable["
+    while True:
+        j = text.find(marker, i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        depth = 1
+        k = j + len(marker)
+        start = k
+        while depth:
+            if text[k] == "[":
+                depth += 1
+            elif text[k] == "]":
+                depth -= 1
+            k += 1
+        out.append(text[start : k - 1])
+        i = k
+
+
+def unasync(source: str, filename: Path) -> str:
+    text = _strip_awaitable(source)
+    for pattern, replacement in SUBSTITUTIONS:
+        text = re.sub(pattern, replacement, text)
+    # `Awaitable` may now be imported but unused.
+    text = re.sub(r"\bAwaitable, ", "", text)
+    text = re.sub(r", Awaitable\b", "", text)
+    # Shorter lines may now fit on one: format like the rest of the code base.
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(filename), "-"],
+        input=HEADER + text,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return formatted.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check, change nothing")
+    args = parser.parse_args()
+    stale = []
+    expected_names = set()
+    for src in sorted(SOURCE.glob("*.py")):
+        if src.name in HAND_WRITTEN:
+            continue
+        expected_names.add(src.name)
+        dst = TARGET / src.name
+        generated = unasync(src.read_text(), dst)
+        if not dst.exists() or dst.read_text() != generated:
+            stale.append(dst)
+            if not args.check:
+                dst.write_text(generated)
+    extra = [p for p in TARGET.glob("*.py") if p.name not in expected_names | HAND_WRITTEN]
+    if args.check:
+        problems = [f"stale: {p.relative_to(ROOT.parent.parent)}" for p in stale]
+        problems += [f"no async source: {p.relative_to(ROOT.parent.parent)}" for p in extra]
+        if problems:
+            print("\n".join(problems))
+            print("run: python scripts/unasync.py")
+            return 1
+        return 0
+    for p in extra:
+        p.unlink()
+    for p in stale:
+        print(f"wrote {p.relative_to(ROOT.parent.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

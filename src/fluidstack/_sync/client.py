@@ -1,0 +1,207 @@
+# Generated from fluidstack/_async by scripts/unasync.py: do not edit by hand.
+"""``FluidStack``: the synchronous client."""
+
+from __future__ import annotations
+
+import functools
+from types import TracebackType
+from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
+
+import httpx
+
+from ..core.config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+    FluidStackEnvironment,
+    TimeoutTypes,
+    build_config,
+)
+from ..core.events import EventHooks, configure_logging_from_env
+from ..core.request_options import RequestOptions
+from ..resources import account as account_api
+from ._io import HttpClient
+from .pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from ..types.account import HealthCheckOutSchema
+    from .account import (
+        ApiKeysResource,
+        AuthResource,
+        PaymentsResource,
+        UserResource,
+    )
+    from .catalog import ConfigurationsResource, TemplatesResource
+    from .instances import InstancesResource
+    from .ssh_keys import SshKeysResource
+
+__all__ = ["FluidStack"]
+
+_NOT_GIVEN: float = -1.0
+
+
+class FluidStack:
+    """Synchronous client of the FluidStack API.
+
+    Use it as a context manager, or call :meth:`close` when done::
+
+        with FluidStack() as client:
+            instances = client.instances.list()
+
+    Args:
+        api_key: Your API key. Default: the ``FLUIDSTACK_API_KEY`` environment variable,
+            read now. Calls that need a key fail before sending anything without one.
+        base_url: API root. Default: ``FLUIDSTACK_BASE_URL``, else ``environment``.
+        environment: A :class:`FluidStackEnvironment` (default: production).
+        timeout: Seconds each attempt may take, or an ``httpx.Timeout``; ``None`` for no
+            limit. Default: 60, or the timeout of ``httpx_client`` when you pass one.
+        max_retries: Retries after a failed attempt (408, 429, 5xx, network errors,
+            timeouts), with exponential back-off. Default: 2.
+        total_timeout: Seconds a whole call may take, retries and waits included.
+            Default: no limit beyond ``timeout`` times the attempts.
+        follow_redirects: Follow HTTP redirects (the API key is never sent to another
+            host). Default: ``True``.
+        httpx_client: Your own ``httpx`` client (proxies, certificates, transports).
+            It is never closed by this client.
+        http_client: Same as ``httpx_client`` (the name the vendor's README uses).
+        default_headers: Headers sent with every call.
+        event_hooks: Callables run on each request, response and retry.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        environment: Union[FluidStackEnvironment, str] = FluidStackEnvironment.DEFAULT,
+        timeout: TimeoutTypes = _NOT_GIVEN,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        total_timeout: Optional[float] = None,
+        follow_redirects: bool = True,
+        httpx_client: Optional[HttpClient] = None,
+        http_client: Optional[HttpClient] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+        event_hooks: Optional[EventHooks] = None,
+    ) -> None:
+        if httpx_client is not None and http_client is not None:
+            raise TypeError("pass httpx_client or http_client, not both")
+        custom = httpx_client if httpx_client is not None else http_client
+        if custom is not None and not isinstance(custom, HttpClient):
+            raise TypeError(
+                f"httpx_client must be an {HttpClient.__module__}.{HttpClient.__name__}, "
+                f"got {type(custom).__name__}"
+            )
+        if timeout is _NOT_GIVEN:
+            timeout = custom.timeout if custom is not None else DEFAULT_TIMEOUT
+        configure_logging_from_env()
+        self._config: ClientConfig = build_config(
+            api_key=api_key,
+            base_url=base_url,
+            environment=environment,
+            timeout=timeout,
+            max_retries=max_retries,
+            total_timeout=total_timeout,
+            follow_redirects=follow_redirects,
+            default_headers=default_headers,
+            hooks=event_hooks,
+        )
+        self._owns_http = custom is None
+        http = custom if custom is not None else HttpClient(timeout=self._config.timeout)
+        self._pipeline = Pipeline(self._config, http)
+
+    @property
+    def base_url(self) -> str:
+        """The API root this client talks to."""
+        return self._config.base_url
+
+    @property
+    def max_retries(self) -> int:
+        return self._config.max_retries
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._config.timeout
+
+    def __repr__(self) -> str:
+        key = "set" if self._config.api_key else "missing"
+        return f"<{type(self).__name__} base_url={self.base_url!r} api_key={key}>"
+
+    # Resource groups are built on first use, which keeps the client cheap to create.
+
+    @functools.cached_property
+    def instances(self) -> InstancesResource:
+        """GPU instances: list, create, get, stop, start, rename, delete."""
+        from .instances import InstancesResource
+
+        return InstancesResource(self._pipeline)
+
+    @functools.cached_property
+    def ssh_keys(self) -> SshKeysResource:
+        """SSH keys, addressed by name."""
+        from .ssh_keys import SshKeysResource
+
+        return SshKeysResource(self._pipeline)
+
+    @functools.cached_property
+    def configurations(self) -> ConfigurationsResource:
+        """The catalog of GPU configurations and prices."""
+        from .catalog import ConfigurationsResource
+
+        return ConfigurationsResource(self._pipeline)
+
+    @functools.cached_property
+    def templates(self) -> TemplatesResource:
+        """Operating-system templates."""
+        from .catalog import TemplatesResource
+
+        return TemplatesResource(self._pipeline)
+
+    @functools.cached_property
+    def user(self) -> UserResource:
+        """Company details and balance."""
+        from .account import UserResource
+
+        return UserResource(self._pipeline)
+
+    @functools.cached_property
+    def api_keys(self) -> ApiKeysResource:
+        """API keys."""
+        from .account import ApiKeysResource
+
+        return ApiKeysResource(self._pipeline)
+
+    @functools.cached_property
+    def auth(self) -> AuthResource:
+        """The browser login flow (``wos_session`` cookie)."""
+        from .account import AuthResource
+
+        return AuthResource(self._pipeline)
+
+    @functools.cached_property
+    def payments(self) -> PaymentsResource:
+        """Payment intents."""
+        from .account import PaymentsResource
+
+        return PaymentsResource(self._pipeline)
+
+    def healthcheck(
+        self, *, request_options: Optional[RequestOptions] = None
+    ) -> HealthCheckOutSchema:
+        """Check that the API is up. Needs no API key."""
+        return self._pipeline.call(account_api.HEALTHCHECK, request_options=request_options)
+
+    def close(self) -> None:
+        """Close the connections this client opened (never a client you passed in)."""
+        if self._owns_http:
+            self._pipeline.http.close()
+
+    def __enter__(self) -> FluidStack:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
