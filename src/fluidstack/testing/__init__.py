@@ -1,1 +1,9 @@
+"""Testing helpers built on the FluidStack emulator.
 
+The pytest fixtures live in :mod:`fluidstack.testing.plugin` (loaded automatically as
+the ``fluidstack`` pytest plugin); :class:`EmulatorHandle` is the object they yield.
+"""
+
+from fluidstack.testing.handle import EmulatorControlError, EmulatorHandle
+
+__all__ = ["EmulatorControlError", "EmulatorHandle"]
