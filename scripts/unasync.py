@@ -80,15 +80,21 @@ def unasync(source: str, filename: Path) -> str:
     # `Awaitable` may now be imported but unused.
     text = re.sub(r"\bAwaitable, ", "", text)
     text = re.sub(r", Awaitable\b", "", text)
-    # Shorter lines may now fit on one: format like the rest of the code base.
-    formatted = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(filename), "-"],
-        input=HEADER + text,
+    # Renamed imports may need re-sorting and shorter lines may now fit on one:
+    # tidy the result like the rest of the code base.
+    text = _ruff(["check", "--fix-only", "--select", "I", "--quiet"], HEADER + text, filename)
+    return _ruff(["format"], text, filename)
+
+
+def _ruff(args: list[str], source: str, filename: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", *args, "--stdin-filename", str(filename), "-"],
+        input=source,
         capture_output=True,
         text=True,
         check=True,
     )
-    return formatted.stdout
+    return done.stdout
 
 
 def main() -> int:

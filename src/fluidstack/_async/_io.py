@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import anyio
 import httpx
 from anyio import sleep
 
-__all__ = ["HttpClient", "sleep"]
+__all__ = ["HttpClient", "shielded", "sleep"]
 
 HttpClient = httpx.AsyncClient
+
+
+def shielded() -> anyio.CancelScope:
+    """A scope that cancellation cannot interrupt: cleanup must finish."""
+    return anyio.CancelScope(shield=True)

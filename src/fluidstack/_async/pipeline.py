@@ -49,8 +49,8 @@ class AsyncPipeline:
     ) -> None:
         self.config = config
         self.http = http
-        self._sleep = sleep
-        self._clock = clock
+        self.sleep = sleep
+        self.clock = clock
 
     async def call(
         self,
@@ -94,7 +94,7 @@ class AsyncPipeline:
     ) -> tuple[Any, int]:
         config = self.config
         hooks = config.hooks
-        budget = CallBudget(config, options, self._clock)
+        budget = CallBudget(config, options, self.clock)
         request = build_request(
             config,
             endpoint,
@@ -110,7 +110,7 @@ class AsyncPipeline:
             attempt += 1
             request.extensions["timeout"] = budget.attempt_timeout()
             hooks.request(RequestEvent(endpoint.operation, endpoint.method, path, attempt))
-            started = self._clock()
+            started = self.clock()
             response: Optional[httpx.Response] = None
             try:
                 response = await self._send_following_redirects(request)
@@ -125,7 +125,7 @@ class AsyncPipeline:
                         path,
                         attempt,
                         None,
-                        self._clock() - started,
+                        self.clock() - started,
                         type(exc).__name__,
                     )
                 )
@@ -138,7 +138,7 @@ class AsyncPipeline:
                         path,
                         attempt,
                         response.status_code,
-                        self._clock() - started,
+                        self.clock() - started,
                     )
                 )
                 if outcome is Outcome.SUCCESS:
@@ -167,7 +167,7 @@ class AsyncPipeline:
                     str(response.status_code) if response is not None else type(error).__name__,
                 )
             )
-            await self._sleep(delay)
+            await self.sleep(delay)
             budget.retries_done += 1
 
     async def _send_following_redirects(self, request: httpx.Request) -> httpx.Response:

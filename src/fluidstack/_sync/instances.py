@@ -3,18 +3,53 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import (
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
 
-from ..core.request_options import RequestOptions, option
+from ..core.errors import (
+    ApiError,
+    ApiTimeoutError,
+    MissingApiKeyError,
+    NoCapacityError,
+    NotFoundError,
+)
+from ..core.request_options import (
+    RequestOptions,
+    option,
+    with_deadline,
+    without_idempotency_key,
+)
+from ..core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
+from ..resources import catalog as catalog_api
 from ..resources import instances as api
-from ..types.enums import GPUType, Region, SupportedOperatingSystem
+from ..resources.launch import is_out_of_stock, plan_launch
+from ..types.enums import GPUType, InstanceStatus, Region, SupportedOperatingSystem
 from ..types.instances import (
     CreateInstanceResponse,
     InstanceResponse,
     ListInstanceResponse,
     VolumeInstanceRequest,
 )
+from ..types.launch import LaunchOption, LaunchPlan
+from ._io import shielded
 from ._resource import Resource, raw_method
+
+Statuses = Union[InstanceStatus, str, Iterable[Union[InstanceStatus, str]]]
+Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]
 
 __all__ = ["InstancesResource", "InstancesResourceWithRawResponse"]
 
@@ -58,7 +93,7 @@ class InstancesResource(Resource):
         gpu_count: Optional[int] = None,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
-        volumes: Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]] = None,
+        volumes: Volumes = None,
         request_options: Optional[RequestOptions] = None,
     ) -> CreateInstanceResponse:
         """Create a GPU instance. It starts ``pending``; poll ``get`` or use ``wait``.
@@ -151,6 +186,279 @@ class InstancesResource(Resource):
         for instance in self.iter(include_failed_instances=True):
             found.append(instance)
         return found
+
+    def wait(
+        self,
+        instance_id: str,
+        *,
+        until: Statuses = InstanceStatus.RUNNING,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: Optional[float] = None,
+        on_poll: Optional[Callable[[InstanceResponse], object]] = None,
+        request_options: Optional[RequestOptions] = None,
+    ) -> InstanceResponse:
+        """Poll an instance until it reaches ``until``, and return it.
+
+        Polls every ``poll_interval`` seconds at first, then less often (up to
+        ``max_poll_interval``, default 30 s). No single request may outlive the deadline.
+
+        Args:
+            instance_id: The instance to watch.
+            until: The status (or statuses) to wait for. Default: ``running``.
+            timeout: Seconds to wait in all (default 900); ``None`` waits forever.
+            poll_interval: Seconds between the first polls (default 5).
+            max_poll_interval: Longest pause between polls (default 30).
+            on_poll: Called with the instance after every poll (progress displays).
+            request_options: Per-call options for each poll.
+
+        Raises:
+            InstanceFailedError: The instance reached ``failed`` or ``terminated``
+                while waiting for another status.
+            WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
+        """
+        policy = WaitPolicy.build(until, timeout, poll_interval, max_poll_interval)
+        clock = self._pipeline.clock
+        deadline = None if policy.timeout is None else clock() + policy.timeout
+        last: Optional[InstanceResponse] = None
+        polls = 0
+        while True:
+            options = request_options
+            if deadline is not None:
+                left = deadline - clock()
+                if left <= 0:
+                    raise policy.timed_out(last)
+                options = with_deadline(request_options, left)
+            try:
+                last = self.get(instance_id, request_options=options)
+            except ApiTimeoutError as exc:
+                if deadline is not None and clock() >= deadline:
+                    raise policy.timed_out(last) from exc
+                raise
+            polls += 1
+            if on_poll is not None:
+                on_poll(last)
+            if policy.reached(last):
+                return last
+            delay = policy.interval(polls)
+            if deadline is not None:
+                left = deadline - clock()
+                if left <= 0:
+                    raise policy.timed_out(last)
+                delay = min(delay, left)
+            self._pipeline.sleep(delay)
+
+    def create_and_wait(
+        self,
+        *,
+        gpu_type: Union[GPUType, str],
+        ssh_key: str,
+        name: Optional[str] = None,
+        gpu_count: Optional[int] = None,
+        operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
+        region: Union[Region, str, None] = None,
+        volumes: Volumes = None,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_poll: Optional[Callable[[InstanceResponse], object]] = None,
+        request_options: Optional[RequestOptions] = None,
+    ) -> InstanceResponse:
+        """Create an instance and wait until it is ``running`` (see ``create``, ``wait``).
+
+        If the wait fails, the instance is left as it is: the error's ``instance``
+        attribute says which one, so you can inspect or delete it.
+        """
+        created = self.create(
+            gpu_type=gpu_type,
+            ssh_key=ssh_key,
+            name=name,
+            gpu_count=gpu_count,
+            operating_system_label=operating_system_label,
+            region=region,
+            volumes=volumes,
+            request_options=request_options,
+        )
+        return self.wait(
+            created.id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_poll=on_poll,
+            request_options=without_idempotency_key(request_options),
+        )
+
+    @overload
+    def launch(
+        self,
+        *,
+        gpu_type: Union[GPUType, str, Sequence[Union[GPUType, str]], None],
+        ssh_key: str,
+        gpu_count: int = ...,
+        regions: Union[Region, str, Sequence[Union[Region, str]], None] = ...,
+        max_price_per_hour: Union[float, Decimal, str, None] = ...,
+        dry_run: Literal[False] = ...,
+        name: Optional[str] = ...,
+        operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> CreateInstanceResponse: ...
+
+    @overload
+    def launch(
+        self,
+        *,
+        gpu_type: Union[GPUType, str, Sequence[Union[GPUType, str]], None],
+        ssh_key: str,
+        gpu_count: int = ...,
+        regions: Union[Region, str, Sequence[Union[Region, str]], None] = ...,
+        max_price_per_hour: Union[float, Decimal, str, None] = ...,
+        dry_run: Literal[True],
+        name: Optional[str] = ...,
+        operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> LaunchPlan: ...
+
+    def launch(
+        self,
+        *,
+        gpu_type: Union[GPUType, str, Sequence[Union[GPUType, str]], None],
+        ssh_key: str,
+        gpu_count: int = 1,
+        regions: Union[Region, str, Sequence[Union[Region, str]], None] = None,
+        max_price_per_hour: Union[float, Decimal, str, None] = None,
+        dry_run: bool = False,
+        name: Optional[str] = None,
+        operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
+        request_options: Optional[RequestOptions] = None,
+    ) -> Union[CreateInstanceResponse, LaunchPlan]:
+        """Create an instance wherever it is cheapest, falling back when out of stock.
+
+        Reads the catalog, keeps the configurations that match (GPU type or types, GPU
+        count, regions, hourly budget for the whole instance), and tries them cheapest
+        first; a region that is out of stock is skipped for the next one.
+
+        Args:
+            gpu_type: A GPU type, a list of acceptable ones, or ``None`` for any.
+            ssh_key: Name of an SSH key in your account.
+            gpu_count: GPUs per instance (default 1).
+            regions: Acceptable regions, in order of preference for equal prices;
+                ``None`` for any.
+            max_price_per_hour: Highest acceptable USD per hour for the whole instance.
+            dry_run: Create nothing; return the :class:`LaunchPlan` that would be tried.
+            name: Instance name (default: generated).
+            operating_system_label: OS image (default: the server's).
+            request_options: Per-call options for each request.
+
+        Raises:
+            NoCapacityError: Nothing matches, or every match was out of stock.
+        """
+        configurations = self._pipeline.call(
+            catalog_api.CONFIGURATIONS, request_options=without_idempotency_key(request_options)
+        )
+        plan = plan_launch(
+            configurations,
+            gpu_type=gpu_type,
+            gpu_count=gpu_count,
+            regions=regions,
+            max_price_per_hour=max_price_per_hour,
+        )
+        if dry_run:
+            return plan
+        if not plan.options:
+            raise NoCapacityError("no configuration in the catalog matches this launch")
+        instance_name = name if name is not None else api.generated_name()
+        key = option(request_options, "idempotency_key")
+        attempts: List[Tuple[LaunchOption, ApiError]] = []
+        for number, choice in enumerate(plan.options):
+            options = without_idempotency_key(request_options)
+            if key:
+                options = {**(options or {}), "idempotency_key": f"{key}-{number}"}
+            try:
+                return self.create(
+                    gpu_type=choice.gpu_type,
+                    ssh_key=ssh_key,
+                    name=instance_name,
+                    gpu_count=choice.gpu_count,
+                    operating_system_label=operating_system_label,
+                    region=choice.region,
+                    request_options=options,
+                )
+            except ApiError as exc:
+                if not is_out_of_stock(exc):
+                    raise
+                attempts.append((choice, exc))
+        tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
+        raise NoCapacityError(f"out of stock everywhere that matches: {tried}", attempts=attempts)
+
+    @contextmanager
+    def ephemeral(
+        self,
+        *,
+        gpu_type: Union[GPUType, str],
+        ssh_key: str,
+        name: Optional[str] = None,
+        gpu_count: Optional[int] = None,
+        operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
+        region: Union[Region, str, None] = None,
+        volumes: Volumes = None,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        request_options: Optional[RequestOptions] = None,
+    ) -> Iterator[InstanceResponse]:
+        """An instance that lives exactly as long as the ``with`` block.
+
+        Creates the instance, waits until it is running, yields it, and deletes it on
+        the way out, whatever happens: an exception, a failed or timed-out wait, Ctrl-C
+        or cancellation. If even the create was interrupted, the instance it may have
+        made is looked up by name and deleted. A failed delete raises an error naming
+        the instance, so a GPU is never left billing silently.
+        """
+        instance_name = name if name is not None else api.generated_name()
+        created: Optional[CreateInstanceResponse] = None
+        maybe_created = True
+        try:
+            try:
+                created = self.create(
+                    gpu_type=gpu_type,
+                    ssh_key=ssh_key,
+                    name=instance_name,
+                    gpu_count=gpu_count,
+                    operating_system_label=operating_system_label,
+                    region=region,
+                    volumes=volumes,
+                    request_options=request_options,
+                )
+            except ApiError as exc:
+                # A 4xx (or a missing key) means the server made nothing.
+                maybe_created = exc.status_code is None or exc.status_code >= 500
+                maybe_created = maybe_created and not isinstance(exc, MissingApiKeyError)
+                raise
+            yield self.wait(
+                created.id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=without_idempotency_key(request_options),
+            )
+        finally:
+            if maybe_created:
+                with shielded():
+                    self._clean_up(created, instance_name)
+
+    def _clean_up(self, created: Optional[CreateInstanceResponse], name: str) -> None:
+        instance_id = created.id if created is not None else None
+        try:
+            if instance_id is None:
+                found = api.find_created(self._all_instances(), name)
+                if found is None or str(found.status) == "terminated":
+                    return
+                instance_id = found.id
+            self.delete(instance_id)
+        except NotFoundError:
+            return
+        except ApiError as exc:
+            what = f"instance {instance_id}" if instance_id else f"the instance named {name!r}"
+            raise ApiError(
+                f"could not delete {what} on the way out ({exc}); it may still be billing: "
+                f"delete it with `fluidstack instances delete {instance_id or name}`"
+            ) from exc
 
     def iter(
         self,

@@ -50,8 +50,8 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.http = http
-        self._sleep = sleep
-        self._clock = clock
+        self.sleep = sleep
+        self.clock = clock
 
     def call(
         self,
@@ -95,7 +95,7 @@ class Pipeline:
     ) -> tuple[Any, int]:
         config = self.config
         hooks = config.hooks
-        budget = CallBudget(config, options, self._clock)
+        budget = CallBudget(config, options, self.clock)
         request = build_request(
             config,
             endpoint,
@@ -111,7 +111,7 @@ class Pipeline:
             attempt += 1
             request.extensions["timeout"] = budget.attempt_timeout()
             hooks.request(RequestEvent(endpoint.operation, endpoint.method, path, attempt))
-            started = self._clock()
+            started = self.clock()
             response: Optional[httpx.Response] = None
             try:
                 response = self._send_following_redirects(request)
@@ -126,7 +126,7 @@ class Pipeline:
                         path,
                         attempt,
                         None,
-                        self._clock() - started,
+                        self.clock() - started,
                         type(exc).__name__,
                     )
                 )
@@ -139,7 +139,7 @@ class Pipeline:
                         path,
                         attempt,
                         response.status_code,
-                        self._clock() - started,
+                        self.clock() - started,
                     )
                 )
                 if outcome is Outcome.SUCCESS:
@@ -168,7 +168,7 @@ class Pipeline:
                     str(response.status_code) if response is not None else type(error).__name__,
                 )
             )
-            self._sleep(delay)
+            self.sleep(delay)
             budget.retries_done += 1
 
     def _send_following_redirects(self, request: httpx.Request) -> httpx.Response:

@@ -24,14 +24,17 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    InstanceFailedError,
     InternalServerError,
     MissingApiKeyError,
+    NoCapacityError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
     UnprocessableEntityError,
     ValidationErrorItem,
+    WaitTimeoutError,
 )
 from .events import EventHooks, RequestEvent, ResponseEvent, RetryEvent
 from .request_options import RequestOptions
@@ -48,8 +51,10 @@ __all__ = [
     "EventHooks",
     "FluidStackEnvironment",
     "InsecureTransportWarning",
+    "InstanceFailedError",
     "InternalServerError",
     "MissingApiKeyError",
+    "NoCapacityError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -61,4 +66,5 @@ __all__ = [
     "RetryEvent",
     "UnprocessableEntityError",
     "ValidationErrorItem",
+    "WaitTimeoutError",
 ]

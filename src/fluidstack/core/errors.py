@@ -20,14 +20,17 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "InstanceFailedError",
     "InternalServerError",
     "MissingApiKeyError",
+    "NoCapacityError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseValidationError",
     "UnprocessableEntityError",
     "ValidationErrorItem",
+    "WaitTimeoutError",
     "error_for_status",
 ]
 
@@ -178,6 +181,36 @@ class ResponseValidationError(ApiError):
     ``status_code``, ``body`` and ``headers`` describe the response that could not be
     parsed; the underlying parsing error is in ``__cause__``.
     """
+
+
+class InstanceFailedError(ApiError):
+    """A waited-for instance reached a status it cannot leave (``failed``, ``terminated``).
+
+    ``instance`` is the last state seen; ``status_code`` is ``None``.
+    """
+
+    def __init__(self, message: str, *, instance: Any = None) -> None:
+        super().__init__(message)
+        self.instance = instance
+
+
+class WaitTimeoutError(ApiTimeoutError):
+    """A wait reached its deadline. ``instance`` is the last state seen (or ``None``)."""
+
+    def __init__(self, message: str, *, instance: Any = None) -> None:
+        super().__init__(message)
+        self.instance = instance
+
+
+class NoCapacityError(ApiError):
+    """No configuration matching a launch request could be created.
+
+    ``attempts`` lists ``(region, error)`` for each option that was tried.
+    """
+
+    def __init__(self, message: str, *, attempts: Optional[List[Any]] = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts or []
 
 
 _BY_STATUS: Dict[int, Type[ApiError]] = {

@@ -42,3 +42,20 @@ class RequestOptions(TypedDict, total=False):
 def option(options: Optional[Mapping[str, Any]], key: str) -> Any:
     """Read one option, treating a missing ``request_options`` like an empty one."""
     return options.get(key) if options else None
+
+
+def with_deadline(options: Optional[RequestOptions], seconds: float) -> RequestOptions:
+    """A copy of ``options`` whose total timeout is at most ``seconds``."""
+    merged: RequestOptions = {**options} if options else {}
+    current = merged.get("total_timeout_in_seconds")
+    merged["total_timeout_in_seconds"] = seconds if current is None else min(current, seconds)
+    return merged
+
+
+def without_idempotency_key(options: Optional[RequestOptions]) -> Optional[RequestOptions]:
+    """A copy of ``options`` without ``idempotency_key`` (for a different request body)."""
+    if not options or "idempotency_key" not in options:
+        return options
+    trimmed: RequestOptions = {**options}
+    del trimmed["idempotency_key"]
+    return trimmed

@@ -36,6 +36,7 @@ from .instances import (
     VolumeInstanceRequest,
     VolumeInstanceResponse,
 )
+from .launch import LaunchOption, LaunchPlan
 
 __all__ = [
     "APIKeyResponse",
@@ -53,6 +54,8 @@ __all__ = [
     "InstanceResponse",
     "InstanceStatus",
     "InstanceTerm",
+    "LaunchOption",
+    "LaunchPlan",
     "ListInstanceResponse",
     "OperatingSystemResponse",
     "Region",
