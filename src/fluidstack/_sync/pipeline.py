@@ -144,7 +144,7 @@ class Pipeline:
                 )
                 if outcome is Outcome.SUCCESS:
                     return response, budget.retries_done
-                error = error_from_response(response)
+                error = error_from_response(response, config.api_key)
 
             if outcome is Outcome.AMBIGUOUS and not endpoint.idempotent and recover is not None:
                 recovered = recover()

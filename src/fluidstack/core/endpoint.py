@@ -24,6 +24,7 @@ from .errors import (
     MissingApiKeyError,
     ResponseValidationError,
     error_for_status,
+    redact,
 )
 from .request_options import RequestOptions
 from .retries import Outcome, retry_delay
@@ -257,9 +258,13 @@ def decode_body(response: httpx.Response) -> Any:
             return repr(content[:200])
 
 
-def error_from_response(response: httpx.Response) -> ApiError:
-    """The typed error for an unsuccessful response."""
-    return error_for_status(response.status_code, decode_body(response), response.headers)
+def error_from_response(response: httpx.Response, secret: Optional[str] = None) -> ApiError:
+    """The typed error for an unsuccessful response; ``secret`` is kept out of its text."""
+    error = error_for_status(response.status_code, decode_body(response), response.headers)
+    if secret and secret in error.message:
+        error.message = redact(error.message, secret)
+        error.args = (error.message,)
+    return error
 
 
 def parse_response(endpoint: Endpoint[T], response: httpx.Response) -> T:

@@ -38,10 +38,11 @@ class Outcome(enum.Enum):
     """What one attempt came to, as far as retrying is concerned."""
 
     SUCCESS = "success"
-    """A response that is not an error."""
+    """A 2xx response (202 for a pending instance included)."""
 
     FATAL = "fatal"
-    """An error that retrying cannot fix (4xx other than 408/429)."""
+    """An error that retrying cannot fix: 4xx other than 408/429, or a redirect that
+    was not followed."""
 
     NOT_PERFORMED = "not_performed"
     """Retryable, and the server certainly did not act on the request: the
@@ -55,7 +56,7 @@ class Outcome(enum.Enum):
 
 def classify_status(status_code: int) -> Outcome:
     """Classify a response by its status code."""
-    if status_code < 400:
+    if 200 <= status_code < 300:
         return Outcome.SUCCESS
     if status_code in (408, 429):
         return Outcome.NOT_PERFORMED

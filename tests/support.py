@@ -1,0 +1,117 @@
+"""Helpers shared by the SDK tests (importable as ``support``)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, List, Optional
+
+import httpx
+
+from fluidstack.client import AsyncFluidStack, FluidStack
+
+API_KEY = "sk-test-0123456789abcdef"
+
+
+async def resolve(value: Any) -> Any:
+    """Await the result of an async client's call; pass a sync client's through."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the client sleeps (or a test says so)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: List[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep_sync(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def sleep_async(self, seconds: float) -> None:
+        self.sleep_sync(seconds)
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Harness:
+    """Builds a sync or async client on an ``httpx.MockTransport`` with a fake clock."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.clock = FakeClock()
+        self.requests: List[httpx.Request] = []
+        self._closers: List[Any] = []
+
+    @property
+    def is_async(self) -> bool:
+        return self.kind == "async"
+
+    def client(self, handler: Handler, **kwargs: Any) -> Any:
+        def recording(request: httpx.Request) -> httpx.Response:
+            request.read()
+            self.requests.append(request)
+            return handler(request)
+
+        transport = httpx.MockTransport(recording)
+        kwargs.setdefault("api_key", API_KEY)
+        kwargs.setdefault("base_url", "https://api.test")
+        if self.is_async:
+            http: Any = httpx.AsyncClient(transport=transport)
+            client: Any = AsyncFluidStack(httpx_client=http, **kwargs)
+            client._pipeline.sleep = self.clock.sleep_async
+        else:
+            http = httpx.Client(transport=transport)
+            client = FluidStack(httpx_client=http, **kwargs)
+            client._pipeline.sleep = self.clock.sleep_sync
+        client._pipeline.clock = self.clock
+        self._closers.append(http)
+        return client
+
+    async def close(self) -> None:
+        for http in self._closers:
+            if isinstance(http, httpx.AsyncClient):
+                await http.aclose()
+            else:
+                http.close()
+
+
+def json_response(
+    status: int, body: Any = None, headers: Optional[dict[str, str]] = None
+) -> httpx.Response:
+    if body is None:
+        return httpx.Response(status, headers=headers)
+    return httpx.Response(status, json=body, headers=headers)
+
+
+INSTANCE = {
+    "id": "i-1",
+    "status": "running",
+    "username": "ubuntu",
+    "ssh_port": "22",
+    "ssh_keys": ["laptop"],
+    "ip_address": "192.0.2.10",
+    "name": "trainer",
+    "current_gpu_hr_cost": 0.5,
+    "configuration": {
+        "id": "c-1",
+        "region": "NORWAY",
+        "gpu_model": {"name": "RTX_A5000_24GB", "memory_size_gb": 24},
+        "cpu_model": "generic",
+        "gpu_count": 2,
+        "cpu_count": 8,
+        "nvme_storage_size_gb": 200,
+        "memory_size_gb": 30.0,
+        "estimated_provisioning_time_minutes": 5,
+    },
+    "created_at": "2024-01-15T09:30:00Z",
+}
