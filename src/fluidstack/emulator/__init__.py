@@ -1,1 +1,54 @@
+"""A faithful, stateful local FluidStack API server (``pip install fluidstack[emulator]``).
 
+In-process::
+
+    import httpx
+    from fluidstack.emulator import EmulatorSettings, create_app
+
+    app = create_app(EmulatorSettings(manual_clock=True, seed=1))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://emu")
+
+On a port, from a background thread::
+
+    from fluidstack.emulator import EmulatorServer, EmulatorSettings
+
+    with EmulatorServer(EmulatorSettings(port=0)) as server:
+        ...  # server.base_url, server.api_key
+
+The heavy imports (FastAPI, uvicorn) happen on first use of :func:`create_app` or
+:class:`EmulatorServer`, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fluidstack.emulator.settings import DEV_API_KEY, DEV_AUTH_CODE, EmulatorSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from fluidstack.emulator.server import EmulatorServer
+
+__all__ = [
+    "DEV_API_KEY",
+    "DEV_AUTH_CODE",
+    "EmulatorServer",
+    "EmulatorSettings",
+    "create_app",
+]
+
+
+def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
+    """The emulator as a FastAPI (ASGI) app; see :mod:`fluidstack.emulator.app`."""
+    from fluidstack.emulator.app import create_app as _create_app
+
+    return _create_app(settings)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EmulatorServer":
+        from fluidstack.emulator.server import EmulatorServer
+
+        return EmulatorServer
+    raise AttributeError(f"module 'fluidstack.emulator' has no attribute {name!r}")

@@ -1,0 +1,169 @@
+"""``python -m fluidstack.emulator`` / ``fluidstack-emulator``: run the local API server.
+
+The CLI team mounts the same flags as ``fluidstack emulator``: use :func:`add_arguments`
+on a parser (or subparser) and :func:`run_from_args` on the parsed namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import List, Optional
+
+from fluidstack.emulator.settings import DEV_API_KEY, LOG_LEVELS, EmulatorSettings
+
+__all__ = ["add_arguments", "build_parser", "main", "run_from_args", "settings_from_args"]
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the emulator's flags to ``parser`` (a parser or a subcommand's parser)."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=_port, default=8080, help="TCP port; 0 picks a free one (default 8080)"
+    )
+    parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help=f"accept KEY, one account per key (repeatable; default: {DEV_API_KEY})",
+    )
+    parser.add_argument(
+        "--db", metavar="PATH", help="SQLite file keeping state across restarts (default: memory)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=100.0,
+        metavar="FACTOR",
+        help="simulated seconds per real second (default 100)",
+    )
+    parser.add_argument(
+        "--manual-clock",
+        action="store_true",
+        help="simulated time moves only via POST /_emulator/clock/advance",
+    )
+    parser.add_argument("--seed", type=int, help="seed for ids, names and failures")
+    parser.add_argument(
+        "--failure-rate",
+        type=_fraction,
+        default=0.02,
+        metavar="FRACTION",
+        help="fraction of provisions that end failed (default 0.02)",
+    )
+    parser.add_argument(
+        "--page-size",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="instances per page of GET /instances (default 100)",
+    )
+    parser.add_argument(
+        "--initial-balance",
+        type=float,
+        default=1000.0,
+        metavar="USD",
+        help="balance of every account at start and after a reset (default 1000)",
+    )
+    parser.add_argument(
+        "--no-control",
+        dest="control",
+        action="store_false",
+        help="disable the /_emulator/* control API",
+    )
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, default="info", help="logging level (default info)"
+    )
+    return parser
+
+
+def build_parser(prog: str = "fluidstack-emulator") -> argparse.ArgumentParser:
+    """The standalone command's parser."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="A faithful, stateful local FluidStack API server.",
+    )
+    return add_arguments(parser)
+
+
+def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
+    """Settings from a namespace parsed with :func:`add_arguments`' flags."""
+    return EmulatorSettings(
+        host=args.host,
+        port=args.port,
+        api_keys=list(args.api_keys),
+        db_path=args.db,
+        time_scale=args.time_scale,
+        manual_clock=args.manual_clock,
+        seed=args.seed,
+        failure_rate=args.failure_rate,
+        page_size=args.page_size,
+        control=args.control,
+        log_level=args.log_level,
+        initial_balance=args.initial_balance,
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the emulator in the foreground until Ctrl-C or SIGTERM; the exit status."""
+    from fluidstack.emulator.server import run_forever
+
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"fluidstack-emulator: {exc}", flush=True)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return run_forever(settings)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Console entry point."""
+    return run_from_args(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Injected faults and the request journal (test tooling, kept in memory only)."""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, List, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+__all__ = ["FaultBook", "FaultRule", "FaultSpec", "Journal"]
+
+JOURNAL_LIMIT = 10_000
+REDACTED_HEADERS = frozenset({"api-key", "cookie", "authorization"})
+
+
+class FaultSpec(BaseModel):
+    """``POST /_emulator/faults``: what to break, for which requests, how often."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(default="*", min_length=1, max_length=16)
+    path: str = Field(min_length=1, max_length=1000)
+    api_key: Optional[str] = None
+    times: Optional[StrictInt] = Field(default=1, ge=1)
+    """How many matching requests the rule applies to; ``null`` for every one."""
+    action: Literal["error", "drop", "delay"] = "error"
+    status: StrictInt = Field(default=500, ge=100, le=599)
+    body: Optional[Any] = None
+    retry_after: Optional[str] = Field(default=None, max_length=200)
+    retry_after_ms: Optional[Union[StrictInt, float]] = Field(default=None, ge=0)
+    seconds: float = Field(default=0.0, ge=0, le=600)
+    perform: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> FaultSpec:
+        if self.action == "delay" and self.seconds <= 0:
+            raise ValueError("a delay fault needs 'seconds' > 0")
+        if not self.path.startswith("/"):
+            raise ValueError("path must start with '/' (a glob such as '/instances/*')")
+        for c in self.retry_after or "":
+            if ord(c) < 32 or ord(c) > 126:
+                raise ValueError("retry_after must be printable ASCII")
+        return self
+
+
+@dataclass
+class FaultRule:
+    id: str
+    spec: FaultSpec
+    remaining: Optional[int]
+    account_id: Optional[str]
+    """Account of ``spec.api_key`` when the rule was added (``None``: any request)."""
+    hits: int = 0
+
+    def view(self) -> Dict[str, Any]:
+        data = self.spec.model_dump()
+        if self.spec.api_key is not None:
+            data["api_key"] = "..." + self.spec.api_key[-4:]
+        data.update(id=self.id, remaining=self.remaining, hits=self.hits)
+        return data
+
+
+class FaultBook:
+    """Active fault rules, matched in the order they were added."""
+
+    def __init__(self) -> None:
+        self._rules: Dict[str, FaultRule] = {}
+        self._ids = itertools.count(1)
+
+    def add(self, spec: FaultSpec, account_id: Optional[str]) -> FaultRule:
+        rule = FaultRule(f"fault-{next(self._ids)}", spec, spec.times, account_id)
+        self._rules[rule.id] = rule
+        return rule
+
+    def list(self) -> List[FaultRule]:
+        return list(self._rules.values())
+
+    def remove(self, rule_id: str) -> bool:
+        return self._rules.pop(rule_id, None) is not None
+
+    def clear(self, account_id: Optional[str] = None) -> None:
+        if account_id is None:
+            self._rules.clear()
+        else:
+            for rule in [r for r in self._rules.values() if r.account_id == account_id]:
+                del self._rules[rule.id]
+
+    def take(self, method: str, path: str, account_id: Optional[str]) -> Optional[FaultRule]:
+        """The first rule matching this request, consuming one of its uses."""
+        if not self._rules:
+            return None
+        for rule in self._rules.values():
+            spec = rule.spec
+            if spec.method != "*" and spec.method.upper() != method:
+                continue
+            if rule.account_id is not None and rule.account_id != account_id:
+                continue
+            if not fnmatch.fnmatchcase(path, spec.path):
+                continue
+            rule.hits += 1
+            if rule.remaining is not None:
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    del self._rules[rule.id]
+            return rule
+        return None
+
+
+class Journal:
+    """The last requests served, with secrets removed."""
+
+    def __init__(self, limit: int = JOURNAL_LIMIT) -> None:
+        self._entries: Deque[Dict[str, Any]] = deque(maxlen=limit)
+        self._seq = itertools.count(1)
+
+    def append(self, entry: Dict[str, Any]) -> None:
+        entry["seq"] = next(self._seq)
+        self._entries.append(entry)
+
+    def entries(self, since: Optional[int] = None) -> List[Dict[str, Any]]:
+        if since is None:
+            return list(self._entries)
+        return [e for e in self._entries if e["seq"] > since]
+
+    def clear(self, account_label: Optional[str] = None) -> None:
+        if account_label is None:
+            self._entries.clear()
+        else:
+            kept = [e for e in self._entries if e.get("account") != account_label]
+            self._entries.clear()
+            self._entries.extend(kept)
+
+
+def redact_headers(raw: List[Any]) -> Dict[str, str]:
+    """Request headers for the journal: never the API key, cookies or authorization."""
+    headers: Dict[str, str] = {}
+    for name_bytes, value_bytes in raw:
+        name = name_bytes.decode("latin-1").lower()
+        if name in REDACTED_HEADERS:
+            continue
+        value = value_bytes.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers

@@ -1,0 +1,231 @@
+"""Serving the emulator with uvicorn: in the foreground (CLI) or a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+import threading
+import time
+from typing import Any, Callable, List, Optional, Type
+
+from fluidstack.emulator.settings import EmulatorSettings
+
+__all__ = ["EmulatorServer", "bind_socket", "build_uvicorn_server"]
+
+
+class _DropFilter(logging.Filter):
+    """Keep the log quiet about connections aborted on purpose by ``drop`` faults."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from fluidstack.emulator.app import ConnectionDropped
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ConnectionDropped)
+
+
+class _CoalescingTransport:
+    """Transport proxy that sends a response's head and body in one ``write``.
+
+    uvicorn writes the status line and headers, then the body, as two writes: two TCP
+    segments per answer. Holding the head until the body (or the end of the current
+    loop iteration) arrives makes it one segment, so no peer ever waits on a delayed
+    ACK for the second half.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: Optional[bytes] = None
+
+    def write(self, data: bytes) -> None:
+        if self._pending is not None:
+            data, self._pending = self._pending + data, None
+            self._transport.write(data)
+            return
+        if data.startswith(b"HTTP/") and data.endswith(b"\r\n\r\n"):
+            self._pending = data
+            self._loop.call_soon(self._flush)
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            data, self._pending = self._pending, None
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _coalescing_protocol() -> Optional[Type[Any]]:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # httptools missing: uvicorn's h11 protocol instead
+        return None
+
+    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            proxy: Any = _CoalescingTransport(transport, asyncio.get_running_loop())
+            super().connection_made(proxy)
+
+    return CoalescingHttpToolsProtocol
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def build_uvicorn_server(
+    settings: EmulatorSettings, on_started: Optional[Callable[[], None]] = None
+) -> Any:
+    """A ``uvicorn.Server`` for the emulator app, tuned for low latency."""
+    import uvicorn
+
+    from fluidstack.emulator.app import create_app
+
+    app = create_app(settings)
+    protocol = _coalescing_protocol()
+    config = uvicorn.Config(
+        app,
+        http=protocol if protocol is not None else "h11",
+        loop="asyncio",
+        lifespan="off",
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+
+    class _Server(uvicorn.Server):
+        emulator_app: Any = None
+
+        async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
+            await super().startup(sockets=sockets)
+            if on_started is not None and not self.should_exit:
+                on_started()
+
+    logging.getLogger("uvicorn.error").addFilter(_DropFilter())
+    server = _Server(config)
+    server.emulator_app = app
+    return server
+
+
+class EmulatorServer:
+    """The emulator on a loopback port, served from a background thread.
+
+    ``with EmulatorServer(EmulatorSettings(port=0, manual_clock=True)) as server:`` then
+    talk to ``server.base_url`` with ``server.api_key``.
+    """
+
+    def __init__(self, settings: Optional[EmulatorSettings] = None) -> None:
+        self.settings = settings if settings is not None else EmulatorSettings(port=0)
+        self._server: Any = None
+        self._thread: Optional[threading.Thread] = None
+        self._sock: Optional[socket.socket] = None
+        self.port: int = self.settings.port
+
+    @property
+    def base_url(self) -> str:
+        host = self.settings.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        """The first account's key (the development key when none was configured)."""
+        return self.settings.effective_api_keys[0]
+
+    @property
+    def app(self) -> Any:
+        """The FastAPI app being served (after :meth:`start`)."""
+        return self._server.emulator_app if self._server is not None else None
+
+    def start(self, timeout: float = 30.0) -> EmulatorServer:
+        if self._thread is not None:
+            raise RuntimeError("the emulator server is already running")
+        self._sock = bind_socket(self.settings.host, self.settings.port)
+        self.port = self._sock.getsockname()[1]
+        self._server = build_uvicorn_server(self.settings)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            name=f"fluidstack-emulator-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the emulator server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._server is not None:
+            app = self._server.emulator_app
+            app.state.emulator.state.close()
+            self._server = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def run_forever(settings: EmulatorSettings) -> int:
+    """Serve in the foreground until Ctrl-C/SIGTERM; prints the ``listening on`` line."""
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(f"fluidstack-emulator: cannot listen on {settings.host}:{settings.port}: {exc}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    port = sock.getsockname()[1]
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+
+    def announce() -> None:
+        if not settings.api_keys:
+            print(
+                f"No --api-key given: accepting the development key "
+                f"'{settings.effective_api_keys[0]}'",
+                file=sys.stderr,
+                flush=True,
+            )
+        print(f"FluidStack emulator listening on http://{host}:{port}", flush=True)
+
+    server = build_uvicorn_server(settings, on_started=announce)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        server.emulator_app.state.emulator.state.close()
+    return 0

@@ -1,0 +1,72 @@
+"""Emulator settings: one dataclass shared by the command line, the app factory and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+__all__ = ["DEV_API_KEY", "DEV_AUTH_CODE", "MAX_BODY_BYTES", "EmulatorSettings"]
+
+DEV_API_KEY = "fs-emulator-dev-key"
+"""The documented development key, accepted when no ``--api-key`` is given."""
+
+DEV_AUTH_CODE = "fs-emulator-dev-code"
+"""An ``/auth/callback`` code that always logs in as the first (default) account."""
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body accepted; larger ones answer 413 and store nothing."""
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+@dataclass
+class EmulatorSettings:
+    """Everything that shapes one emulator instance. Mirrors the command-line flags."""
+
+    host: str = "127.0.0.1"
+    """Interface to listen on."""
+    port: int = 8080
+    """TCP port; 0 picks a free one."""
+    api_keys: List[str] = field(default_factory=list)
+    """Accepted API keys, one account each; empty means ``[DEV_API_KEY]``."""
+    db_path: Optional[str] = None
+    """SQLite file that keeps state across restarts; ``None`` keeps it in memory."""
+    time_scale: float = 100.0
+    """How many simulated seconds pass per real second (ignored with ``manual_clock``)."""
+    manual_clock: bool = False
+    """Simulated time moves only through ``POST /_emulator/clock/advance``."""
+    seed: Optional[int] = None
+    """Seed for ids, names, addresses and provisioning failures (deterministic runs)."""
+    failure_rate: float = 0.02
+    """Fraction of provisions that end ``failed``."""
+    page_size: int = 100
+    """Instances per page of ``GET /instances``."""
+    control: bool = True
+    """Serve the ``/_emulator/*`` control API."""
+    log_level: str = "info"
+    """Logging level of the emulator and uvicorn."""
+    initial_balance: float = 1000.0
+    """Balance (USD) of every account at start and after a reset."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, got {self.port}")
+        if not self.time_scale > 0:
+            raise ValueError(f"time_scale must be positive, got {self.time_scale}")
+        if not 0.0 <= self.failure_rate <= 1.0:
+            raise ValueError(f"failure_rate must be between 0 and 1, got {self.failure_rate}")
+        if self.page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {self.page_size}")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+        self.log_level = self.log_level.lower()
+        for key in self.api_keys:
+            if not key or key != key.strip():
+                raise ValueError("API keys must be non-empty and have no surrounding spaces")
+        if len(set(self.api_keys)) != len(self.api_keys):
+            raise ValueError("the same API key was given twice")
+
+    @property
+    def effective_api_keys(self) -> List[str]:
+        """The keys of the accounts that exist from the start (and survive resets)."""
+        return list(self.api_keys) if self.api_keys else [DEV_API_KEY]
