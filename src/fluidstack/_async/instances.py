@@ -123,18 +123,13 @@ class AsyncInstancesResource(AsyncResource):
             region=region,
             volumes=volumes,
         )
-        key = option(request_options, "idempotency_key") or api.idempotency_key()
 
         async def recover() -> Optional[CreateInstanceResponse]:
             found = api.find_created(await self._all_instances(), instance_name)
             return None if found is None else api.as_create_response(found, gpu_type)
 
         return await self._pipeline.call(
-            api.CREATE,
-            body=body,
-            headers={"idempotency-key": key},
-            request_options=request_options,
-            recover=recover,
+            api.CREATE, body=body, request_options=request_options, recover=recover
         )
 
     async def get(

@@ -124,18 +124,13 @@ class InstancesResource(Resource):
             region=region,
             volumes=volumes,
         )
-        key = option(request_options, "idempotency_key") or api.idempotency_key()
 
         def recover() -> Optional[CreateInstanceResponse]:
             found = api.find_created(self._all_instances(), instance_name)
             return None if found is None else api.as_create_response(found, gpu_type)
 
         return self._pipeline.call(
-            api.CREATE,
-            body=body,
-            headers={"idempotency-key": key},
-            request_options=request_options,
-            recover=recover,
+            api.CREATE, body=body, request_options=request_options, recover=recover
         )
 
     def get(

@@ -46,10 +46,18 @@ class SshKeysResource(Resource):
             raise ValueError("name must be a non-empty string")
         if "PRIVATE KEY" in public_key:
             raise ValueError("that is a private key; pass the public key (the .pub file)")
+        key_text = public_key.strip()
+
+        def recover() -> Optional[SSHKeyResponse]:
+            # After an ambiguous failure: the key may have been stored already.
+            stored = self.list(request_options=request_options)
+            return api.find_stored(stored, name, key_text)
+
         return self._pipeline.call(
             api.CREATE,
-            body={"name": name, "public_key": public_key.strip()},
+            body={"name": name, "public_key": key_text},
             request_options=request_options,
+            recover=recover,
         )
 
     def delete(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, Generic, List, Mapping, Optional, TypeVar, Union
 from urllib.parse import quote
@@ -151,6 +152,11 @@ def build_request(
     if body is not None:
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         request_headers["content-type"] = "application/json"
+    if not endpoint.idempotent and "idempotency-key" not in request_headers:
+        # One key per call, the same on every attempt: a server that honours it
+        # performs the call once however many times the SDK has to send it.
+        key = options.get("idempotency_key") if options else None
+        request_headers["idempotency-key"] = key or str(uuid.uuid4())
     return RequestParts(endpoint.method, url, params or None, request_headers, content)
 
 

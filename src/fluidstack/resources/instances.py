@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..core.endpoint import Endpoint
@@ -43,10 +42,6 @@ GENERATED_NAME_PREFIX = "fs-"
 def generated_name() -> str:
     """A unique instance name, used as the create's client token when none is given."""
     return GENERATED_NAME_PREFIX + secrets.token_hex(6)
-
-
-def idempotency_key() -> str:
-    return str(uuid.uuid4())
 
 
 def create_body(
