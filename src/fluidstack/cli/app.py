@@ -1,0 +1,196 @@
+"""The ``fluidstack`` command: global options, error handling and exit codes.
+
+Exit codes: 0 success; 1 API, network or other runtime error; 2 usage error (bad
+option, bad input file, missing ``--yes``); 130 interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import traceback
+from typing import Any, List, Optional, Sequence
+
+import click
+
+from .._version import __version__
+from .state import OUTPUT_FORMATS, CliError, CliState
+
+__all__ = ["cli"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_MISSING_KEY_HINT = (
+    "pass --api-key, set FLUIDSTACK_API_KEY, or store one with `fluidstack configure`"
+)
+
+
+class FluidStackGroup(click.Group):
+    """The root group: turns exceptions into one-line errors and the documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            state = ctx.find_object(CliState)
+            debug = bool(state and state.debug)
+            if debug:
+                traceback.print_exc(file=sys.stderr)
+            raise _as_cli_error(exc, debug) from exc
+
+    def main(
+        self,
+        args: Optional[Sequence[str]] = None,
+        prog_name: Optional[str] = None,
+        complete_var: Optional[str] = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(
+                args, prog_name or "fluidstack", complete_var, standalone_mode=False, **extra
+            )
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                click.echo("interrupted", err=True)
+                code = EXIT_INTERRUPTED
+            else:
+                click.echo("aborted", err=True)
+                code = EXIT_ERROR
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            code = EXIT_INTERRUPTED
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            # The reader went away (`fluidstack instances list | head -1`): stop quietly.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            code = EXIT_ERROR
+        else:
+            code = result if isinstance(result, int) else EXIT_OK
+        sys.exit(code)
+
+
+def _as_cli_error(exc: Exception, debug: bool) -> CliError:
+    """The one-line error for an exception raised by a command."""
+    from fluidstack.core.errors import ApiError, MissingApiKeyError
+
+    if isinstance(exc, MissingApiKeyError):
+        return CliError(f"no API key: {_MISSING_KEY_HINT}")
+    if isinstance(exc, ApiError):
+        return CliError(str(exc) or type(exc).__name__)
+    hint = "" if debug else " (run with --debug for the traceback)"
+    return CliError(f"unexpected {type(exc).__name__}: {exc}{hint}")
+
+
+def _version_message() -> str:
+    return f"fluidstack {__version__} (Python {sys.version.split()[0]})"
+
+
+@click.group(
+    cls=FluidStackGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--api-key",
+    metavar="KEY",
+    help="API key (default: $FLUIDSTACK_API_KEY, then the config file).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="API root (default: $FLUIDSTACK_BASE_URL, the config file, or production).",
+)
+@click.option(
+    "--profile",
+    metavar="NAME",
+    help="Profile of the config file to use (default: $FLUIDSTACK_PROFILE or 'default').",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(OUTPUT_FORMATS, case_sensitive=False),
+    default="table",
+    show_default=True,
+    help="Output format; json and yaml print one document on stdout.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print ids only, and no hints.")
+@click.option("--no-color", is_flag=True, help="Never use colours (also: $NO_COLOR).")
+@click.option("--debug", is_flag=True, help="Log HTTP calls and show tracebacks on errors.")
+@click.version_option(
+    __version__, "-V", "--version", prog_name="fluidstack", message=_version_message()
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    api_key: Optional[str],
+    base_url: Optional[str],
+    profile: Optional[str],
+    output: str,
+    quiet: bool,
+    no_color: bool,
+    debug: bool,
+) -> None:
+    """Rent and manage FluidStack GPU instances from the terminal.
+
+    \b
+    Get started:
+      fluidstack configure                      store your API key
+      fluidstack configurations list            what you can rent, cheapest first
+      fluidstack instances create --gpu-type RTX_A5000_24GB --wait
+      fluidstack instances ssh ID
+
+    Tables go to stdout, messages to stderr. Exit codes: 0 ok, 1 API or network
+    error, 2 usage error, 130 interrupted.
+    """
+    ctx.obj = CliState(
+        api_key=api_key,
+        base_url=base_url,
+        profile=profile,
+        output=output.lower(),
+        quiet=quiet,
+        no_color=no_color or bool(os.environ.get("NO_COLOR")),
+        debug=debug,
+    )
+
+
+def _register() -> None:
+    from .account import api_keys, balance
+    from .catalog import configurations, templates
+    from .configure import configure
+    from .extras import completion, emulator
+    from .instances import instances
+    from .ssh_keys import ssh_keys
+
+    for command in (
+        instances,
+        ssh_keys,
+        configurations,
+        templates,
+        balance,
+        api_keys,
+        configure,
+        completion,
+        emulator,
+    ):
+        cli.add_command(command)
+
+
+_register()
+
+
+def run(argv: Optional[List[str]] = None) -> None:
+    """Run the command line (``argv`` defaults to ``sys.argv[1:]``); always exits."""
+    cli.main(args=argv, prog_name="fluidstack")

@@ -1,0 +1,607 @@
+"""``fluidstack instances``: list, inspect, create, wait for, connect to and delete instances."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+
+import click
+
+from .state import (
+    CliError,
+    CliState,
+    InputError,
+    confirm_or_require_yes,
+    output_options,
+    pass_state,
+)
+from .waiting import WaitDisplay, elapsed_text
+
+if TYPE_CHECKING:
+    from fluidstack.types.instances import InstanceResponse
+
+__all__ = ["build_ssh_argv", "instances"]
+
+STATUSES = (
+    "pending",
+    "provisioning",
+    "starting",
+    "running",
+    "stopping",
+    "stopped",
+    "terminated",
+    "failed",
+)
+DEFAULT_WAIT_TIMEOUT = 900.0
+DEFAULT_POLL_INTERVAL = 5.0
+
+
+def _complete_gpu_types(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    from fluidstack.types.enums import GPUType
+
+    return [g.value for g in GPUType if g.value.lower().startswith(incomplete.lower())]
+
+
+def _complete_regions(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    from fluidstack.types.enums import Region
+
+    return [r.value for r in Region if r.value.lower().startswith(incomplete.lower())]
+
+
+def _complete_os(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    from fluidstack.types.enums import SupportedOperatingSystem
+
+    return [o.value for o in SupportedOperatingSystem if o.value.startswith(incomplete)]
+
+
+def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if value <= 0:
+        raise click.BadParameter("must be more than 0 seconds")
+    return value
+
+
+def wait_options(func: Any) -> Any:
+    """``--timeout`` and ``--poll-interval`` for the commands that can wait."""
+    func = click.option(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_INTERVAL,
+        show_default=True,
+        metavar="S",
+        callback=_positive_seconds,
+        help="Seconds between the first status polls (polling slows down gradually).",
+    )(func)
+    func = click.option(
+        "--timeout",
+        type=float,
+        default=DEFAULT_WAIT_TIMEOUT,
+        show_default=True,
+        metavar="S",
+        callback=_positive_seconds,
+        help="Give up waiting after this many seconds (the instance is left alone).",
+    )(func)
+    return func
+
+
+@click.group()
+def instances() -> None:
+    """Create, inspect, connect to and delete GPU instances."""
+
+
+# -- list / get --------------------------------------------------------------------
+
+
+@instances.command("list")
+@click.option(
+    "-a", "--all", "show_all", is_flag=True, help="Include instances that failed to provision."
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES, case_sensitive=False),
+    help="Only instances in this status (repeatable).",
+)
+@output_options
+@pass_state
+def list_instances(state: CliState, show_all: bool, statuses: Tuple[str, ...]) -> None:
+    """List your instances with their status, address and hourly cost."""
+    found = list(state.client.instances.iter(include_failed_instances=show_all or None))
+    if statuses:
+        wanted = {s.lower() for s in statuses}
+        found = [i for i in found if str(i.status) in wanted]
+    if not found and state.output == "table":
+        state.info(
+            "No instances. Create one with: fluidstack instances create --gpu-type TYPE"
+            " (see `fluidstack configurations list`)."
+        )
+        return
+
+    def table() -> Any:
+        from fluidstack.cost import instance_cost
+
+        from .render import instance_table, money
+
+        rendered = instance_table(found)
+        burn = sum(instance_cost(i).hourly or 0.0 for i in found)
+        rendered.caption = (
+            f"{len(found)} instance{'s' if len(found) != 1 else ''}, {money(burn)}/hour in total"
+        )
+        return rendered
+
+    state.emit(found, table=table, ids=[i.id for i in found])
+
+
+def _show_instance(state: CliState, instance: InstanceResponse) -> None:
+    def table() -> Any:
+        from .render import instance_detail
+
+        return instance_detail(instance)
+
+    state.emit(instance, table=table, ids=[instance.id])
+
+
+@instances.command("get")
+@click.argument("instance_id", metavar="ID")
+@output_options
+@pass_state
+def get_instance(state: CliState, instance_id: str) -> None:
+    """Show one instance: status, hardware, address, SSH command and cost."""
+    _show_instance(state, state.client.instances.get(instance_id))
+
+
+# -- create ------------------------------------------------------------------------
+
+
+def _pick_ssh_key(state: CliState) -> str:
+    keys = state.client.ssh_keys.list()
+    if len(keys) == 1:
+        state.info(f"Using SSH key {keys[0].name!r}.")
+        return keys[0].name
+    if not keys:
+        raise InputError("your account has no SSH key: add one with `fluidstack ssh-keys add NAME`")
+    names = ", ".join(k.name for k in keys)
+    raise InputError(f"choose a key with --ssh-key (your keys: {names})")
+
+
+def _plan_table(plan: Any) -> Any:
+    from .render import money, simple_table
+
+    return simple_table(
+        ["#", "GPU TYPE", "GPUS", "REGION", "$/GPU-HOUR", "$/HOUR"],
+        [
+            [
+                str(n),
+                str(o.gpu_type),
+                str(o.gpu_count),
+                str(o.region),
+                money(o.price_per_gpu_hour),
+                money(o.price_per_hour),
+            ]
+            for n, o in enumerate(plan.options, start=1)
+        ],
+    )
+
+
+def _plan_data(plan: Any) -> Dict[str, Any]:
+    return {
+        "options": [
+            {
+                "gpu_type": str(o.gpu_type),
+                "gpu_count": o.gpu_count,
+                "region": str(o.region),
+                "price_per_gpu_hour": float(o.price_per_gpu_hour),
+                "price_per_hour": float(o.price_per_hour),
+            }
+            for o in plan.options
+        ]
+    }
+
+
+@instances.command("create")
+@click.option(
+    "--gpu-type",
+    "gpu_types",
+    multiple=True,
+    metavar="TYPE",
+    shell_complete=_complete_gpu_types,
+    help="GPU model, e.g. RTX_A5000_24GB (repeatable with --cheapest; see configurations list).",
+)
+@click.option(
+    "--gpu-count",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Number of GPUs (default 1).",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    shell_complete=_complete_regions,
+    help="Region (default: any with capacity; repeatable with --cheapest).",
+)
+@click.option(
+    "--os",
+    "os_label",
+    metavar="LABEL",
+    shell_complete=_complete_os,
+    help="Operating system label (see `fluidstack templates list`).",
+)
+@click.option(
+    "--ssh-key",
+    metavar="NAME",
+    help="Name of the SSH key to install (default: your only key).",
+)
+@click.option("--name", metavar="NAME", help="Instance name (default: generated).")
+@click.option(
+    "--cheapest",
+    is_flag=True,
+    help="Create the cheapest matching configuration that is in stock.",
+)
+@click.option(
+    "--max-price",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="USD",
+    help="Highest acceptable price per hour for the whole instance.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the options --cheapest would try; create nothing."
+)
+@click.option("--wait", is_flag=True, help="Wait until the instance is running.")
+@wait_options
+@output_options
+@pass_state
+def create_instance(
+    state: CliState,
+    gpu_types: Tuple[str, ...],
+    gpu_count: Optional[int],
+    regions: Tuple[str, ...],
+    os_label: Optional[str],
+    ssh_key: Optional[str],
+    name: Optional[str],
+    cheapest: bool,
+    max_price: Optional[float],
+    dry_run: bool,
+    wait: bool,
+    timeout: float,
+    poll_interval: float,
+) -> None:
+    """Create an instance; with --wait, wait until it runs and print how to connect.
+
+    \b
+    Examples:
+      fluidstack instances create --gpu-type RTX_A5000_24GB --wait
+      fluidstack instances create --gpu-type H100_PCIE_80GB --gpu-type A100_PCIE_80GB \\
+          --cheapest --max-price 4 --dry-run
+    """
+    planned = cheapest or max_price is not None or dry_run
+    if not planned:
+        if not gpu_types:
+            raise click.UsageError(
+                "Missing option '--gpu-type' (or use --cheapest to pick one by price)."
+            )
+        if len(gpu_types) > 1:
+            raise click.UsageError("--gpu-type can be repeated only with --cheapest.")
+        if len(regions) > 1:
+            raise click.UsageError("--region can be repeated only with --cheapest.")
+    if dry_run and wait:
+        raise click.UsageError("--dry-run creates nothing, so there is nothing to --wait for.")
+
+    client = state.client
+    if dry_run:
+        plan = client.instances.launch(
+            gpu_type=list(gpu_types) or None,
+            ssh_key=ssh_key or "",
+            gpu_count=gpu_count or 1,
+            regions=list(regions) or None,
+            max_price_per_hour=max_price,
+            dry_run=True,
+        )
+        if not plan.options and state.output == "table":
+            state.info("No configuration matches (see `fluidstack configurations list`).")
+            return
+        state.emit(
+            _plan_data(plan),
+            table=lambda: _plan_table(plan),
+            ids=[f"{o.gpu_type}:{o.gpu_count}:{o.region}" for o in plan.options],
+        )
+        return
+
+    key_name = ssh_key or _pick_ssh_key(state)
+    try:
+        if planned:
+            created = client.instances.launch(
+                gpu_type=list(gpu_types) or None,
+                ssh_key=key_name,
+                gpu_count=gpu_count or 1,
+                regions=list(regions) or None,
+                max_price_per_hour=max_price,
+                name=name,
+                operating_system_label=os_label,
+            )
+        else:
+            created = client.instances.create(
+                gpu_type=gpu_types[0],
+                ssh_key=key_name,
+                name=name,
+                gpu_count=gpu_count,
+                operating_system_label=os_label,
+                region=regions[0] if regions else None,
+            )
+    except KeyboardInterrupt:
+        state.info(
+            "\nInterrupted while creating: the instance may exist. "
+            "Check with: fluidstack instances list"
+        )
+        click.get_current_context().exit(130)
+
+    state.info(f"Created instance {created.id} ({created.name}, {created.gpu_type}).")
+    if not wait:
+        state.info(f"Wait until it is running with: fluidstack instances wait {created.id}")
+
+        def table() -> Any:
+            from .render import key_value_table
+
+            return key_value_table(
+                [
+                    ("ID", created.id),
+                    ("Name", created.name),
+                    ("GPU type", str(created.gpu_type)),
+                    ("OS", str(created.operating_system_label or "-")),
+                ]
+            )
+
+        state.emit(created, table=table, ids=[created.id])
+        return
+
+    instance = _wait(state, created.id, "running", timeout, poll_interval)
+    _show_instance(state, instance)
+    _connect_hint(state, instance)
+
+
+# -- waiting -----------------------------------------------------------------------
+
+
+def _wait(
+    state: CliState, instance_id: str, until: str, timeout: float, poll_interval: float
+) -> InstanceResponse:
+    """Wait with a live status line; Ctrl-C leaves the instance alone and exits 130."""
+    from fluidstack.core.errors import WaitTimeoutError
+
+    display = WaitDisplay(state, instance_id, until)
+    try:
+        with display:
+            instance = state.client.instances.wait(
+                instance_id,
+                until=until,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                on_poll=display.on_poll,
+            )
+    except KeyboardInterrupt:
+        status = f" (status: {display.status})" if display.status else ""
+        click.echo(
+            f"\nStopped waiting after {elapsed_text(display.elapsed)}. "
+            f"Instance {instance_id} was left as it is{status}.\n"
+            f"  Keep waiting: fluidstack instances wait {instance_id}\n"
+            f"  Delete it:    fluidstack instances delete {instance_id}",
+            err=True,
+        )
+        click.get_current_context().exit(130)
+    except WaitTimeoutError:
+        state.info(
+            f"Instance {instance_id} was left as it is. "
+            f"Keep waiting with `fluidstack instances wait {instance_id}` "
+            f"or delete it with `fluidstack instances delete {instance_id}`."
+        )
+        raise
+    state.info(f"Instance {instance_id} is {until} after {elapsed_text(display.elapsed)}.")
+    return instance
+
+
+def _connect_hint(state: CliState, instance: InstanceResponse) -> None:
+    if str(instance.status) == "running" and instance.ip_address:
+        state.info(
+            f"Connect with: {shlex.join(build_ssh_argv(instance))}"
+            f"  (or: fluidstack instances ssh {instance.id})"
+        )
+
+
+@instances.command("wait")
+@click.argument("instance_id", metavar="ID")
+@click.option(
+    "--until",
+    type=click.Choice(STATUSES, case_sensitive=False),
+    default="running",
+    show_default=True,
+    help="Status to wait for.",
+)
+@wait_options
+@output_options
+@pass_state
+def wait_instance(
+    state: CliState, instance_id: str, until: str, timeout: float, poll_interval: float
+) -> None:
+    """Wait until an instance reaches a status (default: running)."""
+    instance = _wait(state, instance_id, until.lower(), timeout, poll_interval)
+    _show_instance(state, instance)
+    _connect_hint(state, instance)
+
+
+# -- start / stop / rename ---------------------------------------------------------
+
+
+def _after_action(
+    state: CliState,
+    instance: InstanceResponse,
+    message: str,
+    wait_until: Optional[str],
+    timeout: float,
+    poll_interval: float,
+) -> None:
+    state.info(message)
+    if wait_until is not None:
+        instance = _wait(state, instance.id, wait_until, timeout, poll_interval)
+    state.emit(instance, table=None, ids=[instance.id])
+    if wait_until == "running":
+        _connect_hint(state, instance)
+
+
+@instances.command("start")
+@click.argument("instance_id", metavar="ID")
+@click.option("--wait", is_flag=True, help="Wait until it is running.")
+@wait_options
+@output_options
+@pass_state
+def start_instance(
+    state: CliState, instance_id: str, wait: bool, timeout: float, poll_interval: float
+) -> None:
+    """Start a stopped instance."""
+    instance = state.client.instances.start(instance_id)
+    _after_action(
+        state,
+        instance,
+        f"Starting {instance.id} (status: {instance.status}).",
+        "running" if wait else None,
+        timeout,
+        poll_interval,
+    )
+
+
+@instances.command("stop")
+@click.argument("instance_id", metavar="ID")
+@click.option("--wait", is_flag=True, help="Wait until it is stopped.")
+@wait_options
+@output_options
+@pass_state
+def stop_instance(
+    state: CliState, instance_id: str, wait: bool, timeout: float, poll_interval: float
+) -> None:
+    """Stop a running instance (it then bills the lower stopped price)."""
+    instance = state.client.instances.stop(instance_id)
+    _after_action(
+        state,
+        instance,
+        f"Stopping {instance.id} (status: {instance.status}).",
+        "stopped" if wait else None,
+        timeout,
+        poll_interval,
+    )
+
+
+@instances.command("rename")
+@click.argument("instance_id", metavar="ID")
+@click.argument("name")
+@output_options
+@pass_state
+def rename_instance(state: CliState, instance_id: str, name: str) -> None:
+    """Give an instance a new name."""
+    if not name.strip():
+        raise click.BadParameter("must not be empty", param_hint="NAME")
+    instance = state.client.instances.rename(instance_id, name)
+    state.info(f"Renamed {instance.id} to {instance.name or name!r}.")
+    state.emit(instance, table=None, ids=[instance.id])
+
+
+# -- delete ------------------------------------------------------------------------
+
+
+@instances.command("delete")
+@click.argument("instance_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@output_options
+@pass_state
+def delete_instances(state: CliState, instance_ids: Tuple[str, ...], yes: bool) -> None:
+    """Delete (terminate) instances. Asks first unless --yes."""
+    from fluidstack.core.errors import ApiError
+
+    ids = list(dict.fromkeys(instance_ids))
+    what = f"instance {ids[0]}" if len(ids) == 1 else f"{len(ids)} instances ({', '.join(ids)})"
+    confirm_or_require_yes(
+        state, f"Delete {what}? This cannot be undone.", yes, "nothing was deleted"
+    )
+    deleted: List[str] = []
+    failed: List[Dict[str, Any]] = []
+    for instance_id in ids:
+        try:
+            state.client.instances.delete(instance_id)
+        except ApiError as exc:
+            failed.append({"id": instance_id, "error": str(exc), "status_code": exc.status_code})
+            click.echo(f"error: {instance_id}: {exc}", err=True)
+            continue
+        deleted.append(instance_id)
+        state.info(f"Deleted instance {instance_id}.")
+    if state.output != "table" or state.quiet:
+        state.emit({"deleted": deleted, "failed": failed}, ids=deleted)
+    if failed:
+        click.get_current_context().exit(1)
+
+
+# -- ssh ---------------------------------------------------------------------------
+
+
+def build_ssh_argv(
+    instance: InstanceResponse, identity: Optional[str] = None, extra: Sequence[str] = ()
+) -> List[str]:
+    """``["ssh", "-p", port, ("-i", key), "user@address", *extra]`` for ``instance``."""
+    if not instance.ip_address:
+        raise CliError(
+            f"instance {instance.id} has no address yet (status: {instance.status}); "
+            f"wait for it with: fluidstack instances wait {instance.id}"
+        )
+    argv = ["ssh", "-p", str(instance.ssh_port or "22")]
+    if identity:
+        argv += ["-i", identity]
+    argv.append(f"{instance.username or 'ubuntu'}@{instance.ip_address}")
+    argv += list(extra)
+    return argv
+
+
+@instances.command("ssh")
+@click.argument("instance_id", metavar="ID")
+@click.argument("ssh_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SSH ARGS...]")
+@click.option(
+    "-i",
+    "--identity",
+    type=click.Path(dir_okay=False, exists=True, resolve_path=False),
+    metavar="KEY",
+    help="Private key file for ssh -i.",
+)
+@click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
+@pass_state
+def ssh_instance(
+    state: CliState,
+    instance_id: str,
+    ssh_args: Tuple[str, ...],
+    identity: Optional[str],
+    print_only: bool,
+) -> None:
+    """Connect to an instance with ssh (its user, address and port).
+
+    \b
+    Examples:
+      fluidstack instances ssh ID
+      fluidstack instances ssh ID -i ~/.ssh/work_key -- -L 8888:localhost:8888
+      fluidstack instances ssh ID --print
+    """
+    instance = state.client.instances.get(instance_id)
+    argv = build_ssh_argv(instance, os.path.expanduser(identity) if identity else None, ssh_args)
+    if str(instance.status) != "running":
+        state.warn(f"instance {instance.id} is {instance.status}, not running")
+    if print_only:
+        click.echo(shlex.join(argv))
+        return
+    if shutil.which("ssh") is None:
+        raise CliError(f"ssh is not installed or not on PATH; the command is: {shlex.join(argv)}")
+    state.client.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":  # pragma: no cover - no exec on Windows
+        click.get_current_context().exit(subprocess.call(argv))
+    os.execvp(argv[0], argv)

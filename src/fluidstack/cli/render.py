@@ -1,0 +1,167 @@
+"""Rich tables for the CLI's table output. Imported only when a table is printed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence, Tuple, Union
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from fluidstack.types.instances import InstanceResponse
+
+__all__ = [
+    "STATUS_STYLES",
+    "gpu_label",
+    "instance_detail",
+    "instance_table",
+    "key_value_table",
+    "money",
+    "simple_table",
+    "status_text",
+    "timestamp",
+]
+
+STATUS_STYLES = {
+    "running": "green",
+    "pending": "yellow",
+    "provisioning": "yellow",
+    "starting": "yellow",
+    "stopping": "yellow",
+    "stopped": "dim",
+    "failed": "red",
+    "terminated": "red",
+}
+
+Cell = Union[str, Text]
+
+
+def simple_table(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Table:
+    """A borderless table with bold headers, easy to read and to ``grep``."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for header in headers:
+        numeric = header.startswith("$") or header in ("GPUS", "BALANCE")
+        table.add_column(header, justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def key_value_table(rows: Iterable[Tuple[str, Cell]]) -> Table:
+    """Two columns, field name and value, for one object."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def status_text(status: object) -> Text:
+    value = str(status)
+    return Text(value, style=STATUS_STYLES.get(value, ""))
+
+
+def money(value: Union[float, Decimal, None], suffix: str = "") -> str:
+    """``$1.23`` (more digits for sub-cent prices), or ``-`` when unknown."""
+    if value is None:
+        return "-"
+    number = float(value)
+    if number != number:  # NaN
+        return "-"
+    digits = 2 if number == 0 or abs(number) >= 0.1 else 4
+    return f"${number:,.{digits}f}{suffix}"
+
+
+def timestamp(value: Optional[dt.datetime]) -> str:
+    """``2024-06-01 12:34`` in UTC, or ``-``."""
+    if value is None:
+        return "-"
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def duration(hours: Optional[float]) -> str:
+    if hours is None:
+        return "-"
+    seconds = int(hours * 3600)
+    days, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m = rest // 60
+    if days:
+        return f"{days}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    return f"{m}m"
+
+
+def gpu_label(instance: InstanceResponse) -> str:
+    config = instance.configuration
+    if config is None:
+        return "-"
+    model = config.gpu_model.name if config.gpu_model is not None else "?"
+    return f"{config.gpu_count}x {model}"
+
+
+def region_label(instance: InstanceResponse) -> str:
+    config = instance.configuration
+    return str(config.region) if config is not None else "-"
+
+
+def instance_table(instances: Sequence[InstanceResponse]) -> Table:
+    from fluidstack.cost import instance_cost
+
+    rows: List[List[Cell]] = []
+    for instance in instances:
+        cost = instance_cost(instance)
+        rows.append(
+            [
+                instance.id,
+                instance.name or "-",
+                status_text(instance.status),
+                gpu_label(instance),
+                region_label(instance),
+                instance.ip_address or "-",
+                money(cost.hourly),
+                timestamp(instance.created_at),
+            ]
+        )
+    return simple_table(
+        ["ID", "NAME", "STATUS", "GPU", "REGION", "IP", "$/HOUR", "CREATED (UTC)"], rows
+    )
+
+
+def instance_detail(instance: InstanceResponse) -> Table:
+    from fluidstack.cost import instance_cost
+
+    cost = instance_cost(instance)
+    config = instance.configuration
+    rows: List[Tuple[str, Cell]] = [
+        ("ID", instance.id),
+        ("Name", instance.name or "-"),
+        ("Status", status_text(instance.status)),
+        ("GPU", gpu_label(instance)),
+        ("Region", region_label(instance)),
+    ]
+    if config is not None:
+        rows.append(("CPUs / memory", f"{config.cpu_count} / {config.memory_size_gb:g} GB"))
+        rows.append(("Disk", f"{config.nvme_storage_size_gb} GB NVMe"))
+    rows += [
+        ("OS", str(instance.operating_system_label or "-")),
+        ("IP address", instance.ip_address or "-"),
+        ("SSH", instance.ssh_command or "-"),
+        ("SSH keys", ", ".join(instance.ssh_keys) or "-"),
+        ("Created", timestamp(instance.created_at) + (" UTC" if instance.created_at else "")),
+        ("Cost", money(cost.hourly, "/hour")),
+        (
+            "Cost so far",
+            "-"
+            if cost.accrued is None
+            else f"{money(cost.accrued)} (estimate, over {duration(cost.hours)})",
+        ),
+    ]
+    return key_value_table(rows)
