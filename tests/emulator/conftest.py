@@ -12,11 +12,9 @@ from typing import Any, Callable, Dict, Iterator
 
 import httpx
 import pytest
-from emulator_support import Conformance, public_key
+from emulator_support import ClientFactory, Conformance, public_key
 
 from fluidstack.testing import EmulatorHandle
-
-ClientFactory = Callable[..., httpx.Client]
 
 
 @pytest.fixture(scope="session")

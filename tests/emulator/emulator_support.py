@@ -8,7 +8,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import httpx
 import jsonschema
@@ -16,6 +16,9 @@ import jsonschema
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGED_SPEC = REPO_ROOT / "src" / "fluidstack" / "emulator" / "spec"
 SHARED_SPEC = REPO_ROOT.parent / "shared" / "spec"
+ClientFactory = Callable[..., httpx.Client]
+"""The ``client_factory`` fixture: ``(api_key="default", validate=True, **httpx_kwargs)``."""
+
 SPEC_FILES = ("openapi.json", "openapi-2024-06-03.json", "openapi-2024-05-24.json")
 """Newest first: a route is checked against the newest definition that describes it."""
 

@@ -6,9 +6,8 @@ from typing import Any, Callable, Dict
 
 import httpx
 import pytest
-from emulator_support import public_key
+from emulator_support import ClientFactory, public_key
 
-from conftest import ClientFactory
 from fluidstack.testing import EmulatorHandle
 
 AUTHENTICATED_ROUTES = [
