@@ -17,6 +17,6 @@ fi
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff";   ruff check src tests bench scripts examples
 echo "== ruff format"; ruff format --check src tests bench scripts examples
-echo "== unasync"; python scripts/unasync.py --check
+echo "== generated"; python scripts/unasync.py --check && python scripts/gen_reference.py --check
 echo "== mypy";   mypy
 echo "== pytest"; python -m pytest "$@"

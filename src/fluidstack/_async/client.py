@@ -11,8 +11,10 @@ import httpx
 from ..core.config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    NOT_GIVEN,
     ClientConfig,
     FluidStackEnvironment,
+    NotGiven,
     TimeoutTypes,
     build_config,
 )
@@ -35,8 +37,6 @@ if TYPE_CHECKING:
     from .ssh_keys import AsyncSshKeysResource
 
 __all__ = ["AsyncFluidStack"]
-
-_NOT_GIVEN: float = -1.0
 
 
 class AsyncFluidStack:
@@ -73,7 +73,7 @@ class AsyncFluidStack:
         api_key: Optional[str] = None,
         base_url: Optional[str] = None,
         environment: Union[FluidStackEnvironment, str] = FluidStackEnvironment.DEFAULT,
-        timeout: TimeoutTypes = _NOT_GIVEN,
+        timeout: Union[TimeoutTypes, NotGiven] = NOT_GIVEN,
         max_retries: int = DEFAULT_MAX_RETRIES,
         total_timeout: Optional[float] = None,
         follow_redirects: bool = True,
@@ -90,7 +90,7 @@ class AsyncFluidStack:
                 f"httpx_client must be an {HttpClient.__module__}.{HttpClient.__name__}, "
                 f"got {type(custom).__name__}"
             )
-        if timeout is _NOT_GIVEN:
+        if isinstance(timeout, NotGiven):
             timeout = custom.timeout if custom is not None else DEFAULT_TIMEOUT
         configure_logging_from_env()
         self._config: ClientConfig = build_config(

@@ -18,9 +18,11 @@ from .events import EventHooks
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "NOT_GIVEN",
     "ClientConfig",
     "FluidStackEnvironment",
     "InsecureTransportWarning",
+    "NotGiven",
     "build_config",
 ]
 
@@ -46,6 +48,27 @@ class InsecureTransportWarning(UserWarning):
 
 
 TimeoutTypes = Union[float, int, httpx.Timeout, None]
+
+
+class NotGiven:
+    """The type of :data:`NOT_GIVEN`: an argument left to its documented default."""
+
+    _instance: Optional[NotGiven] = None
+
+    def __new__(cls) -> NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_GIVEN = NotGiven()
+"""Stands for "not passed" where ``None`` is a meaningful value (``timeout=None``)."""
 
 
 @dataclass(frozen=True)
