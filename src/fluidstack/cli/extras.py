@@ -53,12 +53,14 @@ def emulator(ctx: click.Context, args: Tuple[str, ...]) -> None:
     Run `fluidstack emulator --help` for its flags. Needs the emulator extra:
     pip install 'fluidstack[emulator]'.
     """
+    from fluidstack.emulator.__main__ import build_parser, run_from_args
+
+    parsed = build_parser(prog="fluidstack emulator").parse_args(list(args))
     try:
-        from fluidstack.emulator.__main__ import main as emulator_main
+        code = run_from_args(parsed)
     except ImportError as exc:
         missing = f" ({exc.name} is missing)" if exc.name else ""
         raise CliError(
-            "the emulator is not installed: pip install 'fluidstack[emulator]'" + missing
+            "the emulator needs its extra: pip install 'fluidstack[emulator]'" + missing
         ) from exc
-    code = emulator_main(list(args))
-    ctx.exit(code if isinstance(code, int) else 0)
+    ctx.exit(code)

@@ -313,6 +313,8 @@ def create_instance(
         )
         return
 
+    from fluidstack.core.errors import NoCapacityError
+
     key_name = ssh_key or _pick_ssh_key(state)
     try:
         if planned:
@@ -334,6 +336,12 @@ def create_instance(
                 operating_system_label=os_label,
                 region=regions[0] if regions else None,
             )
+    except NoCapacityError:
+        state.info(
+            "Nothing matched or everything was out of stock; see what is offered with "
+            "`fluidstack configurations list` (it takes --gpu-type, --region, --max-price)."
+        )
+        raise
     except KeyboardInterrupt:
         state.info(
             "\nInterrupted while creating: the instance may exist. "

@@ -213,7 +213,14 @@ class CliState:
                 yaml.safe_dump(jsonable(data), sort_keys=False, allow_unicode=True).rstrip("\n")
             )
         elif table is not None:
-            self.stdout.print(table())
+            console = self.stdout
+            if console.is_terminal:
+                console.print(table())
+                return
+            # Piped: no padding at the ends of lines, so the output diffs and greps well.
+            with console.capture() as captured:
+                console.print(table())
+            click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
 def jsonable(data: Any) -> Any:
