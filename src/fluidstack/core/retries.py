@@ -130,5 +130,6 @@ def retry_delay(
     requested = retry_after(headers, now=now)
     if requested is not None and requested <= MAX_RETRY_AFTER:
         return requested
-    base = min(INITIAL_DELAY * (2.0**retries_done), MAX_DELAY)
+    # The cap on the exponent keeps the float finite for any retry count.
+    base = min(INITIAL_DELAY * (2.0 ** min(retries_done, 32)), MAX_DELAY)
     return base * (1.0 - 0.25 * jitter())

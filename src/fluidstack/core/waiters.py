@@ -66,7 +66,9 @@ class WaitPolicy:
 
     def interval(self, polls_done: int) -> float:
         """Seconds to wait after poll number ``polls_done`` (1 for the first)."""
-        return min(self.poll_interval * BACKOFF ** max(0, polls_done - 1), self.max_poll_interval)
+        # Past 60 steps the ceiling has long been reached; the cap keeps floats finite.
+        steps = min(max(0, polls_done - 1), 60)
+        return min(self.poll_interval * BACKOFF**steps, self.max_poll_interval)
 
     def timed_out(self, instance: Any) -> WaitTimeoutError:
         status = "unknown" if instance is None else str(instance.status)
