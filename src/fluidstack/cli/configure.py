@@ -77,16 +77,13 @@ def _show(state: CliState) -> None:
     state.emit(data, table=table, ids=[settings.profile])
 
 
-def _read_key(state: CliState, profile: str, has_key: bool) -> Optional[str]:
-    """The key to store: typed at a hidden prompt, or the first line of standard input."""
-    if stdin_is_terminal():
-        prompt = f"API key for profile {profile!r}"
-        if has_key:
-            prompt += " (Enter keeps the current one)"
-        value: str = click.prompt(prompt, hide_input=True, default="", show_default=False, err=True)
-        return value.strip() or None
-    line = sys.stdin.readline().strip()
-    return line or None
+def _prompt_key(profile: str, has_key: bool) -> Optional[str]:
+    """The key typed at a hidden prompt (Enter alone keeps the stored one)."""
+    prompt = f"API key for profile {profile!r}"
+    if has_key:
+        prompt += " (Enter keeps the current one)"
+    value: str = click.prompt(prompt, hide_input=True, default="", show_default=False, err=True)
+    return value.strip() or None
 
 
 @click.command()
@@ -136,22 +133,19 @@ def configure(
         raise InputError(str(exc)) from exc
     current = existing.profiles.get(settings.profile, {})
 
+    base_url = new_base_url if new_base_url is not None else state.base_url
     values: Dict[str, Optional[str]] = {}
     if state.api_key:
-        values["api_key"] = state.api_key
-    elif api_key_stdin:
-        line = sys.stdin.readline().strip()
-        if not line:
-            raise InputError("no API key on standard input")
-        values["api_key"] = line
-    elif new_base_url is None or stdin_is_terminal():
-        key = _read_key(state, settings.profile, "api_key" in current)
-        if key is not None:
-            values["api_key"] = key
-        elif "api_key" not in current:
-            raise InputError("no API key given; nothing was stored")
+        key: Optional[str] = state.api_key
+    elif api_key_stdin or not stdin_is_terminal():
+        key = sys.stdin.readline().strip() or None
+    else:
+        key = _prompt_key(settings.profile, "api_key" in current)
+    if key is not None:
+        values["api_key"] = key
+    elif "api_key" not in current and base_url is None:
+        raise InputError("no API key given; nothing was stored")
 
-    base_url = new_base_url if new_base_url is not None else state.base_url
     if base_url is not None:
         base_url = base_url.strip()
         if base_url and not base_url.startswith(("http://", "https://")):
