@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 import threading
 import time
+from types import FrameType
 from typing import Any, Callable, List, Optional, Type
 
 from fluidstack.emulator.settings import EmulatorSettings
@@ -201,6 +203,13 @@ class EmulatorServer:
         self.stop()
 
 
+_EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _ignore_signal(signum: int, frame: Optional[FrameType]) -> None:
+    """Placeholder handler while uvicorn serves (uvicorn installs its own meanwhile)."""
+
+
 def run_forever(settings: EmulatorSettings) -> int:
     """Serve in the foreground until Ctrl-C/SIGTERM; prints the ``listening on`` line."""
     try:
@@ -223,9 +232,14 @@ def run_forever(settings: EmulatorSettings) -> int:
         print(f"FluidStack emulator listening on http://{host}:{port}", flush=True)
 
     server = build_uvicorn_server(settings, on_started=announce)
+    # uvicorn re-raises the signal that stopped it once shut down; with these (restored)
+    # handlers that re-raise is a no-op, so Ctrl-C and SIGTERM exit with status 0.
+    previous = {sig: signal.signal(sig, _ignore_signal) for sig in _EXIT_SIGNALS}
     try:
         server.run(sockets=[sock])
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sock.close()
         server.emulator_app.state.emulator.state.close()
     return 0

@@ -1,0 +1,179 @@
+"""The command: ``python -m fluidstack.emulator`` in a subprocess, flags, persistence."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+import httpx
+import pytest
+from emulator_support import public_key
+
+from fluidstack.emulator.__main__ import build_parser, settings_from_args
+
+LISTENING = re.compile(r"^FluidStack emulator listening on (http://127\.0\.0\.1:(\d+))$")
+
+
+def _start(*flags: str) -> Tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fluidstack.emulator",
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+            *flags,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().rstrip("\n")
+    match = LISTENING.match(line)
+    if match is None:
+        process.kill()
+        _, err = process.communicate(timeout=10)
+        raise AssertionError(f"unexpected first line {line!r}; stderr: {err}")
+    return process, match.group(1)
+
+
+@pytest.fixture
+def processes() -> Iterator[List[subprocess.Popen[str]]]:
+    started: List[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def test_listening_line_dev_key_and_clean_sigterm(
+    processes: List[subprocess.Popen[str]],
+) -> None:
+    process, url = _start()
+    processes.append(process)
+    assert int(url.rsplit(":", 1)[1]) > 0
+    assert httpx.get(f"{url}/healthcheck").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/instances", headers={"api-key": "fs-emulator-dev-key"}).json() == []
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "fs-emulator-dev-key" in err  # the development key is announced
+    assert out == ""  # the listening line is the only line on stdout
+
+
+def test_api_keys_and_no_control(processes: List[subprocess.Popen[str]]) -> None:
+    process, url = _start("--api-key", "alpha", "--api-key", "beta", "--no-control")
+    processes.append(process)
+    assert httpx.get(f"{url}/instances", headers={"api-key": "alpha"}).status_code == 200
+    assert httpx.get(f"{url}/instances", headers={"api-key": "beta"}).status_code == 200
+    assert (
+        httpx.get(f"{url}/instances", headers={"api-key": "fs-emulator-dev-key"}).status_code == 401
+    )
+    assert httpx.post(f"{url}/_emulator/reset", json={}).status_code == 404
+    assert httpx.get(f"{url}/_emulator/clock").status_code == 404
+
+
+def _seed_state(url: str) -> str:
+    headers = {"api-key": "persist"}
+    assert (
+        httpx.post(
+            f"{url}/ssh_keys", json={"name": "k", "public_key": public_key()}, headers=headers
+        ).status_code
+        == 200
+    )
+    created = httpx.post(
+        f"{url}/instances",
+        json={"gpu_type": "L40_48GB", "ssh_key": "k"},
+        headers={**headers, "Idempotency-Key": "persisted"},
+    )
+    assert created.status_code == 202
+    instance_id: str = created.json()["id"]
+    return instance_id
+
+
+def _check_state(url: str, instance_id: str) -> None:
+    headers = {"api-key": "persist"}
+    assert [k["name"] for k in httpx.get(f"{url}/ssh_keys", headers=headers).json()] == ["k"]
+    instances = httpx.get(f"{url}/instances", headers=headers).json()
+    assert [i["id"] for i in instances] == [instance_id]
+    replay = httpx.post(
+        f"{url}/instances",
+        json={"gpu_type": "L40_48GB", "ssh_key": "k"},
+        headers={**headers, "Idempotency-Key": "persisted"},
+    )
+    assert replay.json()["id"] == instance_id  # idempotency keys survive too
+
+
+@pytest.mark.slow
+def test_db_survives_a_clean_restart(
+    tmp_path: Path, processes: List[subprocess.Popen[str]]
+) -> None:
+    db = str(tmp_path / "state.db")
+    process, url = _start("--db", db, "--api-key", "persist", "--manual-clock")
+    processes.append(process)
+    instance_id = _seed_state(url)
+    httpx.post(f"{url}/_emulator/clock/advance", json={"seconds": 3600})
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    process.communicate(timeout=10)
+    assert process.returncode == 0
+
+    process, url = _start("--db", db, "--api-key", "persist", "--manual-clock")
+    processes.append(process)
+    _check_state(url, instance_id)
+    instance = httpx.get(f"{url}/instances/{instance_id}", headers={"api-key": "persist"})
+    assert instance.json()["status"] == "running"  # the simulated clock continued
+
+
+@pytest.mark.slow
+def test_every_acknowledged_write_survives_kill_9(
+    tmp_path: Path, processes: List[subprocess.Popen[str]]
+) -> None:
+    db = str(tmp_path / "state.db")
+    process, url = _start("--db", db, "--api-key", "persist")
+    processes.append(process)
+    instance_id = _seed_state(url)
+    headers = {"api-key": "persist"}
+    key = httpx.post(f"{url}/api_keys", json={"name": "later"}, headers=headers).json()
+    stopped = httpx.delete(f"{url}/instances/{instance_id}", headers=headers)
+    assert stopped.status_code == 200
+    process.kill()  # SIGKILL: no shutdown code runs
+    process.communicate(timeout=10)
+
+    process, url = _start("--db", db, "--api-key", "persist")
+    processes.append(process)
+    _check_state(url, instance_id)
+    after = httpx.get(f"{url}/instances/{instance_id}", headers=headers).json()
+    assert after["status"] == "terminated"
+    assert httpx.get(f"{url}/user/balance", headers={"api-key": key["api_key"]}).status_code == 200
+
+
+def test_bad_flags_exit_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fluidstack.emulator", "--failure-rate", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "between 0 and 1" in result.stderr
+
+
+def test_parser_is_reusable() -> None:
+    args = build_parser().parse_args(
+        ["--port", "0", "--seed", "3", "--manual-clock", "--page-size", "5", "--api-key", "a"]
+    )
+    settings = settings_from_args(args)
+    assert (settings.port, settings.seed, settings.manual_clock) == (0, 3, True)
+    assert (settings.page_size, settings.api_keys, settings.time_scale) == (5, ["a"], 100.0)
+    assert settings.failure_rate == 0.02
+    assert settings.control is True
