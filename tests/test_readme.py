@@ -1,23 +1,26 @@
-"""Every Python example in the README runs, against the emulator."""
+"""Every Python example in the README and the guides runs, against the emulator."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator, List
+from typing import Any, Dict, Iterator, List
 
+import httpx
 import pytest
 
 from fluidstack.emulator import EmulatorServer, EmulatorSettings
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+GUIDES = ROOT / "docs" / "guides.md"
 PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlZrNQiO9x/cSV8+8kF4khUmIupYM4FWj8WT0wfbsoV you@laptop"
 )
 
 
-def python_blocks() -> List[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+def python_blocks(path: Path) -> List[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +48,35 @@ def test_readme_has_the_sections_the_vendor_readme_promises() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("path", "minimum"), [(README, 8), (GUIDES, 10)], ids=["readme", "guides"])
 def test_every_python_block_runs(
-    fast_emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fast_emulator: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    path: Path,
+    minimum: int,
 ) -> None:
+    fast_emulator_reset(fast_emulator)
     monkeypatch.setenv("FLUIDSTACK_API_KEY", fast_emulator.api_key)
     monkeypatch.setenv("FLUIDSTACK_BASE_URL", fast_emulator.base_url)
     key_file = tmp_path / "id_ed25519.pub"
     key_file.write_text(PUBLIC_KEY + "\n")
-    blocks = python_blocks()
-    assert len(blocks) >= 8
+    blocks = python_blocks(path)
+    assert len(blocks) >= minimum
+    namespace: Dict[str, Any] = {"PUBLIC_KEY_FILE": str(key_file)}
     for number, block in enumerate(blocks, 1):
-        # The README's placeholder key is replaced by the emulator's.
+        # Placeholders in the docs are replaced by the emulator's values.
         code = block.replace('api_key="YOUR_API_KEY"', f'api_key="{fast_emulator.api_key}"')
-        namespace = {"PUBLIC_KEY_FILE": str(key_file), "__name__": f"readme_block_{number}"}
+        code = code.replace("/home/me/.ssh/id_ed25519.pub", str(key_file))
+        # Blocks of the guides build on the ones before (the `client`, the `laptop` key).
+        namespace["__name__"] = f"{path.stem}_block_{number}"
+        if path == README:
+            namespace = {"PUBLIC_KEY_FILE": str(key_file), "__name__": namespace["__name__"]}
         try:
-            exec(compile(code, f"README.md block {number}", "exec"), namespace)
+            exec(compile(code, f"{path.name} block {number}", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
-            pytest.fail(f"README block {number} failed: {exc!r}\n{code}")
+            pytest.fail(f"{path.name} block {number} failed: {exc!r}\n{code}")
+
+
+def fast_emulator_reset(server: EmulatorServer) -> None:
+    httpx.post(f"{server.base_url}/_emulator/reset", json={}).raise_for_status()
