@@ -1,0 +1,149 @@
+"""Conformance with the vendor definitions (``openapi.json`` first, older ones for the
+routes only they describe), and a bounded schemathesis run.
+
+Relaxed checks, because the definitions are silent where the real service is not:
+- 400/402/404/409/413/415 are undocumented: their bodies must be the spec's ``Message``
+  (the documented 401 shape) — see ``emulator_support.MESSAGE_FALLBACK``.
+- ``GET /instances/{id}`` answers 202 while pending/provisioning (the description says
+  so, only 200 is documented): checked against the 200 schema.
+- ``POST /list_user_ssh_keys`` (201 in the old definition) and ``POST /ssh_keys`` (200 in
+  the newest) are each checked against their own definition.
+- ``PUT /instances/{id}/rename`` is in no definition: checked against
+  ``ListInstanceResponse`` (the README's surface table).
+- schemathesis: ``status_code_conformance`` is not run, for the same undocumented
+  business statuses; ``not_a_server_error`` and ``response_schema_conformance`` are.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Dict, Iterator
+
+import httpx
+import pytest
+from emulator_support import ClientFactory, Conformance, public_key, spec_dir
+
+from fluidstack.emulator import EmulatorServer, EmulatorSettings
+from fluidstack.testing import EmulatorHandle
+
+
+def test_a_representative_session_conforms(
+    emulator: EmulatorHandle, client_factory: ClientFactory
+) -> None:
+    conformance = Conformance()
+    hooks: Dict[str, Any] = {"response": [conformance.check_response]}
+    api = httpx.Client(
+        base_url=emulator.base_url, headers={"api-key": emulator.api_key}, event_hooks=hooks
+    )
+    anon = httpx.Client(base_url=emulator.base_url, event_hooks=hooks)
+    with api, anon:
+        anon.get("/healthcheck")
+        anon.head("/healthcheck")
+        anon.get("/instances")  # 401
+        api.post("/instances", json={"gpu_type": 1})  # 422
+        api.get("/list_available_configurations")
+        api.get("/list_available_os_templates")
+        api.post("/ssh_keys", json={"name": "k", "public_key": public_key()})
+        api.post("/ssh_keys", json={"name": "k", "public_key": public_key()})  # 409
+        api.get("/ssh_keys", params={"show_all": True})
+        api.post("/list_user_ssh_keys", json={"name": "old", "public_key": public_key()})
+        api.get("/list_user_ssh_keys")
+        old_id = api.get("/list_user_ssh_keys").json()[-1]["id"]
+        api.delete(f"/list_user_ssh_keys/{old_id}")
+        api.post("/instances", json={"gpu_type": "L40_48GB", "ssh_key": "nope"})  # 400
+        created = api.post(
+            "/instances", json={"gpu_type": "L40_48GB", "ssh_key": "k", "name": "n"}
+        ).json()
+        instance = f"/instances/{created['id']}"
+        api.get(instance)  # 202
+        emulator.advance(600)
+        api.get(instance)  # 200 running
+        api.get("/instances")
+        api.get("/instances", params={"page": 1, "include_failed_instances": True})
+        api.put(f"{instance}/start")  # 409
+        api.put(f"{instance}/stop")
+        api.put(f"{instance}/rename", json={"new_instance_name": "renamed"})
+        emulator.advance(60)
+        api.put(f"{instance}/start")
+        api.delete(instance)
+        api.get("/instances/unknown")  # 404
+        api.delete("/ssh_keys/k")
+        api.put("/user/company-details", json={"company_name": "ACME"})
+        api.get("/user/balance")
+        key = api.post("/api_keys", json={"name": "ci"}).json()
+        api.get("/api_keys")
+        api.delete(f"/api_keys/{key['id']}")
+        api.post("/payments/create-intent", json={"amount": 100, "currency": "usd"})
+        anon.get("/auth/url")
+        anon.get("/auth/callback", params={"code": "fs-emulator-dev-code"})
+        anon.get("/auth/session")
+        anon.get("/auth/user")
+        api.post("/ssh_keys", content=b"x" * (1024 * 1024 + 1))  # 413
+
+    seen = {(o.method, o.template) for o in conformance.seen}
+    missing = conformance.operations() - seen
+    assert not missing, f"operations never exercised: {sorted(missing)}"
+    statuses = collections.Counter(o.status for o in conformance.seen)
+    assert {200, 201, 202, 204, 400, 401, 404, 409, 413, 422} <= set(statuses)
+    relaxed = {o.relaxed for o in conformance.seen if o.relaxed}
+    assert any("202" in r for r in relaxed)
+
+
+def test_the_whole_suite_was_checked(conformance: Conformance) -> None:
+    """Every response the other tests received through ``api``/``anon`` was validated
+    as it arrived (this only shows the checker was live)."""
+    if not conformance.seen:
+        pytest.skip("run with the rest of the emulator suite")
+    assert all(o.status < 500 for o in conformance.seen)
+
+
+# -- schemathesis ---------------------------------------------------------------------
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+
+SCHEMATHESIS_KEY = "schemathesis-key"
+
+
+@pytest.fixture(scope="module")
+def fuzzed_server() -> Iterator[EmulatorServer]:
+    settings_ = EmulatorSettings(
+        port=0,
+        manual_clock=True,
+        seed=99,
+        failure_rate=0.0,
+        api_keys=[SCHEMATHESIS_KEY],
+        log_level="critical",
+    )
+    with EmulatorServer(settings_) as server:
+        httpx.post(
+            f"{server.base_url}/ssh_keys",
+            json={"name": "fuzz", "public_key": public_key()},
+            headers={"api-key": SCHEMATHESIS_KEY},
+        )
+        yield server
+
+
+schema = schemathesis.openapi.from_path(str(spec_dir() / "openapi.json"))
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_schemathesis_finds_no_server_error_and_conformant_bodies(
+    case: Any, fuzzed_server: EmulatorServer
+) -> None:
+    case.headers = {**(case.headers or {}), "api-key": SCHEMATHESIS_KEY}
+    case.cookies = {}
+    case.call_and_validate(
+        base_url=fuzzed_server.base_url,
+        checks=[schemathesis.checks.not_a_server_error, response_schema_conformance],
+        timeout=10,
+    )
