@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import click
@@ -12,6 +11,8 @@ from .instances import _complete_gpu_types, _complete_regions
 from .state import CliState, output_options, pass_state
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from fluidstack.types.instances import ConfigurationResponse
 
 __all__ = ["Offer", "configurations", "offers", "templates"]
@@ -55,6 +56,8 @@ def offers(
     H100); ``regions`` keeps offers available in any of them and lists only those;
     ``max_price`` bounds the price per hour of the whole configuration.
     """
+    from decimal import Decimal
+
     wanted_regions = {r.upper() for r in regions}
     found: List[Offer] = []
     for config in configs:
@@ -164,7 +167,7 @@ def list_configurations(
 
 
 def _decimal(text: str) -> Optional[Decimal]:
-    from decimal import InvalidOperation
+    from decimal import Decimal, InvalidOperation
 
     try:
         return Decimal(text)

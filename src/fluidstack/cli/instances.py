@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
@@ -605,6 +603,9 @@ def ssh_instance(
     if print_only:
         click.echo(shlex.join(argv))
         return
+    import shutil
+    import subprocess
+
     if shutil.which("ssh") is None:
         raise CliError(f"ssh is not installed or not on PATH; the command is: {shlex.join(argv)}")
     state.client.close()
