@@ -217,3 +217,32 @@ def test_ctrl_c_while_waiting_exits_130_and_leaves_the_instance(
     assert str(instance.status) == "pending"
     assert f"fluidstack instances delete {instance.id}" in rest
     assert "Traceback" not in rest
+
+
+def test_completion_of_instance_ids_and_key_names_asks_the_api(fs: Fs, ssh_key: str) -> None:
+    from cli_support import create_instance
+
+    created = create_instance(fs, "--name", "completed")
+    words = f"fluidstack instances get {created['id'][:4]}"
+    out = fs(env={"_FLUIDSTACK_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": "3"})
+    assert created["id"] in out.stdout
+    keys = fs(
+        env={
+            "_FLUIDSTACK_COMPLETE": "bash_complete",
+            "COMP_WORDS": "fluidstack ssh-keys delete la",
+            "COMP_CWORD": "3",
+        }
+    )
+    assert "laptop" in keys.stdout
+
+
+def test_completion_of_instance_ids_without_credentials_is_silent(fs_no_creds: Fs) -> None:
+    out = fs_no_creds(
+        env={
+            "_FLUIDSTACK_COMPLETE": "bash_complete",
+            "COMP_WORDS": "fluidstack instances get ",
+            "COMP_CWORD": "3",
+        }
+    )
+    assert out.stdout.strip() == ""
+    assert out.stderr == ""

@@ -56,6 +56,42 @@ def _complete_os(ctx: click.Context, param: click.Parameter, incomplete: str) ->
     return [o.value for o in SupportedOperatingSystem if o.value.startswith(incomplete)]
 
 
+def _complete_instance_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> Any:
+    """Instance ids from the API (with name and status as help); nothing on any error."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        found = _completion_client(ctx).instances.list()
+    except Exception:
+        return []
+    return [
+        CompletionItem(i.id, help=f"{i.name or ''} ({i.status})")
+        for i in found
+        if i.id.startswith(incomplete)
+    ]
+
+
+def _completion_client(ctx: click.Context) -> Any:
+    """A short-lived, impatient client built from the root options seen so far."""
+    from fluidstack.client import FluidStack
+
+    from .config import resolve
+
+    params = ctx.find_root().params
+    settings = resolve(
+        api_key=params.get("api_key"),
+        base_url=params.get("base_url"),
+        profile=params.get("profile"),
+    )
+    if settings.api_key is None:
+        raise LookupError("no API key")
+    client = FluidStack(
+        api_key=settings.api_key, base_url=settings.base_url, timeout=3.0, max_retries=0
+    )
+    ctx.call_on_close(client.close)
+    return client
+
+
 def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if value <= 0:
         raise click.BadParameter("must be more than 0 seconds")
@@ -144,7 +180,7 @@ def _show_instance(state: CliState, instance: InstanceResponse) -> None:
 
 
 @instances.command("get")
-@click.argument("instance_id", metavar="ID")
+@click.argument("instance_id", metavar="ID", shell_complete=_complete_instance_ids)
 @output_options
 @pass_state
 def get_instance(state: CliState, instance_id: str) -> None:
@@ -420,7 +456,7 @@ def _connect_hint(state: CliState, instance: InstanceResponse) -> None:
 
 
 @instances.command("wait")
-@click.argument("instance_id", metavar="ID")
+@click.argument("instance_id", metavar="ID", shell_complete=_complete_instance_ids)
 @click.option(
     "--until",
     type=click.Choice(STATUSES, case_sensitive=False),
@@ -460,7 +496,7 @@ def _after_action(
 
 
 @instances.command("start")
-@click.argument("instance_id", metavar="ID")
+@click.argument("instance_id", metavar="ID", shell_complete=_complete_instance_ids)
 @click.option("--wait", is_flag=True, help="Wait until it is running.")
 @wait_options
 @output_options
@@ -481,7 +517,7 @@ def start_instance(
 
 
 @instances.command("stop")
-@click.argument("instance_id", metavar="ID")
+@click.argument("instance_id", metavar="ID", shell_complete=_complete_instance_ids)
 @click.option("--wait", is_flag=True, help="Wait until it is stopped.")
 @wait_options
 @output_options
@@ -502,7 +538,7 @@ def stop_instance(
 
 
 @instances.command("rename")
-@click.argument("instance_id", metavar="ID")
+@click.argument("instance_id", metavar="ID", shell_complete=_complete_instance_ids)
 @click.argument("name")
 @output_options
 @pass_state
@@ -519,7 +555,13 @@ def rename_instance(state: CliState, instance_id: str, name: str) -> None:
 
 
 @instances.command("delete")
-@click.argument("instance_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument(
+    "instance_ids",
+    metavar="ID...",
+    nargs=-1,
+    required=True,
+    shell_complete=_complete_instance_ids,
+)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @output_options
 @pass_state
@@ -570,7 +612,7 @@ def build_ssh_argv(
 
 
 @instances.command("ssh")
-@click.argument("instance_id", metavar="ID")
+@click.argument("instance_id", metavar="ID", shell_complete=_complete_instance_ids)
 @click.argument("ssh_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SSH ARGS...]")
 @click.option(
     "-i",

@@ -153,8 +153,18 @@ def add_key(state: CliState, name: str, public_key_file: Optional[str]) -> None:
     state.emit(created, table=None, ids=[created.name])
 
 
+def _complete_key_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
+    from .instances import _completion_client
+
+    try:
+        found = _completion_client(ctx).ssh_keys.list()
+    except Exception:
+        return []
+    return [k.name for k in found if k.name.startswith(incomplete)]
+
+
 @ssh_keys.command("delete")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_key_names)
 @output_options
 @pass_state
 def delete_key(state: CliState, name: str) -> None:
