@@ -37,12 +37,21 @@ class FluidStackGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # the reader went away; handled quietly in main()
+            raise self._failure(ctx, exc) from exc
         except Exception as exc:
-            state = ctx.find_object(CliState)
-            debug = bool(state and state.debug)
-            if debug:
-                traceback.print_exc(file=sys.stderr)
-            raise _as_cli_error(exc, debug) from exc
+            raise self._failure(ctx, exc) from exc
+
+    @staticmethod
+    def _failure(ctx: click.Context, exc: Exception) -> CliError:
+        """Report ``exc`` as one line (with the traceback first under ``--debug``)."""
+        state = ctx.find_object(CliState)
+        debug = bool(state and state.debug)
+        if debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        return _as_cli_error(exc, debug)
 
     def main(
         self,
