@@ -125,7 +125,9 @@ def build_uvicorn_server(
             if on_started is not None and not self.should_exit:
                 on_started()
 
-    logging.getLogger("uvicorn.error").addFilter(_DropFilter())
+    uvicorn_logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropFilter) for f in uvicorn_logger.filters):
+        uvicorn_logger.addFilter(_DropFilter())
     server = _Server(config)
     server.emulator_app = app
     return server
