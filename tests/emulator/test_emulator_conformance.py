@@ -10,20 +10,19 @@ Relaxed checks, because the definitions are silent where the real service is not
   the newest) are each checked against their own definition.
 - ``PUT /instances/{id}/rename`` is in no definition: checked against
   ``ListInstanceResponse`` (the README's surface table).
-- schemathesis: ``status_code_conformance`` is not run, for the same undocumented
-  business statuses; ``not_a_server_error`` and ``response_schema_conformance`` are.
+
+The schemathesis run is in ``test_emulator_schemathesis.py``.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import httpx
 import pytest
-from emulator_support import ClientFactory, Conformance, public_key, spec_dir
+from emulator_support import ClientFactory, Conformance, public_key
 
-from fluidstack.emulator import EmulatorServer, EmulatorSettings
 from fluidstack.testing import EmulatorHandle
 
 
@@ -95,55 +94,3 @@ def test_the_whole_suite_was_checked(conformance: Conformance) -> None:
     if not conformance.seen:
         pytest.skip("run with the rest of the emulator suite")
     assert all(o.status < 500 for o in conformance.seen)
-
-
-# -- schemathesis ---------------------------------------------------------------------
-
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, settings  # noqa: E402
-from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
-
-SCHEMATHESIS_KEY = "schemathesis-key"
-
-
-@pytest.fixture(scope="module")
-def fuzzed_server() -> Iterator[EmulatorServer]:
-    settings_ = EmulatorSettings(
-        port=0,
-        manual_clock=True,
-        seed=99,
-        failure_rate=0.0,
-        api_keys=[SCHEMATHESIS_KEY],
-        log_level="critical",
-    )
-    with EmulatorServer(settings_) as server:
-        httpx.post(
-            f"{server.base_url}/ssh_keys",
-            json={"name": "fuzz", "public_key": public_key()},
-            headers={"api-key": SCHEMATHESIS_KEY},
-        )
-        yield server
-
-
-schema = schemathesis.openapi.from_path(str(spec_dir() / "openapi.json"))
-
-
-@schema.parametrize()
-@settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
-def test_schemathesis_finds_no_server_error_and_conformant_bodies(
-    case: Any, fuzzed_server: EmulatorServer
-) -> None:
-    case.headers = {**(case.headers or {}), "api-key": SCHEMATHESIS_KEY}
-    case.cookies = {}
-    case.call_and_validate(
-        base_url=fuzzed_server.base_url,
-        checks=[schemathesis.checks.not_a_server_error, response_schema_conformance],
-        timeout=10,
-    )

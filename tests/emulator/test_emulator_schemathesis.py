@@ -1,0 +1,66 @@
+"""A bounded schemathesis run against a live emulator, with ``openapi.json``.
+
+Checks run: ``not_a_server_error`` and ``response_schema_conformance``.
+``status_code_conformance`` is not run: the definitions document only 200/202, 401 and
+422, while the real service (and the emulator) also answers 400/404/409/413/415 for
+business rules the definitions are silent about (see ``test_emulator_conformance.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from emulator_support import public_key, spec_dir
+
+from fluidstack.emulator import EmulatorServer, EmulatorSettings
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+
+SCHEMATHESIS_KEY = "schemathesis-key"
+
+
+@pytest.fixture(scope="module")
+def fuzzed_server() -> Iterator[EmulatorServer]:
+    settings_ = EmulatorSettings(
+        port=0,
+        manual_clock=True,
+        seed=99,
+        failure_rate=0.0,
+        api_keys=[SCHEMATHESIS_KEY],
+        log_level="critical",
+    )
+    with EmulatorServer(settings_) as server:
+        httpx.post(
+            f"{server.base_url}/ssh_keys",
+            json={"name": "fuzz", "public_key": public_key()},
+            headers={"api-key": SCHEMATHESIS_KEY},
+        )
+        yield server
+
+
+schema = schemathesis.openapi.from_path(str(spec_dir() / "openapi.json"))
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_schemathesis_finds_no_server_error_and_conformant_bodies(
+    case: Any, fuzzed_server: EmulatorServer
+) -> None:
+    case.headers = {**(case.headers or {}), "api-key": SCHEMATHESIS_KEY}
+    case.cookies = {}
+    case.call_and_validate(
+        base_url=fuzzed_server.base_url,
+        checks=[schemathesis.checks.not_a_server_error, response_schema_conformance],
+        timeout=10,
+    )
