@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from support import Harness
+from fluidstack.testing.handle import EmulatorHandle
+from support import Clients, Harness
 
 
 @pytest.fixture
@@ -23,3 +24,13 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     for http in h._closers:
         if isinstance(http, httpx.Client):
             http.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+async def clients(
+    request: pytest.FixtureRequest, emulator: EmulatorHandle
+) -> AsyncIterator[Clients]:
+    """Sync (then async) clients of the emulator whose back-off costs no real time."""
+    made = Clients(request.param, emulator)
+    yield made
+    await made.close()

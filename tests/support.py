@@ -8,6 +8,7 @@ from typing import Any, Callable, List, Optional
 import httpx
 
 from fluidstack.client import AsyncFluidStack, FluidStack
+from fluidstack.testing.handle import EmulatorHandle
 
 API_KEY = "sk-test-0123456789abcdef"
 
@@ -115,3 +116,60 @@ INSTANCE = {
     },
     "created_at": "2024-01-15T09:30:00Z",
 }
+
+
+class Clients:
+    """Builds clients of one kind (sync or async) pointed at the emulator."""
+
+    def __init__(self, kind: str, emulator: EmulatorHandle) -> None:
+        self.kind = kind
+        self.emulator = emulator
+        self.sleeps: List[float] = []
+        self._open: List[Any] = []
+
+    @property
+    def is_async(self) -> bool:
+        return self.kind == "async"
+
+    def make(
+        self, *, strip_idempotency: bool = False, fake_sleep: bool = True, **kwargs: Any
+    ) -> Any:
+        kwargs.setdefault("api_key", self.emulator.api_key)
+        kwargs.setdefault("base_url", self.emulator.base_url)
+        timeout = kwargs.pop("timeout", 10.0)
+        if self.is_async:
+
+            async def strip_async(request: httpx.Request) -> None:
+                request.headers.pop("idempotency-key", None)
+
+            hooks = {"request": [strip_async]} if strip_idempotency else {}
+            http: Any = httpx.AsyncClient(event_hooks=hooks)
+            client: Any = AsyncFluidStack(httpx_client=http, timeout=timeout, **kwargs)
+            if fake_sleep:
+                client._pipeline.sleep = self._async_sleep
+        else:
+
+            def strip(request: httpx.Request) -> None:
+                request.headers.pop("idempotency-key", None)
+
+            http = httpx.Client(event_hooks={"request": [strip]} if strip_idempotency else {})
+            client = FluidStack(httpx_client=http, timeout=timeout, **kwargs)
+            if fake_sleep:
+                client._pipeline.sleep = self._sleep
+        self._open.append(http)
+        return client
+
+    def _sleep(self, seconds: float) -> None:
+        # The client's waits cost no real time, but simulated time passes as if they had.
+        self.sleeps.append(seconds)
+        self.emulator.advance(seconds)
+
+    async def _async_sleep(self, seconds: float) -> None:
+        self._sleep(seconds)
+
+    async def close(self) -> None:
+        for http in self._open:
+            if isinstance(http, httpx.AsyncClient):
+                await http.aclose()
+            else:
+                http.close()

@@ -226,3 +226,18 @@ def test_control_api_validation(emulator: EmulatorHandle) -> None:
     after = emulator.advance(90)
     assert before["time_scale"] == after["time_scale"] == 100.0
     assert after["now"] > before["now"]
+
+
+def test_a_request_delayed_across_a_reset_leaves_no_trace(
+    emulator: EmulatorHandle, raw: httpx.Client
+) -> None:
+    """A client gives up on a slow request; the test resets; the slow request must not
+    land in the fresh state or journal afterwards (it would leak between tests)."""
+    emulator.add_fault(method="POST", path="/ssh_keys", action="delay", seconds=0.4)
+    key = {"name": "late", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGqk you@x"}
+    with pytest.raises(httpx.ReadTimeout):
+        raw.post("/ssh_keys", json=key, timeout=0.1)
+    emulator.reset()
+    time.sleep(0.6)  # the delayed request has finished server-side by now
+    assert emulator.journal() == []
+    assert raw.get("/ssh_keys").json() == []

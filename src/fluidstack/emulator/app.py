@@ -61,6 +61,8 @@ class Emulator:
         self.state = EmulatorState(settings)
         self.faults = FaultBook()
         self.journal = Journal()
+        self.generation = 0
+        """Bumped by a full reset: requests still in flight from before it are void."""
 
 
 def _dumps(content: Any) -> bytes:
@@ -375,6 +377,7 @@ def _clock_view(emulator: Emulator) -> Dict[str, Any]:
 async def control_reset(request: Request, body: Optional[ResetRequest] = None) -> Response:
     emulator = _emulator(request)
     if body is None or body.api_key is None:
+        emulator.generation += 1
         emulator.state.reset()
         emulator.faults.clear()
         emulator.journal.clear()
@@ -629,6 +632,7 @@ class EmulatorMiddleware:
         scope[ACCOUNT_KEY] = account
         scope[VIA_KEY] = via if account is not None else None
         rule = self.emulator.faults.take(method, path, account.id if account else None)
+        generation = self.emulator.generation
 
         status_seen: List[Optional[int]] = [None]
 
@@ -640,33 +644,50 @@ class EmulatorMiddleware:
         try:
             await self._serve(
                 scope, receive, tracking_send, rule, account, api_key, path, content_type,
-                content_length,
+                content_length, generation,
             )  # fmt: skip
         finally:
             if rule is not None and rule.spec.action == "drop":
                 status_seen[0] = None
-            self.emulator.journal.append(
-                {
-                    "time": iso(self.emulator.state.clock.now()),
-                    "method": method,
-                    "path": path,
-                    "query": unquote(scope.get("query_string", b"").decode("latin-1")),
-                    "status": status_seen[0],
-                    "account": account.label if account is not None else None,
-                    "headers": redact_headers(scope["headers"]),
-                    "idempotency_key": idem,
-                    "fault": rule.id if rule is not None else None,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                }
+            # A request that began before a reset (a delayed one, say) belongs to a
+            # world that no longer exists: it must not show in the new journal.
+            if generation == self.emulator.generation:
+                self._record(scope, method, path, status_seen[0], account, idem, rule, started)
+
+    def _record(
+        self,
+        scope: Scope,
+        method: str,
+        path: str,
+        status: Optional[int],
+        account: Optional[Account],
+        idem: Optional[str],
+        rule: Optional[FaultRule],
+        started: float,
+    ) -> None:
+        """Add one served request to the journal (and the debug log)."""
+        self.emulator.journal.append(
+            {
+                "time": iso(self.emulator.state.clock.now()),
+                "method": method,
+                "path": path,
+                "query": unquote(scope.get("query_string", b"").decode("latin-1")),
+                "status": status,
+                "account": account.label if account is not None else None,
+                "headers": redact_headers(scope["headers"]),
+                "idempotency_key": idem,
+                "fault": rule.id if rule is not None else None,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s (%s)",
+                method,
+                path,
+                status,
+                account.label if account else "anonymous",
             )
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s -> %s (%s)",
-                    method,
-                    path,
-                    status_seen[0],
-                    account.label if account else "anonymous",
-                )
 
     async def _serve(
         self,
@@ -679,6 +700,7 @@ class EmulatorMiddleware:
         path: str,
         content_type: Optional[str],
         content_length: Optional[bytes],
+        generation: int,
     ) -> None:
         spec = rule.spec if rule is not None else None
         if rule is not None and spec is not None and not spec.perform:
@@ -690,6 +712,11 @@ class EmulatorMiddleware:
                 await _drop(send)
                 return
             await asyncio.sleep(spec.seconds)
+            if generation != self.emulator.generation:
+                # Reset while this request was delayed: performing it now would leak
+                # it into the fresh state.
+                await _drop(send)
+                return
         if spec is not None and spec.perform:
             captured = _Captured()
             await self._perform(
