@@ -1,0 +1,102 @@
+"""Every fault the emulator can inject, on both clients: success within the expected
+attempts and time, or the right typed error once retries run out.
+
+(The "performed, then failed" create is in tests/sdk/test_e2e_emulator.py.)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any, Dict, Type
+
+import pytest
+
+from fluidstack.core import ApiConnectionError, ApiError, ApiTimeoutError, InternalServerError
+from support import Clients, resolve
+
+pytestmark = pytest.mark.anyio
+
+
+def attempts(clients: Clients, path: str) -> int:
+    return sum(1 for e in clients.emulator.journal() if e["path"] == path)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry_after": "3"}, 3.0),
+        ({"retry_after_ms": 250}, 0.25),
+        ("http-date", 5.0),
+    ],
+    ids=["seconds", "milliseconds", "http-date"],
+)
+async def test_429_honours_each_retry_after_form(
+    clients: Clients, headers: Any, expected: float
+) -> None:
+    if headers == "http-date":
+        headers = {"retry_after": email.utils.formatdate(time.time() + 5, usegmt=True)}
+    clients.emulator.add_fault(method="GET", path="/user/balance", status=429, **headers)
+    client = clients.make()
+    await resolve(client.user.get_balance())
+    assert attempts(clients, "/user/balance") == 2
+    (slept,) = clients.sleeps
+    assert expected - 1.5 <= slept <= expected
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_a_burst_of_5xx_is_ridden_out(clients: Clients, status: int) -> None:
+    clients.emulator.add_fault(method="GET", path="/instances", status=status, times=2)
+    client = clients.make()
+    assert await resolve(client.instances.list()) == []
+    assert attempts(clients, "/instances") == 3
+    assert 0.375 + 0.75 <= sum(clients.sleeps) <= 0.5 + 1.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_a_longer_burst_of_5xx_exhausts_retries(clients: Clients, status: int) -> None:
+    clients.emulator.add_fault(method="GET", path="/instances", status=status, times=3)
+    client = clients.make()
+    with pytest.raises(InternalServerError) as info:
+        await resolve(client.instances.list())
+    assert info.value.status_code == status
+    assert attempts(clients, "/instances") == 3
+
+
+FAULTS: Dict[str, Dict[str, Any]] = {
+    "latency": {"action": "delay", "seconds": 0.8},
+    "dropped": {"action": "drop"},
+}
+ERRORS: Dict[str, Type[ApiError]] = {"latency": ApiTimeoutError, "dropped": ApiConnectionError}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_transport_faults_are_retried(clients: Clients, fault: str) -> None:
+    clients.emulator.add_fault(method="GET", path="/ssh_keys", times=2, **FAULTS[fault])
+    client = clients.make(timeout=0.25)
+    started = time.monotonic()
+    assert await resolve(client.ssh_keys.list()) == []
+    assert time.monotonic() - started < 0.25 * 3 + 1.0
+    assert len(clients.sleeps) == 2
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_transport_faults_exhaust_retries(clients: Clients, fault: str) -> None:
+    clients.emulator.add_fault(method="GET", path="/ssh_keys", times=3, **FAULTS[fault])
+    client = clients.make(timeout=0.25)
+    with pytest.raises(ERRORS[fault]) as info:
+        await resolve(client.ssh_keys.list())
+    assert info.value.status_code is None
+    assert len(clients.sleeps) == 2
+
+
+async def test_total_timeout_caps_a_call_under_faults(clients: Clients) -> None:
+    clients.emulator.add_fault(
+        method="GET", path="/ssh_keys", times=None, action="delay", seconds=2
+    )
+    client = clients.make(timeout=5.0, fake_sleep=False)
+    started = time.monotonic()
+    with pytest.raises(ApiTimeoutError, match="total timeout"):
+        await resolve(client.ssh_keys.list(request_options={"total_timeout_in_seconds": 0.5}))
+    assert time.monotonic() - started < 1.5
+    clients.emulator.clear_faults()
