@@ -24,11 +24,20 @@ class Home:
         return self.xdg / "fluidstack" / "config.toml"
 
 
+def _runner() -> CliRunner:
+    """A runner that keeps stderr apart (the default from Click 8.2; an option before)."""
+    import inspect
+
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg,unused-ignore]
+    return CliRunner()
+
+
 class Fs:
     """Runs ``fluidstack ARGS`` in-process (Click's CliRunner), stdout and stderr apart."""
 
     def __init__(self, env: Optional[Dict[str, str]] = None) -> None:
-        self.runner = CliRunner()
+        self.runner = _runner()
         self.env = dict(env or {})
 
     def __call__(

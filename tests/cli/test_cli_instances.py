@@ -337,9 +337,15 @@ def test_create_wait_json_follows_the_emulator_clock(
     assert doc["status"] == "running"
     assert doc["ip_address"]
     err = result.stderr
-    assert "pending" in err
-    assert "running" in err
-    assert err.index("pending") < err.rindex("running")
+    # One line per status seen (stderr is not a terminal), in lifecycle order.
+    seen = [
+        line.split(": ", 1)[1].split(" (")[0]
+        for line in err.splitlines()
+        if line.startswith(f"{doc['id']}: ")
+    ]
+    lifecycle = ["pending", "provisioning", "starting", "running"]
+    assert seen[-1] == "running"
+    assert seen == sorted(seen, key=lifecycle.index)
     assert "Connect with: ssh -p" in err
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Tuple
 
 import click
@@ -55,7 +56,11 @@ def emulator(ctx: click.Context, args: Tuple[str, ...]) -> None:
     """
     from fluidstack.emulator.__main__ import build_parser, run_from_args
 
-    parsed = build_parser(prog="fluidstack emulator").parse_args(list(args))
+    try:
+        parsed = build_parser(prog="fluidstack emulator").parse_args(list(args))
+    finally:
+        sys.stdout.flush()  # argparse prints --help or a usage error and exits
+        sys.stderr.flush()
     try:
         code = run_from_args(parsed)
     except ImportError as exc:
