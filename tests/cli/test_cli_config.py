@@ -255,3 +255,14 @@ def test_no_key_anywhere_says_how_to_configure(fs_no_creds: Fs) -> None:
     result = fs_no_creds("instances", "list", expect=1)
     assert result.stderr.strip().startswith("error: no API key")
     assert "fluidstack configure" in result.stderr
+
+
+def test_configure_warns_when_the_environment_key_will_win(
+    fs_no_creds: Fs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUIDSTACK_API_KEY", "env-key")
+    result = fs_no_creds("configure", input="file-key\n")
+    assert "warning: FLUIDSTACK_API_KEY is set and takes precedence" in result.stderr
+    assert "env-key" not in result.stderr
+    quiet = fs_no_creds("--profile", "other", "configure", input="other-key\n")
+    assert "precedence" not in quiet.stderr

@@ -166,7 +166,11 @@ def configure(
         raise CliError(f"cannot write {settings.path}: {exc.strerror or exc}") from exc
     changed = " and ".join(("API key" if k == "api_key" else "base URL") for k in values)
     state.info(f"Stored the {changed} in profile {settings.profile!r} of {settings.path}.")
-    if settings.api_key_source in ("env", "flag") and "api_key" in values and not state.api_key:
+    if (
+        settings.api_key_source == "env"
+        and settings.profile_source != "flag"
+        and "api_key" in values
+    ):
         state.warn(
             "FLUIDSTACK_API_KEY is set and takes precedence over the file "
             "(unless you pass --profile)"
