@@ -20,9 +20,8 @@ def quickstart(client: FluidStack) -> None:
     client.ssh_keys.create(name="laptop", public_key=PUBLIC_KEY)
     plan = client.instances.launch(gpu_type=None, ssh_key="laptop", dry_run=True)
     cheapest = plan.options[0]
-    print(
-        f"cheapest single GPU: {cheapest.gpu_type} in {cheapest.region}, ${cheapest.price_per_hour}/h"
-    )
+    price = cheapest.price_per_hour
+    print(f"cheapest single GPU: {cheapest.gpu_type} in {cheapest.region}, ${price}/h")
 
     with client.instances.ephemeral(
         gpu_type=cheapest.gpu_type, region=cheapest.region, ssh_key="laptop", poll_interval=0.5
