@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import traceback
 from typing import Any, List, Optional, Sequence
 
 import click
@@ -50,6 +49,8 @@ class FluidStackGroup(click.Group):
         state = ctx.find_object(CliState)
         debug = bool(state and state.debug)
         if debug:
+            import traceback
+
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         return _as_cli_error(exc, debug)
 
