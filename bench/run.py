@@ -1,0 +1,642 @@
+"""Benchmarks of the SDK, the CLI and the emulator: ``python bench/run.py``.
+
+Starts the emulator in its own process on loopback, measures this project's SDK ("ours"),
+the least a Python client on httpx can do ("floor") and the vendor SDK 0.0.8 ("vendor",
+installed into ``.bench/vendor-venv``) in interleaved rounds, and prints one Markdown
+table of medians and of ratios measured in the same run.
+
+    python bench/run.py               # the full run, a few minutes
+    python bench/run.py --quick       # tiny counts (the smoke test uses this)
+    python bench/run.py --no-vendor   # skip the vendor SDK
+    python bench/run.py --json out.json   # also write every sample
+
+See docs/benchmarks.md for what each row measures and why its floor is the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (
+    SCRATCH,
+    WORKER,
+    Emulator,
+    Worker,
+    big_listing,
+    clean_env,
+    ensure_vendor_python,
+    log,
+    machine,
+    median,
+    percentile,
+    rotations,
+    run_json,
+    wall_time,
+)
+
+MIB = 1024 * 1024
+X = "\u00d7"  # the multiplication sign, in the table
+
+
+@dataclass(frozen=True)
+class Counts:
+    imports: int = 15
+    instances: int = 50
+    list_rounds: int = 10
+    list_calls: int = 20
+    get_rounds: int = 10
+    get_calls: int = 50
+    async_rounds: int = 5
+    async_total: int = 1000
+    async_concurrency: int = 50
+    parse_items: int = 10_000
+    parse_rounds: int = 3
+    parse_reps: int = 3
+    parse_mem_runs: int = 2
+    cli_runs: int = 12
+    emulator_requests: int = 3000
+
+
+QUICK = Counts(
+    imports=2,
+    instances=50,
+    list_rounds=1,
+    list_calls=3,
+    get_rounds=1,
+    get_calls=5,
+    async_rounds=1,
+    async_total=60,
+    async_concurrency=10,
+    parse_items=300,
+    parse_rounds=1,
+    parse_reps=1,
+    parse_mem_runs=1,
+    cli_runs=1,
+    emulator_requests=100,
+)
+
+
+@dataclass
+class Row:
+    """One line of the table. Values are medians; ``None`` means not measured."""
+
+    figure: str
+    unit: str  # "ms", "req/s"
+    target: str
+    ours: Optional[float] = None
+    floor: Optional[float] = None
+    vendor: Optional[float] = None
+    ours_text: str = ""
+    floor_text: str = ""
+    vendor_text: str = ""
+    higher_is_better: bool = False
+    met: Optional[bool] = None
+    notes: List[str] = field(default_factory=list)
+    samples: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> Optional[float]:
+        """ours / floor (times), or ours / floor throughput."""
+        if self.ours is None or not self.floor:
+            return None
+        return self.ours / self.floor
+
+    @property
+    def vendor_ratio(self) -> Optional[float]:
+        """How many times faster than the vendor ours is (>1: faster)."""
+        if self.ours is None or self.vendor is None or not self.ours:
+            return None
+        return self.ours / self.vendor if self.higher_is_better else self.vendor / self.ours
+
+
+def fmt(value: Optional[float], unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "ms":
+        ms = value * 1000
+        return f"{ms:.3g} ms" if ms < 100 else f"{ms:.0f} ms"
+    if unit == "req/s":
+        return f"{value:,.0f} req/s"
+    return f"{value:.3g} {unit}"
+
+
+def cell(row: Row, who: str) -> str:
+    text = getattr(row, f"{who}_text")
+    if text:
+        return str(text)
+    return fmt(getattr(row, who), row.unit)
+
+
+# -- measurements -------------------------------------------------------------------------
+
+IMPORT_CODE = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+
+
+def measure_imports(
+    counts: Counts,
+    ours_py: str,
+    vendor_py: Optional[str],
+    vendor_why: str,
+    ours_env: Dict[str, str],
+) -> List[Row]:
+    log("import times (fresh process each)")
+    variants = {
+        "ours": (ours_py, "import fluidstack"),
+        "ours_client": (ours_py, "from fluidstack import FluidStack"),
+        "floor": (ours_py, "import httpx, pydantic"),
+    }
+    if vendor_py:
+        variants["vendor"] = (vendor_py, "import FluidStack.client")
+    samples: Dict[str, List[float]] = {k: [] for k in variants}
+    errors: Dict[str, str] = {}
+    for i in range(counts.imports + 1):  # the first round only warms the .pyc caches
+        for name in rotations(list(variants), i):
+            if name in errors:
+                continue
+            python, stmt = variants[name]
+            argv = [python, "-c", IMPORT_CODE.format(stmt=stmt)]
+            env = ours_env if name.startswith("ours") else None
+            try:
+                result = run_json(argv, timeout=120, env=env)  # prints a float: valid JSON
+            except Exception as exc:
+                errors[name] = str(exc)[:120]
+                continue
+            if i:
+                samples[name].append(float(result))
+
+    def value(name: str) -> Optional[float]:
+        return median(samples[name]) if samples.get(name) else None
+
+    rows = []
+    for key, figure in (
+        ("ours", f"`import fluidstack` (fresh process, median of {counts.imports})"),
+        ("ours_client", "`from fluidstack import FluidStack` (what a script really pays)"),
+    ):
+        row = Row(
+            figure=figure,
+            unit="ms",
+            target=f"≤ 1.15{X} floor",
+            ours=value(key),
+            floor=value("floor"),
+            vendor=value("vendor"),
+        )
+        row.floor_text = f"{fmt(row.floor, 'ms')} (`import httpx, pydantic`)"
+        if not vendor_py:
+            row.vendor_text = f"n/a ({vendor_why})"
+        elif row.vendor is not None:
+            row.vendor_text = f"{fmt(row.vendor, 'ms')} (`import FluidStack.client`)"
+        if row.ratio is not None:
+            row.met = row.ratio <= 1.15
+        for name in (key, "floor", "vendor"):
+            if name in errors:
+                row.notes.append(f"{name}: {errors[name]}")
+        row.samples = {k: samples.get(k, []) for k in (key, "floor", "vendor")}
+        rows.append(row)
+    return rows
+
+
+def _round_robin(
+    workers: Dict[str, Worker],
+    rounds: int,
+    command: Callable[[], Dict[str, Any]],
+    collect: Callable[[str, Dict[str, Any]], None],
+    errors: Dict[str, str],
+) -> None:
+    for i in range(rounds):
+        for name in rotations(list(workers), i):
+            if name in errors:
+                continue
+            reply = workers[name].ask(**command())
+            if not reply.get("ok"):
+                errors[name] = str(reply.get("error"))[:160]
+                continue
+            collect(name, reply)
+
+
+def _sdk_row(
+    figure: str,
+    target: str,
+    unit: str,
+    samples: Dict[str, List[float]],
+    errors: Dict[str, str],
+    vendor_why: str,
+    reduce: Callable[[List[float]], float] = median,
+    higher_is_better: bool = False,
+) -> Row:
+    row = Row(figure=figure, unit=unit, target=target, higher_is_better=higher_is_better)
+    for name in ("ours", "floor", "vendor"):
+        if samples.get(name):
+            setattr(row, name, reduce(samples[name]))
+        if name in errors:
+            setattr(row, f"{name}_text", f"n/a ({errors[name]})")
+            row.notes.append(f"{name}: {errors[name]}")
+    if "vendor" not in samples and "vendor" not in errors:
+        row.vendor_text = f"n/a ({vendor_why})"
+    row.samples = samples
+    return row
+
+
+def measure_http(
+    counts: Counts, workers: Dict[str, Worker], ids: List[str], vendor_why: str
+) -> List[Row]:
+    rows = []
+
+    log(f"instances.list() of {counts.instances}, sequential, keep-alive")
+    samples: Dict[str, List[float]] = {k: [] for k in workers}
+    errors: Dict[str, str] = {}
+    _round_robin(
+        workers,
+        counts.list_rounds,
+        lambda: {"op": "list", "n": counts.list_calls, "expect": counts.instances},
+        lambda name, reply: samples[name].extend(reply["times"]),
+        errors,
+    )
+    row = _sdk_row(
+        f"`instances.list()` of {counts.instances} instances, sequential, keep-alive",
+        f"≤ 1.25{X} floor and ≥ 3{X} faster than 0.0.8",
+        "ms",
+        samples,
+        errors,
+        vendor_why,
+    )
+    row.floor_text = f"{fmt(row.floor, 'ms')} (httpx GET + `json.loads`)"
+    if row.ratio is not None:
+        row.met = row.ratio <= 1.25 and (row.vendor_ratio is None or row.vendor_ratio >= 3)
+        if row.vendor_ratio is None:
+            row.notes.append("the vendor half of the target was not measured")
+    rows.append(row)
+
+    log("instances.get(id), sequential, keep-alive")
+    samples = {k: [] for k in workers}
+    errors = {}
+    _round_robin(
+        workers,
+        counts.get_rounds,
+        lambda: {"op": "get", "n": counts.get_calls, "ids": ids},
+        lambda name, reply: samples[name].extend(reply["times"]),
+        errors,
+    )
+    row = _sdk_row(
+        "`instances.get(id)`, sequential, keep-alive",
+        f"≤ 1.25{X} floor",
+        "ms",
+        samples,
+        errors,
+        vendor_why,
+    )
+    row.floor_text = f"{fmt(row.floor, 'ms')} (httpx GET + `json.loads`)"
+    if row.ratio is not None:
+        row.met = row.ratio <= 1.25
+    rows.append(row)
+
+    log(f"{counts.async_total} async instances.get with {counts.async_concurrency} in flight")
+    samples = {k: [] for k in workers}
+    errors = {}
+    _round_robin(
+        workers,
+        counts.async_rounds,
+        lambda: {
+            "op": "async_get",
+            "total": counts.async_total,
+            "concurrency": counts.async_concurrency,
+            "ids": ids,
+        },
+        lambda name, reply: samples[name].append(reply["total"] / reply["seconds"]),
+        errors,
+    )
+    row = _sdk_row(
+        f"{counts.async_total:,} `instances.get` with {counts.async_concurrency} in flight, "
+        "async (throughput)",
+        f"≥ 0.85{X} floor's throughput",
+        "req/s",
+        samples,
+        errors,
+        vendor_why,
+        higher_is_better=True,
+    )
+    row.floor_text = f"{fmt(row.floor, 'req/s')} (`httpx.AsyncClient`)"
+    if row.ratio is not None:
+        row.met = row.ratio >= 0.85
+    rows.append(row)
+    return rows
+
+
+def measure_parse(
+    counts: Counts,
+    workers: Dict[str, Worker],
+    pythons: Dict[str, str],
+    path: Path,
+    vendor_why: str,
+    ours_env: Dict[str, str],
+) -> Row:
+    log(f"parse a {counts.parse_items:,}-instance listing")
+    samples: Dict[str, List[float]] = {k: [] for k in workers}
+    errors: Dict[str, str] = {}
+    _round_robin(
+        workers,
+        counts.parse_rounds,
+        lambda: {
+            "op": "parse",
+            "path": str(path),
+            "n": counts.parse_reps,
+            "expect": counts.parse_items,
+        },
+        lambda name, reply: samples[name].extend(reply["times"]),
+        errors,
+    )
+    peaks: Dict[str, List[float]] = {k: [] for k in pythons}
+    for i in range(counts.parse_mem_runs):
+        for name in rotations(list(pythons), i):
+            if name in errors:
+                continue
+            try:
+                result = run_json(
+                    [pythons[name], str(WORKER), "parse-mem", name, str(path)],
+                    env=ours_env if name == "ours" else None,
+                )
+            except Exception as exc:
+                errors[name] = f"parse-mem: {exc}"[:160]
+                continue
+            peaks[name].append(result["peak"])
+    row = _sdk_row(
+        f"parse a {counts.parse_items:,}-instance listing (time; peak traced memory)",
+        f"≤ 1.5{X} floor's time",
+        "ms",
+        samples,
+        errors,
+        vendor_why,
+    )
+    for name in ("ours", "floor", "vendor"):
+        value = getattr(row, name)
+        if value is not None and peaks.get(name):
+            text = f"{fmt(value, 'ms')}; {median(peaks[name]) / MIB:.1f} MiB"
+            if name == "floor":
+                text += " (`json.loads`)"
+            setattr(row, f"{name}_text", text)
+    row.samples = {"seconds": samples, "peak_bytes": peaks}
+    if row.ratio is not None:
+        row.met = row.ratio <= 1.5
+    return row
+
+
+def measure_cli(counts: Counts, emulator: Emulator, ours_env: Dict[str, str]) -> List[Row]:
+    log("CLI wall times")
+    python = sys.executable
+    script = Path(python).with_name("fluidstack")
+    base = [str(script)] if script.exists() else [python, "-m", "fluidstack.cli"]
+    env = clean_env(
+        {
+            "FLUIDSTACK_API_KEY": emulator.api_key,
+            "FLUIDSTACK_BASE_URL": emulator.base_url,
+            **ours_env,
+        }
+    )
+    commands = {
+        "help": [*base, "--help"],
+        "list": [*base, "instances", "list"],
+        "floor": [python, "-c", "pass"],
+    }
+    samples: Dict[str, List[float]] = {k: [] for k in commands}
+    errors: Dict[str, str] = {}
+    for i in range(counts.cli_runs + 1):  # the first round warms caches
+        for name in rotations(list(commands), i):
+            if name in errors:
+                continue
+            try:
+                seconds, status, stderr = wall_time(commands[name], env)
+            except Exception as exc:
+                errors[name] = f"{type(exc).__name__}: {exc}"[:120]
+                continue
+            if status != 0:
+                errors[name] = f"exit {status}: {stderr}"[:160]
+                continue
+            if i:
+                samples[name].append(seconds)
+    floor = median(samples["floor"]) if samples["floor"] else None
+    rows = []
+    for key, figure, target in (
+        ("help", "`fluidstack --help` (wall time)", "< 250 ms"),
+        ("list", f"`fluidstack instances list` of {counts.instances} (wall time)", "—"),
+    ):
+        row = Row(figure=figure, unit="ms", target=target, floor=floor, vendor_text="—")
+        row.floor_text = f"{fmt(floor, 'ms')} (`python -c pass`)"
+        if key in errors:
+            row.ours_text = f"n/a ({errors[key]})"
+        elif samples[key]:
+            row.ours = median(samples[key])
+            if key == "help":
+                row.met = row.ours < 0.250
+        row.samples = {key: samples[key], "floor": samples["floor"]}
+        rows.append(row)
+    return rows
+
+
+def measure_emulator(counts: Counts, emulator: Emulator, instance_id: str) -> Row:
+    log("emulator GET /instances/{id} latency (raw keep-alive socket)")
+    row = Row(
+        figure="emulator: `GET /instances/{id}` on keep-alive (p50, p99, req/s)",
+        unit="ms",
+        target="p50 ≤ 2 ms",
+        floor_text="—",
+        vendor_text="—",
+    )
+    try:
+        result = run_json(
+            [
+                sys.executable,
+                str(WORKER),
+                "emulator-latency",
+                emulator.base_url,
+                emulator.api_key,
+                f"/instances/{instance_id}",
+                str(counts.emulator_requests),
+            ]
+        )
+    except Exception as exc:
+        row.ours_text = f"n/a ({exc})"
+        return row
+    times = result["times"]
+    p50, p99 = median(times), percentile(times, 0.99)
+    rate = len(times) / result["elapsed"]
+    row.ours = p50
+    row.ours_text = f"p50 {fmt(p50, 'ms')}, p99 {fmt(p99, 'ms')}, {rate:,.0f} req/s"
+    row.met = p50 <= 0.002
+    row.samples = {"p50": p50, "p99": p99, "rps": rate, "n": len(times)}
+    return row
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
+def ratio_text(row: Row) -> str:
+    ratio = row.ratio
+    if ratio is None:
+        return "—"
+    return f"{ratio:.2f}{X}"
+
+
+def vendor_ratio_text(row: Row) -> str:
+    ratio = row.vendor_ratio
+    if ratio is None:
+        return "—"
+    return f"{ratio:.2f}{X}"
+
+
+def verdict(row: Row) -> str:
+    if row.met is None:
+        return "—"
+    return "met" if row.met else "**missed**"
+
+
+def table(rows: List[Row]) -> str:
+    head = [
+        "figure",
+        "ours",
+        "floor (same run)",
+        "vendor 0.0.8 (same run)",
+        "ours / floor",
+        "ours faster than 0.0.8",
+        "target",
+        "status",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [
+            row.figure,
+            cell(row, "ours"),
+            cell(row, "floor"),
+            cell(row, "vendor"),
+            ratio_text(row),
+            vendor_ratio_text(row),
+            row.target,
+            verdict(row),
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
+    parser.add_argument("--no-vendor", action="store_true", help="skip the vendor SDK 0.0.8")
+    parser.add_argument("--json", metavar="PATH", help="also write every sample as JSON")
+    parser.add_argument(
+        "--ours-src",
+        metavar="DIR",
+        help="measure the fluidstack package found in DIR (a patched copy of src/) instead "
+        "of the installed one; used to try a fix before proposing it",
+    )
+    args = parser.parse_args(argv)
+    ours_env: Dict[str, str] = {}
+    if args.ours_src:
+        ours_env["PYTHONPATH"] = str(Path(args.ours_src).resolve())
+    counts = QUICK if args.quick else Counts()
+
+    try:
+        import fluidstack  # noqa: F401 - fail early, in the interpreter that runs this
+    except ImportError:
+        print(
+            "bench/run.py needs the project's interpreter: .venv/bin/python bench/run.py",
+            file=sys.stderr,
+        )
+        return 2
+
+    SCRATCH.mkdir(exist_ok=True)
+    vendor_py: Optional[str] = None
+    if args.no_vendor:
+        vendor_why = "--no-vendor"
+    else:
+        found, vendor_why = ensure_vendor_python()
+        vendor_py = str(found) if found is not None else None
+        if vendor_py is None:
+            log(f"vendor SDK unavailable: {vendor_why}")
+
+    info = machine()
+    log(f"{info['cpu']}, {info['nproc']} CPUs, Python {info['python']}")
+    rows: List[Row] = []
+    rows.extend(measure_imports(counts, sys.executable, vendor_py, vendor_why, ours_env))
+
+    emulator = Emulator(env=ours_env)
+    workers: Dict[str, Worker] = {}
+    try:
+        log(f"emulator at {emulator.base_url}; seeding {counts.instances} instances")
+        ids = emulator.seed(counts.instances)
+        listing_path = SCRATCH / f"listing-{counts.parse_items}.json"
+        listing_path.write_bytes(big_listing(emulator.listing_bytes(), counts.parse_items))
+
+        pythons = {"ours": sys.executable, "floor": sys.executable}
+        if vendor_py:
+            pythons["vendor"] = vendor_py
+        for name, python in pythons.items():
+            workers[name] = Worker(name, python, ours_env if name == "ours" else None)
+        setup_errors: Dict[str, str] = {}
+        for name, worker in workers.items():
+            reply = worker.ask(
+                op="setup", base_url=emulator.base_url, api_key=emulator.api_key, ids=ids
+            )
+            if not reply.get("ok"):
+                setup_errors[name] = str(reply.get("error"))[:160]
+        for name, why in setup_errors.items():
+            log(f"{name} worker failed to set up: {why}")
+            workers.pop(name).close()
+            if name == "vendor":
+                vendor_why = why
+
+        rows.extend(measure_http(counts, workers, ids, vendor_why))
+        rows.append(measure_parse(counts, workers, pythons, listing_path, vendor_why, ours_env))
+        for worker in workers.values():
+            worker.close()
+        workers.clear()
+        rows.extend(measure_cli(counts, emulator, ours_env))
+        rows.append(measure_emulator(counts, emulator, ids[0]))
+    finally:
+        for worker in workers.values():
+            worker.close()
+        emulator.stop()
+
+    print()
+    print(
+        f"Machine: {info['cpu']}, {info['nproc']} CPUs; Python {info['python']}; "
+        f"{info['platform']}; {info['date']}"
+        + ("; QUICK counts" if args.quick else "")
+        + (f"; ours from {args.ours_src}" if args.ours_src else "")
+    )
+    print()
+    print(table(rows))
+    notes = [f"- {row.figure}: {note}" for row in rows for note in row.notes]
+    if notes:
+        print()
+        print("Notes:")
+        print("\n".join(notes))
+    missed = [row.figure for row in rows if row.met is False]
+    print()
+    print(f"Targets met: {sum(row.met is True for row in rows)}; missed: {len(missed)}")
+    if args.json:
+        payload = {
+            "machine": info,
+            "counts": asdict(counts),
+            "vendor": vendor_why if vendor_py is None else "ok",
+            "ours_src": args.ours_src,
+            "rows": [
+                {
+                    **asdict(row),
+                    "ratio": row.ratio,
+                    "vendor_ratio": row.vendor_ratio,
+                }
+                for row in rows
+            ],
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str))
+        log(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The benchmarks still run: ``bench/run.py --quick --no-vendor`` prints every row.
+
+Benchmarks are not pass/fail: this only keeps ``bench/`` from rotting. The numbers of a
+quick run mean nothing and are not checked.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ROWS = (
+    "`import fluidstack`",
+    "`from fluidstack import FluidStack`",
+    "`instances.list()` of 50 instances",
+    "`instances.get(id)`, sequential",
+    "`instances.get` with 10 in flight, async",
+    "-instance listing",
+    "`fluidstack --help`",
+    "`fluidstack instances list`",
+    "emulator: `GET /instances/{id}`",
+)
+
+
+@pytest.mark.slow
+def test_quick_bench_prints_every_row_of_the_table(tmp_path: Path) -> None:
+    dump = tmp_path / "bench.json"
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--no-vendor",
+            "--json",
+            str(dump),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| figure | ours | floor (same run) | vendor 0.0.8 (same run)")
+    for row in ROWS:
+        assert any(row in line for line in table[1:]), f"no row {row!r} in:\n{done.stdout}"
+    assert len(table) == 1 + len(ROWS)
+    assert "n/a (--no-vendor)" in done.stdout
+    assert dump.exists()
+    assert elapsed < 30, f"the quick bench took {elapsed:.1f}s"
