@@ -1,9 +1,16 @@
 """A bounded schemathesis run against a live emulator, with ``openapi.json``.
 
-Checks run: ``not_a_server_error`` and ``response_schema_conformance``.
-``status_code_conformance`` is not run: the definitions document only 200/202, 401 and
-422, while the real service (and the emulator) also answers 400/404/409/413/415 for
-business rules the definitions are silent about (see ``test_emulator_conformance.py``).
+Every default check runs (no server error, response schema, content type, headers,
+``Allow`` on 405, negative data rejected, ignored auth, ...) except two, relaxed on
+purpose:
+
+- ``status_code_conformance``: the definitions document only 200/202, 401 and 422,
+  while the real service (and the emulator) also answers 400/404/409/413/415 for
+  business rules the definitions are silent about (see ``test_emulator_conformance.py``).
+- ``positive_data_acceptance``: the schemas are looser than the service's rules, which
+  the emulator enforces with a 422: ``page`` starts at 1, names are non-empty, volume
+  sizes are positive, and a public key must be one of the accepted OpenSSH formats
+  (the spec README's list), which a random string is not.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from fluidstack.emulator import EmulatorServer, EmulatorSettings
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
-from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    positive_data_acceptance,
+    status_code_conformance,
+)
 
 SCHEMATHESIS_KEY = "schemathesis-key"
 
@@ -47,20 +57,18 @@ schema = schemathesis.openapi.from_path(str(spec_dir() / "openapi.json"))
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     database=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
-def test_schemathesis_finds_no_server_error_and_conformant_bodies(
-    case: Any, fuzzed_server: EmulatorServer
-) -> None:
+def test_schemathesis_default_checks_pass(case: Any, fuzzed_server: EmulatorServer) -> None:
     case.headers = {**(case.headers or {}), "api-key": SCHEMATHESIS_KEY}
     case.cookies = {}
     case.call_and_validate(
         base_url=fuzzed_server.base_url,
-        checks=[schemathesis.checks.not_a_server_error, response_schema_conformance],
+        excluded_checks=[status_code_conformance, positive_data_acceptance],
         timeout=10,
     )

@@ -105,3 +105,9 @@ def test_bad_query_parameters(api: httpx.Client) -> None:
     _assert_422(api.get("/instances?page=abc"), "page")
     _assert_422(api.get("/ssh_keys?show_all=perhaps"), "show_all")
     assert api.get("/instances?page=99999999999999999999999999").json() == []
+
+
+def test_405_lists_every_method_of_the_resource(api: httpx.Client) -> None:
+    response = api.request("PATCH", "/instances")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Set, Tuple
 from urllib.parse import unquote
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
@@ -529,7 +529,22 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     response = message_response(exc.status_code, str(exc.detail))
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        # Starlette lists only the methods of the one route it matched; a resource
+        # served by several routes (GET and POST /instances) must list them all.
+        response.headers["allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> List[str]:
+    methods: Set[str] = set()
+    # The routers' own route lists: how FastAPI wraps included routers varies by version.
+    for route in [*api.routes, *control.routes]:
+        path_regex = getattr(route, "path_regex", None)
+        route_methods = getattr(route, "methods", None)
+        if path_regex is not None and route_methods and path_regex.match(request.url.path):
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 async def _on_server_error(request: Request, exc: Exception) -> Response:
