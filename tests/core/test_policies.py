@@ -162,3 +162,24 @@ def test_open_enums() -> None:
     assert not new.is_known
     assert InstanceStatus.RUNNING.is_known
     assert str(InstanceStatus.RUNNING) == "running"
+
+
+def test_large_parses_pause_the_collector_and_always_restore_it() -> None:
+    import gc
+    import json
+
+    from fluidstack.resources.instances import LIST
+
+    big = json.dumps([{"id": f"i-{n}", "status": "running"} for n in range(20_000)]).encode()
+    assert len(big) > 256 * 1024
+    assert len(LIST.parse(big)) == 20_000
+    assert gc.isenabled()
+    with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
+        LIST.parse(big[:-10])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        LIST.parse(big)
+        assert not gc.isenabled()  # a caller's choice to run without the collector stands
+    finally:
+        gc.enable()

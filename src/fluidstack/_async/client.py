@@ -20,7 +20,6 @@ from ..core.config import (
 )
 from ..core.events import EventHooks, configure_logging_from_env
 from ..core.request_options import RequestOptions
-from ..resources import account as account_api
 from ._io import HttpClient
 from .pipeline import AsyncPipeline
 
@@ -187,7 +186,9 @@ class AsyncFluidStack:
         self, *, request_options: Optional[RequestOptions] = None
     ) -> HealthCheckOutSchema:
         """Check that the API is up. Needs no API key."""
-        return await self._pipeline.call(account_api.HEALTHCHECK, request_options=request_options)
+        from ..resources.account import HEALTHCHECK
+
+        return await self._pipeline.call(HEALTHCHECK, request_options=request_options)
 
     async def aclose(self) -> None:
         """Close the connections this client opened (never a client you passed in)."""

@@ -21,7 +21,6 @@ from ..core.config import (
 )
 from ..core.events import EventHooks, configure_logging_from_env
 from ..core.request_options import RequestOptions
-from ..resources import account as account_api
 from ._io import HttpClient
 from .pipeline import Pipeline
 
@@ -188,7 +187,9 @@ class FluidStack:
         self, *, request_options: Optional[RequestOptions] = None
     ) -> HealthCheckOutSchema:
         """Check that the API is up. Needs no API key."""
-        return self._pipeline.call(account_api.HEALTHCHECK, request_options=request_options)
+        from ..resources.account import HEALTHCHECK
+
+        return self._pipeline.call(HEALTHCHECK, request_options=request_options)
 
     def close(self) -> None:
         """Close the connections this client opened (never a client you passed in)."""

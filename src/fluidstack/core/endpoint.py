@@ -8,6 +8,7 @@ call these functions and only add the I/O.
 from __future__ import annotations
 
 import contextvars
+import gc
 import json
 import time
 import uuid
@@ -41,7 +42,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-_NO_CONTENT_TYPES = (type(None), None)
+_GC_PAUSE_THRESHOLD = 256 * 1024
+"""Bodies at least this large (bytes) are parsed with the cyclic collector paused."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,21 @@ class Endpoint(Generic[T]):
     def parse(self, content: bytes) -> T:
         """Validate JSON bytes straight into the response type (the fast path)."""
         if not self._adapter:
-            from pydantic import TypeAdapter
+            from pydantic import TypeAdapter  # here, so that `import fluidstack` stays light
 
             self._adapter.append(TypeAdapter(self.response_type))
-        result: T = self._adapter[0].validate_json(content)
+        adapter = self._adapter[0]
+        if len(content) < _GC_PAUSE_THRESHOLD or not gc.isenabled():
+            result: T = adapter.validate_json(content)
+            return result
+        # A large listing allocates hundreds of thousands of containers, which trigger
+        # cyclic collections that can find nothing (parsed models hold no cycles):
+        # they cost more than half the parse. Pause the collector for its duration.
+        gc.disable()
+        try:
+            result = adapter.validate_json(content)
+        finally:
+            gc.enable()
         return result
 
 

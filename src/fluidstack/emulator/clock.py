@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime, timezone
 from typing import Dict
@@ -9,6 +10,8 @@ from typing import Dict
 __all__ = ["SimClock", "iso"]
 
 
+# Every listing re-formats the unchanging timestamps of every instance: cache them.
+@functools.lru_cache(maxsize=65536)
 def iso(timestamp: float) -> str:
     """An RFC 3339 UTC timestamp with milliseconds, e.g. ``2025-01-15T09:30:00.000Z``."""
     moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
