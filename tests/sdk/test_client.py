@@ -186,3 +186,25 @@ def test_errors_pickle_and_keep_their_fields() -> None:
     assert type(clone) is NotFoundError
     assert (clone.status_code, clone.body, clone.headers) == (404, {"message": "gone"}, {"x": "1"})
     assert str(clone) == "404 Not Found: gone"
+
+
+def test_sync_and_async_methods_have_identical_signatures() -> None:
+    import inspect
+
+    sync, aio = FluidStack(api_key="k"), AsyncFluidStack(api_key="k")
+    groups = ["instances", "ssh_keys", "configurations", "templates", "user", "api_keys"]
+    checked = 0
+    for group in [*groups, "auth", "payments"]:
+        for name in dir(getattr(sync, group)):
+            method = getattr(getattr(sync, group), name)
+            if name.startswith("_") or not callable(method):
+                continue
+            twin = getattr(getattr(aio, group), name)
+            sync_params = inspect.signature(method).parameters
+            async_params = inspect.signature(twin).parameters
+            assert [(p.name, p.kind, p.default) for p in sync_params.values()] == [
+                (p.name, p.kind, p.default) for p in async_params.values()
+            ], f"{group}.{name}"
+            checked += 1
+    assert checked >= 25
+    sync.close()
