@@ -315,3 +315,34 @@ def test_configurations_and_templates(api: httpx.Client) -> None:
     assert all(isinstance(c["stopped_price_per_hour"], str) for c in configurations)
     labels = [t["label"] for t in api.get("/list_available_os_templates").json()]
     assert labels == ["ubuntu_20_04_lts_nvidia", "ubuntu_22_04_lts_nvidia"]
+
+
+def test_listing_follows_every_change_of_an_instance(
+    api: httpx.Client, create: Create, emulator: EmulatorHandle
+) -> None:
+    """Listings are served from encoded entries cached per instance: every change that
+    shows in an instance's view must show in the next listing."""
+    instance = create()
+
+    def listed() -> Dict[str, Any]:
+        (entry,) = api.get("/instances").json()
+        assert entry == api.get(f"/instances/{instance['id']}").json()
+        return dict(entry)
+
+    assert listed()["status"] == "pending"
+    emulator.advance(3600)
+    first = listed()
+    assert (first["status"], first["current_gpu_hr_cost"] > 0) == ("running", True)
+    api.put(f"/instances/{instance['id']}/rename", json={"new_instance_name": "renamed"})
+    assert listed()["name"] == "renamed"
+    api.put(f"/instances/{instance['id']}/stop")
+    assert listed()["status"] == "stopping"
+    emulator.advance(3600)
+    assert listed()["status"] == "stopped"
+    api.delete(f"/instances/{instance['id']}")
+    gone = listed()
+    assert (gone["status"], gone["ip_address"], gone["current_gpu_hr_cost"]) == (
+        "terminated",
+        None,
+        0.0,
+    )

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from fluidstack.emulator.catalog import OS_TEMPLATES
 from fluidstack.emulator.clock import iso
+from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.faults import FaultBook, FaultRule, FaultSpec, Journal, redact_headers
 from fluidstack.emulator.models import (
     AddSSHKeyRequest,
@@ -65,13 +66,9 @@ class Emulator:
         """Bumped by a full reset: requests still in flight from before it are void."""
 
 
-def _dumps(content: Any) -> bytes:
-    return json.dumps(content, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
 def json_response(status: int, content: Any, headers: Optional[Dict[str, str]] = None) -> Response:
     """A JSON answer serialised once (no response-model pass: the fast path)."""
-    return Response(_dumps(content), status, headers, "application/json")
+    return Response(dumps(content), status, headers, "application/json")
 
 
 def message_response(status: int, message: str) -> Response:
@@ -119,10 +116,10 @@ async def list_instances(
     page: int = Query(default=1, ge=1),
     include_failed_instances: bool = False,
 ) -> Response:
-    views = _emulator(request).state.list_instances(
+    body = _emulator(request).state.list_instances_json(
         _account(request), page, include_failed_instances
     )
-    return json_response(200, views)
+    return Response(body, 200, media_type="application/json")
 
 
 @api.post("/instances")
@@ -559,7 +556,7 @@ async def _on_server_error(request: Request, exc: Exception) -> Response:
 async def _send_json(
     send: Send, status: int, content: Any, extra: Optional[List[Tuple[bytes, bytes]]] = None
 ) -> None:
-    body = _dumps(content)
+    body = dumps(content)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send(
         {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from fluidstack.emulator.catalog import OS_LABELS, Catalog, Offer, load_catalog
 from fluidstack.emulator.clock import SimClock, iso
+from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.settings import DEV_AUTH_CODE, EmulatorSettings
 from fluidstack.emulator.store import RecordKey, Store
 
@@ -213,6 +214,8 @@ class EmulatorState:
         self.auth_codes: Dict[str, str] = {}
         self.capacity: Dict[Tuple[str, str], int] = dict(self.catalog.default_capacity)
         self.seq = 0
+        # Encoded listing entries by instance id, with the inputs they were made from.
+        self._instance_json: Dict[str, Tuple[Tuple[Any, ...], bytes]] = {}
 
     def _touch(self, kind: str, key: str, value: Optional[Any]) -> None:
         self._dirty[(kind, key)] = value
@@ -390,6 +393,7 @@ class EmulatorState:
             account = self.require_account_for_key(api_key)
             for instance_id in self.account_instances.get(account.id, []):
                 self.instances.pop(instance_id, None)
+                self._instance_json.pop(instance_id, None)
                 self._touch("instance", instance_id, None)
             self.account_instances[account.id] = []
             for name in self.ssh_keys.get(account.id, {}):
@@ -697,13 +701,11 @@ class EmulatorState:
             view = self.instance_view(instance, now)
             return str(view["status"]), view
 
-    def list_instances(
-        self, account: Account, page: int, include_failed: bool
-    ) -> List[Dict[str, Any]]:
-        """One page, in creation order (oldest first), so pages are stable."""
+    def list_instances_json(self, account: Account, page: int, include_failed: bool) -> bytes:
+        """One page as JSON, in creation order (oldest first), so pages are stable."""
         with self.lock:
             now = self.clock.now()
-            views: List[Dict[str, Any]] = []
+            entries: List[bytes] = []
             skip = (page - 1) * self.settings.page_size
             for instance_id in self.account_instances.get(account.id, []):
                 instance = self.instances[instance_id]
@@ -712,10 +714,26 @@ class EmulatorState:
                 if skip > 0:
                     skip -= 1
                     continue
-                views.append(self.instance_view(instance, now))
-                if len(views) >= self.settings.page_size:
+                entries.append(self._encoded_instance(instance, now))
+                if len(entries) >= self.settings.page_size:
                     break
-            return views
+            return b"[" + b",".join(entries) + b"]"
+
+    def _encoded_instance(self, instance: Instance, now: float) -> bytes:
+        # Clients poll listings: re-encode an instance only when something its view is
+        # made of has changed. Everything else in the view is fixed at creation.
+        account = self.accounts.get(instance.account_id)
+        inputs = (
+            instance.status_at(now),
+            instance.name,
+            account.email if account is not None else None,
+        )
+        cached = self._instance_json.get(instance.id)
+        if cached is not None and cached[0] == inputs:
+            return cached[1]
+        encoded = dumps(self.instance_view(instance, now))
+        self._instance_json[instance.id] = (inputs, encoded)
+        return encoded
 
     def _transition(
         self,
