@@ -438,3 +438,19 @@ async def test_ephemeral_reports_an_instance_it_could_not_delete(
     client = harness.client(handler)
     with pytest.raises(ApiError, match=r"i-1.*fluidstack instances delete i-1"):
         await _use_ephemeral(client, harness, lambda i: None)
+
+
+async def test_create_reports_its_own_failure_when_the_lookup_fails_too(
+    harness: Harness,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return json_response(502, {"message": "bad gateway"})
+        return json_response(503, {"message": "listing down"})
+
+    client = harness.client(handler)
+    with pytest.raises(InternalServerError, match="bad gateway") as info:
+        await resolve(client.instances.create(gpu_type="T4_16GB", ssh_key="k"))
+    assert info.value.status_code == 502
+    assert "listing down" in str(info.value.__context__)
+    assert len(posts(harness)) == 1  # never resent without knowing

@@ -125,7 +125,8 @@ class AsyncInstancesResource(AsyncResource):
         )
 
         async def recover() -> Optional[CreateInstanceResponse]:
-            found = api.find_created(await self._all_instances(), instance_name)
+            listing = await self._all_instances(without_idempotency_key(request_options))
+            found = api.find_created(listing, instance_name)
             return None if found is None else api.as_create_response(found, gpu_type)
 
         return await self._pipeline.call(
@@ -177,9 +178,13 @@ class AsyncInstancesResource(AsyncResource):
             request_options=request_options,
         )
 
-    async def _all_instances(self) -> List[ListInstanceResponse]:
+    async def _all_instances(
+        self, request_options: Optional[RequestOptions] = None
+    ) -> List[ListInstanceResponse]:
         found: List[ListInstanceResponse] = []
-        async for instance in self.iter(include_failed_instances=True):
+        async for instance in self.iter(
+            include_failed_instances=True, request_options=request_options
+        ):
             found.append(instance)
         return found
 

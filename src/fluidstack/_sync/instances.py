@@ -126,7 +126,8 @@ class InstancesResource(Resource):
         )
 
         def recover() -> Optional[CreateInstanceResponse]:
-            found = api.find_created(self._all_instances(), instance_name)
+            listing = self._all_instances(without_idempotency_key(request_options))
+            found = api.find_created(listing, instance_name)
             return None if found is None else api.as_create_response(found, gpu_type)
 
         return self._pipeline.call(
@@ -176,9 +177,11 @@ class InstancesResource(Resource):
             request_options=request_options,
         )
 
-    def _all_instances(self) -> List[ListInstanceResponse]:
+    def _all_instances(
+        self, request_options: Optional[RequestOptions] = None
+    ) -> List[ListInstanceResponse]:
         found: List[ListInstanceResponse] = []
-        for instance in self.iter(include_failed_instances=True):
+        for instance in self.iter(include_failed_instances=True, request_options=request_options):
             found.append(instance)
         return found
 

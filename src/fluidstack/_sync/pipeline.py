@@ -147,7 +147,12 @@ class Pipeline:
                 error = error_from_response(response, config.api_key)
 
             if outcome is Outcome.AMBIGUOUS and not endpoint.idempotent and recover is not None:
-                recovered = recover()
+                try:
+                    recovered = recover()
+                except ApiError:
+                    # Without the lookup there is no telling whether the call was
+                    # performed: report its own failure, with the lookup's as context.
+                    raise error  # noqa: B904 - keep the transport error as the cause
                 if recovered is not None:
                     return recovered, budget.retries_done
                 # The first attempt left no trace: repeating it is as safe as retrying
