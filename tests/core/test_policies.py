@@ -54,6 +54,7 @@ def test_classify_status(status: int, outcome: Outcome) -> None:
         (httpx.ReadError("x"), Outcome.AMBIGUOUS),
         (httpx.RemoteProtocolError("x"), Outcome.AMBIGUOUS),
         (httpx.UnsupportedProtocol("x"), Outcome.FATAL),
+        (httpx.DecodingError("x"), Outcome.FATAL),
     ],
 )
 def test_classify_exception(exc: Exception, outcome: Outcome) -> None:

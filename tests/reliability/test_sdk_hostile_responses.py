@@ -41,6 +41,8 @@ statuses = st.sampled_from(
     [200, 201, 202, 204, 301, 400, 401, 403, 404, 409, 418, 422, 429, 500, 502]
 )
 content_types = st.sampled_from(["application/json", "text/html", "text/plain", ""])
+# A proxy may claim a compression the body does not have.
+content_encodings = st.sampled_from(["", "", "gzip", "deflate", "br", "zstd", "bogus"])
 
 CALLS: List[Callable[[FluidStack], Any]] = [
     lambda c: c.instances.list(),
@@ -59,12 +61,19 @@ CALLS: List[Callable[[FluidStack], Any]] = [
     status=statuses,
     body=bodies,
     content_type=content_types,
+    content_encoding=content_encodings,
     call=st.sampled_from(CALLS),
 )
 def test_any_response_yields_a_result_or_an_api_error(
-    status: int, body: bytes, content_type: str, call: Callable[[FluidStack], Any]
+    status: int,
+    body: bytes,
+    content_type: str,
+    content_encoding: str,
+    call: Callable[[FluidStack], Any],
 ) -> None:
     headers = {"content-type": content_type} if content_type else {}
+    if content_encoding:
+        headers["content-encoding"] = content_encoding
 
     def handler(request: httpx.Request) -> httpx.Response:
         # Every request gets it, the listing a create's recovery makes included.

@@ -114,7 +114,7 @@ class AsyncPipeline:
             response: Optional[httpx.Response] = None
             try:
                 response = await self._send_following_redirects(request)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # transport failures and undecodable bodies
                 outcome = classify_exception(exc)
                 error: ApiError = transport_error(exc, budget)
                 error.__cause__ = exc

@@ -115,7 +115,7 @@ class Pipeline:
             response: Optional[httpx.Response] = None
             try:
                 response = self._send_following_redirects(request)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # transport failures and undecodable bodies
                 outcome = classify_exception(exc)
                 error: ApiError = transport_error(exc, budget)
                 error.__cause__ = exc

@@ -253,13 +253,15 @@ class CallBudget:
 
 
 def transport_error(exc: httpx.HTTPError, budget: Optional[CallBudget] = None) -> ApiError:
-    """Wrap an ``httpx`` transport exception in the SDK's error types."""
+    """Wrap an ``httpx`` transport or decoding exception in the SDK's error types."""
     if isinstance(exc, httpx.TimeoutException):
         if budget is not None and budget.deadline is not None and (budget.remaining() or 0) <= 0:
             return budget.deadline_error()
         kind = type(exc).__name__
         return ApiTimeoutError(f"request timed out ({kind})")
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.DecodingError):
+        return ApiConnectionError(f"the response body could not be decoded: {detail}")
     return ApiConnectionError(f"connection error: {detail}")
 
 
