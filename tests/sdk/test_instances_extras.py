@@ -454,3 +454,28 @@ async def test_create_reports_its_own_failure_when_the_lookup_fails_too(
     assert info.value.status_code == 502
     assert "listing down" in str(info.value.__context__)
     assert len(posts(harness)) == 1  # never resent without knowing
+
+
+async def test_side_lookups_keep_timeouts_but_not_the_create_s_extra_parameters(
+    harness: Harness, server: FakeServer
+) -> None:
+    server.post_faults = [500]
+    client = harness.client(server.handler)
+    await resolve(
+        client.instances.create(
+            gpu_type="T4_16GB",
+            ssh_key="k",
+            request_options={
+                "timeout_in_seconds": 7,
+                "additional_headers": {"x-team": "ml"},
+                "additional_query_parameters": {"dry": "1"},
+                "additional_body_parameters": {"extra": 1},
+            },
+        )
+    )
+    post, lookup = harness.requests[0], harness.requests[1]
+    assert post.url.params["dry"] == "1"
+    assert lookup.method == "GET"
+    assert "dry" not in lookup.url.params
+    assert lookup.headers["x-team"] == "ml"
+    assert lookup.extensions["timeout"]["read"] == 7

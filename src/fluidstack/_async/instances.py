@@ -28,6 +28,7 @@ from ..core.errors import (
 )
 from ..core.request_options import (
     RequestOptions,
+    for_lookups,
     option,
     with_deadline,
     without_idempotency_key,
@@ -125,7 +126,7 @@ class AsyncInstancesResource(AsyncResource):
         )
 
         async def recover() -> Optional[CreateInstanceResponse]:
-            listing = await self._all_instances(without_idempotency_key(request_options))
+            listing = await self._all_instances(for_lookups(request_options))
             found = api.find_created(listing, instance_name)
             return None if found is None else api.as_create_response(found, gpu_type)
 
@@ -284,7 +285,7 @@ class AsyncInstancesResource(AsyncResource):
             timeout=timeout,
             poll_interval=poll_interval,
             on_poll=on_poll,
-            request_options=without_idempotency_key(request_options),
+            request_options=for_lookups(request_options),
         )
 
     @overload
@@ -352,7 +353,7 @@ class AsyncInstancesResource(AsyncResource):
             NoCapacityError: Nothing matches, or every match was out of stock.
         """
         configurations = await self._pipeline.call(
-            catalog_api.CONFIGURATIONS, request_options=without_idempotency_key(request_options)
+            catalog_api.CONFIGURATIONS, request_options=for_lookups(request_options)
         )
         plan = plan_launch(
             configurations,
@@ -436,7 +437,7 @@ class AsyncInstancesResource(AsyncResource):
                 created.id,
                 timeout=timeout,
                 poll_interval=poll_interval,
-                request_options=without_idempotency_key(request_options),
+                request_options=for_lookups(request_options),
             )
         finally:
             if maybe_created:

@@ -29,6 +29,7 @@ from ..core.errors import (
 )
 from ..core.request_options import (
     RequestOptions,
+    for_lookups,
     option,
     with_deadline,
     without_idempotency_key,
@@ -126,7 +127,7 @@ class InstancesResource(Resource):
         )
 
         def recover() -> Optional[CreateInstanceResponse]:
-            listing = self._all_instances(without_idempotency_key(request_options))
+            listing = self._all_instances(for_lookups(request_options))
             found = api.find_created(listing, instance_name)
             return None if found is None else api.as_create_response(found, gpu_type)
 
@@ -281,7 +282,7 @@ class InstancesResource(Resource):
             timeout=timeout,
             poll_interval=poll_interval,
             on_poll=on_poll,
-            request_options=without_idempotency_key(request_options),
+            request_options=for_lookups(request_options),
         )
 
     @overload
@@ -349,7 +350,7 @@ class InstancesResource(Resource):
             NoCapacityError: Nothing matches, or every match was out of stock.
         """
         configurations = self._pipeline.call(
-            catalog_api.CONFIGURATIONS, request_options=without_idempotency_key(request_options)
+            catalog_api.CONFIGURATIONS, request_options=for_lookups(request_options)
         )
         plan = plan_launch(
             configurations,
@@ -433,7 +434,7 @@ class InstancesResource(Resource):
                 created.id,
                 timeout=timeout,
                 poll_interval=poll_interval,
-                request_options=without_idempotency_key(request_options),
+                request_options=for_lookups(request_options),
             )
         finally:
             if maybe_created:

@@ -59,3 +59,21 @@ def without_idempotency_key(options: Optional[RequestOptions]) -> Optional[Reque
     trimmed: RequestOptions = {**options}
     del trimmed["idempotency_key"]
     return trimmed
+
+
+def for_lookups(options: Optional[RequestOptions]) -> Optional[RequestOptions]:
+    """The part of a call's ``options`` that also applies to the reads it makes on the
+    side (a create's recovery lookup, a wait's polls): timeouts, retries, headers.
+    Extra query and body parameters and the idempotency key belong to the call itself."""
+    if not options:
+        return options
+    kept: RequestOptions = {}
+    if "timeout_in_seconds" in options:
+        kept["timeout_in_seconds"] = options["timeout_in_seconds"]
+    if "total_timeout_in_seconds" in options:
+        kept["total_timeout_in_seconds"] = options["total_timeout_in_seconds"]
+    if "max_retries" in options:
+        kept["max_retries"] = options["max_retries"]
+    if "additional_headers" in options:
+        kept["additional_headers"] = options["additional_headers"]
+    return kept
