@@ -21,7 +21,7 @@ def quickstart(client: FluidStack) -> None:
     plan = client.instances.launch(gpu_type=None, ssh_key="laptop", dry_run=True)
     cheapest = plan.options[0]
     price = cheapest.price_per_hour
-    print(f"cheapest single GPU: {cheapest.gpu_type} in {cheapest.region}, ${price}/h")
+    print(f"cheapest single GPU: {cheapest.gpu_type} in {cheapest.region}, ${price:.2f}/h")
 
     with client.instances.ephemeral(
         gpu_type=cheapest.gpu_type, region=cheapest.region, ssh_key="laptop", poll_interval=0.5
