@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Dict, Generic, List, Mapping, Optional, TypeVar, Union
+from typing import Any, Dict, Generic, List, Mapping, Optional, Tuple, TypeVar, Union
 from urllib.parse import quote
 
 import httpx
@@ -376,7 +376,7 @@ def claim_raw_slot() -> Optional[List[RawResponse[Any]]]:
     return slot
 
 
-def origin(url: httpx.URL) -> Union[tuple[str, str, Optional[int]], None]:
+def _origin(url: httpx.URL) -> Tuple[str, str, Optional[int]]:
     return (url.scheme, url.host, url.port)
 
 
@@ -385,7 +385,7 @@ def redirect_request(request: httpx.Request, response: httpx.Response) -> Option
     nxt = response.next_request
     if nxt is None:
         return None
-    if origin(nxt.url) != origin(request.url):
+    if _origin(nxt.url) != _origin(request.url):
         # httpx only strips `Authorization`; our key travels in `api-key`.
         for name in ("api-key", "cookie"):
             if name in nxt.headers:
