@@ -103,17 +103,13 @@ class Floor(Impl):
         return json.loads
 
 
-class Ours(Impl):
-    """This project's SDK, with its defaults (retries on, timeouts on)."""
+class SdkImpl(Impl):
+    """An SDK with FluidStack-shaped clients: ``instances.list/get``, sync and async."""
 
-    name = "ours"
-
-    def __init__(self, base_url: str, api_key: str) -> None:
+    def __init__(self, base_url: str, api_key: str, sync_cls: Any, async_cls: Any) -> None:
         super().__init__(base_url, api_key)
-        from fluidstack import AsyncFluidStack, FluidStack
-
-        self.async_cls = AsyncFluidStack
-        self.client = FluidStack(api_key=api_key, base_url=self.base_url)
+        self.async_cls = async_cls
+        self.client = sync_cls(api_key=api_key, base_url=self.base_url)
 
     def list(self) -> Any:
         return self.client.instances.list()
@@ -126,6 +122,17 @@ class Ours(Impl):
 
     def async_get(self, client: Any) -> Callable[[str], Awaitable[Any]]:
         return client.instances.get  # type: ignore[no-any-return]
+
+
+class Ours(SdkImpl):
+    """This project's SDK, with its defaults (retries on, timeouts on)."""
+
+    name = "ours"
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        from fluidstack import AsyncFluidStack, FluidStack
+
+        super().__init__(base_url, api_key, FluidStack, AsyncFluidStack)
 
     async def async_close(self, client: Any) -> None:
         await client.aclose()
@@ -136,29 +143,15 @@ class Ours(Impl):
         return LIST.parse
 
 
-class Vendor(Impl):
+class Vendor(SdkImpl):
     """The vendor SDK 0.0.8 (Fern-generated; pydantic.v1 models, parse_obj_as)."""
 
     name = "vendor"
 
     def __init__(self, base_url: str, api_key: str) -> None:
-        super().__init__(base_url, api_key)
         from FluidStack.client import AsyncFluidStack, FluidStack
 
-        self.async_cls = AsyncFluidStack
-        self.client = FluidStack(api_key=api_key, base_url=self.base_url)
-
-    def list(self) -> Any:
-        return self.client.instances.list()
-
-    def get(self, instance_id: str) -> Any:
-        return self.client.instances.get(instance_id)
-
-    def async_client(self) -> Any:
-        return self.async_cls(api_key=self.api_key, base_url=self.base_url)
-
-    def async_get(self, client: Any) -> Callable[[str], Awaitable[Any]]:
-        return client.instances.get  # type: ignore[no-any-return]
+        super().__init__(base_url, api_key, FluidStack, AsyncFluidStack)
 
     async def async_close(self, client: Any) -> None:
         # The vendor client has no close(); its httpx.AsyncClient is reachable here.
