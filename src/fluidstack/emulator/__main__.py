@@ -8,51 +8,37 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import List, Optional
+from typing import Callable, List, Optional, TypeVar
 
 from fluidstack.emulator.settings import DEV_API_KEY, LOG_LEVELS, EmulatorSettings
 
 __all__ = ["add_arguments", "build_parser", "main", "run_from_args", "settings_from_args"]
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+T = TypeVar("T", int, float)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+def _checked(
+    convert: Callable[[str], T], noun: str, ok: Callable[[T], bool], rule: str
+) -> Callable[[str], T]:
+    """An argparse ``type=`` that converts, then checks a bound, with a clear message."""
+
+    def parse(text: str) -> T:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
+_fraction = _checked(float, "a number", lambda v: 0.0 <= v <= 1.0, "between 0 and 1")
+_positive_float = _checked(float, "a number", lambda v: v > 0, "positive")
+_port = _checked(int, "a port number", lambda v: 0 <= v <= 65535, "between 0 and 65535")
+_positive_int = _checked(int, "an integer", lambda v: v >= 1, "at least 1")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
