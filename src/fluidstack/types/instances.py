@@ -55,10 +55,7 @@ class EntityId(FluidStackModel):
     prefix: str
 
 
-class VolumeInstanceResponse(FluidStackModel):
-    """A storage volume attached to an instance."""
-
-    id: str
+class _VolumeFields(FluidStackModel):
     name: str
     size_gb: int
     status: Optional[VolumeStatus] = VolumeStatus.CREATING
@@ -68,16 +65,16 @@ class VolumeInstanceResponse(FluidStackModel):
     updated_at: Optional[dt.datetime] = None
 
 
-class VolumeInstanceRequest(FluidStackModel):
-    """A volume to attach when creating an instance."""
+class VolumeInstanceResponse(_VolumeFields):
+    """A storage volume attached to an instance."""
+
+    id: str
+
+
+class VolumeInstanceRequest(_VolumeFields):
+    """A volume to attach when creating an instance (its id sent as its parts)."""
 
     id: EntityId
-    name: str
-    size_gb: int
-    status: Optional[VolumeStatus] = VolumeStatus.CREATING
-    cost_gb_hr: str
-    created_at: Optional[dt.datetime] = None
-    updated_at: Optional[dt.datetime] = None
 
 
 class InstanceResponse(FluidStackModel):
