@@ -23,7 +23,10 @@ from emulator_support import public_key, spec_dir
 
 from fluidstack.emulator import EmulatorServer, EmulatorSettings
 
-schemathesis = pytest.importorskip("schemathesis")
+# Older releases (the last ones for Python 3.9) report false negatives: unknown query
+# parameters, which OpenAPI allows, and `show_all=0`, a valid boolean, as "accepted
+# invalid data". The project's CI runs a current release.
+schemathesis = pytest.importorskip("schemathesis", minversion="4.30")
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     positive_data_acceptance,
