@@ -10,12 +10,13 @@ The async client has the same methods (awaited); the test suite checks that.
 from __future__ import annotations
 
 import argparse
+import ast
 import enum
 import inspect
 import re
 import sys
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "reference.md"
@@ -122,11 +123,33 @@ def render() -> str:
             ]
     from fluidstack.core.request_options import RequestOptions
 
-    out += ["## `RequestOptions`", "", _doc(RequestOptions), "", "| key | type |", "| --- | --- |"]
-    for key, hint in RequestOptions.__annotations__.items():
-        out.append(f"| `{key}` | `{_annotation(str(hint))}` |")
+    out += [
+        "## `RequestOptions`",
+        "",
+        _doc(RequestOptions),
+        "",
+        "| key | type | meaning |",
+        "| --- | --- | --- |",
+    ]
+    for key, (hint, text) in _typed_dict_fields(RequestOptions).items():
+        out.append(f"| `{key}` | `{hint}` | {text} |")
     out.append("")
     return "\n".join(out)
+
+
+def _typed_dict_fields(cls: Any) -> Dict[str, Tuple[str, str]]:
+    """Each key's annotation and the docstring written under it, read from the source
+    (attribute docstrings do not exist at run time)."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    fields: Dict[str, Tuple[str, str]] = {}
+    for node, following in zip(body, [*body[1:], None]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            text = ""
+            if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
+                text = " ".join(str(following.value.value).split())
+            fields[node.target.id] = (ast.unparse(node.annotation), text)
+    return fields
 
 
 def main() -> int:

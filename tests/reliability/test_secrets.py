@@ -43,16 +43,16 @@ async def test_key_never_leaks(emulator: EmulatorHandle, caplog: pytest.LogCaptu
             with pytest.raises(ApiError) as info:
                 call()
             texts += [str(info.value), repr(info.value)]
-            texts.append("".join(traceback.format_exception(info.value)))
+            texts.append(_traceback(info.value))
     async with AsyncFluidStack(api_key=SECRET, base_url=emulator.base_url) as aclient:
         texts.append(repr(aclient))
         with pytest.raises(ApiError) as info:
             await aclient.instances.stop("missing")
-        texts.append("".join(traceback.format_exception(info.value)))
+        texts.append(_traceback(info.value))
     with FluidStack(api_key=SECRET + "x", base_url=emulator.base_url) as wrong:
         with pytest.raises(ApiError) as info:
             wrong.instances.list()
-        texts.append("".join(traceback.format_exception(info.value)))
+        texts.append(_traceback(info.value))
 
     texts += [record.getMessage() for record in caplog.records]
     texts.append(caplog.text)
@@ -62,3 +62,7 @@ async def test_key_never_leaks(emulator: EmulatorHandle, caplog: pytest.LogCaptu
     assert "/instances" in journal
     leaks = [t for t in texts if SECRET in t]
     assert leaks == []
+
+
+def _traceback(error: BaseException) -> str:
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
