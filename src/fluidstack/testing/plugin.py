@@ -7,20 +7,24 @@ the fixtures available everywhere:
   fixed seed, failure rate 0. Yields an :class:`EmulatorHandle`.
 - ``emulator`` (function): the same handle, after resetting state, faults and journal.
 - ``fluidstack_client`` / ``async_fluidstack_client`` (function): SDK clients pointed at
-  the emulator, closed after the test.
+  the emulator, closed after the test. Their waits cost no real time: when the client
+  would sleep (between polls of ``instances.wait``, before a retry) the emulator's
+  simulated clock moves forward by as much instead, so ``create_and_wait`` finishes at
+  once and deterministically.
 
 Everything heavy is imported inside the fixtures so that loading the plugin costs nothing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterator
 
 import pytest
 
 from fluidstack.testing.handle import EmulatorHandle
 
 if TYPE_CHECKING:
+    from fluidstack.client import AsyncFluidStack, FluidStack
     from fluidstack.emulator.server import EmulatorServer
 
 __all__ = [
@@ -65,11 +69,12 @@ def emulator(fluidstack_emulator: EmulatorHandle) -> EmulatorHandle:
 
 
 @pytest.fixture
-def fluidstack_client(emulator: EmulatorHandle) -> Iterator[Any]:
+def fluidstack_client(emulator: EmulatorHandle) -> Iterator[FluidStack]:
     """``fluidstack.client.FluidStack`` bound to the (freshly reset) emulator."""
-    from fluidstack.client import FluidStack  # type: ignore[import-not-found,unused-ignore]
+    from fluidstack.client import FluidStack
 
     client = FluidStack(api_key=emulator.api_key, base_url=emulator.base_url)
+    client._pipeline.sleep = simulated_sleep(emulator)
     try:
         yield client
     finally:
@@ -77,16 +82,31 @@ def fluidstack_client(emulator: EmulatorHandle) -> Iterator[Any]:
 
 
 @pytest.fixture
-async def async_fluidstack_client(emulator: EmulatorHandle) -> AsyncIterator[Any]:
+async def async_fluidstack_client(emulator: EmulatorHandle) -> AsyncIterator[AsyncFluidStack]:
     """``fluidstack.client.AsyncFluidStack`` bound to the (freshly reset) emulator.
 
     Needs an async test runner; the project uses anyio's plugin (``@pytest.mark.anyio``),
     whose ``anyio_backend`` fixture defaults to asyncio.
     """
-    from fluidstack.client import AsyncFluidStack  # type: ignore[import-not-found,unused-ignore]
+    from fluidstack.client import AsyncFluidStack
 
     client = AsyncFluidStack(api_key=emulator.api_key, base_url=emulator.base_url)
+    sleep = simulated_sleep(emulator)
+
+    async def async_sleep(seconds: float) -> None:
+        sleep(seconds)
+
+    client._pipeline.sleep = async_sleep
     try:
         yield client
     finally:
         await client.aclose()
+
+
+def simulated_sleep(emulator: EmulatorHandle) -> Callable[[float], None]:
+    """A ``sleep`` that moves the emulator's simulated clock instead of waiting."""
+
+    def sleep(seconds: float) -> None:
+        emulator.advance(seconds)
+
+    return sleep

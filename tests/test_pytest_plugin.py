@@ -1,0 +1,50 @@
+"""The pytest plugin's fixtures, used the way a project's own tests would use them."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fluidstack.client import AsyncFluidStack, FluidStack
+from fluidstack.testing import EmulatorHandle
+
+PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlZrNQiO9x/cSV8+8kF4khUmIupYM4FWj8WT0wfbsoV you@laptop"
+)
+
+
+def test_create_and_wait_finishes_at_once_in_simulated_time(
+    fluidstack_client: FluidStack, emulator: EmulatorHandle
+) -> None:
+    fluidstack_client.ssh_keys.create(name="laptop", public_key=PUBLIC_KEY)
+    before = emulator.clock()["now"]
+    started = time.monotonic()
+    instance = fluidstack_client.instances.create_and_wait(
+        gpu_type="RTX_A4000_16GB", ssh_key="laptop"
+    )
+    assert instance.status == "running"
+    assert time.monotonic() - started < 5  # the polls' waits cost no real time
+    assert emulator.clock()["now"] > before  # ... but simulated time passed
+
+
+def test_retries_wait_in_simulated_time(
+    fluidstack_client: FluidStack, emulator: EmulatorHandle
+) -> None:
+    emulator.add_fault(path="/instances", status=503, retry_after="30")
+    started = time.monotonic()
+    assert fluidstack_client.instances.list() == []
+    assert time.monotonic() - started < 5
+    assert [e["status"] for e in emulator.journal()] == [503, 200]
+
+
+@pytest.mark.anyio
+async def test_async_client_fixture(
+    async_fluidstack_client: AsyncFluidStack, emulator: EmulatorHandle
+) -> None:
+    await async_fluidstack_client.ssh_keys.create(name="laptop", public_key=PUBLIC_KEY)
+    async with async_fluidstack_client.instances.ephemeral(
+        gpu_type="RTX_A4000_16GB", ssh_key="laptop", name="scratch"
+    ) as instance:
+        assert instance.status == "running"
+    assert (await async_fluidstack_client.instances.get(instance.id)).status == "terminated"
