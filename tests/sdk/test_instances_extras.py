@@ -479,3 +479,35 @@ async def test_side_lookups_keep_timeouts_but_not_the_create_s_extra_parameters(
     assert "dry" not in lookup.url.params
     assert lookup.headers["x-team"] == "ml"
     assert lookup.extensions["timeout"]["read"] == 7
+
+
+async def test_ephemeral_deletes_when_its_task_is_cancelled(server: FakeServer) -> None:
+    import anyio
+
+    from fluidstack.client import AsyncFluidStack
+
+    server.statuses = ["running"]
+    seen: List[str] = []
+
+    async def slow_handler(request: httpx.Request) -> httpx.Response:
+        # A real network call yields to the event loop, where cancellation strikes.
+        await anyio.sleep(0.01)
+        seen.append(f"{request.method} {request.url.path}")
+        return server.handler(request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(slow_handler))
+    client = AsyncFluidStack(api_key="k", base_url="https://api.test", httpx_client=http)
+    inside = anyio.Event()
+
+    async def use() -> None:
+        async with client.instances.ephemeral(gpu_type="T4_16GB", ssh_key="k"):
+            inside.set()
+            await anyio.sleep_forever()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(use)
+        await inside.wait()
+        tasks.cancel_scope.cancel()
+    assert seen[-1] == "DELETE /instances/i-1"
+    assert server.instances[0]["status"] == "terminated"
+    await http.aclose()
