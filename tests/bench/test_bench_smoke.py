@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,6 @@ ROWS = (
 @pytest.mark.slow
 def test_quick_bench_prints_every_row_of_the_table(tmp_path: Path) -> None:
     dump = tmp_path / "bench.json"
-    started = time.monotonic()
     done = subprocess.run(
         [
             sys.executable,
@@ -46,7 +44,6 @@ def test_quick_bench_prints_every_row_of_the_table(tmp_path: Path) -> None:
         cwd=ROOT,
         timeout=120,
     )
-    elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-2000:]
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| figure | ours | floor (same run) | vendor 0.0.8 (same run)")
@@ -55,4 +52,3 @@ def test_quick_bench_prints_every_row_of_the_table(tmp_path: Path) -> None:
     assert len(table) == 1 + len(ROWS)
     assert "n/a (--no-vendor)" in done.stdout
     assert dump.exists()
-    assert elapsed < 30, f"the quick bench took {elapsed:.1f}s"

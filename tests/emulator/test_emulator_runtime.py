@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
 from typing import Any, Dict, List
 
 import httpx
@@ -12,28 +10,70 @@ import pytest
 from emulator_support import public_key
 
 from fluidstack.emulator import EmulatorSettings, create_app
+from fluidstack.emulator.server import _coalescing_protocol, _CoalescingTransport
 from fluidstack.testing import EmulatorHandle
 
 
-def test_keep_alive_get_answers_in_about_a_millisecond(
+class RecordingTransport:
+    """Stands in for the socket transport: records each ``write`` (each TCP send)."""
+
+    def __init__(self) -> None:
+        self.writes: List[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"extra:{name}"
+
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+
+
+@pytest.mark.anyio
+async def test_head_and_body_go_out_in_one_write() -> None:
+    """Two writes per answer would let the peer's delayed ACK stall every keep-alive
+    request by ~40 ms. (Latency itself is measured by bench/run.py, not asserted here.)"""
+    raw = RecordingTransport()
+    transport = _CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    transport.write(HEAD)
+    transport.write(b"{}")
+    assert raw.writes == [HEAD + b"{}"]
+    transport.write(b"not a head")  # anything else goes straight through
+    assert raw.writes[-1] == b"not a head"
+    assert transport.get_extra_info("peername") == "extra:peername"
+
+
+@pytest.mark.anyio
+async def test_a_head_without_body_is_sent_on_the_next_loop_turn() -> None:
+    raw = RecordingTransport()
+    transport = _CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    transport.write(HEAD)
+    assert raw.writes == []
+    await asyncio.sleep(0)
+    assert raw.writes == [HEAD]
+    transport.write(HEAD)
+    transport.close()  # closing flushes what is held
+    assert raw.writes == [HEAD, HEAD]
+    assert raw.closed
+
+
+def test_keep_alive_requests_use_the_coalescing_protocol(
     emulator: EmulatorHandle, ssh_key: str
 ) -> None:
     with httpx.Client(base_url=emulator.base_url, headers={"api-key": emulator.api_key}) as c:
         created = c.post("/instances", json={"gpu_type": "L40_48GB", "ssh_key": ssh_key})
         path = f"/instances/{created.json()['id']}"
-        for _ in range(50):  # warm up the connection and the code paths
-            c.get(path)
-        samples: List[float] = []
-        for _ in range(400):
-            started = time.perf_counter()
-            c.get(path)
-            samples.append(time.perf_counter() - started)
-    p50 = statistics.median(samples) * 1000
-    worst = max(samples) * 1000
-    print(f"\nGET /instances/{{id}} keep-alive: p50 {p50:.2f} ms, max {worst:.2f} ms")
-    assert p50 < 2.0
-    # A 40 ms delayed-ACK stall would show up as a p50 near 40 ms.
-    assert sorted(samples)[int(len(samples) * 0.9)] * 1000 < 20
+        statuses = {c.get(path).status_code for _ in range(100)}
+    assert statuses <= {200, 202}
+    assert _coalescing_protocol() is not None  # httptools is installed with the extra
 
 
 @pytest.mark.anyio
