@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
-import httpx
 import pytest
 
 from fluidstack.testing.handle import EmulatorHandle
@@ -17,13 +16,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(params=["sync", "async"])
-def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     """A factory of sync (then async) clients on a mock transport with a fake clock."""
-    h = Harness(request.param)
-    yield h
-    for http in h._closers:
-        if isinstance(http, httpx.Client):
-            http.close()
+    made = Harness(request.param)
+    yield made
+    await made.close()
 
 
 @pytest.fixture(params=["sync", "async"])

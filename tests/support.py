@@ -33,29 +33,74 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
-    def sleep_sync(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
 
-    async def sleep_async(self, seconds: float) -> None:
-        self.sleep_sync(seconds)
-
 
 Handler = Callable[[httpx.Request], httpx.Response]
+RequestHook = Callable[[httpx.Request], None]
 
 
-class Harness:
-    """Builds a sync or async client on an ``httpx.MockTransport`` with a fake clock."""
+class ClientFactory:
+    """Builds clients of one kind (sync or async) and closes their httpx clients."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.clock = FakeClock()
-        self.requests: List[httpx.Request] = []
-        self._closers: List[Any] = []
+        self._open: List[Any] = []
 
     @property
     def is_async(self) -> bool:
         return self.kind == "async"
+
+    def _build(
+        self,
+        *,
+        transport: Optional[httpx.MockTransport] = None,
+        request_hook: Optional[RequestHook] = None,
+        sleep: Optional[Callable[[float], None]] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A client of this kind; ``sleep`` replaces real sleeping (same on both kinds)."""
+        if self.is_async:
+
+            async def async_hook(request: httpx.Request) -> None:
+                assert request_hook is not None
+                request_hook(request)
+
+            hooks = {"request": [async_hook]} if request_hook else {}
+            http: Any = httpx.AsyncClient(transport=transport, event_hooks=hooks)
+            client: Any = AsyncFluidStack(httpx_client=http, **kwargs)
+            if sleep is not None:
+
+                async def async_sleep(seconds: float) -> None:
+                    sleep(seconds)
+
+                client._pipeline.sleep = async_sleep
+        else:
+            hooks = {"request": [request_hook]} if request_hook else {}
+            http = httpx.Client(transport=transport, event_hooks=hooks)
+            client = FluidStack(httpx_client=http, **kwargs)
+            if sleep is not None:
+                client._pipeline.sleep = sleep
+        self._open.append(http)
+        return client
+
+    async def close(self) -> None:
+        for http in self._open:
+            if isinstance(http, httpx.AsyncClient):
+                await http.aclose()
+            else:
+                http.close()
+
+
+class Harness(ClientFactory):
+    """Builds a sync or async client on an ``httpx.MockTransport`` with a fake clock."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.clock = FakeClock()
+        self.requests: List[httpx.Request] = []
 
     def client(self, handler: Handler, **kwargs: Any) -> Any:
         def recording(request: httpx.Request) -> httpx.Response:
@@ -63,27 +108,13 @@ class Harness:
             self.requests.append(request)
             return handler(request)
 
-        transport = httpx.MockTransport(recording)
         kwargs.setdefault("api_key", API_KEY)
         kwargs.setdefault("base_url", "https://api.test")
-        if self.is_async:
-            http: Any = httpx.AsyncClient(transport=transport)
-            client: Any = AsyncFluidStack(httpx_client=http, **kwargs)
-            client._pipeline.sleep = self.clock.sleep_async
-        else:
-            http = httpx.Client(transport=transport)
-            client = FluidStack(httpx_client=http, **kwargs)
-            client._pipeline.sleep = self.clock.sleep_sync
+        client = self._build(
+            transport=httpx.MockTransport(recording), sleep=self.clock.sleep, **kwargs
+        )
         client._pipeline.clock = self.clock
-        self._closers.append(http)
         return client
-
-    async def close(self) -> None:
-        for http in self._closers:
-            if isinstance(http, httpx.AsyncClient):
-                await http.aclose()
-            else:
-                http.close()
 
 
 def json_response(
@@ -118,58 +149,32 @@ INSTANCE = {
 }
 
 
-class Clients:
+class Clients(ClientFactory):
     """Builds clients of one kind (sync or async) pointed at the emulator."""
 
     def __init__(self, kind: str, emulator: EmulatorHandle) -> None:
-        self.kind = kind
+        super().__init__(kind)
         self.emulator = emulator
         self.sleeps: List[float] = []
-        self._open: List[Any] = []
-
-    @property
-    def is_async(self) -> bool:
-        return self.kind == "async"
 
     def make(
         self, *, strip_idempotency: bool = False, fake_sleep: bool = True, **kwargs: Any
     ) -> Any:
         kwargs.setdefault("api_key", self.emulator.api_key)
         kwargs.setdefault("base_url", self.emulator.base_url)
-        timeout = kwargs.pop("timeout", 10.0)
-        if self.is_async:
-
-            async def strip_async(request: httpx.Request) -> None:
-                request.headers.pop("idempotency-key", None)
-
-            hooks = {"request": [strip_async]} if strip_idempotency else {}
-            http: Any = httpx.AsyncClient(event_hooks=hooks)
-            client: Any = AsyncFluidStack(httpx_client=http, timeout=timeout, **kwargs)
-            if fake_sleep:
-                client._pipeline.sleep = self._async_sleep
-        else:
-
-            def strip(request: httpx.Request) -> None:
-                request.headers.pop("idempotency-key", None)
-
-            http = httpx.Client(event_hooks={"request": [strip]} if strip_idempotency else {})
-            client = FluidStack(httpx_client=http, timeout=timeout, **kwargs)
-            if fake_sleep:
-                client._pipeline.sleep = self._sleep
-        self._open.append(http)
-        return client
+        kwargs.setdefault("timeout", 10.0)
+        return self._build(
+            request_hook=_strip_idempotency_key if strip_idempotency else None,
+            sleep=self._sleep if fake_sleep else None,
+            **kwargs,
+        )
 
     def _sleep(self, seconds: float) -> None:
         # The client's waits cost no real time, but simulated time passes as if they had.
         self.sleeps.append(seconds)
         self.emulator.advance(seconds)
 
-    async def _async_sleep(self, seconds: float) -> None:
-        self._sleep(seconds)
 
-    async def close(self) -> None:
-        for http in self._open:
-            if isinstance(http, httpx.AsyncClient):
-                await http.aclose()
-            else:
-                http.close()
+def _strip_idempotency_key(request: httpx.Request) -> None:
+    """Makes the emulator behave like a server that ignores the header."""
+    request.headers.pop("idempotency-key", None)
