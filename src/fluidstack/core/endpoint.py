@@ -28,7 +28,7 @@ from .errors import (
     error_for_status,
     redact,
 )
-from .request_options import RequestOptions
+from .request_options import RequestOptions, option
 from .retries import Outcome, retry_delay
 
 __all__ = [
@@ -168,7 +168,7 @@ def build_request(
     if not endpoint.idempotent and "idempotency-key" not in request_headers:
         # One key per call, the same on every attempt: a server that honours it
         # performs the call once however many times the SDK has to send it.
-        key = options.get("idempotency_key") if options else None
+        key = option(options, "idempotency_key")
         request_headers["idempotency-key"] = key or str(uuid.uuid4())
     return RequestParts(endpoint.method, url, params or None, request_headers, content)
 

@@ -205,7 +205,7 @@ class WaitTimeoutError(ApiTimeoutError):
 class NoCapacityError(ApiError):
     """No configuration matching a launch request could be created.
 
-    ``attempts`` lists ``(region, error)`` for each option that was tried.
+    ``attempts`` lists ``(LaunchOption, ApiError)`` for each option that was tried.
     """
 
     def __init__(self, message: str, *, attempts: Optional[List[Any]] = None) -> None:
