@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Generate the synchronous client from the asynchronous one.
 
-``src/fluidstack/_async/*.py`` is written by hand; ``src/fluidstack/_sync/*.py`` is
-generated from it by textual substitution, so the two clients cannot drift apart.
-``_io.py`` differs by nature and is hand-written on both sides.
+Every ``_async`` package of ``src/fluidstack`` (the platform client, the Atlas client, the
+pipeline's I/O half in ``core``) is written by hand; its ``_sync`` twin is generated from
+it by textual substitution, so the two clients cannot drift apart. ``_io.py`` differs by
+nature and is hand-written on both sides.
 
     python scripts/unasync.py          # regenerate
     python scripts/unasync.py --check  # fail if the generated files are stale (CI)
@@ -18,10 +19,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "fluidstack"
-SOURCE = ROOT / "_async"
-TARGET = ROOT / "_sync"
+PACKAGES = ("core", ".", "atlas")
+"""Packages (relative to ``src/fluidstack``) whose ``_async`` sub-package has a ``_sync`` twin."""
 HAND_WRITTEN = {"_io.py"}
-HEADER = "# Generated from fluidstack/_async by scripts/unasync.py: do not edit by hand.\n"
 
 # Order matters: longer and more specific patterns first.
 SUBSTITUTIONS = [
@@ -73,7 +73,12 @@ def _strip_awaitable(text: str) -> str:
         i = k
 
 
-def unasync(source: str, filename: Path) -> str:
+def _header(source_dir: Path) -> str:
+    origin = source_dir.relative_to(ROOT.parent).as_posix()
+    return f"# Generated from {origin} by scripts/unasync.py: do not edit by hand.\n"
+
+
+def unasync(source: str, filename: Path, header: str) -> str:
     text = _strip_awaitable(source)
     for pattern, replacement in SUBSTITUTIONS:
         text = re.sub(pattern, replacement, text)
@@ -82,7 +87,7 @@ def unasync(source: str, filename: Path) -> str:
     text = re.sub(r", Awaitable\b", "", text)
     # Renamed imports may need re-sorting and shorter lines may now fit on one:
     # tidy the result like the rest of the code base.
-    text = _ruff(["check", "--fix-only", "--select", "I", "--quiet"], HEADER + text, filename)
+    text = _ruff(["check", "--fix-only", "--select", "I", "--quiet"], header + text, filename)
     return _ruff(["format"], text, filename)
 
 
@@ -101,22 +106,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check, change nothing")
     args = parser.parse_args()
-    stale = []
-    expected_names = set()
-    for src in sorted(SOURCE.glob("*.py")):
-        if src.name in HAND_WRITTEN:
+    stale: list[Path] = []
+    extra: list[Path] = []
+    for package in PACKAGES:
+        source_dir = (ROOT / package / "_async").resolve()
+        target_dir = (ROOT / package / "_sync").resolve()
+        if not source_dir.is_dir():
             continue
-        expected_names.add(src.name)
-        dst = TARGET / src.name
-        generated = unasync(src.read_text(), dst)
-        if not dst.exists() or dst.read_text() != generated:
-            stale.append(dst)
-            if not args.check:
-                dst.write_text(generated)
-    extra = [p for p in TARGET.glob("*.py") if p.name not in expected_names | HAND_WRITTEN]
+        header = _header(source_dir)
+        expected_names = set()
+        for src in sorted(source_dir.glob("*.py")):
+            if src.name in HAND_WRITTEN:
+                continue
+            expected_names.add(src.name)
+            dst = target_dir / src.name
+            generated = unasync(src.read_text(), dst, header)
+            if not dst.exists() or dst.read_text() != generated:
+                stale.append(dst)
+                if not args.check:
+                    target_dir.mkdir(exist_ok=True)
+                    dst.write_text(generated)
+        extra += [p for p in target_dir.glob("*.py") if p.name not in expected_names | HAND_WRITTEN]
+    top = ROOT.parent.parent
     if args.check:
-        problems = [f"stale: {p.relative_to(ROOT.parent.parent)}" for p in stale]
-        problems += [f"no async source: {p.relative_to(ROOT.parent.parent)}" for p in extra]
+        problems = [f"stale: {p.relative_to(top)}" for p in stale]
+        problems += [f"no async source: {p.relative_to(top)}" for p in extra]
         if problems:
             print("\n".join(problems))
             print("run: python scripts/unasync.py")
@@ -125,7 +139,7 @@ def main() -> int:
     for p in extra:
         p.unlink()
     for p in stale:
-        print(f"wrote {p.relative_to(ROOT.parent.parent)}")
+        print(f"wrote {p.relative_to(top)}")
     return 0
 
 

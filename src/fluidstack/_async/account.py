@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from ..core._async._resource import AsyncResource, raw_method
 from ..core.request_options import RequestOptions
 from ..resources import account as api
 from ..types.account import APIKeyResponse, CreatePaymentResponse, User, UserBalanceResponse
-from ._resource import AsyncResource, raw_method
 
 __all__ = [
     "AsyncApiKeysResource",

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
 
 import httpx
 
+from ..core._async._io import HttpClient
+from ..core._async.pipeline import AsyncPipeline
 from ..core.config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -20,8 +22,6 @@ from ..core.config import (
 )
 from ..core.events import EventHooks, configure_logging_from_env
 from ..core.request_options import RequestOptions
-from ._io import HttpClient
-from .pipeline import AsyncPipeline
 
 if TYPE_CHECKING:
     from ..types.account import HealthCheckOutSchema

@@ -19,6 +19,8 @@ from typing import (
     overload,
 )
 
+from ..core._async._io import shielded
+from ..core._async._resource import AsyncResource, raw_method
 from ..core.errors import (
     ApiError,
     ApiTimeoutError,
@@ -45,8 +47,6 @@ from ..types.instances import (
     VolumeInstanceRequest,
 )
 from ..types.launch import LaunchOption, LaunchPlan
-from ._io import shielded
-from ._resource import AsyncResource, raw_method
 
 Statuses = Union[InstanceStatus, str, Iterable[Union[InstanceStatus, str]]]
 Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from ..core._sync._resource import Resource, raw_method
 from ..core.request_options import RequestOptions
 from ..resources import account as api
 from ..types.account import APIKeyResponse, CreatePaymentResponse, User, UserBalanceResponse
-from ._resource import Resource, raw_method
 
 __all__ = [
     "ApiKeysResource",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from ..core._sync._resource import Resource, raw_method
 from ..core.request_options import RequestOptions
 from ..resources import catalog as api
 from ..types.instances import ConfigurationResponse, OperatingSystemResponse
-from ._resource import Resource, raw_method
 
 __all__ = [
     "ConfigurationsResource",

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
 
 import httpx
 
+from ..core._sync._io import HttpClient
+from ..core._sync.pipeline import Pipeline
 from ..core.config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -21,8 +23,6 @@ from ..core.config import (
 )
 from ..core.events import EventHooks, configure_logging_from_env
 from ..core.request_options import RequestOptions
-from ._io import HttpClient
-from .pipeline import Pipeline
 
 if TYPE_CHECKING:
     from ..types.account import HealthCheckOutSchema

@@ -20,6 +20,8 @@ from typing import (
     overload,
 )
 
+from ..core._sync._io import shielded
+from ..core._sync._resource import Resource, raw_method
 from ..core.errors import (
     ApiError,
     ApiTimeoutError,
@@ -46,8 +48,6 @@ from ..types.instances import (
     VolumeInstanceRequest,
 )
 from ..types.launch import LaunchOption, LaunchPlan
-from ._io import shielded
-from ._resource import Resource, raw_method
 
 Statuses = Union[InstanceStatus, str, Iterable[Union[InstanceStatus, str]]]
 Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]

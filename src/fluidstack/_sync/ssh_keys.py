@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from ..core._sync._resource import Resource, raw_method
 from ..core.request_options import RequestOptions
 from ..resources import ssh_keys as api
 from ..types.account import SSHKeyResponse
-from ._resource import Resource, raw_method
 
 __all__ = ["SshKeysResource", "SshKeysResourceWithRawResponse"]
 

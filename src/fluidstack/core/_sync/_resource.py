@@ -1,38 +1,39 @@
-"""What every resource class of the asynchronous client shares."""
+# Generated from fluidstack/core/_async by scripts/unasync.py: do not edit by hand.
+"""What every resource class of the synchronous client shares."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Awaitable, Callable, List, TypeVar
+from typing import Any, Callable, List, TypeVar
 
 from typing_extensions import ParamSpec
 
-from ..core.endpoint import RawResponse, _raw_slot
-from ..core.errors import ApiError
-from .pipeline import AsyncPipeline
+from ..endpoint import RawResponse, _raw_slot
+from ..errors import ApiError
+from .pipeline import Pipeline
 
-__all__ = ["AsyncResource", "raw_method"]
+__all__ = ["Resource", "raw_method"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class AsyncResource:
+class Resource:
     """A group of API operations bound to one client's pipeline."""
 
-    def __init__(self, pipeline: AsyncPipeline) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
 
 
-def raw_method(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawResponse[T]]]:
+def raw_method(method: Callable[P, T]) -> Callable[P, RawResponse[T]]:
     """Wrap a resource method so that it returns the :class:`RawResponse` instead."""
 
     @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> RawResponse[T]:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> RawResponse[T]:
         slot: List[RawResponse[Any]] = []
         token = _raw_slot.set(slot)
         try:
-            await method(*args, **kwargs)
+            method(*args, **kwargs)
         finally:
             _raw_slot.reset(token)
         if not slot:

@@ -11,8 +11,8 @@ from typing import Any, Awaitable, Callable, Mapping, Optional, TypeVar
 
 import httpx
 
-from ..core.config import ClientConfig
-from ..core.endpoint import (
+from ..config import ClientConfig
+from ..endpoint import (
     CallBudget,
     Endpoint,
     RawResponse,
@@ -23,10 +23,10 @@ from ..core.endpoint import (
     redirect_request,
     transport_error,
 )
-from ..core.errors import ApiError
-from ..core.events import RequestEvent, ResponseEvent, RetryEvent
-from ..core.request_options import RequestOptions
-from ..core.retries import Outcome, classify_exception, classify_status
+from ..errors import ApiError
+from ..events import RequestEvent, ResponseEvent, RetryEvent
+from ..request_options import RequestOptions
+from ..retries import Outcome, classify_exception, classify_status
 from ._io import HttpClient, sleep
 
 __all__ = ["AsyncPipeline"]

@@ -1,4 +1,4 @@
-# Generated from fluidstack/_async by scripts/unasync.py: do not edit by hand.
+# Generated from fluidstack/core/_async by scripts/unasync.py: do not edit by hand.
 """The one request pipeline every endpoint goes through (synchronous client).
 
 build the request → send with a timeout → decide on retry → parse or raise.
@@ -12,8 +12,8 @@ from typing import Any, Callable, Mapping, Optional, TypeVar
 
 import httpx
 
-from ..core.config import ClientConfig
-from ..core.endpoint import (
+from ..config import ClientConfig
+from ..endpoint import (
     CallBudget,
     Endpoint,
     RawResponse,
@@ -24,10 +24,10 @@ from ..core.endpoint import (
     redirect_request,
     transport_error,
 )
-from ..core.errors import ApiError
-from ..core.events import RequestEvent, ResponseEvent, RetryEvent
-from ..core.request_options import RequestOptions
-from ..core.retries import Outcome, classify_exception, classify_status
+from ..errors import ApiError
+from ..events import RequestEvent, ResponseEvent, RetryEvent
+from ..request_options import RequestOptions
+from ..retries import Outcome, classify_exception, classify_status
 from ._io import HttpClient, sleep
 
 __all__ = ["Pipeline"]
