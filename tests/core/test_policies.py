@@ -36,6 +36,7 @@ from fluidstack.types import ConfigurationResponse, GPUType, InstanceResponse, I
         (408, Outcome.NOT_PERFORMED),
         (429, Outcome.NOT_PERFORMED),
         (500, Outcome.AMBIGUOUS),
+        (501, Outcome.FATAL),
         (504, Outcome.AMBIGUOUS),
     ],
 )

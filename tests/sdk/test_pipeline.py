@@ -22,6 +22,7 @@ from fluidstack.core import (
     InternalServerError,
     MissingApiKeyError,
     NotFoundError,
+    NotSupportedError,
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
@@ -162,6 +163,16 @@ async def test_4xx_maps_to_typed_error_and_is_never_retried(
     assert info.value.body == {"message": "nope"}
     assert len(harness.requests) == 1
     assert "nope" in str(info.value)
+
+
+async def test_501_is_never_retried_and_names_what_is_not_supported(harness: Harness) -> None:
+    client = harness.client(sequence(json_response(501, {"message": "not here"})))
+    with pytest.raises(NotSupportedError) as info:
+        await resolve(client.instances.stop("i-1"))
+    assert isinstance(info.value, InternalServerError)  # still a 5xx for broad handlers
+    assert len(harness.requests) == 1
+    assert info.value.capability == "instances.stop"
+    assert str(info.value) == "501 Not Implemented: instances.stop is not supported (not here)"
 
 
 async def test_rate_limit_error_after_exhausting_retries(harness: Harness) -> None:

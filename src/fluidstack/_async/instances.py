@@ -21,9 +21,9 @@ from typing import (
 
 from ..core._async._io import shielded
 from ..core._async._resource import AsyncResource, raw_method
+from ..core._async.polling import poll_until
 from ..core.errors import (
     ApiError,
-    ApiTimeoutError,
     MissingApiKeyError,
     NoCapacityError,
     NotFoundError,
@@ -32,7 +32,6 @@ from ..core.request_options import (
     RequestOptions,
     for_lookups,
     option,
-    with_deadline,
     without_idempotency_key,
 )
 from ..core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
@@ -220,35 +219,13 @@ class AsyncInstancesResource(AsyncResource):
             WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
         """
         policy = WaitPolicy.build(until, timeout, poll_interval, max_poll_interval)
-        clock = self._pipeline.clock
-        deadline = None if policy.timeout is None else clock() + policy.timeout
-        last: Optional[InstanceResponse] = None
-        polls = 0
-        while True:
-            options = request_options
-            if deadline is not None:
-                left = deadline - clock()
-                if left <= 0:
-                    raise policy.timed_out(last)
-                options = with_deadline(request_options, left)
-            try:
-                last = await self.get(instance_id, request_options=options)
-            except ApiTimeoutError as exc:
-                if deadline is not None and clock() >= deadline:
-                    raise policy.timed_out(last) from exc
-                raise
-            polls += 1
-            if on_poll is not None:
-                on_poll(last)
-            if policy.reached(last):
-                return last
-            delay = policy.interval(polls)
-            if deadline is not None:
-                left = deadline - clock()
-                if left <= 0:
-                    raise policy.timed_out(last)
-                delay = min(delay, left)
-            await self._pipeline.sleep(delay)
+
+        async def fetch(options: Optional[RequestOptions]) -> InstanceResponse:
+            return await self.get(instance_id, request_options=options)
+
+        return await poll_until(
+            self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+        )
 
     async def create_and_wait(
         self,

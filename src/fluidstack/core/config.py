@@ -23,7 +23,9 @@ __all__ = [
     "FluidStackEnvironment",
     "InsecureTransportWarning",
     "NotGiven",
+    "Secret",
     "build_config",
+    "finish_config",
 ]
 
 DEFAULT_TIMEOUT = 60.0
@@ -71,6 +73,45 @@ NOT_GIVEN = NotGiven()
 """Stands for "not passed" where ``None`` is a meaningful value (``timeout=None``)."""
 
 
+class Secret:
+    """A credential that shows as ``[redacted]`` in every repr, so that debuggers,
+    tracebacks with locals and logged objects never print it. ``reveal()`` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('[redacted]')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def checked_secret(value: Optional[str], what: str, env: str) -> Optional[Secret]:
+    """``value`` stripped and wrapped, ``None`` when absent; refuses an empty value or one
+    that could not travel in a header, without echoing it."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{what} is empty; pass one or set {env}")
+    if any(c in value for c in "\r\n\x00"):
+        # A header value with a line break would be refused by httpx with the secret in
+        # the message; refuse it here, without echoing it.
+        raise ValueError(f"{what} contains a control character")
+    return Secret(value)
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """Resolved settings shared by every call of one client. Never shows the key."""
@@ -84,6 +125,9 @@ class ClientConfig:
     headers: Mapping[str, str] = field(repr=False)
     """Headers sent on every call, the API key included."""
     hooks: EventHooks = field(default_factory=EventHooks, repr=False)
+    uses_api_key: bool = True
+    """Whether calls authenticate with the ``api-key`` header (the platform API). The
+    Atlas client authenticates with bearer tokens from its pipeline's auth step instead."""
 
 
 def build_config(
@@ -98,24 +142,42 @@ def build_config(
     default_headers: Optional[Mapping[str, str]],
     hooks: Optional[EventHooks],
 ) -> ClientConfig:
-    """Resolve constructor arguments and the environment into a :class:`ClientConfig`."""
+    """Resolve the platform client's arguments and the environment into a config."""
     if api_key is None:
         api_key = os.environ.get(API_KEY_ENV) or None
-    if api_key is not None:
-        api_key = api_key.strip()
-        if not api_key:
-            raise ValueError("api_key is empty; pass a key or set FLUIDSTACK_API_KEY")
-        if any(c in api_key for c in "\r\n\x00"):
-            # A header value with a line break would be refused by httpx with the key
-            # in the message; refuse it here, without echoing it.
-            raise ValueError("api_key contains a control character")
+    secret = checked_secret(api_key, "api_key", API_KEY_ENV)
     if base_url is None:
         base_url = os.environ.get(BASE_URL_ENV) or None
     if base_url is None:
         base_url = (
             environment.value if isinstance(environment, FluidStackEnvironment) else environment
         )
-    base_url = _check_base_url(base_url)
+    return finish_config(
+        base_url=base_url,
+        api_key=secret.reveal() if secret is not None else None,
+        timeout=timeout,
+        max_retries=max_retries,
+        total_timeout=total_timeout,
+        follow_redirects=follow_redirects,
+        default_headers=default_headers,
+        hooks=hooks,
+    )
+
+
+def finish_config(
+    *,
+    base_url: str,
+    api_key: Optional[str],
+    timeout: TimeoutTypes,
+    max_retries: int,
+    total_timeout: Optional[float],
+    follow_redirects: bool,
+    default_headers: Optional[Mapping[str, str]],
+    hooks: Optional[EventHooks],
+    uses_api_key: bool = True,
+) -> ClientConfig:
+    """Check the settings both APIs' clients share and build the :class:`ClientConfig`."""
+    base_url = check_base_url(base_url)
     if max_retries < 0:
         raise ValueError("max_retries must be >= 0")
     if total_timeout is not None and total_timeout <= 0:
@@ -126,7 +188,7 @@ def build_config(
         headers.update({k.lower(): v for k, v in default_headers.items()})
     if api_key is not None:
         headers["api-key"] = api_key
-        _warn_if_plain_http(base_url)
+        warn_if_plain_http(base_url, "the API key")
     return ClientConfig(
         base_url=base_url,
         api_key=api_key,
@@ -136,6 +198,7 @@ def build_config(
         follow_redirects=follow_redirects,
         headers=headers,
         hooks=hooks if hooks is not None else EventHooks(),
+        uses_api_key=uses_api_key,
     )
 
 
@@ -148,10 +211,11 @@ def as_timeout(value: TimeoutTypes) -> httpx.Timeout:
     return httpx.Timeout(value)
 
 
-def _check_base_url(url: str) -> str:
+def check_base_url(url: str, what: str = "base_url") -> str:
+    """``url`` without a trailing slash; raises ``ValueError`` unless it is http(s)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+        raise ValueError(f"{what} must be an http(s) URL, got {url!r}")
     return url.rstrip("/")
 
 
@@ -166,11 +230,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _warn_if_plain_http(base_url: str) -> None:
-    parts = urlsplit(base_url)
+def warn_if_plain_http(url: str, what: str) -> None:
+    """Warn when ``what`` (a credential) would travel unencrypted off this machine."""
+    parts = urlsplit(url)
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         warnings.warn(
-            f"the API key will be sent unencrypted to {parts.hostname}; use https://",
+            f"{what} will be sent unencrypted to {parts.hostname}; use https://",
             InsecureTransportWarning,
-            stacklevel=4,
+            stacklevel=5,
         )

@@ -12,9 +12,22 @@ import gc
 import json
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Generic, List, Mapping, Optional, Tuple, TypeVar, Union
-from urllib.parse import quote
+from typing import (
+    Any,
+    Dict,
+    Generic,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -24,6 +37,7 @@ from .errors import (
     ApiError,
     ApiTimeoutError,
     MissingApiKeyError,
+    NotSupportedError,
     ResponseValidationError,
     error_for_status,
     redact,
@@ -56,9 +70,15 @@ class Endpoint(Generic[T]):
         path: The path template, e.g. ``"/instances/{instance_id}"``.
         response_type: What a successful body parses into; ``None`` when the body is
             ignored (deletes answer 200 with JSON or 204 with nothing).
-        authenticated: Whether the call needs the API key.
+        authenticated: Whether the call needs credentials (the API key, a bearer token).
         idempotent: Whether repeating the request after the server may have acted on it
             is harmless. Creates are not: see :class:`~fluidstack.core.retries.Outcome`.
+        sends_idempotency_key: Whether a non-idempotent call carries an
+            ``Idempotency-Key`` header (the platform API honours it; Atlas has none, and
+            its creates are made safe by a client-token tag instead).
+        capability: What a server lacking this operation is missing, for the message of
+            a 501 (:class:`~fluidstack.core.errors.NotSupportedError`), e.g.
+            ``"instances:create"``. Default: the operation's name.
     """
 
     operation: str
@@ -67,6 +87,8 @@ class Endpoint(Generic[T]):
     response_type: Any
     authenticated: bool = True
     idempotent: bool = True
+    sends_idempotency_key: bool = True
+    capability: Optional[str] = None
     _adapter: List[Any] = field(default_factory=list, repr=False, compare=False)
 
     def parse(self, content: bytes) -> T:
@@ -133,16 +155,23 @@ def build_request(
     path_params: Optional[Mapping[str, str]] = None,
     query: Optional[Mapping[str, Any]] = None,
     body: Optional[Mapping[str, Any]] = None,
+    form: Optional[Mapping[str, str]] = None,
     options: Optional[RequestOptions] = None,
     headers: Optional[Mapping[str, str]] = None,
+    base_url: Optional[str] = None,
 ) -> RequestParts:
-    """Describe the request of one call. Raises before any I/O on bad input."""
-    if endpoint.authenticated and config.api_key is None:
+    """Describe the request of one call. Raises before any I/O on bad input.
+
+    ``body`` is sent as JSON, ``form`` as ``application/x-www-form-urlencoded`` (OAuth
+    token requests). ``base_url`` replaces the client's for this call (an Atlas region,
+    the token endpoint).
+    """
+    if endpoint.authenticated and config.uses_api_key and config.api_key is None:
         raise MissingApiKeyError(
             "no API key: pass api_key=... to the client or set the FLUIDSTACK_API_KEY "
             "environment variable"
         )
-    url = config.base_url + _format_path(endpoint.path, path_params)
+    url = (base_url or config.base_url) + _format_path(endpoint.path, path_params)
     request_headers = dict(config.headers)
     if not endpoint.authenticated:
         request_headers.pop("api-key", None)
@@ -165,7 +194,14 @@ def build_request(
     if body is not None:
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         request_headers["content-type"] = "application/json"
-    if not endpoint.idempotent and "idempotency-key" not in request_headers:
+    elif form is not None:
+        content = urlencode(form).encode("ascii")
+        request_headers["content-type"] = "application/x-www-form-urlencoded"
+    if (
+        not endpoint.idempotent
+        and endpoint.sends_idempotency_key
+        and "idempotency-key" not in request_headers
+    ):
         # One key per call, the same on every attempt: a server that honours it
         # performs the call once however many times the SDK has to send it.
         key = option(options, "idempotency_key")
@@ -279,12 +315,23 @@ def decode_body(response: httpx.Response) -> Any:
             return repr(content[:200])
 
 
-def error_from_response(response: httpx.Response, secret: Optional[str] = None) -> ApiError:
-    """The typed error for an unsuccessful response; ``secret`` is kept out of its text."""
+def error_from_response(
+    response: httpx.Response,
+    secrets: Sequence[Optional[str]] = (),
+    endpoint: Optional[Endpoint[Any]] = None,
+    location: Optional[str] = None,
+) -> ApiError:
+    """The typed error for an unsuccessful response; ``secrets`` are kept out of its text.
+
+    A 501 names what is not supported (the endpoint's capability) and ``location``.
+    """
     error = error_for_status(response.status_code, decode_body(response), response.headers)
-    if secret and secret in error.message:
-        error.message = redact(error.message, secret)
-        error.args = (error.message,)
+    if isinstance(error, NotSupportedError) and endpoint is not None:
+        error.describe(endpoint.capability or endpoint.operation, location)
+    for secret in secrets:
+        if secret and secret in error.message:
+            error.message = redact(error.message, secret)
+            error.args = (error.message,)
     return error
 
 
@@ -374,6 +421,18 @@ def claim_raw_slot() -> Optional[List[RawResponse[Any]]]:
     if slot is not None:
         _raw_slot.set(None)
     return slot
+
+
+@contextmanager
+def side_calls() -> Iterator[None]:
+    """Calls made inside this block (a lookup a method needs before its own request, such
+    as region discovery) parse normally and leave the raw-response slot to the method's
+    own request."""
+    token = _raw_slot.set(None)
+    try:
+        yield
+    finally:
+        _raw_slot.reset(token)
 
 
 def _origin(url: httpx.URL) -> Tuple[str, str, Optional[int]]:

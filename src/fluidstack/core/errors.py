@@ -19,15 +19,21 @@ __all__ = [
     "ApiTimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ConfigurationError",
     "ConflictError",
     "InstanceFailedError",
     "InternalServerError",
     "MissingApiKeyError",
+    "MissingCredentialsError",
     "NoCapacityError",
     "NotFoundError",
+    "NotSupportedError",
+    "OutOfStockError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseValidationError",
+    "TokenError",
+    "UnknownRegionError",
     "UnprocessableEntityError",
     "ValidationErrorItem",
     "WaitTimeoutError",
@@ -94,8 +100,76 @@ def _rebuild(
     return err
 
 
-class MissingApiKeyError(ApiError):
+class ConfigurationError(ApiError):
+    """The client lacks a setting this call needs (a key, a region, a project); nothing
+    was sent. The message says which setting and how to give it."""
+
+
+class MissingCredentialsError(ConfigurationError):
+    """The client has no credentials for this call; nothing was sent."""
+
+
+class MissingApiKeyError(MissingCredentialsError):
     """No API key was given and ``FLUIDSTACK_API_KEY`` is not set; nothing was sent."""
+
+
+class UnknownRegionError(ConfigurationError):
+    """The client's region is not one of the regions the API lists; nothing was sent.
+
+    ``region`` is the name asked for; ``known`` lists the names that exist.
+    """
+
+    def __init__(self, message: str, *, region: str, known: List[str]) -> None:
+        super().__init__(message)
+        self.region = region
+        self.known = known
+
+
+class TokenError(ApiError):
+    """No access token could be obtained from the OAuth token endpoint.
+
+    ``url`` is the token endpoint; ``error`` and ``error_description`` are what it said
+    (e.g. ``invalid_client``), or ``None`` when it could not be reached at all, in which
+    case ``__cause__`` is the :class:`ApiConnectionError`. ``status_code`` is the token
+    endpoint's status (``None`` without a response). Transient failures (network errors,
+    5xx, 429) were already retried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        error: Optional[str] = None,
+        error_description: Optional[str] = None,
+        status_code: Optional[int] = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.url = url
+        self.error = error
+        self.error_description = error_description
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_token_error,
+            (self.message, self.url, self.error, self.error_description, self.status_code),
+        )
+
+
+def _rebuild_token_error(
+    message: str,
+    url: str,
+    error: Optional[str],
+    error_description: Optional[str],
+    status_code: Optional[int],
+) -> TokenError:
+    return TokenError(
+        message,
+        url=url,
+        error=error,
+        error_description=error_description,
+        status_code=status_code,
+    )
 
 
 class ApiConnectionError(ApiError):
@@ -175,6 +249,26 @@ class InternalServerError(ApiError):
     """5xx: the server failed. Retried automatically where that is safe."""
 
 
+class NotSupportedError(InternalServerError):
+    """501: the server (or this region) does not offer the operation. Never retried.
+
+    ``capability`` names what is missing (e.g. ``instances:create``) and ``location``
+    where (e.g. ``region eu-north-1``), when the SDK knows them.
+    """
+
+    capability: Optional[str] = None
+    location: Optional[str] = None
+
+    def describe(self, capability: str, location: Optional[str]) -> None:
+        """Say in the message which capability is missing, and where."""
+        self.capability = capability
+        self.location = location
+        where = f" in {location}" if location else ""
+        server = f" ({self.message})" if self.message else ""
+        self.message = f"{capability} is not supported{where}{server}"
+        self.args = (self.message,)
+
+
 class ResponseValidationError(ApiError):
     """The server answered successfully, but the body is not what the API promises.
 
@@ -192,6 +286,11 @@ class InstanceFailedError(ApiError):
     def __init__(self, message: str, *, instance: Any = None) -> None:
         super().__init__(message)
         self.instance = instance
+
+
+class OutOfStockError(InstanceFailedError):
+    """A waited-for instance ended ``out-of-stock``: the region had no capacity for its
+    type. ``instance`` is the last state seen; delete it, or try another region."""
 
 
 class WaitTimeoutError(ApiTimeoutError):
@@ -229,6 +328,8 @@ def error_for_status(
 ) -> ApiError:
     """Build the typed error for an unsuccessful response."""
     cls = _BY_STATUS.get(status_code)
+    if status_code == 501:
+        cls = NotSupportedError
     if cls is None:
         cls = InternalServerError if status_code >= 500 else ApiError
     return cls(status_code=status_code, body=body, headers=headers)

@@ -41,8 +41,8 @@ class Outcome(enum.Enum):
     """A 2xx response (202 for a pending instance included)."""
 
     FATAL = "fatal"
-    """An error that retrying cannot fix: 4xx other than 408/429, or a redirect that
-    was not followed."""
+    """An error that retrying cannot fix: 4xx other than 408/429, 501 (not supported),
+    or a redirect that was not followed."""
 
     NOT_PERFORMED = "not_performed"
     """Retryable, and the server certainly did not act on the request: the
@@ -60,6 +60,8 @@ def classify_status(status_code: int) -> Outcome:
         return Outcome.SUCCESS
     if status_code in (408, 429):
         return Outcome.NOT_PERFORMED
+    if status_code == 501:  # "not implemented" does not change by asking again
+        return Outcome.FATAL
     if status_code >= 500:
         return Outcome.AMBIGUOUS
     return Outcome.FATAL

@@ -1,21 +1,33 @@
-"""Waiting for an instance to reach a status: the policy as data, shared by both clients."""
+"""Waiting for an instance to reach a state: the policy as data, shared by both APIs'
+clients. The polling loop itself is :func:`fluidstack.core._async.polling.poll_until`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, FrozenSet, Iterable, Optional, Union
+from dataclasses import dataclass, field
+from typing import Any, Callable, FrozenSet, Iterable, Mapping, Optional, Type, Union
 
 from .errors import InstanceFailedError, WaitTimeoutError
 
-__all__ = ["TERMINAL_STATUSES", "WaitPolicy"]
+__all__ = ["GONE", "TERMINAL_STATUSES", "WaitPolicy"]
 
 TERMINAL_STATUSES: FrozenSet[str] = frozenset({"failed", "terminated"})
-"""Statuses an instance never leaves."""
+"""Platform statuses an instance never leaves."""
+
+GONE = "deleted"
+"""The state a waiter reports for an instance that no longer exists (its GET answers 404)."""
 
 DEFAULT_WAIT_TIMEOUT = 900.0
 DEFAULT_POLL_INTERVAL = 5.0
 MAX_POLL_INTERVAL = 30.0
 BACKOFF = 1.5
+
+DeadEnds = Mapping[str, Type[InstanceFailedError]]
+
+_PLATFORM_DEAD_ENDS: DeadEnds = dict.fromkeys(TERMINAL_STATUSES, InstanceFailedError)
+
+
+def _status(instance: Any) -> str:
+    return GONE if instance is None else str(instance.status)
 
 
 @dataclass(frozen=True)
@@ -24,12 +36,18 @@ class WaitPolicy:
 
     Polling starts every ``poll_interval`` seconds and slows by ``BACKOFF`` after each
     poll, up to ``max_poll_interval``, so long provisions do not hammer the API.
+
+    ``dead_ends`` maps the states an instance cannot leave for a goal to the error that
+    says so (platform: ``failed``/``terminated``; Atlas: ``error``, ``out-of-stock``);
+    ``status_of`` reads the state of what a poll returned (``None`` when it is gone).
     """
 
     until: FrozenSet[str]
     timeout: Optional[float]
     poll_interval: float
     max_poll_interval: float
+    dead_ends: DeadEnds = field(default_factory=lambda: _PLATFORM_DEAD_ENDS)
+    status_of: Callable[[Any], str] = _status
 
     @classmethod
     def build(
@@ -38,6 +56,9 @@ class WaitPolicy:
         timeout: Optional[float],
         poll_interval: float,
         max_poll_interval: Optional[float] = None,
+        *,
+        dead_ends: Optional[DeadEnds] = None,
+        status_of: Callable[[Any], str] = _status,
     ) -> WaitPolicy:
         goals = frozenset({str(until)} if isinstance(until, str) else {str(u) for u in until})
         if not goals:
@@ -49,17 +70,25 @@ class WaitPolicy:
         ceiling = max(
             poll_interval, MAX_POLL_INTERVAL if max_poll_interval is None else max_poll_interval
         )
-        return cls(goals, timeout, poll_interval, ceiling)
+        return cls(
+            goals,
+            timeout,
+            poll_interval,
+            ceiling,
+            _PLATFORM_DEAD_ENDS if dead_ends is None else dead_ends,
+            status_of,
+        )
 
     def reached(self, instance: Any) -> bool:
-        """True when ``instance`` is in a goal status; raises if it can never get there."""
-        status = str(instance.status)
+        """True when ``instance`` is in a goal state; raises if it can never get there."""
+        status = self.status_of(instance)
         if status in self.until:
             return True
-        if status in TERMINAL_STATUSES:
-            raise InstanceFailedError(
-                f"instance {instance.id} is {status}; it will never be "
-                f"{' or '.join(sorted(self.until))}",
+        error = self.dead_ends.get(status)
+        if error is not None:
+            what = "instance" if instance is None else f"instance {instance.id}"
+            raise error(
+                f"{what} is {status}; it will never be {' or '.join(sorted(self.until))}",
                 instance=instance,
             )
         return False
@@ -70,8 +99,9 @@ class WaitPolicy:
         steps = min(max(0, polls_done - 1), 60)
         return min(self.poll_interval * BACKOFF**steps, self.max_poll_interval)
 
-    def timed_out(self, instance: Any) -> WaitTimeoutError:
-        status = "unknown" if instance is None else str(instance.status)
+    def timed_out(self, instance: Any, seen: bool = True) -> WaitTimeoutError:
+        """The error of a wait whose deadline passed; ``instance`` is the last poll's."""
+        status = self.status_of(instance) if seen else "unknown"
         ident = "" if instance is None else f"instance {instance.id} "
         return WaitTimeoutError(
             f"{ident}did not become {' or '.join(sorted(self.until))} within "

@@ -7,7 +7,7 @@ Everything but the I/O lives in :mod:`fluidstack.core`; this loop only sends and
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable, Mapping, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, Sequence, TypeVar
 
 import httpx
 
@@ -29,11 +29,33 @@ from ..request_options import RequestOptions
 from ..retries import Outcome, classify_exception, classify_status
 from ._io import HttpClient, sleep
 
-__all__ = ["AsyncPipeline"]
+__all__ = ["AsyncAuth", "AsyncPipeline"]
 
 T = TypeVar("T")
 
 _MAX_REDIRECTS = 10
+
+
+class AsyncAuth(Protocol):
+    """The pipeline's credentials step for APIs with expiring tokens (Atlas).
+
+    Before each attempt of an authenticated call the pipeline adds :meth:`headers`; when
+    the server answers 401 it calls :meth:`refresh` once per call and, if that gives new
+    credentials, sends the attempt again (not counted as a retry).
+    """
+
+    async def headers(self) -> Mapping[str, str]:
+        """The credential headers for the next attempt (obtaining a token if needed)."""
+        ...
+
+    async def refresh(self, rejected: Mapping[str, str]) -> bool:
+        """The server refused ``rejected``: get new credentials. ``False`` when there are
+        none to get (a fixed token), so the 401 stands."""
+        ...
+
+    def secrets(self) -> Sequence[str]:
+        """Every secret this step holds, kept out of error messages."""
+        ...
 
 
 class AsyncPipeline:
@@ -46,11 +68,13 @@ class AsyncPipeline:
         *,
         sleep: Callable[[float], Awaitable[None]] = sleep,
         clock: Callable[[], float] = time.monotonic,
+        auth: Optional[AsyncAuth] = None,
     ) -> None:
         self.config = config
         self.http = http
         self.sleep = sleep
         self.clock = clock
+        self.auth = auth
 
     async def call(
         self,
@@ -59,9 +83,12 @@ class AsyncPipeline:
         path_params: Optional[Mapping[str, str]] = None,
         query: Optional[Mapping[str, Any]] = None,
         body: Optional[Mapping[str, Any]] = None,
+        form: Optional[Mapping[str, str]] = None,
         headers: Optional[Mapping[str, str]] = None,
         request_options: Optional[RequestOptions] = None,
         recover: Optional[Callable[[], Awaitable[Optional[T]]]] = None,
+        base_url: Optional[str] = None,
+        location: Optional[str] = None,
     ) -> T:
         """Run one API call and return its parsed result.
 
@@ -69,11 +96,23 @@ class AsyncPipeline:
         (the server may have acted) it is awaited to look for the first attempt's effect;
         if it returns a result, that is the call's result; if it returns ``None``, the
         call is retried (when retries remain).
+
+        ``base_url`` sends this call to another root than the client's (an Atlas region,
+        a token endpoint); ``location`` names it in errors (``"region eu-north-1"``).
         """
         raw_slot = claim_raw_slot()
-        response, retries = await self._send(
-            endpoint, path_params, query, body, headers, request_options, recover
-        )
+        request = build_request(
+            self.config,
+            endpoint,
+            path_params=path_params,
+            query=query,
+            body=body,
+            form=form,
+            options=request_options,
+            headers=headers,
+            base_url=base_url,
+        ).build(self.http)
+        response, retries = await self._send(endpoint, request, request_options, recover, location)
         if not isinstance(response, httpx.Response):
             recovered: T = response
             return recovered
@@ -82,32 +121,32 @@ class AsyncPipeline:
             return None  # type: ignore[return-value]
         return parse_response(endpoint, response)
 
+    def secrets(self) -> Sequence[Optional[str]]:
+        """The credentials this pipeline sends, to keep out of error messages."""
+        held = self.auth.secrets() if self.auth is not None else ()
+        return (self.config.api_key, *held)
+
     async def _send(
         self,
         endpoint: Endpoint[T],
-        path_params: Optional[Mapping[str, str]],
-        query: Optional[Mapping[str, Any]],
-        body: Optional[Mapping[str, Any]],
-        headers: Optional[Mapping[str, str]],
+        request: httpx.Request,
         options: Optional[RequestOptions],
         recover: Optional[Callable[[], Awaitable[Optional[T]]]],
+        location: Optional[str],
     ) -> tuple[Any, int]:
         config = self.config
         hooks = config.hooks
         budget = CallBudget(config, options, self.clock)
-        request = build_request(
-            config,
-            endpoint,
-            path_params=path_params,
-            query=query,
-            body=body,
-            options=options,
-            headers=headers,
-        ).build(self.http)
         path = request.url.path
+        auth = self.auth if endpoint.authenticated else None
+        credentials: Mapping[str, str] = {}
+        refreshed = False
         attempt = 0
         while True:
             attempt += 1
+            if auth is not None:
+                credentials = await auth.headers()
+                request.headers.update(credentials)
             request.extensions["timeout"] = budget.attempt_timeout()
             hooks.request(RequestEvent(endpoint.operation, endpoint.method, path, attempt))
             started = self.clock()
@@ -143,7 +182,18 @@ class AsyncPipeline:
                 )
                 if outcome is Outcome.SUCCESS:
                     return response, budget.retries_done
-                error = error_from_response(response, config.api_key)
+                if response.status_code == 401 and auth is not None and not refreshed:
+                    # An expired or revoked token: one fresh token, then the same attempt
+                    # again. A second 401 is the answer.
+                    refreshed = True
+                    if await auth.refresh(credentials):
+                        hooks.retry(
+                            RetryEvent(
+                                endpoint.operation, endpoint.method, path, attempt, 0.0, "401"
+                            )
+                        )
+                        continue
+                error = error_from_response(response, self.secrets(), endpoint, location)
 
             if outcome is Outcome.AMBIGUOUS and not endpoint.idempotent and recover is not None:
                 try:

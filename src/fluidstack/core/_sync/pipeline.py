@@ -8,7 +8,7 @@ Everything but the I/O lives in :mod:`fluidstack.core`; this loop only sends and
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, TypeVar
 
 import httpx
 
@@ -30,11 +30,33 @@ from ..request_options import RequestOptions
 from ..retries import Outcome, classify_exception, classify_status
 from ._io import HttpClient, sleep
 
-__all__ = ["Pipeline"]
+__all__ = ["Auth", "Pipeline"]
 
 T = TypeVar("T")
 
 _MAX_REDIRECTS = 10
+
+
+class Auth(Protocol):
+    """The pipeline's credentials step for APIs with expiring tokens (Atlas).
+
+    Before each attempt of an authenticated call the pipeline adds :meth:`headers`; when
+    the server answers 401 it calls :meth:`refresh` once per call and, if that gives new
+    credentials, sends the attempt again (not counted as a retry).
+    """
+
+    def headers(self) -> Mapping[str, str]:
+        """The credential headers for the next attempt (obtaining a token if needed)."""
+        ...
+
+    def refresh(self, rejected: Mapping[str, str]) -> bool:
+        """The server refused ``rejected``: get new credentials. ``False`` when there are
+        none to get (a fixed token), so the 401 stands."""
+        ...
+
+    def secrets(self) -> Sequence[str]:
+        """Every secret this step holds, kept out of error messages."""
+        ...
 
 
 class Pipeline:
@@ -47,11 +69,13 @@ class Pipeline:
         *,
         sleep: Callable[[float], None] = sleep,
         clock: Callable[[], float] = time.monotonic,
+        auth: Optional[Auth] = None,
     ) -> None:
         self.config = config
         self.http = http
         self.sleep = sleep
         self.clock = clock
+        self.auth = auth
 
     def call(
         self,
@@ -60,9 +84,12 @@ class Pipeline:
         path_params: Optional[Mapping[str, str]] = None,
         query: Optional[Mapping[str, Any]] = None,
         body: Optional[Mapping[str, Any]] = None,
+        form: Optional[Mapping[str, str]] = None,
         headers: Optional[Mapping[str, str]] = None,
         request_options: Optional[RequestOptions] = None,
         recover: Optional[Callable[[], Optional[T]]] = None,
+        base_url: Optional[str] = None,
+        location: Optional[str] = None,
     ) -> T:
         """Run one API call and return its parsed result.
 
@@ -70,11 +97,23 @@ class Pipeline:
         (the server may have acted) it is awaited to look for the first attempt's effect;
         if it returns a result, that is the call's result; if it returns ``None``, the
         call is retried (when retries remain).
+
+        ``base_url`` sends this call to another root than the client's (an Atlas region,
+        a token endpoint); ``location`` names it in errors (``"region eu-north-1"``).
         """
         raw_slot = claim_raw_slot()
-        response, retries = self._send(
-            endpoint, path_params, query, body, headers, request_options, recover
-        )
+        request = build_request(
+            self.config,
+            endpoint,
+            path_params=path_params,
+            query=query,
+            body=body,
+            form=form,
+            options=request_options,
+            headers=headers,
+            base_url=base_url,
+        ).build(self.http)
+        response, retries = self._send(endpoint, request, request_options, recover, location)
         if not isinstance(response, httpx.Response):
             recovered: T = response
             return recovered
@@ -83,32 +122,32 @@ class Pipeline:
             return None  # type: ignore[return-value]
         return parse_response(endpoint, response)
 
+    def secrets(self) -> Sequence[Optional[str]]:
+        """The credentials this pipeline sends, to keep out of error messages."""
+        held = self.auth.secrets() if self.auth is not None else ()
+        return (self.config.api_key, *held)
+
     def _send(
         self,
         endpoint: Endpoint[T],
-        path_params: Optional[Mapping[str, str]],
-        query: Optional[Mapping[str, Any]],
-        body: Optional[Mapping[str, Any]],
-        headers: Optional[Mapping[str, str]],
+        request: httpx.Request,
         options: Optional[RequestOptions],
         recover: Optional[Callable[[], Optional[T]]],
+        location: Optional[str],
     ) -> tuple[Any, int]:
         config = self.config
         hooks = config.hooks
         budget = CallBudget(config, options, self.clock)
-        request = build_request(
-            config,
-            endpoint,
-            path_params=path_params,
-            query=query,
-            body=body,
-            options=options,
-            headers=headers,
-        ).build(self.http)
         path = request.url.path
+        auth = self.auth if endpoint.authenticated else None
+        credentials: Mapping[str, str] = {}
+        refreshed = False
         attempt = 0
         while True:
             attempt += 1
+            if auth is not None:
+                credentials = auth.headers()
+                request.headers.update(credentials)
             request.extensions["timeout"] = budget.attempt_timeout()
             hooks.request(RequestEvent(endpoint.operation, endpoint.method, path, attempt))
             started = self.clock()
@@ -144,7 +183,18 @@ class Pipeline:
                 )
                 if outcome is Outcome.SUCCESS:
                     return response, budget.retries_done
-                error = error_from_response(response, config.api_key)
+                if response.status_code == 401 and auth is not None and not refreshed:
+                    # An expired or revoked token: one fresh token, then the same attempt
+                    # again. A second 401 is the answer.
+                    refreshed = True
+                    if auth.refresh(credentials):
+                        hooks.retry(
+                            RetryEvent(
+                                endpoint.operation, endpoint.method, path, attempt, 0.0, "401"
+                            )
+                        )
+                        continue
+                error = error_from_response(response, self.secrets(), endpoint, location)
 
             if outcome is Outcome.AMBIGUOUS and not endpoint.idempotent and recover is not None:
                 try:
