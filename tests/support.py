@@ -43,11 +43,17 @@ RequestHook = Callable[[httpx.Request], None]
 
 
 class ClientFactory:
-    """Builds clients of one kind (sync or async) and closes their httpx clients."""
+    """Builds clients of one kind (sync or async) and closes their httpx clients.
 
-    def __init__(self, kind: str) -> None:
+    ``sync_class``/``async_class`` are the clients built: the platform's by default,
+    ``Atlas``/``AsyncAtlas`` for the Atlas tests (same constructor conventions)."""
+
+    def __init__(
+        self, kind: str, sync_class: Any = FluidStack, async_class: Any = AsyncFluidStack
+    ) -> None:
         self.kind = kind
         self._open: List[Any] = []
+        self._classes = (sync_class, async_class)
 
     @property
     def is_async(self) -> bool:
@@ -70,7 +76,7 @@ class ClientFactory:
 
             hooks = {"request": [async_hook]} if request_hook else {}
             http: Any = httpx.AsyncClient(transport=transport, event_hooks=hooks)
-            client: Any = AsyncFluidStack(httpx_client=http, **kwargs)
+            client: Any = self._classes[1](httpx_client=http, **kwargs)
             if sleep is not None:
 
                 async def async_sleep(seconds: float) -> None:
@@ -80,7 +86,7 @@ class ClientFactory:
         else:
             hooks = {"request": [request_hook]} if request_hook else {}
             http = httpx.Client(transport=transport, event_hooks=hooks)
-            client = FluidStack(httpx_client=http, **kwargs)
+            client = self._classes[0](httpx_client=http, **kwargs)
             if sleep is not None:
                 client._pipeline.sleep = sleep
         self._open.append(http)

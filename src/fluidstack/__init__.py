@@ -1,6 +1,7 @@
-"""FluidStack GPU cloud: the Python SDK.
+"""FluidStack GPU cloud: the Python SDK, for both of FluidStack's APIs.
 
-    from fluidstack import FluidStack
+    from fluidstack import FluidStack          # the platform API (api-key)
+    from fluidstack.atlas import Atlas         # Atlas (OAuth2, regions, projects)
 
     client = FluidStack()  # reads FLUIDSTACK_API_KEY
     client.instances.list()
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from . import atlas as atlas
     from . import core as core
     from . import types as types
     from .client import AsyncFluidStack, FluidStack, FluidStackEnvironment
@@ -109,7 +111,7 @@ _LAZY: Dict[str, str] = {
         "fluidstack.types",
     ),
 }
-_SUBMODULES = {"core", "types", "client", "resources"}
+_SUBMODULES = {"atlas", "core", "types", "client", "resources"}
 
 __all__ = [
     "ApiConnectionError",
@@ -151,6 +153,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "__version__",
+    "atlas",
     "core",
     "types",
 ]

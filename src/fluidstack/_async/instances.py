@@ -22,11 +22,12 @@ from typing import (
 from ..core._async._io import shielded
 from ..core._async._resource import AsyncResource, raw_method
 from ..core._async.polling import poll_until
+from ..core.endpoint import Found
 from ..core.errors import (
     ApiError,
-    MissingApiKeyError,
     NoCapacityError,
     NotFoundError,
+    may_have_acted,
 )
 from ..core.request_options import (
     RequestOptions,
@@ -124,10 +125,10 @@ class AsyncInstancesResource(AsyncResource):
             volumes=volumes,
         )
 
-        async def recover() -> Optional[CreateInstanceResponse]:
+        async def recover() -> Optional[Found[CreateInstanceResponse]]:
             listing = await self._all_instances(for_lookups(request_options))
             found = api.find_created(listing, instance_name)
-            return None if found is None else api.as_create_response(found, gpu_type)
+            return None if found is None else Found(api.as_create_response(found, gpu_type))
 
         return await self._pipeline.call(
             api.CREATE, body=body, request_options=request_options, recover=recover
@@ -406,9 +407,7 @@ class AsyncInstancesResource(AsyncResource):
                     request_options=request_options,
                 )
             except ApiError as exc:
-                # A 4xx (or a missing key) means the server made nothing.
-                maybe_created = exc.status_code is None or exc.status_code >= 500
-                maybe_created = maybe_created and not isinstance(exc, MissingApiKeyError)
+                maybe_created = may_have_acted(exc)
                 raise
             yield await self.wait(
                 created.id,

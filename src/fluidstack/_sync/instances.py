@@ -23,11 +23,12 @@ from typing import (
 from ..core._sync._io import shielded
 from ..core._sync._resource import Resource, raw_method
 from ..core._sync.polling import poll_until
+from ..core.endpoint import Found
 from ..core.errors import (
     ApiError,
-    MissingApiKeyError,
     NoCapacityError,
     NotFoundError,
+    may_have_acted,
 )
 from ..core.request_options import (
     RequestOptions,
@@ -125,10 +126,10 @@ class InstancesResource(Resource):
             volumes=volumes,
         )
 
-        def recover() -> Optional[CreateInstanceResponse]:
+        def recover() -> Optional[Found[CreateInstanceResponse]]:
             listing = self._all_instances(for_lookups(request_options))
             found = api.find_created(listing, instance_name)
-            return None if found is None else api.as_create_response(found, gpu_type)
+            return None if found is None else Found(api.as_create_response(found, gpu_type))
 
         return self._pipeline.call(
             api.CREATE, body=body, request_options=request_options, recover=recover
@@ -403,9 +404,7 @@ class InstancesResource(Resource):
                     request_options=request_options,
                 )
             except ApiError as exc:
-                # A 4xx (or a missing key) means the server made nothing.
-                maybe_created = exc.status_code is None or exc.status_code >= 500
-                maybe_created = maybe_created and not isinstance(exc, MissingApiKeyError)
+                maybe_created = may_have_acted(exc)
                 raise
             yield self.wait(
                 created.id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from ..core._sync._resource import Resource, raw_method
+from ..core.endpoint import Found
 from ..core.request_options import RequestOptions
 from ..resources import ssh_keys as api
 from ..types.account import SSHKeyResponse
@@ -48,10 +49,11 @@ class SshKeysResource(Resource):
             raise ValueError("that is a private key; pass the public key (the .pub file)")
         key_text = public_key.strip()
 
-        def recover() -> Optional[SSHKeyResponse]:
+        def recover() -> Optional[Found[SSHKeyResponse]]:
             # After an ambiguous failure: the key may have been stored already.
             stored = self.list(request_options=request_options)
-            return api.find_stored(stored, name, key_text)
+            found = api.find_stored(stored, name, key_text)
+            return None if found is None else Found(found)
 
         return self._pipeline.call(
             api.CREATE,

@@ -230,12 +230,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def warn_if_plain_http(url: str, what: str) -> None:
-    """Warn when ``what`` (a credential) would travel unencrypted off this machine."""
+def warn_if_plain_http(url: str, what: str, stacklevel: int = 5) -> None:
+    """Warn when ``what`` (a credential) would travel unencrypted off this machine.
+
+    ``stacklevel`` points the warning at the user's line that built the client."""
     parts = urlsplit(url)
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         warnings.warn(
             f"{what} will be sent unencrypted to {parts.hostname}; use https://",
             InsecureTransportWarning,
-            stacklevel=5,
+            stacklevel=stacklevel,
         )

@@ -48,6 +48,7 @@ from .retries import Outcome, retry_delay
 __all__ = [
     "CallBudget",
     "Endpoint",
+    "Found",
     "RawResponse",
     "RequestParts",
     "build_request",
@@ -79,6 +80,8 @@ class Endpoint(Generic[T]):
         capability: What a server lacking this operation is missing, for the message of
             a 501 (:class:`~fluidstack.core.errors.NotSupportedError`), e.g.
             ``"instances:create"``. Default: the operation's name.
+        body_optional: Whether a success with an empty body (202, 204) is a valid answer,
+            parsed as ``None``, besides a body of ``response_type``.
     """
 
     operation: str
@@ -89,6 +92,7 @@ class Endpoint(Generic[T]):
     idempotent: bool = True
     sends_idempotency_key: bool = True
     capability: Optional[str] = None
+    body_optional: bool = False
     _adapter: List[Any] = field(default_factory=list, repr=False, compare=False)
 
     def parse(self, content: bytes) -> T:
@@ -110,6 +114,15 @@ class Endpoint(Generic[T]):
         finally:
             gc.enable()
         return result
+
+
+@dataclass(frozen=True)
+class Found(Generic[T]):
+    """What a create's recovery lookup returns when it found what a failed attempt made
+    (``value``, which may be ``None`` for calls without a response body). A lookup that
+    found nothing returns ``None`` instead, and the call may be sent again."""
+
+    value: T
 
 
 def _format_path(template: str, path_params: Optional[Mapping[str, str]]) -> str:
@@ -340,6 +353,8 @@ def parse_response(endpoint: Endpoint[T], response: httpx.Response) -> T:
     if endpoint.response_type is None:
         return None  # type: ignore[return-value]
     content = response.content
+    if endpoint.body_optional and not content.strip():
+        return None  # type: ignore[return-value]
     try:
         return endpoint.parse(content)
     except Exception as exc:  # pydantic.ValidationError, or bad JSON/UTF-8 inside it

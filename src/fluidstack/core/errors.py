@@ -38,6 +38,7 @@ __all__ = [
     "ValidationErrorItem",
     "WaitTimeoutError",
     "error_for_status",
+    "may_have_acted",
 ]
 
 _REDACTED = "[redacted]"
@@ -333,6 +334,17 @@ def error_for_status(
     if cls is None:
         cls = InternalServerError if status_code >= 500 else ApiError
     return cls(status_code=status_code, body=body, headers=headers)
+
+
+def may_have_acted(error: ApiError) -> bool:
+    """Whether the server may have performed a request that failed with ``error``.
+
+    A 4xx means it refused; an error raised before anything was sent (no credentials,
+    no token, no region) means it never saw the request. A 5xx or a lost answer may
+    hide a success."""
+    if isinstance(error, (ConfigurationError, TokenError)):
+        return False
+    return error.status_code is None or error.status_code >= 500
 
 
 def _validation_items(body: Any) -> List[ValidationErrorItem]:

@@ -6,7 +6,7 @@ import anyio
 import httpx
 from anyio import sleep
 
-__all__ = ["HttpClient", "shielded", "sleep"]
+__all__ = ["HttpClient", "new_lock", "shielded", "sleep"]
 
 HttpClient = httpx.AsyncClient
 
@@ -14,3 +14,8 @@ HttpClient = httpx.AsyncClient
 def shielded() -> anyio.CancelScope:
     """A scope that cancellation cannot interrupt: cleanup must finish."""
     return anyio.CancelScope(shield=True)
+
+
+def new_lock() -> anyio.Lock:
+    """A lock for ``async with``: one task at a time (asyncio or trio)."""
+    return anyio.Lock()

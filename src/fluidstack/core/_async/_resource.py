@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Awaitable, Callable, List, TypeVar
+from typing import Any, Awaitable, Callable, Generic, List, TypeVar
 
 from typing_extensions import ParamSpec
 
@@ -11,7 +11,7 @@ from ..endpoint import RawResponse, _raw_slot
 from ..errors import ApiError
 from .pipeline import AsyncPipeline
 
-__all__ = ["AsyncResource", "raw_method"]
+__all__ = ["AsyncRawListing", "AsyncResource", "raw_method"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -41,3 +41,10 @@ def raw_method(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawRe
         return slot[0]
 
     return wrapper
+
+
+class AsyncRawListing(Generic[T]):
+    """``with_raw_response`` of a resource whose one method is ``list``."""
+
+    def __init__(self, list_method: Callable[..., Awaitable[T]]) -> None:
+        self.list: Callable[..., Awaitable[RawResponse[T]]] = raw_method(list_method)

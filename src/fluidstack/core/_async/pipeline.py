@@ -15,6 +15,7 @@ from ..config import ClientConfig
 from ..endpoint import (
     CallBudget,
     Endpoint,
+    Found,
     RawResponse,
     build_request,
     claim_raw_slot,
@@ -86,7 +87,7 @@ class AsyncPipeline:
         form: Optional[Mapping[str, str]] = None,
         headers: Optional[Mapping[str, str]] = None,
         request_options: Optional[RequestOptions] = None,
-        recover: Optional[Callable[[], Awaitable[Optional[T]]]] = None,
+        recover: Optional[Callable[[], Awaitable[Optional[Found[T]]]]] = None,
         base_url: Optional[str] = None,
         location: Optional[str] = None,
     ) -> T:
@@ -94,8 +95,8 @@ class AsyncPipeline:
 
         ``recover`` is for calls that are not idempotent: after an ambiguous failure
         (the server may have acted) it is awaited to look for the first attempt's effect;
-        if it returns a result, that is the call's result; if it returns ``None``, the
-        call is retried (when retries remain).
+        if it returns :class:`Found`, its value is the call's result; if it returns
+        ``None``, the call is retried (when retries remain).
 
         ``base_url`` sends this call to another root than the client's (an Atlas region,
         a token endpoint); ``location`` names it in errors (``"region eu-north-1"``).
@@ -113,8 +114,8 @@ class AsyncPipeline:
             base_url=base_url,
         ).build(self.http)
         response, retries = await self._send(endpoint, request, request_options, recover, location)
-        if not isinstance(response, httpx.Response):
-            recovered: T = response
+        if isinstance(response, Found):
+            recovered: T = response.value
             return recovered
         if raw_slot is not None:
             raw_slot.append(RawResponse(endpoint, response, retries))
@@ -131,7 +132,7 @@ class AsyncPipeline:
         endpoint: Endpoint[T],
         request: httpx.Request,
         options: Optional[RequestOptions],
-        recover: Optional[Callable[[], Awaitable[Optional[T]]]],
+        recover: Optional[Callable[[], Awaitable[Optional[Found[T]]]]],
         location: Optional[str],
     ) -> tuple[Any, int]:
         config = self.config

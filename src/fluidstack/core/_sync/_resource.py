@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, List, TypeVar
+from typing import Any, Callable, Generic, List, TypeVar
 
 from typing_extensions import ParamSpec
 
@@ -12,7 +12,7 @@ from ..endpoint import RawResponse, _raw_slot
 from ..errors import ApiError
 from .pipeline import Pipeline
 
-__all__ = ["Resource", "raw_method"]
+__all__ = ["RawListing", "Resource", "raw_method"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,3 +42,10 @@ def raw_method(method: Callable[P, T]) -> Callable[P, RawResponse[T]]:
         return slot[0]
 
     return wrapper
+
+
+class RawListing(Generic[T]):
+    """``with_raw_response`` of a resource whose one method is ``list``."""
+
+    def __init__(self, list_method: Callable[..., T]) -> None:
+        self.list: Callable[..., RawResponse[T]] = raw_method(list_method)

@@ -16,6 +16,7 @@ from ..config import ClientConfig
 from ..endpoint import (
     CallBudget,
     Endpoint,
+    Found,
     RawResponse,
     build_request,
     claim_raw_slot,
@@ -87,7 +88,7 @@ class Pipeline:
         form: Optional[Mapping[str, str]] = None,
         headers: Optional[Mapping[str, str]] = None,
         request_options: Optional[RequestOptions] = None,
-        recover: Optional[Callable[[], Optional[T]]] = None,
+        recover: Optional[Callable[[], Optional[Found[T]]]] = None,
         base_url: Optional[str] = None,
         location: Optional[str] = None,
     ) -> T:
@@ -95,8 +96,8 @@ class Pipeline:
 
         ``recover`` is for calls that are not idempotent: after an ambiguous failure
         (the server may have acted) it is awaited to look for the first attempt's effect;
-        if it returns a result, that is the call's result; if it returns ``None``, the
-        call is retried (when retries remain).
+        if it returns :class:`Found`, its value is the call's result; if it returns
+        ``None``, the call is retried (when retries remain).
 
         ``base_url`` sends this call to another root than the client's (an Atlas region,
         a token endpoint); ``location`` names it in errors (``"region eu-north-1"``).
@@ -114,8 +115,8 @@ class Pipeline:
             base_url=base_url,
         ).build(self.http)
         response, retries = self._send(endpoint, request, request_options, recover, location)
-        if not isinstance(response, httpx.Response):
-            recovered: T = response
+        if isinstance(response, Found):
+            recovered: T = response.value
             return recovered
         if raw_slot is not None:
             raw_slot.append(RawResponse(endpoint, response, retries))
@@ -132,7 +133,7 @@ class Pipeline:
         endpoint: Endpoint[T],
         request: httpx.Request,
         options: Optional[RequestOptions],
-        recover: Optional[Callable[[], Optional[T]]],
+        recover: Optional[Callable[[], Optional[Found[T]]]],
         location: Optional[str],
     ) -> tuple[Any, int]:
         config = self.config

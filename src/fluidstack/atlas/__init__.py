@@ -1,0 +1,154 @@
+"""FluidStack Atlas (API v1alpha1): the management API and every region's API.
+
+    from fluidstack.atlas import Atlas
+
+    atlas = Atlas(region="eu-north-1", project_id="...")  # credentials from FLUIDSTACK_*
+    for instance in atlas.instances.list():
+        print(instance.name, instance.state, instance.ip)
+
+Names are imported on first use, so ``import fluidstack.atlas`` stays cheap. Errors are
+those of :mod:`fluidstack.core`, re-exported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Dict, List
+
+if TYPE_CHECKING:
+    from ..core import (
+        ApiError,
+        AuthenticationError,
+        ConfigurationError,
+        InstanceFailedError,
+        MissingCredentialsError,
+        NoCapacityError,
+        NotFoundError,
+        NotSupportedError,
+        OutOfStockError,
+        TokenError,
+        UnknownRegionError,
+        WaitTimeoutError,
+    )
+    from .client import AsyncAtlas, Atlas
+    from .types import (
+        Capacity,
+        Cluster,
+        ClusterHealth,
+        ClusterType,
+        Filesystem,
+        GlobalInstance,
+        Instance,
+        InstanceHealth,
+        InstanceState,
+        InstanceType,
+        Invitation,
+        KubernetesCluster,
+        KubernetesNodePool,
+        MemberRole,
+        Organization,
+        OrganizationMember,
+        Project,
+        ProjectState,
+        Region,
+        SlurmCluster,
+        SlurmNodePool,
+        SSHKey,
+    )
+
+_ERRORS = (
+    "ApiError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "InstanceFailedError",
+    "MissingCredentialsError",
+    "NoCapacityError",
+    "NotFoundError",
+    "NotSupportedError",
+    "OutOfStockError",
+    "TokenError",
+    "UnknownRegionError",
+    "WaitTimeoutError",
+)
+_TYPES = (
+    "Capacity",
+    "Cluster",
+    "ClusterHealth",
+    "ClusterType",
+    "Filesystem",
+    "GlobalInstance",
+    "Instance",
+    "InstanceHealth",
+    "InstanceState",
+    "InstanceType",
+    "Invitation",
+    "KubernetesCluster",
+    "KubernetesNodePool",
+    "MemberRole",
+    "Organization",
+    "OrganizationMember",
+    "Project",
+    "ProjectState",
+    "Region",
+    "SSHKey",
+    "SlurmCluster",
+    "SlurmNodePool",
+)
+_LAZY: Dict[str, str] = {
+    "Atlas": "fluidstack.atlas.client",
+    "AsyncAtlas": "fluidstack.atlas.client",
+    **dict.fromkeys(_ERRORS, "fluidstack.core"),
+    **dict.fromkeys(_TYPES, "fluidstack.atlas.types"),
+}
+
+__all__ = [
+    "ApiError",
+    "AsyncAtlas",
+    "Atlas",
+    "AuthenticationError",
+    "Capacity",
+    "Cluster",
+    "ClusterHealth",
+    "ClusterType",
+    "ConfigurationError",
+    "Filesystem",
+    "GlobalInstance",
+    "Instance",
+    "InstanceFailedError",
+    "InstanceHealth",
+    "InstanceState",
+    "InstanceType",
+    "Invitation",
+    "KubernetesCluster",
+    "KubernetesNodePool",
+    "MemberRole",
+    "MissingCredentialsError",
+    "NoCapacityError",
+    "NotFoundError",
+    "NotSupportedError",
+    "Organization",
+    "OrganizationMember",
+    "OutOfStockError",
+    "Project",
+    "ProjectState",
+    "Region",
+    "SSHKey",
+    "SlurmCluster",
+    "SlurmNodePool",
+    "TokenError",
+    "UnknownRegionError",
+    "WaitTimeoutError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fluidstack.atlas' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,255 @@
+"""The management (global) API: regions, organizations, members, invitations, your SSH
+keys and managed clusters. None of these need a region or a project."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Union
+
+from ...core._async._resource import AsyncRawListing, raw_method
+from ...core.endpoint import Found
+from ...core.errors import ConflictError
+from ...core.request_options import RequestOptions, for_lookups
+from .. import endpoints as api
+from ..endpoints import id_text
+from ..types import (
+    Cluster,
+    Invitation,
+    MemberRole,
+    Organization,
+    OrganizationMember,
+    Region,
+    SSHKey,
+)
+from ._resource import AsyncAtlasResource
+
+__all__ = [
+    "AsyncClustersResource",
+    "AsyncInvitationsResource",
+    "AsyncMembersResource",
+    "AsyncOrganizationsResource",
+    "AsyncRegionsResource",
+    "AsyncUserKeysResource",
+]
+
+Role = Union[MemberRole, str]
+
+
+def _role(role: Role) -> str:
+    text = str(role).strip()
+    if not text:
+        raise ValueError("role must be a non-empty string, e.g. 'admin', 'editor' or 'viewer'")
+    return text
+
+
+class AsyncRegionsResource(AsyncAtlasResource):
+    """The regions your organization can use, each with its API's URL."""
+
+    @property
+    def with_raw_response(self) -> AsyncRawListing[List[Region]]:
+        """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
+        return AsyncRawListing(self.list)
+
+    async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Region]:
+        """List the regions (always asked afresh; the client also remembers the answer to
+        find the URL of its region)."""
+        return await self._scope.directory.fetch(request_options)
+
+
+class AsyncOrganizationsResource(AsyncAtlasResource):
+    """The organizations your credentials belong to."""
+
+    @property
+    def with_raw_response(self) -> AsyncRawListing[List[Organization]]:
+        """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
+        return AsyncRawListing(self.list)
+
+    async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Organization]:
+        """List the organizations."""
+        return await self._scope.management(api.ORGANIZATIONS, request_options=request_options)
+
+
+class AsyncMembersResource(AsyncAtlasResource):
+    """The members of your organization and their roles."""
+
+    @property
+    def with_raw_response(self) -> AsyncMembersResourceWithRawResponse:
+        """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
+        return AsyncMembersResourceWithRawResponse(self)
+
+    async def list(
+        self, *, request_options: Optional[RequestOptions] = None
+    ) -> List[OrganizationMember]:
+        """List the members."""
+        return await self._scope.management(api.MEMBERS, request_options=request_options)
+
+    async def update(
+        self,
+        member_id: str,
+        *,
+        role: Role,
+        request_options: Optional[RequestOptions] = None,
+    ) -> None:
+        """Give a member another role (``admin``, ``editor`` or ``viewer``)."""
+        await self._scope.management(
+            api.MEMBER_UPDATE,
+            path_params={"member_id": id_text(member_id, "member_id")},
+            body={"role": _role(role)},
+            request_options=request_options,
+        )
+
+    async def delete(
+        self, member_id: str, *, request_options: Optional[RequestOptions] = None
+    ) -> None:
+        """Remove a member from the organization."""
+        await self._scope.management(
+            api.MEMBER_DELETE,
+            path_params={"member_id": id_text(member_id, "member_id")},
+            request_options=request_options,
+        )
+
+
+class AsyncInvitationsResource(AsyncAtlasResource):
+    """Invitations to join your organization."""
+
+    @property
+    def with_raw_response(self) -> AsyncInvitationsResourceWithRawResponse:
+        """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
+        return AsyncInvitationsResourceWithRawResponse(self)
+
+    async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Invitation]:
+        """List the pending invitations."""
+        return await self._scope.management(api.INVITATIONS, request_options=request_options)
+
+    async def create(
+        self,
+        *,
+        email: str,
+        role: Optional[Role] = None,
+        request_options: Optional[RequestOptions] = None,
+    ) -> None:
+        """Invite ``email`` to the organization, with ``role`` (default: the server's).
+
+        The API answers without a body: ``invitations.list()`` shows the invitation and
+        its id. Safe to retry: after a failure that may have sent the invitation, the
+        listing is checked before inviting again.
+        """
+        if not isinstance(email, str) or "@" not in email:
+            raise ValueError(f"email must be an email address, got {email!r}")
+        body = {"email": email}
+        if role is not None:
+            body["role"] = _role(role)
+
+        async def recover() -> Optional[Found[None]]:
+            listing = await self.list(request_options=for_lookups(request_options))
+            arrived = any(i.email.lower() == email.lower() for i in listing)
+            return Found(None) if arrived else None
+
+        await self._scope.management(
+            api.INVITATION_CREATE, body=body, request_options=request_options, recover=recover
+        )
+
+    async def delete(
+        self, invitation_id: str, *, request_options: Optional[RequestOptions] = None
+    ) -> None:
+        """Withdraw an invitation."""
+        await self._scope.management(
+            api.INVITATION_DELETE,
+            path_params={"invitation_id": id_text(invitation_id, "invitation_id")},
+            request_options=request_options,
+        )
+
+
+class AsyncUserKeysResource(AsyncAtlasResource):
+    """The public SSH keys registered for your user."""
+
+    @property
+    def with_raw_response(self) -> AsyncUserKeysResourceWithRawResponse:
+        """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
+        return AsyncUserKeysResourceWithRawResponse(self)
+
+    async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[SSHKey]:
+        """List your SSH keys."""
+        return await self._scope.management(api.USER_KEYS, request_options=request_options)
+
+    async def create(
+        self, *, name: str, key: str, request_options: Optional[RequestOptions] = None
+    ) -> SSHKey:
+        """Register a public SSH key (an OpenSSH line) under ``name``; names are unique.
+
+        Safe to retry: if an earlier attempt registered this very key, that is success;
+        a different key under the same name raises :class:`ConflictError` (409).
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("name must be a non-empty string")
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError("key must be an OpenSSH public key line")
+        registered = SSHKey(name=name, key=key.strip())
+
+        async def registered_already() -> bool:
+            listing = await self.list(request_options=for_lookups(request_options))
+            return any(k.name == name and k.key.strip() == registered.key for k in listing)
+
+        async def recover() -> Optional[Found[None]]:
+            return Found(None) if await registered_already() else None
+
+        try:
+            await self._scope.management(
+                api.USER_KEY_CREATE,
+                body={"name": name, "key": registered.key},
+                request_options=request_options,
+                recover=recover,
+            )
+        except ConflictError:
+            # The name is taken: by this key (an attempt whose answer was lost) or another.
+            if not await registered_already():
+                raise
+        return registered
+
+    async def delete(self, name: str, *, request_options: Optional[RequestOptions] = None) -> None:
+        """Remove the SSH key registered under ``name``."""
+        await self._scope.management(
+            api.USER_KEY_DELETE,
+            path_params={"name": id_text(name, "name")},
+            request_options=request_options,
+        )
+
+
+class AsyncClustersResource(AsyncAtlasResource):
+    """The Kubernetes and Slurm clusters FluidStack runs for your organization, in every
+    region."""
+
+    @property
+    def with_raw_response(self) -> AsyncRawListing[List[Cluster]]:
+        """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
+        return AsyncRawListing(self.list)
+
+    async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Cluster]:
+        """List the clusters."""
+        return await self._scope.management(api.CLUSTERS, request_options=request_options)
+
+
+class AsyncMembersResourceWithRawResponse:
+    """``atlas.members.with_raw_response``: each method returns the raw response."""
+
+    def __init__(self, resource: AsyncMembersResource) -> None:
+        self.list = raw_method(resource.list)
+        self.update = raw_method(resource.update)
+        self.delete = raw_method(resource.delete)
+
+
+class AsyncInvitationsResourceWithRawResponse:
+    """``atlas.invitations.with_raw_response``: each method returns the raw response."""
+
+    def __init__(self, resource: AsyncInvitationsResource) -> None:
+        self.list = raw_method(resource.list)
+        self.create = raw_method(resource.create)
+        self.delete = raw_method(resource.delete)
+
+
+class AsyncUserKeysResourceWithRawResponse:
+    """``atlas.user_keys.with_raw_response``: each method returns the raw response."""
+
+    def __init__(self, resource: AsyncUserKeysResource) -> None:
+        self.list = raw_method(resource.list)
+        self.create = raw_method(resource.create)
+        self.delete = raw_method(resource.delete)

@@ -1,0 +1,183 @@
+"""Where an Atlas call goes: the management API, or a region's API (found through the
+management API's region list, asked once per client) with the project it is about."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, TypeVar
+from urllib.parse import urlsplit
+
+from ...core._async._io import new_lock
+from ...core._async.pipeline import AsyncPipeline
+from ...core.endpoint import Endpoint, Found, side_calls
+from ...core.errors import ConfigurationError, UnknownRegionError
+from ...core.request_options import RequestOptions, for_lookups
+from .. import endpoints as api
+from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root
+from ..types import Region
+
+__all__ = ["AsyncRegionDirectory", "AsyncScope"]
+
+T = TypeVar("T")
+
+
+class AsyncRegionDirectory:
+    """The regions of the management API's ``GET /regions``, shared by a client and its
+    views. Asked once; asked again only when a region name is not in the answer."""
+
+    def __init__(self, pipeline: AsyncPipeline) -> None:
+        self._pipeline = pipeline
+        self._regions: Optional[List[Region]] = None
+        self._lock = new_lock()
+
+    async def fetch(self, request_options: Optional[RequestOptions] = None) -> List[Region]:
+        """Ask the management API (always), and remember the answer."""
+        regions = await self._pipeline.call(api.REGIONS, request_options=request_options)
+        self._regions = regions
+        return regions
+
+    async def known(
+        self, request_options: Optional[RequestOptions] = None, *, again: bool = False
+    ) -> List[Region]:
+        """The regions, asked only when not known yet (or ``again``)."""
+        if self._regions is None or again:
+            async with self._lock:
+                if self._regions is None or again:
+                    with side_calls():
+                        await self.fetch(for_lookups(request_options))
+        assert self._regions is not None
+        return self._regions
+
+    async def api_root(self, name: str, request_options: Optional[RequestOptions]) -> str:
+        """The API root of region ``name``; raises :class:`UnknownRegionError`."""
+        regions = await self.known(request_options)
+        found = _named(regions, name)
+        if found is None:
+            # A region added since the list was read: one more look before giving up.
+            regions = await self.known(request_options, again=True)
+            found = _named(regions, name)
+        if found is None:
+            names = [r.name for r in regions]
+            listed = ", ".join(names) if names else "none"
+            raise UnknownRegionError(
+                f"no region named {name!r}; the regions are: {listed}",
+                region=name,
+                known=names,
+            )
+        return api_root(found.url, f"the URL of region {name}")
+
+
+def _named(regions: List[Region], name: str) -> Optional[Region]:
+    return next((r for r in regions if r.name == name), None)
+
+
+class AsyncScope:
+    """A client's (or view's) region and project, and the calls made within them."""
+
+    def __init__(
+        self,
+        pipeline: AsyncPipeline,
+        directory: AsyncRegionDirectory,
+        *,
+        region: Optional[str],
+        project_id: Optional[str],
+        region_api: Optional[str],
+    ) -> None:
+        self.pipeline = pipeline
+        self.directory = directory
+        self.region = region
+        self.project_id = project_id
+        self.region_api = region_api
+
+    def derive(
+        self,
+        *,
+        region: Optional[str],
+        project_id: Optional[str],
+        region_api: Optional[str],
+    ) -> AsyncScope:
+        return AsyncScope(
+            self.pipeline,
+            self.directory,
+            region=region,
+            project_id=project_id,
+            region_api=region_api,
+        )
+
+    @property
+    def region_label(self) -> str:
+        """The region's name, or its host when it was given only by URL."""
+        if self.region is not None:
+            return self.region
+        if self.region_api is not None:
+            return urlsplit(self.region_api).netloc
+        return "(none)"
+
+    @property
+    def location(self) -> str:
+        """The region, as errors name it."""
+        return f"region {self.region_label}"
+
+    async def region_root(self, request_options: Optional[RequestOptions]) -> str:
+        if self.region_api is not None:
+            return self.region_api
+        if self.region is None:
+            regions = await self.directory.known(request_options)
+            names = ", ".join(r.name for r in regions) or "none"
+            raise ConfigurationError(
+                "no region chosen: pass region=... to Atlas(...) or with_options(), or set "
+                f"{ENV_REGION}; the regions are: {names}"
+            )
+        return await self.directory.api_root(self.region, request_options)
+
+    def project_headers(self) -> Dict[str, str]:
+        if self.project_id is None:
+            raise ConfigurationError(
+                "no project chosen: pass project_id=... to Atlas(...) or with_options(), or "
+                f"set {ENV_PROJECT_ID}; atlas.projects.list() shows your projects"
+            )
+        return {"x-project-id": self.project_id}
+
+    async def regional(
+        self,
+        endpoint: Endpoint[T],
+        *,
+        project: bool,
+        path_params: Optional[Mapping[str, str]] = None,
+        body: Optional[Mapping[str, Any]] = None,
+        request_options: Optional[RequestOptions] = None,
+        recover: Optional[Callable[[], Awaitable[Optional[Found[T]]]]] = None,
+    ) -> T:
+        """Send ``endpoint`` to this scope's region (with ``X-PROJECT-ID`` when
+        ``project``)."""
+        headers = self.project_headers() if project else None
+        root = await self.region_root(request_options)
+        return await self.pipeline.call(
+            endpoint,
+            path_params=path_params,
+            body=body,
+            headers=headers,
+            request_options=request_options,
+            recover=recover,
+            base_url=root,
+            location=self.location,
+        )
+
+    async def management(
+        self,
+        endpoint: Endpoint[T],
+        *,
+        path_params: Optional[Mapping[str, str]] = None,
+        body: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        request_options: Optional[RequestOptions] = None,
+        recover: Optional[Callable[[], Awaitable[Optional[Found[T]]]]] = None,
+    ) -> T:
+        """Send ``endpoint`` to the management API."""
+        return await self.pipeline.call(
+            endpoint,
+            path_params=path_params,
+            body=body,
+            headers=headers,
+            request_options=request_options,
+            recover=recover,
+        )

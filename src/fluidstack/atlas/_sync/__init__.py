@@ -1,0 +1,1 @@
+# Generated from fluidstack/atlas/_async by scripts/unasync.py: do not edit by hand.

@@ -1,0 +1,131 @@
+# Generated from fluidstack/atlas/_async by scripts/unasync.py: do not edit by hand.
+"""Bearer tokens for the Atlas client: obtained with the client-credentials grant, cached,
+replaced before they expire, and replaced once when the server refuses one."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, List, Mapping, Optional
+
+from ...core._sync._io import new_lock
+from ...core._sync.pipeline import Pipeline
+from ...core.config import Secret
+from ...core.endpoint import side_calls
+from ...core.errors import ApiError, MissingCredentialsError, TokenError
+from ..settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_TOKEN, AtlasSettings
+from ..tokens import TOKEN, CachedToken, client_credentials_form, token_error
+
+__all__ = ["TokenAuth"]
+
+
+class TokenAuth:
+    """The credentials step of an Atlas client's pipeline.
+
+    - With client credentials, a token is requested from the token endpoint on first
+      use, kept in memory, and replaced shortly before it expires (the earlier of
+      ``expires_in`` and the JWT's ``exp``). However many calls run at once, only one
+      request for a new token is in flight; the others wait for it.
+    - A fixed ``token=`` is sent as given. With client credentials as well, it is
+      replaced like an obtained one once it expires or is refused.
+    - When the server answers 401, the token is replaced once and the call sent again.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        settings: AtlasSettings,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pipeline = pipeline
+        self._client_id = settings.client_id
+        self._client_secret = settings.client_secret
+        self._token_url = settings.token_url
+        self._audience = settings.audience
+        self._wall_clock = wall_clock
+        self._lock = new_lock()
+        self._cached: Optional[CachedToken] = None
+        if settings.token is not None:
+            self._cached = CachedToken.issued(settings.token, None, pipeline.clock(), wall_clock())
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether new tokens can be obtained (client credentials are configured)."""
+        return self._client_secret is not None
+
+    @property
+    def token_url(self) -> str:
+        return self._token_url
+
+    def _usable(self) -> Optional[Secret]:
+        cached = self._cached
+        if cached is None:
+            return None
+        if not self.can_refresh or cached.fresh(self._pipeline.clock()):
+            return cached.value
+        return None
+
+    def token(self) -> Secret:
+        """The current access token, obtaining a new one when needed."""
+        usable = self._usable()
+        if usable is not None:
+            return usable
+        with self._lock:
+            # Another task may have obtained one while this one waited for the lock.
+            usable = self._usable()
+            if usable is not None:
+                return usable
+            return self._obtain()
+
+    def headers(self) -> Mapping[str, str]:
+        token = self.token()
+        return {"authorization": "Bearer " + token.reveal()}
+
+    def refresh(self, rejected: Mapping[str, str]) -> bool:
+        if not self.can_refresh:
+            return False
+        with self._lock:
+            cached = self._cached
+            sent = rejected.get("authorization")
+            if (
+                cached is not None
+                and sent != "Bearer " + cached.value.reveal()
+                and cached.fresh(self._pipeline.clock())
+            ):
+                return True  # replaced by another call since this one was sent
+            self._cached = None
+            self._obtain()
+            return True
+
+    def secrets(self) -> List[str]:
+        held = [self._client_secret.reveal()] if self._client_secret is not None else []
+        if self._cached is not None:
+            held.append(self._cached.value.reveal())
+        return held
+
+    def _obtain(self) -> Secret:
+        if self._client_id is None or self._client_secret is None:
+            raise MissingCredentialsError(
+                "no Atlas credentials: pass client_id= and client_secret= (or token=) to "
+                f"Atlas(...), or set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} (or {ENV_TOKEN})"
+            )
+        form: Dict[str, str] = client_credentials_form(
+            self._client_id, self._client_secret, self._audience
+        )
+        try:
+            with side_calls():
+                answer = self._pipeline.call(TOKEN, form=form, base_url=self._token_url)
+        except ApiError as exc:
+            raise token_error(self._token_url, exc) from exc
+        if answer.token_type.lower() != "bearer":
+            raise TokenError(
+                f"the token endpoint {self._token_url} issued a {answer.token_type!r} token; "
+                "Atlas needs a Bearer token",
+                url=self._token_url,
+                status_code=200,
+            )
+        value = Secret(answer.access_token.get_secret_value())
+        self._cached = CachedToken.issued(
+            value, answer.expires_in, self._pipeline.clock(), self._wall_clock()
+        )
+        return value

@@ -1,0 +1,354 @@
+# Generated from fluidstack/atlas/_async by scripts/unasync.py: do not edit by hand.
+"""``Atlas``: the synchronous client of FluidStack Atlas."""
+
+from __future__ import annotations
+
+import functools
+from types import TracebackType
+from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
+
+import httpx
+
+from ...core._sync._io import HttpClient
+from ...core._sync.pipeline import Pipeline
+from ...core.config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    NOT_GIVEN,
+    NotGiven,
+    TimeoutTypes,
+    finish_config,
+)
+from ...core.events import EventHooks, configure_logging_from_env
+from ..settings import (
+    DEFAULT_AUDIENCE,
+    AtlasSettings,
+    Id,
+    api_root,
+    check_project_id,
+    resolve_settings,
+)
+from .auth import TokenAuth
+from .scope import RegionDirectory, Scope
+
+if TYPE_CHECKING:
+    from .catalog import (
+        CapabilitiesResource,
+        CapacityResource,
+        InstanceTypesResource,
+    )
+    from .instances import InstancesResource
+    from .management import (
+        ClustersResource,
+        InvitationsResource,
+        MembersResource,
+        OrganizationsResource,
+        RegionsResource,
+        UserKeysResource,
+    )
+    from .orchestrators import KubernetesResource, SlurmResource
+    from .projects import FilesystemsResource, ProjectsResource
+
+__all__ = ["Atlas"]
+
+
+class Atlas:
+    """Synchronous client of FluidStack Atlas: the management API and every region's API.
+
+    Use it as a context manager, or call :meth:`close` when done::
+
+        with Atlas(region="eu-north-1", project_id="...") as atlas:
+            instances = atlas.instances.list()
+
+    Calls about instances, filesystems, capacity and clusters go to the client's
+    ``region`` and ``project_id``; :meth:`with_options` gives a view on another region or
+    project that shares this client's connections and token.
+
+    Args:
+        client_id: OAuth client id for the client-credentials grant. Default:
+            ``FLUIDSTACK_CLIENT_ID``.
+        client_secret: Its secret. Default: ``FLUIDSTACK_CLIENT_SECRET``.
+        token: A ready bearer token, sent as given (default: ``FLUIDSTACK_TOKEN``). With
+            client credentials as well, it is replaced once it expires.
+        region: Region name, one of ``atlas.regions.list()`` (default:
+            ``FLUIDSTACK_REGION``). Its URL is found through the management API.
+        project_id: Project for project-scoped calls (``X-PROJECT-ID``). Default:
+            ``FLUIDSTACK_PROJECT_ID``.
+        management_url: The management API (default: ``FLUIDSTACK_ATLAS_URL``, else
+            ``https://api.atlas.fluidstack.io``); ``/api/v1alpha1`` is added for you.
+        token_url: The OAuth token endpoint (default: ``FLUIDSTACK_TOKEN_URL``, else
+            FluidStack's; for a management URL on this machine, such as the emulator,
+            the ``/oauth/token`` beside it).
+        region_url: Talk to this region's API directly, skipping discovery (default:
+            ``FLUIDSTACK_REGION_URL``).
+        audience: The audience tokens are requested for (default FluidStack's API).
+        timeout: Seconds each attempt may take, or an ``httpx.Timeout``; ``None`` for no
+            limit. Default: 60, or the timeout of ``httpx_client`` when you pass one.
+        max_retries: Retries after a failed attempt (408, 429, 5xx, network errors,
+            timeouts), with exponential back-off. Default: 2.
+        total_timeout: Seconds a whole call may take, retries and waits included.
+        follow_redirects: Follow HTTP redirects (the token never goes to another host).
+        httpx_client: Your own ``httpx.Client``; it is never closed by this client.
+        http_client: Same as ``httpx_client``.
+        default_headers: Headers sent with every call.
+        event_hooks: Callables run on each request, response and retry.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        token: Optional[str] = None,
+        region: Optional[str] = None,
+        project_id: Optional[Id] = None,
+        management_url: Optional[str] = None,
+        token_url: Optional[str] = None,
+        region_url: Optional[str] = None,
+        audience: str = DEFAULT_AUDIENCE,
+        timeout: Union[TimeoutTypes, NotGiven] = NOT_GIVEN,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        total_timeout: Optional[float] = None,
+        follow_redirects: bool = True,
+        httpx_client: Optional[HttpClient] = None,
+        http_client: Optional[HttpClient] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+        event_hooks: Optional[EventHooks] = None,
+    ) -> None:
+        if httpx_client is not None and http_client is not None:
+            raise TypeError("pass httpx_client or http_client, not both")
+        custom = httpx_client if httpx_client is not None else http_client
+        if custom is not None and not isinstance(custom, HttpClient):
+            raise TypeError(
+                f"httpx_client must be an {HttpClient.__module__}.{HttpClient.__name__}, "
+                f"got {type(custom).__name__}"
+            )
+        if isinstance(timeout, NotGiven):
+            timeout = custom.timeout if custom is not None else DEFAULT_TIMEOUT
+        configure_logging_from_env()
+        settings = resolve_settings(
+            client_id=client_id,
+            client_secret=client_secret,
+            token=token,
+            region=region,
+            project_id=project_id,
+            management_url=management_url,
+            token_url=token_url,
+            region_url=region_url,
+            audience=audience,
+        )
+        config = finish_config(
+            base_url=settings.management_api,
+            api_key=None,
+            timeout=timeout,
+            max_retries=max_retries,
+            total_timeout=total_timeout,
+            follow_redirects=follow_redirects,
+            default_headers=default_headers,
+            hooks=event_hooks,
+            uses_api_key=False,
+        )
+        http = custom if custom is not None else HttpClient(timeout=config.timeout)
+        pipeline = Pipeline(config, http)
+        self._auth = TokenAuth(pipeline, settings)
+        pipeline.auth = self._auth
+        self._settings = settings
+        self._owns_http = custom is None
+        self._scope = Scope(
+            pipeline,
+            RegionDirectory(pipeline),
+            region=settings.region,
+            project_id=settings.project_id,
+            region_api=settings.region_api,
+        )
+
+    def with_options(
+        self,
+        *,
+        region: Union[str, NotGiven, None] = NOT_GIVEN,
+        project_id: Union[Id, NotGiven, None] = NOT_GIVEN,
+        region_url: Union[str, NotGiven, None] = NOT_GIVEN,
+    ) -> Atlas:
+        """A view of this client on another region and/or project.
+
+        The view shares this client's connections, token and region list, so it costs
+        nothing to make; closing it does nothing (close the client you built). A new
+        ``region`` replaces a ``region_url`` the client had, unless you pass one too.
+        """
+        scope = self._scope
+        new_region = scope.region if isinstance(region, NotGiven) else region
+        if isinstance(region_url, NotGiven):
+            new_root = None if not isinstance(region, NotGiven) else scope.region_api
+        else:
+            new_root = None if region_url is None else api_root(region_url, "region_url")
+        new_project = (
+            scope.project_id if isinstance(project_id, NotGiven) else check_project_id(project_id)
+        )
+        view = object.__new__(type(self))
+        view._auth = self._auth
+        view._settings = self._settings
+        view._owns_http = False
+        view._scope = scope.derive(region=new_region, project_id=new_project, region_api=new_root)
+        return view
+
+    @property
+    def region(self) -> Optional[str]:
+        """The region project-scoped calls go to (``None`` when given only by URL)."""
+        return self._scope.region
+
+    @property
+    def project_id(self) -> Optional[str]:
+        """The project sent as ``X-PROJECT-ID``."""
+        return self._scope.project_id
+
+    @property
+    def management_url(self) -> str:
+        """The management API's root (``.../api/v1alpha1``)."""
+        return self._settings.management_api
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth token endpoint."""
+        return self._settings.token_url
+
+    @property
+    def max_retries(self) -> int:
+        return self._pipeline.config.max_retries
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._pipeline.config.timeout
+
+    @property
+    def _pipeline(self) -> Pipeline:
+        return self._scope.pipeline
+
+    def __repr__(self) -> str:
+        settings: AtlasSettings = self._settings
+        if settings.client_secret is not None:
+            credentials = "client credentials"
+        elif settings.token is not None:
+            credentials = "token"
+        else:
+            credentials = "missing"
+        return (
+            f"<{type(self).__name__} region={self._scope.region_label!r} "
+            f"project_id={self._scope.project_id!r} credentials={credentials}>"
+        )
+
+    # Resource groups are built on first use, which keeps the client cheap to create.
+
+    @functools.cached_property
+    def regions(self) -> RegionsResource:
+        """The regions and their API URLs (management API)."""
+        from .management import RegionsResource
+
+        return RegionsResource(self._scope)
+
+    @functools.cached_property
+    def organizations(self) -> OrganizationsResource:
+        """Your organizations (management API)."""
+        from .management import OrganizationsResource
+
+        return OrganizationsResource(self._scope)
+
+    @functools.cached_property
+    def members(self) -> MembersResource:
+        """Members of your organization: list, update (role), delete (management API)."""
+        from .management import MembersResource
+
+        return MembersResource(self._scope)
+
+    @functools.cached_property
+    def invitations(self) -> InvitationsResource:
+        """Invitations to your organization: list, create, delete (management API)."""
+        from .management import InvitationsResource
+
+        return InvitationsResource(self._scope)
+
+    @functools.cached_property
+    def user_keys(self) -> UserKeysResource:
+        """Your public SSH keys: list, create, delete (management API)."""
+        from .management import UserKeysResource
+
+        return UserKeysResource(self._scope)
+
+    @functools.cached_property
+    def clusters(self) -> ClustersResource:
+        """Managed Kubernetes and Slurm clusters in every region (management API)."""
+        from .management import ClustersResource
+
+        return ClustersResource(self._scope)
+
+    @functools.cached_property
+    def projects(self) -> ProjectsResource:
+        """Projects: list, create, get, delete."""
+        from .projects import ProjectsResource
+
+        return ProjectsResource(self._scope)
+
+    @functools.cached_property
+    def instances(self) -> InstancesResource:
+        """Machine instances: list, create, get, start, stop, delete, wait, launch."""
+        from .instances import InstancesResource
+
+        return InstancesResource(self._scope)
+
+    @functools.cached_property
+    def filesystems(self) -> FilesystemsResource:
+        """Shared filesystems: list, create, get, delete."""
+        from .projects import FilesystemsResource
+
+        return FilesystemsResource(self._scope)
+
+    @functools.cached_property
+    def instance_types(self) -> InstanceTypesResource:
+        """The region's instance types."""
+        from .catalog import InstanceTypesResource
+
+        return InstanceTypesResource(self._scope)
+
+    @functools.cached_property
+    def capacity(self) -> CapacityResource:
+        """The region's available capacity by instance type."""
+        from .catalog import CapacityResource
+
+        return CapacityResource(self._scope)
+
+    @functools.cached_property
+    def capabilities(self) -> CapabilitiesResource:
+        """What the region supports."""
+        from .catalog import CapabilitiesResource
+
+        return CapabilitiesResource(self._scope)
+
+    @functools.cached_property
+    def kubernetes(self) -> KubernetesResource:
+        """Managed Kubernetes: ``clusters`` and ``node_pools`` of the project."""
+        from .orchestrators import KubernetesResource
+
+        return KubernetesResource(self._scope)
+
+    @functools.cached_property
+    def slurm(self) -> SlurmResource:
+        """Managed Slurm: ``clusters`` and ``node_pools`` of the project."""
+        from .orchestrators import SlurmResource
+
+        return SlurmResource(self._scope)
+
+    def close(self) -> None:
+        """Close the connections this client opened (never a client you passed in, and
+        nothing for a view made by :meth:`with_options`)."""
+        if self._owns_http:
+            self._pipeline.http.close()
+
+    def __enter__(self) -> Atlas:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()

@@ -1,0 +1,167 @@
+"""What an Atlas client is configured with: arguments, then environment, then defaults.
+
+Resolved once when the client is built; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Optional, Union
+from urllib.parse import urlsplit
+
+from ..core.config import Secret, check_base_url, checked_secret, is_loopback, warn_if_plain_http
+
+__all__ = [
+    "API_PREFIX",
+    "DEFAULT_AUDIENCE",
+    "PRODUCTION_MANAGEMENT_URL",
+    "PRODUCTION_TOKEN_URL",
+    "AtlasSettings",
+    "api_root",
+    "check_project_id",
+    "resolve_settings",
+]
+
+PRODUCTION_MANAGEMENT_URL = "https://api.atlas.fluidstack.io"
+"""The Management (global) API, without its ``/api/v1alpha1`` prefix."""
+PRODUCTION_TOKEN_URL = "https://oauth.fluidstack.io/oauth/token"
+"""FluidStack's OAuth2 token endpoint."""
+DEFAULT_AUDIENCE = "https://api.fluidstack.io"
+"""The ``audience`` every Atlas access token is requested for."""
+API_PREFIX = "/api/v1alpha1"
+"""Appended to the management URL and to every region's URL."""
+
+ENV_CLIENT_ID = "FLUIDSTACK_CLIENT_ID"
+ENV_CLIENT_SECRET = "FLUIDSTACK_CLIENT_SECRET"
+ENV_TOKEN = "FLUIDSTACK_TOKEN"
+ENV_REGION = "FLUIDSTACK_REGION"
+ENV_PROJECT_ID = "FLUIDSTACK_PROJECT_ID"
+ENV_ATLAS_URL = "FLUIDSTACK_ATLAS_URL"
+ENV_TOKEN_URL = "FLUIDSTACK_TOKEN_URL"
+ENV_REGION_URL = "FLUIDSTACK_REGION_URL"
+
+Id = Union[str, uuid.UUID]
+
+
+@dataclass(frozen=True)
+class AtlasSettings:
+    """An Atlas client's resolved settings. Secrets show as ``[redacted]``."""
+
+    client_id: Optional[str]
+    client_secret: Optional[Secret] = field(repr=False)
+    token: Optional[Secret] = field(repr=False)
+    region: Optional[str]
+    project_id: Optional[str]
+    management_api: str
+    """The management API's root, ``.../api/v1alpha1``."""
+    token_url: str
+    region_api: Optional[str]
+    """A region API's root (``.../api/v1alpha1``) given directly, skipping discovery."""
+    audience: str
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.token is not None or self.client_secret is not None
+
+
+def _env(name: str) -> Optional[str]:
+    return os.environ.get(name) or None
+
+
+def api_root(url: str, what: str) -> str:
+    """``url`` with the API's version prefix, which real clients append themselves
+    (and which a URL may already end with)."""
+    url = check_base_url(url, what)
+    return url if url.endswith(API_PREFIX) else url + API_PREFIX
+
+
+def check_project_id(value: Optional[Id], what: str = "project_id") -> Optional[str]:
+    """A project id in canonical form; the API takes only UUIDs (``X-PROJECT-ID``)."""
+    if value is None:
+        return None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise ValueError(
+            f"{what} must be a project's id (a UUID), got {str(value)[:60]!r}; "
+            "atlas.projects.list() shows them"
+        ) from None
+
+
+def _default_token_url(management_url: str) -> str:
+    # The emulator (or any server on this machine) serves its own token endpoint next to
+    # the management API; sending its development secret to FluidStack's real OAuth
+    # server would never work and should never happen.
+    parts = urlsplit(management_url)
+    if is_loopback(parts.hostname or ""):
+        root = management_url[: -len(API_PREFIX)] if management_url.endswith(API_PREFIX) else ""
+        return (root or management_url) + "/oauth/token"
+    return PRODUCTION_TOKEN_URL
+
+
+def resolve_settings(
+    *,
+    client_id: Optional[str],
+    client_secret: Optional[str],
+    token: Optional[str],
+    region: Optional[str],
+    project_id: Optional[Id],
+    management_url: Optional[str],
+    token_url: Optional[str],
+    region_url: Optional[str],
+    audience: str,
+) -> AtlasSettings:
+    """Arguments first, then ``FLUIDSTACK_*`` variables, then the production defaults."""
+    client_id = (client_id if client_id is not None else _env(ENV_CLIENT_ID)) or None
+    if client_id is not None:
+        client_id = client_id.strip() or None
+    secret = checked_secret(
+        client_secret if client_secret is not None else _env(ENV_CLIENT_SECRET),
+        "client_secret",
+        ENV_CLIENT_SECRET,
+    )
+    bearer = checked_secret(token if token is not None else _env(ENV_TOKEN), "token", ENV_TOKEN)
+    if bearer is not None and bearer.reveal().lower().startswith("bearer "):
+        bearer = Secret(bearer.reveal()[len("bearer ") :].strip())
+    if (client_id is None) != (secret is None):
+        missing = "client_secret" if secret is None else "client_id"
+        env = ENV_CLIENT_SECRET if secret is None else ENV_CLIENT_ID
+        raise ValueError(
+            f"client credentials need both client_id and client_secret: pass {missing}=... "
+            f"or set {env}"
+        )
+    region = (region if region is not None else _env(ENV_REGION)) or None
+    if region is not None:
+        region = region.strip()
+        if not region:
+            region = None
+    management = api_root(
+        management_url or _env(ENV_ATLAS_URL) or PRODUCTION_MANAGEMENT_URL, "management_url"
+    )
+    tokens = token_url or _env(ENV_TOKEN_URL) or _default_token_url(management)
+    tokens = check_base_url(tokens, "token_url")
+    direct = region_url or _env(ENV_REGION_URL)
+    region_api = api_root(direct, "region_url") if direct else None
+    if not audience:
+        raise ValueError("audience must be a non-empty string")
+    if secret is not None:
+        warn_if_plain_http(tokens, "the client secret", stacklevel=4)
+    if secret is not None or bearer is not None:
+        warn_if_plain_http(management, "the access token", stacklevel=4)
+        if region_api is not None:
+            warn_if_plain_http(region_api, "the access token", stacklevel=4)
+    return AtlasSettings(
+        client_id=client_id,
+        client_secret=secret,
+        token=bearer,
+        region=region,
+        project_id=check_project_id(project_id if project_id is not None else _env(ENV_PROJECT_ID)),
+        management_api=management,
+        token_url=tokens,
+        region_api=region_api,
+        audience=audience,
+    )

@@ -1,0 +1,142 @@
+"""Access tokens: what the token endpoint answers, when a token needs replacing, and how
+a failure to get one is reported. Pure functions; the I/O is in ``_async/auth.py``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from ..core.config import Secret
+from ..core.endpoint import Endpoint
+from ..core.errors import ApiError, TokenError
+
+__all__ = [
+    "TOKEN",
+    "CachedToken",
+    "TokenResponse",
+    "client_credentials_form",
+    "jwt_claims",
+    "token_error",
+]
+
+REFRESH_MARGIN = 60.0
+"""Seconds before expiry at which a token is replaced (at most 10 % of its lifetime)."""
+
+
+class TokenResponse(BaseModel):
+    """An OAuth2 token endpoint's answer. Tokens show as ``**********`` in reprs."""
+
+    # Unknown fields are dropped rather than kept: one might be another credential.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    access_token: SecretStr
+    token_type: str = "Bearer"
+    expires_in: Optional[float] = None
+    """Seconds the token is valid for, counted from when it was issued."""
+    refresh_token: Optional[SecretStr] = None
+
+
+# The token endpoint is an endpoint like any other: same timeouts, retries and hooks.
+# Asking for a token twice is harmless, so it is retried after any transient failure.
+TOKEN: Endpoint[TokenResponse] = Endpoint(
+    "oauth.token", "POST", "", TokenResponse, authenticated=False
+)
+
+
+def client_credentials_form(client_id: str, client_secret: Secret, audience: str) -> Dict[str, str]:
+    """The client-credentials grant as FluidStack's own clients send it: credentials in
+    the form body, an ``audience``, no scope."""
+    return {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": client_secret.reveal(),
+        "audience": audience,
+    }
+
+
+def jwt_claims(token: str) -> Dict[str, Any]:
+    """The claims of a JWT, read without verifying its signature (only the server can);
+    empty when ``token`` is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _jwt_exp(token: str) -> Optional[float]:
+    exp = jwt_claims(token).get("exp")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        return float(exp)
+    return None
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    """A token and the moment (on the monotonic clock) to replace it."""
+
+    value: Secret
+    refresh_at: Optional[float]
+    """``None`` when its lifetime is unknown: it is used until the server refuses it."""
+
+    @classmethod
+    def issued(
+        cls, value: Secret, expires_in: Optional[float], now: float, wall_now: float
+    ) -> CachedToken:
+        """A token received at ``now`` (monotonic) / ``wall_now`` (epoch seconds).
+
+        Its lifetime is the shorter of ``expires_in`` and what its JWT ``exp`` claim says:
+        either may be missing, and a server whose clock runs ahead (the emulator's
+        simulated one) states a later ``exp`` than its ``expires_in``.
+        """
+        lifetimes = []
+        if expires_in is not None and expires_in > 0:
+            lifetimes.append(float(expires_in))
+        exp = _jwt_exp(value.reveal())
+        if exp is not None:
+            lifetimes.append(exp - wall_now)
+        if not lifetimes:
+            return cls(value, None)
+        life = max(0.0, min(lifetimes))
+        return cls(value, now + life - min(REFRESH_MARGIN, life * 0.1))
+
+    def fresh(self, now: float) -> bool:
+        """Whether the token can still be sent at ``now`` (monotonic)."""
+        return self.refresh_at is None or now < self.refresh_at
+
+
+def token_error(url: str, error: ApiError) -> TokenError:
+    """The :class:`TokenError` for a failed token request: which endpoint, and why."""
+    if error.status_code is None:
+        return TokenError(
+            f"could not reach the token endpoint {url}: {error.message}",
+            url=url,
+        )
+    body = error.body if isinstance(error.body, dict) else {}
+    code = body.get("error") if isinstance(body.get("error"), str) else None
+    description = body.get("error_description")
+    description = description if isinstance(description, str) else None
+    if code is None and not (400 <= error.status_code < 500):
+        reason = f"it answered {error}"
+    elif code is None:
+        reason = f"it refused the request: {error}"
+    else:
+        reason = code + (f" ({description})" if description else "")
+        if code in ("invalid_client", "access_denied", "unauthorized_client"):
+            reason += ": check the client id and secret"
+    return TokenError(
+        f"the token endpoint {url} gave no access token: {reason}",
+        url=url,
+        error=code,
+        error_description=description,
+        status_code=error.status_code,
+    )

@@ -1,0 +1,315 @@
+"""Atlas authentication, on both clients: the client-credentials grant, the token cache,
+refresh before expiry and after a 401, one refresh at a time, and token-endpoint errors."""
+
+from __future__ import annotations
+
+import time
+from typing import List
+from urllib.parse import parse_qs
+
+import anyio
+import httpx
+import pytest
+from atlas_support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    INSTANCE,
+    TOKEN_URL,
+    AtlasHarness,
+    answer,
+    jwt,
+)
+
+from fluidstack.atlas import AsyncAtlas, Atlas
+from fluidstack.core import (
+    ApiError,
+    AuthenticationError,
+    MissingCredentialsError,
+    TokenError,
+)
+from support import resolve
+
+pytestmark = pytest.mark.anyio
+
+
+def _instances(h: AtlasHarness) -> str:
+    url = h.server.region("r1", "/instances")
+    h.server.route("GET", url, answer(200, [INSTANCE]))
+    return url
+
+
+async def test_client_credentials_grant_as_fluidstack_clients_send_it(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    _instances(h)
+    atlas = h.client()
+    await resolve(atlas.instances.list())
+    (token_request,) = h.server.token_requests
+    assert token_request.headers["content-type"] == "application/x-www-form-urlencoded"
+    form = parse_qs(token_request.content.decode())
+    assert form == {
+        "grant_type": ["client_credentials"],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+        "audience": ["https://api.fluidstack.io"],
+    }
+    assert "authorization" not in token_request.headers
+    sent = h.server.requests[-1]
+    assert sent.headers["authorization"] == "Bearer tok-1"
+    assert sent.headers["x-project-id"] == "4b0e7b7e-2d43-4bb6-9d8a-3f6f0c3c4a11"
+    assert "idempotency-key" not in sent.headers
+
+
+async def test_token_is_cached_across_calls_and_views(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    _instances(h)
+    atlas = h.client()
+    for _ in range(5):
+        await resolve(atlas.instances.list())
+    other = atlas.with_options(project_id="0b8f6f0a-1c7e-4d16-8a3c-5e9b2d4f6a77")
+    await resolve(other.instances.list())
+    assert len(h.server.token_requests) == 1
+    assert h.server.requests[-1].headers["x-project-id"].startswith("0b8f6f0a")
+
+
+async def test_token_replaced_shortly_before_expires_in(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    _instances(h)
+    h.server.expires_in = 600
+    atlas = h.client()
+    await resolve(atlas.instances.list())
+    h.clock.advance(600 - 61)  # the margin is 60 s (at most 10 % of the lifetime)
+    await resolve(atlas.instances.list())
+    assert len(h.server.token_requests) == 1
+    h.clock.advance(2)
+    await resolve(atlas.instances.list())
+    assert len(h.server.token_requests) == 2
+    assert h.server.requests[-1].headers["authorization"] == "Bearer tok-2"
+
+
+async def test_jwt_exp_shortens_a_longer_expires_in(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    _instances(h)
+    token = jwt({"sub": CLIENT_ID, "exp": time.time() + 100})
+    h.server.token_answers = [answer(200, {"access_token": token, "expires_in": 86400})]
+    h.server.valid.add(token)
+    atlas = h.client()
+    await resolve(atlas.instances.list())
+    h.clock.advance(95)  # within 10 % of a 100 s lifetime
+    await resolve(atlas.instances.list())
+    assert len(h.server.token_requests) == 2
+
+
+async def test_a_401_is_answered_by_one_new_token_and_the_call_again(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    url = _instances(h)
+    atlas = h.client()
+    await resolve(atlas.instances.list())
+    h.server.revoke_all()  # e.g. the server's clock says the token expired
+    instances = await resolve(atlas.instances.list())
+    assert instances[0].name == "trainer"
+    assert len(h.server.token_requests) == 2
+    sent = [r.headers.get("authorization") for r in h.server.requests if str(r.url) == url]
+    assert sent == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
+    assert h.clock.sleeps == []  # a refresh is not a retry: no back-off
+
+
+async def test_a_second_401_stands(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    url = h.server.region("r1", "/instances")
+    h.server.route("GET", url, answer(401, {"message": "not for you"}))
+    atlas = h.client()
+    with pytest.raises(AuthenticationError) as info:
+        await resolve(atlas.instances.list())
+    assert "not for you" in str(info.value)
+    calls = [r for r in h.server.requests if str(r.url) == url]
+    assert len(calls) == 2  # the refresh bought exactly one more attempt
+    assert len(h.server.token_requests) == 2
+
+
+async def test_a_fixed_token_is_sent_as_given_and_never_refreshed(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    _instances(h)
+    h.server.valid.add("given-token")
+    atlas = h.client(client_id=None, client_secret=None, token="given-token")
+    await resolve(atlas.instances.list())
+    assert h.server.requests[-1].headers["authorization"] == "Bearer given-token"
+    h.server.revoke_all()
+    with pytest.raises(AuthenticationError):
+        await resolve(atlas.instances.list())
+    assert h.server.token_requests == []
+
+
+async def test_a_fixed_token_with_credentials_is_replaced_when_refused(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    _instances(h)
+    atlas = h.client(token="Bearer stale-token")  # the "Bearer " prefix is tolerated
+    await resolve(atlas.instances.list())
+    sent = [r.headers.get("authorization") for r in h.server.requests]
+    assert sent == ["Bearer stale-token", None, "Bearer tok-1", "Bearer tok-1"]
+    assert len(h.server.token_requests) == 1
+
+
+async def test_no_credentials_fail_before_anything_is_sent(
+    atlas_harness: AtlasHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("FLUIDSTACK_CLIENT_ID", "FLUIDSTACK_CLIENT_SECRET", "FLUIDSTACK_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    h = atlas_harness
+    atlas = h.client(client_id=None, client_secret=None)
+    with pytest.raises(MissingCredentialsError, match="FLUIDSTACK_CLIENT_ID"):
+        await resolve(atlas.instances.list())
+    assert h.server.requests == []
+
+
+def test_half_of_the_client_credentials_is_refused_at_construction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FLUIDSTACK_CLIENT_SECRET", raising=False)
+    with pytest.raises(ValueError, match="client_secret"):
+        Atlas(client_id="only-the-id")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "fragment"),
+    [
+        (401, {"error": "invalid_client", "error_description": "Unknown client"}, "invalid_client",
+         "invalid_client (Unknown client): check the client id and secret"),
+        (403, {"error": "access_denied", "error_description": "Service not found"},
+         "access_denied", "access_denied (Service not found)"),
+        (400, {"error": "unsupported_grant_type"}, "unsupported_grant_type",
+         "unsupported_grant_type"),
+        (400, "<html>bad</html>", None, "it refused the request"),
+    ],
+)  # fmt: skip
+async def test_token_endpoint_refusals_say_which_url_and_why(
+    atlas_harness: AtlasHarness, status: int, body: object, code: str, fragment: str
+) -> None:
+    h = atlas_harness
+    h.server.token_answers = [
+        httpx.Response(status, json=body)
+        if isinstance(body, dict)
+        else httpx.Response(status, text=str(body))
+    ]
+    atlas = h.client()
+    with pytest.raises(TokenError) as info:
+        await resolve(atlas.instances.list())
+    error = info.value
+    assert error.url == TOKEN_URL
+    assert error.error == code
+    assert error.status_code == status
+    assert TOKEN_URL in str(error)
+    assert fragment in str(error)
+    assert len(h.server.token_requests) == 1  # a refusal is not retried
+    assert CLIENT_SECRET not in str(error) + repr(error)
+
+
+async def test_token_endpoint_unreachable_is_retried_then_reported(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    h.server.token_answers = [httpx.ConnectError("connection refused")]
+    atlas = h.client()
+    with pytest.raises(TokenError) as info:
+        await resolve(atlas.instances.list())
+    assert info.value.error is None
+    assert info.value.status_code is None
+    assert "could not reach the token endpoint https://auth.test/oauth/token" in str(info.value)
+    assert isinstance(info.value.__cause__, ApiError)
+    assert len(h.server.token_requests) == 3  # the default two retries
+    assert len(h.clock.sleeps) == 2
+
+
+async def test_token_endpoint_5xx_is_retried(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    _instances(h)
+    ok = {"access_token": "tok-x", "token_type": "bearer", "expires_in": 60}
+    h.server.valid.add("tok-x")
+    h.server.token_answers = [answer(503, {"error": "temporarily_unavailable"}), answer(200, ok)]
+    atlas = h.client()
+    await resolve(atlas.instances.list())
+    assert len(h.server.token_requests) == 2
+
+
+async def test_a_non_bearer_token_is_refused(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    h.server.token_answers = [answer(200, {"access_token": "x", "token_type": "mac"})]
+    atlas = h.client()
+    with pytest.raises(TokenError, match="Bearer"):
+        await resolve(atlas.instances.list())
+
+
+async def test_one_token_request_for_100_concurrent_async_calls() -> None:
+    server = AtlasHarness("async").server
+    url = server.region("r1", "/instances")
+    server.route("GET", url, answer(200, [INSTANCE]))
+
+    async def slow_server(request: httpx.Request) -> httpx.Response:
+        # A slow token endpoint, so that every call is waiting while the token comes.
+        if str(request.url) == TOKEN_URL:
+            await anyio.sleep(0.05)
+        return server.handler(request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(slow_server))
+    atlas = AsyncAtlas(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        management_url="https://mgmt.test",
+        token_url=TOKEN_URL,
+        region="r1",
+        project_id="4b0e7b7e-2d43-4bb6-9d8a-3f6f0c3c4a11",
+        httpx_client=http,
+    )
+    results: List[int] = []
+
+    async def one() -> None:
+        results.append(len(await atlas.instances.list()))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(100):
+            group.start_soon(one)
+    assert results == [1] * 100
+    assert len(server.token_requests) == 1
+    regions = [r for r in server.requests if r.url.path.endswith("/regions")]
+    assert len(regions) == 1  # region discovery is shared the same way
+    # Every token is refused at once: 100 calls get a 401, one new token is asked for.
+    server.revoke_all()
+    async with anyio.create_task_group() as group:
+        for _ in range(100):
+            group.start_soon(one)
+    assert len(results) == 200
+    assert len(server.token_requests) == 2
+    await http.aclose()
+
+
+def test_one_token_request_for_20_threads_on_a_sync_client() -> None:
+    import concurrent.futures
+
+    h = AtlasHarness("sync")
+    h.server.route("GET", h.server.region("r1", "/instances"), answer(200, [INSTANCE]))
+    with h.client() as atlas, concurrent.futures.ThreadPoolExecutor(20) as pool:
+        counts = list(pool.map(lambda _: len(atlas.instances.list()), range(60)))
+    assert counts == [1] * 60
+    assert len(h.server.token_requests) == 1
+
+
+def test_token_and_secret_are_redacted_in_reprs() -> None:
+    atlas = Atlas(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        management_url="https://mgmt.test",
+        region="r1",
+    )
+    text = repr(atlas) + repr(atlas._settings) + repr(atlas._auth.__dict__)
+    assert CLIENT_SECRET not in text
+    assert "client credentials" in repr(atlas)
+    fixed = AsyncAtlas(token="tok-SECRET-123", management_url="https://mgmt.test")
+    assert "tok-SECRET-123" not in repr(fixed) + repr(fixed._settings)
+    atlas.close()
