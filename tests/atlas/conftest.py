@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 import pytest
-from atlas_support import AtlasHarness
+from atlas_client_support import AtlasHarness
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import anyio
 import httpx
 import pytest
-from atlas_support import (
+from atlas_client_support import (
     CLIENT_ID,
     CLIENT_SECRET,
     INSTANCE,

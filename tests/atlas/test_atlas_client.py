@@ -9,7 +9,7 @@ from typing import Any, List
 
 import httpx
 import pytest
-from atlas_support import (
+from atlas_client_support import (
     CLIENT_SECRET,
     INSTANCE,
     MANAGEMENT,
