@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write docs/reference.md from the synchronous client's signatures and docstrings.
+"""Write docs/reference.md from the synchronous clients' signatures and docstrings
+(the platform client, then the Atlas client).
 
     python scripts/gen_reference.py          # regenerate
     python scripts/gen_reference.py --check  # fail if docs/reference.md is stale (tests)
@@ -30,6 +31,29 @@ GROUPS = [
     ("api_keys", "ApiKeysResource", "fluidstack._sync.account"),
     ("auth", "AuthResource", "fluidstack._sync.account"),
     ("payments", "PaymentsResource", "fluidstack._sync.account"),
+]
+
+ATLAS_GROUPS = [
+    ("regions", "RegionsResource", "fluidstack.atlas._sync.management"),
+    ("organizations", "OrganizationsResource", "fluidstack.atlas._sync.management"),
+    ("members", "MembersResource", "fluidstack.atlas._sync.management"),
+    ("invitations", "InvitationsResource", "fluidstack.atlas._sync.management"),
+    ("user_keys", "UserKeysResource", "fluidstack.atlas._sync.management"),
+    ("clusters", "ClustersResource", "fluidstack.atlas._sync.management"),
+    ("projects", "ProjectsResource", "fluidstack.atlas._sync.projects"),
+    ("instances", "InstancesResource", "fluidstack.atlas._sync.instances"),
+    ("filesystems", "FilesystemsResource", "fluidstack.atlas._sync.projects"),
+    ("instance_types", "InstanceTypesResource", "fluidstack.atlas._sync.catalog"),
+    ("capacity", "CapacityResource", "fluidstack.atlas._sync.catalog"),
+    ("capabilities", "CapabilitiesResource", "fluidstack.atlas._sync.catalog"),
+    ("kubernetes.clusters", "KubernetesClustersResource", "fluidstack.atlas._sync.orchestrators"),
+    (
+        "kubernetes.node_pools",
+        "KubernetesNodePoolsResource",
+        "fluidstack.atlas._sync.orchestrators",
+    ),
+    ("slurm.clusters", "SlurmClustersResource", "fluidstack.atlas._sync.orchestrators"),
+    ("slurm.node_pools", "SlurmNodePoolsResource", "fluidstack.atlas._sync.orchestrators"),
 ]
 
 
@@ -71,7 +95,6 @@ def _doc(func: Any) -> str:
 
 
 def render() -> str:
-    import importlib
 
     from fluidstack.client import FluidStack
 
@@ -104,23 +127,8 @@ def render() -> str:
         _doc(FluidStack.healthcheck),
         "",
     ]
-    for group, cls_name, module in GROUPS:
-        cls = getattr(importlib.import_module(module), cls_name)
-        out += [f"## `client.{group}`", "", _doc(cls), ""]
-        for name, func in inspect.getmembers(cls, inspect.isfunction):
-            if name.startswith("_"):
-                continue
-            target = getattr(func, "__wrapped__", func)
-            out += [
-                f"### `client.{group}.{name}`",
-                "",
-                "```python",
-                f"client.{group}.{name}{_signature(target)}",
-                "```",
-                "",
-                _doc(target),
-                "",
-            ]
+    out += _groups("client", GROUPS)
+    out += _atlas()
     from fluidstack.core.request_options import RequestOptions
 
     out += [
@@ -135,6 +143,63 @@ def render() -> str:
         out.append(f"| `{key}` | `{hint}` | {text} |")
     out.append("")
     return "\n".join(out)
+
+
+def _groups(prefix: str, groups: List[Tuple[str, str, str]]) -> List[str]:
+    import importlib
+
+    out: List[str] = []
+    for group, cls_name, module in groups:
+        cls = getattr(importlib.import_module(module), cls_name)
+        out += [f"## `{prefix}.{group}`", "", _doc(cls), ""]
+        for name, func in inspect.getmembers(cls, inspect.isfunction):
+            if name.startswith("_"):
+                continue
+            target = getattr(func, "__wrapped__", func)
+            out += [
+                f"### `{prefix}.{group}.{name}`",
+                "",
+                "```python",
+                f"{prefix}.{group}.{name}{_signature(target)}",
+                "```",
+                "",
+                _doc(target),
+                "",
+            ]
+    return out
+
+
+def _atlas() -> List[str]:
+    from fluidstack.atlas import Atlas
+
+    return [
+        "# Atlas",
+        "",
+        "Every method exists on `fluidstack.atlas.Atlas` and, awaited, on `AsyncAtlas`, with",
+        "the same parameters. Calls about instances, filesystems, capacity and clusters go",
+        "to the client's region and project; `atlas.with_options(region=..., project_id=...)`",
+        "makes a view on others. See [the Atlas guide](atlas.md). In signatures, `Id` is a",
+        "`str` or `uuid.UUID`, `Tags` a `dict[str, str]`, `UserData` text, bytes or `None`,",
+        "and `Filesystems` a list of filesystems or their ids.",
+        "",
+        "## Atlas client",
+        "",
+        "```python",
+        f"Atlas{_signature(Atlas.__init__).split(' -> ')[0]}",
+        "```",
+        "",
+        _doc(Atlas),
+        "",
+        "### `atlas.with_options`",
+        "",
+        "```python",
+        f"atlas.with_options{_signature(Atlas.with_options)}",
+        "```",
+        "",
+        _doc(Atlas.with_options),
+        "",
+        *_groups("atlas", ATLAS_GROUPS),
+    ]
 
 
 def _typed_dict_fields(cls: Any) -> Dict[str, Tuple[str, str]]:
