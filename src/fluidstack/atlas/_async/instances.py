@@ -162,6 +162,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         preemptible: Optional[bool] = None,
         wait: bool = False,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Instance:
         """Create an instance in the client's region and project. It starts ``creating``.
@@ -187,6 +188,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
             wait: Return only once it is ``running`` (see :meth:`wait`). If the wait
                 fails, the instance is left as it is: the error's ``instance`` says which.
             timeout: With ``wait``, seconds to wait (default 900).
+            poll_interval: With ``wait``, seconds between the first polls (default 5).
             request_options: Per-call options; ``idempotency_key`` sets the client token.
         """
         token = option(request_options, "idempotency_key") or api.new_client_token()
@@ -217,7 +219,10 @@ class AsyncInstancesResource(AsyncAtlasResource):
         if not wait:
             return instance
         return await self.wait(
-            instance.id, timeout=timeout, request_options=for_lookups(request_options)
+            instance.id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
         )
 
     # -- changing state -----------------------------------------------------------------
@@ -229,6 +234,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         *,
         wait: Literal[False] = ...,
         timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> None: ...
 
@@ -239,6 +245,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         *,
         wait: Literal[True],
         timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> Instance: ...
 
@@ -248,12 +255,20 @@ class AsyncInstancesResource(AsyncAtlasResource):
         *,
         wait: bool = False,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Optional[Instance]:
         """Start a ``stopped`` instance (409 in another state). With ``wait``, return it
         once ``running``."""
         return await self._act(
-            api.INSTANCE_START, instance_id, _STARTED, "running", wait, timeout, request_options
+            api.INSTANCE_START,
+            instance_id,
+            _STARTED,
+            "running",
+            wait,
+            timeout,
+            poll_interval,
+            request_options,
         )
 
     @overload
@@ -263,6 +278,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         *,
         wait: Literal[False] = ...,
         timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> None: ...
 
@@ -273,6 +289,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         *,
         wait: Literal[True],
         timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> Instance: ...
 
@@ -282,12 +299,20 @@ class AsyncInstancesResource(AsyncAtlasResource):
         *,
         wait: bool = False,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Optional[Instance]:
         """Stop a ``running`` instance (409 in another state). With ``wait``, return it
         once ``stopped``."""
         return await self._act(
-            api.INSTANCE_STOP, instance_id, _STOPPED, "stopped", wait, timeout, request_options
+            api.INSTANCE_STOP,
+            instance_id,
+            _STOPPED,
+            "stopped",
+            wait,
+            timeout,
+            poll_interval,
+            request_options,
         )
 
     async def _act(
@@ -298,6 +323,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         goal: str,
         wait: bool,
         timeout: Optional[float],
+        poll_interval: float,
         request_options: Optional[RequestOptions],
     ) -> Optional[Instance]:
         ident = id_text(instance_id, "instance_id")
@@ -318,7 +344,11 @@ class AsyncInstancesResource(AsyncAtlasResource):
         if not wait:
             return None
         return await self.wait(
-            ident, until=goal, timeout=timeout, request_options=for_lookups(request_options)
+            ident,
+            until=goal,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
         )
 
     async def delete(
@@ -327,6 +357,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         *,
         wait: bool = False,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> None:
         """Delete an instance: irreversible, and its boot disk is lost.
@@ -349,7 +380,11 @@ class AsyncInstancesResource(AsyncAtlasResource):
             return
         if wait:
             await self.wait(
-                ident, until=GONE, timeout=timeout, request_options=for_lookups(request_options)
+                ident,
+                until=GONE,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=for_lookups(request_options),
             )
 
     # -- waiting --------------------------------------------------------------------------
@@ -466,6 +501,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Instance:
         """Create an instance of ``type`` in the first region that has capacity for it,
@@ -483,6 +519,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
             name, image, tags, user_data, filesystems, ephemeral, preemptible: As for
                 :meth:`create`.
             timeout: Seconds to wait for the instance in each region (default 900).
+            poll_interval: Seconds between the first polls of each wait (default 5).
             request_options: Per-call options for each request.
 
         Raises:
@@ -523,7 +560,12 @@ class AsyncInstancesResource(AsyncAtlasResource):
                 request_options=options,
             )
             try:
-                return await here.wait(created.id, timeout=timeout, request_options=lookups)
+                return await here.wait(
+                    created.id,
+                    timeout=timeout,
+                    poll_interval=poll_interval,
+                    request_options=lookups,
+                )
             except OutOfStockError as exc:
                 # As the vendor's own example does: an out-of-stock instance is deleted.
                 await here._discard(created.id)
@@ -584,6 +626,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> AsyncIterator[Instance]:
         """An instance that lives exactly as long as the ``async with`` block.
@@ -618,7 +661,10 @@ class AsyncInstancesResource(AsyncAtlasResource):
                 maybe_created = may_have_acted(exc)
                 raise
             yield await self.wait(
-                created.id, timeout=timeout, request_options=for_lookups(request_options)
+                created.id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=for_lookups(request_options),
             )
         finally:
             if maybe_created:

@@ -159,6 +159,7 @@ class InstancesResource(AtlasResource):
         preemptible: Optional[bool] = None,
         wait: bool = False,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Instance:
         """Create an instance in the client's region and project. It starts ``creating``.
@@ -184,6 +185,7 @@ class InstancesResource(AtlasResource):
             wait: Return only once it is ``running`` (see :meth:`wait`). If the wait
                 fails, the instance is left as it is: the error's ``instance`` says which.
             timeout: With ``wait``, seconds to wait (default 900).
+            poll_interval: With ``wait``, seconds between the first polls (default 5).
             request_options: Per-call options; ``idempotency_key`` sets the client token.
         """
         token = option(request_options, "idempotency_key") or api.new_client_token()
@@ -213,7 +215,12 @@ class InstancesResource(AtlasResource):
         )
         if not wait:
             return instance
-        return self.wait(instance.id, timeout=timeout, request_options=for_lookups(request_options))
+        return self.wait(
+            instance.id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
+        )
 
     # -- changing state -----------------------------------------------------------------
 
@@ -224,6 +231,7 @@ class InstancesResource(AtlasResource):
         *,
         wait: Literal[False] = ...,
         timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> None: ...
 
@@ -234,6 +242,7 @@ class InstancesResource(AtlasResource):
         *,
         wait: Literal[True],
         timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> Instance: ...
 
@@ -243,12 +252,20 @@ class InstancesResource(AtlasResource):
         *,
         wait: bool = False,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Optional[Instance]:
         """Start a ``stopped`` instance (409 in another state). With ``wait``, return it
         once ``running``."""
         return self._act(
-            api.INSTANCE_START, instance_id, _STARTED, "running", wait, timeout, request_options
+            api.INSTANCE_START,
+            instance_id,
+            _STARTED,
+            "running",
+            wait,
+            timeout,
+            poll_interval,
+            request_options,
         )
 
     @overload
@@ -258,6 +275,7 @@ class InstancesResource(AtlasResource):
         *,
         wait: Literal[False] = ...,
         timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> None: ...
 
@@ -268,6 +286,7 @@ class InstancesResource(AtlasResource):
         *,
         wait: Literal[True],
         timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> Instance: ...
 
@@ -277,12 +296,20 @@ class InstancesResource(AtlasResource):
         *,
         wait: bool = False,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Optional[Instance]:
         """Stop a ``running`` instance (409 in another state). With ``wait``, return it
         once ``stopped``."""
         return self._act(
-            api.INSTANCE_STOP, instance_id, _STOPPED, "stopped", wait, timeout, request_options
+            api.INSTANCE_STOP,
+            instance_id,
+            _STOPPED,
+            "stopped",
+            wait,
+            timeout,
+            poll_interval,
+            request_options,
         )
 
     def _act(
@@ -293,6 +320,7 @@ class InstancesResource(AtlasResource):
         goal: str,
         wait: bool,
         timeout: Optional[float],
+        poll_interval: float,
         request_options: Optional[RequestOptions],
     ) -> Optional[Instance]:
         ident = id_text(instance_id, "instance_id")
@@ -313,7 +341,11 @@ class InstancesResource(AtlasResource):
         if not wait:
             return None
         return self.wait(
-            ident, until=goal, timeout=timeout, request_options=for_lookups(request_options)
+            ident,
+            until=goal,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
         )
 
     def delete(
@@ -322,6 +354,7 @@ class InstancesResource(AtlasResource):
         *,
         wait: bool = False,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> None:
         """Delete an instance: irreversible, and its boot disk is lost.
@@ -344,7 +377,11 @@ class InstancesResource(AtlasResource):
             return
         if wait:
             self.wait(
-                ident, until=GONE, timeout=timeout, request_options=for_lookups(request_options)
+                ident,
+                until=GONE,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=for_lookups(request_options),
             )
 
     # -- waiting --------------------------------------------------------------------------
@@ -461,6 +498,7 @@ class InstancesResource(AtlasResource):
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Instance:
         """Create an instance of ``type`` in the first region that has capacity for it,
@@ -478,6 +516,7 @@ class InstancesResource(AtlasResource):
             name, image, tags, user_data, filesystems, ephemeral, preemptible: As for
                 :meth:`create`.
             timeout: Seconds to wait for the instance in each region (default 900).
+            poll_interval: Seconds between the first polls of each wait (default 5).
             request_options: Per-call options for each request.
 
         Raises:
@@ -518,7 +557,12 @@ class InstancesResource(AtlasResource):
                 request_options=options,
             )
             try:
-                return here.wait(created.id, timeout=timeout, request_options=lookups)
+                return here.wait(
+                    created.id,
+                    timeout=timeout,
+                    poll_interval=poll_interval,
+                    request_options=lookups,
+                )
             except OutOfStockError as exc:
                 # As the vendor's own example does: an out-of-stock instance is deleted.
                 here._discard(created.id)
@@ -579,6 +623,7 @@ class InstancesResource(AtlasResource):
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Iterator[Instance]:
         """An instance that lives exactly as long as the ``with`` block.
@@ -613,7 +658,10 @@ class InstancesResource(AtlasResource):
                 maybe_created = may_have_acted(exc)
                 raise
             yield self.wait(
-                created.id, timeout=timeout, request_options=for_lookups(request_options)
+                created.id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=for_lookups(request_options),
             )
         finally:
             if maybe_created:
