@@ -21,7 +21,7 @@ class _DropFilter(logging.Filter):
     """Keep the log quiet about connections aborted on purpose by ``drop`` faults."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from fluidstack.emulator.app import ConnectionDropped
+        from fluidstack.emulator.middleware import ConnectionDropped
 
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, ConnectionDropped)
@@ -195,7 +195,7 @@ class EmulatorServer:
             self._sock = None
         if self._server is not None:
             app = self._server.emulator_app
-            app.state.emulator.state.close()
+            app.state.emulator.close()
             self._server = None
 
     def __enter__(self) -> EmulatorServer:
@@ -243,5 +243,5 @@ def run_forever(settings: EmulatorSettings) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
-        server.emulator_app.state.emulator.state.close()
+        server.emulator_app.state.emulator.close()
     return 0
