@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from fluidstack.emulator.atlas import control as atlas_control
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.faults import FaultSpec
 from fluidstack.emulator.middleware import ConnectionDropped, EmulatorMiddleware
@@ -42,6 +43,9 @@ class _ControlModel(BaseModel):
 
 class ResetRequest(_ControlModel):
     api_key: Optional[str] = None
+    """Reset only this platform account."""
+    client_id: Optional[str] = None
+    """Reset only this Atlas client's organization."""
 
 
 class AdvanceRequest(_ControlModel):
@@ -56,12 +60,23 @@ def _clock_view(emulator: Emulator) -> Dict[str, Any]:
 @control.post("/reset")
 async def control_reset(request: Request, body: Optional[ResetRequest] = None) -> Response:
     emulator = _emulator(request)
-    if body is None or body.api_key is None:
-        emulator.generation += 1
-        emulator.platform.reset()
-        emulator.faults.clear()
-        emulator.journal.clear()
+    if body is not None and body.api_key is not None and body.client_id is not None:
+        raise ApiError(400, "Reset one platform account (api_key) or one org (client_id)")
+    if body is None or (body.api_key is None and body.client_id is None):
+        with emulator.lock:
+            emulator.generation += 1
+            emulator.platform.reset()
+            emulator.atlas.reset()
+            emulator.faults.clear()
+            emulator.journal.clear()
         return json_response(200, {"message": "Emulator reset"})
+    if body.client_id is not None:
+        org = emulator.atlas.reset(body.client_id)
+        assert org is not None
+        emulator.faults.clear(org.id)
+        emulator.journal.clear(org.name)
+        return json_response(200, {"message": f"Organization {org.name} reset"})
+    assert body.api_key is not None
     account = emulator.platform.reset(body.api_key)
     assert account is not None
     emulator.faults.clear(account.id)
@@ -87,6 +102,8 @@ async def control_add_fault(request: Request, body: FaultSpec) -> Response:
     account_id = None
     if body.api_key is not None:
         account_id = emulator.platform.require_account_for_key(body.api_key).id
+    if body.client_id is not None:
+        account_id = emulator.atlas.require_org(body.client_id).id
     rule = emulator.faults.add(body, account_id)
     return json_response(201, rule.view())
 
@@ -122,7 +139,7 @@ async def control_clear_journal(request: Request) -> Response:
     return Response(status_code=204)
 
 
-ROUTERS = [platform_routes.api, platform_routes.control, control]
+ROUTERS = [platform_routes.api, platform_routes.control, control, atlas_control.control]
 """Every router of the app (the 405 handler lists the methods of all their routes)."""
 
 
@@ -209,9 +226,11 @@ def create_app(settings: Optional[EmulatorSettings] = None) -> FastAPI:
     emulator = Emulator(settings)
     app.state.emulator = emulator
     app.state.platform = emulator.platform
+    app.state.atlas = emulator.atlas
     app.include_router(platform_routes.api)
     if settings.control:
         app.include_router(platform_routes.control)
+        app.include_router(atlas_control.control)
         app.include_router(control)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -1,16 +1,29 @@
 """The pure-ASGI middleware in front of every API: authentication, injected faults, body
-limits and the request journal."""
+limits and the request journal.
+
+Platform requests go on to the FastAPI app; Atlas requests (``/oauth/token``,
+``/api/v1alpha1/...``, ``/regions/...``) to the Atlas dispatcher. Either way the
+credentials are checked before the body is read, and faults, the 1 MiB limit and the
+journal work the same.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from starlette.requests import cookie_parser
 
+from fluidstack.emulator.atlas.routes import (
+    ATLAS_ORG_KEY,
+    ATLAS_SUBJECT_KEY,
+    TOKEN_PATH,
+    AtlasApp,
+    is_atlas_path,
+)
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.faults import FaultRule, redact_headers
 from fluidstack.emulator.platform.routes import ACCOUNT_KEY, PUBLIC_PATHS, SESSION_COOKIE, VIA_KEY
@@ -68,12 +81,19 @@ def _fault_error(rule: FaultRule) -> Tuple[int, Any, List[Tuple[bytes, bytes]]]:
     return spec.status, body, extra
 
 
+Denial = Tuple[int, Dict[str, str], List[Tuple[bytes, bytes]]]
+"""A refusal decided before the body is read: status, JSON body, extra headers."""
+
+_BEARER_CHALLENGE = [(b"www-authenticate", b'Bearer error="invalid_token"')]
+
+
 class EmulatorMiddleware:
     """Pure ASGI (no per-request task or thread): auth, faults, limits, journal."""
 
     def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
         self.app = app
         self.emulator = emulator
+        self.atlas_app = AtlasApp(emulator.atlas)
 
     def _authenticate(
         self, api_key: Optional[str], cookie: Optional[str]
@@ -94,22 +114,44 @@ class EmulatorMiddleware:
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        api_key = cookie = idem = content_type = content_length = None
+        api_key = cookie = idem = content_type = content_length = authorization = None
         for name, value in scope["headers"]:
             if name == b"api-key":
                 api_key = value.decode("latin-1")
             elif name == b"cookie":
                 cookie = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
             elif name == b"idempotency-key":
                 idem = value.decode("latin-1")
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
             elif name == b"content-length":
                 content_length = value
-        account, via = self._authenticate(api_key, cookie)
-        scope[ACCOUNT_KEY] = account
-        scope[VIA_KEY] = via if account is not None else None
-        rule = self.emulator.faults.take(method, path, account.id if account else None)
+        denial: Optional[Denial] = None
+        if is_atlas_path(path):
+            downstream: ASGIApp = self.atlas_app
+            principal_id = label = None
+            if path != TOKEN_PATH:
+                org, subject, why = self.emulator.atlas.authenticate(authorization)
+                scope[ATLAS_ORG_KEY] = org
+                scope[ATLAS_SUBJECT_KEY] = subject
+                if org is None:
+                    denial = (401, {"message": why}, _BEARER_CHALLENGE)
+                else:
+                    principal_id, label = org.id, org.name
+            atlas = True
+        else:
+            downstream = self.app
+            account, via = self._authenticate(api_key, cookie)
+            scope[ACCOUNT_KEY] = account
+            scope[VIA_KEY] = via if account is not None else None
+            principal_id = account.id if account is not None else None
+            label = account.label if account is not None else None
+            if account is None and path not in PUBLIC_PATHS:
+                denial = (401, {"message": _platform_denial(api_key, cookie)}, [])
+            atlas = False
+        rule = self.emulator.faults.take(method, path, principal_id)
         generation = self.emulator.generation
 
         status_seen: List[Optional[int]] = [None]
@@ -119,18 +161,16 @@ class EmulatorMiddleware:
                 status_seen[0] = message["status"]
             await send(message)
 
+        request = _Request(downstream, denial, atlas, path, content_type, content_length)
         try:
-            await self._serve(
-                scope, receive, tracking_send, rule, account, api_key, path, content_type,
-                content_length, generation,
-            )  # fmt: skip
+            await self._serve(scope, receive, tracking_send, rule, request, generation)
         finally:
             if rule is not None and rule.spec.action == "drop":
                 status_seen[0] = None
             # A request that began before a reset (a delayed one, say) belongs to a
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
-                self._record(scope, method, path, status_seen[0], account, idem, rule, started)
+                self._record(scope, method, path, status_seen[0], label, idem, rule, started)
 
     def _record(
         self,
@@ -138,7 +178,7 @@ class EmulatorMiddleware:
         method: str,
         path: str,
         status: Optional[int],
-        account: Optional[Account],
+        label: Optional[str],
         idem: Optional[str],
         rule: Optional[FaultRule],
         started: float,
@@ -151,7 +191,7 @@ class EmulatorMiddleware:
                 "path": path,
                 "query": unquote(scope.get("query_string", b"").decode("latin-1")),
                 "status": status,
-                "account": account.label if account is not None else None,
+                "account": label,
                 "headers": redact_headers(scope["headers"]),
                 "idempotency_key": idem,
                 "fault": rule.id if rule is not None else None,
@@ -159,13 +199,7 @@ class EmulatorMiddleware:
             }
         )
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %s (%s)",
-                method,
-                path,
-                status,
-                account.label if account else "anonymous",
-            )
+            logger.debug("%s %s -> %s (%s)", method, path, status, label or "anonymous")
 
     async def _serve(
         self,
@@ -173,11 +207,7 @@ class EmulatorMiddleware:
         receive: Receive,
         send: Send,
         rule: Optional[FaultRule],
-        account: Optional[Account],
-        api_key: Optional[str],
-        path: str,
-        content_type: Optional[str],
-        content_length: Optional[bytes],
+        request: _Request,
         generation: int,
     ) -> None:
         spec = rule.spec if rule is not None else None
@@ -197,10 +227,7 @@ class EmulatorMiddleware:
                 return
         if spec is not None and spec.perform:
             captured = _Captured()
-            await self._perform(
-                scope, receive, captured.send, account, api_key, path, content_type,
-                content_length,
-            )  # fmt: skip
+            await self._perform(scope, receive, captured.send, request)
             if spec.action == "error":
                 status, body, extra = _fault_error(rule)  # type: ignore[arg-type]
                 await send_json(send, status, body, extra)
@@ -210,37 +237,20 @@ class EmulatorMiddleware:
                 await asyncio.sleep(spec.seconds)
                 await captured.replay(send)
             return
-        await self._perform(
-            scope, receive, send, account, api_key, path, content_type, content_length
-        )
+        await self._perform(scope, receive, send, request)
 
-    async def _perform(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        account: Optional[Account],
-        api_key: Optional[str],
-        path: str,
-        content_type: Optional[str],
-        content_length: Optional[bytes],
-    ) -> None:
-        if content_length is not None:
+    async def _perform(self, scope: Scope, receive: Receive, send: Send, request: _Request) -> None:
+        if request.content_length is not None:
             try:
-                declared = int(content_length)
+                declared = int(request.content_length)
             except ValueError:
                 declared = 0
             if declared > MAX_BODY_BYTES:
                 await send_json(send, 413, {"message": "Request body larger than 1 MiB"})
                 return
-        if account is None and path not in PUBLIC_PATHS:
-            if api_key is not None:
-                text = "Invalid API key"
-            elif any(n == b"cookie" for n, _ in scope["headers"]):
-                text = "Invalid or expired session: send the 'api-key' header or log in again"
-            else:
-                text = "Missing API key: send it in the 'api-key' header"
-            await send_json(send, 401, {"message": text})
+        if request.denial is not None:
+            status, content, extra = request.denial
+            await send_json(send, status, content, extra)
             return
         chunks: List[bytes] = []
         size = 0
@@ -257,11 +267,23 @@ class EmulatorMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        content_type = request.content_type
         if body and scope["method"] in BODY_METHODS and content_type is not None:
             media = content_type.split(";", 1)[0].strip().lower()
-            if media != "application/json" and not media.endswith("+json"):
+            is_json = media == "application/json" or media.endswith("+json")
+            if not request.atlas and not is_json:
                 await send_json(
                     send, 415, {"message": "Unsupported Content-Type: send application/json"}
+                )
+                return
+            token_form = request.path == TOKEN_PATH and media in (
+                "application/x-www-form-urlencoded",
+                "",
+            )
+            if request.atlas and not is_json and not token_form:
+                # The Atlas specs answer every input error with 400 {"message"}.
+                await send_json(
+                    send, 400, {"message": "Unsupported Content-Type: send application/json"}
                 )
                 return
         replayed = False
@@ -273,4 +295,34 @@ class EmulatorMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay_receive, send)
+        await request.downstream(scope, replay_receive, send)
+
+
+class _Request:
+    """What the middleware decided about one request before serving it."""
+
+    __slots__ = ("atlas", "content_length", "content_type", "denial", "downstream", "path")
+
+    def __init__(
+        self,
+        downstream: ASGIApp,
+        denial: Optional[Denial],
+        atlas: bool,
+        path: str,
+        content_type: Optional[str],
+        content_length: Optional[bytes],
+    ) -> None:
+        self.downstream = downstream
+        self.denial = denial
+        self.atlas = atlas
+        self.path = path
+        self.content_type = content_type
+        self.content_length = content_length
+
+
+def _platform_denial(api_key: Optional[str], cookie: Optional[str]) -> str:
+    if api_key is not None:
+        return "Invalid API key"
+    if cookie is not None:
+        return "Invalid or expired session: send the 'api-key' header or log in again"
+    return "Missing API key: send it in the 'api-key' header"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
+from fluidstack.emulator.atlas.state import AtlasState
 from fluidstack.emulator.clock import SimClock
 from fluidstack.emulator.faults import FaultBook, Journal
 from fluidstack.emulator.platform.state import PlatformState
@@ -26,6 +27,7 @@ class Emulator:
         """One lock: an operation of one API never interleaves with another's."""
         self.store: Optional[Store] = Store(settings.db_path) if settings.db_path else None
         self.platform = PlatformState(settings, clock=self.clock, lock=self.lock, store=self.store)
+        self.atlas = AtlasState(settings, clock=self.clock, lock=self.lock, store=self.store)
         self.faults = FaultBook()
         self.journal = Journal()
         self.generation = 0
@@ -33,7 +35,10 @@ class Emulator:
 
     def advance_clock(self, seconds: float) -> None:
         """Move simulated time forward (every API's lifecycles and expiries with it)."""
-        self.platform.advance_clock(seconds)
+        with self.lock:
+            self.platform.advance_clock(seconds)
+            # Atlas persists the same clock beside its own records.
+            self.atlas.advance_clock(0.0)
 
     def close(self) -> None:
         if self.store is not None:

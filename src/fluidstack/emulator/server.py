@@ -231,6 +231,14 @@ def run_forever(settings: EmulatorSettings) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+        if not settings.atlas_clients:
+            client_id, secret = settings.effective_atlas_clients[0]
+            print(
+                f"No --atlas-client given: accepting the Atlas development client "
+                f"'{client_id}' with secret '{secret}'",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"FluidStack emulator listening on http://{host}:{port}", flush=True)
 
     server = build_uvicorn_server(settings, on_started=announce)
