@@ -113,3 +113,8 @@ def test_settings_mirror_the_flags() -> None:
     assert defaults.token_ttl == 3600.0
     with pytest.raises(ValueError, match="ID:SECRET"):
         EmulatorSettings(atlas_clients=[":"])
+
+
+def test_settings_repr_hides_client_secrets() -> None:
+    settings = EmulatorSettings(atlas_clients=["client:very-secret-value"])
+    assert "very-secret-value" not in repr(settings)

@@ -12,4 +12,5 @@ def test_the_whole_atlas_suite_was_checked(atlas_conformance: AtlasConformance) 
     validated as it arrived (this only shows the checker was live)."""
     if not atlas_conformance.seen:
         pytest.skip("run with the rest of the emulator suite")
-    assert all(o.status < 500 or o.relaxed for o in atlas_conformance.seen)
+    # 5xx only as the spec's 501 (a missing capability) or from injected faults.
+    assert all(o.status < 500 or o.status == 501 or o.relaxed for o in atlas_conformance.seen)

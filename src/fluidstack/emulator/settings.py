@@ -67,9 +67,10 @@ class EmulatorSettings:
     """Logging level of the emulator and uvicorn."""
     initial_balance: float = 1000.0
     """Balance (USD) of every account at start and after a reset."""
-    atlas_clients: List[str] = field(default_factory=list)
+    atlas_clients: List[str] = field(default_factory=list, repr=False)
     """Atlas OAuth clients as ``"ID:SECRET"``, one organization each; empty means the
-    development client ``fs-emulator-client:fs-emulator-secret``."""
+    development client ``fs-emulator-client:fs-emulator-secret``. Left out of the repr:
+    it holds secrets."""
     atlas_regions: List[str] = field(default_factory=lambda: list(DEFAULT_ATLAS_REGIONS))
     """Names of the Atlas regions served, each at ``/regions/<name>``."""
     token_ttl: float = 3600.0
