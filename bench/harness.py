@@ -240,6 +240,46 @@ class Emulator:
             raise RuntimeError(f"seeded {count} instances but the listing has {len(listing)}")
         return [item["id"] for item in listing]
 
+    def seed_atlas(self, count: int, region: str = "eu-north-1") -> Tuple[str, str]:
+        """Create ``count`` running Atlas instances in one project of ``region`` (the
+        development client's organization); returns ``(access token, project id)``."""
+        import httpx
+
+        with httpx.Client(base_url=self.base_url) as http:
+            token = http.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "fs-emulator-client",
+                    "client_secret": "fs-emulator-secret",
+                },
+            )
+            token.raise_for_status()
+            access = str(token.json()["access_token"])
+            http.headers["authorization"] = f"Bearer {access}"
+            api = f"/regions/{region}/api/v1alpha1"
+            project = http.post(f"{api}/projects", json={"name": "bench"})
+            project.raise_for_status()
+            project_id = str(project.json()["id"])
+            http.put(
+                "/_emulator/atlas/capacity",
+                json={"region": region, "instance_type": "cpu.2x", "total": count + 64},
+            ).raise_for_status()
+            headers = {"x-project-id": project_id}
+            for n in range(count):
+                made = http.post(
+                    f"{api}/instances",
+                    json={"name": f"bench-{n}", "type": "cpu.2x"},
+                    headers=headers,
+                )
+                if made.status_code >= 300:
+                    raise RuntimeError(f"seeding Atlas: POST answered {made.text[:200]}")
+            http.post("/_emulator/clock/advance", json={"seconds": 600}).raise_for_status()
+            listing = http.get(f"{api}/instances", headers=headers).json()
+        if len(listing) != count or any(i["state"] != "running" for i in listing):
+            raise RuntimeError(f"seeded {count} Atlas instances but the listing differs")
+        return access, project_id
+
     def listing_bytes(self) -> bytes:
         import httpx
 

@@ -472,6 +472,50 @@ def measure_emulator(counts: Counts, emulator: Emulator, instance_id: str) -> Ro
     return row
 
 
+def measure_atlas_listing(
+    counts: Counts, emulator: Emulator, token: str, project_id: str, instances: int
+) -> Row:
+    """Atlas's regional listing against the platform's, in the same server and run."""
+    log("emulator Atlas GET /instances vs platform GET /instances (raw keep-alive socket)")
+    row = Row(
+        figure=f"emulator: Atlas `GET /regions/<r>/api/v1alpha1/instances` of {instances} "
+        "on keep-alive (p50)",
+        unit="ms",
+        target=f"≤ 1.2{X} platform `GET /instances`",
+        floor_text="—",
+        vendor_text="—",
+    )
+    region = "/regions/eu-north-1/api/v1alpha1/instances"
+    atlas_headers = f"authorization: Bearer {token}\nx-project-id: {project_id}"
+    platform_headers = f"api-key: {emulator.api_key}"
+    rounds = 6
+    per_round = max(20, counts.emulator_requests // rounds)
+    samples: Dict[str, List[float]] = {"atlas": [], "platform": []}
+    try:
+        for index in range(rounds):
+            order = ["atlas", "platform"] if index % 2 == 0 else ["platform", "atlas"]
+            for which in order:
+                if which == "atlas":
+                    headers, path = atlas_headers, region
+                else:
+                    headers, path = platform_headers, "/instances"
+                result = run_json(
+                    [sys.executable, str(WORKER), "raw-latency", emulator.base_url, headers, path,
+                     str(per_round)]
+                )  # fmt: skip
+                samples[which].extend(result["times"])
+    except Exception as exc:
+        row.ours_text = f"n/a ({exc})"
+        return row
+    atlas, platform = median(samples["atlas"]), median(samples["platform"])
+    row.ours, row.floor = atlas, platform
+    row.ours_text = f"p50 {fmt(atlas, 'ms')}, p99 {fmt(percentile(samples['atlas'], 0.99), 'ms')}"
+    row.floor_text = f"p50 {fmt(platform, 'ms')} (platform `GET /instances` of {instances})"
+    row.met = atlas <= 1.2 * platform
+    row.samples = {"atlas_p50": atlas, "platform_p50": platform, "n": len(samples["atlas"])}
+    return row
+
+
 # -- the table ------------------------------------------------------------------------------
 
 
@@ -596,6 +640,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         workers.clear()
         rows.extend(measure_cli(counts, emulator, ours_env))
         rows.append(measure_emulator(counts, emulator, ids[0]))
+        token, project_id = emulator.seed_atlas(counts.instances)
+        rows.append(measure_atlas_listing(counts, emulator, token, project_id, counts.instances))
     finally:
         for worker in workers.values():
             worker.close()

@@ -12,7 +12,8 @@ SDK can be interleaved without paying a process start per round:
 
 The same file also has one-shot modes for measurements that need a fresh process
 (``python worker.py parse-mem IMPL PATH``) and for the emulator's own latency
-(``python worker.py emulator-latency BASE_URL API_KEY PATH N``).
+(``python worker.py emulator-latency BASE_URL API_KEY PATH N``, or ``raw-latency
+BASE_URL HEADERS PATH N`` with any header lines, e.g. an Atlas bearer token).
 
 Only the standard library is imported at module level: the vendor interpreter has no
 ``fluidstack`` and ours has no ``FluidStack``. Works on Python 3.9+.
@@ -303,13 +304,18 @@ def parse_mem(impl_name: str, path: str) -> int:
 
 def emulator_latency(base_url: str, api_key: str, path: str, n: int) -> int:
     """Sequential keep-alive GETs over a raw socket: the server's time plus loopback."""
+    return raw_latency(base_url, f"api-key: {api_key}", path, n)
+
+
+def raw_latency(base_url: str, credentials: str, path: str, n: int) -> int:
+    """Sequential keep-alive GETs with ``credentials`` (header lines, ``\n``-separated)."""
     parts = urlsplit(base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    extra = "".join(f"{line.strip()}\r\n" for line in credentials.split("\n") if line.strip())
     request = (
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\napi-key: {api_key}\r\n"
-        "accept: application/json\r\n\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}accept: application/json\r\n\r\n"
     ).encode("ascii")
     buf = b""
 
@@ -359,9 +365,11 @@ def main(argv: List[str]) -> int:
         return parse_mem(argv[1], argv[2])
     if len(argv) == 5 and argv[0] == "emulator-latency":
         return emulator_latency(argv[1], argv[2], argv[3], int(argv[4]))
+    if len(argv) == 5 and argv[0] == "raw-latency":
+        return raw_latency(argv[1], argv[2], argv[3], int(argv[4]))
     print(
         "usage: worker.py serve IMPL | parse-mem IMPL PATH | "
-        "emulator-latency BASE_URL API_KEY PATH N",
+        "emulator-latency BASE_URL API_KEY PATH N | raw-latency BASE_URL HEADERS PATH N",
         file=sys.stderr,
     )
     return 2

@@ -48,3 +48,36 @@ async def test_async_client_fixture(
     ) as instance:
         assert instance.status == "running"
     assert (await async_fluidstack_client.instances.get(instance.id)).status == "terminated"
+
+
+def test_the_session_emulator_serves_atlas(emulator: EmulatorHandle) -> None:
+    import httpx
+
+    atlas = emulator.atlas
+    assert atlas.client_id == "fs-emulator-client"
+    assert atlas.management_url == emulator.base_url
+    assert atlas.token_url == emulator.base_url + "/oauth/token"
+    assert atlas.regions() == ["eu-north-1", "us-east-1"]
+    response = httpx.post(
+        atlas.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": atlas.client_id,
+            "client_secret": atlas.client_secret,
+        },
+    )
+    token = response.json()["access_token"]
+    region = f"{emulator.base_url}/regions/eu-north-1/api/v1alpha1"
+    headers = {"authorization": f"Bearer {token}"}
+    created = httpx.post(f"{region}/projects", json={"name": "p"}, headers=headers)
+    assert created.status_code == 201
+    assert atlas.client_secret not in repr(atlas)
+
+
+def test_the_emulator_fixture_resets_atlas(emulator: EmulatorHandle) -> None:
+    import httpx
+
+    region = f"{emulator.base_url}/regions/eu-north-1/api/v1alpha1"
+    headers = {"authorization": f"Bearer {emulator.atlas.token()}"}
+    assert httpx.get(f"{region}/projects", headers=headers).json() == []
+    assert emulator.atlas.capacity()[0]["used"] == 0

@@ -24,6 +24,7 @@ ROWS = (
     "`fluidstack --help`",
     "`fluidstack instances list`",
     "emulator: `GET /instances/{id}`",
+    "emulator: Atlas `GET /regions/<r>/api/v1alpha1/instances`",
 )
 
 

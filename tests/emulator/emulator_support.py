@@ -14,7 +14,7 @@ import httpx
 import jsonschema
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGED_SPEC = REPO_ROOT / "src" / "fluidstack" / "emulator" / "spec"
+PACKAGED_SPEC = REPO_ROOT / "src" / "fluidstack" / "emulator" / "platform" / "spec"
 SHARED_SPEC = REPO_ROOT.parent / "shared" / "spec"
 ClientFactory = Callable[..., httpx.Client]
 """The ``client_factory`` fixture: ``(api_key="default", validate=True, **httpx_kwargs)``."""

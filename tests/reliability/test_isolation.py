@@ -17,7 +17,9 @@ import pytest
 
 from fluidstack.testing.handle import EmulatorHandle
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "src" / "fluidstack" / "emulator" / "spec"
+SPEC_DIR = (
+    Path(__file__).resolve().parents[2] / "src" / "fluidstack" / "emulator" / "platform" / "spec"
+)
 PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlZrNQiO9x/cSV8+8kF4khUmIupYM4FWj8WT0wfbsoV you@laptop"
 )

@@ -1,4 +1,6 @@
-"""A faithful, stateful local FluidStack API server (``pip install fluidstack[emulator]``).
+"""A faithful, stateful local FluidStack API server (``pip install fluidstack[emulator]``):
+the platform API at the root and FluidStack Atlas (``/oauth/token``, ``/api/v1alpha1``,
+``/regions/<name>/api/v1alpha1``) beside it, on one port.
 
 In-process::
 
@@ -23,7 +25,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fluidstack.emulator.settings import DEV_API_KEY, DEV_AUTH_CODE, EmulatorSettings
+from fluidstack.emulator.settings import (
+    DEV_API_KEY,
+    DEV_ATLAS_CLIENT_ID,
+    DEV_ATLAS_CLIENT_SECRET,
+    DEV_AUTH_CODE,
+    EmulatorSettings,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -32,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEV_API_KEY",
+    "DEV_ATLAS_CLIENT_ID",
+    "DEV_ATLAS_CLIENT_SECRET",
     "DEV_AUTH_CODE",
     "EmulatorServer",
     "EmulatorSettings",

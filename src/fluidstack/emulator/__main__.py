@@ -10,7 +10,15 @@ import argparse
 import logging
 from typing import Callable, List, Optional, TypeVar
 
-from fluidstack.emulator.settings import DEV_API_KEY, LOG_LEVELS, EmulatorSettings
+from fluidstack.emulator.settings import (
+    DEFAULT_ATLAS_REGIONS,
+    DEV_API_KEY,
+    DEV_ATLAS_CLIENT_ID,
+    DEV_ATLAS_CLIENT_SECRET,
+    LOG_LEVELS,
+    EmulatorSettings,
+    parse_atlas_client,
+)
 
 __all__ = ["add_arguments", "build_parser", "main", "run_from_args", "settings_from_args"]
 
@@ -39,6 +47,21 @@ _fraction = _checked(float, "a number", lambda v: 0.0 <= v <= 1.0, "between 0 an
 _positive_float = _checked(float, "a number", lambda v: v > 0, "positive")
 _port = _checked(int, "a port number", lambda v: 0 <= v <= 65535, "between 0 and 65535")
 _positive_int = _checked(int, "an integer", lambda v: v >= 1, "at least 1")
+
+
+def _atlas_client(text: str) -> str:
+    try:
+        parse_atlas_client(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _region_list(text: str) -> List[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected region names separated by commas: {text!r}")
+    return names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -93,6 +116,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="balance of every account at start and after a reset (default 1000)",
     )
     parser.add_argument(
+        "--atlas-client",
+        dest="atlas_clients",
+        action="append",
+        type=_atlas_client,
+        default=[],
+        metavar="ID:SECRET",
+        help="accept this Atlas OAuth client, one organization per client (repeatable; "
+        f"default: {DEV_ATLAS_CLIENT_ID}:{DEV_ATLAS_CLIENT_SECRET})",
+    )
+    parser.add_argument(
+        "--atlas-regions",
+        type=_region_list,
+        default=list(DEFAULT_ATLAS_REGIONS),
+        metavar="A,B,...",
+        help=f"Atlas regions to serve (default {','.join(DEFAULT_ATLAS_REGIONS)})",
+    )
+    parser.add_argument(
+        "--token-ttl",
+        type=_positive_float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="lifetime of Atlas access tokens, in simulated seconds (default 3600)",
+    )
+    parser.add_argument(
         "--no-control",
         dest="control",
         action="store_false",
@@ -108,7 +155,7 @@ def build_parser(prog: str = "fluidstack-emulator") -> argparse.ArgumentParser:
     """The standalone command's parser."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="A faithful, stateful local FluidStack API server.",
+        description="A faithful, stateful local FluidStack API server (platform and Atlas).",
     )
     return add_arguments(parser)
 
@@ -128,6 +175,9 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         control=args.control,
         log_level=args.log_level,
         initial_balance=args.initial_balance,
+        atlas_clients=list(args.atlas_clients),
+        atlas_regions=list(args.atlas_regions),
+        token_ttl=args.token_ttl,
     )
 
 

@@ -32,6 +32,7 @@ class SimClock:
         start = time.time()
         self._anchor_sim = float(int(start)) if manual else start
         self._anchor_mono = time.monotonic()
+        self._restored_wall = float("-inf")
 
     def now(self) -> float:
         if self.manual:
@@ -55,7 +56,15 @@ class SimClock:
         }
 
     def restore(self, snapshot: Dict[str, float]) -> None:
-        """Continue from a snapshot: automatic clocks also count the real time since."""
+        """Continue from a snapshot: automatic clocks also count the real time since.
+
+        Each API persists the one clock beside its own records; when several snapshots
+        are restored, the one written last (by wall time) wins.
+        """
+        wall = float(snapshot.get("wall", 0.0))
+        if wall < self._restored_wall:
+            return
+        self._restored_wall = wall
         sim = float(snapshot["sim"])
         if not snapshot.get("manual"):
             real_gap = max(0.0, time.time() - float(snapshot["wall"]))

@@ -24,6 +24,8 @@ class FaultSpec(BaseModel):
     method: str = Field(default="*", min_length=1, max_length=16)
     path: str = Field(min_length=1, max_length=1000)
     api_key: Optional[str] = None
+    client_id: Optional[str] = Field(default=None, min_length=1, max_length=255)
+    """Only requests of that Atlas client's organization."""
     times: Optional[StrictInt] = Field(default=1, ge=1)
     """How many matching requests the rule applies to; ``null`` for every one."""
     action: Literal["error", "drop", "delay"] = "error"
@@ -36,6 +38,8 @@ class FaultSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> FaultSpec:
+        if self.api_key is not None and self.client_id is not None:
+            raise ValueError("give api_key (a platform account) or client_id (an Atlas org)")
         if self.action == "delay" and self.seconds <= 0:
             raise ValueError("a delay fault needs 'seconds' > 0")
         if not self.path.startswith("/"):
@@ -52,7 +56,8 @@ class FaultRule:
     spec: FaultSpec
     remaining: Optional[int]
     account_id: Optional[str]
-    """Account of ``spec.api_key`` when the rule was added (``None``: any request)."""
+    """Account of ``spec.api_key`` (or organization of ``spec.client_id``) when the rule
+    was added (``None``: any request)."""
     hits: int = 0
 
     def view(self) -> Dict[str, Any]:

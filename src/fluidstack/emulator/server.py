@@ -21,7 +21,7 @@ class _DropFilter(logging.Filter):
     """Keep the log quiet about connections aborted on purpose by ``drop`` faults."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from fluidstack.emulator.app import ConnectionDropped
+        from fluidstack.emulator.middleware import ConnectionDropped
 
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, ConnectionDropped)
@@ -195,7 +195,7 @@ class EmulatorServer:
             self._sock = None
         if self._server is not None:
             app = self._server.emulator_app
-            app.state.emulator.state.close()
+            app.state.emulator.close()
             self._server = None
 
     def __enter__(self) -> EmulatorServer:
@@ -231,6 +231,14 @@ def run_forever(settings: EmulatorSettings) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+        if not settings.atlas_clients:
+            client_id, secret = settings.effective_atlas_clients[0]
+            print(
+                f"No --atlas-client given: accepting the Atlas development client "
+                f"'{client_id}' with secret '{secret}'",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"FluidStack emulator listening on http://{host}:{port}", flush=True)
 
     server = build_uvicorn_server(settings, on_started=announce)
@@ -243,5 +251,5 @@ def run_forever(settings: EmulatorSettings) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
-        server.emulator_app.state.emulator.state.close()
+        server.emulator_app.state.emulator.close()
     return 0

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
-__all__ = ["DEV_API_KEY", "DEV_AUTH_CODE", "MAX_BODY_BYTES", "EmulatorSettings"]
+__all__ = [
+    "DEFAULT_ATLAS_REGIONS",
+    "DEV_API_KEY",
+    "DEV_ATLAS_CLIENT_ID",
+    "DEV_ATLAS_CLIENT_SECRET",
+    "DEV_AUTH_CODE",
+    "MAX_BODY_BYTES",
+    "EmulatorSettings",
+]
 
 DEV_API_KEY = "fs-emulator-dev-key"
 """The documented development key, accepted when no ``--api-key`` is given."""
 
 DEV_AUTH_CODE = "fs-emulator-dev-code"
 """An ``/auth/callback`` code that always logs in as the first (default) account."""
+
+DEV_ATLAS_CLIENT_ID = "fs-emulator-client"
+"""The Atlas development client, accepted when no ``--atlas-client`` is given."""
+
+DEV_ATLAS_CLIENT_SECRET = "fs-emulator-secret"
+"""The development client's secret."""
+
+DEFAULT_ATLAS_REGIONS = ("eu-north-1", "us-east-1")
+"""The Atlas regions served when no ``--atlas-regions`` is given."""
+
+_REGION_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted; larger ones answer 413 and store nothing."""
@@ -47,6 +67,14 @@ class EmulatorSettings:
     """Logging level of the emulator and uvicorn."""
     initial_balance: float = 1000.0
     """Balance (USD) of every account at start and after a reset."""
+    atlas_clients: List[str] = field(default_factory=list, repr=False)
+    """Atlas OAuth clients as ``"ID:SECRET"``, one organization each; empty means the
+    development client ``fs-emulator-client:fs-emulator-secret``. Left out of the repr:
+    it holds secrets."""
+    atlas_regions: List[str] = field(default_factory=lambda: list(DEFAULT_ATLAS_REGIONS))
+    """Names of the Atlas regions served, each at ``/regions/<name>``."""
+    token_ttl: float = 3600.0
+    """Lifetime of Atlas access tokens in simulated seconds."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -65,8 +93,46 @@ class EmulatorSettings:
                 raise ValueError("API keys must be non-empty and have no surrounding spaces")
         if len(set(self.api_keys)) != len(self.api_keys):
             raise ValueError("the same API key was given twice")
+        client_ids = [client_id for client_id, _ in self.effective_atlas_clients]
+        if len(set(client_ids)) != len(client_ids):
+            raise ValueError("the same Atlas client id was given twice")
+        if not self.atlas_regions:
+            raise ValueError("at least one Atlas region is needed")
+        for name in self.atlas_regions:
+            if not _REGION_NAME.match(name):
+                raise ValueError(
+                    f"invalid Atlas region name {name!r}: use 1-63 lowercase letters, "
+                    "digits and '-', starting and ending with a letter or digit"
+                )
+        if len(set(self.atlas_regions)) != len(self.atlas_regions):
+            raise ValueError("the same Atlas region was given twice")
+        if not self.token_ttl > 0:
+            raise ValueError(f"token_ttl must be positive, got {self.token_ttl}")
 
     @property
     def effective_api_keys(self) -> List[str]:
         """The keys of the accounts that exist from the start (and survive resets)."""
         return list(self.api_keys) if self.api_keys else [DEV_API_KEY]
+
+    @property
+    def effective_atlas_clients(self) -> List[Tuple[str, str]]:
+        """``(client id, secret)`` of the organizations that exist from the start."""
+        if not self.atlas_clients:
+            return [(DEV_ATLAS_CLIENT_ID, DEV_ATLAS_CLIENT_SECRET)]
+        return [parse_atlas_client(text) for text in self.atlas_clients]
+
+    @property
+    def effective_atlas_regions(self) -> List[str]:
+        return list(self.atlas_regions)
+
+
+def parse_atlas_client(text: str) -> Tuple[str, str]:
+    """``"ID:SECRET"`` → ``(ID, SECRET)``; the error never repeats the secret."""
+    client_id, sep, secret = text.partition(":")
+    if not sep or not client_id or not secret:
+        raise ValueError("an Atlas client must be given as ID:SECRET (both non-empty)")
+    if client_id != client_id.strip() or any(c.isspace() or ord(c) < 32 for c in client_id):
+        raise ValueError("an Atlas client id must have no spaces or control characters")
+    if secret != secret.strip() or any(ord(c) < 32 for c in secret):
+        raise ValueError("an Atlas client secret must have no surrounding spaces")
+    return client_id, secret

@@ -1,50 +1,75 @@
-"""SQLite persistence: every acknowledged write is committed (WAL, synchronous=FULL)."""
+"""SQLite persistence: every acknowledged write is committed (WAL, synchronous=FULL).
+
+One file holds every API's state, one table each (the platform API's is ``records``,
+as it always was), so that resetting one API never touches another's records.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 __all__ = ["Store"]
 
 RecordKey = Tuple[str, str]
+_TABLE_NAME = re.compile(r"^[a-z_]+$")
 
 
 class Store:
-    """A table of JSON records addressed by (kind, key), written in one transaction."""
+    """Tables of JSON records addressed by (kind, key), each write one transaction."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
+        self._tables: Set[str] = set()
+        self._ensure("records")
+
+    def _ensure(self, table: str) -> None:
+        if table in self._tables:
+            return
+        if not _TABLE_NAME.match(table):
+            raise ValueError(f"invalid table name {table!r}")
         self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS records ("
+            f"CREATE TABLE IF NOT EXISTS {table} ("
             " kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL,"
             " PRIMARY KEY (kind, key))"
         )
+        self._tables.add(table)
 
-    def load(self) -> Dict[str, Dict[str, Any]]:
-        """All records, by kind then key."""
+    def load(self, table: str = "records") -> Dict[str, Dict[str, Any]]:
+        """All records of ``table``, by kind then key."""
+        self._ensure(table)
         result: Dict[str, Dict[str, Any]] = {}
-        for kind, key, data in self._conn.execute("SELECT kind, key, data FROM records"):
+        for kind, key, data in self._conn.execute(f"SELECT kind, key, data FROM {table}"):
             result.setdefault(kind, {})[key] = json.loads(data)
         return result
 
-    def write(self, changes: Iterable[Tuple[RecordKey, Optional[Any]]], clear: bool) -> None:
-        """Apply upserts (value) and deletions (``None``) atomically and durably."""
+    def write(
+        self,
+        changes: Iterable[Tuple[RecordKey, Optional[Any]]],
+        clear: bool,
+        table: str = "records",
+    ) -> None:
+        """Apply upserts (value) and deletions (``None``) atomically and durably.
+
+        ``clear`` first empties ``table`` (and only it).
+        """
+        self._ensure(table)
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             if clear:
-                conn.execute("DELETE FROM records")
+                conn.execute(f"DELETE FROM {table}")
             for (kind, key), value in changes:
                 if value is None:
-                    conn.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+                    conn.execute(f"DELETE FROM {table} WHERE kind = ? AND key = ?", (kind, key))
                 else:
                     conn.execute(
-                        "INSERT OR REPLACE INTO records (kind, key, data) VALUES (?, ?, ?)",
+                        f"INSERT OR REPLACE INTO {table} (kind, key, data) VALUES (?, ?, ?)",
                         (kind, key, json.dumps(value, separators=(",", ":"))),
                     )
             conn.execute("COMMIT")

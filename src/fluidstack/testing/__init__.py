@@ -4,6 +4,6 @@ The pytest fixtures live in :mod:`fluidstack.testing.plugin` (loaded automatical
 the ``fluidstack`` pytest plugin); :class:`EmulatorHandle` is the object they yield.
 """
 
-from fluidstack.testing.handle import EmulatorControlError, EmulatorHandle
+from fluidstack.testing.handle import AtlasControl, EmulatorControlError, EmulatorHandle
 
-__all__ = ["EmulatorControlError", "EmulatorHandle"]
+__all__ = ["AtlasControl", "EmulatorControlError", "EmulatorHandle"]

@@ -1,4 +1,5 @@
-"""A handle on a running emulator: its address, its key, and its control API."""
+"""A handle on a running emulator: its address, its key, and its control API (platform
+and Atlas)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Any, Dict, List, Optional
 
 import httpx
 
-__all__ = ["EmulatorControlError", "EmulatorHandle"]
+from fluidstack.emulator.settings import DEV_ATLAS_CLIENT_ID, DEV_ATLAS_CLIENT_SECRET
+
+__all__ = ["AtlasControl", "EmulatorControlError", "EmulatorHandle"]
 
 
 class EmulatorControlError(RuntimeError):
@@ -20,12 +23,20 @@ class EmulatorHandle:
     a test does through the handle is exactly what ``curl`` could do.
     """
 
-    def __init__(self, base_url: str, api_key: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        atlas_client_id: str = DEV_ATLAS_CLIENT_ID,
+        atlas_client_secret: str = DEV_ATLAS_CLIENT_SECRET,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         """Base URL of the emulated API, e.g. ``http://127.0.0.1:53817``."""
         self.api_key = api_key
         """An API key the emulator accepts (the default account's)."""
         self._http = httpx.Client(base_url=self.base_url, timeout=30.0)
+        self.atlas = AtlasControl(self, atlas_client_id, atlas_client_secret)
+        """Atlas: its URLs, the first client's credentials, and its control helpers."""
 
     def __repr__(self) -> str:
         return f"EmulatorHandle(base_url={self.base_url!r})"
@@ -46,9 +57,15 @@ class EmulatorHandle:
 
     # -- state -----------------------------------------------------------------------
 
-    def reset(self, api_key: Optional[str] = None) -> None:
-        """Clear all state, faults and journal (or only one account's, given its key)."""
-        self._call("POST", "/reset", {} if api_key is None else {"api_key": api_key})
+    def reset(self, api_key: Optional[str] = None, client_id: Optional[str] = None) -> None:
+        """Clear all state (platform and Atlas), faults and journal; or only one platform
+        account's (given its key), or one Atlas organization's (given its client id)."""
+        body: Dict[str, Any] = {}
+        if api_key is not None:
+            body["api_key"] = api_key
+        if client_id is not None:
+            body["client_id"] = client_id
+        self._call("POST", "/reset", body)
 
     def create_account(self, api_key: str, balance: float = 1000.0) -> Dict[str, Any]:
         """Create another account at runtime, reachable with ``api_key``."""
@@ -118,3 +135,142 @@ class EmulatorHandle:
     def clear_journal(self) -> None:
         """Forget the journal."""
         self._call("DELETE", "/journal")
+
+
+class AtlasControl:
+    """``handle.atlas``: Atlas's addresses and control helpers (``/_emulator/atlas/*``).
+
+    ``client_id`` arguments default to the first (development) client's organization.
+    """
+
+    def __init__(self, handle: EmulatorHandle, client_id: str, client_secret: str) -> None:
+        self._handle = handle
+        self.client_id = client_id
+        """The first Atlas client's id (``fs-emulator-client`` unless configured)."""
+        self.client_secret = client_secret
+        """The first Atlas client's secret."""
+
+    def __repr__(self) -> str:
+        return f"AtlasControl(client_id={self.client_id!r}, client_secret=<redacted>)"
+
+    @property
+    def management_url(self) -> str:
+        """Base URL of the Management API (append ``/api/v1alpha1``)."""
+        return self._handle.base_url
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth token endpoint (client credentials grant)."""
+        return self._handle.base_url + "/oauth/token"
+
+    def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+        return self._handle._call(method, "/atlas" + path, body)
+
+    def regions(self) -> List[str]:
+        """Names of the regions served (each at ``{base_url}/regions/<name>``)."""
+        response = self._handle._http.get(
+            "/api/v1alpha1/regions", headers={"authorization": f"Bearer {self.token()}"}
+        )
+        if response.status_code != 200:
+            raise EmulatorControlError(f"GET /api/v1alpha1/regions answered {response.status_code}")
+        return [str(region["name"]) for region in response.json()]
+
+    def create_organization(
+        self, client_id: str, client_secret: str, display_name: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """A new organization reachable with this OAuth client; ``{id, name, ...}``."""
+        body: Dict[str, Any] = {"client_id": client_id, "client_secret": client_secret}
+        if display_name is not None:
+            body["display_name"] = display_name
+        result: Dict[str, Any] = self._call("POST", "/organizations", body)
+        return result
+
+    def token(self, client_id: Optional[str] = None, ttl_seconds: Optional[float] = None) -> str:
+        """An access token for the client's organization, minted without its secret.
+
+        ``ttl_seconds`` is simulated time (default: the emulator's ``--token-ttl``).
+        """
+        body: Dict[str, Any] = {}
+        if client_id is not None:
+            body["client_id"] = client_id
+        if ttl_seconds is not None:
+            body["ttl_seconds"] = ttl_seconds
+        result = self._call("POST", "/tokens", body)
+        return str(result["access_token"])
+
+    def capacity(self) -> List[Dict[str, Any]]:
+        """``[{region, instance_type, total, used, available}]`` for every region."""
+        result: List[Dict[str, Any]] = self._call("GET", "/capacity")
+        return result
+
+    def set_capacity(self, region: str, instance_type: str, total: int) -> Dict[str, Any]:
+        """How many instances of a type the region holds at once (in use ones included)."""
+        body = {"region": region, "instance_type": instance_type, "total": total}
+        result: Dict[str, Any] = self._call("PUT", "/capacity", body)
+        return result
+
+    def set_capabilities(self, region: str, capabilities: List[str]) -> Dict[str, Any]:
+        """What ``GET /capabilities`` answers, e.g. without ``instances:create`` (501)."""
+        result: Dict[str, Any] = self._call(
+            "PUT", f"/regions/{region}/capabilities", {"capabilities": list(capabilities)}
+        )
+        return result
+
+    def preempt(self, instance_id: str) -> Dict[str, Any]:
+        """Preempt a running preemptible instance: ``stopping``, then ``stopped``."""
+        result: Dict[str, Any] = self._call("POST", f"/instances/{instance_id}/preempt")
+        return result
+
+    def fail(self, instance_id: str) -> Dict[str, Any]:
+        """Put an instance in ``error`` at once."""
+        result: Dict[str, Any] = self._call("POST", f"/instances/{instance_id}/fail")
+        return result
+
+    def fail_next(
+        self, region: str, instance_type: Optional[str] = None, times: int = 1
+    ) -> Dict[str, Any]:
+        """The next ``times`` creates in ``region`` (of that type) end in ``error``."""
+        body: Dict[str, Any] = {"region": region, "times": times}
+        if instance_type is not None:
+            body["instance_type"] = instance_type
+        result: Dict[str, Any] = self._call("POST", "/provisioning-failures", body)
+        return result
+
+    def add_cluster(
+        self,
+        region: str,
+        type: str,
+        name: str,
+        node_pools: Optional[List[Dict[str, str]]] = None,
+        project_id: Optional[str] = None,
+        health: str = "healthy",
+        client_id: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Add a ``kubernetes`` or ``slurm`` cluster (``node_pools``: ``[{name, type}]``)."""
+        body: Dict[str, Any] = {
+            "region": region,
+            "type": type,
+            "name": name,
+            "node_pools": list(node_pools or []),
+            "health": health,
+        }
+        if project_id is not None:
+            body["project_id"] = project_id
+        if client_id is not None:
+            body["client_id"] = client_id
+        result: Dict[str, Any] = self._call("POST", "/clusters", body)
+        return result
+
+    def remove_cluster(self, cluster_id: str) -> None:
+        """Remove a cluster (and its node pools)."""
+        self._call("DELETE", f"/clusters/{cluster_id}")
+
+    def add_member(
+        self, name: str, email: str, role: str = "viewer", client_id: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Add a member to an organization; returns ``{id, name, email, role}``."""
+        body: Dict[str, Any] = {"name": name, "email": email, "role": role}
+        if client_id is not None:
+            body["client_id"] = client_id
+        result: Dict[str, Any] = self._call("POST", "/members", body)
+        return result

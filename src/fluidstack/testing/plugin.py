@@ -4,8 +4,10 @@ Registered as the ``fluidstack`` ``pytest11`` entry point, so installing the pac
 the fixtures available everywhere:
 
 - ``fluidstack_emulator`` (session): one emulator on a free loopback port, manual clock,
-  fixed seed, failure rate 0. Yields an :class:`EmulatorHandle`.
-- ``emulator`` (function): the same handle, after resetting state, faults and journal.
+  fixed seed, failure rate 0, serving the platform API and Atlas (the development client,
+  the two default regions). Yields an :class:`EmulatorHandle` (``handle.atlas`` for Atlas).
+- ``emulator`` (function): the same handle, after resetting state (platform and Atlas),
+  faults and journal.
 - ``fluidstack_client`` / ``async_fluidstack_client`` (function): SDK clients pointed at
   the emulator, closed after the test. Their waits cost no real time: when the client
   would sleep (between polls of ``instances.wait``, before a retry) the emulator's
@@ -53,7 +55,8 @@ def fluidstack_emulator() -> Iterator[EmulatorHandle]:
     )
     server: EmulatorServer = EmulatorServer(settings)
     server.start()
-    handle = EmulatorHandle(server.base_url, server.api_key)
+    client_id, client_secret = settings.effective_atlas_clients[0]
+    handle = EmulatorHandle(server.base_url, server.api_key, client_id, client_secret)
     try:
         yield handle
     finally:

@@ -1,21 +1,20 @@
 """Server-side request models (pydantic). The emulator's own, never the SDK's.
 
-Responses are built as plain dictionaries by :mod:`fluidstack.emulator.state` and
+Responses are built as plain dictionaries by :mod:`fluidstack.emulator.platform.state` and
 serialised once; these models are what the emulator validates on the way in, which is
 what produces FastAPI's 422 ``{"detail": [...]}`` answers.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import uuid
 from typing import List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from fluidstack.emulator.catalog import GPU_TYPES, REGIONS
+from fluidstack.emulator.platform.catalog import GPU_TYPES, REGIONS
+from fluidstack.emulator.sshkeys import PUBLIC_KEY_TYPES, validate_public_key
 
 __all__ = [
     "PUBLIC_KEY_TYPES",
@@ -43,49 +42,6 @@ class VolumeStatus(str, enum.Enum):
     unknown = "unknown"
     error = "error"
     deleted = "deleted"
-
-
-PUBLIC_KEY_TYPES = (
-    "ssh-rsa",
-    "ssh-dss",
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-)
-
-
-def validate_public_key(text: str) -> str:
-    """Check an OpenSSH public key line; returns it stripped, or raises ``ValueError``."""
-    stripped = text.strip()
-    if "PRIVATE KEY" in stripped or stripped.startswith("PuTTY-User-Key-File"):
-        raise ValueError(
-            "this is a private key; upload the public key (the .pub file) instead, "
-            "and never share the private one"
-        )
-    parts = stripped.split()
-    if len(parts) < 2:
-        raise ValueError(
-            "expected an OpenSSH public key: '<type> <base64 data> [comment]', "
-            f"with type one of {', '.join(PUBLIC_KEY_TYPES)}"
-        )
-    key_type, data = parts[0], parts[1]
-    if key_type not in PUBLIC_KEY_TYPES:
-        raise ValueError(
-            f"unsupported public key type {key_type[:40]!r}; "
-            f"accepted: {', '.join(PUBLIC_KEY_TYPES)}"
-        )
-    try:
-        blob = base64.b64decode(data.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise ValueError("the key data after the type is not valid base64") from None
-    type_bytes = key_type.encode("ascii")
-    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
-    if length != len(type_bytes) or blob[4 : 4 + length] != type_bytes:
-        raise ValueError(f"the key data does not hold a {key_type} key")
-    if len(blob) <= 4 + length:
-        raise ValueError("the key data is truncated")
-    return stripped
 
 
 _NAME = Field(min_length=1, max_length=255)

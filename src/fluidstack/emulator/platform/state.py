@@ -21,13 +21,14 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from fluidstack.emulator.catalog import OS_LABELS, Catalog, Offer, load_catalog
 from fluidstack.emulator.clock import SimClock, iso
 from fluidstack.emulator.encoding import dumps
+from fluidstack.emulator.platform.catalog import OS_LABELS, Catalog, Offer, load_catalog
+from fluidstack.emulator.responses import ApiError
 from fluidstack.emulator.settings import DEV_AUTH_CODE, EmulatorSettings
 from fluidstack.emulator.store import RecordKey, Store
 
-__all__ = ["Account", "ApiError", "EmulatorState", "Instance", "hash_key"]
+__all__ = ["Account", "Instance", "PlatformState", "Stored", "hash_key"]
 
 PENDING_SECONDS = 30.0
 """Simulated seconds an instance stays ``pending`` before ``provisioning``."""
@@ -53,15 +54,6 @@ _NOUNS = (
     "falcon", "otter", "badger", "heron", "lynx", "marten", "osprey", "panda", "quokka",
     "raven", "salmon", "tapir", "urchin", "walrus", "yak", "zebra", "bison", "condor",
 )  # fmt: skip
-
-
-class ApiError(Exception):
-    """A business error: answered as ``status`` with ``{"message": message}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def hash_key(api_key: str) -> str:
@@ -181,15 +173,31 @@ class Stored:
     body: Any
 
 
-class EmulatorState:
-    """All platform state, guarded by one lock; persisted to SQLite when configured."""
+class PlatformState:
+    """All platform state, guarded by one lock; persisted to SQLite when configured.
 
-    def __init__(self, settings: EmulatorSettings, catalog: Optional[Catalog] = None) -> None:
+    The clock, the lock and the store may be shared with the emulator's other APIs
+    (one simulated timeline, one lock, one database file); by default they are its own.
+    """
+
+    def __init__(
+        self,
+        settings: EmulatorSettings,
+        catalog: Optional[Catalog] = None,
+        *,
+        clock: Optional[SimClock] = None,
+        lock: Optional[threading.RLock] = None,
+        store: Optional[Store] = None,
+    ) -> None:
         self.settings = settings
         self.catalog = catalog if catalog is not None else load_catalog()
-        self.clock = SimClock(settings.time_scale, settings.manual_clock)
-        self.lock = threading.RLock()
-        self._store: Optional[Store] = Store(settings.db_path) if settings.db_path else None
+        if clock is None:
+            clock = SimClock(settings.time_scale, settings.manual_clock)
+        self.clock = clock
+        self.lock = lock if lock is not None else threading.RLock()
+        if store is None and settings.db_path:
+            store = Store(settings.db_path)
+        self._store: Optional[Store] = store
         self._dirty: Dict[RecordKey, Optional[Any]] = {}
         self._clear = False
         self._system_random = random.SystemRandom()

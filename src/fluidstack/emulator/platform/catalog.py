@@ -191,7 +191,7 @@ class Catalog:
 
 def _read_observed() -> List[Dict[str, str]]:
     text = (
-        resources.files("fluidstack.emulator")
+        resources.files("fluidstack.emulator.platform")
         .joinpath("spec/catalog-observed.csv")
         .read_text(encoding="utf-8")
     )

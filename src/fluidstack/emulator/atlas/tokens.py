@@ -1,0 +1,87 @@
+"""Access tokens: HS256 JWTs signed with a key drawn from ``secrets`` per emulator.
+
+Expiry is judged against the *simulated* clock (``iat``/``exp`` are simulated epoch
+seconds), so a test can let a token expire by advancing the clock. Verified tokens are
+cached, so that a request costs a dictionary lookup rather than an HMAC.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import jwt
+
+__all__ = ["AUDIENCE", "TokenClaims", "TokenSigner", "new_signing_key"]
+
+AUDIENCE = "https://api.fluidstack.io"
+"""The only ``audience`` the token endpoint accepts (NOTES.md section 3)."""
+ALGORITHM = "HS256"
+CACHE_LIMIT = 10_000
+
+
+def new_signing_key() -> str:
+    """A fresh signing key (hex), never derived from ``--seed``."""
+    return secrets.token_hex(32)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: str
+    org_id: str
+    expires: float
+
+
+class TokenSigner:
+    """Mints and verifies the emulator's access tokens with one secret key."""
+
+    def __init__(self, key_hex: str) -> None:
+        self._key = bytes.fromhex(key_hex)
+        self._verified: Dict[str, TokenClaims] = {}
+
+    def __repr__(self) -> str:
+        return "TokenSigner(key=<redacted>)"
+
+    def mint(self, subject: str, org_id: str, issued: float, expires: float, issuer: str) -> str:
+        claims = {
+            "iss": issuer,
+            "sub": subject,
+            "aud": AUDIENCE,
+            "org_id": org_id,
+            "iat": int(issued),
+            "exp": int(expires),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Optional[TokenClaims]:
+        """The token's claims when its signature, algorithm and audience are right."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            return cached
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                options={
+                    # Expiry is checked against the simulated clock by the caller.
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["exp", "iat", "sub", "aud", "org_id"],
+                },
+            )
+        except (jwt.PyJWTError, ValueError, TypeError):
+            return None
+        subject, org_id, expires = claims.get("sub"), claims.get("org_id"), claims.get("exp")
+        if not isinstance(subject, str) or not isinstance(org_id, str):
+            return None
+        if not isinstance(expires, (int, float)) or isinstance(expires, bool):
+            return None
+        verified = TokenClaims(subject, org_id, float(expires))
+        if len(self._verified) >= CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[token] = verified
+        return verified

@@ -1,0 +1,1 @@
+"""The FluidStack platform API (``platform.fluidstack.io``): state, routes, catalog, specs."""

@@ -1,0 +1,345 @@
+"""The platform API's routes (``openapi.json`` and its older definitions) and its part
+of the control API (accounts, balances, sessions, login codes, GPU capacity)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.responses import Response
+
+from fluidstack.emulator.platform.catalog import OS_TEMPLATES
+from fluidstack.emulator.platform.models import (
+    AddSSHKeyRequest,
+    CreateAPIKeyRequest,
+    CreateInstanceRequest,
+    CreatePaymentRequest,
+    RenameInstanceRequest,
+    UpdateCompanyDetailsRequest,
+)
+from fluidstack.emulator.platform.state import Account, PlatformState, Stored
+from fluidstack.emulator.responses import ApiError, json_response
+from fluidstack.emulator.settings import DEV_AUTH_CODE
+
+__all__ = ["ACCOUNT_KEY", "PUBLIC_PATHS", "SESSION_COOKIE", "VIA_KEY", "api", "control"]
+
+PUBLIC_PATHS = frozenset({"/healthcheck", "/auth/url", "/auth/callback"})
+"""Paths answered without credentials (besides the control API)."""
+SESSION_COOKIE = "wos_session"
+ACCOUNT_KEY = "fluidstack.account"
+"""Scope key under which the middleware leaves the authenticated platform account."""
+VIA_KEY = "fluidstack.via"
+
+
+def _account(request: Request) -> Account:
+    account = request.scope.get(ACCOUNT_KEY)
+    if not isinstance(account, Account):  # the middleware answers 401 before this
+        raise ApiError(401, "Missing API key: send it in the 'api-key' header")
+    return account
+
+
+def _state(request: Request) -> PlatformState:
+    state: PlatformState = request.app.state.platform
+    return state
+
+
+def _fingerprint(method: str, path: str, model: BaseModel) -> str:
+    return f"{method} {path} " + json.dumps(model.model_dump(mode="json"), sort_keys=True)
+
+
+def _stored(result: Stored) -> Response:
+    if result.status == 204:
+        return Response(status_code=204)
+    return json_response(result.status, result.body)
+
+
+IdempotencyKey = Header(default=None, alias="Idempotency-Key", include_in_schema=False)
+
+
+# -- the FluidStack API ---------------------------------------------------------------
+
+api = APIRouter()
+
+
+@api.api_route("/healthcheck", methods=["GET", "HEAD"])
+async def healthcheck() -> Response:
+    return json_response(200, {"status": "ok"})
+
+
+@api.get("/instances")
+async def list_instances(
+    request: Request,
+    page: int = Query(default=1, ge=1),
+    include_failed_instances: bool = False,
+) -> Response:
+    body = _state(request).list_instances_json(_account(request), page, include_failed_instances)
+    return Response(body, 200, media_type="application/json")
+
+
+@api.post("/instances")
+async def create_instance(
+    request: Request, body: CreateInstanceRequest, idempotency_key: Optional[str] = IdempotencyKey
+) -> Response:
+    result = _state(request).create_instance(
+        _account(request),
+        name=body.name,
+        gpu_type=body.gpu_type.value,
+        gpu_count=body.gpu_count,
+        ssh_key=body.ssh_key,
+        operating_system_label=body.operating_system_label,
+        region=body.region.value if body.region is not None else None,
+        volumes=[v.model_dump(mode="json") for v in body.volumes],
+        idempotency_key=idempotency_key,
+        fingerprint=_fingerprint("POST", "/instances", body),
+    )
+    return _stored(result)
+
+
+@api.get("/instances/{instance_id}")
+async def get_instance(request: Request, instance_id: str) -> Response:
+    status, view = _state(request).get_instance(_account(request), instance_id)
+    return json_response(202 if status in ("pending", "provisioning") else 200, view)
+
+
+@api.delete("/instances/{instance_id}")
+async def delete_instance(request: Request, instance_id: str) -> Response:
+    return json_response(200, _state(request).delete_instance(_account(request), instance_id))
+
+
+@api.put("/instances/{instance_id}/stop")
+async def stop_instance(request: Request, instance_id: str) -> Response:
+    return json_response(200, _state(request).stop_instance(_account(request), instance_id))
+
+
+@api.put("/instances/{instance_id}/start")
+async def start_instance(request: Request, instance_id: str) -> Response:
+    return json_response(200, _state(request).start_instance(_account(request), instance_id))
+
+
+@api.put("/instances/{instance_id}/rename")
+async def rename_instance(
+    request: Request, instance_id: str, body: RenameInstanceRequest
+) -> Response:
+    view = _state(request).rename_instance(_account(request), instance_id, body.new_instance_name)
+    return json_response(200, view)
+
+
+@api.get("/ssh_keys")
+async def list_ssh_keys(request: Request, show_all: bool = False) -> Response:
+    # One user per account: "all" keys and the user's keys are the same set.
+    keys = _state(request).list_ssh_keys(_account(request))
+    return json_response(200, [{"name": k.name, "public_key": k.public_key} for k in keys])
+
+
+@api.post("/ssh_keys")
+async def add_ssh_key(
+    request: Request, body: AddSSHKeyRequest, idempotency_key: Optional[str] = IdempotencyKey
+) -> Response:
+    result = _state(request).add_ssh_key(
+        _account(request),
+        body.name,
+        body.public_key,
+        idempotency_key,
+        _fingerprint("POST", "/ssh_keys", body),
+    )
+    return _stored(result)
+
+
+@api.delete("/ssh_keys/{ssh_key_name}")
+async def delete_ssh_key(request: Request, ssh_key_name: str) -> Response:
+    name = _state(request).delete_ssh_key(_account(request), ssh_key_name)
+    return json_response(200, {"message": f"SSH key {name!r} deleted"})
+
+
+# The first definition's routes for the same keys (ids in bodies, 201/204).
+@api.get("/list_user_ssh_keys")
+async def legacy_list_ssh_keys(request: Request) -> Response:
+    keys = _state(request).list_ssh_keys(_account(request))
+    return json_response(
+        200, [{"id": k.id, "name": k.name, "public_key": k.public_key} for k in keys]
+    )
+
+
+@api.post("/list_user_ssh_keys")
+async def legacy_add_ssh_key(
+    request: Request, body: AddSSHKeyRequest, idempotency_key: Optional[str] = IdempotencyKey
+) -> Response:
+    result = _state(request).add_ssh_key(
+        _account(request),
+        body.name,
+        body.public_key,
+        idempotency_key,
+        _fingerprint("POST", "/list_user_ssh_keys", body),
+        status=201,
+        legacy=True,
+    )
+    return _stored(result)
+
+
+@api.delete("/list_user_ssh_keys/{ssh_key_id}")
+async def legacy_delete_ssh_key(request: Request, ssh_key_id: str) -> Response:
+    _state(request).delete_ssh_key(_account(request), ssh_key_id, by_id=True)
+    return Response(status_code=204)
+
+
+@api.get("/list_available_configurations")
+async def list_configurations(request: Request) -> Response:
+    return json_response(200, _state(request).catalog.configurations())
+
+
+@api.get("/list_available_os_templates")
+async def list_os_templates() -> Response:
+    return json_response(200, [dict(t) for t in OS_TEMPLATES])
+
+
+@api.put("/user/company-details")
+async def update_company_details(request: Request, body: UpdateCompanyDetailsRequest) -> Response:
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return json_response(200, _state(request).update_company(_account(request), changes))
+
+
+@api.get("/user/balance")
+async def get_balance(request: Request) -> Response:
+    return json_response(200, {"balance": _state(request).balance(_account(request))})
+
+
+@api.get("/api_keys")
+async def list_api_keys(request: Request) -> Response:
+    return json_response(200, _state(request).list_api_keys(_account(request)))
+
+
+@api.post("/api_keys")
+async def create_api_key(
+    request: Request, body: CreateAPIKeyRequest, idempotency_key: Optional[str] = IdempotencyKey
+) -> Response:
+    result = _state(request).create_api_key(
+        _account(request), body.name, idempotency_key, _fingerprint("POST", "/api_keys", body)
+    )
+    return _stored(result)
+
+
+@api.delete("/api_keys/{api_key_id}")
+async def delete_api_key(request: Request, api_key_id: str) -> Response:
+    _state(request).delete_api_key(_account(request), api_key_id)
+    return Response(status_code=204)
+
+
+@api.post("/payments/create-intent")
+async def create_payment_intent(request: Request, body: CreatePaymentRequest) -> Response:
+    intent = _state(request).payment_intent(_account(request), body.amount)
+    return json_response(200, intent)
+
+
+def _session_cookie(token: str) -> str:
+    return f"{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=604800"
+
+
+@api.get("/auth/url")
+async def auth_url(request: Request) -> Response:
+    # The emulator has no login page: the URL is the callback with the development code.
+    return json_response(200, f"{request.base_url}auth/callback?code={DEV_AUTH_CODE}")
+
+
+@api.get("/auth/callback")
+async def auth_callback(request: Request, code: str = Query(min_length=1)) -> Response:
+    state = _state(request)
+    account = state.exchange_auth_code(code)
+    token = state.new_session(account)
+    response = json_response(200, state.user_view(account))
+    response.headers["set-cookie"] = _session_cookie(token)
+    return response
+
+
+@api.get("/auth/session")
+async def auth_session(request: Request) -> Response:
+    if request.scope.get(VIA_KEY) != "session":
+        raise ApiError(401, "No session: send the wos_session cookie")
+    state = _state(request)
+    token = state.new_session(_account(request))
+    response = json_response(200, {"message": "Session refreshed"})
+    response.headers["set-cookie"] = _session_cookie(token)
+    return response
+
+
+@api.get("/auth/user")
+async def auth_user(request: Request) -> Response:
+    return json_response(200, _state(request).user_view(_account(request)))
+
+
+# -- the platform's control API ---------------------------------------------------------
+
+control = APIRouter(prefix="/_emulator")
+
+
+class _ControlModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class AccountRequest(_ControlModel):
+    api_key: str = Field(min_length=1, max_length=512)
+    balance: Optional[float] = None
+
+
+class BalanceRequest(_ControlModel):
+    balance: float
+
+
+class SessionRequest(_ControlModel):
+    api_key: str = Field(min_length=1)
+
+
+class CapacityRequest(_ControlModel):
+    gpu_type: str
+    region: str
+    gpus: StrictInt = Field(ge=0, le=1_000_000)
+
+
+def _account_view(state: PlatformState, account: Account) -> Dict[str, Any]:
+    return {
+        "account": account.label,
+        "user_id": account.user_id,
+        "email": account.email,
+        "balance": state.balance(account),
+    }
+
+
+@control.post("/accounts")
+async def control_create_account(request: Request, body: AccountRequest) -> Response:
+    state = _state(request)
+    balance = state.settings.initial_balance if body.balance is None else body.balance
+    account = state.create_account(body.api_key, balance)
+    return json_response(201, _account_view(state, account))
+
+
+@control.put("/accounts/{api_key}/balance")
+async def control_set_balance(request: Request, api_key: str, body: BalanceRequest) -> Response:
+    state = _state(request)
+    account = state.set_balance(api_key, body.balance)
+    return json_response(200, _account_view(state, account))
+
+
+@control.post("/sessions")
+async def control_session(request: Request, body: SessionRequest) -> Response:
+    state = _state(request)
+    account = state.require_account_for_key(body.api_key)
+    return json_response(201, {"wos_session": state.new_session(account)})
+
+
+@control.post("/auth-codes")
+async def control_auth_code(request: Request, body: SessionRequest) -> Response:
+    state = _state(request)
+    account = state.require_account_for_key(body.api_key)
+    return json_response(201, {"code": state.new_auth_code(account)})
+
+
+@control.get("/capacity")
+async def control_capacity(request: Request) -> Response:
+    return json_response(200, _state(request).capacity_report())
+
+
+@control.put("/capacity")
+async def control_set_capacity(request: Request, body: CapacityRequest) -> Response:
+    state = _state(request)
+    return json_response(200, state.set_capacity(body.gpu_type, body.region, body.gpus))

@@ -1,0 +1,58 @@
+"""What every API of the emulator answers with: business errors and JSON responses."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Tuple
+
+from starlette.responses import Response
+
+from fluidstack.emulator.encoding import dumps
+
+__all__ = [
+    "ASGIApp",
+    "ApiError",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "json_response",
+    "message_response",
+    "send_json",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ApiError(Exception):
+    """A business error: answered as ``status`` with ``{"message": message}``."""
+
+    def __init__(self, status: int, message: str, headers: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def json_response(status: int, content: Any, headers: Optional[Dict[str, str]] = None) -> Response:
+    """A JSON answer serialised once (no response-model pass: the fast path)."""
+    return Response(dumps(content), status, headers, "application/json")
+
+
+def message_response(status: int, message: str) -> Response:
+    return json_response(status, {"message": message})
+
+
+async def send_json(
+    send: Send, status: int, content: Any, extra: Optional[List[Tuple[bytes, bytes]]] = None
+) -> None:
+    """Answer with ``content`` as JSON straight over ASGI (no framework in between)."""
+    body = dumps(content)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
