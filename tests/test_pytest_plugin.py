@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from fluidstack.atlas import AsyncAtlas, Atlas
 from fluidstack.client import AsyncFluidStack, FluidStack
 from fluidstack.testing import EmulatorHandle
 
@@ -81,3 +82,19 @@ def test_the_emulator_fixture_resets_atlas(emulator: EmulatorHandle) -> None:
     headers = {"authorization": f"Bearer {emulator.atlas.token()}"}
     assert httpx.get(f"{region}/projects", headers=headers).json() == []
     assert emulator.atlas.capacity()[0]["used"] == 0
+
+
+def test_atlas_fixture_is_ready_on_a_fresh_project(atlas: Atlas, emulator: EmulatorHandle) -> None:
+    assert atlas.region == "eu-north-1"
+    assert [p.id for p in atlas.projects.list()] == [atlas.project_id]
+    started = time.monotonic()
+    instance = atlas.instances.create(type="cpu.2x", wait=True)
+    assert instance.state == "running"
+    assert time.monotonic() - started < 5  # the waits moved the simulated clock instead
+
+
+@pytest.mark.anyio
+async def test_async_atlas_fixture(async_atlas: AsyncAtlas) -> None:
+    async with async_atlas.instances.disposable(type="cpu.2x", name="scratch") as box:
+        assert box.state == "running"
+    assert (await async_atlas.instances.get(box.id)).state == "deleting"

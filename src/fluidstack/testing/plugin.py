@@ -13,6 +13,9 @@ the fixtures available everywhere:
   would sleep (between polls of ``instances.wait``, before a retry) the emulator's
   simulated clock moves forward by as much instead, so ``create_and_wait`` finishes at
   once and deterministically.
+- ``atlas`` / ``async_atlas`` (function): ``fluidstack.atlas.Atlas`` and ``AsyncAtlas``
+  with the emulator's development client, in its first region, on a fresh project of
+  their own, waiting in simulated time as above.
 
 Everything heavy is imported inside the fixtures so that loading the plugin costs nothing.
 """
@@ -26,11 +29,14 @@ import pytest
 from fluidstack.testing.handle import EmulatorHandle
 
 if TYPE_CHECKING:
+    from fluidstack.atlas import AsyncAtlas, Atlas
     from fluidstack.client import AsyncFluidStack, FluidStack
     from fluidstack.emulator.server import EmulatorServer
 
 __all__ = [
+    "async_atlas",
     "async_fluidstack_client",
+    "atlas",
     "emulator",
     "fluidstack_client",
     "fluidstack_emulator",
@@ -102,6 +108,55 @@ async def async_fluidstack_client(emulator: EmulatorHandle) -> AsyncIterator[Asy
     client._pipeline.sleep = async_sleep
     try:
         yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def atlas(emulator: EmulatorHandle) -> Iterator[Atlas]:
+    """``fluidstack.atlas.Atlas`` bound to the (freshly reset) emulator: the development
+    client, the first region, and a new project named ``test`` as ``project_id``."""
+    from fluidstack.atlas import Atlas
+
+    control = emulator.atlas
+    client = Atlas(
+        client_id=control.client_id,
+        client_secret=control.client_secret,
+        management_url=control.management_url,
+        token_url=control.token_url,
+        region=control.regions()[0],
+    )
+    client._pipeline.sleep = simulated_sleep(emulator)
+    try:
+        project = client.projects.create(name="test")
+        yield client.with_options(project_id=project.id)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def async_atlas(emulator: EmulatorHandle) -> AsyncIterator[AsyncAtlas]:
+    """``fluidstack.atlas.AsyncAtlas`` like the ``atlas`` fixture (needs an async test
+    runner, as ``async_fluidstack_client`` does)."""
+    from fluidstack.atlas import AsyncAtlas
+
+    control = emulator.atlas
+    client = AsyncAtlas(
+        client_id=control.client_id,
+        client_secret=control.client_secret,
+        management_url=control.management_url,
+        token_url=control.token_url,
+        region=control.regions()[0],
+    )
+    sleep = simulated_sleep(emulator)
+
+    async def async_sleep(seconds: float) -> None:
+        sleep(seconds)
+
+    client._pipeline.sleep = async_sleep
+    try:
+        project = await client.projects.create(name="test")
+        yield client.with_options(project_id=project.id)
     finally:
         await client.aclose()
 
