@@ -166,7 +166,7 @@ class AtlasClients(ClientFactory):
         self.emulator = emulator
         self.sleeps: List[float] = []
 
-    def make(self, *, fake_sleep: bool = True, **kwargs: Any) -> Any:
+    def make(self, **kwargs: Any) -> Any:
         control = self.emulator.atlas
         kwargs.setdefault("client_id", control.client_id)
         kwargs.setdefault("client_secret", control.client_secret)
@@ -174,8 +174,15 @@ class AtlasClients(ClientFactory):
         kwargs.setdefault("token_url", control.token_url)
         kwargs.setdefault("region", control.regions()[0])
         kwargs.setdefault("timeout", 10.0)
-        return self._build(sleep=self._sleep if fake_sleep else None, **kwargs)
+        clock = FakeClock()
 
-    def _sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.emulator.advance(seconds)
+        def sleep(seconds: float) -> None:
+            # The wait costs no real time; simulated time passes on both sides as if it
+            # had, so deadlines (the client's) and lifecycles (the emulator's) agree.
+            self.sleeps.append(seconds)
+            clock.advance(seconds)
+            self.emulator.advance(seconds)
+
+        client = self._build(sleep=sleep, **kwargs)
+        client._pipeline.clock = clock
+        return client

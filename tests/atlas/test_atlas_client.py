@@ -37,24 +37,6 @@ from support import resolve
 
 pytestmark = pytest.mark.anyio
 
-ATLAS_ENV = (
-    "FLUIDSTACK_CLIENT_ID",
-    "FLUIDSTACK_CLIENT_SECRET",
-    "FLUIDSTACK_TOKEN",
-    "FLUIDSTACK_REGION",
-    "FLUIDSTACK_PROJECT_ID",
-    "FLUIDSTACK_ATLAS_URL",
-    "FLUIDSTACK_TOKEN_URL",
-    "FLUIDSTACK_REGION_URL",
-)
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ATLAS_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
 # -- settings --------------------------------------------------------------------------
 
 
