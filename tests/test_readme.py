@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
+import anyio
 import httpx
 import pytest
 
-from fluidstack.emulator import EmulatorServer, EmulatorSettings
+from fluidstack.core._async.pipeline import AsyncPipeline
+from fluidstack.core._sync.pipeline import Pipeline
+from fluidstack.emulator import (
+    DEV_ATLAS_CLIENT_ID,
+    DEV_ATLAS_CLIENT_SECRET,
+    EmulatorServer,
+    EmulatorSettings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 GUIDES = ROOT / "docs" / "guides.md"
+ATLAS = ROOT / "docs" / "atlas.md"
 PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlZrNQiO9x/cSV8+8kF4khUmIupYM4FWj8WT0wfbsoV you@laptop"
 )
@@ -48,7 +58,11 @@ def test_readme_has_the_sections_the_vendor_readme_promises() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("path", "minimum"), [(README, 8), (GUIDES, 10)], ids=["readme", "guides"])
+@pytest.mark.parametrize(
+    ("path", "minimum"),
+    [(README, 8), (GUIDES, 10), (ATLAS, 9)],
+    ids=["readme", "guides", "atlas"],
+)
 def test_every_python_block_runs(
     fast_emulator: EmulatorServer,
     tmp_path: Path,
@@ -59,6 +73,18 @@ def test_every_python_block_runs(
     fast_emulator_reset(fast_emulator)
     monkeypatch.setenv("FLUIDSTACK_API_KEY", fast_emulator.api_key)
     monkeypatch.setenv("FLUIDSTACK_BASE_URL", fast_emulator.base_url)
+    monkeypatch.setenv("FLUIDSTACK_ATLAS_URL", fast_emulator.base_url)
+    monkeypatch.setenv("FLUIDSTACK_CLIENT_ID", DEV_ATLAS_CLIENT_ID)
+    monkeypatch.setenv("FLUIDSTACK_CLIENT_SECRET", DEV_ATLAS_CLIENT_SECRET)
+    monkeypatch.setenv("FLUIDSTACK_REGION", "eu-north-1")
+    for name in ("FLUIDSTACK_PROJECT_ID", "FLUIDSTACK_TOKEN", "FLUIDSTACK_TOKEN_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if path == ATLAS:
+        # The Atlas guide waits with the default 5 s between polls; a tenth of that is
+        # still 2,500 simulated seconds here, more than any transition takes.
+        for pipeline in (Pipeline, AsyncPipeline):
+            fast = _fast_sleep if pipeline is Pipeline else _fast_async_sleep
+            monkeypatch.setitem(pipeline.__init__.__kwdefaults__, "sleep", fast)
     key_file = tmp_path / "id_ed25519.pub"
     key_file.write_text(PUBLIC_KEY + "\n")
     blocks = python_blocks(path)
@@ -76,6 +102,14 @@ def test_every_python_block_runs(
             exec(compile(code, f"{path.name} block {number}", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
             pytest.fail(f"{path.name} block {number} failed: {exc!r}\n{code}")
+
+
+def _fast_sleep(seconds: float) -> None:
+    time.sleep(seconds / 10)
+
+
+async def _fast_async_sleep(seconds: float) -> None:
+    await anyio.sleep(seconds / 10)
 
 
 def fast_emulator_reset(server: EmulatorServer) -> None:

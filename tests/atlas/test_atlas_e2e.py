@@ -378,8 +378,11 @@ async def test_launch_falls_back_to_the_region_with_capacity(atlas_clients: Atla
     control.set_capacity("eu-north-1", "h100-hgx-80gb.8x", 0)
     instance = await resolve(atlas.instances.launch(type="h100-hgx-80gb.8x"))
     assert instance.state == "running"
+    assert instance.region == "us-east-1"  # set by the SDK: the regional API does not say
     located = await resolve(atlas.instances.get(instance.id, all_regions=True))
     assert located.region == "us-east-1"
+    there = atlas.with_options(region=instance.region)
+    assert [i.region for i in await resolve(there.instances.list())] == ["us-east-1"]
     # Nowhere left: the error says why for every region.
     control.set_capacity("us-east-1", "h100-hgx-80gb.8x", 1)
     with pytest.raises(NoCapacityError) as info:

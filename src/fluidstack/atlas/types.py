@@ -121,6 +121,11 @@ class Instance(_InstanceFields):
     (:attr:`user_data_bytes` decodes it)."""
     filesystems: List[str] = Field(default_factory=list)
     """Ids of the filesystems attached to it."""
+    region: Optional[str] = None
+    """The region whose API described it. Set by this SDK (a region's API does not say),
+    so that an instance from ``launch`` or any listing can be found again:
+    ``atlas.with_options(region=instance.region)``. ``None`` for a region given only by
+    its URL."""
 
     @property
     def user_data_bytes(self) -> Optional[bytes]:

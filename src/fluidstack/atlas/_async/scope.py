@@ -13,7 +13,7 @@ from ...core.errors import ConfigurationError, UnknownRegionError
 from ...core.request_options import RequestOptions, for_lookups
 from .. import endpoints as api
 from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root
-from ..types import Region
+from ..types import Instance, Region
 
 __all__ = ["AsyncRegionDirectory", "AsyncScope"]
 
@@ -64,6 +64,13 @@ class AsyncRegionDirectory:
                 known=names,
             )
         return api_root(found.url, f"the URL of region {name}")
+
+
+def _stamp_region(result: Any, region: str) -> None:
+    """Say on each instance which region described it (its API does not)."""
+    for item in result if isinstance(result, list) else (result,):
+        if isinstance(item, Instance):
+            item.region = region
 
 
 def _named(regions: List[Region], name: str) -> Optional[Region]:
@@ -151,7 +158,7 @@ class AsyncScope:
         ``project``)."""
         headers = self.project_headers() if project else None
         root = await self.region_root(request_options)
-        return await self.pipeline.call(
+        result = await self.pipeline.call(
             endpoint,
             path_params=path_params,
             body=body,
@@ -161,6 +168,9 @@ class AsyncScope:
             base_url=root,
             location=self.location,
         )
+        if self.region is not None:
+            _stamp_region(result, self.region)
+        return result
 
     async def management(
         self,

@@ -14,7 +14,7 @@ from ...core.errors import ConfigurationError, UnknownRegionError
 from ...core.request_options import RequestOptions, for_lookups
 from .. import endpoints as api
 from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root
-from ..types import Region
+from ..types import Instance, Region
 
 __all__ = ["RegionDirectory", "Scope"]
 
@@ -65,6 +65,13 @@ class RegionDirectory:
                 known=names,
             )
         return api_root(found.url, f"the URL of region {name}")
+
+
+def _stamp_region(result: Any, region: str) -> None:
+    """Say on each instance which region described it (its API does not)."""
+    for item in result if isinstance(result, list) else (result,):
+        if isinstance(item, Instance):
+            item.region = region
 
 
 def _named(regions: List[Region], name: str) -> Optional[Region]:
@@ -152,7 +159,7 @@ class Scope:
         ``project``)."""
         headers = self.project_headers() if project else None
         root = self.region_root(request_options)
-        return self.pipeline.call(
+        result = self.pipeline.call(
             endpoint,
             path_params=path_params,
             body=body,
@@ -162,6 +169,9 @@ class Scope:
             base_url=root,
             location=self.location,
         )
+        if self.region is not None:
+            _stamp_region(result, self.region)
+        return result
 
     def management(
         self,
