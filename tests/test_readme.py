@@ -79,12 +79,11 @@ def test_every_python_block_runs(
     monkeypatch.setenv("FLUIDSTACK_REGION", "eu-north-1")
     for name in ("FLUIDSTACK_PROJECT_ID", "FLUIDSTACK_TOKEN", "FLUIDSTACK_TOKEN_URL"):
         monkeypatch.delenv(name, raising=False)
-    if path == ATLAS:
-        # The Atlas guide waits with the default 5 s between polls; a tenth of that is
-        # still 2,500 simulated seconds here, more than any transition takes.
-        for pipeline in (Pipeline, AsyncPipeline):
-            fast = _fast_sleep if pipeline is Pipeline else _fast_async_sleep
-            monkeypatch.setitem(pipeline.__init__.__kwdefaults__, "sleep", fast)
+    # The docs wait with the default 5 s between polls; a tenth of that is still 2,500
+    # simulated seconds here, more than any transition takes.
+    for pipeline in (Pipeline, AsyncPipeline):
+        fast = _fast_sleep if pipeline is Pipeline else _fast_async_sleep
+        monkeypatch.setitem(pipeline.__init__.__kwdefaults__, "sleep", fast)
     key_file = tmp_path / "id_ed25519.pub"
     key_file.write_text(PUBLIC_KEY + "\n")
     blocks = python_blocks(path)
