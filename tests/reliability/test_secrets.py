@@ -66,3 +66,65 @@ async def test_key_never_leaks(emulator: EmulatorHandle, caplog: pytest.LogCaptu
 
 def _traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+ATLAS_CLIENT = "secrets-test-client"
+ATLAS_SECRET = "atlas-SECRET-9a8b7c6d5e"
+
+
+async def test_atlas_secret_and_tokens_never_leak(
+    emulator: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fluidstack.atlas import AsyncAtlas, Atlas
+
+    emulator.atlas.create_organization(ATLAS_CLIENT, ATLAS_SECRET)
+    texts: List[str] = []
+    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx, httpcore, uvicorn, ...
+    settings = {
+        "client_id": ATLAS_CLIENT,
+        "client_secret": ATLAS_SECRET,
+        "management_url": emulator.base_url,
+        "region": "eu-north-1",
+    }
+    with Atlas(**settings) as atlas:
+        texts += [repr(atlas), repr(atlas._settings), repr(vars(atlas._auth))]
+        project = atlas.projects.create(name="p")
+        atlas = atlas.with_options(project_id=project.id)
+        created = atlas.instances.create(type="cpu.2x")
+        texts.append(repr(created))
+        raw = atlas.instances.with_raw_response.get(created.id)
+        texts += [repr(raw), repr(raw.http_response.request)]
+        tokens = list(atlas._auth.secrets())
+        emulator.add_fault(
+            method="GET", path="/regions/*/api/v1alpha1/instances", status=503, times=3
+        )
+        emulator.advance(7200)  # the token expires: a 401, a new token, the call again
+        for call in (
+            lambda: atlas.instances.get("00000000-0000-4000-8000-000000000000"),
+            lambda: atlas.instances.list(),
+            lambda: atlas.instances.create(type="no-such-type"),
+        ):
+            with pytest.raises(ApiError) as info:
+                call()
+            texts += [str(info.value), repr(info.value), _traceback(info.value)]
+        tokens += list(atlas._auth.secrets())
+    async with AsyncAtlas(**settings) as aatlas:
+        texts.append(repr(aatlas))
+        with pytest.raises(ApiError) as info:
+            await aatlas.with_options(project_id=project.id).instances.stop("nope")
+        texts.append(_traceback(info.value))
+    wrong = Atlas(**{**settings, "client_secret": ATLAS_SECRET + "x"})
+    with pytest.raises(ApiError) as info:
+        wrong.regions.list()
+    texts += [str(info.value), repr(info.value), _traceback(info.value)]
+    wrong.close()
+
+    texts += [record.getMessage() for record in caplog.records]
+    texts.append(caplog.text)
+    journal = json.dumps(emulator.journal())
+    texts.append(journal)
+    assert "/oauth/token" in journal
+    secrets = {ATLAS_SECRET, *tokens}
+    assert len(secrets) >= 3  # the secret and at least two tokens were in play
+    leaks = [(s[:12], t[:200]) for t in texts for s in secrets if s in t]
+    assert leaks == []
