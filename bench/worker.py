@@ -10,10 +10,12 @@ SDK can be interleaved without paying a process start per round:
 - ``vendor``: the vendor SDK ``fluidstack==0.0.8`` (imports as ``FluidStack``), in the
   throw-away virtual environment ``.bench/vendor-venv``.
 
-The same file also has one-shot modes for measurements that need a fresh process
-(``python worker.py parse-mem IMPL PATH``) and for the emulator's own latency
-(``python worker.py emulator-latency BASE_URL API_KEY PATH N``, or ``raw-latency
-BASE_URL HEADERS PATH N`` with any header lines, e.g. an Atlas bearer token).
+``atlas-ours`` and ``atlas-floor`` do the same for Atlas's ``instances.list()`` (set up
+with the ``atlas_setup`` command). The same file also has one-shot modes for
+measurements that need a fresh process (``python worker.py parse-mem IMPL PATH``) and
+for the emulator's own latency (``python worker.py emulator-latency BASE_URL API_KEY
+PATH N``, or ``raw-latency BASE_URL HEADERS PATH N`` with any header lines, e.g. an
+Atlas bearer token).
 
 Only the standard library is imported at module level: the vendor interpreter has no
 ``fluidstack`` and ours has no ``FluidStack``. Works on Python 3.9+.
@@ -28,7 +30,7 @@ import socket
 import sys
 import time
 import tracemalloc
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List
 from urllib.parse import urlsplit
 
 perf = time.perf_counter
@@ -176,6 +178,69 @@ class Vendor(SdkImpl):
 
 IMPLS = {"floor": Floor, "ours": Ours, "vendor": Vendor}
 
+# Atlas: the emulator's development client, its first region, one project.
+ATLAS_CLIENT = ("fs-emulator-client", "fs-emulator-secret")
+ATLAS_REGION = "eu-north-1"
+
+
+class AtlasOurs:
+    """This project's Atlas client, with its defaults; counts every request it sends."""
+
+    name = "atlas-ours"
+
+    def __init__(self, base_url: str, project_id: str) -> None:
+        from fluidstack.atlas import Atlas
+        from fluidstack.core import EventHooks
+
+        self.sent: List[str] = []
+        self.client = Atlas(
+            client_id=ATLAS_CLIENT[0],
+            client_secret=ATLAS_CLIENT[1],
+            management_url=base_url,
+            region=ATLAS_REGION,
+            project_id=project_id,
+            event_hooks=EventHooks(on_request=[lambda event: self.sent.append(event.operation)]),
+        )
+
+    def list(self) -> Any:
+        return self.client.instances.list()
+
+
+class AtlasFloor:
+    """Raw httpx with the same bearer token and project header, and json.loads."""
+
+    name = "atlas-floor"
+
+    def __init__(self, base_url: str, project_id: str) -> None:
+        import httpx
+
+        answer = httpx.post(
+            base_url + "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": ATLAS_CLIENT[0],
+                "client_secret": ATLAS_CLIENT[1],
+                "audience": "https://api.fluidstack.io",
+            },
+        )
+        answer.raise_for_status()
+        token = answer.json()["access_token"]
+        self.sent: List[str] = []
+        self.url = f"{base_url}/regions/{ATLAS_REGION}/api/v1alpha1/instances"
+        self.http = httpx.Client(
+            headers={"authorization": f"Bearer {token}", "x-project-id": project_id}
+        )
+
+    def list(self) -> Any:
+        response = self.http.get(self.url)
+        if response.status_code >= 300:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+        self.sent.append("instances.list")
+        return json.loads(response.content)
+
+
+ATLAS_IMPLS = {"atlas-ours": AtlasOurs, "atlas-floor": AtlasFloor}
+
 
 def _parser_only(name: str) -> Callable[[bytes], Any]:
     impl = IMPLS[name].__new__(IMPLS[name])
@@ -225,7 +290,7 @@ async def _async_round(impl: Impl, ids: List[str], total: int, concurrency: int)
 
 def serve(impl_name: str) -> int:
     """The long-lived mode: answer one JSON line per command line."""
-    impl: Optional[Impl] = None
+    impl: Any = None
     out = sys.stdout
     for line in sys.stdin:
         if not line.strip():
@@ -246,6 +311,18 @@ def serve(impl_name: str) -> int:
                     impl.list()
                     impl.get(ids[0])
                 reply = {"ok": True, "python": sys.version.split()[0]}
+            elif op == "atlas_setup":
+                impl = ATLAS_IMPLS[impl_name](cmd["base_url"], cmd["project_id"])
+                for _ in range(3):  # token, region discovery, adapters, connection
+                    impl.list()
+                reply = {"ok": True, "python": sys.version.split()[0]}
+            elif op == "atlas_requests":
+                # Requests sent during `n` calls, once the token is cached.
+                assert impl is not None
+                before = len(impl.sent)
+                for _ in range(cmd["n"]):
+                    impl.list()
+                reply = {"ok": True, "requests": impl.sent[before:], "calls": cmd["n"]}
             elif op == "list":
                 assert impl is not None
                 count = len(impl.list())

@@ -24,6 +24,8 @@ ROWS = (
     "`fluidstack --help`",
     "`fluidstack instances list`",
     "emulator: `GET /instances/{id}`",
+    "Atlas `instances.list()` of 50 instances",
+    "Atlas: requests per `instances.list()` once the token is cached",
     "emulator: Atlas `GET /regions/<r>/api/v1alpha1/instances`",
 )
 

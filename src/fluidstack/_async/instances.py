@@ -19,15 +19,14 @@ from typing import (
     overload,
 )
 
-from ..core._async._io import shielded
 from ..core._async._resource import AsyncResource, raw_method
+from ..core._async.lifetime import for_the_block
 from ..core._async.polling import poll_until
 from ..core.endpoint import Found
 from ..core.errors import (
     ApiError,
     NoCapacityError,
     NotFoundError,
-    may_have_acted,
 )
 from ..core.request_options import (
     RequestOptions,
@@ -392,33 +391,32 @@ class AsyncInstancesResource(AsyncResource):
         the instance, so a GPU is never left billing silently.
         """
         instance_name = name if name is not None else api.generated_name()
-        created: Optional[CreateInstanceResponse] = None
-        maybe_created = True
-        try:
-            try:
-                created = await self.create(
-                    gpu_type=gpu_type,
-                    ssh_key=ssh_key,
-                    name=instance_name,
-                    gpu_count=gpu_count,
-                    operating_system_label=operating_system_label,
-                    region=region,
-                    volumes=volumes,
-                    request_options=request_options,
-                )
-            except ApiError as exc:
-                maybe_created = may_have_acted(exc)
-                raise
-            yield await self.wait(
+
+        async def create() -> CreateInstanceResponse:
+            return await self.create(
+                gpu_type=gpu_type,
+                ssh_key=ssh_key,
+                name=instance_name,
+                gpu_count=gpu_count,
+                operating_system_label=operating_system_label,
+                region=region,
+                volumes=volumes,
+                request_options=request_options,
+            )
+
+        async def ready(created: CreateInstanceResponse) -> InstanceResponse:
+            return await self.wait(
                 created.id,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),
             )
-        finally:
-            if maybe_created:
-                with shielded():
-                    await self._clean_up(created, instance_name)
+
+        async def clean_up(created: Optional[CreateInstanceResponse]) -> None:
+            await self._clean_up(created, instance_name)
+
+        async with for_the_block(create, ready, clean_up) as instance:
+            yield instance
 
     async def _clean_up(self, created: Optional[CreateInstanceResponse], name: str) -> None:
         instance_id = created.id if created is not None else None

@@ -20,15 +20,14 @@ from typing import (
     overload,
 )
 
-from ..core._sync._io import shielded
 from ..core._sync._resource import Resource, raw_method
+from ..core._sync.lifetime import for_the_block
 from ..core._sync.polling import poll_until
 from ..core.endpoint import Found
 from ..core.errors import (
     ApiError,
     NoCapacityError,
     NotFoundError,
-    may_have_acted,
 )
 from ..core.request_options import (
     RequestOptions,
@@ -389,33 +388,32 @@ class InstancesResource(Resource):
         the instance, so a GPU is never left billing silently.
         """
         instance_name = name if name is not None else api.generated_name()
-        created: Optional[CreateInstanceResponse] = None
-        maybe_created = True
-        try:
-            try:
-                created = self.create(
-                    gpu_type=gpu_type,
-                    ssh_key=ssh_key,
-                    name=instance_name,
-                    gpu_count=gpu_count,
-                    operating_system_label=operating_system_label,
-                    region=region,
-                    volumes=volumes,
-                    request_options=request_options,
-                )
-            except ApiError as exc:
-                maybe_created = may_have_acted(exc)
-                raise
-            yield self.wait(
+
+        def create() -> CreateInstanceResponse:
+            return self.create(
+                gpu_type=gpu_type,
+                ssh_key=ssh_key,
+                name=instance_name,
+                gpu_count=gpu_count,
+                operating_system_label=operating_system_label,
+                region=region,
+                volumes=volumes,
+                request_options=request_options,
+            )
+
+        def ready(created: CreateInstanceResponse) -> InstanceResponse:
+            return self.wait(
                 created.id,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),
             )
-        finally:
-            if maybe_created:
-                with shielded():
-                    self._clean_up(created, instance_name)
+
+        def clean_up(created: Optional[CreateInstanceResponse]) -> None:
+            self._clean_up(created, instance_name)
+
+        with for_the_block(create, ready, clean_up) as instance:
+            yield instance
 
     def _clean_up(self, created: Optional[CreateInstanceResponse], name: str) -> None:
         instance_id = created.id if created is not None else None

@@ -7,7 +7,7 @@ import ipaddress
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Type, Union
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +26,7 @@ __all__ = [
     "Secret",
     "build_config",
     "finish_config",
+    "own_http_client",
 ]
 
 DEFAULT_TIMEOUT = 60.0
@@ -200,6 +201,28 @@ def finish_config(
         hooks=hooks if hooks is not None else EventHooks(),
         uses_api_key=uses_api_key,
     )
+
+
+def own_http_client(
+    httpx_client: Any,
+    http_client: Any,
+    expected: Type[Any],
+    timeout: Union[TimeoutTypes, NotGiven],
+) -> Tuple[Any, TimeoutTypes]:
+    """The caller's own ``httpx`` client, under either argument name, checked to be of
+    the ``expected`` kind (``None`` when none was given), and the timeout that applies:
+    the one asked for, else that client's own, else :data:`DEFAULT_TIMEOUT`."""
+    if httpx_client is not None and http_client is not None:
+        raise TypeError("pass httpx_client or http_client, not both")
+    custom: Any = httpx_client if httpx_client is not None else http_client
+    if custom is not None and not isinstance(custom, expected):
+        raise TypeError(
+            f"httpx_client must be an {expected.__module__}.{expected.__name__}, "
+            f"got {type(custom).__name__}"
+        )
+    if isinstance(timeout, NotGiven):
+        timeout = custom.timeout if custom is not None else DEFAULT_TIMEOUT
+    return custom, timeout
 
 
 def as_timeout(value: TimeoutTypes) -> httpx.Timeout:

@@ -22,7 +22,7 @@ Everything heavy is imported inside the fixtures so that loading the plugin cost
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterator
 
 import pytest
 
@@ -118,14 +118,7 @@ def atlas(emulator: EmulatorHandle) -> Iterator[Atlas]:
     client, the first region, and a new project named ``test`` as ``project_id``."""
     from fluidstack.atlas import Atlas
 
-    control = emulator.atlas
-    client = Atlas(
-        client_id=control.client_id,
-        client_secret=control.client_secret,
-        management_url=control.management_url,
-        token_url=control.token_url,
-        region=control.regions()[0],
-    )
+    client = Atlas(**_atlas_settings(emulator))
     client._pipeline.sleep = simulated_sleep(emulator)
     try:
         project = client.projects.create(name="test")
@@ -140,14 +133,7 @@ async def async_atlas(emulator: EmulatorHandle) -> AsyncIterator[AsyncAtlas]:
     runner, as ``async_fluidstack_client`` does)."""
     from fluidstack.atlas import AsyncAtlas
 
-    control = emulator.atlas
-    client = AsyncAtlas(
-        client_id=control.client_id,
-        client_secret=control.client_secret,
-        management_url=control.management_url,
-        token_url=control.token_url,
-        region=control.regions()[0],
-    )
+    client = AsyncAtlas(**_atlas_settings(emulator))
     sleep = simulated_sleep(emulator)
 
     async def async_sleep(seconds: float) -> None:
@@ -159,6 +145,18 @@ async def async_atlas(emulator: EmulatorHandle) -> AsyncIterator[AsyncAtlas]:
         yield client.with_options(project_id=project.id)
     finally:
         await client.aclose()
+
+
+def _atlas_settings(emulator: EmulatorHandle) -> Dict[str, Any]:
+    """The development client's credentials and URLs, and the first region."""
+    control = emulator.atlas
+    return {
+        "client_id": control.client_id,
+        "client_secret": control.client_secret,
+        "management_url": control.management_url,
+        "token_url": control.token_url,
+        "region": control.regions()[0],
+    }
 
 
 def simulated_sleep(emulator: EmulatorHandle) -> Callable[[float], None]:

@@ -12,11 +12,11 @@ from ...core._async._io import HttpClient
 from ...core._async.pipeline import AsyncPipeline
 from ...core.config import (
     DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
     NOT_GIVEN,
     NotGiven,
     TimeoutTypes,
     finish_config,
+    own_http_client,
 )
 from ...core.events import EventHooks, configure_logging_from_env
 from ..settings import (
@@ -114,16 +114,7 @@ class AsyncAtlas:
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
     ) -> None:
-        if httpx_client is not None and http_client is not None:
-            raise TypeError("pass httpx_client or http_client, not both")
-        custom = httpx_client if httpx_client is not None else http_client
-        if custom is not None and not isinstance(custom, HttpClient):
-            raise TypeError(
-                f"httpx_client must be an {HttpClient.__module__}.{HttpClient.__name__}, "
-                f"got {type(custom).__name__}"
-            )
-        if isinstance(timeout, NotGiven):
-            timeout = custom.timeout if custom is not None else DEFAULT_TIMEOUT
+        custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
         settings = resolve_settings(
             client_id=client_id,

@@ -18,8 +18,8 @@ from typing import (
     overload,
 )
 
-from ...core._async._io import shielded
 from ...core._async._resource import raw_method
+from ...core._async.lifetime import for_the_block
 from ...core._async.polling import poll_until
 from ...core.endpoint import Endpoint, Found
 from ...core.errors import (
@@ -27,8 +27,8 @@ from ...core.errors import (
     InstanceFailedError,
     NoCapacityError,
     NotFoundError,
+    NotSupportedError,
     OutOfStockError,
-    may_have_acted,
 )
 from ...core.request_options import RequestOptions, for_lookups, option
 from ...core.waiters import (
@@ -548,17 +548,21 @@ class AsyncInstancesResource(AsyncAtlasResource):
             options = request_options
             if key:  # one client token per region: each create is its own
                 options = {**(request_options or {}), "idempotency_key": f"{key}-{number}"}
-            created = await here.create(
-                type=type,
-                name=name,
-                image=image,
-                tags=tags,
-                user_data=user_data,
-                filesystems=filesystems,
-                ephemeral=ephemeral,
-                preemptible=preemptible,
-                request_options=options,
-            )
+            try:
+                created = await here.create(
+                    type=type,
+                    name=name,
+                    image=image,
+                    tags=tags,
+                    user_data=user_data,
+                    filesystems=filesystems,
+                    ephemeral=ephemeral,
+                    preemptible=preemptible,
+                    request_options=options,
+                )
+            except NotSupportedError as exc:  # the region lists capacity, but cannot create
+                attempts.append((region, exc))
+                continue
             try:
                 return await here.wait(
                     created.id,
@@ -642,34 +646,33 @@ class AsyncInstancesResource(AsyncAtlasResource):
         """
         token = option(request_options, "idempotency_key") or api.new_client_token()
         options: RequestOptions = {**(request_options or {}), "idempotency_key": token}
-        created: Optional[Instance] = None
-        maybe_created = True
-        try:
-            try:
-                created = await self.create(
-                    type=type,
-                    name=name,
-                    image=image,
-                    tags=tags,
-                    user_data=user_data,
-                    filesystems=filesystems,
-                    ephemeral=ephemeral,
-                    preemptible=preemptible,
-                    request_options=options,
-                )
-            except ApiError as exc:
-                maybe_created = may_have_acted(exc)
-                raise
-            yield await self.wait(
+
+        async def create() -> Instance:
+            return await self.create(
+                type=type,
+                name=name,
+                image=image,
+                tags=tags,
+                user_data=user_data,
+                filesystems=filesystems,
+                ephemeral=ephemeral,
+                preemptible=preemptible,
+                request_options=options,
+            )
+
+        async def ready(created: Instance) -> Instance:
+            return await self.wait(
                 created.id,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),
             )
-        finally:
-            if maybe_created:
-                with shielded():
-                    await self._clean_up(created, token)
+
+        async def clean_up(created: Optional[Instance]) -> None:
+            await self._clean_up(created, token)
+
+        async with for_the_block(create, ready, clean_up) as instance:
+            yield instance
 
     async def _clean_up(self, created: Optional[Instance], token: str) -> None:
         instance_id = created.id if created is not None else None

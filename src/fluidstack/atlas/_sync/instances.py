@@ -19,8 +19,8 @@ from typing import (
     overload,
 )
 
-from ...core._sync._io import shielded
 from ...core._sync._resource import raw_method
+from ...core._sync.lifetime import for_the_block
 from ...core._sync.polling import poll_until
 from ...core.endpoint import Endpoint, Found
 from ...core.errors import (
@@ -28,8 +28,8 @@ from ...core.errors import (
     InstanceFailedError,
     NoCapacityError,
     NotFoundError,
+    NotSupportedError,
     OutOfStockError,
-    may_have_acted,
 )
 from ...core.request_options import RequestOptions, for_lookups, option
 from ...core.waiters import (
@@ -545,17 +545,21 @@ class InstancesResource(AtlasResource):
             options = request_options
             if key:  # one client token per region: each create is its own
                 options = {**(request_options or {}), "idempotency_key": f"{key}-{number}"}
-            created = here.create(
-                type=type,
-                name=name,
-                image=image,
-                tags=tags,
-                user_data=user_data,
-                filesystems=filesystems,
-                ephemeral=ephemeral,
-                preemptible=preemptible,
-                request_options=options,
-            )
+            try:
+                created = here.create(
+                    type=type,
+                    name=name,
+                    image=image,
+                    tags=tags,
+                    user_data=user_data,
+                    filesystems=filesystems,
+                    ephemeral=ephemeral,
+                    preemptible=preemptible,
+                    request_options=options,
+                )
+            except NotSupportedError as exc:  # the region lists capacity, but cannot create
+                attempts.append((region, exc))
+                continue
             try:
                 return here.wait(
                     created.id,
@@ -639,34 +643,33 @@ class InstancesResource(AtlasResource):
         """
         token = option(request_options, "idempotency_key") or api.new_client_token()
         options: RequestOptions = {**(request_options or {}), "idempotency_key": token}
-        created: Optional[Instance] = None
-        maybe_created = True
-        try:
-            try:
-                created = self.create(
-                    type=type,
-                    name=name,
-                    image=image,
-                    tags=tags,
-                    user_data=user_data,
-                    filesystems=filesystems,
-                    ephemeral=ephemeral,
-                    preemptible=preemptible,
-                    request_options=options,
-                )
-            except ApiError as exc:
-                maybe_created = may_have_acted(exc)
-                raise
-            yield self.wait(
+
+        def create() -> Instance:
+            return self.create(
+                type=type,
+                name=name,
+                image=image,
+                tags=tags,
+                user_data=user_data,
+                filesystems=filesystems,
+                ephemeral=ephemeral,
+                preemptible=preemptible,
+                request_options=options,
+            )
+
+        def ready(created: Instance) -> Instance:
+            return self.wait(
                 created.id,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),
             )
-        finally:
-            if maybe_created:
-                with shielded():
-                    self._clean_up(created, token)
+
+        def clean_up(created: Optional[Instance]) -> None:
+            self._clean_up(created, token)
+
+        with for_the_block(create, ready, clean_up) as instance:
+            yield instance
 
     def _clean_up(self, created: Optional[Instance], token: str) -> None:
         instance_id = created.id if created is not None else None
