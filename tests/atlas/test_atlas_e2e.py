@@ -391,6 +391,13 @@ async def test_launch_falls_back_to_the_region_with_capacity(atlas_clients: Atla
     assert "no capacity for h100-hgx-80gb.8x" in str(info.value)
 
 
+async def test_launch_skips_a_region_that_cannot_create(atlas_clients: AtlasClients) -> None:
+    atlas = await on_project(atlas_clients)
+    atlas_clients.emulator.atlas.set_capabilities("eu-north-1", ["instances:delete"])
+    instance = await resolve(atlas.instances.launch(type="cpu.2x"))
+    assert instance.region == "us-east-1"
+
+
 async def test_launch_deletes_an_instance_that_went_out_of_stock(
     atlas_clients: AtlasClients,
 ) -> None:
