@@ -142,7 +142,9 @@ def test_faults_never_match_the_control_api(emulator: EmulatorHandle) -> None:
     ],
 )
 def test_bad_fault_rules_are_refused(emulator: EmulatorHandle, rule: dict) -> None:  # type: ignore[type-arg]
-    response = httpx.post(f"{emulator.base_url}/_emulator/faults", json=rule)
+    response = httpx.post(
+        f"{emulator.base_url}/_emulator/faults", json=rule, headers=emulator.control_headers
+    )
     assert response.status_code == 422
 
 
@@ -210,18 +212,19 @@ def test_full_reset_keeps_command_line_accounts_only(
 
 
 def test_control_api_validation(emulator: EmulatorHandle) -> None:
+    http = httpx.Client(headers=emulator.control_headers)
     base = emulator.base_url
-    assert httpx.post(f"{base}/_emulator/clock/advance", json={"seconds": -1}).status_code == 422
-    assert httpx.post(f"{base}/_emulator/accounts", json={"api_key": ""}).status_code == 422
+    assert http.post(f"{base}/_emulator/clock/advance", json={"seconds": -1}).status_code == 422
+    assert http.post(f"{base}/_emulator/accounts", json={"api_key": ""}).status_code == 422
     emulator.create_account("dup")
-    assert httpx.post(f"{base}/_emulator/accounts", json={"api_key": "dup"}).status_code == 409
+    assert http.post(f"{base}/_emulator/accounts", json={"api_key": "dup"}).status_code == 409
     assert (
-        httpx.put(f"{base}/_emulator/accounts/nobody/balance", json={"balance": 1}).status_code
+        http.put(f"{base}/_emulator/accounts/nobody/balance", json={"balance": 1}).status_code
         == 404
     )
-    assert httpx.post(f"{base}/_emulator/sessions", json={"api_key": "nobody"}).status_code == 404
+    assert http.post(f"{base}/_emulator/sessions", json={"api_key": "nobody"}).status_code == 404
     bad_capacity = {"gpu_type": "T4_16GB", "region": "NORWAY", "gpus": 1}
-    assert httpx.put(f"{base}/_emulator/capacity", json=bad_capacity).status_code == 400
+    assert http.put(f"{base}/_emulator/capacity", json=bad_capacity).status_code == 400
     before = emulator.clock()
     after = emulator.advance(90)
     assert before["time_scale"] == after["time_scale"] == 100.0

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 __all__ = ["FaultBook", "FaultRule", "FaultSpec", "Journal"]
 
 JOURNAL_LIMIT = 10_000
-REDACTED_HEADERS = frozenset({"api-key", "cookie", "authorization"})
+REDACTED_HEADERS = frozenset({"api-key", "cookie", "authorization", "x-emulator-token"})
 
 
 class FaultSpec(BaseModel):

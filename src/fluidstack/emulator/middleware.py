@@ -10,10 +10,11 @@ journal work the same.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from starlette.requests import cookie_parser
 
@@ -32,13 +33,16 @@ from fluidstack.emulator.platform.routes import ACCOUNT_KEY, PUBLIC_PATHS, SESSI
 from fluidstack.emulator.platform.state import Account
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
-from fluidstack.emulator.settings import MAX_BODY_BYTES
+from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES
 
 __all__ = ["ConnectionDropped", "EmulatorMiddleware"]
 
 logger = logging.getLogger("fluidstack.emulator")
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+CONTROL_PREFIX = "/_emulator"
+CONTROL_TOKEN_HEADER = b"x-emulator-token"
+TOO_LARGE = {"message": "Request body larger than 1 MiB"}
 
 
 class ConnectionDropped(Exception):
@@ -110,8 +114,17 @@ class EmulatorMiddleware:
         return None, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if sum(len(n) + len(v) + 4 for n, v in scope["headers"]) > MAX_HEADER_BYTES:
+            # The protocol refuses heads it sees growing past the limit; one that arrived
+            # in a single read is refused here.
+            message = f"Request headers larger than {MAX_HEADER_BYTES // 1024} KiB"
+            await send_json(send, 431, {"message": message})
+            return
+        if scope["path"].startswith(CONTROL_PREFIX):
+            await self._control(scope, receive, send)
             return
         started = time.perf_counter()
         method: str = scope["method"]
@@ -173,6 +186,34 @@ class EmulatorMiddleware:
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
                 self._record(scope, method, path, status_seen[0], label, idem, rule, started)
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The control API: only for a caller that knows the control token, never from a
+        web page (a foreign ``Origin``), JSON writes only, 1 MiB at most."""
+        if not self.emulator.settings.control:
+            await self.app(scope, receive, send)  # not mounted: 404
+            return
+        denial = _control_denial(scope, self.emulator.settings.control_token or "")
+        if denial is not None:
+            await send_json(send, denial[0], {"message": denial[1]})
+            return
+        try:
+            body = await _read_body(receive)
+        except ClientGone:
+            return
+        if body is None:
+            await send_json(send, 413, TOO_LARGE)
+            return
+        replayed = False
+
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay_receive, send)
 
     def _record(
         self,
@@ -242,33 +283,20 @@ class EmulatorMiddleware:
         await self._perform(scope, receive, send, request)
 
     async def _perform(self, scope: Scope, receive: Receive, send: Send, request: _Request) -> None:
-        if request.content_length is not None:
-            try:
-                declared = int(request.content_length)
-            except ValueError:
-                declared = 0
-            if declared > MAX_BODY_BYTES:
-                await send_json(send, 413, {"message": "Request body larger than 1 MiB"})
-                return
+        if _declared_length(request.content_length) > MAX_BODY_BYTES:
+            await send_json(send, 413, TOO_LARGE)
+            return
         if request.denial is not None:
             status, content, extra = request.denial
             await send_json(send, status, content, extra)
             return
-        chunks: List[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                await send_json(send, 413, {"message": "Request body larger than 1 MiB"})
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            body = await _read_body(receive)
+        except ClientGone:
+            return
+        if body is None:
+            await send_json(send, 413, TOO_LARGE)
+            return
         content_type = request.content_type
         if body and scope["method"] in BODY_METHODS and content_type is not None:
             media = content_type.split(";", 1)[0].strip().lower()
@@ -328,3 +356,62 @@ def _platform_denial(api_key: Optional[str], cookie: Optional[str]) -> str:
     if cookie is not None:
         return "Invalid or expired session: send the 'api-key' header or log in again"
     return "Missing API key: send it in the 'api-key' header"
+
+
+def _declared_length(value: Optional[bytes]) -> int:
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body: nothing is performed."""
+
+
+async def _read_body(receive: Receive) -> Optional[bytes]:
+    """The whole request body, or ``None`` past :data:`MAX_BODY_BYTES` (never buffered
+    beyond it). Raises :class:`ClientGone` when the client went away."""
+    chunks: List[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _control_denial(scope: Scope, token: str) -> Optional[Tuple[int, str]]:
+    given: Optional[bytes] = None
+    origin = host = content_type = None
+    for name, value in scope["headers"]:
+        if name == CONTROL_TOKEN_HEADER:
+            given = value
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+        elif name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
+    if origin is not None:
+        parts = urlsplit(origin) if origin != "null" else None
+        if parts is None or host is None or parts.netloc.lower() != host.lower():
+            return 403, "The control API refuses requests from web pages (a foreign Origin)"
+    if given is None or not hmac.compare_digest(given, token.encode("ascii")):
+        return 401, (
+            "Missing or wrong control token: send it in the x-emulator-token header "
+            "(printed at start, or --control-token)"
+        )
+    if scope["method"] in BODY_METHODS:
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            return 415, "Control API writes take JSON: send Content-Type: application/json"
+    return None

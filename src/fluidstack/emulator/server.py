@@ -159,6 +159,11 @@ class EmulatorServer:
         return self.settings.effective_api_keys[0]
 
     @property
+    def control_token(self) -> str:
+        """What the control API (``/_emulator/*``) wants in ``x-emulator-token``."""
+        return self.settings.control_token or ""
+
+    @property
     def app(self) -> Any:
         """The FastAPI app being served (after :meth:`start`)."""
         return self._server.emulator_app if self._server is not None else None
@@ -236,6 +241,21 @@ def run_forever(settings: EmulatorSettings) -> int:
             print(
                 f"No --atlas-client given: accepting the Atlas development client "
                 f"'{client_id}' with secret '{secret}'",
+                file=sys.stderr,
+                flush=True,
+            )
+        if settings.control and settings.control_token_generated:
+            print(
+                f"Control API token (send it as x-emulator-token to /_emulator/*): "
+                f"{settings.control_token}",
+                file=sys.stderr,
+                flush=True,
+            )
+        dev_code = server.emulator_app.state.platform.dev_login_code
+        if dev_code is not None:
+            print(
+                f"Platform development login: /auth/callback?code={dev_code} logs in as the "
+                "first account (this run only)",
                 file=sys.stderr,
                 flush=True,
             )

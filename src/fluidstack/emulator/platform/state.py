@@ -13,6 +13,7 @@ transaction before the method returns (with ``--db``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
 import secrets
@@ -25,7 +26,7 @@ from fluidstack.emulator.clock import SimClock, iso
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.platform.catalog import OS_LABELS, Catalog, Offer, load_catalog
 from fluidstack.emulator.responses import ApiError
-from fluidstack.emulator.settings import DEV_AUTH_CODE, EmulatorSettings
+from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.store import RecordKey, Store
 
 __all__ = ["Account", "Instance", "PlatformState", "Stored", "hash_key"]
@@ -201,6 +202,11 @@ class PlatformState:
         self._dirty: Dict[RecordKey, Optional[Any]] = {}
         self._clear = False
         self._system_random = random.SystemRandom()
+        self.dev_login_code: Optional[str] = (
+            "fs-dev-" + secrets.token_urlsafe(18) if settings.dev_login_enabled else None
+        )
+        """This run's development login code (``/auth/callback``), drawn from ``secrets``;
+        ``None`` when it is off (``--no-control`` without ``--dev-login``)."""
         self._empty()
         loaded = self._store.load() if self._store is not None else {}
         if loaded:
@@ -376,9 +382,13 @@ class PlatformState:
             return code
 
     def exchange_auth_code(self, code: str) -> Account:
-        """``/auth/callback``: a one-time code (or the dev code) becomes an account."""
+        """``/auth/callback``: a one-time code (or this run's development code) becomes an
+        account."""
         with self.lock:
-            if code == DEV_AUTH_CODE:
+            dev = self.dev_login_code
+            if dev is not None and hmac.compare_digest(
+                code.encode("utf-8", "surrogatepass"), dev.encode("ascii")
+            ):
                 bootstrap = [a for a in self.accounts.values() if a.bootstrap]
                 if bootstrap:
                     return bootstrap[0]
@@ -868,8 +878,9 @@ class PlatformState:
             replay = self.idempotent_replay(account, idempotency_key, fingerprint)
             if replay is not None:
                 return replay
-            rng = self._random("apikey-secret")
-            secret = "fs-" + "".join(f"{rng.getrandbits(8):02x}" for _ in range(20))
+            # Secrets come from `secrets`, seed or not: a seed makes runs repeatable, and
+            # must not make credentials guessable (issue 13, item 3).
+            secret = "fs-" + secrets.token_hex(20)
             key_id = self._add_api_key(account, secret, name, primary=False)
             body = {"id": key_id, "name": name, "api_key": secret}
             self._remember(account, idempotency_key, fingerprint, 201, body)
@@ -936,7 +947,7 @@ class PlatformState:
             rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
             for _ in range(24)
         )
-        secret = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(24))
+        secret = secrets.token_hex(12)  # a secret: never from the seed
         del account, amount
         return {"client_secret": f"{intent}_secret_{secret}"}
 
