@@ -169,3 +169,25 @@ def test_item2_the_command_prints_a_generated_token_only(
     process.terminate()
     _, err = process.communicate(timeout=10)
     assert "chosen-token-42" not in err
+
+
+# -- item 3: secrets never follow the seed ----------------------------------------------
+
+
+def test_item3_minted_api_keys_are_unpredictable_even_with_a_seed() -> None:
+    keys, secrets_seen, ids = [], [], []
+    for _ in range(2):
+        settings = EmulatorSettings(port=0, seed=1234, manual_clock=True, api_keys=["k"])
+        with (
+            EmulatorServer(settings) as server,
+            httpx.Client(base_url=server.base_url, headers={"api-key": "k"}) as api,
+        ):
+            created = api.post("/api_keys", json={"name": "ci"}).json()
+            keys.append(created["api_key"])
+            ids.append(created["id"])
+            intent = api.post("/payments/create-intent", json={"amount": 100, "currency": "usd"})
+            secrets_seen.append(intent.json()["client_secret"].split("_secret_")[1])
+    assert ids[0] == ids[1]  # ids still follow the seed (repeatable runs) ...
+    assert keys[0] != keys[1]  # ... credentials never do
+    assert secrets_seen[0] != secrets_seen[1]
+    assert all(re.fullmatch(r"fs-[0-9a-f]{40}", key) for key in keys)  # 160 random bits
