@@ -7,8 +7,9 @@ Each test names the item it pins down; the figures are in docs/reliability.md.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
-from typing import Iterator, List
+from typing import Any, Iterator, List
 
 import httpx
 import pytest
@@ -191,3 +192,109 @@ def test_item3_minted_api_keys_are_unpredictable_even_with_a_seed() -> None:
     assert keys[0] != keys[1]  # ... credentials never do
     assert secrets_seen[0] != secrets_seen[1]
     assert all(re.fullmatch(r"fs-[0-9a-f]{40}", key) for key in keys)  # 160 random bits
+
+
+# -- item 4: a lone surrogate is a client error ------------------------------------------
+
+SURROGATE = "\\ud800"  # as JSON text: a valid escape of no character
+
+
+def _raw(template: str) -> bytes:
+    return template.replace("@", SURROGATE).encode()
+
+
+PLATFORM_BODIES = [
+    ("POST", "/instances", '{"gpu_type": "@", "ssh_key": "k"}'),
+    ("POST", "/instances", '{"gpu_type": "L40_48GB", "ssh_key": "k", "name": "@"}'),
+    ("POST", "/instances", '{"gpu_type": "L40_48GB", "ssh_key": "@"}'),
+    ("POST", "/instances", '{"gpu_type": "L40_48GB", "ssh_key": "k", "region": "@"}'),
+    ("POST", "/ssh_keys", '{"name": "@", "public_key": "ssh-ed25519 AAAA"}'),
+    ("POST", "/list_user_ssh_keys", '{"name": "k2", "public_key": "@"}'),
+    ("POST", "/api_keys", '{"name": "@"}'),
+    ("PUT", "/user/company-details", '{"company_name": "@"}'),
+    ("POST", "/payments/create-intent", '{"amount": 1, "currency": "@"}'),
+    ("POST", "/ssh_keys", '{"@": "x"}'),
+]
+
+
+def test_item4_a_lone_surrogate_in_any_platform_body_is_a_400(
+    emulator: EmulatorHandle, api: httpx.Client, ssh_key: str, create: Any
+) -> None:
+    instance = create()["id"]
+    bodies = [
+        *PLATFORM_BODIES,
+        ("PUT", f"/instances/{instance}/rename", '{"new_instance_name": "@"}'),
+    ]
+    for method, path, template in bodies:
+        answer = api.request(
+            method, path, content=_raw(template), headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400, (path, template, answer.text)
+        assert answer.json()["message"]
+    # Nothing was stored, and every listing still answers.
+    assert [k["name"] for k in api.get("/ssh_keys").json()] == [ssh_key]
+    assert [k["name"] for k in api.get("/api_keys").json()] == ["default"]
+    assert len(api.get("/instances").json()) == 1
+    assert api.get(f"/instances/{instance}").status_code in (200, 202)
+
+
+def test_item4_a_lone_surrogate_keeps_the_connection_alive(emulator: EmulatorHandle) -> None:
+    host, port = emulator.base_url.split("//")[1].split(":")
+    body = _raw('{"gpu_type": "@", "ssh_key": "k"}')
+    request = (
+        b"POST /instances HTTP/1.1\r\nHost: x\r\napi-key: " + emulator.api_key.encode()
+        + b"\r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode() + b"\r\n\r\n" + body
+    )  # fmt: skip
+    follow_up = b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        first = _read_response(sock)
+        sock.sendall(follow_up)  # the same connection, kept alive
+        second = _read_response(sock)
+    assert first.startswith(b"HTTP/1.1 400")
+    assert second.startswith(b"HTTP/1.1 200")
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed"
+        rest += chunk
+    return head + b"\r\n\r\n" + rest
+
+
+def test_item4_a_lone_surrogate_in_atlas_and_control_bodies_is_a_400(
+    emulator: EmulatorHandle, eu: httpx.Client, mgmt: httpx.Client
+) -> None:
+    json_type = {"content-type": "application/json"}
+    for client, method, path, template in [
+        (eu, "POST", "/projects", '{"name": "@"}'),
+        (eu, "POST", "/instances", '{"name": "@", "type": "cpu.2x"}'),
+        (eu, "POST", "/instances", '{"name": "n", "type": "cpu.2x", "tags": {"a": "@"}}'),
+        (eu, "POST", "/filesystems", '{"name": "f", "size": "@"}'),
+        (mgmt, "POST", "/invitations", '{"email": "@@x.y"}'),
+        (mgmt, "POST", "/user/keys", '{"name": "@", "key": "x"}'),
+    ]:
+        answer = client.request(method, path, content=_raw(template), headers=json_type)
+        assert answer.status_code == 400, (path, answer.text)
+    token = httpx.post(
+        emulator.base_url + "/oauth/token",
+        content=_raw('{"grant_type": "client_credentials", "client_id": "@"}'),
+        headers=json_type,
+    )
+    assert token.status_code == 400
+    control = httpx.post(
+        emulator.base_url + "/_emulator/accounts",
+        content=_raw('{"api_key": "@"}'),
+        headers={**json_type, **emulator.control_headers},
+    )
+    assert control.status_code == 400
+    assert eu.get("/instances").json() == []

@@ -28,6 +28,7 @@ from fluidstack.emulator.atlas.routes import (
     is_atlas_path,
 )
 from fluidstack.emulator.clock import iso
+from fluidstack.emulator.encoding import has_lone_surrogate
 from fluidstack.emulator.faults import FaultRule, redact_headers
 from fluidstack.emulator.platform.routes import ACCOUNT_KEY, PUBLIC_PATHS, SESSION_COOKIE, VIA_KEY
 from fluidstack.emulator.platform.state import Account
@@ -43,6 +44,9 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 CONTROL_PREFIX = "/_emulator"
 CONTROL_TOKEN_HEADER = b"x-emulator-token"
 TOO_LARGE = {"message": "Request body larger than 1 MiB"}
+NOT_UNICODE = {
+    "message": "The body is not valid Unicode: a string holds a lone surrogate such as \\ud800"
+}
 
 
 class ConnectionDropped(Exception):
@@ -204,6 +208,9 @@ class EmulatorMiddleware:
         if body is None:
             await send_json(send, 413, TOO_LARGE)
             return
+        if has_lone_surrogate(body):
+            await send_json(send, 400, NOT_UNICODE)
+            return
         replayed = False
 
         async def replay_receive() -> Message:
@@ -316,6 +323,10 @@ class EmulatorMiddleware:
                     send, 400, {"message": "Unsupported Content-Type: send application/json"}
                 )
                 return
+        if has_lone_surrogate(body):
+            # Valid JSON syntax but no text: stored, it would poison every later answer.
+            await send_json(send, 400, NOT_UNICODE)
+            return
         replayed = False
 
         async def replay_receive() -> Message:
