@@ -10,7 +10,7 @@ import pytest
 from emulator_support import public_key
 
 from fluidstack.emulator import EmulatorSettings, create_app
-from fluidstack.emulator.server import _coalescing_protocol, _CoalescingTransport
+from fluidstack.emulator.server import ConnectionGuard, _CoalescingTransport, _guarded_protocol
 from fluidstack.testing import EmulatorHandle
 
 
@@ -73,7 +73,8 @@ def test_keep_alive_requests_use_the_coalescing_protocol(
         path = f"/instances/{created.json()['id']}"
         statuses = {c.get(path).status_code for _ in range(100)}
     assert statuses <= {200, 202}
-    assert _coalescing_protocol() is not None  # httptools is installed with the extra
+    # httptools is installed with the extra: the guarded, coalescing protocol serves.
+    assert _guarded_protocol(ConnectionGuard(10.0, 1000, 32768)) is not None
 
 
 @pytest.mark.anyio

@@ -188,6 +188,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="accept this run's development login code at /auth/callback even with "
         "--no-control (it is on whenever the control API is)",
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="real seconds a client may take to send a request's headers (default 10)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="open connections served at once (default 1000)",
+    )
 
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="logging level (default info)"
@@ -219,6 +233,8 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         control=args.control,
         control_token=args.control_token,
         dev_login=args.dev_login,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
         log_level=args.log_level,
         initial_balance=args.initial_balance,
         atlas_clients=list(args.atlas_clients),

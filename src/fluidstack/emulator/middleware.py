@@ -29,7 +29,7 @@ from fluidstack.emulator.atlas.routes import (
 )
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
-from fluidstack.emulator.faults import FaultRule, redact_headers
+from fluidstack.emulator.faults import FaultRule, clip, redact_headers
 from fluidstack.emulator.platform.routes import ACCOUNT_KEY, PUBLIC_PATHS, SESSION_COOKIE, VIA_KEY
 from fluidstack.emulator.platform.state import Account
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
@@ -238,12 +238,12 @@ class EmulatorMiddleware:
             {
                 "time": iso(self.emulator.clock.now()),
                 "method": method,
-                "path": path,
-                "query": unquote(scope.get("query_string", b"").decode("latin-1")),
+                "path": clip(path),
+                "query": clip(unquote(scope.get("query_string", b"")[:4096].decode("latin-1"))),
                 "status": status,
                 "account": label,
                 "headers": redact_headers(scope["headers"]),
-                "idempotency_key": idem,
+                "idempotency_key": clip(idem, 255) if idem is not None else None,
                 "fault": rule.id if rule is not None else None,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             }

@@ -82,6 +82,11 @@ class EmulatorSettings:
     dev_login: Optional[bool] = None
     """Accept this run's (random) platform development login code at ``/auth/callback``;
     ``None`` means: only while the control API is on."""
+    header_timeout: float = 10.0
+    """Real seconds a client may take to send a request's head; then 408 and close."""
+    max_connections: int = 1000
+    """Open connections served at once; past it the connection that has waited longest
+    for a request is closed (or, with none waiting, the new one gets 503)."""
 
     log_level: str = "info"
     """Logging level of the emulator and uvicorn."""
@@ -133,6 +138,10 @@ class EmulatorSettings:
             raise ValueError("the same Atlas region was given twice")
         if not self.token_ttl > 0:
             raise ValueError(f"token_ttl must be positive, got {self.token_ttl}")
+        if not self.header_timeout > 0:
+            raise ValueError(f"header_timeout must be positive, got {self.header_timeout}")
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {self.max_connections}")
         self.control_token_generated = self.control_token is None
         """Whether the control token was drawn here (and is then announced at start)."""
         if self.control_token is None:
