@@ -179,7 +179,10 @@ def validation_detail(errors: Any) -> List[Dict[str, Any]]:
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return message_response(exc.status, exc.message)
+    response = message_response(exc.status, exc.message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import random
 import secrets
 import threading
@@ -25,11 +26,13 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from fluidstack.emulator.clock import SimClock, iso
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.platform.catalog import OS_LABELS, Catalog, Offer, load_catalog
-from fluidstack.emulator.responses import ApiError
+from fluidstack.emulator.responses import ApiError, storage_unavailable
 from fluidstack.emulator.settings import EmulatorSettings
-from fluidstack.emulator.store import RecordKey, Store
+from fluidstack.emulator.store import RecordKey, Store, StoreUnavailable
 
 __all__ = ["Account", "Instance", "PlatformState", "Stored", "hash_key"]
+
+logger = logging.getLogger("fluidstack.emulator")
 
 PENDING_SECONDS = 30.0
 """Simulated seconds an instance stays ``pending`` before ``provisioning``."""
@@ -257,9 +260,27 @@ class PlatformState:
         changes = list(self._dirty.items())
         self._dirty.clear()
         clear_all, self._clear = self._clear, False
-        self._store.write(changes, clear=clear_all)
+        try:
+            self._store.write(changes, clear=clear_all)
+        except StoreUnavailable as exc:
+            # The change is not on disk, so it must not stay in memory either: an answer
+            # of 503 whose effect lingers (and vanishes at the next restart) is the
+            # lost acknowledged write of issue 13, item 8. The file is the truth.
+            logger.warning("a write could not be committed (%s): rolled back", exc)
+            self._reload()
+            raise storage_unavailable(str(exc)) from None
 
-    def _load(self, data: Dict[str, Dict[str, Any]]) -> None:
+    def _reload(self) -> None:
+        """Forget memory and take the state back from the file (after a failed commit)."""
+        assert self._store is not None
+        auth_codes = self.auth_codes  # one-time codes live in memory only
+        self._empty()
+        self._dirty.clear()
+        self._clear = False
+        self._load(self._store.load(), commit=False)
+        self.auth_codes = auth_codes
+
+    def _load(self, data: Dict[str, Dict[str, Any]], commit: bool = True) -> None:
         meta = data.get("meta", {})
         if "clock" in meta:
             self.clock.restore(meta["clock"])
@@ -291,7 +312,8 @@ class PlatformState:
         for api_key in self.settings.effective_api_keys:
             if hash_key(api_key) not in self.api_keys:
                 self._new_account(api_key, self.settings.initial_balance, bootstrap=True)
-        self._commit()
+        if commit:
+            self._commit()
 
     def _random(self, purpose: str) -> random.Random:
         """A generator for one decision: derived from the seed when there is one."""
