@@ -298,3 +298,44 @@ def test_item4_a_lone_surrogate_in_atlas_and_control_bodies_is_a_400(
     )
     assert control.status_code == 400
     assert eu.get("/instances").json() == []
+
+
+# -- item 10: one rule for instance names; relative redirects ----------------------------
+
+BAD_INSTANCE_NAMES = ["", " leading", "trailing ", "nul\x00", "bell\x07", "line\nbreak", "del\x7f"]
+
+
+@pytest.mark.parametrize("name", BAD_INSTANCE_NAMES)
+def test_item10_create_and_rename_refuse_the_same_names(
+    api: httpx.Client, ssh_key: str, create: Any, name: str
+) -> None:
+    made = api.post("/instances", json={"gpu_type": "L40_48GB", "ssh_key": ssh_key, "name": name})
+    assert made.status_code == 422, made.text
+    instance = create()["id"]
+    renamed = api.put(f"/instances/{instance}/rename", json={"new_instance_name": name})
+    assert renamed.status_code == 422
+    assert [i["id"] for i in api.get("/instances").json()] == [instance]
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../etc/passwd", "ok name", "ü 🚀"])
+def test_item10_create_and_rename_accept_the_same_names(
+    api: httpx.Client, ssh_key: str, name: str
+) -> None:
+    made = api.post("/instances", json={"gpu_type": "L40_48GB", "ssh_key": ssh_key, "name": name})
+    assert made.status_code == 202, made.text
+    renamed = api.put(f"/instances/{made.json()['id']}/rename", json={"new_instance_name": name})
+    assert renamed.status_code == 200
+
+
+def test_item10_the_trailing_slash_redirect_is_relative(emulator: EmulatorHandle) -> None:
+    headers = {"api-key": emulator.api_key, "host": "evil.example"}
+    answer = httpx.get(emulator.base_url + "/instances/?page=2", headers=headers)
+    assert answer.status_code == 307
+    assert answer.headers["location"] == "/instances?page=2"
+    followed = httpx.get(
+        emulator.base_url + "/ssh_keys/",
+        headers={"api-key": emulator.api_key},
+        follow_redirects=True,
+    )
+    assert followed.status_code == 200
+    assert followed.url.path == "/ssh_keys"

@@ -41,6 +41,7 @@ __all__ = ["ConnectionDropped", "EmulatorMiddleware"]
 logger = logging.getLogger("fluidstack.emulator")
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CONTROL_PREFIX = "/_emulator"
 CONTROL_TOKEN_HEADER = b"x-emulator-token"
 TOO_LARGE = {"message": "Request body larger than 1 MiB"}
@@ -178,6 +179,9 @@ class EmulatorMiddleware:
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_seen[0] = message["status"]
+                if message["status"] in REDIRECTS and not atlas:
+                    # (Atlas's /authorize redirects to the client's loopback listener.)
+                    message["headers"] = _relative_location(message["headers"])
             await send(message)
 
         request = _Request(downstream, denial, atlas, path, content_type, content_length)
@@ -426,3 +430,18 @@ def _control_denial(scope: Scope, token: str) -> Optional[Tuple[int, str]]:
         if media != "application/json":
             return 415, "Control API writes take JSON: send Content-Type: application/json"
     return None
+
+
+def _relative_location(headers: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+    """A redirect's ``Location`` as a path: Starlette builds the trailing-slash redirect
+    from the ``Host`` header, so a forged ``Host`` would send the client elsewhere."""
+    fixed = []
+    for name, value in headers:
+        if name.lower() == b"location":
+            parts = urlsplit(value.decode("latin-1"))
+            path = parts.path or "/"
+            if path.startswith("//"):  # not a scheme-relative URL either
+                path = "/" + path.lstrip("/")
+            value = (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
+        fixed.append((name, value))
+    return fixed
