@@ -115,6 +115,20 @@ def test_delay_then_normal_answer(emulator: EmulatorHandle, raw: httpx.Client) -
     _wait_for_journal(emulator, "/healthcheck", count=2)
 
 
+def test_a_delayed_request_is_performed_even_if_its_client_gave_up(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    """A delay without ``perform`` models a request that reaches the server late: it is
+    carried out when the delay ends, whether or not the client still waits (issue 13,
+    item 14: the late create that naive retries duplicate)."""
+    emulator.add_fault(method="POST", path="/api_keys", action="delay", seconds=0.5)
+    with pytest.raises(httpx.ReadTimeout):
+        api.post("/api_keys", json={"name": "late"}, timeout=0.1)
+    assert [k["name"] for k in api.get("/api_keys").json()] == ["default"]  # not yet
+    time.sleep(0.8)
+    assert [k["name"] for k in api.get("/api_keys").json()] == ["default", "late"]
+
+
 def test_delay_after_performing(emulator: EmulatorHandle, raw: httpx.Client) -> None:
     emulator.add_fault(method="POST", path="/api_keys", action="delay", seconds=0.5, perform=True)
     with pytest.raises(httpx.ReadTimeout):

@@ -273,12 +273,23 @@ class EmulatorMiddleware:
             if spec.action == "drop":
                 await _drop(send)
                 return
+            # The request has arrived, body and all; the server only acts on it later,
+            # whether or not the client still waits for the answer (a server cannot
+            # tell): the late arrival that makes naive create retries duplicate.
+            try:
+                early = await _read_body(receive)
+            except ClientGone:
+                return
+            if early is None:
+                await send_json(send, 413, TOO_LARGE)
+                return
             await asyncio.sleep(spec.seconds)
             if generation != self.emulator.generation:
                 # Reset while this request was delayed: performing it now would leak
                 # it into the fresh state.
                 await _drop(send)
                 return
+            receive = _replaying(early, receive)
         if spec is not None and spec.perform:
             captured = _Captured()
             await self._perform(scope, receive, captured.send, request)
@@ -371,6 +382,20 @@ def _platform_denial(api_key: Optional[str], cookie: Optional[str]) -> str:
     if cookie is not None:
         return "Invalid or expired session: send the 'api-key' header or log in again"
     return "Missing API key: send it in the 'api-key' header"
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields ``body`` (already read) first, then defers to ``receive``."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _declared_length(value: Optional[bytes]) -> int:
