@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
 
 import httpx
 
-from ...core._async._io import HttpClient
+from ...core._async._io import HttpClient, new_http_client
 from ...core._async.pipeline import AsyncPipeline
 from ...core.config import (
     DEFAULT_MAX_RETRIES,
@@ -138,7 +138,7 @@ class AsyncAtlas:
             hooks=event_hooks,
             uses_api_key=False,
         )
-        http = custom if custom is not None else HttpClient(timeout=config.timeout)
+        http = custom if custom is not None else new_http_client(config.timeout)
         pipeline = AsyncPipeline(config, http)
         self._auth = AsyncTokenAuth(pipeline, settings)
         pipeline.auth = self._auth

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
 
 import httpx
 
-from ...core._sync._io import HttpClient
+from ...core._sync._io import HttpClient, new_http_client
 from ...core._sync.pipeline import Pipeline
 from ...core.config import (
     DEFAULT_MAX_RETRIES,
@@ -139,7 +139,7 @@ class Atlas:
             hooks=event_hooks,
             uses_api_key=False,
         )
-        http = custom if custom is not None else HttpClient(timeout=config.timeout)
+        http = custom if custom is not None else new_http_client(config.timeout)
         pipeline = Pipeline(config, http)
         self._auth = TokenAuth(pipeline, settings)
         pipeline.auth = self._auth

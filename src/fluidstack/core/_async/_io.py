@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ContextManager, Optional
+
 import anyio
 import httpx
 from anyio import sleep
 
-__all__ = ["HttpClient", "new_lock", "shielded", "sleep"]
+__all__ = ["HttpClient", "deadline", "new_http_client", "new_lock", "shielded", "sleep"]
 
 HttpClient = httpx.AsyncClient
 
@@ -19,3 +21,15 @@ def shielded() -> anyio.CancelScope:
 def new_lock() -> anyio.Lock:
     """A lock for ``async with``: one task at a time (asyncio or trio)."""
     return anyio.Lock()
+
+
+def deadline(seconds: Optional[float]) -> ContextManager[object]:
+    """A scope that cancels what runs inside after ``seconds`` (``None``: never) and then
+    raises :class:`TimeoutError`: a call's total deadline covers every read, the
+    response headers and body included, whatever the server's pace."""
+    return anyio.fail_after(seconds)
+
+
+def new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """The client's own ``httpx`` client (one you pass in is used as it is)."""
+    return httpx.AsyncClient(timeout=timeout)
