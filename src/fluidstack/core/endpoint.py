@@ -353,13 +353,11 @@ def too_large_error(response: httpx.Response, limit: int) -> ResponseTooLargeErr
     )
 
 
-def declared_length(response: httpx.Response) -> Optional[int]:
-    """The body length the server declares, when it declares one and nothing re-encodes
-    it (with ``Content-Encoding`` the decoded body is larger)."""
+def declared_too_large(response: httpx.Response, limit: int) -> bool:
+    """Whether the body length the server declares is already past ``limit`` (with a
+    ``Content-Encoding`` the decoded body is larger still; the stream will tell)."""
     value = response.headers.get("content-length")
-    if value is None or response.headers.get("content-encoding") or not value.isdigit():
-        return None
-    return int(value)
+    return value is not None and value.isdigit() and int(value) > limit
 
 
 def decode_body(response: httpx.Response) -> Any:

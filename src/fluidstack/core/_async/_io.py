@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import ContextManager, Optional
 
 import anyio
@@ -27,7 +28,12 @@ def deadline(seconds: Optional[float]) -> ContextManager[object]:
     """A scope that cancels what runs inside after ``seconds`` (``None``: never) and then
     raises :class:`TimeoutError`: a call's total deadline covers every read, the
     response headers and body included, whatever the server's pace."""
+    if seconds is None:
+        return _NO_DEADLINE  # the common case: no cancel scope to enter
     return anyio.fail_after(seconds)
+
+
+_NO_DEADLINE = contextlib.nullcontext()
 
 
 def new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:

@@ -8,7 +8,7 @@ import ssl
 import threading
 import time
 from time import sleep
-from typing import Any, Iterable, Iterator, Optional, Type
+from typing import Any, ContextManager, Iterable, Iterator, Optional, Type
 
 import httpcore
 import httpx
@@ -43,13 +43,19 @@ _DEADLINE: contextvars.ContextVar[Optional[float]] = contextvars.ContextVar(
 )
 
 
-@contextlib.contextmanager
-def deadline(seconds: Optional[float]) -> Iterator[None]:
+def deadline(seconds: Optional[float]) -> ContextManager[object]:
     """Within this block, no read or write of the client's own connections outlives
     ``seconds`` from now (``None``: no deadline)."""
     if seconds is None:
-        yield
-        return
+        return _NO_DEADLINE  # the common case: nothing to set
+    return _deadline(seconds)
+
+
+_NO_DEADLINE = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
     token = _DEADLINE.set(time.monotonic() + seconds)
     try:
         yield

@@ -20,7 +20,7 @@ from ..endpoint import (
     RawResponse,
     build_request,
     claim_raw_slot,
-    declared_length,
+    declared_too_large,
     error_from_response,
     parse_response,
     redirect_request,
@@ -306,8 +306,7 @@ class Pipeline:
         """Read the (streamed) body, at most ``max_response_bytes`` of it once decoded,
         checking the total deadline between chunks."""
         limit = budget.max_response_bytes
-        declared = declared_length(response)
-        if declared is not None and declared > limit:
+        if declared_too_large(response, limit):
             response.close()
             raise too_large_error(response, limit)
         chunks = []
@@ -318,8 +317,7 @@ class Pipeline:
                 if size > limit:
                     raise too_large_error(response, limit)
                 chunks.append(chunk)
-                left = budget.remaining()
-                if left is not None and left <= 0:
+                if budget.deadline is not None and (budget.remaining() or 0.0) <= 0:
                     raise httpx.ReadTimeout("the call's total timeout has passed")
         except BaseException:
             response.close()
