@@ -71,6 +71,8 @@ class FakeAtlas:
         self.valid: Set[str] = set()
         self.expires_in: Optional[float] = 3600
         self.token_answers: List[Answer] = []
+        self.refresh_tokens: Set[str] = {"refresh-1"}
+        """Refresh tokens the fake accepts; each is rotated (replaced) when used."""
         self.routes: Dict[Tuple[str, str], Any] = {
             ("GET", MANAGEMENT + "/api/v1alpha1/regions"): answer(
                 200, [{"name": n, "url": u} for n, u in REGIONS.items()]
@@ -126,10 +128,19 @@ class FakeAtlas:
         self.token_requests.append(request)
         if self.token_answers:
             return self._play(self.token_answers, request)
+        form = dict(httpx.QueryParams(request.content.decode()))
         token = f"tok-{len(self.issued) + 1}"
+        body: Dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
+        if form.get("grant_type") == "refresh_token":
+            used = form.get("refresh_token", "")
+            if used not in self.refresh_tokens:
+                return answer(400, {"error": "invalid_grant", "error_description": "reused"})
+            self.refresh_tokens.discard(used)
+            rotated = f"refresh-{len(self.issued) + 2}"
+            self.refresh_tokens.add(rotated)
+            body["refresh_token"] = rotated
         self.issued.append(token)
         self.valid.add(token)
-        body: Dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
         if self.expires_in is not None:
             body["expires_in"] = self.expires_in
         return answer(200, body)

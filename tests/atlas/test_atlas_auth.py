@@ -20,7 +20,7 @@ from atlas_client_support import (
     jwt,
 )
 
-from fluidstack.atlas import AsyncAtlas, Atlas
+from fluidstack.atlas import AsyncAtlas, Atlas, IssuedToken
 from fluidstack.core import (
     ApiError,
     AuthenticationError,
@@ -313,3 +313,53 @@ def test_token_and_secret_are_redacted_in_reprs() -> None:
     fixed = AsyncAtlas(token="tok-SECRET-123", management_url="https://mgmt.test")
     assert "tok-SECRET-123" not in repr(fixed) + repr(fixed._settings)
     atlas.close()
+
+
+async def test_a_refresh_token_gets_access_tokens_and_is_rotated(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    _instances(h)
+    h.server.expires_in = 600
+    issued: List[IssuedToken] = []
+    atlas = h.client(
+        client_id="public-cli",
+        client_secret=None,
+        refresh_token="refresh-1",
+        on_token=issued.append,
+    )
+    await resolve(atlas.instances.list())
+    form = parse_qs(h.server.token_requests[0].content.decode())
+    assert form == {
+        "grant_type": ["refresh_token"],
+        "client_id": ["public-cli"],
+        "refresh_token": ["refresh-1"],
+    }
+    assert [t.refresh_token.reveal() for t in issued if t.refresh_token] == ["refresh-2"]
+    assert issued[0].access_token.reveal() == "tok-1"
+    assert issued[0].expires_at is not None
+    assert abs(issued[0].expires_at - (time.time() + 600)) < 5
+    h.clock.advance(600)  # expired: the rotated refresh token is the one used next
+    await resolve(atlas.instances.list())
+    assert parse_qs(h.server.token_requests[1].content.decode())["refresh_token"] == ["refresh-2"]
+    assert [t.refresh_token.reveal() for t in issued if t.refresh_token] == [
+        "refresh-2",
+        "refresh-3",
+    ]
+    text = repr(issued) + repr(atlas) + repr(atlas._settings)
+    assert "refresh-" not in text
+    assert "tok-" not in text
+
+
+async def test_a_refused_refresh_token_says_so(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    atlas = h.client(client_id="public-cli", client_secret=None, refresh_token="stolen")
+    with pytest.raises(TokenError) as info:
+        await resolve(atlas.regions.list())
+    assert info.value.error == "invalid_grant"
+    assert "stolen" not in str(info.value)
+
+
+def test_a_refresh_token_needs_its_client_id() -> None:
+    with pytest.raises(ValueError, match="client_id is missing"):
+        Atlas(refresh_token="r")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         WaitTimeoutError,
     )
     from .client import AsyncAtlas, Atlas
+    from .tokens import IssuedToken
     from .types import (
         Capacity,
         Cluster,
@@ -97,6 +98,7 @@ _TYPES = (
 _LAZY: Dict[str, str] = {
     "Atlas": "fluidstack.atlas.client",
     "AsyncAtlas": "fluidstack.atlas.client",
+    "IssuedToken": "fluidstack.atlas.tokens",
     **dict.fromkeys(_ERRORS, "fluidstack.core"),
     **dict.fromkeys(_TYPES, "fluidstack.atlas.types"),
 }
@@ -119,6 +121,7 @@ __all__ = [
     "InstanceState",
     "InstanceType",
     "Invitation",
+    "IssuedToken",
     "KubernetesCluster",
     "KubernetesNodePool",
     "MemberRole",

@@ -52,6 +52,7 @@ class AtlasSettings:
     client_id: Optional[str]
     client_secret: Optional[Secret] = field(repr=False)
     token: Optional[Secret] = field(repr=False)
+    refresh_token: Optional[Secret] = field(repr=False)
     region: Optional[str]
     project_id: Optional[str]
     management_api: str
@@ -63,7 +64,7 @@ class AtlasSettings:
 
     @property
     def has_credentials(self) -> bool:
-        return self.token is not None or self.client_secret is not None
+        return any(c is not None for c in (self.token, self.client_secret, self.refresh_token))
 
 
 def _env(name: str) -> Optional[str]:
@@ -114,6 +115,7 @@ def resolve_settings(
     token_url: Optional[str],
     region_url: Optional[str],
     audience: str,
+    refresh_token: Optional[str] = None,
 ) -> AtlasSettings:
     """Arguments first, then ``FLUIDSTACK_*`` variables, then the production defaults."""
     client_id = (client_id if client_id is not None else _env(ENV_CLIENT_ID)) or None
@@ -127,12 +129,16 @@ def resolve_settings(
     bearer = checked_secret(token if token is not None else _env(ENV_TOKEN), "token", ENV_TOKEN)
     if bearer is not None and bearer.reveal().lower().startswith("bearer "):
         bearer = Secret(bearer.reveal()[len("bearer ") :].strip())
-    if (client_id is None) != (secret is None):
-        missing = "client_secret" if secret is None else "client_id"
-        env = ENV_CLIENT_SECRET if secret is None else ENV_CLIENT_ID
+    refresh = checked_secret(refresh_token, "refresh_token", "refresh_token=...")
+    if client_id is None and (secret is not None or refresh is not None):
         raise ValueError(
-            f"client credentials need both client_id and client_secret: pass {missing}=... "
-            f"or set {env}"
+            f"client_id is missing: pass client_id=... or set {ENV_CLIENT_ID} (a client "
+            "secret or refresh token is only usable with the client id it belongs to)"
+        )
+    if client_id is not None and secret is None and refresh is None:
+        raise ValueError(
+            "client credentials need both client_id and client_secret: pass "
+            f"client_secret=... or set {ENV_CLIENT_SECRET}"
         )
     region = (region if region is not None else _env(ENV_REGION)) or None
     if region is not None:
@@ -158,6 +164,7 @@ def resolve_settings(
         client_id=client_id,
         client_secret=secret,
         token=bearer,
+        refresh_token=refresh,
         region=region,
         project_id=check_project_id(project_id if project_id is not None else _env(ENV_PROJECT_ID)),
         management_api=management,

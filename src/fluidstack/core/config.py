@@ -98,14 +98,15 @@ class Secret:
         return hash(self._value)
 
 
-def checked_secret(value: Optional[str], what: str, env: str) -> Optional[Secret]:
+def checked_secret(value: Optional[str], what: str, source: str) -> Optional[Secret]:
     """``value`` stripped and wrapped, ``None`` when absent; refuses an empty value or one
-    that could not travel in a header, without echoing it."""
+    that could not travel in a header, without echoing it. ``source`` says where a good
+    one goes (an environment variable, an argument)."""
     if value is None:
         return None
     value = value.strip()
     if not value:
-        raise ValueError(f"{what} is empty; pass one or set {env}")
+        raise ValueError(f"{what} is empty; pass one or set {source}")
     if any(c in value for c in "\r\n\x00"):
         # A header value with a line break would be refused by httpx with the secret in
         # the message; refuse it here, without echoing it.

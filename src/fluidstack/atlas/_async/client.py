@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from types import TracebackType
-from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Type, Union
 
 import httpx
 
@@ -27,6 +27,7 @@ from ..settings import (
     check_project_id,
     resolve_settings,
 )
+from ..tokens import IssuedToken
 from .auth import AsyncTokenAuth
 from .scope import AsyncRegionDirectory, AsyncScope
 
@@ -68,7 +69,10 @@ class AsyncAtlas:
             ``FLUIDSTACK_CLIENT_ID``.
         client_secret: Its secret. Default: ``FLUIDSTACK_CLIENT_SECRET``.
         token: A ready bearer token, sent as given (default: ``FLUIDSTACK_TOKEN``). With
-            client credentials as well, it is replaced once it expires.
+            client credentials or a refresh token as well, it is replaced once it expires.
+        refresh_token: The refresh token of a browser login (authorization code + PKCE),
+            with the ``client_id`` it was issued to: access tokens are obtained with it,
+            and a rotated one replaces it (see ``on_token``).
         region: Region name, one of ``atlas.regions.list()`` (default:
             ``FLUIDSTACK_REGION``). Its URL is found through the management API.
         project_id: Project for project-scoped calls (``X-PROJECT-ID``). Default:
@@ -91,6 +95,8 @@ class AsyncAtlas:
         http_client: Same as ``httpx_client``.
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
+        on_token: Called with an :class:`~fluidstack.atlas.tokens.IssuedToken` whenever
+            the client obtains a token, e.g. to keep the newest refresh token.
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class AsyncAtlas:
         client_id: Optional[str] = None,
         client_secret: Optional[str] = None,
         token: Optional[str] = None,
+        refresh_token: Optional[str] = None,
         region: Optional[str] = None,
         project_id: Optional[Id] = None,
         management_url: Optional[str] = None,
@@ -113,6 +120,7 @@ class AsyncAtlas:
         http_client: Optional[HttpClient] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
+        on_token: Optional[Callable[[IssuedToken], object]] = None,
     ) -> None:
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
@@ -126,6 +134,7 @@ class AsyncAtlas:
             token_url=token_url,
             region_url=region_url,
             audience=audience,
+            refresh_token=refresh_token,
         )
         config = finish_config(
             base_url=settings.management_api,
@@ -140,7 +149,7 @@ class AsyncAtlas:
         )
         http = custom if custom is not None else HttpClient(timeout=config.timeout)
         pipeline = AsyncPipeline(config, http)
-        self._auth = AsyncTokenAuth(pipeline, settings)
+        self._auth = AsyncTokenAuth(pipeline, settings, on_token=on_token)
         pipeline.auth = self._auth
         self._settings = settings
         self._owns_http = custom is None
@@ -217,6 +226,8 @@ class AsyncAtlas:
         settings: AtlasSettings = self._settings
         if settings.client_secret is not None:
             credentials = "client credentials"
+        elif settings.refresh_token is not None:
+            credentials = "refresh token"
         elif settings.token is not None:
             credentials = "token"
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from types import TracebackType
-from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Type, Union
 
 import httpx
 
@@ -28,6 +28,7 @@ from ..settings import (
     check_project_id,
     resolve_settings,
 )
+from ..tokens import IssuedToken
 from .auth import TokenAuth
 from .scope import RegionDirectory, Scope
 
@@ -69,7 +70,10 @@ class Atlas:
             ``FLUIDSTACK_CLIENT_ID``.
         client_secret: Its secret. Default: ``FLUIDSTACK_CLIENT_SECRET``.
         token: A ready bearer token, sent as given (default: ``FLUIDSTACK_TOKEN``). With
-            client credentials as well, it is replaced once it expires.
+            client credentials or a refresh token as well, it is replaced once it expires.
+        refresh_token: The refresh token of a browser login (authorization code + PKCE),
+            with the ``client_id`` it was issued to: access tokens are obtained with it,
+            and a rotated one replaces it (see ``on_token``).
         region: Region name, one of ``atlas.regions.list()`` (default:
             ``FLUIDSTACK_REGION``). Its URL is found through the management API.
         project_id: Project for project-scoped calls (``X-PROJECT-ID``). Default:
@@ -92,6 +96,8 @@ class Atlas:
         http_client: Same as ``httpx_client``.
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
+        on_token: Called with an :class:`~fluidstack.atlas.tokens.IssuedToken` whenever
+            the client obtains a token, e.g. to keep the newest refresh token.
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class Atlas:
         client_id: Optional[str] = None,
         client_secret: Optional[str] = None,
         token: Optional[str] = None,
+        refresh_token: Optional[str] = None,
         region: Optional[str] = None,
         project_id: Optional[Id] = None,
         management_url: Optional[str] = None,
@@ -114,6 +121,7 @@ class Atlas:
         http_client: Optional[HttpClient] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
+        on_token: Optional[Callable[[IssuedToken], object]] = None,
     ) -> None:
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
@@ -127,6 +135,7 @@ class Atlas:
             token_url=token_url,
             region_url=region_url,
             audience=audience,
+            refresh_token=refresh_token,
         )
         config = finish_config(
             base_url=settings.management_api,
@@ -141,7 +150,7 @@ class Atlas:
         )
         http = custom if custom is not None else HttpClient(timeout=config.timeout)
         pipeline = Pipeline(config, http)
-        self._auth = TokenAuth(pipeline, settings)
+        self._auth = TokenAuth(pipeline, settings, on_token=on_token)
         pipeline.auth = self._auth
         self._settings = settings
         self._owns_http = custom is None
@@ -218,6 +227,8 @@ class Atlas:
         settings: AtlasSettings = self._settings
         if settings.client_secret is not None:
             credentials = "client credentials"
+        elif settings.refresh_token is not None:
+            credentials = "refresh token"
         elif settings.token is not None:
             credentials = "token"
         else:
