@@ -363,3 +363,64 @@ async def test_a_refused_refresh_token_says_so(atlas_harness: AtlasHarness) -> N
 def test_a_refresh_token_needs_its_client_id() -> None:
     with pytest.raises(ValueError, match="client_id is missing"):
         Atlas(refresh_token="r")
+
+
+async def test_browser_login_with_pkce_then_refresh(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    _instances(h)
+    issued: List[IssuedToken] = []
+    atlas = h.client(client_id=None, client_secret=None, on_token=issued.append)
+    login = atlas.start_browser_login(redirect_uri="http://localhost:5173")
+    url = httpx.URL(login.url)
+    params = dict(url.params)
+    assert str(url.copy_with(query=None)) == "https://oauth.fluidstack.io/authorize"
+    assert params["client_id"] == "diPhN35HH6jVXs615vsafkdIQM4Y5rF8"  # fluidctl's client
+    assert params["code_challenge_method"] == "S256"
+    assert params["scope"] == "openid profile email offline_access"
+    assert params["audience"] == "https://api.fluidstack.io"
+    assert login.verifier.reveal() not in login.url
+    # The browser comes back with a code bound to the challenge.
+    h.server.codes["code-1"] = (params["code_challenge"], "http://localhost:5173")
+    got = await resolve(
+        atlas.finish_browser_login(login, {"code": "code-1", "state": params["state"]})
+    )
+    assert got.refresh_token is not None
+    assert got.refresh_token.reveal() == "refresh-1"
+    assert issued == [got]
+    await resolve(atlas.instances.list())  # with the new access token
+    h.server.revoke_all()
+    await resolve(atlas.instances.list())  # a 401: a new token from the refresh token
+    rotated = issued[-1].refresh_token
+    assert rotated is not None
+    assert rotated.reveal() != "refresh-1"
+    assert h.server.refresh_tokens == {rotated.reveal()}  # the old one was used up
+    assert "refresh-" not in repr(login) + repr(atlas)
+
+
+async def test_browser_login_refuses_a_foreign_state_or_a_bad_code(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    atlas = h.client(client_id=None, client_secret=None)
+    login = atlas.start_browser_login(redirect_uri="http://127.0.0.1:43210/callback")
+    with pytest.raises(TokenError, match="state"):
+        await resolve(atlas.finish_browser_login(login, {"code": "c", "state": "forged"}))
+    with pytest.raises(TokenError, match="access_denied"):
+        await resolve(atlas.finish_browser_login(login, {"error": "access_denied", "state": "x"}))
+    state = login.state.reveal()
+    with pytest.raises(TokenError) as info:
+        await resolve(atlas.finish_browser_login(login, {"code": "unknown", "state": state}))
+    assert info.value.error == "invalid_grant"
+    assert h.server.token_requests  # the code was sent; the verifier with it
+    assert login.verifier.reveal() not in str(info.value)
+
+
+def test_browser_login_needs_a_loopback_redirect() -> None:
+    atlas = Atlas(token="t")
+    with pytest.raises(ValueError, match="loopback"):
+        atlas.start_browser_login(redirect_uri="https://evil.example/callback")
+    emulated = Atlas(token="t", management_url="http://127.0.0.1:8080")
+    login = emulated.start_browser_login(redirect_uri="http://localhost:9999")
+    assert login.authorize_url == "http://127.0.0.1:8080/authorize"
+    assert login.client_id == "fs-emulator-cli"
+    assert login.token_url == "http://127.0.0.1:8080/oauth/token"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ..core.config import Secret, check_base_url, checked_secret, is_loopback, warn_if_plain_http
@@ -20,6 +20,7 @@ __all__ = [
     "PRODUCTION_TOKEN_URL",
     "AtlasSettings",
     "api_root",
+    "browser_login_defaults",
     "check_project_id",
     "resolve_settings",
 ]
@@ -30,6 +31,12 @@ PRODUCTION_TOKEN_URL = "https://oauth.fluidstack.io/oauth/token"
 """FluidStack's OAuth2 token endpoint."""
 DEFAULT_AUDIENCE = "https://api.fluidstack.io"
 """The ``audience`` every Atlas access token is requested for."""
+PRODUCTION_AUTHORIZE_URL = "https://oauth.fluidstack.io/authorize"
+"""Where people log in with a browser (authorization code + PKCE)."""
+PRODUCTION_PUBLIC_CLIENT_ID = "diPhN35HH6jVXs615vsafkdIQM4Y5rF8"
+"""The public OAuth client FluidStack's own CLI (fluidctl) logs people in with."""
+EMULATOR_PUBLIC_CLIENT_ID = "fs-emulator-cli"
+"""The emulator's public client for browser logins."""
 API_PREFIX = "/api/v1alpha1"
 """Appended to the management URL and to every region's URL."""
 
@@ -93,15 +100,31 @@ def check_project_id(value: Optional[Id], what: str = "project_id") -> Optional[
         ) from None
 
 
+def _local_root(management_url: str) -> Optional[str]:
+    """The root of a management API on this machine (the emulator), else ``None``.
+
+    Such a server has its own OAuth endpoints beside the API: sending its development
+    credentials to FluidStack's real OAuth server would never work and must not happen.
+    """
+    if not is_loopback(urlsplit(management_url).hostname or ""):
+        return None
+    if management_url.endswith(API_PREFIX):
+        return management_url[: -len(API_PREFIX)]
+    return management_url
+
+
 def _default_token_url(management_url: str) -> str:
-    # The emulator (or any server on this machine) serves its own token endpoint next to
-    # the management API; sending its development secret to FluidStack's real OAuth
-    # server would never work and should never happen.
-    parts = urlsplit(management_url)
-    if is_loopback(parts.hostname or ""):
-        root = management_url[: -len(API_PREFIX)] if management_url.endswith(API_PREFIX) else ""
-        return (root or management_url) + "/oauth/token"
-    return PRODUCTION_TOKEN_URL
+    root = _local_root(management_url)
+    return PRODUCTION_TOKEN_URL if root is None else root + "/oauth/token"
+
+
+def browser_login_defaults(management_url: str) -> Tuple[str, str]:
+    """``(authorize URL, public client id)`` for a browser login against the management
+    API at ``management_url`` (FluidStack's, or the emulator's for a local one)."""
+    root = _local_root(management_url)
+    if root is None:
+        return PRODUCTION_AUTHORIZE_URL, PRODUCTION_PUBLIC_CLIENT_ID
+    return root + "/authorize", EMULATOR_PUBLIC_CLIENT_ID
 
 
 def resolve_settings(

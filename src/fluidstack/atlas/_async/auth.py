@@ -134,6 +134,16 @@ class AsyncTokenAuth:
         else:
             assert self._client_secret is not None
             form = client_credentials_form(self._client_id, self._client_secret, self._audience)
+        return (await self._request(form)).access_token
+
+    async def exchange(self, client_id: str, form: Mapping[str, str]) -> IssuedToken:
+        """Send a grant of another kind (a browser login's authorization code) and adopt
+        what it gives: its access token, and its refresh token for later ones."""
+        async with self._lock:
+            self._client_id = client_id
+            return await self._request(form)
+
+    async def _request(self, form: Mapping[str, str]) -> IssuedToken:
         try:
             with side_calls():
                 answer = await self._pipeline.call(TOKEN, form=form, base_url=self._token_url)
@@ -154,6 +164,7 @@ class AsyncTokenAuth:
         if answer.refresh_token is not None:
             # Rotation: the new refresh token replaces the old, which may now be dead.
             self._refresh_token = Secret(answer.refresh_token.get_secret_value())
+        issued = IssuedToken(value, self._refresh_token, cached.expires_at)
         if self._on_token is not None:
-            self._on_token(IssuedToken(value, self._refresh_token, cached.expires_at))
-        return value
+            self._on_token(issued)
+        return issued

@@ -19,11 +19,13 @@ from ...core.config import (
     own_http_client,
 )
 from ...core.events import EventHooks, configure_logging_from_env
+from ..login import DEFAULT_SCOPE, AuthorizationCodeLogin
 from ..settings import (
     DEFAULT_AUDIENCE,
     AtlasSettings,
     Id,
     api_root,
+    browser_login_defaults,
     check_project_id,
     resolve_settings,
 )
@@ -336,6 +338,58 @@ class AsyncAtlas:
         from .orchestrators import AsyncSlurmResource
 
         return AsyncSlurmResource(self._scope)
+
+    def start_browser_login(
+        self,
+        *,
+        redirect_uri: str,
+        client_id: Optional[str] = None,
+        authorize_url: Optional[str] = None,
+        scope: str = DEFAULT_SCOPE,
+    ) -> AuthorizationCodeLogin:
+        """Begin logging a person in with a browser (authorization code + PKCE).
+
+        Open ``.url`` of the result in a browser; the person's browser is then sent to
+        ``redirect_uri`` (a loopback address you listen on) with a code, which
+        :meth:`finish_browser_login` turns into tokens. Nothing is sent yet.
+
+        Args:
+            redirect_uri: Where the browser comes back, e.g. ``http://localhost:5173``.
+            client_id: The public OAuth client (default: FluidStack's CLI client, or the
+                emulator's for a management URL on this machine).
+            authorize_url: The login page (default: FluidStack's, or the emulator's).
+            scope: What to ask for (default includes ``offline_access``: a refresh token).
+        """
+        default_url, default_client = browser_login_defaults(self._settings.management_api)
+        return AuthorizationCodeLogin(
+            client_id=client_id or default_client,
+            redirect_uri=redirect_uri,
+            authorize_url=authorize_url or default_url,
+            token_url=self._settings.token_url,
+            audience=self._settings.audience,
+            scope=scope,
+        )
+
+    async def finish_browser_login(
+        self, login: AuthorizationCodeLogin, query: Mapping[str, str]
+    ) -> IssuedToken:
+        """Turn the query of the browser's redirect (``code``, ``state``) into tokens.
+
+        Checks the state, exchanges the code (with the PKCE verifier) at the token
+        endpoint, and from then on this client (and its views) uses the tokens: the
+        access token, then new ones from the refresh token. ``on_token`` gets them too.
+
+        Raises:
+            TokenError: The login was refused, the state does not match, or the token
+                endpoint refused the code.
+        """
+        code = login.code_from(query)
+        return await self._auth.exchange(login.client_id, login.token_form(code))
+
+    @property
+    def token_expires_at(self) -> Optional[float]:
+        """When the access token in use expires (epoch seconds), if known."""
+        return self._auth.expires_at()
 
     async def aclose(self) -> None:
         """Close the connections this client opened (never a client you passed in, and
