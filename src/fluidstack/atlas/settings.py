@@ -74,10 +74,6 @@ class AtlasSettings:
         return any(c is not None for c in (self.token, self.client_secret, self.refresh_token))
 
 
-def _env(name: str) -> Optional[str]:
-    return os.environ.get(name) or None
-
-
 def api_root(url: str, what: str) -> str:
     """``url`` with the API's version prefix, which real clients append themselves
     (and which a URL may already end with)."""
@@ -139,8 +135,14 @@ def resolve_settings(
     region_url: Optional[str],
     audience: str,
     refresh_token: Optional[str] = None,
+    use_environment: bool = True,
 ) -> AtlasSettings:
-    """Arguments first, then ``FLUIDSTACK_*`` variables, then the production defaults."""
+    """Arguments first, then ``FLUIDSTACK_*`` variables (unless ``use_environment`` is
+    false), then the production defaults."""
+
+    def _env(name: str) -> Optional[str]:
+        return (os.environ.get(name) or None) if use_environment else None
+
     client_id = (client_id if client_id is not None else _env(ENV_CLIENT_ID)) or None
     if client_id is not None:
         client_id = client_id.strip() or None

@@ -99,6 +99,8 @@ class AsyncAtlas:
         event_hooks: Callables run on each request, response and retry.
         on_token: Called with an :class:`~fluidstack.atlas.tokens.IssuedToken` whenever
             the client obtains a token, e.g. to keep the newest refresh token.
+        use_environment: Read the ``FLUIDSTACK_*`` variables for settings not given
+            (default ``True``); ``False`` uses only the arguments and the defaults.
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class AsyncAtlas:
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
         on_token: Optional[Callable[[IssuedToken], object]] = None,
+        use_environment: bool = True,
     ) -> None:
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
@@ -137,6 +140,7 @@ class AsyncAtlas:
             region_url=region_url,
             audience=audience,
             refresh_token=refresh_token,
+            use_environment=use_environment,
         )
         config = finish_config(
             base_url=settings.management_api,

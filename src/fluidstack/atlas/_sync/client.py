@@ -100,6 +100,8 @@ class Atlas:
         event_hooks: Callables run on each request, response and retry.
         on_token: Called with an :class:`~fluidstack.atlas.tokens.IssuedToken` whenever
             the client obtains a token, e.g. to keep the newest refresh token.
+        use_environment: Read the ``FLUIDSTACK_*`` variables for settings not given
+            (default ``True``); ``False`` uses only the arguments and the defaults.
     """
 
     def __init__(
@@ -124,6 +126,7 @@ class Atlas:
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
         on_token: Optional[Callable[[IssuedToken], object]] = None,
+        use_environment: bool = True,
     ) -> None:
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
@@ -138,6 +141,7 @@ class Atlas:
             region_url=region_url,
             audience=audience,
             refresh_token=refresh_token,
+            use_environment=use_environment,
         )
         config = finish_config(
             base_url=settings.management_api,
@@ -363,7 +367,7 @@ class Atlas:
         """
         default_url, default_client = browser_login_defaults(self._settings.management_api)
         return AuthorizationCodeLogin(
-            client_id=client_id or self._settings.client_id or default_client,
+            client_id=client_id or default_client,
             redirect_uri=redirect_uri,
             authorize_url=authorize_url or default_url,
             token_url=self._settings.token_url,
