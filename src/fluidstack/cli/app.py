@@ -95,10 +95,28 @@ class FluidStackGroup(click.Group):
 
 def _as_cli_error(exc: Exception, debug: bool) -> CliError:
     """The one-line error for an exception raised by a command."""
-    from fluidstack.core.errors import ApiError, MissingApiKeyError
+    from fluidstack.core.errors import (
+        ApiError,
+        MissingApiKeyError,
+        MissingCredentialsError,
+        MissingProjectError,
+        MissingRegionError,
+    )
 
     if isinstance(exc, MissingApiKeyError):
         return CliError(f"no API key: {_MISSING_KEY_HINT}")
+    if isinstance(exc, MissingCredentialsError):
+        return CliError("no Atlas credentials: run `fluidstack atlas login`")
+    if isinstance(exc, MissingRegionError):
+        return CliError(
+            "no region chosen: pass `fluidstack atlas --region NAME ...` or keep one with "
+            f"`fluidstack atlas use --region NAME` (regions: {', '.join(exc.known) or 'none'})"
+        )
+    if isinstance(exc, MissingProjectError):
+        return CliError(
+            "no project chosen: pass `fluidstack atlas --project NAME ...` or keep one with "
+            "`fluidstack atlas use --project NAME` (see `fluidstack atlas projects list`)"
+        )
     if isinstance(exc, ApiError):
         return CliError(str(exc) or type(exc).__name__)
     hint = "" if debug else " (run with --debug for the traceback)"
@@ -156,7 +174,8 @@ def cli(
     """Rent and manage FluidStack GPU instances from the terminal.
 
     \b
-    Get started:
+    Atlas (FluidStack's current API): see `fluidstack atlas --help`.
+    Platform API, get started:
       fluidstack configure                      store your API key
       fluidstack configurations list            what you can rent, cheapest first
       fluidstack instances create --gpu-type RTX_A5000_24GB --wait
@@ -178,6 +197,7 @@ def cli(
 
 def _register() -> None:
     from .account import api_keys, balance
+    from .atlas import atlas
     from .catalog import configurations, templates
     from .configure import configure
     from .extras import completion, emulator
@@ -185,6 +205,7 @@ def _register() -> None:
     from .ssh_keys import ssh_keys
 
     for command in (
+        atlas,
         instances,
         ssh_keys,
         configurations,

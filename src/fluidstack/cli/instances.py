@@ -17,7 +17,7 @@ from .state import (
     output_options,
     pass_state,
 )
-from .waiting import WaitDisplay, elapsed_text
+from .waiting import WaitDisplay, elapsed_text, wait_options
 
 if TYPE_CHECKING:
     from fluidstack.types.instances import InstanceResponse
@@ -34,8 +34,6 @@ STATUSES = (
     "terminated",
     "failed",
 )
-DEFAULT_WAIT_TIMEOUT = 900.0
-DEFAULT_POLL_INTERVAL = 5.0
 
 
 def _complete_gpu_types(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
@@ -90,35 +88,6 @@ def _completion_client(ctx: click.Context) -> Any:
     )
     ctx.call_on_close(client.close)
     return client
-
-
-def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    if value <= 0:
-        raise click.BadParameter("must be more than 0 seconds")
-    return value
-
-
-def wait_options(func: Any) -> Any:
-    """``--timeout`` and ``--poll-interval`` for the commands that can wait."""
-    func = click.option(
-        "--poll-interval",
-        type=float,
-        default=DEFAULT_POLL_INTERVAL,
-        show_default=True,
-        metavar="S",
-        callback=_positive_seconds,
-        help="Seconds between the first status polls (polling slows down gradually).",
-    )(func)
-    func = click.option(
-        "--timeout",
-        type=float,
-        default=DEFAULT_WAIT_TIMEOUT,
-        show_default=True,
-        metavar="S",
-        callback=_positive_seconds,
-        help="Give up waiting after this many seconds (the instance is left alone).",
-    )(func)
-    return func
 
 
 @click.group()

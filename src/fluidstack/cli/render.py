@@ -29,12 +29,23 @@ STATUS_STYLES = {
     "running": "green",
     "pending": "yellow",
     "provisioning": "yellow",
+    "creating": "yellow",
     "starting": "yellow",
     "stopping": "yellow",
+    "deleting": "yellow",
     "stopped": "dim",
     "failed": "red",
     "terminated": "red",
+    "error": "red",
+    "out-of-stock": "red",
+    "deleted": "dim",
+    "active": "green",
+    "healthy": "green",
+    "stale": "yellow",
+    "attention": "yellow",
+    "offline": "red",
 }
+"""Colours of statuses and states of both APIs (instances, projects, health)."""
 
 Cell = Union[str, Text]
 

@@ -69,7 +69,13 @@ class CliState:
     quiet: bool = False
     no_color: bool = False
     debug: bool = False
+    atlas_region: Optional[str] = None
+    """``fluidstack atlas --region``: this command's region (over the profile's)."""
+    atlas_project: Optional[str] = None
+    """``fluidstack atlas --project``: this command's project, by id or name."""
     _client: Optional[FluidStack] = field(default=None, repr=False)
+    _atlas: Optional[Any] = field(default=None, repr=False)
+    """The Atlas client, built by :func:`fluidstack.cli.atlas.session.atlas_client`."""
     _stdout: Optional[Console] = field(default=None, repr=False)
     _stderr: Optional[Console] = field(default=None, repr=False)
 
@@ -95,13 +101,10 @@ class CliState:
         """The SDK client, built on first use and closed when the command ends."""
         if self._client is None:
             from fluidstack.client import FluidStack
-            from fluidstack.core.events import EventHooks
 
             settings = self.resolve()
-            hooks = EventHooks()
+            hooks = self.debug_hooks()
             if self.debug:
-                hooks.on_response.append(self._debug_response)
-                hooks.on_retry.append(self._debug_retry)
                 key_from = settings.api_key_source
                 self.debug_line(
                     f"profile {settings.profile} ({settings.profile_source}), "
@@ -170,6 +173,16 @@ class CliState:
     def debug_line(self, message: str) -> None:
         if self.debug:
             click.echo(f"debug: {message}", err=True)
+
+    def debug_hooks(self) -> Any:
+        """Event hooks that log each call on stderr under ``--debug`` (none otherwise)."""
+        from fluidstack.core.events import EventHooks
+
+        hooks = EventHooks()
+        if self.debug:
+            hooks.on_response.append(self._debug_response)
+            hooks.on_retry.append(self._debug_retry)
+        return hooks
 
     def _debug_response(self, event: ResponseEvent) -> None:
         outcome = event.status_code if event.status_code is not None else event.error

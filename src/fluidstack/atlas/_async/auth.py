@@ -4,7 +4,7 @@ replaced before they expire, and replaced once when the server refuses one."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ...core._async._io import new_lock
 from ...core._async.pipeline import AsyncPipeline
@@ -17,6 +17,7 @@ from ..tokens import (
     CachedToken,
     IssuedToken,
     client_credentials_form,
+    jwt_claims,
     refresh_token_form,
     token_error,
 )
@@ -117,6 +118,10 @@ class AsyncTokenAuth:
         if self._cached is not None:
             held.append(self._cached.value.reveal())
         return held
+
+    def claims(self) -> Dict[str, Any]:
+        """The current token's claims, read without verifying it (``{}`` without one)."""
+        return {} if self._cached is None else jwt_claims(self._cached.value.reveal())
 
     def expires_at(self) -> Optional[float]:
         """When the current token expires (epoch seconds), if known and if there is one."""

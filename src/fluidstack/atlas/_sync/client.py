@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from types import TracebackType
-from typing import TYPE_CHECKING, Callable, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Type, Union
 
 import httpx
 
@@ -395,6 +395,13 @@ class Atlas:
     def token_expires_at(self) -> Optional[float]:
         """When the access token in use expires (epoch seconds), if known."""
         return self._auth.expires_at()
+
+    @property
+    def token_claims(self) -> Dict[str, Any]:
+        """The claims of the access token in use (``sub``, ``exp``, the organization, ...),
+        read without verifying it; ``{}`` before the first call or for a token that is not
+        a JWT. The token itself is never exposed."""
+        return self._auth.claims()
 
     def close(self) -> None:
         """Close the connections this client opened (never a client you passed in, and

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from ...core._sync._io import new_lock
 from ...core._sync.pipeline import Pipeline
 from ...core.endpoint import Endpoint, Found, side_calls
-from ...core.errors import ConfigurationError, UnknownRegionError
+from ...core.errors import MissingProjectError, MissingRegionError, UnknownRegionError
 from ...core.request_options import RequestOptions, for_lookups
 from .. import endpoints as api
 from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root
@@ -130,16 +130,17 @@ class Scope:
             return self.region_api
         if self.region is None:
             regions = self.directory.known(request_options)
-            names = ", ".join(r.name for r in regions) or "none"
-            raise ConfigurationError(
+            known = [r.name for r in regions]
+            raise MissingRegionError(
                 "no region chosen: pass region=... to Atlas(...) or with_options(), or set "
-                f"{ENV_REGION}; the regions are: {names}"
+                f"{ENV_REGION}; the regions are: {', '.join(known) or 'none'}",
+                known=known,
             )
         return self.directory.api_root(self.region, request_options)
 
     def project_headers(self) -> Dict[str, str]:
         if self.project_id is None:
-            raise ConfigurationError(
+            raise MissingProjectError(
                 "no project chosen: pass project_id=... to Atlas(...) or with_options(), or "
                 f"set {ENV_PROJECT_ID}; atlas.projects.list() shows your projects"
             )
