@@ -237,10 +237,11 @@ class CliState:
 
 
 def jsonable(data: Any) -> Any:
-    """Models to plain JSON values (``model_dump(mode="json")``), recursively."""
+    """Models to plain JSON values with the API's field names (``model_dump(mode="json",
+    by_alias=True)``: Atlas's ``userData``), recursively."""
     dump = getattr(data, "model_dump", None)
     if callable(dump):
-        return dump(mode="json")
+        return dump(mode="json", by_alias=True)
     if isinstance(data, dict):
         return {str(k): jsonable(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):

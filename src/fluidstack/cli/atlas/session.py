@@ -49,8 +49,9 @@ CREDENTIAL_KEYS = (
 )
 """What ``atlas login`` stores and ``atlas logout`` removes."""
 
-_STALE_MARGIN = 60.0
-"""A stored access token this close to its expiry is not reused."""
+_STALE_MARGIN = 5.0
+"""A stored access token this close to its expiry is not reused (one that expires during
+the command anyway is answered 401 and replaced)."""
 
 
 @dataclass(frozen=True)
