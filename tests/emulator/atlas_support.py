@@ -44,6 +44,8 @@ TOKEN_SCHEMA = {
         "access_token": {"type": "string", "minLength": 20},
         "token_type": {"const": "Bearer"},
         "expires_in": {"type": "integer", "minimum": 1},
+        "refresh_token": {"type": "string", "minLength": 40},
+        "scope": {"type": "string"},
     },
 }
 OAUTH_ERROR_SCHEMA = {
@@ -56,6 +58,7 @@ OAUTH_ERROR_SCHEMA = {
                 "invalid_client",
                 "unsupported_grant_type",
                 "access_denied",
+                "invalid_grant",
             ]
         },
         "error_description": {"type": "string"},

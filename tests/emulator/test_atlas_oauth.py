@@ -79,7 +79,8 @@ def test_json_body_basic_auth_and_no_audience_are_accepted(oauth: httpx.Client) 
         ({"client_secret": None}, 400, "invalid_request"),
         ({"grant_type": None}, 400, "invalid_request"),
         ({"grant_type": "password"}, 400, "unsupported_grant_type"),
-        ({"grant_type": "authorization_code"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "implicit"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "authorization_code"}, 400, "invalid_request"),
         ({"audience": "https://elsewhere.example"}, 403, "access_denied"),
     ],
 )

@@ -159,7 +159,8 @@ def test_filesystems_are_per_region(atlas_factory: AtlasFactory, project_id: str
 
 def test_members_and_invitations(mgmt: httpx.Client, emulator: EmulatorHandle) -> None:
     members = mgmt.get("/members").json()
-    assert len(members) == 1
+    # The seeded admin, and the development user (users are members of their org).
+    assert [m["email"] for m in members] == ["admin@org-1.example.com", "dev@emulator.local"]
     admin = members[0]
     assert admin["role"] == "admin"
     added = emulator.atlas.add_member("Ada", "ada@example.com", role="editor")
@@ -174,7 +175,7 @@ def test_members_and_invitations(mgmt: httpx.Client, emulator: EmulatorHandle) -
     assert mgmt.patch("/members/nobody", json={"role": "admin"}).status_code == 404
     assert mgmt.delete(f"/members/{added['id']}").status_code == 204
     assert mgmt.delete(f"/members/{added['id']}").status_code == 404
-    assert mgmt.get("/members").json() == [admin]
+    assert mgmt.get("/members").json() == members
 
     invited = mgmt.post("/invitations", json={"email": "bob@example.com"})
     assert (invited.status_code, invited.content) == (201, b"")

@@ -29,6 +29,8 @@ from fluidstack.emulator.settings import (
     DEV_API_KEY,
     DEV_ATLAS_CLIENT_ID,
     DEV_ATLAS_CLIENT_SECRET,
+    DEV_ATLAS_PUBLIC_CLIENT_ID,
+    DEV_ATLAS_USER_EMAIL,
     DEV_AUTH_CODE,
     EmulatorSettings,
 )
@@ -42,6 +44,8 @@ __all__ = [
     "DEV_API_KEY",
     "DEV_ATLAS_CLIENT_ID",
     "DEV_ATLAS_CLIENT_SECRET",
+    "DEV_ATLAS_PUBLIC_CLIENT_ID",
+    "DEV_ATLAS_USER_EMAIL",
     "DEV_AUTH_CODE",
     "EmulatorServer",
     "EmulatorSettings",

@@ -15,9 +15,11 @@ from fluidstack.emulator.settings import (
     DEV_API_KEY,
     DEV_ATLAS_CLIENT_ID,
     DEV_ATLAS_CLIENT_SECRET,
+    DEV_ATLAS_USER_EMAIL,
     LOG_LEVELS,
     EmulatorSettings,
     parse_atlas_client,
+    parse_atlas_user,
 )
 
 __all__ = ["add_arguments", "build_parser", "main", "run_from_args", "settings_from_args"]
@@ -52,6 +54,14 @@ _positive_int = _checked(int, "an integer", lambda v: v >= 1, "at least 1")
 def _atlas_client(text: str) -> str:
     try:
         parse_atlas_client(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _atlas_user(text: str) -> str:
+    try:
+        parse_atlas_user(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
@@ -126,6 +136,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         f"default: {DEV_ATLAS_CLIENT_ID}:{DEV_ATLAS_CLIENT_SECRET})",
     )
     parser.add_argument(
+        "--atlas-user",
+        dest="atlas_users",
+        action="append",
+        type=_atlas_user,
+        default=[],
+        metavar="EMAIL:PASSWORD[:CLIENT_ID]",
+        help="an Atlas user who logs in at /authorize, a member of the first --atlas-client's "
+        "organization or of CLIENT_ID's (repeatable; default: "
+        f"{DEV_ATLAS_USER_EMAIL} with a random password, shown at start)",
+    )
+    parser.add_argument(
         "--atlas-regions",
         type=_region_list,
         default=list(DEFAULT_ATLAS_REGIONS),
@@ -176,6 +197,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         log_level=args.log_level,
         initial_balance=args.initial_balance,
         atlas_clients=list(args.atlas_clients),
+        atlas_users=list(args.atlas_users),
         atlas_regions=list(args.atlas_regions),
         token_ttl=args.token_ttl,
     )

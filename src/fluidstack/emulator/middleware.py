@@ -20,6 +20,8 @@ from starlette.requests import cookie_parser
 from fluidstack.emulator.atlas.routes import (
     ATLAS_ORG_KEY,
     ATLAS_SUBJECT_KEY,
+    AUTHORIZE_PATH,
+    PUBLIC_ATLAS_PATHS,
     TOKEN_PATH,
     AtlasApp,
     is_atlas_path,
@@ -132,7 +134,7 @@ class EmulatorMiddleware:
         if is_atlas_path(path):
             downstream: ASGIApp = self.atlas_app
             principal_id = label = None
-            if path != TOKEN_PATH:
+            if path not in PUBLIC_ATLAS_PATHS:
                 org, subject, why = self.emulator.atlas.authenticate(authorization)
                 scope[ATLAS_ORG_KEY] = org
                 scope[ATLAS_SUBJECT_KEY] = subject
@@ -276,7 +278,7 @@ class EmulatorMiddleware:
                     send, 415, {"message": "Unsupported Content-Type: send application/json"}
                 )
                 return
-            token_form = request.path == TOKEN_PATH and media in (
+            token_form = request.path in (TOKEN_PATH, AUTHORIZE_PATH) and media in (
                 "application/x-www-form-urlencoded",
                 "",
             )

@@ -12,7 +12,7 @@ import time
 from types import FrameType
 from typing import Any, Callable, List, Optional, Type
 
-from fluidstack.emulator.settings import EmulatorSettings
+from fluidstack.emulator.settings import DEV_ATLAS_USER_EMAIL, EmulatorSettings
 
 __all__ = ["EmulatorServer", "bind_socket", "build_uvicorn_server"]
 
@@ -236,6 +236,14 @@ def run_forever(settings: EmulatorSettings) -> int:
             print(
                 f"No --atlas-client given: accepting the Atlas development client "
                 f"'{client_id}' with secret '{secret}'",
+                file=sys.stderr,
+                flush=True,
+            )
+        if not settings.atlas_users:
+            logins = server.emulator_app.state.atlas.logins
+            print(
+                f"No --atlas-user given: the Atlas development user '{DEV_ATLAS_USER_EMAIL}' "
+                f"logs in at /authorize with the password '{logins.dev_password}' (this run only)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -11,6 +11,8 @@ __all__ = [
     "DEV_API_KEY",
     "DEV_ATLAS_CLIENT_ID",
     "DEV_ATLAS_CLIENT_SECRET",
+    "DEV_ATLAS_PUBLIC_CLIENT_ID",
+    "DEV_ATLAS_USER_EMAIL",
     "DEV_AUTH_CODE",
     "MAX_BODY_BYTES",
     "EmulatorSettings",
@@ -27,6 +29,14 @@ DEV_ATLAS_CLIENT_ID = "fs-emulator-client"
 
 DEV_ATLAS_CLIENT_SECRET = "fs-emulator-secret"
 """The development client's secret."""
+
+DEV_ATLAS_PUBLIC_CLIENT_ID = "fs-emulator-cli"
+"""The public (secret-less) OAuth client of the browser login (authorization code with
+PKCE), as ``fluidctl``'s built-in client is on the real service."""
+
+DEV_ATLAS_USER_EMAIL = "dev@emulator.local"
+"""The development user, who exists when no ``--atlas-user`` is given. Its password is
+drawn from ``secrets`` on every start and announced once on stderr: it is never fixed."""
 
 DEFAULT_ATLAS_REGIONS = ("eu-north-1", "us-east-1")
 """The Atlas regions served when no ``--atlas-regions`` is given."""
@@ -75,6 +85,11 @@ class EmulatorSettings:
     """Names of the Atlas regions served, each at ``/regions/<name>``."""
     token_ttl: float = 3600.0
     """Lifetime of Atlas access tokens in simulated seconds."""
+    atlas_users: List[str] = field(default_factory=list, repr=False)
+    """Atlas users who log in through ``/authorize``, as ``"EMAIL:PASSWORD"`` (a member of
+    the first client's organization) or ``"EMAIL:PASSWORD:CLIENT_ID"`` (of that client's);
+    empty means the development user ``dev@emulator.local`` with a random password.
+    Left out of the repr: it holds passwords."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -108,6 +123,16 @@ class EmulatorSettings:
             raise ValueError("the same Atlas region was given twice")
         if not self.token_ttl > 0:
             raise ValueError(f"token_ttl must be positive, got {self.token_ttl}")
+        emails = [email.lower() for email, _, _ in self.effective_atlas_users]
+        if len(set(emails)) != len(emails):
+            raise ValueError("the same Atlas user e-mail was given twice")
+        known = set(client_ids)
+        for _, _, client_id in self.effective_atlas_users:
+            if client_id is not None and client_id not in known:
+                raise ValueError(
+                    f"an Atlas user names the client {client_id!r}, which is not one of the "
+                    "--atlas-client clients"
+                )
 
     @property
     def effective_api_keys(self) -> List[str]:
@@ -125,6 +150,12 @@ class EmulatorSettings:
     def effective_atlas_regions(self) -> List[str]:
         return list(self.atlas_regions)
 
+    @property
+    def effective_atlas_users(self) -> List[Tuple[str, str, Optional[str]]]:
+        """``(email, password, client id or None)`` of the users given on the command line
+        (empty when the development user stands in: its password is made at start)."""
+        return [parse_atlas_user(text) for text in self.atlas_users]
+
 
 def parse_atlas_client(text: str) -> Tuple[str, str]:
     """``"ID:SECRET"`` → ``(ID, SECRET)``; the error never repeats the secret."""
@@ -136,3 +167,35 @@ def parse_atlas_client(text: str) -> Tuple[str, str]:
     if secret != secret.strip() or any(ord(c) < 32 for c in secret):
         raise ValueError("an Atlas client secret must have no surrounding spaces")
     return client_id, secret
+
+
+_EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+$")
+
+
+def parse_atlas_user(text: str) -> Tuple[str, str, Optional[str]]:
+    """``"EMAIL:PASSWORD[:CLIENT_ID]"`` → ``(EMAIL, PASSWORD, CLIENT_ID or None)``.
+
+    On the command line a password cannot contain ``:`` (the control API takes any). The
+    error never repeats the password.
+    """
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(
+            "an Atlas user must be given as EMAIL:PASSWORD or EMAIL:PASSWORD:CLIENT_ID "
+            "(all non-empty; the password cannot contain ':' here)"
+        )
+    email, password = parts[0], parts[1]
+    if not _EMAIL.match(email) or len(email) > 320:
+        raise ValueError(f"an Atlas user's e-mail must look like name@domain, got {email[:80]!r}")
+    check_password(password)
+    return email, password, parts[2] if len(parts) == 3 else None
+
+
+def check_password(password: str) -> None:
+    """Refuse a password that could not be typed into a login form (never echoing it)."""
+    if not password or len(password) > 1024:
+        raise ValueError("an Atlas user's password must be 1-1024 characters")
+    if password != password.strip() or any(ord(c) < 32 or ord(c) == 127 for c in password):
+        raise ValueError(
+            "an Atlas user's password must have no surrounding spaces or control characters"
+        )

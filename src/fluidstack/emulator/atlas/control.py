@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.responses import Response
 
 from fluidstack.emulator.atlas.state import AtlasState
-from fluidstack.emulator.responses import json_response
+from fluidstack.emulator.responses import ApiError, json_response
+from fluidstack.emulator.settings import check_password
 
 __all__ = ["control"]
 
@@ -77,6 +78,12 @@ class MemberRequest(_ControlModel):
     name: StrictStr = Field(min_length=1, max_length=255)
     email: StrictStr = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     role: Literal["admin", "editor", "viewer"] = "viewer"
+
+
+class UserRequest(_ControlModel):
+    email: StrictStr = Field(min_length=3, max_length=320, pattern=r"^[^@\s:]+@[^@\s:]+$")
+    password: Optional[StrictStr] = Field(default=None, min_length=1, max_length=1024)
+    client_id: Optional[StrictStr] = None
 
 
 @control.post("/organizations")
@@ -152,3 +159,35 @@ async def remove_cluster(request: Request, cluster_id: str) -> Response:
 async def add_member(request: Request, body: MemberRequest) -> Response:
     member = _state(request).add_member(body.client_id, body.name, body.email, body.role)
     return json_response(201, member)
+
+
+@control.post("/users")
+async def add_user(request: Request, body: UserRequest) -> Response:
+    """A user who logs in at ``/authorize``; the password is generated when not given."""
+    if body.password is not None:
+        try:
+            check_password(body.password)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+    user, password = _state(request).add_user(body.client_id, body.email, body.password)
+    return json_response(201, {"id": user.id, "email": user.email, "password": password})
+
+
+@control.get("/users")
+async def list_users(request: Request) -> Response:
+    """``[{id, email, org_id, client_id}]``: every user (never a password)."""
+    state = _state(request)
+    with state.lock:
+        return json_response(200, state.logins.views())
+
+
+@control.get("/dev-user")
+async def dev_user(request: Request) -> Response:
+    """The development user and this run's password (404 when ``--atlas-user`` was given)."""
+    state = _state(request)
+    with state.lock:
+        user = state.logins.dev_user
+        if user is None:
+            raise ApiError(404, "No development user: --atlas-user was given")
+        password = state.logins.dev_password
+        return json_response(200, {"id": user.id, "email": user.email, "password": password})

@@ -24,8 +24,16 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import parse_qsl, unquote_plus
 
+from fluidstack.emulator.atlas.oauth import (
+    AUTHORIZE_PATH,
+    NO_STORE,
+    TOKEN_PATH,
+    OAuthError,
+    Page,
+    authorize,
+    issue_token,
+)
 from fluidstack.emulator.atlas.state import (
     CLUSTER_TYPES,
     ROLES,
@@ -34,7 +42,6 @@ from fluidstack.emulator.atlas.state import (
     Project,
     Region,
 )
-from fluidstack.emulator.atlas.tokens import AUDIENCE
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError, Message, Receive, Scope, Send
 from fluidstack.emulator.sshkeys import validate_public_key
@@ -42,7 +49,9 @@ from fluidstack.emulator.sshkeys import validate_public_key
 __all__ = [
     "ATLAS_ORG_KEY",
     "ATLAS_SUBJECT_KEY",
+    "AUTHORIZE_PATH",
     "MANAGEMENT_PREFIX",
+    "PUBLIC_ATLAS_PATHS",
     "REGIONS_PREFIX",
     "TOKEN_PATH",
     "AtlasApp",
@@ -51,7 +60,6 @@ __all__ = [
 
 logger = logging.getLogger("fluidstack.emulator")
 
-TOKEN_PATH = "/oauth/token"
 MANAGEMENT_PREFIX = "/api/v1alpha1"
 REGIONS_PREFIX = "/regions/"
 API_SUFFIX = ("api", "v1alpha1")
@@ -62,24 +70,15 @@ ATLAS_SUBJECT_KEY = "fluidstack.atlas.subject"
 TAG_KEY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 SIZE = re.compile(r"^[1-9][0-9]{0,8}(?:Gi|Ti|G|T)?$")
-NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+PUBLIC_ATLAS_PATHS = frozenset({TOKEN_PATH, AUTHORIZE_PATH})
+"""Atlas paths answered without a bearer token (they are how one gets a token)."""
 
 
 def is_atlas_path(path: str) -> bool:
     """Whether ``path`` belongs to Atlas (and not to the platform API at the root)."""
     if path.startswith(REGIONS_PREFIX) or path.startswith(MANAGEMENT_PREFIX + "/"):
         return True
-    return path in (MANAGEMENT_PREFIX, TOKEN_PATH)
-
-
-class OAuthError(Exception):
-    """An error of the token endpoint, in RFC 6749's shape."""
-
-    def __init__(self, status: int, error: str, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
+    return path in (MANAGEMENT_PREFIX, TOKEN_PATH, AUTHORIZE_PATH)
 
 
 Reply = Tuple[int, Optional[bytes]]
@@ -184,89 +183,6 @@ def _uuid(value: str) -> Optional[str]:
         return str(uuid.UUID(value))
     except ValueError:
         return None
-
-
-# -- the token endpoint ------------------------------------------------------------------
-
-
-def _token_params(headers: Dict[str, str], body: bytes) -> Dict[str, str]:
-    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
-        try:
-            data = json.loads(body, parse_constant=_no_constant) if body.strip() else {}
-        except (ValueError, RecursionError):
-            raise OAuthError(400, "invalid_request", "The body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise OAuthError(400, "invalid_request", "The body must be a JSON object")
-        params: Dict[str, str] = {}
-        for key, value in data.items():
-            if not isinstance(value, str):
-                raise OAuthError(400, "invalid_request", f"'{key[:40]}' must be a string")
-            params[key] = value
-        return params
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise OAuthError(400, "invalid_request", "The body is not valid UTF-8") from None
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-    except ValueError:
-        raise OAuthError(400, "invalid_request", "The body is not form-urlencoded") from None
-    params = {}
-    for key, value in pairs:
-        if key in params:
-            raise OAuthError(400, "invalid_request", f"Parameter '{key[:40]}' repeated")
-        params[key] = value
-    return params
-
-
-def _basic_credentials(headers: Dict[str, str]) -> Optional[Tuple[str, str]]:
-    header = headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        raise OAuthError(401, "invalid_client", "Client authentication must use HTTP Basic")
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise OAuthError(401, "invalid_client", "Malformed HTTP Basic credentials") from None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        raise OAuthError(401, "invalid_client", "Malformed HTTP Basic credentials")
-    return unquote_plus(client_id), unquote_plus(secret)
-
-
-def issue_token(state: AtlasState, headers: Dict[str, str], body: bytes, base: str) -> Reply:
-    """``POST /oauth/token``: the client-credentials grant (body or HTTP Basic auth)."""
-    params = _token_params(headers, body)
-    grant = params.get("grant_type")
-    if not grant:
-        raise OAuthError(400, "invalid_request", "Missing parameter 'grant_type'")
-    if grant != "client_credentials":
-        raise OAuthError(
-            400, "unsupported_grant_type", "Only the client_credentials grant is supported"
-        )
-    basic = _basic_credentials(headers)
-    if basic is not None:
-        if "client_secret" in params or params.get("client_id", basic[0]) != basic[0]:
-            raise OAuthError(
-                400, "invalid_request", "Send the client credentials in one place only"
-            )
-        client_id, secret = basic
-    else:
-        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
-        for name, value in (("client_id", client_id), ("client_secret", secret)):
-            if not value:
-                raise OAuthError(400, "invalid_request", f"Missing parameter '{name}'")
-    org = state.authenticate_client(client_id, secret)
-    if org is None:
-        raise OAuthError(401, "invalid_client", "Unknown client or wrong client secret")
-    audience = params.get("audience")
-    if audience is not None and audience != AUDIENCE:
-        raise OAuthError(403, "access_denied", f"Unknown audience; use {AUDIENCE}")
-    token, expires_in = state.mint_token(org, state.settings.token_ttl, base + "/")
-    return _ok(200, {"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
 
 
 # -- the Management API --------------------------------------------------------------------
@@ -599,6 +515,24 @@ class AtlasApp:
         for raw_name, raw_value in scope["headers"]:
             headers[raw_name.decode("latin-1").lower()] = raw_value.decode("latin-1")
         extra: List[Tuple[bytes, bytes]] = []
+        if scope["path"] == AUTHORIZE_PATH:
+            query = scope.get("query_string", b"").decode("latin-1")
+            page: Page = authorize(
+                self.state,
+                scope["method"],
+                query,
+                headers,
+                b"".join(chunks),
+                _base_url(scope, headers),
+            )
+            page_headers = [*page.headers]
+            if page.status != 302:
+                page_headers.append((b"content-length", str(len(page.body)).encode()))
+            await send(
+                {"type": "http.response.start", "status": page.status, "headers": page_headers}
+            )
+            await send({"type": "http.response.body", "body": page.body, "more_body": False})
+            return
         try:
             status, body, extra = self._answer(scope, headers, b"".join(chunks))
         except ApiError as exc:
@@ -632,8 +566,8 @@ class AtlasApp:
         if path == TOKEN_PATH:
             if method != "POST":
                 raise ApiError(405, "Method not allowed", {"allow": "POST"})
-            status, payload = issue_token(self.state, headers, body, _base_url(scope, headers))
-            return status, payload, list(NO_STORE)
+            token = issue_token(self.state, headers, body, _base_url(scope, headers))
+            return 200, token, list(NO_STORE)
         org = scope.get(ATLAS_ORG_KEY)
         if not isinstance(org, Organization):  # the middleware answers 401 before this
             raise ApiError(401, "Missing bearer token")

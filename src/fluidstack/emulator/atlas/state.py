@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import secrets
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from fluidstack.emulator.atlas.catalog import (
     region_offer,
 )
 from fluidstack.emulator.atlas.tokens import TokenSigner, new_signing_key
+from fluidstack.emulator.atlas.users import Logins, User
 from fluidstack.emulator.clock import SimClock, iso
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError
@@ -311,6 +313,8 @@ class AtlasState:
         self._dirty: Dict[RecordKey, Optional[Any]] = {}
         self._system_random = random.SystemRandom()
         self.region_names: List[str] = list(settings.effective_atlas_regions)
+        self.logins = Logins(self)
+        """Users, their authorization codes and refresh tokens (browser login)."""
         self._empty()
         loaded = self._store.load(TABLE) if self._store is not None else {}
         key = loaded.get("meta", {}).get("signing-key", {}).get("key")
@@ -349,6 +353,7 @@ class AtlasState:
         self.org_instances: Dict[str, List[str]] = {}
         self.seq = 0
         self._encoded: Dict[str, Tuple[str, bytes]] = {}
+        self.logins.empty()
 
     def _touch(self, kind: str, key: str, value: Optional[Any]) -> None:
         self._dirty[(kind, key)] = value
@@ -400,6 +405,7 @@ class AtlasState:
         for raw in data.get("member", {}).values():
             member = Member(**raw)
             self.members[member.id] = member
+        self.logins.load(data)
         for raw in data.get("invitation", {}).values():
             invitation = Invitation(**raw)
             self.invitations[invitation.id] = invitation
@@ -426,6 +432,7 @@ class AtlasState:
             elif not hmac.compare_digest(existing.secret_hash, hash_secret(secret)):
                 existing.secret_hash = hash_secret(secret)
                 self._touch("org", existing.id, asdict(existing))
+        self.logins.ensure_bootstrap()
         self._commit()
 
     def _index(self, instance: Instance) -> None:
@@ -476,6 +483,7 @@ class AtlasState:
         """What every organization starts with: an admin, and one cluster of each kind."""
         now = self.clock.now()
         self._add_member(org, "Emulated Admin", f"admin@{org.name}.example.com", "admin")
+        self.logins.seed(org)
         region = self.regions[self.region_names[0]]
         gpu = next((t for t in region.offer.types if t.gpu_count), region.offer.types[0])
         cpu = region.offer.types[0]
@@ -491,8 +499,16 @@ class AtlasState:
                 now,
             )
 
-    def _add_member(self, org: Organization, name: str, email: str, role: str) -> Member:
-        member = Member(self._uuid("member"), org.id, name, email, role, self.clock.now())
+    def _add_member(
+        self,
+        org: Organization,
+        name: str,
+        email: str,
+        role: str,
+        member_id: Optional[str] = None,
+    ) -> Member:
+        member_id = member_id if member_id is not None else self._uuid("member")
+        member = Member(member_id, org.id, name, email, role, self.clock.now())
         self.members[member.id] = member
         self._touch("member", member.id, asdict(member))
         return member
@@ -565,6 +581,28 @@ class AtlasState:
         token = self.signer.mint(org.client_id, org.id, now, now + ttl, issuer)
         return token, max(1, int(ttl / self.clock.time_scale))
 
+    def mint_user_token(self, user: User, scope: str, issuer: str) -> Tuple[str, int]:
+        """A user's access token (``sub`` the user id, with ``email``) and ``expires_in``."""
+        now = self.clock.now()
+        ttl = self.settings.token_ttl
+        # A random jti: two logins in the same simulated second get different tokens.
+        extra = {"email": user.email, "scope": scope, "jti": secrets.token_hex(8)}
+        token = self.signer.mint(user.id, user.org_id, now, now + ttl, issuer, extra)
+        return token, max(1, int(ttl / self.clock.time_scale))
+
+    def add_user(
+        self, client_id: Optional[str], email: str, password: Optional[str]
+    ) -> Tuple[User, str]:
+        """A user of the client's organization (control API); the password is generated
+        (from ``secrets``) when not given."""
+        with self.lock:
+            org = self.require_org(client_id)
+            if password is None:
+                password = secrets.token_urlsafe(12)
+            user = self.logins.add_user(org, email, password)
+            self._commit()
+            return user, password
+
     def authenticate(self, header: Optional[str]) -> Tuple[Optional[Organization], str, str]:
         """``(organization, subject, "")`` for a valid bearer token, else ``(None, "", why)``."""
         if header is None:
@@ -581,6 +619,8 @@ class AtlasState:
         org = self.orgs.get(claims.org_id)
         if org is None:
             return None, "", "The access token's organization no longer exists"
+        if claims.email is not None and not self.logins.is_current(claims.subject, org.id):
+            return None, "", "The access token's user no longer exists"
         return org, claims.subject, ""
 
     # -- control --------------------------------------------------------------------
@@ -601,6 +641,7 @@ class AtlasState:
             return org
 
     def _drop_org_state(self, org: Organization) -> None:
+        self.logins.drop_org(org)
         for table, kind in (
             (self.members, "member"),
             (self.invitations, "invitation"),
@@ -785,6 +826,8 @@ class AtlasState:
             member = self._own_member(org, member_id)
             del self.members[member.id]
             self._touch("member", member.id, None)
+            # A member who logs in is a user: removing it revokes its logins.
+            self.logins.remove_user(member.id)
             self._commit()
 
     def list_invitations(self, org: Organization) -> List[Dict[str, Any]]:

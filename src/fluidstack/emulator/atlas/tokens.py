@@ -31,6 +31,8 @@ class TokenClaims:
     subject: str
     org_id: str
     expires: float
+    email: Optional[str] = None
+    """Set on a user's token (browser login); a client's token has none."""
 
 
 class TokenSigner:
@@ -43,8 +45,16 @@ class TokenSigner:
     def __repr__(self) -> str:
         return "TokenSigner(key=<redacted>)"
 
-    def mint(self, subject: str, org_id: str, issued: float, expires: float, issuer: str) -> str:
-        claims = {
+    def mint(
+        self,
+        subject: str,
+        org_id: str,
+        issued: float,
+        expires: float,
+        issuer: str,
+        extra: Optional[Dict[str, str]] = None,
+    ) -> str:
+        claims: Dict[str, object] = {
             "iss": issuer,
             "sub": subject,
             "aud": AUDIENCE,
@@ -52,6 +62,8 @@ class TokenSigner:
             "iat": int(issued),
             "exp": int(expires),
         }
+        if extra:
+            claims.update(extra)
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Optional[TokenClaims]:
@@ -80,7 +92,10 @@ class TokenSigner:
             return None
         if not isinstance(expires, (int, float)) or isinstance(expires, bool):
             return None
-        verified = TokenClaims(subject, org_id, float(expires))
+        email = claims.get("email")
+        if email is not None and not isinstance(email, str):
+            return None
+        verified = TokenClaims(subject, org_id, float(expires), email)
         if len(self._verified) >= CACHE_LIMIT:
             self._verified.clear()
         self._verified[token] = verified
