@@ -355,3 +355,54 @@ def test_completion_without_credentials_is_silent(fs_no_creds: Fs) -> None:
     )
     assert out.stdout.strip() == ""
     assert out.stderr == ""
+
+
+# -- the browser login ---------------------------------------------------------------------
+
+
+def _browser(emulator: EmulatorHandle, tamper: bool = False) -> Any:
+    """A stand-in for the person's browser: logs in on the emulator's page as the
+    development user and follows the redirect to the CLI's loopback listener."""
+    import httpx
+
+    def open_url(url: str) -> bool:
+        params = dict(httpx.URL(url).params)
+        state = "forged" if tamper else params["state"]
+        location = emulator.atlas.login(params["redirect_uri"], params["code_challenge"], state)
+        assert httpx.get(location).status_code == 200
+        return True
+
+    return open_url
+
+
+def test_browser_login_keeps_and_rotates_the_refresh_token(
+    fs_no_creds: Fs, emulator: EmulatorHandle, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fluidstack.cli.atlas.login._open_browser", _browser(emulator))
+    result = fs_no_creds("atlas", "login", "--url", emulator.base_url, "--browser")
+    assert "with a browser login" in result.stderr
+    assert "/authorize?" in result.stderr  # the address, for a machine without a browser
+    table = stored(home)
+    assert table["login"] == "browser"
+    assert table["client_id"] == "fs-emulator-cli"
+    first_refresh = table["refresh_token"]
+    assert first_refresh not in result.stdout + result.stderr
+    assert emulator.atlas.dev_user_email in fs_no_creds("atlas", "whoami").stdout
+    # An hour later the access token is dead: the refresh token gets a new one, and the
+    # server's rotated refresh token replaces the used one in the profile.
+    emulator.advance(2 * 3600)
+    fs_no_creds("atlas", "--region", "eu-north-1", "projects", "list")
+    second_refresh = stored(home)["refresh_token"]
+    assert second_refresh != first_refresh
+    emulator.advance(2 * 3600)  # and again: the kept one works (the used one would not)
+    fs_no_creds("atlas", "--region", "eu-north-1", "projects", "list")
+    assert stored(home)["refresh_token"] not in (first_refresh, second_refresh)
+
+
+def test_browser_login_refuses_a_foreign_state(
+    fs_no_creds: Fs, emulator: EmulatorHandle, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fluidstack.cli.atlas.login._open_browser", _browser(emulator, True))
+    result = fs_no_creds("atlas", "login", "--url", emulator.base_url, "--browser", expect=1)
+    assert "does not carry this login's state" in result.stderr
+    assert not home.config_file.exists()
