@@ -6,7 +6,6 @@ import datetime as dt
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,6 +41,10 @@ class _Redirects:
     """A loopback HTTP listener that takes the one redirect a browser login ends with."""
 
     def __init__(self, port: int) -> None:
+        # Here, not at the top: http.server (and the ssl it pulls in) would cost every
+        # `fluidstack` command 50 ms of start-up.
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
         self.query: Optional[Dict[str, str]] = None
         self._arrived = threading.Event()
         listener = self
