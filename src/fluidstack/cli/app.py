@@ -14,7 +14,7 @@ from typing import Any, List, Optional, Sequence
 import click
 
 from .._version import __version__
-from .state import OUTPUT_FORMATS, CliError, CliState
+from .state import OUTPUT_FORMATS, CliError, CliState, InputError
 
 __all__ = ["cli"]
 
@@ -119,6 +119,13 @@ def _as_cli_error(exc: Exception, debug: bool) -> CliError:
         )
     if isinstance(exc, ApiError):
         return CliError(str(exc) or type(exc).__name__)
+    if isinstance(exc, ImportError):
+        from .._extras import missing_extra
+
+        command = missing_extra(exc)
+        if command is not None:
+            error = InputError(f"this needs an extra ({exc.name} is missing): {command}")
+            return error
     hint = "" if debug else " (run with --debug for the traceback)"
     return CliError(f"unexpected {type(exc).__name__}: {exc}{hint}")
 
