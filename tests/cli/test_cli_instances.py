@@ -364,6 +364,24 @@ def test_stop_start_and_rename(fs: Fs, ssh_key: str, emulator: EmulatorHandle) -
     assert renamed["name"] == "new-name"
 
 
+def test_start_and_stop_print_the_instance_like_create(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle
+) -> None:
+    instance = running_instance(fs, emulator)
+    stopped = fs("instances", "stop", instance["id"])
+    assert "Status" in stopped.stdout
+    assert instance["id"] in stopped.stdout
+    emulator.advance(600)
+    started = fs("instances", "start", instance["id"])
+    assert "Status" in started.stdout
+    assert "starting" in started.stdout
+
+
+def test_waits_start_fast(fs_no_creds: Fs) -> None:
+    help_text = " ".join(fs_no_creds("instances", "create", "--help").stdout.split())
+    assert "polling slows down gradually). [default: 1.0]" in help_text  # 1, 1.5, 2.25...
+
+
 def test_stopping_a_pending_instance_is_a_409(fs: Fs, ssh_key: str) -> None:
     created = create_instance(fs)
     result = fs("instances", "stop", created["id"], expect=1)

@@ -14,7 +14,7 @@ from typing import Any, List, Optional, Sequence
 import click
 
 from .._version import __version__
-from .state import OUTPUT_FORMATS, CliError, CliState, InputError
+from .state import OUTPUT_FORMATS, AliasedGroup, CliError, CliState, InputError
 
 __all__ = ["cli"]
 
@@ -28,7 +28,7 @@ _MISSING_KEY_HINT = (
 )
 
 
-class FluidStackGroup(click.Group):
+class FluidStackGroup(AliasedGroup):
     """The root group: turns exceptions into one-line errors and the documented exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import click
 
 from .instances import _complete_gpu_types, _complete_regions
-from .state import CliState, output_options, pass_state
+from .state import AliasedGroup, CliState, output_options, pass_state
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -93,7 +93,7 @@ def offers(
     return found
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def configurations() -> None:
     """The GPU configurations you can create, with prices."""
 
@@ -175,7 +175,7 @@ def _decimal(text: str) -> Optional[Decimal]:
         return None
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def templates() -> None:
     """Operating-system templates for new instances."""
 

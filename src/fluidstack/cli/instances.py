@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import click
 
 from .state import (
+    AliasedGroup,
     CliError,
     CliState,
     InputError,
@@ -90,7 +91,7 @@ def _completion_client(ctx: click.Context) -> Any:
     return client
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def instances() -> None:
     """Create, inspect, connect to and delete GPU instances."""
 
@@ -459,7 +460,7 @@ def _after_action(
     state.info(message)
     if wait_until is not None:
         instance = _wait(state, instance.id, wait_until, timeout, poll_interval)
-    state.emit(instance, table=None, ids=[instance.id])
+    _show_instance(state, instance)
     if wait_until == "running":
         _connect_hint(state, instance)
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTPUT_FORMATS",
+    "AliasedGroup",
     "CliError",
     "CliState",
     "InputError",
@@ -48,6 +49,36 @@ class InputError(CliError):
     """Bad input (a file, a setting, a missing choice): one line, exit code 2."""
 
     exit_code = 2
+
+
+class AliasedGroup(click.Group):
+    """A command group that also answers to the other names people type for its commands
+    (``create`` for ``add``, ``rm`` for ``delete``, fluidctl's ``describe`` for ``get``...).
+    Click itself suggests close spellings of unknown commands and options."""
+
+    ALIASES = {
+        "add": ("create",),
+        "create": ("add",),
+        "delete": ("remove", "rm"),
+        "list": ("ls",),
+        "get": ("describe", "show"),
+    }
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        for target, aliases in self.ALIASES.items():
+            if cmd_name in aliases:
+                return super().get_command(ctx, target)
+        return None
+
+    def resolve_command(
+        self, ctx: click.Context, args: List[str]
+    ) -> tuple[Optional[str], Optional[click.Command], List[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        # Report the command's own name (in usage lines and help), not the alias typed.
+        return (command.name if command is not None else name), command, rest
 
 
 def stdin_is_terminal() -> bool:

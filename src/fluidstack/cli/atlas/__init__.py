@@ -7,13 +7,13 @@ from typing import Optional
 
 import click
 
-from ..state import CliState, pass_state
+from ..state import AliasedGroup, CliState, pass_state
 from .completion import complete_projects, complete_regions
 
 __all__ = ["atlas"]
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 @click.option(
     "--region",
     metavar="NAME",

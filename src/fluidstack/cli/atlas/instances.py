@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import click
 
 from ..state import (
+    AliasedGroup,
     CliError,
     CliState,
     InputError,
@@ -147,7 +148,7 @@ def _show(state: CliState, instance: Instance) -> None:
     state.emit(instance, table=table, ids=[instance.id])
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def instances() -> None:
     """Create, inspect, start, stop, wait for and delete instances."""
 

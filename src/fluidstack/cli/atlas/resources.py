@@ -7,7 +7,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from ..state import CliState, InputError, confirm_or_require_yes, output_options, pass_state
+from ..state import (
+    AliasedGroup,
+    CliState,
+    InputError,
+    confirm_or_require_yes,
+    output_options,
+    pass_state,
+)
 from .instances import parse_tags
 from .session import atlas_client
 
@@ -68,7 +75,7 @@ def _state(value: Any) -> Any:
 # -- regions and projects ---------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def regions() -> None:
     """The regions your organization can use."""
 
@@ -83,7 +90,7 @@ def list_regions(state: CliState) -> None:
              "No regions.")  # fmt: skip
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def projects() -> None:
     """Projects: what instances, filesystems and clusters belong to."""
 
@@ -155,7 +162,7 @@ def delete_project(state: CliState, project_id: str, yes: bool) -> None:
 # -- filesystems --------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def filesystems() -> None:
     """Shared filesystems of the project, in the region."""
 
@@ -220,7 +227,7 @@ def delete_filesystem(state: CliState, filesystem_id: str, yes: bool) -> None:
 # -- what regions offer ---------------------------------------------------------------------
 
 
-@click.group("instance-types")
+@click.group("instance-types", cls=AliasedGroup)
 def instance_types() -> None:
     """The instance types of the regions."""
 
@@ -305,9 +312,9 @@ def capabilities(state: CliState) -> None:
 
 def _orchestrator(name: str, title: str) -> click.Group:
     """``NAME clusters list`` and ``NAME node-pools list`` for one kind of cluster."""
-    group = click.Group(name, help=f"{title} clusters FluidStack runs for the project.")
-    cluster_group = click.Group("clusters", help=f"The project's {title} clusters.")
-    pool_group = click.Group("node-pools", help=f"The node pools of its {title} clusters.")
+    group = AliasedGroup(name, help=f"{title} clusters FluidStack runs for the project.")
+    cluster_group = AliasedGroup("clusters", help=f"The project's {title} clusters.")
+    pool_group = AliasedGroup("node-pools", help=f"The node pools of its {title} clusters.")
     group.add_command(cluster_group)
     group.add_command(pool_group)
 
@@ -336,7 +343,7 @@ kubernetes = _orchestrator("kubernetes", "Kubernetes")
 slurm = _orchestrator("slurm", "Slurm")
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def clusters() -> None:
     """Every managed cluster of the organization, in every region."""
 
@@ -361,7 +368,7 @@ def list_clusters(state: CliState) -> None:
 # -- the organization -----------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def members() -> None:
     """Members of the organization."""
 
@@ -398,7 +405,7 @@ def delete_member(state: CliState, member_id: str, yes: bool) -> None:
     state.info(f"Removed member {member_id}.")
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def invitations() -> None:
     """Invitations to join the organization."""
 
@@ -435,7 +442,7 @@ def delete_invitation(state: CliState, invitation_id: str) -> None:
     state.info(f"Withdrew invitation {invitation_id}.")
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def keys() -> None:
     """The public SSH keys registered for your user."""
 
