@@ -152,6 +152,15 @@ def _pub(fs: Fs, name: str) -> str:
     return os.path.expanduser("~/.ssh/id_ed25519.pub")
 
 
+def test_gpu_types_in_any_case_and_the_offered_ones_on_a_refusal(fs: Fs, ssh_key: str) -> None:
+    created = fs.json("instances", "create", "--gpu-type", "rtx_a5000_24gb")
+    assert created["gpu_type"] == "RTX_A5000_24GB"
+    result = fs("instances", "create", "--gpu-type", "NOT_A_GPU_1GB", expect=1)
+    offered = fs.json("configurations", "list")
+    names = sorted({c["gpu_type"] for c in offered})
+    assert f"Offered GPU types: {', '.join(names)}." in result.stderr
+
+
 def test_create_without_gpu_type_is_a_usage_error(fs: Fs, ssh_key: str) -> None:
     result = fs("instances", "create", expect=2)
     assert "--gpu-type" in result.stderr

@@ -187,6 +187,20 @@ async def test_create_performed_then_failed_makes_exactly_one_instance(
     assert made[0]["id"] == created.id
 
 
+async def test_gpu_types_and_regions_are_accepted_in_any_case(clients: Clients) -> None:
+    client = clients.make()
+    await add_key(client)
+    created = await resolve(
+        client.instances.create(gpu_type="rtx_a4000_16gb", ssh_key="laptop", region="norway")
+    )
+    assert created.gpu_type == "RTX_A4000_16GB"
+    plan = await resolve(
+        client.instances.launch(gpu_type="rtx_a4000_16gb", ssh_key="laptop", dry_run=True)
+    )
+    assert plan.options
+    assert {str(o.gpu_type) for o in plan.options} == {"RTX_A4000_16GB"}
+
+
 async def test_create_not_performed_is_retried(clients: Clients, emulator: EmulatorHandle) -> None:
     client = clients.make()
     await add_key(client)

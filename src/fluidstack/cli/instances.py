@@ -317,7 +317,7 @@ def create_instance(
         )
         return
 
-    from fluidstack.core.errors import NoCapacityError
+    from fluidstack.core.errors import ApiError, NoCapacityError
 
     key_name = ssh_key or _pick_ssh_key(state)
     try:
@@ -345,6 +345,10 @@ def create_instance(
             "Nothing matched or everything was out of stock; see what is offered with "
             "`fluidstack configurations list` (it takes --gpu-type, --region, --max-price)."
         )
+        raise
+    except ApiError as exc:
+        if exc.status_code in (400, 422) and "gpu_type" in str(exc).lower():
+            _say_what_is_offered(state)
         raise
     except KeyboardInterrupt:
         state.info(
@@ -375,6 +379,15 @@ def create_instance(
     instance = _wait(state, created.id, "running", timeout, poll_interval)
     _show_instance(state, instance)
     _connect_hint(state, instance)
+
+
+def _say_what_is_offered(state: CliState) -> None:
+    """After a refused GPU type: the types the catalog offers (not every known name)."""
+    try:
+        offered = sorted({str(c.gpu_type) for c in state.client.configurations.list()})
+    except Exception:  # the hint is a courtesy; the refusal is what gets reported
+        return
+    state.info(f"Offered GPU types: {', '.join(offered)}.")
 
 
 # -- waiting -----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Optional
+from typing import Any, Optional, Type, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,6 +27,9 @@ class FluidStackModel(BaseModel):
     )
 
 
+E = TypeVar("E", bound="OpenEnum")
+
+
 class OpenEnum(str, enum.Enum):
     """A string enumeration that also accepts values it does not list.
 
@@ -48,6 +51,16 @@ class OpenEnum(str, enum.Enum):
     def is_known(self) -> bool:
         """Whether this SDK version lists the value."""
         return self._name_ in type(self).__members__
+
+    @classmethod
+    def canonical(cls: Type[E], value: Union[str, E]) -> E:
+        """The member spelled like ``value`` ignoring case (``rtx_a4000_16gb`` is
+        ``RTX_A4000_16GB``), else ``value`` itself as an ad-hoc member."""
+        text = str(value).strip()
+        for member in cls:
+            if member.value.lower() == text.lower():
+                return member
+        return cls(text)
 
     def __str__(self) -> str:
         return str(self.value)
