@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Optional
 
 from .types.instances import InstanceResponse
@@ -15,11 +16,11 @@ __all__ = ["InstanceCost", "instance_cost"]
 class InstanceCost:
     """An instance's cost figures, in USD. ``None`` where the server gave too little."""
 
-    hourly: Optional[float]
+    hourly: Optional[Decimal]
     """Current burn per hour: ``current_gpu_hr_cost`` times the GPU count."""
     hours: Optional[float]
     """Hours since the instance was created."""
-    accrued: Optional[float]
+    accrued: Optional[Decimal]
     """Estimate of the cost so far: the current hourly rate over the whole lifetime.
 
     Exact while the instance has stayed in one status; the account balance
@@ -33,8 +34,8 @@ def instance_cost(instance: InstanceResponse, now: Optional[dt.datetime] = None)
     ``current_gpu_hr_cost`` is the price per GPU-hour for the instance's current
     status (running or stopped price; 0 once terminated).
     """
-    hourly: Optional[float] = None
-    if instance.current_gpu_hr_cost is not None:
+    hourly: Optional[Decimal] = None
+    if instance.current_gpu_hr_cost is not None and not instance.current_gpu_hr_cost.is_nan():
         gpus = instance.configuration.gpu_count if instance.configuration else 1
         hourly = instance.current_gpu_hr_cost * gpus
     hours: Optional[float] = None
@@ -47,5 +48,5 @@ def instance_cost(instance: InstanceResponse, now: Optional[dt.datetime] = None)
         if current.tzinfo is None:
             current = current.replace(tzinfo=dt.timezone.utc)
         hours = max(0.0, (current - created).total_seconds() / 3600.0)
-    accrued = None if hourly is None or hours is None else hourly * hours
+    accrued = None if hourly is None or hours is None else hourly * Decimal(repr(hours))
     return InstanceCost(hourly=hourly, hours=hours, accrued=accrued)

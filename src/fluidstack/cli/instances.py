@@ -126,12 +126,14 @@ def list_instances(state: CliState, show_all: bool, statuses: Tuple[str, ...]) -
         return
 
     def table() -> Any:
+        from decimal import Decimal
+
         from fluidstack.cost import instance_cost
 
         from .render import instance_table, money
 
         rendered = instance_table(found)
-        burn = sum(instance_cost(i).hourly or 0.0 for i in found)
+        burn = sum((instance_cost(i).hourly or Decimal(0) for i in found), Decimal(0))
         rendered.caption = (
             f"{len(found)} instance{'s' if len(found) != 1 else ''}, {money(burn)}/hour in total"
         )
