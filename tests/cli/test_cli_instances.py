@@ -449,6 +449,8 @@ def test_ssh_print_builds_the_command(fs: Fs, ssh_key: str, emulator: EmulatorHa
     result = fs("instances", "ssh", instance["id"], "--print")
     assert shlex.split(result.stdout) == [
         "ssh",
+        "-o",
+        "ConnectTimeout=15",
         "-p",
         instance["ssh_port"],
         f"ubuntu@{instance['ip_address']}",
@@ -474,6 +476,8 @@ def test_ssh_print_with_identity_and_extra_args(
     )
     assert shlex.split(result.stdout) == [
         "ssh",
+        "-o",
+        "ConnectTimeout=15",
         "-p",
         instance["ssh_port"],
         "-i",
@@ -483,6 +487,17 @@ def test_ssh_print_with_identity_and_extra_args(
         "8888:localhost:8888",
         "nvidia-smi",
     ]
+
+
+def test_ssh_to_an_emulated_instance_says_it_cannot_be_reached(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle
+) -> None:
+    instance = running_instance(fs, emulator)
+    started = time.monotonic()
+    result = fs("instances", "ssh", instance["id"], expect=1)
+    assert time.monotonic() - started < 10  # it says so, rather than hanging in ssh
+    assert "documentation address" in result.stderr
+    assert "--print" in result.stderr
 
 
 def test_ssh_to_an_instance_without_address_says_to_wait(fs: Fs, ssh_key: str) -> None:

@@ -435,7 +435,7 @@ def _wait(
 def _connect_hint(state: CliState, instance: InstanceResponse) -> None:
     if str(instance.status) == "running" and instance.ip_address:
         state.info(
-            f"Connect with: {shlex.join(build_ssh_argv(instance))}"
+            f"Connect with: {shlex.join(build_ssh_argv(instance, connect_timeout=False))}"
             f"  (or: fluidstack instances ssh {instance.id})"
         )
 
@@ -579,16 +579,41 @@ def delete_instances(state: CliState, instance_ids: Tuple[str, ...], yes: bool) 
 # -- ssh ---------------------------------------------------------------------------
 
 
+SSH_CONNECT_TIMEOUT = 15
+"""Seconds ssh may take to connect."""
+
+_DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+"""RFC 5737 addresses: reserved for examples, never reachable (the emulator's)."""
+
+
+def _unreachable(address: str) -> bool:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net) for net in _DOCUMENTATION_NETWORKS)
+
+
 def build_ssh_argv(
-    instance: InstanceResponse, identity: Optional[str] = None, extra: Sequence[str] = ()
+    instance: InstanceResponse,
+    identity: Optional[str] = None,
+    extra: Sequence[str] = (),
+    connect_timeout: bool = True,
 ) -> List[str]:
-    """``["ssh", "-p", port, ("-i", key), "user@address", *extra]`` for ``instance``."""
+    """``["ssh", "-o", "ConnectTimeout=15", "-p", port, ("-i", key), "user@address", *extra]``
+    for ``instance`` (``connect_timeout=False`` leaves the ``-o`` out, for a hint)."""
     if not instance.ip_address:
         raise CliError(
             f"instance {instance.id} has no address yet (status: {instance.status}); "
             f"wait for it with: fluidstack instances wait {instance.id}"
         )
-    argv = ["ssh", "-p", str(instance.ssh_port or "22")]
+    argv = ["ssh"]
+    if connect_timeout:
+        # A bounded connect: an unreachable address fails in seconds instead of hanging.
+        argv += ["-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}"]
+    argv += ["-p", str(instance.ssh_port or "22")]
     if identity:
         argv += ["-i", identity]
     argv.append(f"{instance.username or 'ubuntu'}@{instance.ip_address}")
@@ -630,6 +655,12 @@ def ssh_instance(
     if print_only:
         click.echo(shlex.join(argv))
         return
+    if instance.ip_address and _unreachable(instance.ip_address):
+        raise CliError(
+            f"instance {instance.id} has the documentation address {instance.ip_address} "
+            "(RFC 5737), which no network reaches: the emulator's instances cannot be "
+            "logged into yet. `--print` shows the command a real instance would take."
+        )
     import shutil
     import subprocess
 
