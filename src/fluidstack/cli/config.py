@@ -36,6 +36,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 __all__ = [
     "API_KEY_ENV",
+    "ATLAS_CREDENTIAL_KEYS",
     "ATLAS_KEYS",
     "BASE_URL_ENV",
     "CONFIG_ENV",
@@ -58,13 +59,17 @@ BASE_URL_ENV = "FLUIDSTACK_BASE_URL"
 DEFAULT_PROFILE = "default"
 DEFAULT_BASE_URL = "https://platform.fluidstack.io"
 _KEYS = ("api_key", "base_url")
-ATLAS_KEYS = (
+ATLAS_CREDENTIAL_KEYS = (
     "login",
     "client_id",
     "client_secret",
     "token",
     "refresh_token",
     "token_expires_at",
+)
+"""What ``atlas login`` stores and ``atlas logout`` removes."""
+ATLAS_KEYS = (
+    *ATLAS_CREDENTIAL_KEYS,
     "management_url",
     "token_url",
     "region_url",

@@ -18,7 +18,7 @@ from .state import (
     output_options,
     pass_state,
 )
-from .waiting import WaitDisplay, elapsed_text, wait_options
+from .waiting import wait_for, wait_options
 
 if TYPE_CHECKING:
     from fluidstack.types.instances import InstanceResponse
@@ -399,36 +399,15 @@ def _wait(
     state: CliState, instance_id: str, until: str, timeout: float, poll_interval: float
 ) -> InstanceResponse:
     """Wait with a live status line; Ctrl-C leaves the instance alone and exits 130."""
-    from fluidstack.core.errors import WaitTimeoutError
-
-    display = WaitDisplay(state, instance_id, until)
-    try:
-        with display:
-            instance = state.client.instances.wait(
-                instance_id,
-                until=until,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                on_poll=display.on_poll,
-            )
-    except KeyboardInterrupt:
-        status = f" (status: {display.status})" if display.status else ""
-        click.echo(
-            f"\nStopped waiting after {elapsed_text(display.elapsed)}. "
-            f"Instance {instance_id} was left as it is{status}.\n"
-            f"  Keep waiting: fluidstack instances wait {instance_id}\n"
-            f"  Delete it:    fluidstack instances delete {instance_id}",
-            err=True,
-        )
-        click.get_current_context().exit(130)
-    except WaitTimeoutError:
-        state.info(
-            f"Instance {instance_id} was left as it is. "
-            f"Keep waiting with `fluidstack instances wait {instance_id}` "
-            f"or delete it with `fluidstack instances delete {instance_id}`."
-        )
-        raise
-    state.info(f"Instance {instance_id} is {until} after {elapsed_text(display.elapsed)}.")
+    instance: InstanceResponse = wait_for(
+        state,
+        instance_id,
+        until,
+        lambda on_poll: state.client.instances.wait(
+            instance_id, until=until, timeout=timeout, poll_interval=poll_interval, on_poll=on_poll
+        ),
+        "fluidstack instances",
+    )
     return instance
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_WAIT_TIMEOUT",
     "WaitDisplay",
     "elapsed_text",
+    "wait_for",
     "wait_options",
 ]
 
@@ -148,3 +149,45 @@ class WaitDisplay:
         self.status = status
         if changed and self._live is None:
             self.state.info(f"{self.instance_id}: {status} ({elapsed_text(self.elapsed)})")
+
+
+def wait_for(
+    state: CliState,
+    instance_id: str,
+    until: str,
+    wait: Callable[[Callable[[Any], None]], Any],
+    commands: str,
+    status_of: Callable[[Any], str] = lambda instance: str(instance.status),
+) -> Any:
+    """Run ``wait(on_poll)`` with a live status line on stderr, and return its result.
+
+    Ctrl-C leaves the instance alone, says how to keep waiting or delete it (with the
+    ``commands`` prefix, e.g. ``fluidstack atlas instances``) and exits 130; a wait that
+    times out or ends in a failed state says the same before its error is reported.
+    """
+    from fluidstack.core.errors import InstanceFailedError, WaitTimeoutError
+
+    display = WaitDisplay(state, instance_id, until, status_of=status_of)
+    keep = f"{commands} wait {instance_id}"
+    delete = f"{commands} delete {instance_id}"
+    try:
+        with display:
+            result = wait(display.on_poll)
+    except KeyboardInterrupt:
+        now = f" (status: {display.status})" if display.status else ""
+        click.echo(
+            f"\nStopped waiting after {elapsed_text(display.elapsed)}. "
+            f"Instance {instance_id} was left as it is{now}.\n"
+            f"  Keep waiting: {keep}\n"
+            f"  Delete it:    {delete}",
+            err=True,
+        )
+        click.get_current_context().exit(130)
+    except (WaitTimeoutError, InstanceFailedError):
+        state.info(
+            f"Instance {instance_id} was left as it is. "
+            f"Keep waiting with `{keep}` or delete it with `{delete}`."
+        )
+        raise
+    state.info(f"Instance {instance_id} is {until} after {elapsed_text(display.elapsed)}.")
+    return result

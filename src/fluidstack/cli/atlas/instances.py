@@ -16,7 +16,7 @@ from ..state import (
     output_options,
     pass_state,
 )
-from ..waiting import WaitDisplay, elapsed_text, wait_options
+from ..waiting import wait_for, wait_options
 from .completion import complete_instances, complete_regions, complete_types
 from .session import atlas_client
 
@@ -105,37 +105,21 @@ def _wait(
     poll_interval: float,
 ) -> Optional[Instance]:
     """Wait with a live state line on stderr; Ctrl-C leaves the instance and exits 130."""
-    from fluidstack.core.errors import InstanceFailedError, WaitTimeoutError
-
-    display = WaitDisplay(state, instance_id, until, status_of=_state_of)
     atlas = atlas_client(state)
-    try:
-        with display:
-            found: Optional[Instance] = atlas.instances.wait(
-                instance_id,
-                until=[until],
-                timeout=timeout,
-                poll_interval=poll_interval,
-                on_poll=display.on_poll,
-            )
-    except KeyboardInterrupt:
-        current = f" (state: {display.status})" if display.status else ""
-        click.echo(
-            f"\nStopped waiting after {elapsed_text(display.elapsed)}. "
-            f"Instance {instance_id} was left as it is{current}.\n"
-            f"  Keep waiting: fluidstack atlas instances wait {instance_id}\n"
-            f"  Delete it:    fluidstack atlas instances delete {instance_id}",
-            err=True,
-        )
-        click.get_current_context().exit(130)
-    except (WaitTimeoutError, InstanceFailedError):
-        state.info(
-            f"Instance {instance_id} was left as it is: keep waiting with "
-            f"`fluidstack atlas instances wait {instance_id}` or delete it with "
-            f"`fluidstack atlas instances delete {instance_id}`."
-        )
-        raise
-    state.info(f"Instance {instance_id} is {until} after {elapsed_text(display.elapsed)}.")
+    found: Optional[Instance] = wait_for(
+        state,
+        instance_id,
+        until,
+        lambda on_poll: atlas.instances.wait(
+            instance_id,
+            until=[until],
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_poll=on_poll,
+        ),
+        "fluidstack atlas instances",
+        status_of=_state_of,
+    )
     return found
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 import click
 
+from ..config import ATLAS_CREDENTIAL_KEYS
 from ..state import CliState, InputError
 
 if TYPE_CHECKING:
@@ -39,15 +40,7 @@ ENV_URL = "FLUIDSTACK_ATLAS_URL"
 ENV_TOKEN_URL = "FLUIDSTACK_TOKEN_URL"
 ENV_REGION_URL = "FLUIDSTACK_REGION_URL"
 
-CREDENTIAL_KEYS = (
-    "login",
-    "client_id",
-    "client_secret",
-    "token",
-    "refresh_token",
-    "token_expires_at",
-)
-"""What ``atlas login`` stores and ``atlas logout`` removes."""
+CREDENTIAL_KEYS = ATLAS_CREDENTIAL_KEYS
 
 _STALE_MARGIN = 5.0
 """A stored access token this close to its expiry is not reused (one that expires during
