@@ -328,6 +328,59 @@ def measure_http(
     return rows
 
 
+def measure_async_aiohttp(
+    counts: Counts,
+    workers: Dict[str, Worker],
+    ids: List[str],
+    emulator: Emulator,
+    ours_env: Dict[str, str],
+) -> Row:
+    """Our async client on ``AioHttpClient`` against raw ``httpx.AsyncClient``, the
+    same calls in the same rounds as the async row above."""
+    figure = (
+        f"{counts.async_total:,} `instances.get` with {counts.async_concurrency} in flight, "
+        "async on `AioHttpClient` (throughput)"
+    )
+    target = f"≥ 2{X} floor's throughput"
+    row = Row(figure=figure, unit="req/s", target=target, higher_is_better=True)
+    row.vendor_text = "n/a (not the vendor's transport)"
+    try:
+        import httpx_aiohttp  # noqa: F401
+    except ImportError:
+        row.ours_text = "n/a (the aiohttp extra is not installed)"
+        return row
+    log(f"the same on AioHttpClient ({counts.async_total} calls)")
+    aio = Worker("ours-aiohttp", sys.executable, ours_env)
+    try:
+        reply = aio.ask(op="setup", base_url=emulator.base_url, api_key=emulator.api_key, ids=ids)
+        if not reply.get("ok"):
+            row.ours_text = f"n/a ({str(reply.get('error'))[:160]})"
+            return row
+        pair = {"ours": aio, "floor": workers["floor"]}
+        samples: Dict[str, List[float]] = {"ours": [], "floor": []}
+        errors: Dict[str, str] = {}
+        _round_robin(
+            pair,
+            counts.async_rounds,
+            lambda: {
+                "op": "async_get",
+                "total": counts.async_total,
+                "concurrency": counts.async_concurrency,
+                "ids": ids,
+            },
+            lambda name, answer: samples[name].append(answer["total"] / answer["seconds"]),
+            errors,
+        )
+    finally:
+        aio.close()
+    row = _sdk_row(figure, target, "req/s", samples, errors, "", higher_is_better=True)
+    row.vendor_text = "n/a (not the vendor's transport)"
+    row.floor_text = f"{fmt(row.floor, 'req/s')} (`httpx.AsyncClient`)"
+    if row.ratio is not None:
+        row.met = row.ratio >= 2.0
+    return row
+
+
 def measure_parse(
     counts: Counts,
     workers: Dict[str, Worker],
@@ -702,6 +755,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 vendor_why = why
 
         rows.extend(measure_http(counts, workers, ids, vendor_why))
+        rows.append(measure_async_aiohttp(counts, workers, ids, emulator, ours_env))
         rows.append(measure_parse(counts, workers, pythons, listing_path, vendor_why, ours_env))
         for worker in workers.values():
             worker.close()

@@ -146,6 +146,19 @@ class Ours(SdkImpl):
         return LIST.parse
 
 
+class OursOnAiohttp(Ours):
+    """This project's async client on ``fluidstack.AioHttpClient`` (the aiohttp extra)."""
+
+    name = "ours-aiohttp"
+
+    def async_client(self) -> Any:
+        from fluidstack import AioHttpClient
+
+        return self.async_cls(
+            api_key=self.api_key, base_url=self.base_url, http_client=AioHttpClient()
+        )
+
+
 class Vendor(SdkImpl):
     """The vendor SDK 0.0.8 (Fern-generated; pydantic.v1 models, parse_obj_as)."""
 
@@ -176,7 +189,7 @@ class Vendor(SdkImpl):
         return parse
 
 
-IMPLS = {"floor": Floor, "ours": Ours, "vendor": Vendor}
+IMPLS = {"floor": Floor, "ours": Ours, "ours-aiohttp": OursOnAiohttp, "vendor": Vendor}
 
 # Atlas: the emulator's development client, its first region, one project.
 ATLAS_CLIENT = ("fs-emulator-client", "fs-emulator-secret")

@@ -90,9 +90,29 @@ def test_the_pytest_plugin_without_the_emulator_fails_only_the_tests_that_use_it
     assert "pip install 'fluidstack[emulator]'" in out
 
 
+def test_the_aiohttp_client_without_its_extra_says_what_to_install() -> None:
+    code = """
+    import fluidstack
+    try:
+        fluidstack.AioHttpClient
+    except ImportError as exc:
+        print(exc)
+    """
+    done = _without(["aiohttp", "httpx_aiohttp"], code)
+    assert done.returncode == 0, done.stderr
+    assert "fluidstack.AioHttpClient needs an optional extra" in done.stdout
+    assert "pip install 'fluidstack[aiohttp]'" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("module", "extra"),
-    [("click", "cli"), ("rich.table", "cli"), ("uvicorn", "emulator"), ("numpy", None)],
+    [
+        ("click", "cli"),
+        ("rich.table", "cli"),
+        ("uvicorn", "emulator"),
+        ("httpx_aiohttp", "aiohttp"),
+        ("numpy", None),
+    ],
 )
 def test_missing_extra_maps_modules_to_extras(module: str, extra: str | None) -> None:
     hint = missing_extra(ModuleNotFoundError("x", name=module))

@@ -8,6 +8,7 @@ from typing import Dict, FrozenSet, Optional
 __all__ = ["EXTRAS", "missing_extra"]
 
 EXTRAS: Dict[str, FrozenSet[str]] = {
+    "aiohttp": frozenset({"aiohttp", "httpx_aiohttp"}),
     "cli": frozenset({"click", "rich", "yaml", "tomli_w", "tomli"}),
     "emulator": frozenset({"fastapi", "starlette", "uvicorn", "httptools", "jwt"}),
 }

@@ -19,6 +19,7 @@ from ..core.config import (
     NotGiven,
     TimeoutTypes,
     build_config,
+    closes_http_client,
     own_http_client,
 )
 from ..core.events import EventHooks, configure_logging_from_env
@@ -61,7 +62,8 @@ class FluidStack:
         follow_redirects: Follow HTTP redirects (the API key is never sent to another
             host). Default: ``True``.
         httpx_client: Your own ``httpx`` client (proxies, certificates, transports).
-            It is never closed by this client.
+            You close it, unless it is a :class:`fluidstack.AioHttpClient` made for
+            this client, which closes with it.
         http_client: Same as ``httpx_client`` (the name the vendor's README uses).
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
@@ -95,7 +97,7 @@ class FluidStack:
             default_headers=default_headers,
             hooks=event_hooks,
         )
-        self._owns_http = custom is None
+        self._owns_http = closes_http_client(custom)
         http = custom if custom is not None else HttpClient(timeout=self._config.timeout)
         self._pipeline = Pipeline(self._config, http)
 

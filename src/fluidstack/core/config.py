@@ -25,6 +25,7 @@ __all__ = [
     "NotGiven",
     "Secret",
     "build_config",
+    "closes_http_client",
     "finish_config",
     "own_http_client",
 ]
@@ -224,6 +225,13 @@ def own_http_client(
     if isinstance(timeout, NotGiven):
         timeout = custom.timeout if custom is not None else DEFAULT_TIMEOUT
     return custom, timeout
+
+
+def closes_http_client(custom: Any) -> bool:
+    """Whether an SDK client closes its httpx client when it is closed: always its own,
+    and a caller's only when that client says it was made for this one (an
+    :class:`~fluidstack.AioHttpClient` not marked ``shared``)."""
+    return custom is None or getattr(custom, "closed_by_sdk_client", False) is True
 
 
 def as_timeout(value: TimeoutTypes) -> httpx.Timeout:

@@ -15,6 +15,7 @@ from ...core.config import (
     NOT_GIVEN,
     NotGiven,
     TimeoutTypes,
+    closes_http_client,
     finish_config,
     own_http_client,
 )
@@ -93,7 +94,8 @@ class AsyncAtlas:
             timeouts), with exponential back-off. Default: 2.
         total_timeout: Seconds a whole call may take, retries and waits included.
         follow_redirects: Follow HTTP redirects (the token never goes to another host).
-        httpx_client: Your own ``httpx.AsyncClient``; it is never closed by this client.
+        httpx_client: Your own ``httpx.AsyncClient``. You close it, unless it is a
+            :class:`fluidstack.AioHttpClient` made for this client, which closes with it.
         http_client: Same as ``httpx_client``.
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
@@ -158,7 +160,7 @@ class AsyncAtlas:
         self._auth = AsyncTokenAuth(pipeline, settings, on_token=on_token)
         pipeline.auth = self._auth
         self._settings = settings
-        self._owns_http = custom is None
+        self._owns_http = closes_http_client(custom)
         self._scope = AsyncScope(
             pipeline,
             AsyncRegionDirectory(pipeline),

@@ -16,6 +16,7 @@ from ...core.config import (
     NOT_GIVEN,
     NotGiven,
     TimeoutTypes,
+    closes_http_client,
     finish_config,
     own_http_client,
 )
@@ -94,7 +95,8 @@ class Atlas:
             timeouts), with exponential back-off. Default: 2.
         total_timeout: Seconds a whole call may take, retries and waits included.
         follow_redirects: Follow HTTP redirects (the token never goes to another host).
-        httpx_client: Your own ``httpx.Client``; it is never closed by this client.
+        httpx_client: Your own ``httpx.Client``. You close it, unless it is a
+            :class:`fluidstack.AioHttpClient` made for this client, which closes with it.
         http_client: Same as ``httpx_client``.
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
@@ -159,7 +161,7 @@ class Atlas:
         self._auth = TokenAuth(pipeline, settings, on_token=on_token)
         pipeline.auth = self._auth
         self._settings = settings
-        self._owns_http = custom is None
+        self._owns_http = closes_http_client(custom)
         self._scope = Scope(
             pipeline,
             RegionDirectory(pipeline),
