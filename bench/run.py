@@ -439,6 +439,43 @@ def measure_parse(
     return row
 
 
+def measure_hold_rss(
+    counts: Counts,
+    pythons: Dict[str, str],
+    path: Path,
+    vendor_why: str,
+    ours_env: Dict[str, str],
+) -> Row:
+    log(f"RSS of holding a {counts.parse_items:,}-instance listing")
+    samples: Dict[str, List[float]] = {k: [] for k in pythons}
+    errors: Dict[str, str] = {}
+    for i in range(counts.parse_mem_runs):
+        for name in rotations(list(pythons), i):
+            if name in errors:
+                continue
+            try:
+                result = run_json(
+                    [pythons[name], str(WORKER), "hold-rss", name, str(path)],
+                    env=ours_env if name == "ours" else None,
+                )
+            except Exception as exc:
+                errors[name] = f"hold-rss: {exc}"[:160]
+                continue
+            samples[name].append(result["rss"] / MIB)
+    row = _sdk_row(
+        f"hold a parsed {counts.parse_items:,}-instance listing (RSS, fresh process)",
+        f"≤ 1.5{X} floor's RSS",
+        "MiB",
+        samples,
+        errors,
+        vendor_why,
+    )
+    row.floor_text = f"{fmt(row.floor, 'MiB')} (`json.loads`)"
+    if row.ratio is not None:
+        row.met = row.ratio <= 1.5
+    return row
+
+
 def measure_cli(counts: Counts, emulator: Emulator, ours_env: Dict[str, str]) -> List[Row]:
     log("CLI wall times")
     python = sys.executable
@@ -757,6 +794,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         rows.extend(measure_http(counts, workers, ids, vendor_why))
         rows.append(measure_async_aiohttp(counts, workers, ids, emulator, ours_env))
         rows.append(measure_parse(counts, workers, pythons, listing_path, vendor_why, ours_env))
+        rows.append(measure_hold_rss(counts, pythons, listing_path, vendor_why, ours_env))
         for worker in workers.values():
             worker.close()
         workers.clear()

@@ -100,7 +100,7 @@ class Endpoint(Generic[T]):
         if not self._adapter:
             from pydantic import TypeAdapter  # here, so that `import fluidstack` stays light
 
-            self._adapter.append(TypeAdapter(self.response_type))
+            self._adapter.append(TypeAdapter(_lean(self.response_type)))
         adapter = self._adapter[0]
         if len(content) < _GC_PAUSE_THRESHOLD or not gc.isenabled():
             result: T = adapter.validate_json(content)
@@ -114,6 +114,25 @@ class Endpoint(Generic[T]):
         finally:
             gc.enable()
         return result
+
+
+def _lean(response_type: Any) -> Any:
+    """The type to validate ``response_type`` as: a list of models has each item share
+    its set of field names with the items before it (see ``share_fields_set``), which
+    makes a large listing much cheaper to hold; anything else as it is."""
+    from typing import get_args, get_origin
+
+    from pydantic import AfterValidator
+    from typing_extensions import Annotated
+
+    from ..types._base import FluidStackModel, share_fields_set
+
+    args = get_args(response_type)
+    if get_origin(response_type) is list and len(args) == 1:
+        item = args[0]
+        if isinstance(item, type) and issubclass(item, FluidStackModel):
+            return List[Annotated[item, AfterValidator(share_fields_set)]]  # type: ignore[valid-type]
+    return response_type
 
 
 @dataclass(frozen=True)
