@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,6 +66,7 @@ class Counts:
     parse_mem_runs: int = 2
     cli_runs: int = 12
     emulator_requests: int = 3000
+    instr_calls: int = 50
 
 
 QUICK = Counts(
@@ -504,6 +508,58 @@ def measure_hold_rss(
     return row
 
 
+def measure_list_instructions(
+    counts: Counts, emulator: Emulator, ours_env: Dict[str, str], skip: Optional[str] = None
+) -> Row:
+    """Client CPU of one ``instances.list()``, ours and the floor, counted by callgrind:
+    instructions do not vary with the machine's load as times do."""
+    figure = (
+        f"`instances.list()` of {counts.instances}: client CPU per call (instructions, callgrind)"
+    )
+    row = Row(figure=figure, unit="instr", target=f"≤ 1.10{X} floor")
+    row.vendor_text = "— (not measured)"
+    valgrind = shutil.which("valgrind")
+    if valgrind is None or skip:
+        # Under valgrind every run starts Python at ~50x: minutes, too slow for --quick.
+        row.ours_text = row.floor_text = f"n/a ({skip or 'no valgrind on this machine'})"
+        return row
+    log(f"client instructions per instances.list() (callgrind, {counts.instr_calls} calls)")
+    per_call: Dict[str, float] = {}
+    for name in ("floor", "ours"):
+        totals = []
+        for n in (0, counts.instr_calls):
+            done = subprocess.run(
+                [
+                    valgrind,
+                    "--tool=callgrind",
+                    "--callgrind-out-file=/dev/null",
+                    sys.executable,
+                    str(WORKER),
+                    "list-calls",
+                    name,
+                    emulator.base_url,
+                    emulator.api_key,
+                    str(n),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                env=clean_env(ours_env if name == "ours" else None),
+            )
+            found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+            if done.returncode != 0 or found is None:
+                setattr(row, f"{name}_text", f"n/a ({done.stderr.strip()[-120:]})")
+                return row
+            totals.append(int(found.group(1)))
+        per_call[name] = (totals[1] - totals[0]) / counts.instr_calls
+    row.ours, row.floor = per_call["ours"], per_call["floor"]
+    row.ours_text = f"{row.ours / 1e6:.2f} M"
+    row.floor_text = f"{row.floor / 1e6:.2f} M (httpx GET + `json.loads`)"
+    if row.ratio is not None:
+        row.met = row.ratio <= 1.10
+    return row
+
+
 def measure_cli(counts: Counts, emulator: Emulator, ours_env: Dict[str, str]) -> List[Row]:
     log("CLI wall times")
     python = sys.executable
@@ -831,6 +887,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             worker.close()
         workers.clear()
         rows.extend(measure_cli(counts, emulator, ours_env))
+        rows.append(
+            measure_list_instructions(
+                counts, emulator, ours_env, skip="--quick" if args.quick else None
+            )
+        )
         rows.append(measure_emulator(counts, emulator, ids[0]))
         token, project_id = emulator.seed_atlas(counts.instances)
         rows.extend(measure_atlas_sdk(counts, emulator, project_id, ours_env))

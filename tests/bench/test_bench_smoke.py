@@ -23,6 +23,7 @@ ROWS = (
     "`instances.get` with 10 in flight, async on `AioHttpClient`",
     "parse a 300-instance listing",
     "hold a parsed 300-instance listing (RSS",
+    "client CPU per call (instructions, callgrind)",
     "`fluidstack --help`",
     "`fluidstack instances list`",
     "emulator: `GET /instances/{id}`",
