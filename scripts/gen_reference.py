@@ -71,6 +71,11 @@ def _signature(func: Any) -> str:
             parts.append("*")
             star = True
         text = param.name
+        if param.kind is param.VAR_KEYWORD:
+            text = "**" + text
+        elif param.kind is param.VAR_POSITIONAL:
+            text = "*" + text
+            star = True
         if param.annotation is not param.empty:
             text += f": {_annotation(str(param.annotation))}"
         if param.default is not param.empty:
@@ -125,6 +130,18 @@ def render() -> str:
         "```",
         "",
         _doc(FluidStack.healthcheck),
+        "",
+    ]
+    from fluidstack import AioHttpClient
+
+    out += [
+        "### `fluidstack.AioHttpClient`",
+        "",
+        "```python",
+        f"AioHttpClient{_signature(AioHttpClient.__init__).split(' -> ')[0]}",
+        "```",
+        "",
+        _doc(AioHttpClient),
         "",
     ]
     out += _groups("client", GROUPS)

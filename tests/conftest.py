@@ -7,7 +7,7 @@ from typing import AsyncIterator
 import pytest
 
 from fluidstack.testing.handle import EmulatorHandle
-from support import Clients, Harness
+from support import EMULATOR_KINDS, Clients, Harness
 
 
 @pytest.fixture
@@ -23,11 +23,12 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     await made.close()
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=EMULATOR_KINDS)
 async def clients(
     request: pytest.FixtureRequest, emulator: EmulatorHandle
 ) -> AsyncIterator[Clients]:
-    """Sync (then async) clients of the emulator whose back-off costs no real time."""
+    """Sync, async (and async on aiohttp) clients of the emulator whose back-off costs
+    no real time."""
     made = Clients(request.param, emulator)
     yield made
     await made.close()

@@ -42,8 +42,22 @@ Handler = Callable[[httpx.Request], httpx.Response]
 RequestHook = Callable[[httpx.Request], None]
 
 
+def _has_aiohttp() -> bool:
+    try:
+        import httpx_aiohttp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+EMULATOR_KINDS = ["sync", "async"] + (["aiohttp"] if _has_aiohttp() else [])
+"""The kinds of client every emulator test runs with: the async client on httpx's own
+transport and, when the ``aiohttp`` extra is installed (always in CI), on aiohttp."""
+
+
 class ClientFactory:
-    """Builds clients of one kind (sync or async) and closes their httpx clients.
+    """Builds clients of one kind and closes their httpx clients: ``sync``, ``async``
+    (httpx's transport) or ``aiohttp`` (the async client on :class:`AioHttpClient`).
 
     ``sync_class``/``async_class`` are the clients built: the platform's by default,
     ``Atlas``/``AsyncAtlas`` for the Atlas tests (same constructor conventions)."""
@@ -57,7 +71,7 @@ class ClientFactory:
 
     @property
     def is_async(self) -> bool:
-        return self.kind == "async"
+        return self.kind in ("async", "aiohttp")
 
     def _build(
         self,
@@ -75,7 +89,14 @@ class ClientFactory:
                 request_hook(request)
 
             hooks = {"request": [async_hook]} if request_hook else {}
-            http: Any = httpx.AsyncClient(transport=transport, event_hooks=hooks)
+            http: Any
+            if self.kind == "aiohttp":
+                from fluidstack import AioHttpClient
+
+                # Shared: this factory closes it, whatever the client under test does.
+                http = AioHttpClient(transport=transport, event_hooks=hooks, shared=True)
+            else:
+                http = httpx.AsyncClient(transport=transport, event_hooks=hooks)
             client: Any = self._classes[1](httpx_client=http, **kwargs)
             if sleep is not None:
 

@@ -84,23 +84,36 @@ def test_every_python_block_runs(
     for pipeline in (Pipeline, AsyncPipeline):
         fast = _fast_sleep if pipeline is Pipeline else _fast_async_sleep
         monkeypatch.setitem(pipeline.__init__.__kwdefaults__, "sleep", fast)
-    key_file = tmp_path / "id_ed25519.pub"
-    key_file.write_text(PUBLIC_KEY + "\n")
+    # The blocks read ~/.ssh/id_ed25519.pub, as a reader's machine has it.
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519.pub").write_text(PUBLIC_KEY + "\n")
+    monkeypatch.setenv("HOME", str(home))
     blocks = python_blocks(path)
     assert len(blocks) >= minimum
-    namespace: Dict[str, Any] = {"PUBLIC_KEY_FILE": str(key_file)}
+    namespace: Dict[str, Any] = {}
     for number, block in enumerate(blocks, 1):
-        # Placeholders in the docs are replaced by the emulator's values.
-        code = block.replace('api_key="YOUR_API_KEY"', f'api_key="{fast_emulator.api_key}"')
-        code = code.replace("/home/me/.ssh/id_ed25519.pub", str(key_file))
-        # Blocks of the guides build on the ones before (the `client`, the `laptop` key).
-        namespace["__name__"] = f"{path.stem}_block_{number}"
+        # Each block runs exactly as written; blocks of the guides build on the ones
+        # before (the `client`, the `laptop` key), the README's stand alone.
         if path == README:
-            namespace = {"PUBLIC_KEY_FILE": str(key_file), "__name__": namespace["__name__"]}
+            namespace = {}
+        namespace["__name__"] = f"{path.stem}_block_{number}"
         try:
-            exec(compile(code, f"{path.name} block {number}", "exec"), namespace)
+            exec(compile(block, f"{path.name} block {number}", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
-            pytest.fail(f"{path.name} block {number} failed: {exc!r}\n{code}")
+            pytest.fail(f"{path.name} block {number} failed: {exc!r}\n{block}")
+
+
+def test_the_exception_example_prints_what_its_comments_say(
+    fast_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    fast_emulator_reset(fast_emulator)
+    monkeypatch.setenv("FLUIDSTACK_API_KEY", fast_emulator.api_key)
+    monkeypatch.setenv("FLUIDSTACK_BASE_URL", fast_emulator.base_url)
+    (block,) = [b for b in python_blocks(README) if "no-such-instance" in b]
+    promised = [line.split("#", 1)[1].strip() for line in block.splitlines() if "print(" in line]
+    exec(compile(block, "README exception block", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == promised
 
 
 def _fast_sleep(seconds: float) -> None:

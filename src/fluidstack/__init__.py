@@ -14,12 +14,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Dict, List
 
+from ._extras import missing_extra
 from ._version import __version__
 
 if TYPE_CHECKING:
     from . import atlas as atlas
     from . import core as core
     from . import types as types
+    from ._aiohttp import AioHttpClient
     from .client import AsyncFluidStack, FluidStack, FluidStackEnvironment
     from .core import (
         ApiConnectionError,
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
         InternalServerError,
         MissingApiKeyError,
         MissingCredentialsError,
+        MissingProjectError,
+        MissingRegionError,
         NoCapacityError,
         NotFoundError,
         NotSupportedError,
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
     )
 
 _LAZY: Dict[str, str] = {
+    "AioHttpClient": "fluidstack._aiohttp",
     "AsyncFluidStack": "fluidstack.client",
     "FluidStack": "fluidstack.client",
     "FluidStackEnvironment": "fluidstack.client",
@@ -82,6 +87,8 @@ _LAZY: Dict[str, str] = {
             "InternalServerError",
             "MissingApiKeyError",
             "MissingCredentialsError",
+            "MissingProjectError",
+            "MissingRegionError",
             "NoCapacityError",
             "NotFoundError",
             "NotSupportedError",
@@ -118,6 +125,7 @@ _LAZY: Dict[str, str] = {
 _SUBMODULES = {"atlas", "core", "types", "client", "resources"}
 
 __all__ = [
+    "AioHttpClient",
     "ApiConnectionError",
     "ApiError",
     "ApiTimeoutError",
@@ -140,6 +148,8 @@ __all__ = [
     "ListInstanceResponse",
     "MissingApiKeyError",
     "MissingCredentialsError",
+    "MissingProjectError",
+    "MissingRegionError",
     "NoCapacityError",
     "NotFoundError",
     "NotSupportedError",
@@ -168,7 +178,13 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is not None:
-        value = getattr(importlib.import_module(module), name)
+        try:
+            value = getattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            hint = missing_extra(exc)
+            if hint is None:
+                raise
+            raise ImportError(f"fluidstack.{name} needs an optional extra: {hint}") from exc
         globals()[name] = value
         return value
     if name in _SUBMODULES:

@@ -4,6 +4,7 @@ factories of sync and async Atlas clients for it and for the emulator."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
@@ -71,6 +72,10 @@ class FakeAtlas:
         self.valid: Set[str] = set()
         self.expires_in: Optional[float] = 3600
         self.token_answers: List[Answer] = []
+        self.refresh_tokens: Set[str] = {"refresh-1"}
+        self.codes: Dict[str, Tuple[str, Optional[str]]] = {}
+        """Authorization codes issued, with their PKCE challenge and redirect URI."""
+        """Refresh tokens the fake accepts; each is rotated (replaced) when used."""
         self.routes: Dict[Tuple[str, str], Any] = {
             ("GET", MANAGEMENT + "/api/v1alpha1/regions"): answer(
                 200, [{"name": n, "url": u} for n, u in REGIONS.items()]
@@ -126,10 +131,27 @@ class FakeAtlas:
         self.token_requests.append(request)
         if self.token_answers:
             return self._play(self.token_answers, request)
+        form = dict(httpx.QueryParams(request.content.decode()))
         token = f"tok-{len(self.issued) + 1}"
+        body: Dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
+        if form.get("grant_type") == "authorization_code":
+            expected = self.codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "").encode()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+            if expected is None or expected != (digest.decode(), form.get("redirect_uri")):
+                return answer(400, {"error": "invalid_grant", "error_description": "bad code"})
+            body["refresh_token"] = "refresh-1"
+            self.refresh_tokens.add("refresh-1")
+        if form.get("grant_type") == "refresh_token":
+            used = form.get("refresh_token", "")
+            if used not in self.refresh_tokens:
+                return answer(400, {"error": "invalid_grant", "error_description": "reused"})
+            self.refresh_tokens.discard(used)
+            rotated = f"refresh-{len(self.issued) + 2}"
+            self.refresh_tokens.add(rotated)
+            body["refresh_token"] = rotated
         self.issued.append(token)
         self.valid.add(token)
-        body: Dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
         if self.expires_in is not None:
             body["expires_in"] = self.expires_in
         return answer(200, body)

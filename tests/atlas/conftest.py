@@ -9,6 +9,7 @@ import pytest
 from atlas_client_support import AtlasClients, AtlasHarness
 
 from fluidstack.testing.handle import EmulatorHandle
+from support import EMULATOR_KINDS
 
 ATLAS_ENV = (
     "FLUIDSTACK_CLIENT_ID",
@@ -37,12 +38,12 @@ async def atlas_harness(request: pytest.FixtureRequest) -> AsyncIterator[AtlasHa
     await made.close()
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=EMULATOR_KINDS)
 async def atlas_clients(
     request: pytest.FixtureRequest, emulator: EmulatorHandle
 ) -> AsyncIterator[AtlasClients]:
-    """Sync (then async) Atlas clients of the freshly reset emulator; their waits move
-    the simulated clock instead of sleeping."""
+    """Sync, async (and async on aiohttp) Atlas clients of the freshly reset emulator;
+    their waits move the simulated clock instead of sleeping."""
     made = AtlasClients(request.param, emulator)
     yield made
     await made.close()

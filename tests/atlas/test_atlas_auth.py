@@ -20,7 +20,7 @@ from atlas_client_support import (
     jwt,
 )
 
-from fluidstack.atlas import AsyncAtlas, Atlas
+from fluidstack.atlas import AsyncAtlas, Atlas, IssuedToken
 from fluidstack.core import (
     ApiError,
     AuthenticationError,
@@ -313,3 +313,114 @@ def test_token_and_secret_are_redacted_in_reprs() -> None:
     fixed = AsyncAtlas(token="tok-SECRET-123", management_url="https://mgmt.test")
     assert "tok-SECRET-123" not in repr(fixed) + repr(fixed._settings)
     atlas.close()
+
+
+async def test_a_refresh_token_gets_access_tokens_and_is_rotated(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    _instances(h)
+    h.server.expires_in = 600
+    issued: List[IssuedToken] = []
+    atlas = h.client(
+        client_id="public-cli",
+        client_secret=None,
+        refresh_token="refresh-1",
+        on_token=issued.append,
+    )
+    await resolve(atlas.instances.list())
+    form = parse_qs(h.server.token_requests[0].content.decode())
+    assert form == {
+        "grant_type": ["refresh_token"],
+        "client_id": ["public-cli"],
+        "refresh_token": ["refresh-1"],
+    }
+    assert [t.refresh_token.reveal() for t in issued if t.refresh_token] == ["refresh-2"]
+    assert issued[0].access_token.reveal() == "tok-1"
+    assert issued[0].expires_at is not None
+    assert abs(issued[0].expires_at - (time.time() + 600)) < 5
+    h.clock.advance(600)  # expired: the rotated refresh token is the one used next
+    await resolve(atlas.instances.list())
+    assert parse_qs(h.server.token_requests[1].content.decode())["refresh_token"] == ["refresh-2"]
+    assert [t.refresh_token.reveal() for t in issued if t.refresh_token] == [
+        "refresh-2",
+        "refresh-3",
+    ]
+    text = repr(issued) + repr(atlas) + repr(atlas._settings)
+    assert "refresh-" not in text
+    assert "tok-" not in text
+
+
+async def test_a_refused_refresh_token_says_so(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    atlas = h.client(client_id="public-cli", client_secret=None, refresh_token="stolen")
+    with pytest.raises(TokenError) as info:
+        await resolve(atlas.regions.list())
+    assert info.value.error == "invalid_grant"
+    assert "stolen" not in str(info.value)
+
+
+def test_a_refresh_token_needs_its_client_id() -> None:
+    with pytest.raises(ValueError, match="client_id is missing"):
+        Atlas(refresh_token="r")
+
+
+async def test_browser_login_with_pkce_then_refresh(atlas_harness: AtlasHarness) -> None:
+    h = atlas_harness
+    _instances(h)
+    issued: List[IssuedToken] = []
+    atlas = h.client(client_id=None, client_secret=None, on_token=issued.append)
+    login = atlas.start_browser_login(redirect_uri="http://localhost:5173")
+    url = httpx.URL(login.url)
+    params = dict(url.params)
+    assert str(url.copy_with(query=None)) == "https://oauth.fluidstack.io/authorize"
+    assert params["client_id"] == "diPhN35HH6jVXs615vsafkdIQM4Y5rF8"  # fluidctl's client
+    assert params["code_challenge_method"] == "S256"
+    assert params["scope"] == "openid profile email offline_access"
+    assert params["audience"] == "https://api.fluidstack.io"
+    assert login.verifier.reveal() not in login.url
+    # The browser comes back with a code bound to the challenge.
+    h.server.codes["code-1"] = (params["code_challenge"], "http://localhost:5173")
+    got = await resolve(
+        atlas.finish_browser_login(login, {"code": "code-1", "state": params["state"]})
+    )
+    assert got.refresh_token is not None
+    assert got.refresh_token.reveal() == "refresh-1"
+    assert issued == [got]
+    await resolve(atlas.instances.list())  # with the new access token
+    h.server.revoke_all()
+    await resolve(atlas.instances.list())  # a 401: a new token from the refresh token
+    rotated = issued[-1].refresh_token
+    assert rotated is not None
+    assert rotated.reveal() != "refresh-1"
+    assert h.server.refresh_tokens == {rotated.reveal()}  # the old one was used up
+    assert "refresh-" not in repr(login) + repr(atlas)
+
+
+async def test_browser_login_refuses_a_foreign_state_or_a_bad_code(
+    atlas_harness: AtlasHarness,
+) -> None:
+    h = atlas_harness
+    atlas = h.client(client_id=None, client_secret=None)
+    login = atlas.start_browser_login(redirect_uri="http://127.0.0.1:43210/callback")
+    with pytest.raises(TokenError, match="state"):
+        await resolve(atlas.finish_browser_login(login, {"code": "c", "state": "forged"}))
+    with pytest.raises(TokenError, match="access_denied"):
+        await resolve(atlas.finish_browser_login(login, {"error": "access_denied", "state": "x"}))
+    state = login.state.reveal()
+    with pytest.raises(TokenError) as info:
+        await resolve(atlas.finish_browser_login(login, {"code": "unknown", "state": state}))
+    assert info.value.error == "invalid_grant"
+    assert h.server.token_requests  # the code was sent; the verifier with it
+    assert login.verifier.reveal() not in str(info.value)
+
+
+def test_browser_login_needs_a_loopback_redirect() -> None:
+    atlas = Atlas(token="t")
+    with pytest.raises(ValueError, match="loopback"):
+        atlas.start_browser_login(redirect_uri="https://evil.example/callback")
+    emulated = Atlas(token="t", management_url="http://127.0.0.1:8080")
+    login = emulated.start_browser_login(redirect_uri="http://localhost:9999")
+    assert login.authorize_url == "http://127.0.0.1:8080/authorize"
+    assert login.client_id == "fs-emulator-cli"
+    assert login.token_url == "http://127.0.0.1:8080/oauth/token"

@@ -393,3 +393,13 @@ def test_project_is_uuid_checked_in_views() -> None:
     with pytest.raises(ValueError, match="project's id"):
         atlas.with_options(project_id="nope")
     atlas.close()
+
+
+def test_the_environment_can_be_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLUIDSTACK_REGION", "from-env")
+    monkeypatch.setenv("FLUIDSTACK_CLIENT_SECRET", "env-secret")
+    atlas = Atlas(token="t", use_environment=False)
+    assert atlas.region is None
+    assert atlas._settings.client_secret is None
+    assert atlas.management_url == "https://api.atlas.fluidstack.io/api/v1alpha1"
+    atlas.close()

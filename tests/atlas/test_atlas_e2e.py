@@ -150,6 +150,22 @@ async def test_clusters_and_the_global_instance_listing(atlas_clients: AtlasClie
         await resolve(atlas.instances.get(MISSING, all_regions=True))
 
 
+async def test_management_5xx_is_retried_then_raised(atlas_clients: AtlasClients) -> None:
+    atlas = atlas_clients.make()
+    await resolve(atlas.members.list())  # token and connection in place
+    atlas_clients.emulator.add_fault(method="GET", path="/api/v1alpha1/members", status=503)
+    assert await resolve(atlas.members.list())  # one 503, then the answer
+    atlas_clients.emulator.add_fault(
+        method="GET", path="/api/v1alpha1/members", status=500, times=3
+    )
+    with pytest.raises(InternalServerError):
+        await resolve(atlas.members.list())
+    statuses = [
+        e["status"] for e in atlas_clients.emulator.journal() if e["path"].endswith("/members")
+    ]
+    assert statuses == [200, 503, 200, 500, 500, 500]
+
+
 # -- projects, catalog, orchestrators -------------------------------------------------
 
 

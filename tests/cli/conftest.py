@@ -17,6 +17,14 @@ from fluidstack.testing import EmulatorHandle
 ENV_VARS = (
     "FLUIDSTACK_API_KEY",
     "FLUIDSTACK_BASE_URL",
+    "FLUIDSTACK_CLIENT_ID",
+    "FLUIDSTACK_CLIENT_SECRET",
+    "FLUIDSTACK_TOKEN",
+    "FLUIDSTACK_REGION",
+    "FLUIDSTACK_PROJECT_ID",
+    "FLUIDSTACK_ATLAS_URL",
+    "FLUIDSTACK_TOKEN_URL",
+    "FLUIDSTACK_REGION_URL",
     "FLUIDSTACK_PROFILE",
     "FLUIDSTACK_CONFIG",
     "FLUIDSTACK_LOG",
@@ -58,3 +66,30 @@ def ssh_key(fs: Fs, home: Home) -> str:
     write_key_pair(home.path / ".ssh", "id_ed25519")
     fs("ssh-keys", "add", "laptop")
     return "laptop"
+
+
+@pytest.fixture
+def atlas_fs(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Fs:
+    """The CLI logged in to the emulator's Atlas with client credentials (stored in the
+    profile by `atlas login`), in its first region, on a new project `work`.
+
+    Where the CLI would sleep (between the polls of `--wait`), the emulator's simulated
+    clock moves forward instead, so waits end at once and deterministically."""
+    from fluidstack.core._sync.pipeline import Pipeline
+
+    monkeypatch.setitem(Pipeline.__init__.__kwdefaults__, "sleep", emulator.advance)
+    fs = Fs()
+    control = emulator.atlas
+    fs(
+        "atlas",
+        "login",
+        "--url",
+        control.management_url,
+        "--client-id",
+        control.client_id,
+        "--client-secret",
+        control.client_secret,
+    )
+    fs("atlas", "--region", "eu-north-1", "projects", "create", "work")
+    fs("atlas", "use", "--region", "eu-north-1", "--project", "work")
+    return fs

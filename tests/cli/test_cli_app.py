@@ -246,3 +246,34 @@ def test_completion_of_instance_ids_without_credentials_is_silent(fs_no_creds: F
     )
     assert out.stdout.strip() == ""
     assert out.stderr == ""
+
+
+def test_commands_answer_to_the_names_people_type(fs: Fs, home: Home) -> None:
+    from cli_support import write_key_pair
+
+    write_key_pair(home.path / ".ssh", "id_ed25519")
+    fs("ssh-keys", "create", "laptop")  # the SDK's name for `add`
+    assert [k["name"] for k in fs.json("ssh-keys", "ls")] == ["laptop"]
+    fs("ssh-keys", "rm", "laptop")
+    assert fs.json("ssh-keys", "list") == []
+    typo = fs("instanses", "list", expect=2)
+    assert "Did you mean 'instances'?" in typo.stderr
+
+
+def test_python_dash_m_fluidstack_is_the_command() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fluidstack", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("fluidstack ")
+
+
+def test_the_license_the_metadata_names_is_shipped() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    assert (root / "LICENSE").read_text().startswith("MIT License")
+    assert 'license-files = ["LICENSE"]' in (root / "pyproject.toml").read_text()

@@ -92,6 +92,23 @@ def test_get_table_yaml_and_json(fs: Fs, ssh_key: str, emulator: EmulatorHandle)
     assert doc["ssh_port"] == instance["ssh_port"]
 
 
+def test_age_and_cost_so_far_are_measured_on_the_servers_clock(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle
+) -> None:
+    # The emulator's clock runs hours ahead of this machine's: measured against the
+    # local clock, the instance was created in the future and had cost $0.00.
+    emulator.advance(5 * 3600)
+    instance = running_instance(fs, emulator)  # created, then one simulated hour
+    emulator.advance(3600)
+    table = fs("instances", "get", instance["id"]).stdout
+    created = next(line for line in lines(table) if line.startswith("Created"))
+    # Two simulated hours, give or take the Date header's one-second resolution.
+    assert any(f"({age} ago)" in created for age in ("1h 59m", "2h 0m", "2h 1m")), created
+    so_far = next(line for line in lines(table) if line.startswith("Cost so far"))
+    assert "$0.00" not in so_far
+    assert "estimate, over 2h" in so_far or "estimate, over 1h 59m" in so_far, so_far
+
+
 def test_get_unknown_instance_is_one_error_line_exit_1(fs: Fs) -> None:
     result = fs("instances", "get", "no-such-id", expect=1)
     assert result.stdout == ""
@@ -150,6 +167,15 @@ def _pub(fs: Fs, name: str) -> str:
     import os
 
     return os.path.expanduser("~/.ssh/id_ed25519.pub")
+
+
+def test_gpu_types_in_any_case_and_the_offered_ones_on_a_refusal(fs: Fs, ssh_key: str) -> None:
+    created = fs.json("instances", "create", "--gpu-type", "rtx_a5000_24gb")
+    assert created["gpu_type"] == "RTX_A5000_24GB"
+    result = fs("instances", "create", "--gpu-type", "NOT_A_GPU_1GB", expect=1)
+    offered = fs.json("configurations", "list")
+    names = sorted({c["gpu_type"] for c in offered})
+    assert f"Offered GPU types: {', '.join(names)}." in result.stderr
 
 
 def test_create_without_gpu_type_is_a_usage_error(fs: Fs, ssh_key: str) -> None:
@@ -364,6 +390,24 @@ def test_stop_start_and_rename(fs: Fs, ssh_key: str, emulator: EmulatorHandle) -
     assert renamed["name"] == "new-name"
 
 
+def test_start_and_stop_print_the_instance_like_create(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle
+) -> None:
+    instance = running_instance(fs, emulator)
+    stopped = fs("instances", "stop", instance["id"])
+    assert "Status" in stopped.stdout
+    assert instance["id"] in stopped.stdout
+    emulator.advance(600)
+    started = fs("instances", "start", instance["id"])
+    assert "Status" in started.stdout
+    assert "starting" in started.stdout
+
+
+def test_waits_start_fast(fs_no_creds: Fs) -> None:
+    help_text = " ".join(fs_no_creds("instances", "create", "--help").stdout.split())
+    assert "polling slows down gradually). [default: 1.0]" in help_text  # 1, 1.5, 2.25...
+
+
 def test_stopping_a_pending_instance_is_a_409(fs: Fs, ssh_key: str) -> None:
     created = create_instance(fs)
     result = fs("instances", "stop", created["id"], expect=1)
@@ -422,6 +466,8 @@ def test_ssh_print_builds_the_command(fs: Fs, ssh_key: str, emulator: EmulatorHa
     result = fs("instances", "ssh", instance["id"], "--print")
     assert shlex.split(result.stdout) == [
         "ssh",
+        "-o",
+        "ConnectTimeout=15",
         "-p",
         instance["ssh_port"],
         f"ubuntu@{instance['ip_address']}",
@@ -447,6 +493,8 @@ def test_ssh_print_with_identity_and_extra_args(
     )
     assert shlex.split(result.stdout) == [
         "ssh",
+        "-o",
+        "ConnectTimeout=15",
         "-p",
         instance["ssh_port"],
         "-i",
@@ -456,6 +504,17 @@ def test_ssh_print_with_identity_and_extra_args(
         "8888:localhost:8888",
         "nvidia-smi",
     ]
+
+
+def test_ssh_to_an_emulated_instance_says_it_cannot_be_reached(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle
+) -> None:
+    instance = running_instance(fs, emulator)
+    started = time.monotonic()
+    result = fs("instances", "ssh", instance["id"], expect=1)
+    assert time.monotonic() - started < 10  # it says so, rather than hanging in ssh
+    assert "documentation address" in result.stderr
+    assert "--print" in result.stderr
 
 
 def test_ssh_to_an_instance_without_address_says_to_wait(fs: Fs, ssh_key: str) -> None:

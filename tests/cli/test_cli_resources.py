@@ -117,6 +117,29 @@ def test_configurations_are_sorted_by_price_with_both_prices(
         assert Decimal(str(row["price_per_hour"])) == config.price_per_hour(row["gpu_count"])
 
 
+def test_stopped_prices_are_per_instance_and_every_price_is_a_number(
+    fs: Fs, fluidstack_client: FluidStack
+) -> None:
+    catalog = {str(c.gpu_type): c for c in fluidstack_client.configurations.list()}
+    rows = [r for r in fs.json("configurations", "list") if r["gpu_count"] > 1]
+    assert rows
+    for row in rows:
+        config = catalog[row["gpu_type"]]
+        prices = {k: v for k, v in row.items() if "price" in k}
+        assert all(isinstance(v, float) for v in prices.values()), prices
+        per_gpu = config.stopped_price_per_hour  # the API's field is per GPU
+        assert Decimal(str(row["stopped_price_per_gpu_hour"])) == per_gpu
+        assert Decimal(str(row["stopped_price_per_hour"])) == per_gpu * row["gpu_count"]
+    eight = next(r for r in rows if r["gpu_count"] == max(r["gpu_count"] for r in rows))
+    table = fs("configurations", "list", "--gpu-type", eight["gpu_type"]).stdout
+    line = next(
+        x for x in lines(table) if x.split()[:2] == [eight["gpu_type"], str(eight["gpu_count"])]
+    )
+    from fluidstack.cli.render import money
+
+    assert line.split()[4] == money(Decimal(str(eight["stopped_price_per_hour"])))
+
+
 def test_configurations_filters(fs: Fs) -> None:
     rows = fs.json(
         "configurations", "list", "--gpu-type", "a100", "--min-gpus", "2", "--max-price", "20"

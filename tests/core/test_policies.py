@@ -148,9 +148,29 @@ def test_instance_cost() -> None:
         }
     )
     cost = instance_cost(instance, now=dt.datetime(2024, 1, 1, 3, tzinfo=dt.timezone.utc))
-    assert cost.hourly == 10.0
+    assert cost.hourly == Decimal("10.0")
     assert cost.hours == 3.0
-    assert cost.accrued == 30.0
+    assert cost.accrued == Decimal("30.0")
+
+
+def test_prices_are_exact_decimals_and_numbers_in_json() -> None:
+    config = ConfigurationResponse(
+        gpu_type="A100_PCIE_80GB",
+        gpu_counts=[1, 8],
+        price_per_gpu_hr="0.10",
+        stopped_price_per_hour=0.015,
+        regions=["NORWAY"],
+    )
+    assert config.price_per_gpu_hr == Decimal("0.10")
+    assert sum([config.price_per_gpu_hr] * 3) == Decimal("0.30")  # no float drift
+    assert config.stopped_price(8) == Decimal("0.120")
+    dumped = config.model_dump(mode="json")
+    assert dumped["price_per_gpu_hr"] == 0.1
+    assert dumped["stopped_price_per_hour"] == 0.015
+    junk = config.model_copy(update={"price_per_gpu_hr": Decimal("NaN")})
+    assert junk.model_dump(mode="json")["price_per_gpu_hr"] is None
+    instance = InstanceResponse.model_validate({"id": "i", "current_gpu_hr_cost": 0.4})
+    assert instance.current_gpu_hr_cost == Decimal("0.4")
     bare = instance_cost(InstanceResponse(id="i-2"))
     assert (bare.hourly, bare.hours, bare.accrued) == (None, None, None)
 

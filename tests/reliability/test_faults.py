@@ -12,7 +12,13 @@ from typing import Any, Dict, Type
 
 import pytest
 
-from fluidstack.core import ApiConnectionError, ApiError, ApiTimeoutError, InternalServerError
+from fluidstack.core import (
+    ApiConnectionError,
+    ApiError,
+    ApiTimeoutError,
+    InternalServerError,
+)
+from fluidstack.core.errors import may_have_acted
 from support import Clients, resolve
 
 pytestmark = pytest.mark.anyio
@@ -100,3 +106,17 @@ async def test_total_timeout_caps_a_call_under_faults(clients: Clients) -> None:
         await resolve(client.ssh_keys.list(request_options={"total_timeout_in_seconds": 0.5}))
     assert time.monotonic() - started < 1.5
     clients.emulator.clear_faults()
+
+
+async def test_a_create_lost_after_it_was_sent_is_not_repeated(clients: Clients) -> None:
+    # The server performed the request, then dropped the connection before answering:
+    # on every transport that is "may have acted", never "never sent" (which would
+    # repeat a create that has no idempotency key and make a second API key).
+    clients.emulator.add_fault(method="POST", path="/api_keys", action="drop", perform=True)
+    client = clients.make()
+    with pytest.raises(ApiConnectionError) as info:
+        await resolve(client.api_keys.create(name="lost"))
+    assert may_have_acted(info.value)
+    posts = [e for e in clients.emulator.journal() if e["method"] == "POST"]
+    assert [e["path"] for e in posts] == ["/api_keys"]
+    assert [k.name for k in await resolve(client.api_keys.list())].count("lost") == 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from types import TracebackType
 from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
 
 import httpx
 
-from ..core._async._io import HttpClient, new_http_client
+from ..core._async._io import HttpClient
 from ..core._async.pipeline import AsyncPipeline
 from ..core.config import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -19,6 +20,7 @@ from ..core.config import (
     NotGiven,
     TimeoutTypes,
     build_config,
+    closes_http_client,
     own_http_client,
 )
 from ..core.events import EventHooks, configure_logging_from_env
@@ -65,7 +67,8 @@ class AsyncFluidStack:
         follow_redirects: Follow HTTP redirects (the API key is never sent to another
             host). Default: ``True``.
         httpx_client: Your own ``httpx`` client (proxies, certificates, transports).
-            It is never closed by this client.
+            You close it, unless it is a :class:`fluidstack.AioHttpClient` made for
+            this client, which closes with it.
         http_client: Same as ``httpx_client`` (the name the vendor's README uses).
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
@@ -101,9 +104,8 @@ class AsyncFluidStack:
             hooks=event_hooks,
             max_response_bytes=max_response_bytes,
         )
-        self._owns_http = custom is None
-        http = custom if custom is not None else new_http_client(self._config.timeout)
-        self._pipeline = AsyncPipeline(self._config, http)
+        self._owns_http = closes_http_client(custom)
+        self._pipeline = AsyncPipeline.on(self._config, custom)
 
     @property
     def base_url(self) -> str:
@@ -187,6 +189,18 @@ class AsyncFluidStack:
         from ..resources.account import HEALTHCHECK
 
         return await self._pipeline.call(HEALTHCHECK, request_options=request_options)
+
+    def server_time(self) -> dt.datetime:
+        """The current time by the API server's clock, in UTC: the ``Date`` of its latest
+        answer plus the time elapsed since (this machine's time before any answer).
+
+        Measure an instance's age and cost with it, not with this machine's clock, which
+        may differ (the emulator's runs ahead on purpose)::
+
+            instance = client.instances.get(instance_id)
+            cost = fluidstack.cost.instance_cost(instance, now=client.server_time())
+        """
+        return self._pipeline.server_time()
 
     async def aclose(self) -> None:
         """Close the connections this client opened (never a client you passed in)."""

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
         ConfigurationError,
         InstanceFailedError,
         MissingCredentialsError,
+        MissingProjectError,
+        MissingRegionError,
         NoCapacityError,
         NotFoundError,
         NotSupportedError,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         WaitTimeoutError,
     )
     from .client import AsyncAtlas, Atlas
+    from .tokens import IssuedToken
     from .types import (
         Capacity,
         Cluster,
@@ -62,6 +65,8 @@ _ERRORS = (
     "ConfigurationError",
     "InstanceFailedError",
     "MissingCredentialsError",
+    "MissingProjectError",
+    "MissingRegionError",
     "NoCapacityError",
     "NotFoundError",
     "NotSupportedError",
@@ -97,6 +102,7 @@ _TYPES = (
 _LAZY: Dict[str, str] = {
     "Atlas": "fluidstack.atlas.client",
     "AsyncAtlas": "fluidstack.atlas.client",
+    "IssuedToken": "fluidstack.atlas.tokens",
     **dict.fromkeys(_ERRORS, "fluidstack.core"),
     **dict.fromkeys(_TYPES, "fluidstack.atlas.types"),
 }
@@ -119,10 +125,13 @@ __all__ = [
     "InstanceState",
     "InstanceType",
     "Invitation",
+    "IssuedToken",
     "KubernetesCluster",
     "KubernetesNodePool",
     "MemberRole",
     "MissingCredentialsError",
+    "MissingProjectError",
+    "MissingRegionError",
     "NoCapacityError",
     "NotFoundError",
     "NotSupportedError",

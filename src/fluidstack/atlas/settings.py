@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ..core.config import Secret, check_base_url, checked_secret, is_loopback, warn_if_plain_http
@@ -20,6 +20,7 @@ __all__ = [
     "PRODUCTION_TOKEN_URL",
     "AtlasSettings",
     "api_root",
+    "browser_login_defaults",
     "check_project_id",
     "resolve_settings",
 ]
@@ -30,6 +31,12 @@ PRODUCTION_TOKEN_URL = "https://oauth.fluidstack.io/oauth/token"
 """FluidStack's OAuth2 token endpoint."""
 DEFAULT_AUDIENCE = "https://api.fluidstack.io"
 """The ``audience`` every Atlas access token is requested for."""
+PRODUCTION_AUTHORIZE_URL = "https://oauth.fluidstack.io/authorize"
+"""Where people log in with a browser (authorization code + PKCE)."""
+PRODUCTION_PUBLIC_CLIENT_ID = "diPhN35HH6jVXs615vsafkdIQM4Y5rF8"
+"""The public OAuth client FluidStack's own CLI (fluidctl) logs people in with."""
+EMULATOR_PUBLIC_CLIENT_ID = "fs-emulator-cli"
+"""The emulator's public client for browser logins."""
 API_PREFIX = "/api/v1alpha1"
 """Appended to the management URL and to every region's URL."""
 
@@ -52,6 +59,7 @@ class AtlasSettings:
     client_id: Optional[str]
     client_secret: Optional[Secret] = field(repr=False)
     token: Optional[Secret] = field(repr=False)
+    refresh_token: Optional[Secret] = field(repr=False)
     region: Optional[str]
     project_id: Optional[str]
     management_api: str
@@ -63,11 +71,7 @@ class AtlasSettings:
 
     @property
     def has_credentials(self) -> bool:
-        return self.token is not None or self.client_secret is not None
-
-
-def _env(name: str) -> Optional[str]:
-    return os.environ.get(name) or None
+        return any(c is not None for c in (self.token, self.client_secret, self.refresh_token))
 
 
 def api_root(url: str, what: str) -> str:
@@ -92,15 +96,31 @@ def check_project_id(value: Optional[Id], what: str = "project_id") -> Optional[
         ) from None
 
 
+def _local_root(management_url: str) -> Optional[str]:
+    """The root of a management API on this machine (the emulator), else ``None``.
+
+    Such a server has its own OAuth endpoints beside the API: sending its development
+    credentials to FluidStack's real OAuth server would never work and must not happen.
+    """
+    if not is_loopback(urlsplit(management_url).hostname or ""):
+        return None
+    if management_url.endswith(API_PREFIX):
+        return management_url[: -len(API_PREFIX)]
+    return management_url
+
+
 def _default_token_url(management_url: str) -> str:
-    # The emulator (or any server on this machine) serves its own token endpoint next to
-    # the management API; sending its development secret to FluidStack's real OAuth
-    # server would never work and should never happen.
-    parts = urlsplit(management_url)
-    if is_loopback(parts.hostname or ""):
-        root = management_url[: -len(API_PREFIX)] if management_url.endswith(API_PREFIX) else ""
-        return (root or management_url) + "/oauth/token"
-    return PRODUCTION_TOKEN_URL
+    root = _local_root(management_url)
+    return PRODUCTION_TOKEN_URL if root is None else root + "/oauth/token"
+
+
+def browser_login_defaults(management_url: str) -> Tuple[str, str]:
+    """``(authorize URL, public client id)`` for a browser login against the management
+    API at ``management_url`` (FluidStack's, or the emulator's for a local one)."""
+    root = _local_root(management_url)
+    if root is None:
+        return PRODUCTION_AUTHORIZE_URL, PRODUCTION_PUBLIC_CLIENT_ID
+    return root + "/authorize", EMULATOR_PUBLIC_CLIENT_ID
 
 
 def resolve_settings(
@@ -114,8 +134,15 @@ def resolve_settings(
     token_url: Optional[str],
     region_url: Optional[str],
     audience: str,
+    refresh_token: Optional[str] = None,
+    use_environment: bool = True,
 ) -> AtlasSettings:
-    """Arguments first, then ``FLUIDSTACK_*`` variables, then the production defaults."""
+    """Arguments first, then ``FLUIDSTACK_*`` variables (unless ``use_environment`` is
+    false), then the production defaults."""
+
+    def _env(name: str) -> Optional[str]:
+        return (os.environ.get(name) or None) if use_environment else None
+
     client_id = (client_id if client_id is not None else _env(ENV_CLIENT_ID)) or None
     if client_id is not None:
         client_id = client_id.strip() or None
@@ -127,12 +154,16 @@ def resolve_settings(
     bearer = checked_secret(token if token is not None else _env(ENV_TOKEN), "token", ENV_TOKEN)
     if bearer is not None and bearer.reveal().lower().startswith("bearer "):
         bearer = Secret(bearer.reveal()[len("bearer ") :].strip())
-    if (client_id is None) != (secret is None):
-        missing = "client_secret" if secret is None else "client_id"
-        env = ENV_CLIENT_SECRET if secret is None else ENV_CLIENT_ID
+    refresh = checked_secret(refresh_token, "refresh_token", "refresh_token=...")
+    if client_id is None and (secret is not None or refresh is not None):
         raise ValueError(
-            f"client credentials need both client_id and client_secret: pass {missing}=... "
-            f"or set {env}"
+            f"client_id is missing: pass client_id=... or set {ENV_CLIENT_ID} (a client "
+            "secret or refresh token is only usable with the client id it belongs to)"
+        )
+    if client_id is not None and secret is None and refresh is None:
+        raise ValueError(
+            "client credentials need both client_id and client_secret: pass "
+            f"client_secret=... or set {ENV_CLIENT_SECRET}"
         )
     region = (region if region is not None else _env(ENV_REGION)) or None
     if region is not None:
@@ -158,6 +189,7 @@ def resolve_settings(
         client_id=client_id,
         client_secret=secret,
         token=bearer,
+        refresh_token=refresh,
         region=region,
         project_id=check_project_id(project_id if project_id is not None else _env(ENV_PROJECT_ID)),
         management_api=management,

@@ -18,9 +18,12 @@ from ..core.errors import ApiError, TokenError
 __all__ = [
     "TOKEN",
     "CachedToken",
+    "IssuedToken",
     "TokenResponse",
     "client_credentials_form",
     "jwt_claims",
+    "jwt_expiry",
+    "refresh_token_form",
     "token_error",
 ]
 
@@ -59,6 +62,35 @@ def client_credentials_form(client_id: str, client_secret: Secret, audience: str
     }
 
 
+def refresh_token_form(
+    client_id: str, refresh_token: Secret, client_secret: Optional[Secret]
+) -> Dict[str, str]:
+    """The refresh-token grant: a new access token (and, with rotation, a new refresh
+    token) for the login that ``refresh_token`` came from."""
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "refresh_token": refresh_token.reveal(),
+    }
+    if client_secret is not None:
+        form["client_secret"] = client_secret.reveal()
+    return form
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token the client obtained, as given to ``Atlas(on_token=...)``: keep it (e.g. in
+    a 0600 file) to start the next process without a new login. Both tokens show as
+    ``[redacted]``; ``.reveal()`` gives them."""
+
+    access_token: Secret
+    refresh_token: Optional[Secret]
+    """The refresh token to use from now on (a rotated one replaces the old), or
+    ``None`` when the grant gave none (client credentials)."""
+    expires_at: Optional[float]
+    """When the access token expires, in epoch seconds (``None`` when unknown)."""
+
+
 def jwt_claims(token: str) -> Dict[str, Any]:
     """The claims of a JWT, read without verifying its signature (only the server can);
     empty when ``token`` is not a JWT."""
@@ -73,7 +105,8 @@ def jwt_claims(token: str) -> Dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
-def _jwt_exp(token: str) -> Optional[float]:
+def jwt_expiry(token: str) -> Optional[float]:
+    """The JWT's ``exp`` claim (epoch seconds), unverified; ``None`` without one."""
     exp = jwt_claims(token).get("exp")
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
         return float(exp)
@@ -82,11 +115,14 @@ def _jwt_exp(token: str) -> Optional[float]:
 
 @dataclass(frozen=True)
 class CachedToken:
-    """A token and the moment (on the monotonic clock) to replace it."""
+    """A token and when to replace it."""
 
     value: Secret
     refresh_at: Optional[float]
-    """``None`` when its lifetime is unknown: it is used until the server refuses it."""
+    """On the monotonic clock; ``None`` when its lifetime is unknown: it is used until
+    the server refuses it."""
+    expires_at: Optional[float] = None
+    """In epoch seconds, when known."""
 
     @classmethod
     def issued(
@@ -101,13 +137,13 @@ class CachedToken:
         lifetimes = []
         if expires_in is not None and expires_in > 0:
             lifetimes.append(float(expires_in))
-        exp = _jwt_exp(value.reveal())
+        exp = jwt_expiry(value.reveal())
         if exp is not None:
             lifetimes.append(exp - wall_now)
         if not lifetimes:
             return cls(value, None)
         life = max(0.0, min(lifetimes))
-        return cls(value, now + life - min(REFRESH_MARGIN, life * 0.1))
+        return cls(value, now + life - min(REFRESH_MARGIN, life * 0.1), wall_now + life)
 
     def fresh(self, now: float) -> bool:
         """Whether the token can still be sent at ``now`` (monotonic)."""

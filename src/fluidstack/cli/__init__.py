@@ -6,6 +6,7 @@ pydantic and Rich inside the commands that need them, so ``fluidstack --help`` i
 
 from __future__ import annotations
 
+import sys
 from typing import List, Optional
 
 __all__ = ["main"]
@@ -13,6 +14,16 @@ __all__ = ["main"]
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of the ``fluidstack`` console script; exits with the command's code."""
-    from .app import run
+    try:
+        from .app import run
+    except ImportError as exc:
+        from .._extras import missing_extra
 
+        command = missing_extra(exc)
+        if command is None:
+            raise
+        sys.stderr.write(
+            f"fluidstack: the command line needs its extra ({exc.name} is missing): {command}\n"
+        )
+        raise SystemExit(2) from None
     run(argv)

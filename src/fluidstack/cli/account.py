@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .state import CliState, confirm_or_require_yes, output_options, pass_state
+from .state import AliasedGroup, CliState, confirm_or_require_yes, output_options, pass_state
 
 __all__ = ["api_keys", "balance"]
 
@@ -26,7 +26,7 @@ def balance(state: CliState) -> None:
     state.emit(result, table=table, ids=[f"{result.balance:.2f}"])
 
 
-@click.group("api-keys")
+@click.group("api-keys", cls=AliasedGroup)
 def api_keys() -> None:
     """Manage the API keys of your account."""
 

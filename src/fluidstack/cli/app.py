@@ -14,7 +14,7 @@ from typing import Any, List, Optional, Sequence
 import click
 
 from .._version import __version__
-from .state import OUTPUT_FORMATS, CliError, CliState
+from .state import OUTPUT_FORMATS, AliasedGroup, CliError, CliState, InputError
 
 __all__ = ["cli"]
 
@@ -28,7 +28,7 @@ _MISSING_KEY_HINT = (
 )
 
 
-class FluidStackGroup(click.Group):
+class FluidStackGroup(AliasedGroup):
     """The root group: turns exceptions into one-line errors and the documented exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -95,12 +95,37 @@ class FluidStackGroup(click.Group):
 
 def _as_cli_error(exc: Exception, debug: bool) -> CliError:
     """The one-line error for an exception raised by a command."""
-    from fluidstack.core.errors import ApiError, MissingApiKeyError
+    from fluidstack.core.errors import (
+        ApiError,
+        MissingApiKeyError,
+        MissingCredentialsError,
+        MissingProjectError,
+        MissingRegionError,
+    )
 
     if isinstance(exc, MissingApiKeyError):
         return CliError(f"no API key: {_MISSING_KEY_HINT}")
+    if isinstance(exc, MissingCredentialsError):
+        return CliError("no Atlas credentials: run `fluidstack atlas login`")
+    if isinstance(exc, MissingRegionError):
+        return CliError(
+            "no region chosen: pass `fluidstack atlas --region NAME ...` or keep one with "
+            f"`fluidstack atlas use --region NAME` (regions: {', '.join(exc.known) or 'none'})"
+        )
+    if isinstance(exc, MissingProjectError):
+        return CliError(
+            "no project chosen: pass `fluidstack atlas --project NAME ...` or keep one with "
+            "`fluidstack atlas use --project NAME` (see `fluidstack atlas projects list`)"
+        )
     if isinstance(exc, ApiError):
         return CliError(str(exc) or type(exc).__name__)
+    if isinstance(exc, ImportError):
+        from .._extras import missing_extra
+
+        command = missing_extra(exc)
+        if command is not None:
+            error = InputError(f"this needs an extra ({exc.name} is missing): {command}")
+            return error
     hint = "" if debug else " (run with --debug for the traceback)"
     return CliError(f"unexpected {type(exc).__name__}: {exc}{hint}")
 
@@ -156,7 +181,8 @@ def cli(
     """Rent and manage FluidStack GPU instances from the terminal.
 
     \b
-    Get started:
+    Atlas (FluidStack's current API): see `fluidstack atlas --help`.
+    Platform API, get started:
       fluidstack configure                      store your API key
       fluidstack configurations list            what you can rent, cheapest first
       fluidstack instances create --gpu-type RTX_A5000_24GB --wait
@@ -178,6 +204,7 @@ def cli(
 
 def _register() -> None:
     from .account import api_keys, balance
+    from .atlas import atlas
     from .catalog import configurations, templates
     from .configure import configure
     from .extras import completion, emulator
@@ -185,6 +212,7 @@ def _register() -> None:
     from .ssh_keys import ssh_keys
 
     for command in (
+        atlas,
         instances,
         ssh_keys,
         configurations,

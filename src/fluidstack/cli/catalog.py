@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import click
 
 from .instances import _complete_gpu_types, _complete_regions
-from .state import CliState, output_options, pass_state
+from .state import AliasedGroup, CliState, output_options, pass_state
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -26,7 +26,9 @@ class Offer:
     gpu_count: int
     price_per_gpu_hour: Decimal
     price_per_hour: Decimal
-    stopped_price_per_hour: str
+    stopped_price_per_gpu_hour: Decimal
+    stopped_price_per_hour: Decimal
+    """The whole configuration's, stopped (the API's field of that name is per GPU)."""
     regions: Tuple[str, ...]
     estimated_provisioning_time_minutes: int
 
@@ -34,9 +36,10 @@ class Offer:
         return {
             "gpu_type": self.gpu_type,
             "gpu_count": self.gpu_count,
-            "price_per_gpu_hour": float(self.price_per_gpu_hour),
-            "price_per_hour": float(self.price_per_hour),
-            "stopped_price_per_hour": self.stopped_price_per_hour,
+            "price_per_gpu_hour": _number(self.price_per_gpu_hour),
+            "price_per_hour": _number(self.price_per_hour),
+            "stopped_price_per_gpu_hour": _number(self.stopped_price_per_gpu_hour),
+            "stopped_price_per_hour": _number(self.stopped_price_per_hour),
             "regions": list(self.regions),
             "estimated_provisioning_time_minutes": self.estimated_provisioning_time_minutes,
         }
@@ -84,7 +87,8 @@ def offers(
                     gpu_count=count,
                     price_per_gpu_hour=per_gpu,
                     price_per_hour=total,
-                    stopped_price_per_hour=config.stopped_price_per_hour,
+                    stopped_price_per_gpu_hour=config.stopped_price_per_hour,
+                    stopped_price_per_hour=config.stopped_price(count),
                     regions=available,
                     estimated_provisioning_time_minutes=config.estimated_provisioning_time_minutes,
                 )
@@ -93,7 +97,7 @@ def offers(
     return found
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def configurations() -> None:
     """The GPU configurations you can create, with prices."""
 
@@ -152,7 +156,7 @@ def list_configurations(
                     str(o.gpu_count),
                     money(o.price_per_gpu_hour),
                     money(o.price_per_hour),
-                    money(_decimal(o.stopped_price_per_hour)),
+                    money(o.stopped_price_per_hour),
                     ", ".join(o.regions) or "-",
                 ]
                 for o in rows
@@ -166,16 +170,12 @@ def list_configurations(
     )
 
 
-def _decimal(text: str) -> Optional[Decimal]:
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        return Decimal(text)
-    except (InvalidOperation, TypeError):
-        return None
+def _number(value: Decimal) -> Optional[float]:
+    """A price for JSON output: a number, or ``null`` when the server sent none."""
+    return None if value.is_nan() else float(value)
 
 
-@click.group()
+@click.group(cls=AliasedGroup)
 def templates() -> None:
     """Operating-system templates for new instances."""
 

@@ -1,9 +1,16 @@
 """The CLI's configuration file and where credentials come from.
 
-The file is TOML, one table per profile::
+The file is TOML, one table per profile, with the Atlas settings of a profile in its
+``atlas`` table (written by ``fluidstack atlas login`` and ``use``)::
 
     [profiles.default]
     api_key = "..."
+
+    [profiles.default.atlas]
+    login = "client_credentials"
+    client_id = "..."
+    client_secret = "..."
+    region = "eu-north-1"
 
     [profiles.staging]
     api_key = "..."
@@ -29,6 +36,8 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 __all__ = [
     "API_KEY_ENV",
+    "ATLAS_CREDENTIAL_KEYS",
+    "ATLAS_KEYS",
     "BASE_URL_ENV",
     "CONFIG_ENV",
     "DEFAULT_BASE_URL",
@@ -50,6 +59,24 @@ BASE_URL_ENV = "FLUIDSTACK_BASE_URL"
 DEFAULT_PROFILE = "default"
 DEFAULT_BASE_URL = "https://platform.fluidstack.io"
 _KEYS = ("api_key", "base_url")
+ATLAS_CREDENTIAL_KEYS = (
+    "login",
+    "client_id",
+    "client_secret",
+    "token",
+    "refresh_token",
+    "token_expires_at",
+)
+"""What ``atlas login`` stores and ``atlas logout`` removes."""
+ATLAS_KEYS = (
+    *ATLAS_CREDENTIAL_KEYS,
+    "management_url",
+    "token_url",
+    "region_url",
+    "region",
+    "project_id",
+)
+"""What a profile's ``atlas`` table may hold."""
 
 
 class ConfigError(Exception):
@@ -73,6 +100,8 @@ class ConfigFile:
 
     path: Path
     profiles: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    atlas: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    """Each profile's Atlas settings (strings, and the token's expiry as a number)."""
     exists: bool = False
     refused: Optional[str] = None
     """Why the file's contents are not used (too open permissions), else ``None``."""
@@ -133,29 +162,60 @@ def load_config(path: Optional[Path] = None, *, ignore_permissions: bool = False
         config.profiles[name] = {
             k: v for k, v in values.items() if k in _KEYS and isinstance(v, str) and v
         }
+        atlas = values.get("atlas")
+        if isinstance(atlas, dict):
+            config.atlas[name] = {
+                k: v
+                for k, v in atlas.items()
+                if k in ATLAS_KEYS and isinstance(v, (str, int, float)) and v != ""
+            }
     return config
 
 
-def save_profile(path: Path, profile: str, values: Mapping[str, Optional[str]]) -> None:
+def save_profile(
+    path: Path,
+    profile: str,
+    values: Mapping[str, Any],
+    *,
+    section: Optional[str] = None,
+    replace: bool = False,
+) -> None:
     """Set ``values`` in ``profile`` (a ``None`` or empty value removes the entry).
 
-    The other profiles are kept. The new file is written next to the old one with
+    ``section="atlas"`` writes the profile's Atlas table instead; ``replace`` empties the
+    table first (``values={}`` with ``replace`` removes it). The other profiles and
+    sections are kept. The new file is written next to the old one with
     ``os.open(..., 0o600)`` and moved into place, so it is never readable by others,
     not even for a moment, and a crash never leaves half a file.
     """
     import tomli_w
 
     existing = load_config(path, ignore_permissions=True)
-    profiles = {name: dict(vals) for name, vals in existing.profiles.items()}
-    entry = profiles.setdefault(profile, {})
+    profiles: Dict[str, Dict[str, Any]] = {
+        name: dict(vals) for name, vals in existing.profiles.items()
+    }
+    atlas = {name: dict(vals) for name, vals in existing.atlas.items()}
+    allowed = ATLAS_KEYS if section == "atlas" else _KEYS
+    if section not in (None, "atlas"):
+        raise ValueError(f"unknown section {section!r}")
+    profiles.setdefault(profile, {})
+    entry = atlas.setdefault(profile, {}) if section == "atlas" else profiles[profile]
+    if replace:
+        entry.clear()
     for key, value in values.items():
-        if key not in _KEYS:
+        if key not in allowed:
             raise ValueError(f"unknown setting {key!r}")
-        if value:
+        if value is not None and value != "":
             entry[key] = value
         else:
             entry.pop(key, None)
-    document = tomli_w.dumps({"profiles": profiles}).encode("utf-8")
+    tables: Dict[str, Any] = {}
+    for name, vals in profiles.items():
+        table: Dict[str, Any] = dict(vals)
+        if atlas.get(name):
+            table["atlas"] = atlas[name]
+        tables[name] = table
+    document = tomli_w.dumps({"profiles": tables}).encode("utf-8")
 
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

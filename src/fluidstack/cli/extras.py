@@ -7,7 +7,7 @@ from typing import Tuple
 
 import click
 
-from .state import CliError
+from .state import InputError
 
 __all__ = ["completion", "emulator"]
 
@@ -64,8 +64,12 @@ def emulator(ctx: click.Context, args: Tuple[str, ...]) -> None:
     try:
         code = run_from_args(parsed)
     except ImportError as exc:
-        missing = f" ({exc.name} is missing)" if exc.name else ""
-        raise CliError(
-            "the emulator needs its extra: pip install 'fluidstack[emulator]'" + missing
+        from .._extras import missing_extra
+
+        command = missing_extra(exc)
+        if command is None:
+            raise
+        raise InputError(
+            f"the emulator needs its extra ({exc.name} is missing): {command}"
         ) from exc
     ctx.exit(code)

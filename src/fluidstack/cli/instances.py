@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import click
 
 from .state import (
+    AliasedGroup,
     CliError,
     CliState,
     InputError,
@@ -17,7 +18,7 @@ from .state import (
     output_options,
     pass_state,
 )
-from .waiting import WaitDisplay, elapsed_text
+from .waiting import wait_for, wait_options
 
 if TYPE_CHECKING:
     from fluidstack.types.instances import InstanceResponse
@@ -34,8 +35,6 @@ STATUSES = (
     "terminated",
     "failed",
 )
-DEFAULT_WAIT_TIMEOUT = 900.0
-DEFAULT_POLL_INTERVAL = 5.0
 
 
 def _complete_gpu_types(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
@@ -92,36 +91,7 @@ def _completion_client(ctx: click.Context) -> Any:
     return client
 
 
-def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    if value <= 0:
-        raise click.BadParameter("must be more than 0 seconds")
-    return value
-
-
-def wait_options(func: Any) -> Any:
-    """``--timeout`` and ``--poll-interval`` for the commands that can wait."""
-    func = click.option(
-        "--poll-interval",
-        type=float,
-        default=DEFAULT_POLL_INTERVAL,
-        show_default=True,
-        metavar="S",
-        callback=_positive_seconds,
-        help="Seconds between the first status polls (polling slows down gradually).",
-    )(func)
-    func = click.option(
-        "--timeout",
-        type=float,
-        default=DEFAULT_WAIT_TIMEOUT,
-        show_default=True,
-        metavar="S",
-        callback=_positive_seconds,
-        help="Give up waiting after this many seconds (the instance is left alone).",
-    )(func)
-    return func
-
-
-@click.group()
+@click.group(cls=AliasedGroup)
 def instances() -> None:
     """Create, inspect, connect to and delete GPU instances."""
 
@@ -156,12 +126,14 @@ def list_instances(state: CliState, show_all: bool, statuses: Tuple[str, ...]) -
         return
 
     def table() -> Any:
+        from decimal import Decimal
+
         from fluidstack.cost import instance_cost
 
         from .render import instance_table, money
 
         rendered = instance_table(found)
-        burn = sum(instance_cost(i).hourly or 0.0 for i in found)
+        burn = sum((instance_cost(i).hourly or Decimal(0) for i in found), Decimal(0))
         rendered.caption = (
             f"{len(found)} instance{'s' if len(found) != 1 else ''}, {money(burn)}/hour in total"
         )
@@ -174,7 +146,7 @@ def _show_instance(state: CliState, instance: InstanceResponse) -> None:
     def table() -> Any:
         from .render import instance_detail
 
-        return instance_detail(instance)
+        return instance_detail(instance, state.client.server_time())
 
     state.emit(instance, table=table, ids=[instance.id])
 
@@ -347,7 +319,7 @@ def create_instance(
         )
         return
 
-    from fluidstack.core.errors import NoCapacityError
+    from fluidstack.core.errors import ApiError, NoCapacityError
 
     key_name = ssh_key or _pick_ssh_key(state)
     try:
@@ -375,6 +347,10 @@ def create_instance(
             "Nothing matched or everything was out of stock; see what is offered with "
             "`fluidstack configurations list` (it takes --gpu-type, --region, --max-price)."
         )
+        raise
+    except ApiError as exc:
+        if exc.status_code in (400, 422) and "gpu_type" in str(exc).lower():
+            _say_what_is_offered(state)
         raise
     except KeyboardInterrupt:
         state.info(
@@ -407,6 +383,15 @@ def create_instance(
     _connect_hint(state, instance)
 
 
+def _say_what_is_offered(state: CliState) -> None:
+    """After a refused GPU type: the types the catalog offers (not every known name)."""
+    try:
+        offered = sorted({str(c.gpu_type) for c in state.client.configurations.list()})
+    except Exception:  # the hint is a courtesy; the refusal is what gets reported
+        return
+    state.info(f"Offered GPU types: {', '.join(offered)}.")
+
+
 # -- waiting -----------------------------------------------------------------------
 
 
@@ -414,43 +399,22 @@ def _wait(
     state: CliState, instance_id: str, until: str, timeout: float, poll_interval: float
 ) -> InstanceResponse:
     """Wait with a live status line; Ctrl-C leaves the instance alone and exits 130."""
-    from fluidstack.core.errors import WaitTimeoutError
-
-    display = WaitDisplay(state, instance_id, until)
-    try:
-        with display:
-            instance = state.client.instances.wait(
-                instance_id,
-                until=until,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                on_poll=display.on_poll,
-            )
-    except KeyboardInterrupt:
-        status = f" (status: {display.status})" if display.status else ""
-        click.echo(
-            f"\nStopped waiting after {elapsed_text(display.elapsed)}. "
-            f"Instance {instance_id} was left as it is{status}.\n"
-            f"  Keep waiting: fluidstack instances wait {instance_id}\n"
-            f"  Delete it:    fluidstack instances delete {instance_id}",
-            err=True,
-        )
-        click.get_current_context().exit(130)
-    except WaitTimeoutError:
-        state.info(
-            f"Instance {instance_id} was left as it is. "
-            f"Keep waiting with `fluidstack instances wait {instance_id}` "
-            f"or delete it with `fluidstack instances delete {instance_id}`."
-        )
-        raise
-    state.info(f"Instance {instance_id} is {until} after {elapsed_text(display.elapsed)}.")
+    instance: InstanceResponse = wait_for(
+        state,
+        instance_id,
+        until,
+        lambda on_poll: state.client.instances.wait(
+            instance_id, until=until, timeout=timeout, poll_interval=poll_interval, on_poll=on_poll
+        ),
+        "fluidstack instances",
+    )
     return instance
 
 
 def _connect_hint(state: CliState, instance: InstanceResponse) -> None:
     if str(instance.status) == "running" and instance.ip_address:
         state.info(
-            f"Connect with: {shlex.join(build_ssh_argv(instance))}"
+            f"Connect with: {shlex.join(build_ssh_argv(instance, connect_timeout=False))}"
             f"  (or: fluidstack instances ssh {instance.id})"
         )
 
@@ -490,7 +454,7 @@ def _after_action(
     state.info(message)
     if wait_until is not None:
         instance = _wait(state, instance.id, wait_until, timeout, poll_interval)
-    state.emit(instance, table=None, ids=[instance.id])
+    _show_instance(state, instance)
     if wait_until == "running":
         _connect_hint(state, instance)
 
@@ -594,16 +558,41 @@ def delete_instances(state: CliState, instance_ids: Tuple[str, ...], yes: bool) 
 # -- ssh ---------------------------------------------------------------------------
 
 
+SSH_CONNECT_TIMEOUT = 15
+"""Seconds ssh may take to connect."""
+
+_DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+"""RFC 5737 addresses: reserved for examples, never reachable (the emulator's)."""
+
+
+def _unreachable(address: str) -> bool:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net) for net in _DOCUMENTATION_NETWORKS)
+
+
 def build_ssh_argv(
-    instance: InstanceResponse, identity: Optional[str] = None, extra: Sequence[str] = ()
+    instance: InstanceResponse,
+    identity: Optional[str] = None,
+    extra: Sequence[str] = (),
+    connect_timeout: bool = True,
 ) -> List[str]:
-    """``["ssh", "-p", port, ("-i", key), "user@address", *extra]`` for ``instance``."""
+    """``["ssh", "-o", "ConnectTimeout=15", "-p", port, ("-i", key), "user@address", *extra]``
+    for ``instance`` (``connect_timeout=False`` leaves the ``-o`` out, for a hint)."""
     if not instance.ip_address:
         raise CliError(
             f"instance {instance.id} has no address yet (status: {instance.status}); "
             f"wait for it with: fluidstack instances wait {instance.id}"
         )
-    argv = ["ssh", "-p", str(instance.ssh_port or "22")]
+    argv = ["ssh"]
+    if connect_timeout:
+        # A bounded connect: an unreachable address fails in seconds instead of hanging.
+        argv += ["-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}"]
+    argv += ["-p", str(instance.ssh_port or "22")]
     if identity:
         argv += ["-i", identity]
     argv.append(f"{instance.username or 'ubuntu'}@{instance.ip_address}")
@@ -645,6 +634,12 @@ def ssh_instance(
     if print_only:
         click.echo(shlex.join(argv))
         return
+    if instance.ip_address and _unreachable(instance.ip_address):
+        raise CliError(
+            f"instance {instance.id} has the documentation address {instance.ip_address} "
+            "(RFC 5737), which no network reaches: the emulator's instances cannot be "
+            "logged into yet. `--print` shows the command a real instance would take."
+        )
     import shutil
     import subprocess
 

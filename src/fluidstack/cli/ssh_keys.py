@@ -8,7 +8,7 @@ from typing import Any, List, Optional, Tuple
 
 import click
 
-from .state import CliError, CliState, InputError, output_options, pass_state
+from .state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 
 __all__ = ["DEFAULT_KEY_FILES", "read_public_key", "ssh_keys"]
 
@@ -87,7 +87,7 @@ def read_public_key(source: Optional[str]) -> Tuple[str, str]:
     return _check_public_key(text, str(path), path), str(path)
 
 
-@click.group("ssh-keys")
+@click.group("ssh-keys", cls=AliasedGroup)
 def ssh_keys() -> None:
     """Manage the SSH public keys installed on new instances."""
 

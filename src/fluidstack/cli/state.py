@@ -6,6 +6,7 @@ inside the functions that need them, so ``fluidstack --help`` stays fast.
 
 from __future__ import annotations
 
+import difflib
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTPUT_FORMATS",
+    "AliasedGroup",
     "CliError",
     "CliState",
     "InputError",
@@ -50,6 +52,49 @@ class InputError(CliError):
     exit_code = 2
 
 
+class AliasedGroup(click.Group):
+    """A command group that also answers to the other names people type for its commands
+    (``create`` for ``add``, ``rm`` for ``delete``, fluidctl's ``describe`` for ``get``...).
+    An unknown command gets the closest spellings as suggestions, on every Click version
+    (Click 8.1, the last for Python 3.9, suggests none)."""
+
+    ALIASES = {
+        "add": ("create",),
+        "create": ("add",),
+        "delete": ("remove", "rm"),
+        "list": ("ls",),
+        "get": ("describe", "show"),
+    }
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        for target, aliases in self.ALIASES.items():
+            if cmd_name in aliases:
+                return super().get_command(ctx, target)
+        return None
+
+    def resolve_command(
+        self, ctx: click.Context, args: List[str]
+    ) -> tuple[Optional[str], Optional[click.Command], List[str]]:
+        typed = args[0] if args else ""
+        if (
+            typed
+            and not typed.startswith("-")
+            and not ctx.resilient_parsing
+            and self.get_command(ctx, typed) is None
+        ):
+            close = difflib.get_close_matches(typed, self.list_commands(ctx), n=2)
+            hint = ""
+            if close:
+                hint = " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+            raise click.UsageError(f"No such command {typed!r}.{hint}", ctx)
+        name, command, rest = super().resolve_command(ctx, args)
+        # Report the command's own name (in usage lines and help), not the alias typed.
+        return (command.name if command is not None else name), command, rest
+
+
 def stdin_is_terminal() -> bool:
     """Whether a person can answer a prompt (tests replace this)."""
     try:
@@ -69,7 +114,13 @@ class CliState:
     quiet: bool = False
     no_color: bool = False
     debug: bool = False
+    atlas_region: Optional[str] = None
+    """``fluidstack atlas --region``: this command's region (over the profile's)."""
+    atlas_project: Optional[str] = None
+    """``fluidstack atlas --project``: this command's project, by id or name."""
     _client: Optional[FluidStack] = field(default=None, repr=False)
+    _atlas: Optional[Any] = field(default=None, repr=False)
+    """The Atlas client, built by :func:`fluidstack.cli.atlas.session.atlas_client`."""
     _stdout: Optional[Console] = field(default=None, repr=False)
     _stderr: Optional[Console] = field(default=None, repr=False)
 
@@ -95,13 +146,10 @@ class CliState:
         """The SDK client, built on first use and closed when the command ends."""
         if self._client is None:
             from fluidstack.client import FluidStack
-            from fluidstack.core.events import EventHooks
 
             settings = self.resolve()
-            hooks = EventHooks()
+            hooks = self.debug_hooks()
             if self.debug:
-                hooks.on_response.append(self._debug_response)
-                hooks.on_retry.append(self._debug_retry)
                 key_from = settings.api_key_source
                 self.debug_line(
                     f"profile {settings.profile} ({settings.profile_source}), "
@@ -171,6 +219,16 @@ class CliState:
         if self.debug:
             click.echo(f"debug: {message}", err=True)
 
+    def debug_hooks(self) -> Any:
+        """Event hooks that log each call on stderr under ``--debug`` (none otherwise)."""
+        from fluidstack.core.events import EventHooks
+
+        hooks = EventHooks()
+        if self.debug:
+            hooks.on_response.append(self._debug_response)
+            hooks.on_retry.append(self._debug_retry)
+        return hooks
+
     def _debug_response(self, event: ResponseEvent) -> None:
         outcome = event.status_code if event.status_code is not None else event.error
         self.debug_line(
@@ -224,10 +282,11 @@ class CliState:
 
 
 def jsonable(data: Any) -> Any:
-    """Models to plain JSON values (``model_dump(mode="json")``), recursively."""
+    """Models to plain JSON values with the API's field names (``model_dump(mode="json",
+    by_alias=True)``: Atlas's ``userData``), recursively."""
     dump = getattr(data, "model_dump", None)
     if callable(dump):
-        return dump(mode="json")
+        return dump(mode="json", by_alias=True)
     if isinstance(data, dict):
         return {str(k): jsonable(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):

@@ -27,6 +27,7 @@ __all__ = [
     "NotGiven",
     "Secret",
     "build_config",
+    "closes_http_client",
     "finish_config",
     "own_http_client",
 ]
@@ -109,14 +110,15 @@ class Secret:
         return hash(self._value)
 
 
-def checked_secret(value: Optional[str], what: str, env: str) -> Optional[Secret]:
+def checked_secret(value: Optional[str], what: str, source: str) -> Optional[Secret]:
     """``value`` stripped and wrapped, ``None`` when absent; refuses an empty value or one
-    that could not travel in a header, without echoing it."""
+    that could not travel in a header, without echoing it. ``source`` says where a good
+    one goes (an environment variable, an argument)."""
     if value is None:
         return None
     value = value.strip()
     if not value:
-        raise ValueError(f"{what} is empty; pass one or set {env}")
+        raise ValueError(f"{what} is empty; pass one or set {source}")
     if any(c in value for c in "\r\n\x00"):
         # A header value with a line break would be refused by httpx with the secret in
         # the message; refuse it here, without echoing it.
@@ -247,6 +249,13 @@ def own_http_client(
     if isinstance(timeout, NotGiven):
         timeout = custom.timeout if custom is not None else DEFAULT_TIMEOUT
     return custom, timeout
+
+
+def closes_http_client(custom: Any) -> bool:
+    """Whether an SDK client closes its httpx client when it is closed: always its own,
+    and a caller's only when that client says it was made for this one (an
+    :class:`~fluidstack.AioHttpClient` not marked ``shared``)."""
+    return custom is None or getattr(custom, "closed_by_sdk_client", False) is True
 
 
 def as_timeout(value: TimeoutTypes) -> httpx.Timeout:

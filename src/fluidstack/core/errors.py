@@ -25,6 +25,8 @@ __all__ = [
     "InternalServerError",
     "MissingApiKeyError",
     "MissingCredentialsError",
+    "MissingProjectError",
+    "MissingRegionError",
     "NoCapacityError",
     "NotFoundError",
     "NotSupportedError",
@@ -113,6 +115,19 @@ class MissingCredentialsError(ConfigurationError):
 
 class MissingApiKeyError(MissingCredentialsError):
     """No API key was given and ``FLUIDSTACK_API_KEY`` is not set; nothing was sent."""
+
+
+class MissingRegionError(ConfigurationError):
+    """A regional call was made by a client with no region; nothing was sent. ``known``
+    lists the regions that exist."""
+
+    def __init__(self, message: str, *, known: List[str]) -> None:
+        super().__init__(message)
+        self.known = known
+
+
+class MissingProjectError(ConfigurationError):
+    """A project-scoped call was made by a client with no project; nothing was sent."""
 
 
 class UnknownRegionError(ConfigurationError):

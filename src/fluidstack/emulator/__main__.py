@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from typing import Callable, List, Optional, TypeVar
 
 from fluidstack.emulator.settings import (
@@ -261,7 +262,21 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point."""
-    return run_from_args(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    try:
+        return run_from_args(args)
+    except ImportError as exc:
+        from fluidstack._extras import missing_extra
+
+        command = missing_extra(exc)
+        if command is None:
+            raise
+        print(
+            f"fluidstack-emulator: the emulator needs its extra ({exc.name} is missing): {command}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
 
 
 if __name__ == "__main__":

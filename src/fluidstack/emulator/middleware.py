@@ -10,6 +10,7 @@ journal work the same.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hmac
 import logging
 import time
@@ -179,6 +180,10 @@ class EmulatorMiddleware:
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_seen[0] = message["status"]
+                # The Date of the simulated clock, the one created_at is stamped with:
+                # clients measure ages and costs against it (uvicorn's is turned off).
+                date = email.utils.formatdate(self.emulator.clock.now(), usegmt=True)
+                message["headers"] = [*message.get("headers", ()), (b"date", date.encode())]
                 if message["status"] in REDIRECTS and not atlas:
                     # (Atlas's /authorize redirects to the client's loopback listener.)
                     message["headers"] = _relative_location(message["headers"])

@@ -316,6 +316,7 @@ def build_uvicorn_server(
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
+        date_header=False,  # the middleware sends the simulated clock's Date instead
         timeout_keep_alive=30,
         # Only for the h11 fallback: the cap on a request head it buffers.
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,

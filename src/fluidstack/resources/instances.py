@@ -61,13 +61,18 @@ def create_body(
         raise ValueError("ssh_key must be the name of an SSH key in your account")
     if gpu_count is not None and (isinstance(gpu_count, bool) or gpu_count < 1):
         raise ValueError("gpu_count must be a positive integer")
-    body: Dict[str, Any] = {"gpu_type": str(gpu_type), "ssh_key": ssh_key, "name": name}
+    # The API's names are upper case; people type them in any case.
+    body: Dict[str, Any] = {
+        "gpu_type": str(GPUType.canonical(gpu_type)),
+        "ssh_key": ssh_key,
+        "name": name,
+    }
     if gpu_count is not None:
         body["gpu_count"] = gpu_count
     if operating_system_label is not None:
         body["operating_system_label"] = str(operating_system_label)
     if region is not None:
-        body["region"] = str(region)
+        body["region"] = str(Region.canonical(region))
     if volumes is not None:
         body["volumes"] = [
             v.model_dump(mode="json", exclude_unset=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Type, Union
 
 from ..core.errors import ApiError, BadRequestError, ConflictError
 from ..types.enums import GPUType, Region
@@ -15,10 +15,14 @@ __all__ = ["is_out_of_stock", "plan_launch"]
 _STOCK_WORDS = ("stock", "capacity", "unavailable", "not available", "no available")
 
 
-def _names(value: Union[str, Iterable[str], None]) -> Optional[List[str]]:
+def _names(
+    value: Union[str, Iterable[str], None], kind: Union[Type[GPUType], Type[Region]]
+) -> Optional[List[str]]:
+    """The names asked for, spelled as the API spells them (any case is accepted)."""
     if value is None:
         return None
-    items = [str(value)] if isinstance(value, str) else [str(v) for v in value]
+    items = [value] if isinstance(value, str) else list(value)
+    items = [str(kind.canonical(v)) for v in items]
     if not items:
         raise ValueError("an empty list matches nothing; pass None for any")
     return items
@@ -38,8 +42,8 @@ def plan_launch(
     """
     if isinstance(gpu_count, bool) or gpu_count < 1:
         raise ValueError("gpu_count must be a positive integer")
-    types = _names(gpu_type)
-    wanted_regions = _names(regions)
+    types = _names(gpu_type, GPUType)
+    wanted_regions = _names(regions, Region)
     budget = None if max_price_per_hour is None else Decimal(str(max_price_per_hour))
     options = []
     for config in configurations:

@@ -49,8 +49,21 @@ SESSION_SEED = 1234
 @pytest.fixture(scope="session")
 def fluidstack_emulator() -> Iterator[EmulatorHandle]:
     """A FluidStack emulator for the whole test session (manual clock, seed, no failures)."""
-    from fluidstack.emulator.server import EmulatorServer
-    from fluidstack.emulator.settings import EmulatorSettings
+    try:
+        from fluidstack.emulator.app import create_app  # noqa: F401 - checks the extra
+        from fluidstack.emulator.server import EmulatorServer
+        from fluidstack.emulator.settings import EmulatorSettings
+    except ImportError as exc:
+        from fluidstack._extras import missing_extra
+
+        command = missing_extra(exc)
+        if command is None:
+            raise
+        pytest.fail(
+            f"the fluidstack_emulator fixture needs the emulator extra ({exc.name} is "
+            f"missing): {command}",
+            pytrace=False,
+        )
 
     settings = EmulatorSettings(
         port=0,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
-from typing import List, Optional
+from decimal import Decimal
+from typing import Any, List, Optional, Union
 
-from pydantic import Field
+from pydantic import AfterValidator, AllowInfNan, Field, PlainSerializer
+from typing_extensions import Annotated
 
 from ._base import FluidStackModel
 from .enums import GPUType, InstanceStatus, Region, SupportedOperatingSystem, VolumeStatus
@@ -19,10 +20,31 @@ __all__ = [
     "GPUModelResponse",
     "InstanceResponse",
     "ListInstanceResponse",
+    "Money",
     "OperatingSystemResponse",
     "VolumeInstanceRequest",
     "VolumeInstanceResponse",
 ]
+
+
+def _not_a_number(value: object) -> Decimal:
+    return Decimal("NaN")
+
+
+def _money_json(value: Decimal) -> Optional[float]:
+    return None if value.is_nan() else float(value)
+
+
+# A price from the wire (a decimal string, or a number) becomes an exact ``Decimal``
+# (pydantic reads a JSON number's digits, not a float); anything else becomes ``NaN``,
+# so that one bad offer cannot break a listing. Left to right: the second choice is
+# only tried when the first fails, and the common case never runs Python code.
+Money = Annotated[
+    Union[Annotated[Decimal, AllowInfNan(True)], Annotated[Any, AfterValidator(_not_a_number)]],
+    Field(union_mode="left_to_right"),
+    PlainSerializer(_money_json, when_used="json"),
+]
+"""A price in USD: ``Decimal`` in Python (exact when added up), a number in JSON."""
 
 
 class GPUModelResponse(FluidStackModel):
@@ -94,8 +116,8 @@ class InstanceResponse(FluidStackModel):
     """Public address, once the instance is running."""
     name: Optional[str] = None
     """The name given at creation."""
-    current_gpu_hr_cost: Optional[float] = None
-    """Current hourly price, which depends on the status (running, stopped, ...)."""
+    current_gpu_hr_cost: Optional[Money] = None
+    """Current price per GPU-hour, which depends on the status (running, stopped, ...)."""
     configuration: Optional[ConfigurationInstanceResponse] = None
     """The hardware configuration."""
     created_at: Optional[dt.datetime] = None
@@ -134,29 +156,27 @@ class ConfigurationResponse(FluidStackModel):
     gpu_type: GPUType
     gpu_counts: List[int]
     """GPU counts an instance of this type can have."""
-    price_per_gpu_hr: str
-    """Running price per GPU per hour, in USD, as a decimal string."""
-    stopped_price_per_hour: str
-    """Price per hour while stopped, in USD, as a decimal string."""
+    price_per_gpu_hr: Money
+    """Running price per GPU per hour, in USD (the API sends a decimal string)."""
+    stopped_price_per_hour: Money
+    """Price per GPU per hour while stopped, in USD (despite its name, the API's price
+    is per GPU: :meth:`stopped_price` gives a whole instance's)."""
     estimated_provisioning_time_minutes: int = 5
     regions: List[Region]
     """Regions where it is offered."""
 
     @property
     def price_per_gpu_hour(self) -> Decimal:
-        """``price_per_gpu_hr`` as a number (``Decimal('NaN')`` if the server sent junk)."""
-        return _decimal(self.price_per_gpu_hr)
+        """``price_per_gpu_hr`` (``Decimal('NaN')`` if the server sent junk)."""
+        return self.price_per_gpu_hr
 
     def price_per_hour(self, gpu_count: int) -> Decimal:
         """The running price per hour of an instance with ``gpu_count`` GPUs."""
-        return self.price_per_gpu_hour * gpu_count
+        return self.price_per_gpu_hr * gpu_count
 
-
-def _decimal(text: str) -> Decimal:
-    try:
-        return Decimal(text.strip())
-    except (InvalidOperation, AttributeError):
-        return Decimal("NaN")
+    def stopped_price(self, gpu_count: int) -> Decimal:
+        """The price per hour of a stopped instance with ``gpu_count`` GPUs."""
+        return self.stopped_price_per_hour * gpu_count
 
 
 class OperatingSystemResponse(FluidStackModel):

@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import functools
 from types import TracebackType
-from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Type, Union
 
 import httpx
 
-from ...core._async._io import HttpClient, new_http_client
+from ...core._async._io import HttpClient
 from ...core._async.pipeline import AsyncPipeline
 from ...core.config import (
     DEFAULT_MAX_RETRIES,
     NOT_GIVEN,
     NotGiven,
     TimeoutTypes,
+    closes_http_client,
     finish_config,
     own_http_client,
 )
 from ...core.events import EventHooks, configure_logging_from_env
+from ..login import DEFAULT_SCOPE, AuthorizationCodeLogin
 from ..settings import (
     DEFAULT_AUDIENCE,
     AtlasSettings,
     Id,
     api_root,
+    browser_login_defaults,
     check_project_id,
     resolve_settings,
 )
+from ..tokens import IssuedToken
 from .auth import AsyncTokenAuth
 from .scope import AsyncRegionDirectory, AsyncScope
 
@@ -68,7 +72,10 @@ class AsyncAtlas:
             ``FLUIDSTACK_CLIENT_ID``.
         client_secret: Its secret. Default: ``FLUIDSTACK_CLIENT_SECRET``.
         token: A ready bearer token, sent as given (default: ``FLUIDSTACK_TOKEN``). With
-            client credentials as well, it is replaced once it expires.
+            client credentials or a refresh token as well, it is replaced once it expires.
+        refresh_token: The refresh token of a browser login (authorization code + PKCE),
+            with the ``client_id`` it was issued to: access tokens are obtained with it,
+            and a rotated one replaces it (see ``on_token``).
         region: Region name, one of ``atlas.regions.list()`` (default:
             ``FLUIDSTACK_REGION``). Its URL is found through the management API.
         project_id: Project for project-scoped calls (``X-PROJECT-ID``). Default:
@@ -87,10 +94,15 @@ class AsyncAtlas:
             timeouts), with exponential back-off. Default: 2.
         total_timeout: Seconds a whole call may take, retries and waits included.
         follow_redirects: Follow HTTP redirects (the token never goes to another host).
-        httpx_client: Your own ``httpx.AsyncClient``; it is never closed by this client.
+        httpx_client: Your own ``httpx.AsyncClient``. You close it, unless it is a
+            :class:`fluidstack.AioHttpClient` made for this client, which closes with it.
         http_client: Same as ``httpx_client``.
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
+        on_token: Called with an :class:`~fluidstack.atlas.tokens.IssuedToken` whenever
+            the client obtains a token, e.g. to keep the newest refresh token.
+        use_environment: Read the ``FLUIDSTACK_*`` variables for settings not given
+            (default ``True``); ``False`` uses only the arguments and the defaults.
     """
 
     def __init__(
@@ -99,6 +111,7 @@ class AsyncAtlas:
         client_id: Optional[str] = None,
         client_secret: Optional[str] = None,
         token: Optional[str] = None,
+        refresh_token: Optional[str] = None,
         region: Optional[str] = None,
         project_id: Optional[Id] = None,
         management_url: Optional[str] = None,
@@ -113,6 +126,8 @@ class AsyncAtlas:
         http_client: Optional[HttpClient] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
+        on_token: Optional[Callable[[IssuedToken], object]] = None,
+        use_environment: bool = True,
     ) -> None:
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
@@ -126,6 +141,8 @@ class AsyncAtlas:
             token_url=token_url,
             region_url=region_url,
             audience=audience,
+            refresh_token=refresh_token,
+            use_environment=use_environment,
         )
         config = finish_config(
             base_url=settings.management_api,
@@ -138,12 +155,11 @@ class AsyncAtlas:
             hooks=event_hooks,
             uses_api_key=False,
         )
-        http = custom if custom is not None else new_http_client(config.timeout)
-        pipeline = AsyncPipeline(config, http)
-        self._auth = AsyncTokenAuth(pipeline, settings)
+        pipeline = AsyncPipeline.on(config, custom)
+        self._auth = AsyncTokenAuth(pipeline, settings, on_token=on_token)
         pipeline.auth = self._auth
         self._settings = settings
-        self._owns_http = custom is None
+        self._owns_http = closes_http_client(custom)
         self._scope = AsyncScope(
             pipeline,
             AsyncRegionDirectory(pipeline),
@@ -217,6 +233,8 @@ class AsyncAtlas:
         settings: AtlasSettings = self._settings
         if settings.client_secret is not None:
             credentials = "client credentials"
+        elif settings.refresh_token is not None:
+            credentials = "refresh token"
         elif settings.token is not None:
             credentials = "token"
         else:
@@ -325,6 +343,65 @@ class AsyncAtlas:
         from .orchestrators import AsyncSlurmResource
 
         return AsyncSlurmResource(self._scope)
+
+    def start_browser_login(
+        self,
+        *,
+        redirect_uri: str,
+        client_id: Optional[str] = None,
+        authorize_url: Optional[str] = None,
+        scope: str = DEFAULT_SCOPE,
+    ) -> AuthorizationCodeLogin:
+        """Begin logging a person in with a browser (authorization code + PKCE).
+
+        Open ``.url`` of the result in a browser; the person's browser is then sent to
+        ``redirect_uri`` (a loopback address you listen on) with a code, which
+        :meth:`finish_browser_login` turns into tokens. Nothing is sent yet.
+
+        Args:
+            redirect_uri: Where the browser comes back, e.g. ``http://localhost:5173``.
+            client_id: The public OAuth client (default: FluidStack's CLI client, or the
+                emulator's for a management URL on this machine).
+            authorize_url: The login page (default: FluidStack's, or the emulator's).
+            scope: What to ask for (default includes ``offline_access``: a refresh token).
+        """
+        default_url, default_client = browser_login_defaults(self._settings.management_api)
+        return AuthorizationCodeLogin(
+            client_id=client_id or default_client,
+            redirect_uri=redirect_uri,
+            authorize_url=authorize_url or default_url,
+            token_url=self._settings.token_url,
+            audience=self._settings.audience,
+            scope=scope,
+        )
+
+    async def finish_browser_login(
+        self, login: AuthorizationCodeLogin, query: Mapping[str, str]
+    ) -> IssuedToken:
+        """Turn the query of the browser's redirect (``code``, ``state``) into tokens.
+
+        Checks the state, exchanges the code (with the PKCE verifier) at the token
+        endpoint, and from then on this client (and its views) uses the tokens: the
+        access token, then new ones from the refresh token. ``on_token`` gets them too.
+
+        Raises:
+            TokenError: The login was refused, the state does not match, or the token
+                endpoint refused the code.
+        """
+        code = login.code_from(query)
+        return await self._auth.exchange(login.client_id, login.token_form(code))
+
+    @property
+    def token_expires_at(self) -> Optional[float]:
+        """When the access token in use expires (epoch seconds), if known."""
+        return self._auth.expires_at()
+
+    @property
+    def token_claims(self) -> Dict[str, Any]:
+        """The claims of the access token in use (``sub``, ``exp``, the organization, ...),
+        read without verifying it; ``{}`` before the first call or for a token that is not
+        a JWT. The token itself is never exposed."""
+        return self._auth.claims()
 
     async def aclose(self) -> None:
         """Close the connections this client opened (never a client you passed in, and

@@ -89,6 +89,14 @@ class AsyncInstancesResource(AsyncAtlasResource):
         request_options: Optional[RequestOptions] = ...,
     ) -> List[GlobalInstance]: ...
 
+    @overload
+    async def list(
+        self,
+        *,
+        all_regions: bool,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Union[List[Instance], List[GlobalInstance]]: ...
+
     async def list(
         self,
         *,
@@ -129,6 +137,15 @@ class AsyncInstancesResource(AsyncAtlasResource):
         all_regions: Literal[True],
         request_options: Optional[RequestOptions] = ...,
     ) -> GlobalInstance: ...
+
+    @overload
+    async def get(
+        self,
+        instance_id: Id,
+        *,
+        all_regions: bool,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Union[Instance, GlobalInstance]: ...
 
     async def get(
         self,

@@ -90,6 +90,14 @@ class InstancesResource(AtlasResource):
         request_options: Optional[RequestOptions] = ...,
     ) -> List[GlobalInstance]: ...
 
+    @overload
+    def list(
+        self,
+        *,
+        all_regions: bool,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Union[List[Instance], List[GlobalInstance]]: ...
+
     def list(
         self,
         *,
@@ -126,6 +134,15 @@ class InstancesResource(AtlasResource):
         all_regions: Literal[True],
         request_options: Optional[RequestOptions] = ...,
     ) -> GlobalInstance: ...
+
+    @overload
+    def get(
+        self,
+        instance_id: Id,
+        *,
+        all_regions: bool,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Union[Instance, GlobalInstance]: ...
 
     def get(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager, Optional
+from typing import ContextManager, Mapping, Optional
 
 import anyio
 import httpx
@@ -36,6 +36,7 @@ def deadline(seconds: Optional[float]) -> ContextManager[object]:
 _NO_DEADLINE = contextlib.nullcontext()
 
 
-def new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """The client's own ``httpx`` client (one you pass in is used as it is)."""
-    return httpx.AsyncClient(timeout=timeout)
+def new_http_client(timeout: httpx.Timeout, headers: Mapping[str, str]) -> httpx.AsyncClient:
+    """The client's own ``httpx`` client, carrying the fixed ``headers`` (httpx merges
+    and checks them once, not per call); one you pass in is used as it is."""
+    return httpx.AsyncClient(timeout=timeout, headers=headers)

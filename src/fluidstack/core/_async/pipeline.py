@@ -6,6 +6,7 @@ Everything but the I/O lives in :mod:`fluidstack.core`; this loop only sends and
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, Sequence, TypeVar
 
@@ -36,7 +37,8 @@ from ..retries import (
     late_create_delays,
     may_arrive_late,
 )
-from ._io import HttpClient, deadline, sleep
+from ..server_clock import ServerClock
+from ._io import HttpClient, deadline, new_http_client, sleep
 from .creates import AsyncCreateGuard
 
 __all__ = ["AsyncAuth", "AsyncPipeline"]
@@ -79,6 +81,7 @@ class AsyncPipeline:
         sleep: Callable[[float], Awaitable[None]] = sleep,
         clock: Callable[[], float] = time.monotonic,
         auth: Optional[AsyncAuth] = None,
+        headers_on_client: bool = False,
     ) -> None:
         self.config = config
         self.http = http
@@ -86,6 +89,20 @@ class AsyncPipeline:
         self.clock = clock
         self.auth = auth
         watch_secrets(self)  # keep them out of httpx's and httpcore's log records too
+        self.headers_on_client = headers_on_client
+        """Whether ``http`` carries ``config.headers`` itself (a client of our own)."""
+        self.server_clock = ServerClock()
+        """The server's time, from the ``Date`` of its answers."""
+
+    @classmethod
+    def on(cls, config: ClientConfig, custom: Optional[HttpClient]) -> AsyncPipeline:
+        """A pipeline on the caller's httpx client, or on a new one that carries the
+        client's fixed headers (user agent, API key, default headers): httpx merges and
+        checks those once, not on every call."""
+        if custom is not None:
+            return cls(config, custom)
+        http = new_http_client(config.timeout, config.headers)
+        return cls(config, http, headers_on_client=True)
 
     async def call(
         self,
@@ -125,6 +142,7 @@ class AsyncPipeline:
             options=request_options,
             headers=headers,
             base_url=base_url,
+            headers_on_client=self.headers_on_client,
         ).build(self.http)
         response, retries = await self._send(endpoint, request, request_options, recover, location)
         if isinstance(response, Found):
@@ -146,6 +164,10 @@ class AsyncPipeline:
         kept = getattr(result, "id", None)
         if isinstance(kept, str):
             await guard.remove_duplicates(kept, self.config.hooks)
+
+    def server_time(self) -> dt.datetime:
+        """The current time by the server's clock (see :class:`ServerClock`)."""
+        return self.server_clock.now(self.clock())
 
     def secrets(self) -> Sequence[Optional[str]]:
         """The credentials this pipeline sends, to keep out of error messages."""
@@ -206,6 +228,7 @@ class AsyncPipeline:
                     )
                 )
             else:
+                self.server_clock.observe(response.headers, self.clock())
                 outcome = classify_status(response.status_code)
                 hooks.response(
                     ResponseEvent(

@@ -8,7 +8,7 @@ import ssl
 import threading
 import time
 from time import sleep
-from typing import Any, ContextManager, Iterable, Iterator, Optional, Type
+from typing import Any, ContextManager, Iterable, Iterator, Mapping, Optional, Type
 
 import httpcore
 import httpx
@@ -128,9 +128,10 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def new_http_client(timeout: httpx.Timeout) -> httpx.Client:
-    """The client's own ``httpx`` client, whose connections honour :func:`deadline`."""
-    client = httpx.Client(timeout=timeout)
+def new_http_client(timeout: httpx.Timeout, headers: Mapping[str, str]) -> httpx.Client:
+    """The client's own ``httpx`` client, carrying the fixed ``headers`` (httpx merges
+    and checks them once, not per call), whose connections honour :func:`deadline`."""
+    client = httpx.Client(timeout=timeout, headers=headers)
     # httpx has no public hook for its network backend: wrap the one each of its pools
     # made (the default transport, and any proxy from the environment). Should a future
     # httpx move it, the pipeline's checks between body chunks still bound the body.

@@ -1,0 +1,483 @@
+"""``fluidstack atlas instances`` and ``fluidstack atlas launch``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+
+import click
+
+from ..state import (
+    AliasedGroup,
+    CliError,
+    CliState,
+    InputError,
+    confirm_or_require_yes,
+    output_options,
+    pass_state,
+)
+from ..waiting import wait_for, wait_options
+from .completion import complete_instances, complete_regions, complete_types
+from .session import atlas_client
+
+if TYPE_CHECKING:
+    from fluidstack.atlas import Instance
+
+__all__ = ["build_user_data", "instances", "launch", "parse_tags"]
+
+STATES = (
+    "creating",
+    "starting",
+    "running",
+    "stopping",
+    "stopped",
+    "deleting",
+    "out-of-stock",
+    "error",
+    "deleted",
+)
+
+
+def parse_tags(values: Sequence[str]) -> Dict[str, str]:
+    """``--tag key=value`` options as a dict (a later key wins)."""
+    tags: Dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="'--tag'")
+        tags[key.strip()] = value
+    return tags
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
+
+
+def build_user_data(user_data: Optional[str], ssh_keys: Sequence[str]) -> Optional[str]:
+    """The cloud-init user data of a create: the ``--user-data`` file, with the public
+    keys of ``--ssh-key`` files added to its ``ssh_authorized_keys`` (a ``#cloud-config``
+    document is made for them when there is no file, as fluidctl does)."""
+    import yaml
+
+    keys: List[str] = []
+    for path in ssh_keys:
+        text = _read_text(path, "SSH key").strip()
+        if "PRIVATE KEY" in text:
+            raise InputError(f"{path} is a private key: pass the public one (the .pub file)")
+        keys += [line.strip() for line in text.splitlines() if line.strip()]
+    document = None if user_data is None else _read_text(user_data, "user data")
+    if not keys:
+        return document
+    if document is None:
+        return "#cloud-config\n" + yaml.safe_dump({"ssh_authorized_keys": keys}, sort_keys=False)
+    if not document.startswith("#cloud-config"):
+        raise InputError(
+            f"--ssh-key adds keys to a #cloud-config document, and {user_data} is not one "
+            "(a script?): put the keys in it, or drop --ssh-key"
+        )
+    try:
+        parsed = yaml.safe_load(document) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{user_data} is not valid YAML: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise InputError(f"{user_data} is not a #cloud-config mapping")
+    existing = parsed.get("ssh_authorized_keys") or []
+    if not isinstance(existing, list):
+        raise InputError(f"{user_data}: ssh_authorized_keys must be a list")
+    parsed["ssh_authorized_keys"] = existing + [k for k in keys if k not in existing]
+    return "#cloud-config\n" + yaml.safe_dump(parsed, sort_keys=False)
+
+
+def _state_of(instance: Optional[Instance]) -> str:
+    return "deleted" if instance is None else str(instance.state)
+
+
+def _wait(
+    state: CliState,
+    instance_id: str,
+    until: str,
+    timeout: float,
+    poll_interval: float,
+) -> Optional[Instance]:
+    """Wait with a live state line on stderr; Ctrl-C leaves the instance and exits 130."""
+    atlas = atlas_client(state)
+    found: Optional[Instance] = wait_for(
+        state,
+        instance_id,
+        until,
+        lambda on_poll: atlas.instances.wait(
+            instance_id,
+            until=[until],
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_poll=on_poll,
+        ),
+        "fluidstack atlas instances",
+        status_of=_state_of,
+    )
+    return found
+
+
+def _show(state: CliState, instance: Instance) -> None:
+    def table() -> Any:
+        from .render import instance_detail
+
+        return instance_detail(instance)
+
+    state.emit(instance, table=table, ids=[instance.id])
+
+
+@click.group(cls=AliasedGroup)
+def instances() -> None:
+    """Create, inspect, start, stop, wait for and delete instances."""
+
+
+@instances.command("list")
+@click.option(
+    "--all-regions",
+    is_flag=True,
+    help="Every instance of the organization, in every region and project.",
+)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATES[:-1], case_sensitive=False),
+    help="Only instances in this state (repeatable).",
+)
+@output_options
+@pass_state
+def list_instances(state: CliState, all_regions: bool, states: Tuple[str, ...]) -> None:
+    """List the project's instances in the region (or everywhere, --all-regions)."""
+    atlas = atlas_client(state)
+    found: List[Any] = list(atlas.instances.list(all_regions=all_regions))
+    if states:
+        wanted = {s.lower() for s in states}
+        found = [i for i in found if str(i.state) in wanted]
+    if not found and state.output == "table":
+        state.info(
+            "No instances. Create one with: fluidstack atlas instances create NAME --type TYPE "
+            "(see `fluidstack atlas instance-types list`)."
+        )
+        return
+
+    def table() -> Any:
+        from .render import global_instance_table, instance_table
+
+        return global_instance_table(found) if all_regions else instance_table(found)
+
+    state.emit(found, table=table, ids=[i.id for i in found])
+
+
+@instances.command("get")
+@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
+@output_options
+@pass_state
+def get_instance(state: CliState, instance_id: str) -> None:
+    """Show one instance."""
+    _show(state, atlas_client(state).instances.get(instance_id))
+
+
+def create_options(func: Any) -> Any:
+    """The options of a create, shared by ``instances create`` and ``launch``."""
+    options = [
+        click.option(
+            "--type",
+            "instance_type",
+            required=True,
+            metavar="TYPE",
+            shell_complete=complete_types,
+            help="Instance type (see `fluidstack atlas instance-types list`).",
+        ),
+        click.option("--image", metavar="IMAGE", help="OS image (default: the server's)."),
+        click.option(
+            "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable)."
+        ),
+        click.option(
+            "--user-data",
+            metavar="FILE",
+            help="cloud-init user data: a #cloud-config document or a script.",
+        ),
+        click.option(
+            "--ssh-key",
+            "ssh_keys",
+            multiple=True,
+            metavar="FILE",
+            help="A public key file to log in with (repeatable): added to the user data's "
+            "ssh_authorized_keys.",
+        ),
+        click.option(
+            "--filesystem",
+            "filesystems",
+            multiple=True,
+            metavar="ID",
+            help="A filesystem to attach (repeatable).",
+        ),
+        click.option("--ephemeral", is_flag=True, help="A boot disk that does not survive a stop."),
+        click.option(
+            "--preemptible", is_flag=True, help="Cheaper, but may be stopped at any time."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _create_arguments(
+    tags: Tuple[str, ...],
+    user_data: Optional[str],
+    ssh_keys: Tuple[str, ...],
+    filesystems: Tuple[str, ...],
+    ephemeral: bool,
+    preemptible: bool,
+    image: Optional[str],
+) -> Dict[str, Any]:
+    return {
+        "image": image,
+        "tags": parse_tags(tags) or None,
+        "user_data": build_user_data(user_data, ssh_keys),
+        "filesystems": list(filesystems) or None,
+        "ephemeral": ephemeral or None,
+        "preemptible": preemptible or None,
+    }
+
+
+@instances.command("create")
+@click.argument("name")
+@create_options
+@click.option("--wait", is_flag=True, help="Wait until it is running (live state on stderr).")
+@wait_options
+@output_options
+@pass_state
+def create_instance(
+    state: CliState,
+    name: str,
+    instance_type: str,
+    image: Optional[str],
+    tags: Tuple[str, ...],
+    user_data: Optional[str],
+    ssh_keys: Tuple[str, ...],
+    filesystems: Tuple[str, ...],
+    ephemeral: bool,
+    preemptible: bool,
+    wait: bool,
+    timeout: float,
+    poll_interval: float,
+) -> None:
+    """Create an instance named NAME in the project and region.
+
+    \b
+    Examples:
+      fluidstack atlas instances create trainer --type h100-hgx-80gb.8x \\
+          --ssh-key ~/.ssh/id_ed25519.pub --tag team=ml --wait
+      fluidstack atlas instances create web --type cpu.2x --user-data cloud-init.yaml
+    """
+    if not name.strip():
+        raise click.BadParameter("must not be empty", param_hint="NAME")
+    arguments = _create_arguments(
+        tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image
+    )
+    if arguments["user_data"] is None:
+        state.info(
+            "No --ssh-key or --user-data: only the keys registered with "
+            "`fluidstack atlas keys create` can log in."
+        )
+    atlas = atlas_client(state)
+    try:
+        created = atlas.instances.create(name=name, type=instance_type, **arguments)
+    except KeyboardInterrupt:
+        state.info(
+            "\nInterrupted while creating: the instance may exist. "
+            "Check with: fluidstack atlas instances list"
+        )
+        click.get_current_context().exit(130)
+    state.info(f"Created instance {created.id} ({created.name}, {created.type}).")
+    if not wait:
+        state.info(f"Wait until it is running with: fluidstack atlas instances wait {created.id}")
+        _show(state, created)
+        return
+    running = _wait(state, created.id, "running", timeout, poll_interval)
+    assert running is not None
+    _show(state, running)
+
+
+@instances.command("wait")
+@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
+@click.option(
+    "--until",
+    type=click.Choice(STATES, case_sensitive=False),
+    default="running",
+    show_default=True,
+    help="State to wait for ('deleted': until it is gone).",
+)
+@wait_options
+@output_options
+@pass_state
+def wait_instance(
+    state: CliState, instance_id: str, until: str, timeout: float, poll_interval: float
+) -> None:
+    """Wait until an instance reaches a state (default: running)."""
+    found = _wait(state, instance_id, until.lower(), timeout, poll_interval)
+    if found is not None:
+        _show(state, found)
+
+
+def _action(
+    state: CliState,
+    verb: str,
+    instance_id: str,
+    goal: str,
+    wait: bool,
+    timeout: float,
+    poll_interval: float,
+) -> None:
+    atlas = atlas_client(state)
+    getattr(atlas.instances, verb)(instance_id)
+    state.info(f"{'Starting' if verb == 'start' else 'Stopping'} {instance_id}.")
+    if wait:
+        found = _wait(state, instance_id, goal, timeout, poll_interval)
+        assert found is not None
+        _show(state, found)
+    else:
+        _show(state, atlas.instances.get(instance_id))
+
+
+@instances.command("start")
+@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
+@click.option("--wait", is_flag=True, help="Wait until it is running.")
+@wait_options
+@output_options
+@pass_state
+def start_instance(
+    state: CliState, instance_id: str, wait: bool, timeout: float, poll_interval: float
+) -> None:
+    """Start a stopped instance."""
+    _action(state, "start", instance_id, "running", wait, timeout, poll_interval)
+
+
+@instances.command("stop")
+@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
+@click.option("--wait", is_flag=True, help="Wait until it is stopped.")
+@wait_options
+@output_options
+@pass_state
+def stop_instance(
+    state: CliState, instance_id: str, wait: bool, timeout: float, poll_interval: float
+) -> None:
+    """Stop a running instance."""
+    _action(state, "stop", instance_id, "stopped", wait, timeout, poll_interval)
+
+
+@instances.command("delete")
+@click.argument(
+    "instance_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete_instances
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--wait", is_flag=True, help="Return only once every instance is gone.")
+@wait_options
+@output_options
+@pass_state
+def delete_instances(
+    state: CliState,
+    instance_ids: Tuple[str, ...],
+    yes: bool,
+    wait: bool,
+    timeout: float,
+    poll_interval: float,
+) -> None:
+    """Delete instances: irreversible, their boot disks are lost. Asks first unless --yes."""
+    from fluidstack.core.errors import ApiError
+
+    ids = list(dict.fromkeys(instance_ids))
+    what = f"instance {ids[0]}" if len(ids) == 1 else f"{len(ids)} instances ({', '.join(ids)})"
+    confirm_or_require_yes(
+        state, f"Delete {what}? This cannot be undone.", yes, "nothing was deleted"
+    )
+    atlas = atlas_client(state)
+    deleted: List[str] = []
+    failed: List[Dict[str, Any]] = []
+    for instance_id in ids:
+        try:
+            atlas.instances.delete(instance_id)
+        except ApiError as exc:
+            failed.append({"id": instance_id, "error": str(exc), "status_code": exc.status_code})
+            click.echo(f"error: {instance_id}: {exc}", err=True)
+            continue
+        deleted.append(instance_id)
+        state.info(f"Deleting instance {instance_id}.")
+    if wait:
+        for instance_id in deleted:
+            _wait(state, instance_id, "deleted", timeout, poll_interval)
+    if state.output != "table" or state.quiet:
+        state.emit({"deleted": deleted, "failed": failed}, ids=deleted)
+    if failed:
+        click.get_current_context().exit(1)
+
+
+@click.command()
+@click.option("--name", metavar="NAME", help="Instance name (default: generated).")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="NAME",
+    shell_complete=complete_regions,
+    help="A region to try, in order (repeatable; default: every region).",
+)
+@create_options
+@wait_options
+@output_options
+@pass_state
+def launch(
+    state: CliState,
+    name: Optional[str],
+    regions: Tuple[str, ...],
+    instance_type: str,
+    image: Optional[str],
+    tags: Tuple[str, ...],
+    user_data: Optional[str],
+    ssh_keys: Tuple[str, ...],
+    filesystems: Tuple[str, ...],
+    ephemeral: bool,
+    preemptible: bool,
+    timeout: float,
+    poll_interval: float,
+) -> None:
+    """Run an instance of --type in the first region with capacity for it.
+
+    Reads each region's capacity in turn, creates where the type is available and waits
+    until it runs; an instance that goes out of stock anyway is deleted and the next
+    region tried. The project must exist in the regions tried.
+
+    \b
+    Example:
+      fluidstack atlas launch --type h100-hgx-80gb.8x --region us-east-1 --region eu-north-1
+    """
+    from fluidstack.core.errors import NoCapacityError
+
+    arguments = _create_arguments(
+        tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image
+    )
+    atlas = atlas_client(state)
+    tried = ", ".join(regions) if regions else "every region"
+    state.info(f"Looking for capacity for {instance_type} in {tried}...")
+    try:
+        instance = atlas.instances.launch(
+            type=instance_type,
+            regions=list(regions) or None,
+            name=name,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            **arguments,
+        )
+    except NoCapacityError as exc:
+        for region, error in exc.attempts:
+            click.echo(f"  {region}: {error.message or error}", err=True)
+        raise CliError(f"no capacity for {instance_type} in {tried}") from exc
+    state.info(f"Instance {instance.id} is running in {instance.region}.")
+    _show(state, instance)
