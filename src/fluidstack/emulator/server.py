@@ -484,7 +484,14 @@ def run_forever(settings: EmulatorSettings) -> int:
             )
         print(f"FluidStack emulator listening on http://{host}:{port}", flush=True)
 
-    server = build_uvicorn_server(settings, on_started=announce)
+    from fluidstack.emulator.store import StoreInUse
+
+    try:
+        server = build_uvicorn_server(settings, on_started=announce)
+    except StoreInUse as exc:
+        print(f"fluidstack-emulator: {exc}", file=sys.stderr, flush=True)
+        sock.close()
+        return 2
     # uvicorn re-raises the signal that stopped it once shut down; with these (restored)
     # handlers that re-raise is a no-op, so Ctrl-C and SIGTERM exit with status 0.
     previous = {sig: signal.signal(sig, _ignore_signal) for sig in _EXIT_SIGNALS}
