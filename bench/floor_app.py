@@ -57,6 +57,7 @@ def main(get_file: str, post_file: str) -> int:
         access_log=False,
         log_level="warning",
         server_header=False,
+        timeout_keep_alive=30,  # as the emulator's
     )
     server = uvicorn.Server(config)
     print(f"floor app listening on http://127.0.0.1:{port}", flush=True)

@@ -440,6 +440,10 @@ class FloorServer:
         self._log.close()
 
 
+class _ClosedIdle(Exception):
+    pass
+
+
 class RawConnection:
     """One keep-alive HTTP/1.1 connection over a plain socket: no client library in
     the way, so what is timed is the server (and loopback)."""
@@ -447,12 +451,25 @@ class RawConnection:
     def __init__(self, base_url: str, headers: Dict[str, str]) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._connect()
+
+    def _connect(self) -> None:
         self.sock = socket.create_connection((self.host, self.port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self.buf = b""
 
     def request(self, method: str, path: str, body: bytes = b"") -> Tuple[int, bytes]:
+        try:
+            return self._request(method, path, body)
+        except _ClosedIdle:
+            # The server closed the connection while it sat idle (keep-alive timeout,
+            # during another server's rounds): nothing was received, open a new one.
+            self.sock.close()
+            self._connect()
+            return self._request(method, path, body)
+
+    def _request(self, method: str, path: str, body: bytes = b"") -> Tuple[int, bytes]:
         extra = f"content-type: application/json\r\ncontent-length: {len(body)}\r\n" if body else ""
         self.sock.sendall(
             (
@@ -461,8 +478,13 @@ class RawConnection:
             ).encode("latin-1")
             + body
         )
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
+        try:
+            while b"\r\n\r\n" not in self.buf:
+                self._fill()
+        except (ConnectionError, OSError) as exc:
+            if not self.buf:
+                raise _ClosedIdle() from exc
+            raise
         head, _, rest = self.buf.partition(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         status = int(lines[0].split()[1])
