@@ -3,7 +3,7 @@ nothing (issue 15, item 5)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -42,7 +42,8 @@ def test_creates_every_group_in_its_status_age_and_account(
         {"count": 5, "gpu_type": "L40_48GB", "status": "pending", "api_key": "tenant-b"},
         return_ids=True,
     )
-    assert answer["created"] == 65 and len(answer["ids"]) == 65
+    assert answer["created"] == 65
+    assert len(answer["ids"]) == 65
     listed = _listing(api) + _listing(api, 2)
     assert [i["id"] for i in listed] == answer["ids"][:50]  # failed ones are hidden
     assert [i["status"] for i in listed] == ["running"] * 30 + ["stopped"] * 20
@@ -58,7 +59,8 @@ def test_creates_every_group_in_its_status_age_and_account(
         emulator.advance(3600)  # they carry on: provisioning, then running
         assert {i["status"] for i in other.get("/instances").json()} == {"running"}
     first = api.get(f"/instances/{answer['ids'][0]}")
-    assert first.status_code == 200 and first.json()["configuration"]["gpu_model"]["name"] == GPU
+    assert first.status_code == 200
+    assert first.json()["configuration"]["gpu_model"]["name"] == GPU
 
 
 def test_seeded_instances_hold_capacity_and_are_billed_from_now(
@@ -148,7 +150,8 @@ def test_one_call_stands_up_100_000_instances(emulator: EmulatorHandle, api: htt
     emulator.set_capacity(GPU, "NORWAY", 100_000)
     assert emulator.create_instances({"count": 100_000, "gpu_type": GPU}) == {"created": 100_000}
     last = _listing(api, 1000)
-    assert len(last) == 100 and _listing(api, 1001) == []
+    assert len(last) == 100
+    assert _listing(api, 1001) == []
     assert last[-1]["status"] == "running"
     emulator.reset()
 

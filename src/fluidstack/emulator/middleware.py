@@ -30,7 +30,7 @@ from fluidstack.emulator.atlas.routes import (
 )
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
-from fluidstack.emulator.faults import FaultRule, clip, redact_headers
+from fluidstack.emulator.faults import FaultRule, clip, journal_headers, redact_headers
 from fluidstack.emulator.platform.fast import serve_fast
 from fluidstack.emulator.platform.routes import ACCOUNT_KEY, PUBLIC_PATHS, SESSION_COOKIE, VIA_KEY
 from fluidstack.emulator.platform.state import Account
@@ -252,22 +252,28 @@ class EmulatorMiddleware:
         started: float,
     ) -> None:
         """Add one served request to the journal (and the debug log)."""
-        raw_query = scope.get("query_string", b"")
-        query = clip(unquote(raw_query[:4096].decode("latin-1"))) if raw_query else ""
-        headers = redact_headers(scope["headers"])
-        entry = {
-            "time": iso(self.emulator.clock.now()),
-            "method": method,
-            "path": clip(path),
-            "query": query,
-            "status": status,
-            "account": label,
-            "headers": headers,
-            "idempotency_key": clip(idem, 255) if idem is not None else None,
-            "fault": rule.id if rule is not None else None,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        }
-        self.emulator.journal.append(entry)
+        raw_query = scope.get("query_string", b"")[:4096]
+        headers, size = journal_headers(scope["headers"])
+        now = self.emulator.clock.now()
+        fault = rule.id if rule is not None else None
+        duration = time.perf_counter() - started
+
+        def build() -> Dict[str, Any]:
+            return {
+                "time": iso(now),
+                "method": method,
+                "path": clip(path),
+                "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
+                "status": status,
+                "account": label,
+                "headers": redact_headers(headers),
+                "idempotency_key": clip(idem, 255) if idem is not None else None,
+                "fault": fault,
+                "duration_ms": round(duration * 1000, 3),
+            }
+
+        size += 400 + len(path) + len(raw_query) + len(label or "") + len(idem or "")
+        self.emulator.journal.append_lazy(label, size, build)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s (%s)", method, path, status, label or "anonymous")
 

@@ -84,7 +84,12 @@ def _create(
         region=model.region.value if model.region is not None else None,
         volumes=[v.model_dump(mode="json") for v in model.volumes],
         idempotency_key=idempotency_key,
-        fingerprint="POST /instances " + json.dumps(model.model_dump(mode="json"), sort_keys=True),
+        # Only a keyed create is ever compared with an earlier one.
+        fingerprint=(
+            "POST /instances " + json.dumps(model.model_dump(mode="json"), sort_keys=True)
+            if idempotency_key is not None
+            else ""
+        ),
     )
     return _stored(result)
 
