@@ -251,11 +251,25 @@ class Ledger:
                 rate = rate_at(instance, billed_from)
                 bill.rate += rate - track.rate
                 track.rate = rate
-        for _, start in instance.segments:
+        # Only the moments something counted changes: a create's provisioning -> running
+        # changes the rate, not the capacity held nor whether it is listed.
+        segments = instance.segments
+        status = status_at(segments, now)
+        counted = (status in CAPACITY_FREE_STATUSES, status == HIDDEN_STATUS)
+        rate = rate_at(instance, billed_from)
+        for status, start in segments:
             if start > now:
-                heapq.heappush(self._events, (start, next(self._tie), instance.id, track.version))
+                changed = (status in CAPACITY_FREE_STATUSES, status == HIDDEN_STATUS)
+                if changed != counted:
+                    counted = changed
+                    event = (start, next(self._tie), instance.id, track.version)
+                    heapq.heappush(self._events, event)
             if bill is not None and start > billed_from:
-                heapq.heappush(bill.events, (start, next(self._tie), instance.id, track.version))
+                new_rate = instance.rate_per_gpu(status) * instance.gpu_count / 3600.0
+                if new_rate != rate:
+                    rate = new_rate
+                    event = (start, next(self._tie), instance.id, track.version)
+                    heapq.heappush(bill.events, event)
 
     def forget(self, instance_id: str, now: float) -> None:
         """An instance removed from the state (a per-account reset)."""
