@@ -55,6 +55,18 @@ def _brute_balance(state: PlatformState, account: Account) -> float:
     return round(account.balance_base - spent, 6)
 
 
+def _brute_depleted(state: PlatformState, account: Account) -> bool:
+    now = state.clock.now()
+    return (
+        account.auto_terminate_on_depletion
+        and _brute_balance(state, account) < 0
+        and any(
+            state.instances[i].status_at(now) not in CAPACITY_FREE_STATUSES
+            for i in state.account_instances[account.id]
+        )
+    )
+
+
 def _brute_page(state: PlatformState, account: Account, page: int, failed: bool) -> List[str]:
     now = state.clock.now()
     listed = [
@@ -128,6 +140,15 @@ def _random_walk(state: PlatformState, rng: random.Random, steps: int) -> None:
         for other in accounts:  # a reset drops the account's keys
             if "k" not in state.ssh_keys.get(other.id, {}):
                 state.add_ssh_key(other, "k", KEY, None, "")
+            # What every request does first: terminate at the moment money ran out.
+            if _brute_depleted(state, other):
+                assert state.settle(other) is None
+                now = state.clock.now()
+                assert all(
+                    state.instances[i].status_at(now) in CAPACITY_FREE_STATUSES
+                    for i in state.account_instances[other.id]
+                )
+            state.settle(other)
         _check(state)
 
 

@@ -25,6 +25,7 @@ from ..core._async.lifetime import for_the_block
 from ..core._async.polling import poll_until
 from ..core.errors import (
     ApiError,
+    ConflictError,
     NoCapacityError,
     NotFoundError,
 )
@@ -34,7 +35,12 @@ from ..core.request_options import (
     option,
     without_idempotency_key,
 )
-from ..core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
+from ..core.waiters import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    TERMINAL_STATUSES,
+    WaitPolicy,
+)
 from ..resources import catalog as catalog_api
 from ..resources import instances as api
 from ..resources.launch import is_out_of_stock, plan_launch
@@ -157,10 +163,21 @@ class AsyncInstancesResource(AsyncResource):
     async def delete(
         self, instance_id: str, *, request_options: Optional[RequestOptions] = None
     ) -> None:
-        """Terminate an instance. Billing stops; the instance ends ``terminated``."""
-        await self._pipeline.call(
-            api.DELETE, path_params={"instance_id": instance_id}, request_options=request_options
-        )
+        """Terminate an instance. Billing stops; the instance ends ``terminated``.
+
+        Deleting an instance that is already ``terminated`` (or ``failed``) succeeds:
+        some servers answer that with 409, which is then checked and taken as done, so
+        a teardown that deletes every instance of a name never stops at a gone one."""
+        try:
+            await self._pipeline.call(
+                api.DELETE,
+                path_params={"instance_id": instance_id},
+                request_options=request_options,
+            )
+        except ConflictError:
+            current = await self.get(instance_id, request_options=for_lookups(request_options))
+            if str(current.status) not in TERMINAL_STATUSES:
+                raise
 
     async def stop(
         self, instance_id: str, *, request_options: Optional[RequestOptions] = None

@@ -34,6 +34,8 @@ STATUSES = (
     "stopped",
     "terminated",
     "failed",
+    "unhealthy",
+    "shutting_down",
 )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "OutOfStockError",
+    "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseTooLargeError",
@@ -208,6 +209,10 @@ class AuthenticationError(ApiError):
     """401: the API key (or session) is missing, unknown or revoked."""
 
 
+class PaymentRequiredError(ApiError):
+    """402: the account's balance cannot pay for this (top it up, then retry)."""
+
+
 class PermissionDeniedError(ApiError):
     """403: the key is valid but not allowed to do this."""
 
@@ -365,6 +370,7 @@ class NoCapacityError(ApiError):
 _BY_STATUS: Dict[int, Type[ApiError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,

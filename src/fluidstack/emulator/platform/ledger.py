@@ -78,16 +78,26 @@ class _Track:
 
 
 class _Bill:
-    """One account's spend since its ``balance_time``, integrated up to ``t0``."""
+    """One account's spend since its ``balance_time``, integrated up to ``t0``, and the
+    moment it first exceeded the balance set then (``crossed``), if it has."""
 
-    __slots__ = ("events", "rate", "spent", "t0")
+    __slots__ = ("budget", "crossed", "events", "rate", "spent", "t0")
 
-    def __init__(self, since: float) -> None:
+    def __init__(self, since: float, budget: float) -> None:
         self.t0 = since
         self.spent = 0.0
         self.rate = 0.0
         """USD per simulated second at ``t0``, every instance of the account together."""
         self.events: List[_Event] = []
+        self.budget = budget
+        self.crossed: Optional[float] = since if budget < 0 else None
+
+    def advance(self, to: float) -> None:
+        step = self.rate * (to - self.t0)
+        if self.crossed is None and self.rate > 0 and self.spent + step > self.budget:
+            self.crossed = self.t0 + (self.budget - self.spent) / self.rate
+        self.spent += step
+        self.t0 = to
 
 
 class _Order:
@@ -168,13 +178,15 @@ class Ledger:
         self._settled = now
         self._bills: Dict[str, _Bill] = {}
         self._orders: Dict[str, _Order] = {}
+        self._live: Dict[str, int] = {}
+        """Instances per account not terminated or failed, as of the settled moment."""
         for account in self._accounts.values():
             self.add_account(account)
         for instance in self._instances.values():  # creation order
             self.track(instance, now)
 
     def add_account(self, account: Account) -> None:
-        self._bills[account.id] = _Bill(account.balance_time)
+        self._bills[account.id] = _Bill(account.balance_time, account.balance_base)
         self._orders.setdefault(account.id, _Order())
 
     # -- moving forward ------------------------------------------------------------
@@ -201,6 +213,9 @@ class Ledger:
             self._in_use[track.key] = self._in_use.get(track.key, 0) + (
                 instance.gpu_count if holds else -instance.gpu_count
             )
+            self._live[track.account_id] = self._live.get(track.account_id, 0) + (
+                1 if holds else -1
+            )
             track.holds = holds
         visible = status != HIDDEN_STATUS
         if visible != track.visible:
@@ -219,13 +234,11 @@ class Ledger:
             track = self._tracks.get(instance_id)
             if track is None or track.version != version:
                 continue
-            bill.spent += bill.rate * (when - bill.t0)
-            bill.t0 = when
+            bill.advance(when)
             rate = rate_at(self._instances[instance_id], when)
             bill.rate += rate - track.rate
             track.rate = rate
-        bill.spent += bill.rate * (now - bill.t0)
-        bill.t0 = now
+        bill.advance(now)
         return bill
 
     # -- what the state tells it -------------------------------------------------------
@@ -251,12 +264,15 @@ class Ledger:
                 rate = rate_at(instance, billed_from)
                 bill.rate += rate - track.rate
                 track.rate = rate
-        # Only the moments something counted changes: a create's provisioning -> running
-        # changes the rate, not the capacity held nor whether it is listed.
+                self._plan_bill(instance, track, bill, billed_from)
+        self._plan(instance, track, now)
+
+    def _plan(self, instance: Instance, track: _Track, now: float) -> None:
+        """Schedule the moments after ``now`` when the capacity it holds or its being
+        listed changes (a create's provisioning -> running changes neither)."""
         segments = instance.segments
         status = status_at(segments, now)
         counted = (status in CAPACITY_FREE_STATUSES, status == HIDDEN_STATUS)
-        rate = rate_at(instance, billed_from)
         for status, start in segments:
             if start > now:
                 changed = (status in CAPACITY_FREE_STATUSES, status == HIDDEN_STATUS)
@@ -264,12 +280,36 @@ class Ledger:
                     counted = changed
                     event = (start, next(self._tie), instance.id, track.version)
                     heapq.heappush(self._events, event)
-            if bill is not None and start > billed_from:
+
+    def _plan_bill(self, instance: Instance, track: _Track, bill: _Bill, since: float) -> None:
+        """Schedule the moments after ``since`` when the instance's rate changes."""
+        rate = rate_at(instance, since)
+        for status, start in instance.segments:
+            if start > since:
                 new_rate = instance.rate_per_gpu(status) * instance.gpu_count / 3600.0
                 if new_rate != rate:
                     rate = new_rate
                     event = (start, next(self._tie), instance.id, track.version)
                     heapq.heappush(bill.events, event)
+
+    def rewrite(self, account: Account, instances: Sequence[Instance], now: float) -> None:
+        """``instances`` of ``account`` were re-planned at a moment already past (its
+        balance ran out then): count them again, and the account's spend from its
+        ``balance_time`` (O(its instances), once per depletion, not per request)."""
+        self._settle(now)
+        for instance in instances:
+            track = self._tracks[instance.id]
+            track.version += 1
+            self._count(instance, track, now)
+            self._plan(instance, track, now)
+        bill = _Bill(account.balance_time, account.balance_base)
+        self._bills[account.id] = bill
+        order = self._orders.get(account.id)
+        for instance_id in order.ids if order is not None else ():
+            instance, track = self._instances[instance_id], self._tracks[instance_id]
+            track.rate = rate_at(instance, bill.t0)
+            bill.rate += track.rate
+            self._plan_bill(instance, track, bill, bill.t0)
 
     def forget(self, instance_id: str, now: float) -> None:
         """An instance removed from the state (a per-account reset)."""
@@ -280,6 +320,7 @@ class Ledger:
         instance = self._instances.get(instance_id)
         if track.holds and instance is not None:
             self._in_use[track.key] -= instance.gpu_count
+            self._live[track.account_id] -= 1
         bill = self._bill(track.account_id, now)
         if bill is not None:
             bill.rate -= track.rate
@@ -287,8 +328,9 @@ class Ledger:
     def clear_account(self, account: Account, now: float) -> None:
         """After a per-account reset: a fresh bill from ``balance_time``, an empty order."""
         self._check_time(now)
-        self._bills[account.id] = _Bill(account.balance_time)
+        self._bills[account.id] = _Bill(account.balance_time, account.balance_base)
         self._orders[account.id] = _Order()
+        self._live[account.id] = 0
 
     def rebase(self, account: Account) -> None:
         """The account's balance was set at ``balance_time``: spend counts from there."""
@@ -297,6 +339,8 @@ class Ledger:
             self.rebuild(max(self._settled, account.balance_time))
             return
         bill.spent = 0.0
+        bill.budget = account.balance_base
+        bill.crossed = account.balance_time if account.balance_base < 0 else None
 
     # -- questions --------------------------------------------------------------------
 
@@ -310,6 +354,16 @@ class Ledger:
         when ``at`` is earlier than the ledger can answer for (sum the slow way)."""
         bill = self._bill(account.id, at)
         return None if bill is None else bill.spent
+
+    def depleted_at(self, account: Account, now: float) -> Optional[float]:
+        """The moment the account's spend since ``balance_time`` first exceeded the
+        balance set then, if it did by ``now`` and some instance is still live
+        (``None`` otherwise): computed while integrating, so O(1) per request."""
+        self._settle(now)
+        bill = self._bill(account.id, now)
+        if bill is None or bill.crossed is None or not self._live.get(account.id, 0):
+            return None
+        return bill.crossed
 
     def page(
         self, account_id: str, skip: int, limit: int, include_failed: bool, now: float
