@@ -40,16 +40,21 @@ def test_creates_every_group_in_its_status_age_and_account(
         {"count": 20, "gpu_type": GPU, "status": "stopped", "name_prefix": "idle"},
         {"count": 10, "gpu_type": GPU, "status": "failed"},
         {"count": 5, "gpu_type": "L40_48GB", "status": "pending", "api_key": "tenant-b"},
+        {"count": 2, "gpu_type": GPU, "status": "unhealthy"},
+        {"count": 2, "gpu_type": GPU, "status": "shutting_down"},
         return_ids=True,
     )
-    assert answer["created"] == 65
-    assert len(answer["ids"]) == 65
+    assert answer["created"] == 69
+    assert len(answer["ids"]) == 69
     listed = _listing(api) + _listing(api, 2)
-    assert [i["id"] for i in listed] == answer["ids"][:50]  # failed ones are hidden
-    assert [i["status"] for i in listed] == ["running"] * 30 + ["stopped"] * 20
+    mine = answer["ids"][:50] + answer["ids"][65:]  # failed ones are hidden
+    assert [i["id"] for i in listed] == mine
+    assert [i["status"] for i in listed] == ["running"] * 30 + ["stopped"] * 20 + [
+        "unhealthy"
+    ] * 2 + ["shutting_down"] * 2
     assert all(_seconds(i["created_at"]) == now - 3600 for i in listed[:30])
     assert [i["name"] for i in listed[30:33]] == ["idle-1", "idle-2", "idle-3"]
-    assert all(i["ip_address"] and i["username"] == "ubuntu" for i in listed)
+    assert all(i["ip_address"] and i["username"] == "ubuntu" for i in listed[:50])
     everything = _listing(api, 1, failed=True)
     assert [i["status"] for i in everything[50:60]] == ["failed"] * 10
     other = httpx.Client(base_url=emulator.base_url, headers={"api-key": "tenant-b"})
@@ -58,6 +63,8 @@ def test_creates_every_group_in_its_status_age_and_account(
         assert [i["status"] for i in theirs] == ["pending"] * 5
         emulator.advance(3600)  # they carry on: provisioning, then running
         assert {i["status"] for i in other.get("/instances").json()} == {"running"}
+    statuses = [api.get(f"/instances/{i}").json()["status"] for i in answer["ids"][65:]]
+    assert statuses == ["unhealthy", "unhealthy", "terminated", "terminated"]  # 30 s on
     first = api.get(f"/instances/{answer['ids'][0]}")
     assert first.status_code == 200
     assert first.json()["configuration"]["gpu_model"]["name"] == GPU

@@ -372,7 +372,16 @@ MAX_BULK_INSTANCES = 1_000_000
 """Most instances one ``POST /_emulator/instances`` creates, all groups together."""
 
 BulkStatus = Literal[
-    "pending", "provisioning", "running", "stopping", "stopped", "starting", "terminated", "failed"
+    "pending",
+    "provisioning",
+    "running",
+    "stopping",
+    "stopped",
+    "starting",
+    "unhealthy",
+    "shutting_down",
+    "terminated",
+    "failed",
 ]
 
 

@@ -763,7 +763,8 @@ class PlatformState:
         raises :class:`ApiError` naming the group and changes nothing. Each instance is
         ``age`` seconds old (``created_at``); its status begins now, and so does its
         billing, so seeding does not charge for the age. ``pending``, ``provisioning``,
-        ``stopping`` and ``starting`` carry on as they would (and never fail).
+        ``stopping``, ``starting`` and ``shutting_down`` carry on as they would (and never
+        fail); ``unhealthy`` stays so until healed.
         """
         with self.lock:
             now = self.clock.now()
@@ -835,6 +836,7 @@ class PlatformState:
             "provisioning": [("running", provisioning - PENDING_SECONDS)],
             "stopping": [("stopped", STOPPING_SECONDS)],
             "starting": [("running", STARTING_SECONDS)],
+            "shutting_down": [("terminated", SHUTDOWN_SECONDS)],
         }
         plan = [(group.status, now)] + [
             (status, now + offset) for status, offset in plans.get(group.status, [])
