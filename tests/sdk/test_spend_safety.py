@@ -351,7 +351,9 @@ async def test_launch_skips_offers_over_the_spend_limit(clients: Clients) -> Non
             gpu_type=["RTX_A4000_16GB", "A10_PCIE_24GB", "L4_24GB"], ssh_key="k", dry_run=True
         )
     )
-    assert {str(o.gpu_type) for o in plan.options} == {"RTX_A4000_16GB"}  # 0.30 fits exactly; 0.35, 0.45: over
+    assert {str(o.gpu_type) for o in plan.options} == {
+        "RTX_A4000_16GB"
+    }  # 0.30 fits exactly; 0.35, 0.45: over
 
     launched = await resolve(
         client.instances.launch(gpu_type=["A10_PCIE_24GB", "RTX_A4000_16GB"], ssh_key="k")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, AsyncIterator, Dict, List, Optional, Tuple, Union
 
-from ..core._async._io import new_lock
+from ..core._async.spend_guard import AsyncSpendLimit, holding
 from ..core.endpoint import side_calls
 from ..core.request_options import RequestOptions, for_lookups
 from ..core.spend import check_spend, unknown_spend, usd
@@ -45,14 +45,9 @@ class Spending:
     instances: List[ListInstanceResponse]
 
 
-class AsyncSpendGuard:
-    """A client's ``max_hourly_spend``, and the lock that makes "check the spend, then
-    send the create" one step for every call of this client (and its tasks or threads).
-    Separate processes are not coordinated: each checks what the server lists."""
-
-    def __init__(self, limit: Decimal) -> None:
-        self.limit = limit
-        self.lock = new_lock()
+class AsyncSpendGuard(AsyncSpendLimit):
+    """The platform client's ``max_hourly_spend``, checked against the catalog's prices
+    (see :class:`~fluidstack.core._async.spend_guard.AsyncSpendLimit` for the lock)."""
 
     async def measure(
         self, resource: AsyncInstancesResource, request_options: Optional[RequestOptions]
@@ -77,16 +72,6 @@ class AsyncSpendGuard:
                 current=burn.hourly,
             )
         return Spending(burn.hourly, prices, list(configurations), instances)
-
-
-@asynccontextmanager
-async def holding(guard: Optional[AsyncSpendGuard]) -> AsyncIterator[None]:
-    """The guard's lock for the block (nothing without a limit)."""
-    if guard is None:
-        yield
-        return
-    async with guard.lock:
-        yield
 
 
 @asynccontextmanager

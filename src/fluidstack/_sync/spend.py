@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple, Union
 
-from ..core._sync._io import new_lock
+from ..core._sync.spend_guard import SpendLimit, holding
 from ..core.endpoint import side_calls
 from ..core.request_options import RequestOptions, for_lookups
 from ..core.spend import check_spend, unknown_spend, usd
@@ -46,14 +46,9 @@ class Spending:
     instances: List[ListInstanceResponse]
 
 
-class SpendGuard:
-    """A client's ``max_hourly_spend``, and the lock that makes "check the spend, then
-    send the create" one step for every call of this client (and its tasks or threads).
-    Separate processes are not coordinated: each checks what the server lists."""
-
-    def __init__(self, limit: Decimal) -> None:
-        self.limit = limit
-        self.lock = new_lock()
+class SpendGuard(SpendLimit):
+    """The platform client's ``max_hourly_spend``, checked against the catalog's prices
+    (see :class:`~fluidstack.core._sync.spend_guard.SpendLimit` for the lock)."""
 
     def measure(
         self, resource: InstancesResource, request_options: Optional[RequestOptions]
@@ -78,16 +73,6 @@ class SpendGuard:
                 current=burn.hourly,
             )
         return Spending(burn.hourly, prices, list(configurations), instances)
-
-
-@contextmanager
-def holding(guard: Optional[SpendGuard]) -> Iterator[None]:
-    """The guard's lock for the block (nothing without a limit)."""
-    if guard is None:
-        yield
-        return
-    with guard.lock:
-        yield
 
 
 @contextmanager
