@@ -669,6 +669,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
         filesystems: Filesystems = None,
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
+        lease: Optional[Duration] = None,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
@@ -685,8 +686,8 @@ class AsyncInstancesResource(AsyncAtlasResource):
             type: The instance type.
             regions: Region names, in order of preference (default: every region, in
                 the order the management API lists them).
-            name, image, tags, user_data, filesystems, ephemeral, preemptible: As for
-                :meth:`create`.
+            name, image, tags, user_data, filesystems, ephemeral, preemptible, lease: As
+                for :meth:`create`.
             timeout: Seconds to wait for the instance in each region (default 900).
             poll_interval: Seconds between the first polls of each wait (default 5).
             request_options: Per-call options for each request.
@@ -694,6 +695,8 @@ class AsyncInstancesResource(AsyncAtlasResource):
         Raises:
             NoCapacityError: No region could run it; ``attempts`` lists
                 ``(region, error)`` for every region tried.
+            SpendLimitError: The client's ``max_hourly_spend`` does not leave room for
+                it (checked before each create).
             InstanceFailedError: The instance went ``error`` (it is deleted first).
             WaitTimeoutError: It did not come up in time; it is left as it is, and the
                 error's ``instance`` says which.
@@ -727,6 +730,7 @@ class AsyncInstancesResource(AsyncAtlasResource):
                     filesystems=filesystems,
                     ephemeral=ephemeral,
                     preemptible=preemptible,
+                    lease=lease,
                     request_options=options,
                 )
             except NotSupportedError as exc:  # the region lists capacity, but cannot create

@@ -664,6 +664,7 @@ class InstancesResource(AtlasResource):
         filesystems: Filesystems = None,
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
+        lease: Optional[Duration] = None,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
@@ -680,8 +681,8 @@ class InstancesResource(AtlasResource):
             type: The instance type.
             regions: Region names, in order of preference (default: every region, in
                 the order the management API lists them).
-            name, image, tags, user_data, filesystems, ephemeral, preemptible: As for
-                :meth:`create`.
+            name, image, tags, user_data, filesystems, ephemeral, preemptible, lease: As
+                for :meth:`create`.
             timeout: Seconds to wait for the instance in each region (default 900).
             poll_interval: Seconds between the first polls of each wait (default 5).
             request_options: Per-call options for each request.
@@ -689,6 +690,8 @@ class InstancesResource(AtlasResource):
         Raises:
             NoCapacityError: No region could run it; ``attempts`` lists
                 ``(region, error)`` for every region tried.
+            SpendLimitError: The client's ``max_hourly_spend`` does not leave room for
+                it (checked before each create).
             InstanceFailedError: The instance went ``error`` (it is deleted first).
             WaitTimeoutError: It did not come up in time; it is left as it is, and the
                 error's ``instance`` says which.
@@ -722,6 +725,7 @@ class InstancesResource(AtlasResource):
                     filesystems=filesystems,
                     ephemeral=ephemeral,
                     preemptible=preemptible,
+                    lease=lease,
                     request_options=options,
                 )
             except NotSupportedError as exc:  # the region lists capacity, but cannot create
