@@ -9,22 +9,13 @@ from typing import TYPE_CHECKING, FrozenSet, Optional
 
 from ..core._sync.teardown import delete_matches, delete_until_gone
 from ..core.endpoint import side_calls
-from ..core.errors import NotFoundError
 from ..core.request_options import RequestOptions, for_lookups
-from ..core.spend import (
-    SweepCriteria,
-    SweepMatch,
-    SweepResult,
-    SweepUndecided,
-    age_of,
-    cost_so_far,
-    evaluate,
-)
+from ..core.spend import SweepCriteria, SweepResult, select
 from ..cost import instance_cost
 from ..resources import account as account_api
 from ..resources import instances as api
 from ..resources.spend import facts
-from ..types.instances import InstanceResponse, ListInstanceResponse
+from ..types.instances import ListInstanceResponse
 
 if TYPE_CHECKING:
     from .instances import InstancesResource
@@ -53,17 +44,11 @@ def delete_confirmed(
             api.DELETE, path_params={"instance_id": instance_id}, request_options=options
         )
 
-    def look(options: Optional[RequestOptions]) -> Optional[InstanceResponse]:
-        try:
-            return resource.get(instance_id, request_options=options)
-        except NotFoundError:
-            return None
-
     delete_until_gone(
         resource._pipeline,
-        what=f"instance {instance_id}",
+        instance_id,
         send=send,
-        look=look,
+        get=resource.get,
         status_of=lambda instance: str(instance.status),
         gone=_GONE,
         going=_NOTHING,
@@ -100,49 +85,21 @@ def sweep_instances(
     lookups = for_lookups(request_options)
     listing = resource._all_instances(lookups)
     now = resource._pipeline.server_time()
-    result: SweepResult[ListInstanceResponse] = SweepResult(criteria, now, dry_run)
-    for instance in listing:
-        if str(instance.status) == "terminated":  # gone already, and free
-            continue
-        known = facts(instance)
-        reasons, undecided = evaluate(criteria, known, now)
-        if undecided is not None:
-            result.undecided.append(SweepUndecided(instance, known.id, known.name, undecided))
-            continue
-        if reasons is None:
-            continue
-        age = age_of(known, now)
-        hourly = instance_cost(instance, now=now).hourly
-        result.matched.append(
-            SweepMatch(
-                instance=instance,
-                id=known.id,
-                name=known.name,
-                status=known.status,
-                reasons=reasons,
-                age=age,
-                lease_expires=known.lease_expires,
-                hourly=hourly,
-                cost_so_far=cost_so_far(hourly, age),
-            )
-        )
-    if dry_run:
-        return result
+    result = select(
+        listing,
+        criteria,
+        now,
+        dry_run=dry_run,
+        facts_of=facts,
+        hourly_of=lambda instance, _: instance_cost(instance, now=now).hourly,
+        gone=_GONE,
+    )
 
-    def delete(match: SweepMatch[ListInstanceResponse]) -> None:
-        if wait:
-            delete_confirmed(
-                resource,
-                match.id,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                request_options=lookups,
-            )
-            return
-        try:
-            resource.delete(match.id, request_options=lookups)
-        except NotFoundError:  # deleted meanwhile: what the sweep wanted
-            return
-
-    result.deleted, result.failed = delete_matches(result.matched, delete)
-    return result
+    return delete_matches(
+        result,
+        resource.delete,
+        wait=wait,
+        timeout=timeout,
+        poll_interval=poll_interval,
+        request_options=lookups,
+    )

@@ -590,19 +590,7 @@ def delete_instances(
 @sweep_options(STATUSES)
 @output_options
 @pass_state
-def sweep_instances(
-    state: CliState,
-    older_than: Optional[dt.timedelta],
-    name_prefix: Optional[str],
-    statuses: Tuple[str, ...],
-    expired: bool,
-    yes: bool,
-    watch: bool,
-    interval: dt.timedelta,
-    rounds: Optional[int],
-    timeout: float,
-    poll_interval: float,
-) -> None:
+def sweep_instances(state: CliState, /, **options: Any) -> None:
     """List the instances nobody meant to keep, with their cost so far; delete them
     with --yes. Every criterion given must hold; at least one is required.
 
@@ -612,30 +600,7 @@ def sweep_instances(
       fluidstack instances sweep --status stopped --older-than 1w --yes
       fluidstack instances sweep --expired --watch          # the reaper (docs/guides.md)
     """
-
-    def sweep(dry_run: bool) -> Any:
-        try:
-            return state.client.instances.sweep(
-                older_than=older_than,
-                name_prefix=name_prefix,
-                statuses=list(statuses) or None,
-                expired=expired,
-                dry_run=dry_run,
-                timeout=timeout,
-                poll_interval=poll_interval,
-            )
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from exc
-
-    run_sweep(
-        state,
-        sweep,
-        yes=yes,
-        watch=watch,
-        interval=interval,
-        rounds=rounds,
-        command="fluidstack instances sweep",
-    )
+    run_sweep(state, state.client.instances.sweep, options, "fluidstack instances sweep")
 
 
 # -- ssh ---------------------------------------------------------------------------

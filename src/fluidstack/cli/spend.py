@@ -190,22 +190,33 @@ def _deletion_line(match: SweepMatch[Any], at: dt.datetime) -> str:
 
 def run_sweep(
     state: CliState,
-    sweep: Callable[[bool], SweepResult[Any]],
-    *,
-    yes: bool,
-    watch: bool,
-    interval: dt.timedelta,
-    rounds: Optional[int],
+    sweep: Callable[..., SweepResult[Any]],
+    options: Dict[str, Any],
     command: str,
 ) -> None:
-    """List what ``sweep`` selects (``sweep(dry_run=True)``), delete it with ``--yes``,
-    or with ``--watch`` sweep and delete every ``interval`` until stopped."""
+    """List what ``sweep`` (an ``instances.sweep`` of either API) selects with the
+    command's ``options``, delete it with ``--yes``, or with ``--watch`` sweep and delete
+    every ``--interval`` until stopped."""
+    options = dict(options)
+    yes, watch, rounds = options.pop("yes"), options.pop("watch"), options.pop("rounds")
+    interval: dt.timedelta = options.pop("interval")
     if rounds is not None and not watch:
         raise click.UsageError("--rounds goes with --watch.")
+    # The criteria given (and --timeout, --poll-interval), as the SDK's keywords.
+    wanted = {k: v for k, v in options.items() if v is not None and v != () and v is not False}
+    if "statuses" in wanted:
+        wanted["statuses"] = list(wanted["statuses"])
+
+    def once(dry_run: bool) -> SweepResult[Any]:
+        try:
+            return sweep(**wanted, dry_run=dry_run)
+        except ValueError as exc:  # no criterion, say: before anything is sent
+            raise click.UsageError(str(exc)) from exc
+
     if watch:
-        _reap(state, sweep, interval.total_seconds(), rounds)
+        _reap(state, once, interval.total_seconds(), rounds)
         return
-    result = sweep(not yes)
+    result = once(not yes)
     for undecided in result.undecided:
         state.warn(f"left alone: {undecided.id} ({undecided.name or '-'}): {undecided.reason}")
     if state.output == "table" and not state.quiet and not result.matched:

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import (
+    Callable,
     Dict,
     FrozenSet,
     Generic,
@@ -49,6 +50,7 @@ __all__ = [
     "evaluate",
     "format_duration",
     "lease_expiry",
+    "select",
     "spend_limit",
     "unknown_spend",
     "usd",
@@ -378,6 +380,49 @@ class SweepResult(Generic[T]):
     def cost_so_far(self) -> Decimal:
         """What the selected instances have cost so far together (estimated, known ones)."""
         return sum((m.cost_so_far for m in self.matched if m.cost_so_far is not None), Decimal(0))
+
+
+def select(
+    listing: Iterable[T],
+    criteria: SweepCriteria,
+    now: dt.datetime,
+    *,
+    dry_run: bool,
+    facts_of: Callable[[T], InstanceFacts],
+    hourly_of: Callable[[T, InstanceFacts], Optional[Decimal]],
+    gone: FrozenSet[str],
+) -> SweepResult[T]:
+    """The sweep of ``listing`` at ``now`` (the server's time), before any delete: what
+    ``criteria`` select, with the age, price and cost so far of each, and the instances
+    whose age could not be judged. Instances in a ``gone`` status are never selected."""
+    result: SweepResult[T] = SweepResult(criteria, now, dry_run)
+    for instance in listing:
+        known = facts_of(instance)
+        if known.status in gone:
+            continue
+        reasons, undecided = evaluate(criteria, known, now)
+        if undecided is not None:
+            result.undecided.append(SweepUndecided(instance, known.id, known.name, undecided))
+            continue
+        if reasons is None:
+            continue
+        age = age_of(known, now)
+        hourly = hourly_of(instance, known)
+        result.matched.append(
+            SweepMatch(
+                instance=instance,
+                id=known.id,
+                name=known.name,
+                status=known.status,
+                reasons=reasons,
+                age=age,
+                lease_expires=known.lease_expires,
+                hourly=hourly,
+                cost_so_far=cost_so_far(hourly, age),
+                region=known.region,
+            )
+        )
+    return result
 
 
 def cost_so_far(hourly: Optional[Decimal], age: Optional[dt.timedelta]) -> Optional[Decimal]:

@@ -12,19 +12,8 @@ from typing import TYPE_CHECKING, AsyncIterator, Dict, FrozenSet, List, Optional
 from ...core._async.spend_guard import AsyncSpendLimit, holding
 from ...core._async.teardown import delete_matches, delete_until_gone
 from ...core.endpoint import side_calls
-from ...core.errors import NotFoundError
 from ...core.request_options import RequestOptions, for_lookups
-from ...core.spend import (
-    SweepCriteria,
-    SweepMatch,
-    SweepResult,
-    SweepUndecided,
-    age_of,
-    check_spend,
-    cost_so_far,
-    evaluate,
-    unknown_spend,
-)
+from ...core.spend import SweepCriteria, SweepResult, check_spend, select, unknown_spend
 from .. import endpoints as api
 from ..spend import facts, hourly_burn, rate
 from ..types import Instance
@@ -133,17 +122,11 @@ async def delete_confirmed(
             request_options=options,
         )
 
-    async def look(options: Optional[RequestOptions]) -> Optional[Instance]:
-        try:
-            return await resource.get(ident, request_options=options)
-        except NotFoundError:
-            return None
-
     await delete_until_gone(
         resource._pipeline,
-        what=f"instance {ident}",
+        ident,
         send=send,
-        look=look,
+        get=resource.get,
         status_of=lambda instance: str(instance.state),
         gone=_NOTHING,
         going=_GOING,
@@ -167,52 +150,22 @@ async def sweep_instances(
     (judged at the server's time), and unless ``dry_run`` delete them."""
     lookups = for_lookups(request_options)
     listing: List[Instance] = await resource.list(request_options=lookups)
-    now = resource._pipeline.server_time()
     prices = resource._scope.prices
-    result: SweepResult[Instance] = SweepResult(criteria, now, dry_run)
-    for instance in listing:
-        if str(instance.state) == "deleting":  # on its way out already
-            continue
-        known = facts(instance)
-        reasons, undecided = evaluate(criteria, known, now)
-        if undecided is not None:
-            result.undecided.append(SweepUndecided(instance, known.id, known.name, undecided))
-            continue
-        if reasons is None:
-            continue
-        age = age_of(known, now)
-        hourly = rate(instance.type, known.status, prices)
-        result.matched.append(
-            SweepMatch(
-                instance=instance,
-                id=known.id,
-                name=known.name,
-                status=known.status,
-                reasons=reasons,
-                age=age,
-                lease_expires=known.lease_expires,
-                hourly=hourly,
-                cost_so_far=cost_so_far(hourly, age),
-                region=instance.region,
-            )
-        )
-    if dry_run:
-        return result
+    result = select(
+        listing,
+        criteria,
+        resource._pipeline.server_time(),
+        dry_run=dry_run,
+        facts_of=facts,
+        hourly_of=lambda instance, known: rate(instance.type, known.status, prices),
+        gone=_GOING,  # on its way out already
+    )
 
-    async def delete(match: SweepMatch[Instance]) -> None:
-        if wait:
-            await delete_confirmed(
-                resource,
-                match.id,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                request_options=lookups,
-            )
-            return
-        try:
-            await resource.delete(match.id, request_options=lookups)
-        except NotFoundError:
-            return
-
-    result.deleted, result.failed = await delete_matches(result.matched, delete)
-    return result
+    return await delete_matches(
+        result,
+        resource.delete,
+        wait=wait,
+        timeout=timeout,
+        poll_interval=poll_interval,
+        request_options=lookups,
+    )

@@ -448,20 +448,7 @@ def _confirm_deleted(
 )
 @output_options
 @pass_state
-def sweep_instances(
-    state: CliState,
-    older_than: Optional[dt.timedelta],
-    name_prefix: Optional[str],
-    statuses: Tuple[str, ...],
-    expired: bool,
-    yes: bool,
-    watch: bool,
-    interval: dt.timedelta,
-    rounds: Optional[int],
-    timeout: float,
-    poll_interval: float,
-    tags: Tuple[str, ...],
-) -> None:
+def sweep_instances(state: CliState, /, **options: Any) -> None:
     """List the project's instances in the region that nobody meant to keep; delete
     them with --yes. Every criterion given must hold; at least one is required.
 
@@ -473,33 +460,9 @@ def sweep_instances(
       fluidstack atlas instances sweep --older-than 2d --tag team=ci
       fluidstack atlas instances sweep --expired --watch      # the reaper
     """
-    atlas = atlas_client(state)
-    wanted = parse_tags(tags) or None
-
-    def sweep(dry_run: bool) -> Any:
-        try:
-            return atlas.instances.sweep(
-                older_than=older_than,
-                name_prefix=name_prefix,
-                tags=wanted,
-                statuses=list(statuses) or None,
-                expired=expired,
-                dry_run=dry_run,
-                timeout=timeout,
-                poll_interval=poll_interval,
-            )
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from exc
-
-    run_sweep(
-        state,
-        sweep,
-        yes=yes,
-        watch=watch,
-        interval=interval,
-        rounds=rounds,
-        command="fluidstack atlas instances sweep",
-    )
+    options["tags"] = parse_tags(options["tags"]) or None
+    sweep = atlas_client(state).instances.sweep
+    run_sweep(state, sweep, options, "fluidstack atlas instances sweep")
 
 
 @click.command()

@@ -4,7 +4,7 @@ both APIs, and the deleting half of a sweep."""
 
 from __future__ import annotations
 
-from typing import Callable, FrozenSet, List, Optional, Tuple, TypeVar
+from typing import Callable, FrozenSet, Optional, TypeVar
 
 from ..endpoint import side_calls
 from ..errors import (
@@ -17,7 +17,7 @@ from ..errors import (
     WaitTimeoutError,
 )
 from ..request_options import RequestOptions, for_lookups, with_deadline
-from ..spend import SweepFailure, SweepMatch
+from ..spend import SweepFailure, SweepResult
 from ..waiters import WaitPolicy
 from .pipeline import Pipeline
 
@@ -41,10 +41,10 @@ def is_transient(error: ApiError) -> bool:
 
 def delete_until_gone(
     pipeline: Pipeline,
+    instance_id: str,
     *,
-    what: str,
     send: Callable[[Optional[RequestOptions]], object],
-    look: Callable[[Optional[RequestOptions]], Optional[T]],
+    get: Callable[..., T],
     status_of: Callable[[T], str],
     gone: FrozenSet[str],
     going: FrozenSet[str],
@@ -56,8 +56,8 @@ def delete_until_gone(
 ) -> None:
     """Send a delete and return only once ``look`` finds the instance gone.
 
-    ``look`` returns the instance, or ``None`` once it no longer exists (404); an
-    instance in a ``gone`` status (platform: ``terminated``) counts as gone too, and
+    ``get`` is the API's ``instances.get``; an instance it answers 404 for is gone, and
+    one in a ``gone`` status (platform: ``terminated``) counts as gone too, and
     one in a ``going`` status (Atlas: ``deleting``) is on its way. A delete refused
     with a transient error (after the pipeline's own retries), or accepted while the
     instance stays live, is sent again, up to ``resends`` more times; polls back off
@@ -68,6 +68,14 @@ def delete_until_gone(
             seen, and the message says how many deletes were sent.
         ApiError: A delete or a look failed for good (401, 403, ...).
     """
+    what = f"instance {instance_id}"
+
+    def look(options: Optional[RequestOptions]) -> Optional[T]:
+        try:
+            return get(instance_id, request_options=options)
+        except NotFoundError:
+            return None
+
     policy = WaitPolicy.build("gone", timeout, poll_interval, max_poll_interval)
     clock = pipeline.clock
     deadline = None if timeout is None else clock() + timeout
@@ -139,17 +147,33 @@ def delete_until_gone(
 
 
 def delete_matches(
-    matches: List[SweepMatch[T]],
-    delete: Callable[[SweepMatch[T]], None],
-) -> Tuple[List[SweepMatch[T]], List[SweepFailure[T]]]:
-    """Delete each match in turn; one failure does not stop the others."""
-    deleted: List[SweepMatch[T]] = []
-    failed: List[SweepFailure[T]] = []
-    for match in matches:
+    result: SweepResult[T],
+    delete: Callable[..., None],
+    *,
+    wait: bool,
+    timeout: Optional[float],
+    poll_interval: float,
+    request_options: Optional[RequestOptions],
+) -> SweepResult[T]:
+    """Delete each instance a sweep selected, in turn, with the API's
+    ``instances.delete`` (confirmed with ``wait``; without, one already gone is what the
+    sweep wanted); one failure does not stop the others. Nothing for a dry run."""
+    if result.dry_run:
+        return result
+    for match in result.matched:
         try:
-            delete(match)
+            try:
+                delete(
+                    match.id,
+                    wait=wait,
+                    timeout=timeout,
+                    poll_interval=poll_interval,
+                    request_options=request_options,
+                )
+            except NotFoundError:  # deleted meanwhile
+                pass
         except ApiError as exc:
-            failed.append(SweepFailure(match, exc))
+            result.failed.append(SweepFailure(match, exc))
         else:
-            deleted.append(match)
-    return deleted, failed
+            result.deleted.append(match)
+    return result
