@@ -125,4 +125,8 @@ async def _fast_async_sleep(seconds: float) -> None:
 
 
 def fast_emulator_reset(server: EmulatorServer) -> None:
-    httpx.post(f"{server.base_url}/_emulator/reset", json={}).raise_for_status()
+    httpx.post(
+        f"{server.base_url}/_emulator/reset",
+        json={},
+        headers={"x-emulator-token": server.control_token},
+    ).raise_for_status()
