@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any, Dict, List
 
@@ -103,6 +107,47 @@ def test_a_lease_expires_and_the_reaper_deletes_it_logging_the_deletion(
     assert (event["event"], event["id"]) == ("deleted", leased["id"])
     assert status(fs, leased["id"]) == "terminated"
     assert status(fs, kept["id"]) == "running"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM delivery is POSIX")
+def test_the_reaper_stops_cleanly_on_sigterm_as_systemd_stops_it(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle, home: Home
+) -> None:
+    leased = create(fs, "--name", "trainer", "--lease", "1h")
+    emulator.advance(2 * HOUR)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUIDSTACK_")}
+    env.update(
+        HOME=str(home.path),
+        XDG_CONFIG_HOME=str(home.xdg),
+        PYTHONUNBUFFERED="1",
+        FLUIDSTACK_API_KEY=emulator.api_key,
+        FLUIDSTACK_BASE_URL=emulator.base_url,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fluidstack.cli", "instances", "sweep", "--expired", "--watch",
+         "--interval", "1h"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        log: List[str] = []
+        for line in proc.stderr:  # until the first sweep is done and logged
+            log.append(line)
+            if "deleted instance" in line:
+                break
+        proc.send_signal(signal.SIGTERM)  # while it sleeps for an hour
+        proc.wait(timeout=60)
+        rest = proc.stderr.read()  # through the same buffer the lines above came from
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert f"deleted instance {leased['id']}" in log[-1]
+    assert "reaper stopped after 1 sweep" in rest
+    assert status(fs, leased["id"]) == "terminated"
 
 
 def test_delete_wait_sends_a_delete_that_did_not_take_again(
