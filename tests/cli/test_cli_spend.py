@@ -109,6 +109,24 @@ def test_a_lease_expires_and_the_reaper_deletes_it_logging_the_deletion(
     assert status(fs, kept["id"]) == "running"
 
 
+def test_a_failed_round_of_the_reaper_is_logged_and_the_next_one_goes_on(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fluidstack.core._sync.pipeline import Pipeline
+
+    # The retries' back-off moves the emulator's clock instead of sleeping.
+    monkeypatch.setitem(Pipeline.__init__.__kwdefaults__, "sleep", emulator.advance)
+    leased = create(fs, "--lease", "1h")
+    emulator.advance(2 * HOUR)
+    emulator.add_fault(method="GET", path="/instances", status=503, times=3)  # 1 + 2 retries
+
+    reaper = fs("instances", "sweep", "--expired", "--watch", "--interval", "0.1", "--rounds", "2")
+
+    assert "sweep failed (trying again in 0.1s): 503" in reaper.stderr
+    assert f"deleted instance {leased['id']}" in reaper.stderr
+    assert status(fs, leased["id"]) == "terminated"
+
+
 @pytest.mark.skipif(os.name != "posix", reason="SIGTERM delivery is POSIX")
 def test_the_reaper_stops_cleanly_on_sigterm_as_systemd_stops_it(
     fs: Fs, ssh_key: str, emulator: EmulatorHandle, home: Home

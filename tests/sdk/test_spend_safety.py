@@ -186,6 +186,25 @@ async def test_sweep_lists_what_it_would_delete_with_its_cost_then_deletes_only_
     assert again.matched == []  # terminated instances are never selected
 
 
+async def test_a_sweep_reports_a_delete_that_failed_and_still_deletes_the_rest(
+    clients: Clients,
+) -> None:
+    client = await ready(clients)
+    a = await resolve(client.instances.create(gpu_type="RTX_A4000_16GB", ssh_key="k", name="ci-a"))
+    b = await resolve(client.instances.create(gpu_type="RTX_A4000_16GB", ssh_key="k", name="ci-b"))
+    clients.emulator.advance(HOUR)
+    clients.emulator.add_fault(method="DELETE", path=f"/instances/{a.id}", status=403, times=None)
+
+    result = await resolve(client.instances.sweep(name_prefix="ci-", dry_run=False, wait=False))
+
+    assert [m.id for m in result.deleted] == [b.id]
+    (failure,) = result.failed
+    assert (failure.match.id, failure.error.status_code) == (a.id, 403)
+    assert not result.ok
+    assert await status(client, a.id) == "running"
+    assert await status(client, b.id) == "terminated"
+
+
 async def test_sweep_by_status_selects_stopped_instances(clients: Clients) -> None:
     client = await ready(clients)
     a = await resolve(client.instances.create(gpu_type="RTX_A4000_16GB", ssh_key="k"))
@@ -322,6 +341,18 @@ async def test_a_create_over_the_spend_limit_is_refused_before_it_is_sent(
     # Deleting frees the room again.
     await resolve(client.instances.delete(first.id, wait=True))
     await resolve(client.instances.create(gpu_type="RTX_A4000_16GB", ssh_key="k", gpu_count=2))
+
+
+async def test_a_price_the_catalog_does_not_list_is_refused_not_guessed(
+    clients: Clients,
+) -> None:
+    client = await ready(clients, max_hourly_spend=100)
+    posts = len([e for e in clients.emulator.journal() if e["method"] == "POST"])
+
+    with pytest.raises(SpendLimitError, match="cannot be checked: the catalog lists no price"):
+        await resolve(client.instances.create(gpu_type="B200_SXM_180GB", ssh_key="k"))
+
+    assert len([e for e in clients.emulator.journal() if e["method"] == "POST"]) == posts
 
 
 async def test_a_start_over_the_spend_limit_is_refused(clients: Clients) -> None:
