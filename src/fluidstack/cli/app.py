@@ -209,6 +209,7 @@ def _register() -> None:
     from .configure import configure
     from .extras import completion, emulator
     from .instances import instances
+    from .spend import cost
     from .ssh_keys import ssh_keys
 
     for command in (
@@ -218,6 +219,7 @@ def _register() -> None:
         configurations,
         templates,
         balance,
+        cost,
         api_keys,
         configure,
         completion,
