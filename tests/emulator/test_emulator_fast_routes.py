@@ -62,6 +62,9 @@ async def _run(fast: bool, monkeypatch: pytest.MonkeyPatch) -> List[Tuple[int, A
     app = create_app(
         EmulatorSettings(api_keys=[KEY], manual_clock=True, seed=5, failure_rate=0.0, page_size=2)
     )
+    # A manual clock starts at the real second it was made: both emulators must start at
+    # the same one, or their created_at differ when the runs straddle a second.
+    app.state.emulator.clock._anchor_sim = 1_764_000_000.0
     answers = []
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
