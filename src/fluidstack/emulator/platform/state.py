@@ -26,6 +26,7 @@ from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.platform.catalog import OS_LABELS, Catalog, Offer, load_catalog
 from fluidstack.emulator.responses import ApiError
 from fluidstack.emulator.settings import DEV_AUTH_CODE, EmulatorSettings
+from fluidstack.emulator.ssh.hooks import SshHooks
 from fluidstack.emulator.store import RecordKey, Store
 
 __all__ = ["Account", "Instance", "PlatformState", "Stored", "hash_key"]
@@ -201,6 +202,8 @@ class PlatformState:
         self._dirty: Dict[RecordKey, Optional[Any]] = {}
         self._clear = False
         self._system_random = random.SystemRandom()
+        self.ssh: Optional[SshHooks] = None
+        """The emulator's sshd (``--ssh``): instances then answer SSH on loopback."""
         self._empty()
         loaded = self._store.load() if self._store is not None else {}
         if loaded:
@@ -397,6 +400,8 @@ class PlatformState:
                 self._empty()
                 self._bootstrap_accounts()
                 self._commit(clear=True)
+                if self.ssh is not None:
+                    self.ssh.sync()
                 return None
             account = self.require_account_for_key(api_key)
             for instance_id in self.account_instances.get(account.id, []):
@@ -423,6 +428,8 @@ class PlatformState:
             account.updated_at = now
             self._touch_account(account)
             self._commit()
+            if self.ssh is not None:
+                self.ssh.sync()
             return account
 
     def create_account(self, api_key: str, balance: float) -> Account:
@@ -664,13 +671,16 @@ class PlatformState:
             volume_status = "deleted"
         else:
             volume_status = "attached" if up else "attaching"
+        address, port = instance.ip_address, "22"
+        if up and self.ssh is not None:  # a real sshd on this machine's loopback
+            address, port = "127.0.0.1", str(self.ssh.platform_port(instance.id))
         return {
             "id": instance.id,
             "status": status,
             "username": "ubuntu" if up else None,
-            "ssh_port": "22" if up else None,
+            "ssh_port": port if up else None,
             "ssh_keys": list(instance.ssh_keys),
-            "ip_address": instance.ip_address if up else None,
+            "ip_address": address if up else None,
             "name": instance.name,
             "current_gpu_hr_cost": instance.rate_per_gpu(status),
             "configuration": {
@@ -805,6 +815,8 @@ class PlatformState:
             instance.segments.append(("terminated", now))
             self._touch_instance(instance)
             self._commit()
+            if self.ssh is not None:
+                self.ssh.deleted("platform", instance.id)
             return {"message": f"Instance {instance.id} terminated"}
 
     # -- ssh keys -----------------------------------------------------------------------
