@@ -20,9 +20,10 @@ from typing import (
     overload,
 )
 
+from ..core._sync._io import run_ssh
 from ..core._sync._resource import Resource, raw_method
 from ..core._sync.lifetime import for_the_block
-from ..core._sync.polling import poll_until
+from ..core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ..core.endpoint import Found
 from ..core.errors import (
     ApiError,
@@ -34,6 +35,17 @@ from ..core.request_options import (
     for_lookups,
     option,
     without_idempotency_key,
+)
+from ..core.ssh import (
+    ExecResult,
+    KnownHosts,
+    OutputSink,
+    PathLike,
+    SshError,
+    SshTarget,
+    ssh_download,
+    ssh_exec,
+    ssh_upload,
 )
 from ..core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
 from ..resources import catalog as catalog_api
@@ -203,7 +215,9 @@ class InstancesResource(Resource):
 
         Args:
             instance_id: The instance to watch.
-            until: The status (or statuses) to wait for. Default: ``running``.
+            until: The status (or statuses) to wait for, or ``"ssh"``: running *and*
+                its SSH server answers (sshd often starts after the status says
+                ``running``). Default: ``running``.
             timeout: Seconds to wait in all (default 900); ``None`` waits forever.
             poll_interval: Seconds between the first polls (default 5).
             max_poll_interval: Longest pause between polls (default 30).
@@ -215,14 +229,140 @@ class InstancesResource(Resource):
                 while waiting for another status.
             WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
         """
-        policy = WaitPolicy.build(until, timeout, poll_interval, max_poll_interval)
+        goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
 
         def fetch(options: Optional[RequestOptions]) -> InstanceResponse:
             return self.get(instance_id, request_options=options)
 
-        return poll_until(
-            self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+        if SSH_GOAL not in goals:
+            policy = WaitPolicy.build(goals, timeout, poll_interval, max_poll_interval)
+            return poll_until(
+                self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+            )
+        knock, status_of = with_ssh_goal(fetch, lambda i: str(i.status), _ssh_address)
+        policy = WaitPolicy.build(
+            goals, timeout, poll_interval, max_poll_interval, status_of=status_of
         )
+        return poll_until(
+            self._pipeline, policy, knock, request_options=request_options, on_poll=on_poll
+        )
+
+    # -- SSH ----------------------------------------------------------------------------
+
+    def exec(
+        self,
+        instance: Union[str, InstanceResponse],
+        command: str,
+        *,
+        key_path: Optional[PathLike] = None,
+        known_hosts: KnownHosts = None,
+        timeout: Optional[float] = None,
+        connect_timeout: float = 15.0,
+        stdin: Union[bytes, str, None] = None,
+        stdout: OutputSink = None,
+        stderr: OutputSink = None,
+    ) -> ExecResult:
+        """Run ``command`` on a running instance over SSH (needs ``fluidstack[ssh]``).
+
+        Args:
+            instance: The instance (or its id) to run on.
+            command: A shell command line, run by the login user's shell.
+            key_path: Private key to log in with (default: ssh-agent, then
+                ``~/.ssh/id_ed25519``, ``id_ecdsa``, ``id_rsa``).
+            known_hosts: ``None`` trusts an instance's host key on first use and
+                remembers it (per instance) in ``~/.config/fluidstack/known_hosts``; a
+                path uses your ``known_hosts`` file; ``False`` skips the check.
+            timeout: Seconds the command may run; past it the session is closed and
+                :class:`~fluidstack.core.ssh.CommandTimeoutError` raised.
+            connect_timeout: Seconds to connect and log in.
+            stdin: Data for the command's standard input.
+            stdout, stderr: A binary file or a callable taking ``bytes`` that receives
+                the output as it arrives (it is then not kept in the result).
+
+        Returns:
+            :class:`~fluidstack.core.ssh.ExecResult`: ``stdout``, ``stderr``,
+            ``exit_status`` (a failed command is a result, not an error: see ``check()``).
+
+        Raises:
+            SshError: The instance is not running, refused the login, or the connection
+                failed or was lost. ``HostKeyChangedError`` when its host key changed.
+        """
+        target = self._ssh_target(instance)
+        return run_ssh(
+            lambda: ssh_exec(
+                target,
+                command,
+                key_path=key_path,
+                known_hosts=known_hosts,
+                connect_timeout=connect_timeout,
+                timeout=timeout,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        )
+
+    def upload(
+        self,
+        instance: Union[str, InstanceResponse],
+        local: Union[PathLike, List[PathLike]],
+        remote: str = ".",
+        *,
+        key_path: Optional[PathLike] = None,
+        known_hosts: KnownHosts = None,
+        connect_timeout: float = 15.0,
+    ) -> None:
+        """Copy local files or directories (recursively) to ``remote`` on the instance,
+        over SFTP. Relative remote paths start in the login user's home directory.
+        ``key_path`` and ``known_hosts`` are as for :meth:`exec`."""
+        target = self._ssh_target(instance)
+        run_ssh(
+            lambda: ssh_upload(
+                target,
+                local,
+                remote,
+                key_path=key_path,
+                known_hosts=known_hosts,
+                connect_timeout=connect_timeout,
+            )
+        )
+
+    def download(
+        self,
+        instance: Union[str, InstanceResponse],
+        remote: Union[str, List[str]],
+        local: PathLike = ".",
+        *,
+        key_path: Optional[PathLike] = None,
+        known_hosts: KnownHosts = None,
+        connect_timeout: float = 15.0,
+    ) -> None:
+        """Copy files or directories (recursively; globs allowed) from the instance into
+        the local directory ``local`` (or to that file name, for one file), over SFTP.
+        ``key_path`` and ``known_hosts`` are as for :meth:`exec`."""
+        target = self._ssh_target(instance)
+        run_ssh(
+            lambda: ssh_download(
+                target,
+                remote,
+                local,
+                key_path=key_path,
+                known_hosts=known_hosts,
+                connect_timeout=connect_timeout,
+            )
+        )
+
+    def _ssh_target(self, instance: Union[str, InstanceResponse]) -> SshTarget:
+        found = self.get(instance) if isinstance(instance, str) else instance
+        address = _ssh_address(found)
+        if address is None:
+            raise SshError(
+                f"instance {found.id} is {found.status}: it can be reached once running "
+                f"(client.instances.wait({found.id!r}, until='ssh'))",
+                instance_id=found.id,
+            )
+        host, port = address
+        return SshTarget(host, port, found.username or "ubuntu", found.id)
 
     def create_and_wait(
         self,
@@ -234,12 +374,14 @@ class InstancesResource(Resource):
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
         volumes: Volumes = None,
+        until: Statuses = InstanceStatus.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_poll: Optional[Callable[[InstanceResponse], object]] = None,
         request_options: Optional[RequestOptions] = None,
     ) -> InstanceResponse:
-        """Create an instance and wait until it is ``running`` (see ``create``, ``wait``).
+        """Create an instance and wait until it is ``running`` (see ``create``, ``wait``;
+        ``until="ssh"`` waits until its SSH server answers as well).
 
         If the wait fails, the instance is left as it is: the error's ``instance``
         attribute says which one, so you can inspect or delete it.
@@ -256,6 +398,7 @@ class InstancesResource(Resource):
         )
         return self.wait(
             created.id,
+            until=until,
             timeout=timeout,
             poll_interval=poll_interval,
             on_poll=on_poll,
@@ -375,13 +518,15 @@ class InstancesResource(Resource):
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
         volumes: Volumes = None,
+        until: Statuses = InstanceStatus.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Iterator[InstanceResponse]:
         """An instance that lives exactly as long as the ``with`` block.
 
-        Creates the instance, waits until it is running, yields it, and deletes it on
+        Creates the instance, waits until it is running (``until="ssh"``: and its SSH
+        server answers), yields it, and deletes it on
         the way out, whatever happens: an exception, a failed or timed-out wait, Ctrl-C
         or cancellation. If even the create was interrupted, the instance it may have
         made is looked up by name and deleted. A failed delete raises an error naming
@@ -404,6 +549,7 @@ class InstancesResource(Resource):
         def ready(created: CreateInstanceResponse) -> InstanceResponse:
             return self.wait(
                 created.id,
+                until=until,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),
@@ -445,6 +591,17 @@ class InstancesResource(Resource):
             ...
         """
         return InstancePager(self, include_failed_instances, request_options)
+
+
+def _ssh_address(instance: InstanceResponse) -> Optional[Tuple[str, int]]:
+    """Where a running instance answers SSH (``None`` when it does not yet)."""
+    if str(instance.status) != "running" or not instance.ip_address:
+        return None
+    try:
+        port = int(instance.ssh_port or 22)
+    except ValueError:
+        port = 22
+    return instance.ip_address, port
 
 
 class InstancePager:

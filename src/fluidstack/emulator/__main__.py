@@ -171,7 +171,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         type=_port,
         default=2222,
         metavar="PORT",
-        help="SSH port of Atlas instances, each on its own loopback address (default 2222)",
+        help="SSH port of Atlas instances, each on its own loopback address; 0 picks a free "
+        "one (default 2222)",
     )
     parser.add_argument(
         "--no-control",

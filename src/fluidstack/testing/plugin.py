@@ -40,6 +40,8 @@ __all__ = [
     "emulator",
     "fluidstack_client",
     "fluidstack_emulator",
+    "fluidstack_ssh_emulator",
+    "ssh_emulator",
 ]
 
 SESSION_SEED = 1234
@@ -81,6 +83,48 @@ def fluidstack_emulator() -> Iterator[EmulatorHandle]:
     finally:
         handle.close()
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def fluidstack_ssh_emulator() -> Iterator[EmulatorHandle]:
+    """A second session emulator, started with ``--ssh``: running instances of both
+    APIs answer SSH on loopback (Atlas on ``handle.ssh_port``). Otherwise like
+    ``fluidstack_emulator``. Skips the tests that use it when the ``[ssh]`` extra is
+    missing (it says what to install)."""
+    try:
+        import asyncssh  # noqa: F401
+
+        from fluidstack.emulator.server import EmulatorServer
+        from fluidstack.emulator.settings import EmulatorSettings
+    except ImportError as exc:
+        pytest.skip(f"needs the ssh extra ({exc.name} is missing): pip install 'fluidstack[ssh]'")
+
+    settings = EmulatorSettings(
+        port=0,
+        manual_clock=True,
+        seed=SESSION_SEED,
+        failure_rate=0.0,
+        log_level="warning",
+        ssh=True,
+        ssh_port=0,
+    )
+    server: EmulatorServer = EmulatorServer(settings)
+    server.start()
+    client_id, client_secret = settings.effective_atlas_clients[0]
+    handle = EmulatorHandle(server.base_url, server.api_key, client_id, client_secret)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        server.stop()
+
+
+@pytest.fixture
+def ssh_emulator(fluidstack_ssh_emulator: EmulatorHandle) -> EmulatorHandle:
+    """The ``--ssh`` session emulator with a clean slate (state, faults, journal and
+    every instance's directory)."""
+    fluidstack_ssh_emulator.reset()
+    return fluidstack_ssh_emulator
 
 
 @pytest.fixture

@@ -103,6 +103,9 @@ class AsyncAtlas:
             the client obtains a token, e.g. to keep the newest refresh token.
         use_environment: Read the ``FLUIDSTACK_*`` variables for settings not given
             (default ``True``); ``False`` uses only the arguments and the defaults.
+        ssh_port: The port instances answer SSH on, for ``instances.exec``, ``upload``,
+            ``download`` and ``wait(until="ssh")`` (default: ``FLUIDSTACK_SSH_PORT``,
+            else 22; the emulator's is 2222).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class AsyncAtlas:
         event_hooks: Optional[EventHooks] = None,
         on_token: Optional[Callable[[IssuedToken], object]] = None,
         use_environment: bool = True,
+        ssh_port: Optional[int] = None,
     ) -> None:
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
@@ -143,6 +147,7 @@ class AsyncAtlas:
             audience=audience,
             refresh_token=refresh_token,
             use_environment=use_environment,
+            ssh_port=ssh_port,
         )
         config = finish_config(
             base_url=settings.management_api,
@@ -167,6 +172,7 @@ class AsyncAtlas:
             region=settings.region,
             project_id=settings.project_id,
             region_api=settings.region_api,
+            ssh_port=settings.ssh_port,
         )
 
     def with_options(

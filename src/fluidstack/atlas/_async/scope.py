@@ -88,12 +88,15 @@ class AsyncScope:
         region: Optional[str],
         project_id: Optional[str],
         region_api: Optional[str],
+        ssh_port: int = 22,
     ) -> None:
         self.pipeline = pipeline
         self.directory = directory
         self.region = region
         self.project_id = project_id
         self.region_api = region_api
+        self.ssh_port = ssh_port
+        """The port instances answer SSH on (the API reports only their address)."""
 
     def derive(
         self,
@@ -108,6 +111,7 @@ class AsyncScope:
             region=region,
             project_id=project_id,
             region_api=region_api,
+            ssh_port=self.ssh_port,
         )
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import (
+    Awaitable,
     Callable,
     FrozenSet,
     Iterable,
@@ -19,9 +20,10 @@ from typing import (
     overload,
 )
 
+from ...core._sync._io import run_ssh
 from ...core._sync._resource import raw_method
 from ...core._sync.lifetime import for_the_block
-from ...core._sync.polling import poll_until
+from ...core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ...core.endpoint import Endpoint, Found
 from ...core.errors import (
     ApiError,
@@ -32,6 +34,17 @@ from ...core.errors import (
     OutOfStockError,
 )
 from ...core.request_options import RequestOptions, for_lookups, option
+from ...core.ssh import (
+    ExecResult,
+    KnownHosts,
+    OutputSink,
+    PathLike,
+    SshError,
+    SshTarget,
+    ssh_download,
+    ssh_exec,
+    ssh_upload,
+)
 from ...core.waiters import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
@@ -175,6 +188,7 @@ class InstancesResource(AtlasResource):
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
         wait: bool = False,
+        until: Union[InstanceState, str] = InstanceState.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
@@ -201,6 +215,8 @@ class InstancesResource(AtlasResource):
                 ``False``).
             wait: Return only once it is ``running`` (see :meth:`wait`). If the wait
                 fails, the instance is left as it is: the error's ``instance`` says which.
+            until: With ``wait``, the state to wait for: ``running`` (default) or
+                ``"ssh"`` (running and its SSH server answers).
             timeout: With ``wait``, seconds to wait (default 900).
             poll_interval: With ``wait``, seconds between the first polls (default 5).
             request_options: Per-call options; ``idempotency_key`` sets the client token.
@@ -234,6 +250,7 @@ class InstancesResource(AtlasResource):
             return instance
         return self.wait(
             instance.id,
+            until=until,
             timeout=timeout,
             poll_interval=poll_interval,
             request_options=for_lookups(request_options),
@@ -460,9 +477,11 @@ class InstancesResource(AtlasResource):
 
         Args:
             instance_id: The instance to watch.
-            until: The state (or states) to wait for: any :class:`InstanceState`, or
-                ``"deleted"`` for an instance that no longer exists (its GET answers
-                404; the wait then returns ``None``). Default: ``running``.
+            until: The state (or states) to wait for: any :class:`InstanceState`,
+                ``"ssh"`` for running *and* its SSH server answering (on the client's
+                ``ssh_port``), or ``"deleted"`` for an instance that no longer exists
+                (its GET answers 404; the wait then returns ``None``). Default:
+                ``running``.
             timeout: Seconds to wait in all (default 900); ``None`` waits forever.
             poll_interval: Seconds between the first polls (default 5).
             max_poll_interval: Longest pause between polls (default 30).
@@ -478,15 +497,6 @@ class InstancesResource(AtlasResource):
         """
         ident = id_text(instance_id, "instance_id")
         goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
-        policy = WaitPolicy.build(
-            goals,
-            timeout,
-            poll_interval,
-            max_poll_interval,
-            # Waiting for a deletion, no state is a dead end: even a failed instance goes.
-            dead_ends={} if GONE in goals else _DEAD_ENDS,
-            status_of=_state,
-        )
 
         def fetch(options: Optional[RequestOptions]) -> Optional[Instance]:
             try:
@@ -496,9 +506,144 @@ class InstancesResource(AtlasResource):
                     return None
                 raise
 
-        return poll_until(
-            self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+        poll: Callable[[Optional[RequestOptions]], Optional[Instance]] = fetch
+        status_of: Callable[[Optional[Instance]], str] = _state
+        if SSH_GOAL in goals:
+            poll, status_of = with_ssh_goal(fetch, _state, self._ssh_address)
+        policy = WaitPolicy.build(
+            goals,
+            timeout,
+            poll_interval,
+            max_poll_interval,
+            # Waiting for a deletion, no state is a dead end: even a failed instance goes.
+            dead_ends={} if GONE in goals else _DEAD_ENDS,
+            status_of=status_of,
         )
+        return poll_until(
+            self._pipeline, policy, poll, request_options=request_options, on_poll=on_poll
+        )
+
+    # -- SSH ----------------------------------------------------------------------------
+
+    def exec(
+        self,
+        instance: Union[Id, Instance],
+        command: str,
+        *,
+        key_path: Optional[PathLike] = None,
+        known_hosts: KnownHosts = None,
+        timeout: Optional[float] = None,
+        connect_timeout: float = 15.0,
+        stdin: Union[bytes, str, None] = None,
+        stdout: OutputSink = None,
+        stderr: OutputSink = None,
+    ) -> ExecResult:
+        """Run ``command`` on a running instance over SSH (needs ``fluidstack[ssh]``), as
+        ``ubuntu`` at its ``ip`` on the client's ``ssh_port``.
+
+        Args:
+            instance: The instance (or its id) to run on.
+            command: A shell command line, run by the login user's shell.
+            key_path: Private key to log in with (default: ssh-agent, then
+                ``~/.ssh/id_ed25519``, ``id_ecdsa``, ``id_rsa``).
+            known_hosts: ``None`` trusts an instance's host key on first use and
+                remembers it (per instance) in ``~/.config/fluidstack/known_hosts``; a
+                path uses your ``known_hosts`` file; ``False`` skips the check.
+            timeout: Seconds the command may run; past it the session is closed and
+                :class:`~fluidstack.core.ssh.CommandTimeoutError` raised.
+            connect_timeout: Seconds to connect and log in.
+            stdin: Data for the command's standard input.
+            stdout, stderr: A binary file or a callable taking ``bytes`` that receives
+                the output as it arrives (it is then not kept in the result).
+
+        Returns:
+            :class:`~fluidstack.core.ssh.ExecResult`: ``stdout``, ``stderr``,
+            ``exit_status`` (a failed command is a result, not an error: see ``check()``).
+
+        Raises:
+            SshError: The instance is not running, refused the login, or the connection
+                failed or was lost. ``HostKeyChangedError`` when its host key changed.
+        """
+        target = self._ssh_target(instance)
+        return run_ssh(
+            lambda: ssh_exec(
+                target,
+                command,
+                key_path=key_path,
+                known_hosts=known_hosts,
+                connect_timeout=connect_timeout,
+                timeout=timeout,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        )
+
+    def upload(
+        self,
+        instance: Union[Id, Instance],
+        local: Union[PathLike, List[PathLike]],
+        remote: str = ".",
+        *,
+        key_path: Optional[PathLike] = None,
+        known_hosts: KnownHosts = None,
+        connect_timeout: float = 15.0,
+    ) -> None:
+        """Copy local files or directories (recursively) to ``remote`` on the instance,
+        over SFTP. Relative remote paths start in the login user's home directory.
+        ``key_path`` and ``known_hosts`` are as for :meth:`exec`."""
+        target = self._ssh_target(instance)
+        run_ssh(
+            lambda: ssh_upload(
+                target,
+                local,
+                remote,
+                key_path=key_path,
+                known_hosts=known_hosts,
+                connect_timeout=connect_timeout,
+            )
+        )
+
+    def download(
+        self,
+        instance: Union[Id, Instance],
+        remote: Union[str, List[str]],
+        local: PathLike = ".",
+        *,
+        key_path: Optional[PathLike] = None,
+        known_hosts: KnownHosts = None,
+        connect_timeout: float = 15.0,
+    ) -> None:
+        """Copy files or directories (recursively; globs allowed) from the instance into
+        the local directory ``local`` (or to that file name, for one file), over SFTP.
+        ``key_path`` and ``known_hosts`` are as for :meth:`exec`."""
+        target = self._ssh_target(instance)
+        run_ssh(
+            lambda: ssh_download(
+                target,
+                remote,
+                local,
+                key_path=key_path,
+                known_hosts=known_hosts,
+                connect_timeout=connect_timeout,
+            )
+        )
+
+    def _ssh_address(self, instance: Optional[Instance]) -> Optional[Tuple[str, int]]:
+        if instance is None or str(instance.state) != "running" or not instance.ip:
+            return None
+        return instance.ip, self._scope.ssh_port
+
+    def _ssh_target(self, instance: Union[Id, Instance]) -> SshTarget:
+        found = instance if isinstance(instance, Instance) else self.get(instance)
+        address = self._ssh_address(found)
+        if address is None:
+            raise SshError(
+                f"instance {found.id} is {found.state}: it can be reached once running "
+                f"(atlas.instances.wait({str(found.id)!r}, until='ssh'))",
+                instance_id=str(found.id),
+            )
+        return SshTarget(address[0], address[1], "ubuntu", str(found.id))
 
     # -- beyond the API -----------------------------------------------------------------
 
@@ -514,12 +659,13 @@ class InstancesResource(AtlasResource):
         filesystems: Filesystems = None,
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
+        until: Union[InstanceState, str] = InstanceState.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Instance:
         """Create an instance of ``type`` in the first region that has capacity for it,
-        and return it once ``running``.
+        and return it once ``running`` (``until="ssh"``: once its SSH server answers).
 
         Reads each region's ``/capacity`` in turn and creates where the type is
         available. When an instance goes ``out-of-stock`` anyway (capacity is taken
@@ -580,6 +726,7 @@ class InstancesResource(AtlasResource):
             try:
                 return here.wait(
                     created.id,
+                    until=until,
                     timeout=timeout,
                     poll_interval=poll_interval,
                     request_options=lookups,
@@ -643,6 +790,7 @@ class InstancesResource(AtlasResource):
         filesystems: Filesystems = None,
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
+        until: Union[InstanceState, str] = InstanceState.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
@@ -677,6 +825,7 @@ class InstancesResource(AtlasResource):
         def ready(created: Instance) -> Instance:
             return self.wait(
                 created.id,
+                until=until,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),

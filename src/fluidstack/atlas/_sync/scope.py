@@ -89,12 +89,15 @@ class Scope:
         region: Optional[str],
         project_id: Optional[str],
         region_api: Optional[str],
+        ssh_port: int = 22,
     ) -> None:
         self.pipeline = pipeline
         self.directory = directory
         self.region = region
         self.project_id = project_id
         self.region_api = region_api
+        self.ssh_port = ssh_port
+        """The port instances answer SSH on (the API reports only their address)."""
 
     def derive(
         self,
@@ -109,6 +112,7 @@ class Scope:
             region=region,
             project_id=project_id,
             region_api=region_api,
+            ssh_port=self.ssh_port,
         )
 
     @property

@@ -136,7 +136,16 @@ class SshMachines:
             Path(tempfile.mkdtemp(prefix="fluidstack-emulator-ssh-")) if root is None else root
         )
         self.root.mkdir(parents=True, exist_ok=True)
+        self._port_holder: Optional[socket.socket] = None
+        if atlas_port == 0:  # pick a free port, and hold it on an address of the range
+            self._port_holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                self._port_holder.bind((atlas_loopback_address(0), 0))
+            except OSError:
+                self._port_holder.bind((PLATFORM_SSH_HOST, 0))
+            atlas_port = self._port_holder.getsockname()[1]
         self.atlas_port = atlas_port
+        """The port every Atlas instance's sshd listens on (each on its own address)."""
         self._machines: Dict[Tuple[str, str], Machine] = {}
         self._mutex = threading.Lock()
         self._warned_bind = False
@@ -240,6 +249,8 @@ class SshMachines:
 
             asyncio.run_coroutine_threadsafe(stop(), self._loop)
             self._thread.join(10)
+        if self._port_holder is not None:
+            self._port_holder.close()
         if self._temporary:
             shutil.rmtree(self.root, ignore_errors=True)
 
