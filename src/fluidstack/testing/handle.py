@@ -138,7 +138,7 @@ class EmulatorHandle:
             raise EmulatorControlError("this emulator was started without --ssh")
         return Path(info["directory"]) / instance_id
 
-    def add_sshd_delay(self, seconds: float, path: str = "*", times: Optional[int] = 1,
+    def add_sshd_delay(self, seconds: float, path: str = "/*", times: Optional[int] = 1,
                        **scope: Any) -> Dict[str, Any]:  # fmt: skip
         """Delay sshd by ``seconds`` simulated seconds after ``running``, for instances
         whose API path matches ``path`` (``/instances/<id>``, or
