@@ -25,7 +25,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _private_known_hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def known_hosts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Host keys trusted by a test stay in its own file, never the developer's."""
     path = tmp_path / "config" / "known_hosts"
     monkeypatch.setenv("FLUIDSTACK_KNOWN_HOSTS", str(path))

@@ -140,18 +140,18 @@ async def test_only_the_instances_key_logs_in(
 
 
 async def test_host_keys_are_trusted_on_first_use_and_a_change_is_refused(
-    ssh_clients: Clients, key: KeyPair, _private_known_hosts: Path
+    ssh_clients: Clients, key: KeyPair, known_hosts_file: Path
 ) -> None:
     client = ssh_clients.make()
     instance = await _platform_instance(client, key)
     await resolve(client.instances.exec(instance, "true", key_path=key.private))
-    text = _private_known_hosts.read_text()
+    text = known_hosts_file.read_text()
     assert text.startswith(f"fluidstack-{instance.id} ssh-ed25519 ")
-    assert stat.S_IMODE(os.stat(_private_known_hosts).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(known_hosts_file).st_mode) == 0o600
     await resolve(client.instances.exec(instance, "true", key_path=key.private))
-    assert _private_known_hosts.read_text() == text  # trusted, not added again
-    other = make_key(_private_known_hosts.parent / "k")
-    _private_known_hosts.write_text(f"fluidstack-{instance.id} {other.public}\n")
+    assert known_hosts_file.read_text() == text  # trusted, not added again
+    other = make_key(known_hosts_file.parent / "k")
+    known_hosts_file.write_text(f"fluidstack-{instance.id} {other.public}\n")
     with pytest.raises(HostKeyChangedError, match="not the one trusted"):
         await resolve(client.instances.exec(instance, "true", key_path=key.private))
     ok = await resolve(
