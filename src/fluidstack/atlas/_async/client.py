@@ -181,8 +181,9 @@ class AsyncAtlas:
         region: Union[str, NotGiven, None] = NOT_GIVEN,
         project_id: Union[Id, NotGiven, None] = NOT_GIVEN,
         region_url: Union[str, NotGiven, None] = NOT_GIVEN,
+        ssh_port: Union[int, NotGiven] = NOT_GIVEN,
     ) -> AsyncAtlas:
-        """A view of this client on another region and/or project.
+        """A view of this client on another region and/or project (or SSH port).
 
         The view shares this client's connections, token and region list, so it costs
         nothing to make; closing it does nothing (close the client you built). A new
@@ -202,7 +203,16 @@ class AsyncAtlas:
         view._settings = self._settings
         view._owns_http = False
         view._scope = scope.derive(region=new_region, project_id=new_project, region_api=new_root)
+        if not isinstance(ssh_port, NotGiven):
+            if not 0 < ssh_port <= 65535:
+                raise ValueError(f"ssh_port must be between 1 and 65535, got {ssh_port}")
+            view._scope.ssh_port = ssh_port
         return view
+
+    @property
+    def ssh_port(self) -> int:
+        """The port instances answer SSH on (``ssh_port=``, ``FLUIDSTACK_SSH_PORT``, 22)."""
+        return self._scope.ssh_port
 
     @property
     def region(self) -> Optional[str]:

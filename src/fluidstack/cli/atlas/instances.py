@@ -481,3 +481,171 @@ def launch(
         raise CliError(f"no capacity for {instance_type} in {tried}") from exc
     state.info(f"Instance {instance.id} is running in {instance.region}.")
     _show(state, instance)
+
+
+# -- logging in ----------------------------------------------------------------------------
+
+ENV_SSH_PORT = "FLUIDSTACK_SSH_PORT"
+
+
+def _ssh_port_option(func: Any) -> Any:
+    return click.option(
+        "--ssh-port",
+        type=click.IntRange(1, 65535),
+        metavar="PORT",
+        help=f"Port instances answer SSH on (default: ${ENV_SSH_PORT}, else 22; the "
+        "emulator's is 2222).",
+    )(func)
+
+
+def _identity_option(func: Any) -> Any:
+    return click.option(
+        "-i",
+        "--identity",
+        type=click.Path(dir_okay=False, exists=True, resolve_path=False),
+        metavar="KEY",
+        help="Private key to log in with (default: ssh-agent, then ~/.ssh/id_*).",
+    )(func)
+
+
+def ssh_port(option: Optional[int]) -> int:
+    """``--ssh-port``, else ``FLUIDSTACK_SSH_PORT``, else 22: Atlas reports no port."""
+    import os
+
+    if option is not None:
+        return option
+    text = os.environ.get(ENV_SSH_PORT)
+    if not text:
+        return 22
+    try:
+        port = int(text)
+    except ValueError:
+        raise InputError(f"{ENV_SSH_PORT} must be a port number, got {text!r}") from None
+    if not 0 < port <= 65535:
+        raise InputError(f"{ENV_SSH_PORT} must be between 1 and 65535, got {port}")
+    return port
+
+
+def ssh_client(state: CliState, port_option: Optional[int]) -> Any:
+    """The command's Atlas client, with the SSH port of its instances."""
+    return atlas_client(state).with_options(ssh_port=ssh_port(port_option))
+
+
+@instances.command("ssh")
+@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
+@click.argument("ssh_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SSH ARGS...]")
+@_identity_option
+@_ssh_port_option
+@click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
+@pass_state
+def ssh_instance(
+    state: CliState,
+    instance_id: str,
+    ssh_args: Tuple[str, ...],
+    identity: Optional[str],
+    ssh_port: Optional[int],
+    print_only: bool,
+) -> None:
+    """Connect to an instance with ssh, as ubuntu at its address.
+
+    \b
+    Examples:
+      fluidstack atlas instances ssh ID
+      fluidstack atlas instances ssh ID -- -L 8888:localhost:8888
+      FLUIDSTACK_SSH_PORT=2222 fluidstack atlas instances ssh ID     (the emulator)
+    """
+    import os
+    import shlex
+
+    from ..remote import Endpoint, ssh_argv, system_ssh
+
+    atlas = ssh_client(state, ssh_port)
+    instance = atlas.instances.get(instance_id)
+    if not instance.ip:
+        raise CliError(
+            f"instance {instance.id} has no address (state: {instance.state}); wait for it "
+            f"with: fluidstack atlas instances wait {instance.id}"
+        )
+    endpoint = Endpoint(str(instance.id), instance.ip, atlas.ssh_port, "ubuntu")
+    argv = ssh_argv(endpoint, os.path.expanduser(identity) if identity else None, ssh_args)
+    if print_only:
+        click.echo(shlex.join(argv))
+        return
+    system_ssh(state, argv, atlas.close)
+
+
+@instances.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
+@_identity_option
+@_ssh_port_option
+@click.option(
+    "--timeout", type=float, metavar="S", help="Stop the command after S seconds (exit 124)."
+)
+@pass_state
+def exec_instance(
+    state: CliState,
+    instance_id: str,
+    command: Tuple[str, ...],
+    identity: Optional[str],
+    ssh_port: Optional[int],
+    timeout: Optional[float],
+) -> None:
+    """Run a command on an instance over SSH: its output streams here, and this exits
+    with its exit status (255 when SSH itself fails).
+
+    \b
+    Examples:
+      fluidstack atlas instances exec ID -- nvidia-smi
+      fluidstack atlas instances exec ID -- 'cd work && python train.py'
+    """
+    from fluidstack.core.ssh import CommandTimeoutError
+
+    from ..remote import exec_on, remote_command
+
+    line = remote_command(command)
+    atlas = ssh_client(state, ssh_port)
+    instance = atlas.instances.get(instance_id)
+    try:
+        status = exec_on(state, atlas.instances.exec, instance, line, identity, timeout)
+    except CommandTimeoutError as exc:
+        click.echo(f"error: {exc}", err=True)
+        click.get_current_context().exit(124)
+    click.get_current_context().exit(status)
+
+
+@instances.command("cp")
+@click.argument("source", metavar="SOURCE")
+@click.argument("destination", metavar="DEST")
+@_identity_option
+@_ssh_port_option
+@pass_state
+def copy_files(
+    state: CliState,
+    source: str,
+    destination: str,
+    identity: Optional[str],
+    ssh_port: Optional[int],
+) -> None:
+    """Copy files or directories (recursively) to or from an instance, over SFTP.
+    The instance side is ID:PATH; a relative PATH is in ubuntu's home.
+
+    \b
+    Examples:
+      fluidstack atlas instances cp ./data ID:data
+      fluidstack atlas instances cp ID:results ./results
+    """
+    import os
+
+    from ..remote import parse_copy, ssh_errors
+
+    direction, instance_id, remote, local = parse_copy(source, destination)
+    key = os.path.expanduser(identity) if identity else None
+    atlas = ssh_client(state, ssh_port)
+    instance = atlas.instances.get(instance_id)
+    with ssh_errors():
+        if direction == "up":
+            atlas.instances.upload(instance, local, remote, key_path=key)
+        else:
+            atlas.instances.download(instance, remote, local, key_path=key)
+    state.info(f"Copied {source} to {destination}.")

@@ -1,0 +1,167 @@
+"""Logging into instances, for both APIs' commands: ``ssh`` (the system's ssh client),
+``exec`` (a command, its output streamed, its exit status returned) and ``cp`` (files
+both ways), built on the SDK's ``instances.exec/upload/download``.
+
+Only Click is imported at module level: ``fluidstack --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+
+import click
+
+from .state import CliError, CliState
+
+__all__ = [
+    "EXIT_SSH_FAILED",
+    "Endpoint",
+    "exec_on",
+    "parse_copy",
+    "remote_command",
+    "ssh_argv",
+    "ssh_errors",
+    "system_ssh",
+]
+
+EXIT_SSH_FAILED = 255
+"""Exit status when the SSH connection itself failed (as ``ssh`` exits)."""
+
+SSH_CONNECT_TIMEOUT = 15
+"""Seconds ssh may take to connect."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an instance answers SSH, and as whom."""
+
+    instance_id: str
+    host: str
+    port: int
+    username: str
+
+
+def ssh_argv(
+    endpoint: Endpoint,
+    identity: Optional[str] = None,
+    extra: Sequence[str] = (),
+    connect_timeout: bool = True,
+) -> List[str]:
+    """The ``ssh`` command line for an instance.
+
+    Host keys are trusted on first use and remembered per instance (``HostKeyAlias``) in
+    the same file as the SDK's, so ``ssh``, ``exec`` and ``cp`` agree about them and a
+    reused address or port never trips a "host key changed" warning.
+    """
+    from fluidstack.core.ssh import default_known_hosts_path, host_key_alias
+
+    argv = ["ssh"]
+    if connect_timeout:
+        # A bounded connect: an unreachable address fails in seconds instead of hanging.
+        argv += ["-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}"]
+        argv += [
+            "-o",
+            f"HostKeyAlias={host_key_alias(endpoint.instance_id)}",
+            "-o",
+            f"UserKnownHostsFile={default_known_hosts_path()}",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+        ]
+    argv += ["-p", str(endpoint.port)]
+    if identity:
+        argv += ["-i", identity]
+    argv.append(f"{endpoint.username}@{endpoint.host}")
+    argv += list(extra)
+    return argv
+
+
+def system_ssh(state: CliState, argv: List[str], close: Callable[[], None]) -> None:
+    """Replace this process with ``ssh`` (the known_hosts folder made first, 0700)."""
+    import shutil
+    import subprocess
+
+    from fluidstack.core.ssh import default_known_hosts_path
+
+    if shutil.which(argv[0]) is None:
+        raise CliError(f"ssh is not installed or not on PATH; the command is: {shlex.join(argv)}")
+    default_known_hosts_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":  # pragma: no cover - no exec on Windows
+        click.get_current_context().exit(subprocess.call(argv))
+    os.execvp(argv[0], argv)
+
+
+def remote_command(words: Sequence[str]) -> str:
+    """The command line to run: one word is taken as a shell command line as it is
+    (``exec ID -- 'make && ./train'``); several are quoted so that each stays one word."""
+    if not words:
+        raise click.UsageError("give the command after --, e.g. `exec ID -- nvidia-smi`")
+    return words[0] if len(words) == 1 else shlex.join(words)
+
+
+@contextlib.contextmanager
+def ssh_errors() -> Iterator[None]:
+    """Turn an SSH failure into one line on stderr and exit status 255 (as ``ssh``)."""
+    from fluidstack.core.ssh import SshError
+
+    try:
+        yield
+    except SshError as exc:
+        click.echo(f"error: {exc}", err=True)
+        click.get_current_context().exit(EXIT_SSH_FAILED)
+
+
+def exec_on(
+    state: CliState,
+    run: Callable[..., Any],
+    instance: Any,
+    command: str,
+    identity: Optional[str],
+    timeout: Optional[float],
+) -> int:
+    """Run ``command`` with ``run`` (an SDK ``instances.exec``), its output streamed to
+    this process's stdout and stderr; returns its exit status."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    stdout: Any = getattr(sys.stdout, "buffer", sys.stdout)
+    stderr: Any = getattr(sys.stderr, "buffer", sys.stderr)
+    with ssh_errors():
+        result = run(
+            instance,
+            command,
+            key_path=os.path.expanduser(identity) if identity else None,
+            timeout=timeout,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    return int(result.exit_status)
+
+
+def parse_copy(source: str, destination: str) -> Tuple[str, str, str, str]:
+    """``(direction, instance_id, remote_path, local_path)`` of a ``cp SOURCE DEST``,
+    where exactly one side is ``ID:PATH``; direction is ``up`` or ``down``."""
+
+    def remote(text: str) -> Optional[Tuple[str, str]]:
+        # A local path may hold a colon after a slash (./a:b); an instance id never does.
+        head, sep, tail = text.partition(":")
+        if not sep or not head or "/" in head or head.startswith("."):
+            return None
+        return head, tail or "."
+
+    up, down = remote(destination), remote(source)
+    if (up is None) == (down is None):
+        raise click.UsageError(
+            "one of SOURCE and DEST must be ID:PATH (the instance side) and the other a "
+            "local path, e.g. `cp ./data ID:data` or `cp ID:results ./results`"
+        )
+    if up is not None:
+        return "up", up[0], up[1], source
+    assert down is not None
+    return "down", down[0], down[1], destination
