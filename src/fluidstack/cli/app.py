@@ -209,11 +209,13 @@ def _register() -> None:
     from .configure import configure
     from .extras import completion, emulator
     from .instances import instances
+    from .run import run
     from .ssh_keys import ssh_keys
 
     for command in (
         atlas,
         instances,
+        run,
         ssh_keys,
         configurations,
         templates,

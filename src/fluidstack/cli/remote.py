@@ -109,10 +109,12 @@ def remote_command(words: Sequence[str]) -> str:
 @contextlib.contextmanager
 def ssh_errors() -> Iterator[None]:
     """Turn an SSH failure into one line on stderr and exit status 255 (as ``ssh``)."""
-    from fluidstack.core.ssh import SshError
+    from fluidstack.core.ssh import CommandTimeoutError, SshError
 
     try:
         yield
+    except CommandTimeoutError:
+        raise  # the command's own limit: the caller says so (exit 124)
     except SshError as exc:
         click.echo(f"error: {exc}", err=True)
         click.get_current_context().exit(EXIT_SSH_FAILED)
