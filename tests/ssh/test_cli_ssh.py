@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import pytest
 from ssh_support import KeyPair
@@ -71,7 +71,7 @@ def platform_instance(fs: Fs, key: KeyPair) -> Dict[str, Any]:
 @pytest.fixture
 def atlas_instance(
     fs: Fs, key: KeyPair, cli_env: Dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Dict[str, Any]]:
+) -> Dict[str, Any]:
     """A running Atlas instance (project ``work``) that ``key`` logs into."""
     project = fs.json("atlas", "projects", "create", "work")
     monkeypatch.setenv("FLUIDSTACK_PROJECT_ID", project["id"])
@@ -80,7 +80,8 @@ def atlas_instance(
     doc = fs.json(
         "atlas", "instances", "create", "box", "--type", "cpu.2x", "--ssh-key", str(pub), "--wait"
     )
-    yield doc
+    result: Dict[str, Any] = doc
+    return result
 
 
 def _subprocess(args: list, env: Dict[str, str]) -> subprocess.CompletedProcess:

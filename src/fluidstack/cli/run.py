@@ -147,21 +147,16 @@ def run_command(state: CliState, resource: Any, job: Job) -> None:
 def download_outputs(state: CliState, resource: Any, job: Job) -> None:
     """Step 6: each ``--out`` path (relative to the remote directory) to the same
     relative place here; a missing one is reported, not fatal."""
-    from fluidstack.core.ssh import SshError
-
     for path in job.outputs:
         relative = path.strip("/") or "."
+        remote = f"{job.remote_dir}/{relative}"
+        found = resource.exec(job.instance, f"test -e {shlex.quote(remote)}", key_path=job.key_path)
+        if not found.ok:
+            state.warn(f"--out {path}: not on the instance")
+            continue
         local = job.local_root / relative
         local.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            resource.download(
-                job.instance, f"{job.remote_dir}/{relative}", local.parent, key_path=job.key_path
-            )
-        except SshError as exc:
-            if "No such file" in str(exc) or "not found" in str(exc).lower():
-                state.warn(f"--out {path}: not on the instance")
-                continue
-            raise
+        resource.download(job.instance, remote, local.parent, key_path=job.key_path)
         state.info(f"Downloaded {path}.")
 
 
@@ -418,10 +413,7 @@ def run(
             cost = f"It costs {money(chosen[0].price_per_hour)}/hour while it runs."
         elif after is not None and job.instance is not None:
             spent = max(balance_before - after, 0)
-            cost = (
-                f"Cost: {money(spent)} (the account balance went from "
-                f"{money(balance_before)} to {money(after)})."
-            )
+            cost = f"Cost: {money(spent)} (what the account balance went down by meanwhile)."
         _report(state, job, seconds, kept, cost, "fluidstack instances delete")
 
     _execute(state, client.instances, job, open_instance, summary, keep)

@@ -1,0 +1,275 @@
+"""`fluidstack run` and `fluidstack atlas run` end to end against the ``--ssh`` emulator:
+what they do when all goes well, and that a run interrupted at any step (create, wait,
+upload, command, download), failing, timing out or losing its connection leaves zero
+instances behind."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import httpx
+import pytest
+from ssh_support import KeyPair
+from test_cli_ssh import Fs, cli_env, fs  # noqa: F401 - the fixtures, shared
+
+from fluidstack.testing.handle import EmulatorHandle
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The working directory a run uploads: two files kept, two ignored by .gitignore."""
+    root = tmp_path / "proj"
+    (root / "build").mkdir(parents=True)
+    (root / "src").mkdir()
+    (root / "src" / "data.txt").write_text("kept\n")
+    (root / "train.sh").write_text("echo training on $(nvidia-smi -L | wc -l) GPU\n")
+    (root / ".gitignore").write_text("build/\n*.secret\n")
+    (root / "build" / "big.bin").write_bytes(b"x" * 1000)
+    (root / "token.secret").write_text("never uploaded")
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def platform_key(fs: Fs, key: KeyPair) -> KeyPair:  # noqa: F811
+    fs("ssh-keys", "add", "laptop", str(key.private.parent / f"{key.private.name}.pub"))
+    return key
+
+
+def live_platform_instances(emulator: EmulatorHandle) -> List[Dict[str, Any]]:
+    """The account's instances that still exist (or bill): not terminated or failed."""
+    listing = httpx.get(
+        f"{emulator.base_url}/instances",
+        params={"include_failed_instances": "true"},
+        headers={"api-key": emulator.api_key},
+    ).json()
+    return [i for i in listing if i["status"] not in ("terminated", "failed")]
+
+
+def run_args(key: KeyPair, *extra: str) -> List[str]:
+    return ["run", "-i", str(key.private), "--poll-interval", "5", *extra]
+
+
+def test_run_uploads_runs_downloads_and_deletes(
+    fs: Fs,
+    platform_key: KeyPair,
+    project: Path,
+    ssh_emulator: EmulatorHandle,
+) -> None:
+    result = fs(*run_args(platform_key, "--gpu-type", "H100_PCIE_80GB", "--out", "results",
+                          "--out", "missing.txt", "--",
+                          "ls -a . src | sort; sh train.sh; mkdir -p results; "
+                          "echo 42 > results/answer.txt"))  # fmt: skip
+    out = result.stdout
+    assert "data.txt" in out and "train.sh" in out and ".gitignore" in out
+    assert "build" not in out and "token.secret" not in out
+    assert "training on 1 GPU" in out
+    assert (project / "results" / "answer.txt").read_text() == "42\n"
+    assert "--out missing.txt: not on the instance" in result.stderr
+    assert "H100_PCIE_80GB" in result.stderr
+    assert "was deleted after" in result.stderr
+    assert "Cost: $" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+def test_run_picks_the_cheapest_offer(
+    fs: Fs,
+    platform_key: KeyPair,
+    project: Path,
+    ssh_emulator: EmulatorHandle,
+) -> None:
+    plan = fs.json("instances", "create", "--cheapest", "--dry-run")
+    cheapest = plan["options"][0]
+    result = fs(*run_args(platform_key, "--", "nvidia-smi --query-gpu=name --format=csv,noheader"))
+    assert f"{cheapest['gpu_type']} in {cheapest['region']}" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+def test_a_failing_command_gives_its_status_and_deletes(
+    fs: Fs,
+    platform_key: KeyPair,
+    project: Path,
+    ssh_emulator: EmulatorHandle,
+) -> None:
+    result = fs(*run_args(platform_key, "--out", "log.txt", "--", "echo oops > log.txt; exit 3"),
+                expect=3)  # fmt: skip
+    assert (project / "log.txt").read_text() == "oops\n"  # outputs of a failed run come back
+    assert "the command exited with status 3" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+def test_max_runtime_stops_the_command_and_deletes(
+    fs: Fs,
+    platform_key: KeyPair,
+    project: Path,
+    ssh_emulator: EmulatorHandle,
+) -> None:
+    result = fs(*run_args(platform_key, "--max-runtime", "0.5", "--", "echo started; sleep 60"),
+                expect=124)  # fmt: skip
+    assert "started" in result.stdout
+    assert "--max-runtime" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+def test_keep_leaves_the_instance_and_says_how_to_delete_it(
+    fs: Fs,
+    platform_key: KeyPair,
+    project: Path,
+    ssh_emulator: EmulatorHandle,
+) -> None:
+    result = fs(*run_args(platform_key, "--keep", "--", "true"))
+    (kept,) = live_platform_instances(ssh_emulator)
+    assert f"fluidstack instances delete {kept['id']}" in result.stderr
+    assert "/hour while it runs" in result.stderr
+
+
+# -- interrupted at each step: nothing is left ----------------------------------------------
+
+
+def _interrupt_http(
+    monkeypatch: pytest.MonkeyPatch, method: str, matches: Callable[[str], bool]
+) -> None:
+    """Ctrl-C right after the first such request was answered (the server acted; the
+    CLI never sees the answer): the emulator cannot press Ctrl-C, so this stands in."""
+    real_send = httpx.Client.send
+    fired: List[bool] = []
+
+    def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        response = real_send(self, request, **kwargs)
+        if not fired and request.method == method and matches(request.url.path):
+            fired.append(True)
+            raise KeyboardInterrupt
+        return response
+
+    monkeypatch.setattr(httpx.Client, "send", send)
+
+
+def test_ctrl_c_during_create_leaves_nothing(
+    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    _interrupt_http(monkeypatch, "POST", lambda path: path == "/instances")
+    fs(*run_args(platform_key, "--", "true"), expect=130)
+    created = httpx.get(f"{ssh_emulator.base_url}/instances",
+                        headers={"api-key": ssh_emulator.api_key}).json()  # fmt: skip
+    assert len(created) == 1  # the create happened ...
+    assert live_platform_instances(ssh_emulator) == []  # ... and was found and deleted
+
+
+def test_ctrl_c_while_waiting_leaves_nothing(
+    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    _interrupt_http(monkeypatch, "GET", lambda path: path.startswith("/instances/"))
+    fs(*run_args(platform_key, "--", "true"), expect=130)
+    assert live_platform_instances(ssh_emulator) == []
+
+
+def test_sshd_that_never_answers_ends_the_wait_and_leaves_nothing(
+    fs: Fs,
+    platform_key: KeyPair,
+    project: Path,
+    ssh_emulator: EmulatorHandle,
+) -> None:
+    ssh_emulator.add_sshd_delay(600)
+    result = fs(*run_args(platform_key, "--timeout", "1", "--", "true"), expect=1)
+    assert "did not become ssh" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+@pytest.mark.parametrize("step", ["upload_workdir", "run_command", "download_outputs"])
+def test_ctrl_c_at_a_step_on_the_instance_leaves_nothing(
+    step: str, fs: Fs, platform_key: KeyPair, project: Path,  # noqa: F811
+    ssh_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import fluidstack.cli.run as run_module
+
+    real = getattr(run_module, step)
+
+    def interrupted(*args: Any) -> None:
+        real(*args)  # the step happens, then Ctrl-C arrives
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, step, interrupted)
+    result = fs(*run_args(platform_key, "--out", "x", "--", "touch x"), expect=130)
+    assert "was deleted" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+def test_a_lost_connection_during_the_command_leaves_nothing(
+    fs: Fs,
+    platform_key: KeyPair,
+    project: Path,
+    ssh_emulator: EmulatorHandle,
+) -> None:
+    """The instance is stopped under the running command (its sshd closes the session):
+    the run reports the lost connection, exits 255 and deletes the instance."""
+    stopped = threading.Event()
+
+    def stop_once_started() -> None:
+        headers = {"api-key": ssh_emulator.api_key}
+        while not stopped.is_set():
+            for instance in live_platform_instances(ssh_emulator):
+                root = ssh_emulator.instance_directory(instance["id"])
+                if (root / "home" / "ubuntu" / "proj" / "started").exists():
+                    httpx.put(f"{ssh_emulator.base_url}/instances/{instance['id']}/stop",
+                              headers=headers)  # fmt: skip
+                    stopped.set()
+                    return
+            stopped.wait(0.05)
+
+    watcher = threading.Thread(target=stop_once_started, daemon=True)
+    watcher.start()
+    try:
+        result = fs(*run_args(platform_key, "--", "touch started; sleep 60"), expect=255)
+    finally:
+        stopped.set()
+        watcher.join(10)
+    assert "SSH failed" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+# -- Atlas ------------------------------------------------------------------------------------
+
+
+def _atlas_live(ssh_emulator: EmulatorHandle, project_id: str) -> List[str]:
+    from fluidstack.atlas import Atlas
+
+    control = ssh_emulator.atlas
+    with Atlas(client_id=control.client_id, client_secret=control.client_secret,
+               management_url=control.management_url, region=control.regions()[0],
+               project_id=project_id, use_environment=False) as atlas:  # fmt: skip
+        return [str(i.state) for i in atlas.instances.list() if str(i.state) != "deleting"]
+
+
+def test_atlas_run_end_to_end_and_interrupted(
+    fs: Fs, key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch, cli_env: Dict[str, str],  # noqa: F811
+) -> None:  # fmt: skip
+    created = fs.json("atlas", "projects", "create", "runs")
+    monkeypatch.setenv("FLUIDSTACK_PROJECT_ID", created["id"])
+    pub = str(key.private.parent / f"{key.private.name}.pub")
+    result = fs("atlas", "run", "--ssh-key", pub, "-i", str(key.private), "--poll-interval", "5",
+                "--out", "out.txt", "--", "nvidia-smi -L > out.txt; cat out.txt")  # fmt: skip
+    assert "Using cpu.2x" in result.stderr
+    assert result.stdout == ""  # a CPU type: no nvidia-smi, nothing printed
+    assert "Atlas publishes no prices" in result.stderr
+    assert _atlas_live(ssh_emulator, created["id"]) == []
+    gpu = fs("atlas", "run", "--type", "h100-hgx-80gb.8x", "--ssh-key", pub, "-i",
+             str(key.private), "--poll-interval", "5", "--", "nvidia-smi -L | wc -l")  # fmt: skip
+    assert gpu.stdout.strip() == "8"
+    assert _atlas_live(ssh_emulator, created["id"]) == []
+
+    import fluidstack.cli.run as run_module
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "run_command", interrupted)
+    fs("atlas", "run", "--ssh-key", pub, "-i", str(key.private), "--poll-interval", "5", "--",
+       "true", expect=130)  # fmt: skip
+    assert _atlas_live(ssh_emulator, created["id"]) == []
+    json.dumps(cli_env)  # (the environment fixture is what points the CLI at the emulator)
