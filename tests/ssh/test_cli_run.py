@@ -12,8 +12,8 @@ from typing import Any, Callable, Dict, List
 
 import httpx
 import pytest
+from cli_support import Fs
 from ssh_support import KeyPair
-from test_cli_ssh import Fs, cli_env, fs  # noqa: F401 - the fixtures, shared
 
 from fluidstack.testing.handle import EmulatorHandle
 
@@ -34,7 +34,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def platform_key(fs: Fs, key: KeyPair) -> KeyPair:  # noqa: F811
+def platform_key(fs: Fs, key: KeyPair) -> KeyPair:
     fs("ssh-keys", "add", "laptop", str(key.private.parent / f"{key.private.name}.pub"))
     return key
 
@@ -64,8 +64,10 @@ def test_run_uploads_runs_downloads_and_deletes(
                           "ls -a . src | sort; sh train.sh; mkdir -p results; "
                           "echo 42 > results/answer.txt"))  # fmt: skip
     out = result.stdout
-    assert "data.txt" in out and "train.sh" in out and ".gitignore" in out
-    assert "build" not in out and "token.secret" not in out
+    for kept in ("data.txt", "train.sh", ".gitignore"):
+        assert kept in out
+    for ignored in ("build", "token.secret"):
+        assert ignored not in out
     assert "training on 1 GPU" in out
     assert (project / "results" / "answer.txt").read_text() == "42\n"
     assert "--out missing.txt: not on the instance" in result.stderr
@@ -148,7 +150,7 @@ def _interrupt_http(
 
 
 def test_ctrl_c_during_create_leaves_nothing(
-    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,  # noqa: F811
+    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     _interrupt_http(monkeypatch, "POST", lambda path: path == "/instances")
@@ -160,7 +162,7 @@ def test_ctrl_c_during_create_leaves_nothing(
 
 
 def test_ctrl_c_while_waiting_leaves_nothing(
-    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,  # noqa: F811
+    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     _interrupt_http(monkeypatch, "GET", lambda path: path.startswith("/instances/"))
@@ -182,7 +184,7 @@ def test_sshd_that_never_answers_ends_the_wait_and_leaves_nothing(
 
 @pytest.mark.parametrize("step", ["upload_workdir", "run_command", "download_outputs"])
 def test_ctrl_c_at_a_step_on_the_instance_leaves_nothing(
-    step: str, fs: Fs, platform_key: KeyPair, project: Path,  # noqa: F811
+    step: str, fs: Fs, platform_key: KeyPair, project: Path,
     ssh_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     import fluidstack.cli.run as run_module
@@ -246,8 +248,8 @@ def _atlas_live(ssh_emulator: EmulatorHandle, project_id: str) -> List[str]:
 
 
 def test_atlas_run_end_to_end_and_interrupted(
-    fs: Fs, key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch, cli_env: Dict[str, str],  # noqa: F811
+    fs: Fs, key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch, cli_env: Dict[str, str],
 ) -> None:  # fmt: skip
     created = fs.json("atlas", "projects", "create", "runs")
     monkeypatch.setenv("FLUIDSTACK_PROJECT_ID", created["id"])

@@ -11,50 +11,10 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
+from cli_support import Fs
 from ssh_support import KeyPair
 
 from fluidstack.testing.handle import EmulatorHandle
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
-
-from cli_support import Fs
-
-CLI_ENV = [name for name in os.environ if name.startswith("FLUIDSTACK_")] + ["SSH_AUTH_SOCK"]
-
-
-@pytest.fixture
-def cli_env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ssh_emulator: EmulatorHandle
-) -> Dict[str, str]:
-    """A fresh HOME and config, the CLI pointed at the ``--ssh`` emulator (platform key
-    and Atlas client credentials in the environment), waits in simulated time."""
-    from fluidstack.core._sync.pipeline import Pipeline
-
-    for name in [*CLI_ENV, "FLUIDSTACK_KNOWN_HOSTS"]:  # the default file, in XDG_CONFIG_HOME
-        monkeypatch.delenv(name, raising=False)
-    home = tmp_path / "home"
-    home.mkdir()
-    control = ssh_emulator.atlas
-    env = {
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-        "FLUIDSTACK_API_KEY": ssh_emulator.api_key,
-        "FLUIDSTACK_BASE_URL": ssh_emulator.base_url,
-        "FLUIDSTACK_CLIENT_ID": control.client_id,
-        "FLUIDSTACK_CLIENT_SECRET": control.client_secret,
-        "FLUIDSTACK_ATLAS_URL": control.management_url,
-        "FLUIDSTACK_REGION": control.regions()[0],
-        "FLUIDSTACK_SSH_PORT": str(ssh_emulator.ssh_port),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setitem(Pipeline.__init__.__kwdefaults__, "sleep", ssh_emulator.advance)
-    return env
-
-
-@pytest.fixture
-def fs(cli_env: Dict[str, str]) -> Fs:
-    return Fs()
 
 
 @pytest.fixture
