@@ -98,6 +98,14 @@ class InstanceSFTPServer(asyncssh.SFTPServer):
             path = home + (b"/" + path if path and path != b"." else b"")
         return super().map_path(path)
 
+    def exit(self) -> None:
+        # OpenSSH's sftp-server exits 0 when the client is done, and scp (SFTP mode since
+        # OpenSSH 9) fails without that exit status; asyncssh sends none by itself.
+        super().exit()
+        channel = self.channel
+        if not channel.is_closing():
+            channel.exit(0)
+
 
 def _set_winsize(fd: int, size: Any) -> None:
     width, height, pixwidth, pixheight = size
