@@ -41,6 +41,10 @@ def _put(emulator: EmulatorHandle, path: str) -> None:
     httpx.put(emulator.base_url + path, headers={"api-key": emulator.api_key}).raise_for_status()
 
 
+def _delete(emulator: EmulatorHandle, path: str) -> None:
+    httpx.delete(emulator.base_url + path, headers={"api-key": emulator.api_key}).raise_for_status()
+
+
 async def _connect(
     instance: Dict[str, Any], key: KeyPair, **options: Any
 ) -> asyncssh.SSHClientConnection:
@@ -119,8 +123,7 @@ async def test_delete_and_reset_remove_the_instance_directory(
     two = ssh_emulator.instance_directory(second["id"])
     assert (await _run(first, key, "true"))[0] == 0  # booted (at the latest) by a login
     assert (one / "home" / "ubuntu" / ".ssh" / "authorized_keys").read_text().strip() == key.public
-    httpx.delete(f"{ssh_emulator.base_url}/instances/{first['id']}",
-                 headers={"api-key": ssh_emulator.api_key}).raise_for_status()  # fmt: skip
+    _delete(ssh_emulator, f"/instances/{first['id']}")
     assert not one.exists()
     assert two.exists()
     ssh_emulator.reset()
