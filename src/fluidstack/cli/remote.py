@@ -98,6 +98,12 @@ def system_ssh(state: CliState, argv: List[str], close: Callable[[], None]) -> N
     os.execvp(argv[0], argv)
 
 
+def require_ssh_extra() -> None:
+    """Fail before anything is sent (or rented) when the ``[ssh]`` extra is missing."""
+    import asyncssh  # noqa: F401
+    import pathspec  # noqa: F401
+
+
 def remote_command(words: Sequence[str]) -> str:
     """The command line to run: one word is taken as a shell command line as it is
     (``exec ID -- 'make && ./train'``); several are quoted so that each stays one word."""

@@ -26,7 +26,7 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
 
 import click
 
-from .remote import EXIT_SSH_FAILED, remote_command
+from .remote import EXIT_SSH_FAILED, remote_command, require_ssh_extra
 from .state import CliError, CliState, pass_state
 from .waiting import elapsed_text
 
@@ -348,6 +348,7 @@ def run(
     from .instances import _pick_ssh_key
     from .render import money
 
+    require_ssh_extra()
     job = _job(command, identity, max_runtime, outputs)
     client = state.client
     key_name = ssh_key or _pick_ssh_key(state)
@@ -486,6 +487,7 @@ def atlas_run(
     """
     from .atlas.instances import build_user_data, ssh_client
 
+    require_ssh_extra()
     job = _job(command, identity, max_runtime, outputs)
     atlas = ssh_client(state, ssh_port)
     keys = list(ssh_keys)
