@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import (
+    Awaitable,
     Callable,
     FrozenSet,
     Iterable,
