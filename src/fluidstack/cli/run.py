@@ -15,10 +15,8 @@ Only Click is imported at module level: ``fluidstack --help`` stays fast.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shlex
-import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +74,9 @@ def _ignore_specs(root: Path) -> Callable[[str, bool], bool]:
 def pack_directory(root: Path) -> Tuple[bytes, int]:
     """The files of ``root`` that ``.gitignore`` does not ignore (``.git`` never goes),
     as a gzipped tar, and how many files it holds."""
+    import io
+    import tarfile
+
     ignored = _ignore_specs(root)
     buffer = io.BytesIO()
     count = 0
