@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import (
-    Awaitable,
     Callable,
     FrozenSet,
     Iterable,
