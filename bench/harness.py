@@ -142,6 +142,61 @@ def ensure_vendor_python() -> Tuple[Optional[Path], str]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
+LEAN_VENV = SCRATCH / "lean-venv"
+"""A virtual environment with this project and its run-time dependencies only."""
+
+
+def ensure_lean_python() -> Tuple[Optional[Path], str]:
+    """The interpreter of ``.bench/lean-venv``: this project (editable) with nothing but
+    its run-time dependencies, as ``pip install fluidstack`` leaves a user. Import times
+    are measured there because httpx imports its own CLI (click, rich, pygments) when
+    they are installed, which the project's development environment has: that would
+    inflate the floor and ours alike. ``(None, why)`` when it cannot be made."""
+    python = _venv_python(LEAN_VENV)
+    probe = [
+        str(python),
+        "-c",
+        "import fluidstack, httpx, pydantic, importlib.util as u\n"
+        "print('lean' if u.find_spec('click') is None else 'click is installed')",
+    ]
+
+    def lean() -> Tuple[bool, str]:
+        done = subprocess.run(
+            probe, capture_output=True, text=True, cwd=scratch_cwd(), env=clean_env(), timeout=120
+        )
+        return done.returncode == 0 and done.stdout.strip() == "lean", _tail(
+            done.stderr or done.stdout
+        )
+
+    try:
+        if python.exists() and lean()[0]:
+            return python, "ok"
+        log(f"creating {LEAN_VENV.relative_to(ROOT)} with the SDK's run-time dependencies only")
+        SCRATCH.mkdir(exist_ok=True)
+        made = subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(LEAN_VENV)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if made.returncode != 0:
+            return None, "venv failed: " + _tail(made.stderr)
+        install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        pip = subprocess.run(
+            [*install, "-e", str(ROOT)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=clean_env(),
+        )
+        if pip.returncode != 0:
+            return None, "pip install failed: " + _tail(pip.stderr)
+        ok, why = lean()
+        return (python, "ok") if ok else (None, "made, but not lean: " + why)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
 def _tail(text: str, limit: int = 160) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     last = lines[-1] if lines else "no output"

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ from harness import (
     Worker,
     big_listing,
     clean_env,
+    ensure_lean_python,
     ensure_vendor_python,
     log,
     machine,
@@ -62,6 +66,7 @@ class Counts:
     parse_mem_runs: int = 2
     cli_runs: int = 12
     emulator_requests: int = 3000
+    instr_calls: int = 50
 
 
 QUICK = Counts(
@@ -145,23 +150,35 @@ def measure_imports(
     vendor_py: Optional[str],
     vendor_why: str,
     ours_env: Dict[str, str],
+    lean_env: bool = True,
 ) -> List[Row]:
     log("import times (fresh process each)")
+    lean, lean_why = ensure_lean_python() if lean_env else (None, "--quick")
+    where = "SDK's run-time dependencies only"
+    if lean is None:
+        log(f"lean environment unavailable ({lean_why}): measuring in the project's own")
+        where = f"project environment, CLI extras installed: {lean_why}"
+    python = str(lean) if lean is not None else ours_py
     variants = {
-        "ours": (ours_py, "import fluidstack"),
-        "ours_client": (ours_py, "from fluidstack import FluidStack"),
-        "floor": (ours_py, "import httpx, pydantic"),
+        "ours": (python, "import fluidstack"),
+        "ours_client": (python, "from fluidstack import FluidStack; FluidStack(api_key='k')"),
+        "floor": (python, "import httpx, pydantic"),
+        "floor_client": (python, "import httpx, pydantic; httpx.Client()"),
     }
     if vendor_py:
         variants["vendor"] = (vendor_py, "import FluidStack.client")
+        variants["vendor_client"] = (
+            vendor_py,
+            "from FluidStack.client import FluidStack; FluidStack(api_key='k')",
+        )
     samples: Dict[str, List[float]] = {k: [] for k in variants}
     errors: Dict[str, str] = {}
     for i in range(counts.imports + 1):  # the first round only warms the .pyc caches
         for name in rotations(list(variants), i):
             if name in errors:
                 continue
-            python, stmt = variants[name]
-            argv = [python, "-c", IMPORT_CODE.format(stmt=stmt)]
+            interpreter, stmt = variants[name]
+            argv = [interpreter, "-c", IMPORT_CODE.format(stmt=stmt)]
             env = ours_env if name.startswith("ours") else None
             try:
                 result = run_json(argv, timeout=120, env=env)  # prints a float: valid JSON
@@ -175,29 +192,44 @@ def measure_imports(
         return median(samples[name]) if samples.get(name) else None
 
     rows = []
-    for key, figure in (
-        ("ours", f"`import fluidstack` (fresh process, median of {counts.imports})"),
-        ("ours_client", "`from fluidstack import FluidStack` (what a script really pays)"),
+    for key, floor, vendor, figure, floor_text, vendor_text in (
+        (
+            "ours",
+            "floor",
+            "vendor",
+            f"`import fluidstack` (fresh process, median of {counts.imports}; {where})",
+            "`import httpx, pydantic`",
+            "`import FluidStack.client`",
+        ),
+        (
+            "ours_client",
+            "floor_client",
+            "vendor_client",
+            "`from fluidstack import FluidStack; FluidStack(api_key=...)`: what a script "
+            f"pays before its first call ({where})",
+            "`import httpx, pydantic; httpx.Client()`",
+            "the same with `FluidStack.client`",
+        ),
     ):
         row = Row(
             figure=figure,
             unit="ms",
             target=f"≤ 1.15{X} floor",
             ours=value(key),
-            floor=value("floor"),
-            vendor=value("vendor"),
+            floor=value(floor),
+            vendor=value(vendor),
         )
-        row.floor_text = f"{fmt(row.floor, 'ms')} (`import httpx, pydantic`)"
+        row.floor_text = f"{fmt(row.floor, 'ms')} ({floor_text})"
         if not vendor_py:
             row.vendor_text = f"n/a ({vendor_why})"
         elif row.vendor is not None:
-            row.vendor_text = f"{fmt(row.vendor, 'ms')} (`import FluidStack.client`)"
+            row.vendor_text = f"{fmt(row.vendor, 'ms')} ({vendor_text})"
         if row.ratio is not None:
             row.met = row.ratio <= 1.15
-        for name in (key, "floor", "vendor"):
+        for name in (key, floor, vendor):
             if name in errors:
                 row.notes.append(f"{name}: {errors[name]}")
-        row.samples = {k: samples.get(k, []) for k in (key, "floor", "vendor")}
+        row.samples = {k: samples.get(k, []) for k in (key, floor, vendor)}
         rows.append(row)
     return rows
 
@@ -436,6 +468,95 @@ def measure_parse(
     row.samples = {"seconds": samples, "peak_bytes": peaks}
     if row.ratio is not None:
         row.met = row.ratio <= 1.5
+    return row
+
+
+def measure_hold_rss(
+    counts: Counts,
+    pythons: Dict[str, str],
+    path: Path,
+    vendor_why: str,
+    ours_env: Dict[str, str],
+) -> Row:
+    log(f"RSS of holding a {counts.parse_items:,}-instance listing")
+    samples: Dict[str, List[float]] = {k: [] for k in pythons}
+    errors: Dict[str, str] = {}
+    for i in range(counts.parse_mem_runs):
+        for name in rotations(list(pythons), i):
+            if name in errors:
+                continue
+            try:
+                result = run_json(
+                    [pythons[name], str(WORKER), "hold-rss", name, str(path)],
+                    env=ours_env if name == "ours" else None,
+                )
+            except Exception as exc:
+                errors[name] = f"hold-rss: {exc}"[:160]
+                continue
+            samples[name].append(result["rss"] / MIB)
+    row = _sdk_row(
+        f"hold a parsed {counts.parse_items:,}-instance listing (RSS, fresh process)",
+        f"≤ 1.5{X} floor's RSS",
+        "MiB",
+        samples,
+        errors,
+        vendor_why,
+    )
+    row.floor_text = f"{fmt(row.floor, 'MiB')} (`json.loads`)"
+    if row.ratio is not None:
+        row.met = row.ratio <= 1.5
+    return row
+
+
+def measure_list_instructions(
+    counts: Counts, emulator: Emulator, ours_env: Dict[str, str], skip: Optional[str] = None
+) -> Row:
+    """Client CPU of one ``instances.list()``, ours and the floor, counted by callgrind:
+    instructions do not vary with the machine's load as times do."""
+    figure = (
+        f"`instances.list()` of {counts.instances}: client CPU per call (instructions, callgrind)"
+    )
+    row = Row(figure=figure, unit="instr", target=f"≤ 1.10{X} floor")
+    row.vendor_text = "— (not measured)"
+    valgrind = shutil.which("valgrind")
+    if valgrind is None or skip:
+        # Under valgrind every run starts Python at ~50x: minutes, too slow for --quick.
+        row.ours_text = row.floor_text = f"n/a ({skip or 'no valgrind on this machine'})"
+        return row
+    log(f"client instructions per instances.list() (callgrind, {counts.instr_calls} calls)")
+    per_call: Dict[str, float] = {}
+    for name in ("floor", "ours"):
+        totals = []
+        for n in (0, counts.instr_calls):
+            done = subprocess.run(
+                [
+                    valgrind,
+                    "--tool=callgrind",
+                    "--callgrind-out-file=/dev/null",
+                    sys.executable,
+                    str(WORKER),
+                    "list-calls",
+                    name,
+                    emulator.base_url,
+                    emulator.api_key,
+                    str(n),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                env=clean_env(ours_env if name == "ours" else None),
+            )
+            found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+            if done.returncode != 0 or found is None:
+                setattr(row, f"{name}_text", f"n/a ({done.stderr.strip()[-120:]})")
+                return row
+            totals.append(int(found.group(1)))
+        per_call[name] = (totals[1] - totals[0]) / counts.instr_calls
+    row.ours, row.floor = per_call["ours"], per_call["floor"]
+    row.ours_text = f"{row.ours / 1e6:.2f} M"
+    row.floor_text = f"{row.floor / 1e6:.2f} M (httpx GET + `json.loads`)"
+    if row.ratio is not None:
+        row.met = row.ratio <= 1.10
     return row
 
 
@@ -726,7 +847,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     info = machine()
     log(f"{info['cpu']}, {info['nproc']} CPUs, Python {info['python']}")
     rows: List[Row] = []
-    rows.extend(measure_imports(counts, sys.executable, vendor_py, vendor_why, ours_env))
+    rows.extend(
+        measure_imports(
+            counts, sys.executable, vendor_py, vendor_why, ours_env, lean_env=not args.quick
+        )
+    )
 
     emulator = Emulator(env=ours_env)
     workers: Dict[str, Worker] = {}
@@ -757,10 +882,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         rows.extend(measure_http(counts, workers, ids, vendor_why))
         rows.append(measure_async_aiohttp(counts, workers, ids, emulator, ours_env))
         rows.append(measure_parse(counts, workers, pythons, listing_path, vendor_why, ours_env))
+        rows.append(measure_hold_rss(counts, pythons, listing_path, vendor_why, ours_env))
         for worker in workers.values():
             worker.close()
         workers.clear()
         rows.extend(measure_cli(counts, emulator, ours_env))
+        rows.append(
+            measure_list_instructions(
+                counts, emulator, ours_env, skip="--quick" if args.quick else None
+            )
+        )
         rows.append(measure_emulator(counts, emulator, ids[0]))
         token, project_id = emulator.seed_atlas(counts.instances)
         rows.extend(measure_atlas_sdk(counts, emulator, project_id, ours_env))

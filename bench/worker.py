@@ -12,7 +12,8 @@ SDK can be interleaved without paying a process start per round:
 
 ``atlas-ours`` and ``atlas-floor`` do the same for Atlas's ``instances.list()`` (set up
 with the ``atlas_setup`` command). The same file also has one-shot modes for
-measurements that need a fresh process (``python worker.py parse-mem IMPL PATH``) and
+measurements that need a fresh process (``python worker.py parse-mem IMPL PATH``,
+``hold-rss IMPL PATH``; ``list-calls IMPL BASE_URL API_KEY N`` for callgrind) and
 for the emulator's own latency (``python worker.py emulator-latency BASE_URL API_KEY
 PATH N``, or ``raw-latency BASE_URL HEADERS PATH N`` with any header lines, e.g. an
 Atlas bearer token).
@@ -392,6 +393,48 @@ def parse_mem(impl_name: str, path: str) -> int:
     return 0
 
 
+def _settled_rss() -> int:
+    """Resident memory once the collector ran and free heap pages went back (Linux)."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def hold_rss(impl_name: str, path: str) -> int:
+    """Resident memory that holding one parsed listing takes, in a fresh process: RSS
+    with the result held minus RSS before (the bytes read, the validators built)."""
+    parse = _parser_only(impl_name)
+    with open(path, "rb") as f:
+        data = f.read()
+    parse(data[: data.index(b"},{") + 1] + b"]")
+    before = _settled_rss()
+    held = parse(data)
+    after = _settled_rss()
+    print(json.dumps({"rss": after - before, "count": len(held)}))
+    return 0
+
+
+def list_calls(impl_name: str, base_url: str, api_key: str, n: int) -> int:
+    """Warm up, then ``n`` sequential ``instances.list()`` calls: run under callgrind
+    twice (``n`` = 0 and ``n`` = N), the difference is what N calls cost in CPU
+    instructions, whatever else the machine is doing."""
+    impl = IMPLS[impl_name](base_url, api_key)
+    for _ in range(3):
+        impl.list()
+    for _ in range(n):
+        impl.list()
+    return 0
+
+
 def emulator_latency(base_url: str, api_key: str, path: str, n: int) -> int:
     """Sequential keep-alive GETs over a raw socket: the server's time plus loopback."""
     return raw_latency(base_url, f"api-key: {api_key}", path, n)
@@ -453,12 +496,17 @@ def main(argv: List[str]) -> int:
         return serve(argv[1])
     if len(argv) == 3 and argv[0] == "parse-mem":
         return parse_mem(argv[1], argv[2])
+    if len(argv) == 5 and argv[0] == "list-calls":
+        return list_calls(argv[1], argv[2], argv[3], int(argv[4]))
+    if len(argv) == 3 and argv[0] == "hold-rss":
+        return hold_rss(argv[1], argv[2])
     if len(argv) == 5 and argv[0] == "emulator-latency":
         return emulator_latency(argv[1], argv[2], argv[3], int(argv[4]))
     if len(argv) == 5 and argv[0] == "raw-latency":
         return raw_latency(argv[1], argv[2], argv[3], int(argv[4]))
     print(
-        "usage: worker.py serve IMPL | parse-mem IMPL PATH | "
+        "usage: worker.py serve IMPL | parse-mem IMPL PATH | hold-rss IMPL PATH | "
+        "list-calls IMPL BASE_URL API_KEY N | "
         "emulator-latency BASE_URL API_KEY PATH N | raw-latency BASE_URL HEADERS PATH N",
         file=sys.stderr,
     )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite and every static check, exactly as CI runs it.
-# Creates ./.venv on first use and installs the project with its dev extras.
+# Creates ./.venv on first use and installs the project with its dev extras and the Ray
+# extra (which installs Ray on Python 3.10+ and nothing on 3.9, where its tests skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -11,7 +12,7 @@ fi
 stamp=.venv/.fluidstack-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install --quiet -e '.[dev,ray]'
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"

@@ -12,6 +12,7 @@ EXTRAS: Dict[str, FrozenSet[str]] = {
     "cli": frozenset({"click", "rich", "yaml", "tomli_w", "tomli"}),
     "emulator": frozenset({"fastapi", "starlette", "uvicorn", "httptools", "jwt"}),
     "ssh": frozenset({"asyncssh", "pathspec"}),
+    "ray": frozenset({"ray"}),
 }
 """The top-level modules each extra installs."""
 

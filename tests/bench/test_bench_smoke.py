@@ -16,11 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 ROWS = (
     "`import fluidstack`",
-    "`from fluidstack import FluidStack`",
+    "`from fluidstack import FluidStack; FluidStack(api_key=...)`",
     "`instances.list()` of 50 instances",
     "`instances.get(id)`, sequential",
-    "`instances.get` with 10 in flight, async",
-    "-instance listing",
+    "`instances.get` with 10 in flight, async (throughput)",
+    "`instances.get` with 10 in flight, async on `AioHttpClient`",
+    "parse a 300-instance listing",
+    "hold a parsed 300-instance listing (RSS",
+    "client CPU per call (instructions, callgrind)",
     "`fluidstack --help`",
     "`fluidstack instances list`",
     "emulator: `GET /instances/{id}`",

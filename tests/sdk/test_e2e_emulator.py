@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from fluidstack import AsyncFluidStack, FluidStack
 from fluidstack.core import (
     ApiConnectionError,
     AuthenticationError,
@@ -325,3 +326,23 @@ async def test_rate_limit_error_when_retries_run_out(
     emulator.add_fault(method="GET", path="/user/balance", action="error", status=429)
     with pytest.raises(RateLimitError):
         await resolve(client.user.get_balance())
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_client_of_its_own_sends_the_key_only_where_needed(
+    emulator: EmulatorHandle, kind: str
+) -> None:
+    # A client that builds its own httpx client puts the fixed headers (API key
+    # included) on it once; a call that needs no key must still go without it.
+    cls: Any = AsyncFluidStack if kind == "async" else FluidStack
+    client = cls(api_key=emulator.api_key, base_url=emulator.base_url)
+    try:
+        assert client._pipeline.headers_on_client
+        await resolve(client.instances.list())
+        await resolve(client.auth.get_url())
+    finally:
+        await resolve(client.aclose() if kind == "async" else client.close())
+    listed, login = emulator.journal()[-2:]
+    assert (listed["path"], login["path"]) == ("/instances", "/auth/url")
+    assert listed["account"] is not None
+    assert login["account"] is None

@@ -97,8 +97,7 @@ class AsyncFluidStack:
             hooks=event_hooks,
         )
         self._owns_http = closes_http_client(custom)
-        http = custom if custom is not None else HttpClient(timeout=self._config.timeout)
-        self._pipeline = AsyncPipeline(self._config, http)
+        self._pipeline = AsyncPipeline.on(self._config, custom)
 
     @property
     def base_url(self) -> str:

@@ -98,8 +98,7 @@ class FluidStack:
             hooks=event_hooks,
         )
         self._owns_http = closes_http_client(custom)
-        http = custom if custom is not None else HttpClient(timeout=self._config.timeout)
-        self._pipeline = Pipeline(self._config, http)
+        self._pipeline = Pipeline.on(self._config, custom)
 
     @property
     def base_url(self) -> str:

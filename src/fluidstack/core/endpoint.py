@@ -57,8 +57,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-_GC_PAUSE_THRESHOLD = 256 * 1024
-"""Bodies at least this large (bytes) are parsed with the cyclic collector paused."""
+_LARGE_BODY = 256 * 1024
+"""Bodies at least this large (bytes) are parsed with the cyclic collector paused, and a
+listing's items share their sets of field names."""
 
 
 @dataclass(frozen=True)
@@ -97,23 +98,51 @@ class Endpoint(Generic[T]):
 
     def parse(self, content: bytes) -> T:
         """Validate JSON bytes straight into the response type (the fast path)."""
-        if not self._adapter:
-            from pydantic import TypeAdapter  # here, so that `import fluidstack` stays light
-
-            self._adapter.append(TypeAdapter(self.response_type))
-        adapter = self._adapter[0]
-        if len(content) < _GC_PAUSE_THRESHOLD or not gc.isenabled():
-            result: T = adapter.validate_json(content)
+        if len(content) < _LARGE_BODY or not gc.isenabled():
+            result: T = self._adapters(large=False).validate_json(content)
             return result
         # A large listing allocates hundreds of thousands of containers, which trigger
         # cyclic collections that can find nothing (parsed models hold no cycles):
         # they cost more than half the parse. Pause the collector for its duration.
+        adapter = self._adapters(large=True)
         gc.disable()
         try:
             result = adapter.validate_json(content)
         finally:
             gc.enable()
         return result
+
+    def _adapters(self, large: bool) -> Any:
+        """The pydantic ``TypeAdapter`` for bodies of this size, built on first use (so
+        that ``import fluidstack`` stays light): for a large one, a listing's items
+        share their sets of field names (see ``_lean``)."""
+        if not self._adapter:
+            from pydantic import TypeAdapter
+
+            plain = TypeAdapter(self.response_type)
+            lean_type = _lean(self.response_type)
+            lean = plain if lean_type is self.response_type else TypeAdapter(lean_type)
+            self._adapter.extend((plain, lean))
+        return self._adapter[1 if large else 0]
+
+
+def _lean(response_type: Any) -> Any:
+    """The type to validate ``response_type`` as: a list of models has each item share
+    its set of field names with the items before it (see ``share_fields_set``), which
+    makes a large listing much cheaper to hold; anything else as it is."""
+    from typing import get_args, get_origin
+
+    from pydantic import AfterValidator
+    from typing_extensions import Annotated
+
+    from ..types._base import FluidStackModel, share_fields_set
+
+    args = get_args(response_type)
+    if get_origin(response_type) is list and len(args) == 1:
+        item = args[0]
+        if isinstance(item, type) and issubclass(item, FluidStackModel):
+            return List[Annotated[item, AfterValidator(share_fields_set)]]  # type: ignore[valid-type]
+    return response_type
 
 
 @dataclass(frozen=True)
@@ -153,12 +182,18 @@ class RequestParts:
     params: Optional[Dict[str, Any]]
     headers: Dict[str, str]
     content: Optional[bytes]
+    drop: Tuple[str, ...] = ()
+    """Headers of the httpx client this call must not send (the API key, on a call that
+    needs none)."""
 
     def build(self, http: Union[httpx.Client, httpx.AsyncClient]) -> httpx.Request:
         # Through the client, so that its cookies (the login session) and headers apply.
-        return http.build_request(
+        request = http.build_request(
             self.method, self.url, params=self.params, headers=self.headers, content=self.content
         )
+        for name in self.drop:
+            request.headers.pop(name, None)
+        return request
 
 
 def build_request(
@@ -172,12 +207,14 @@ def build_request(
     options: Optional[RequestOptions] = None,
     headers: Optional[Mapping[str, str]] = None,
     base_url: Optional[str] = None,
+    headers_on_client: bool = False,
 ) -> RequestParts:
     """Describe the request of one call. Raises before any I/O on bad input.
 
     ``body`` is sent as JSON, ``form`` as ``application/x-www-form-urlencoded`` (OAuth
     token requests). ``base_url`` replaces the client's for this call (an Atlas region,
-    the token endpoint).
+    the token endpoint). ``headers_on_client``: the httpx client already carries the
+    client's fixed headers (``config.headers``), so they are not sent again per call.
     """
     if endpoint.authenticated and config.uses_api_key and config.api_key is None:
         raise MissingApiKeyError(
@@ -185,8 +222,11 @@ def build_request(
             "environment variable"
         )
     url = (base_url or config.base_url) + _format_path(endpoint.path, path_params)
-    request_headers = dict(config.headers)
+    request_headers = {} if headers_on_client else dict(config.headers)
+    drop: Tuple[str, ...] = ()
     if not endpoint.authenticated:
+        if headers_on_client and "api-key" in config.headers:
+            drop = ("api-key",)
         request_headers.pop("api-key", None)
     if headers:
         request_headers.update(headers)
@@ -219,7 +259,7 @@ def build_request(
         # performs the call once however many times the SDK has to send it.
         key = option(options, "idempotency_key")
         request_headers["idempotency-key"] = key or str(uuid.uuid4())
-    return RequestParts(endpoint.method, url, params or None, request_headers, content)
+    return RequestParts(endpoint.method, url, params or None, request_headers, content, drop)
 
 
 class CallBudget:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
-from typing import List, Optional
+from decimal import Decimal
+from typing import Any, List, Optional, Union
 
-from pydantic import AllowInfNan, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, AllowInfNan, Field, PlainSerializer
 from typing_extensions import Annotated
 
 from ._base import FluidStackModel
@@ -27,27 +27,21 @@ __all__ = [
 ]
 
 
-def _money(value: object) -> object:
-    """A price from the wire (a decimal string, or a number) as an exact ``Decimal``;
-    text that is no number becomes ``NaN``, so one bad offer cannot break a listing."""
-    if isinstance(value, Decimal) or value is None:
-        return value
-    if isinstance(value, bool):
-        return Decimal("NaN")
-    try:
-        return Decimal(str(value).strip())
-    except InvalidOperation:
-        return Decimal("NaN")
+def _not_a_number(value: object) -> Decimal:
+    return Decimal("NaN")
 
 
 def _money_json(value: Decimal) -> Optional[float]:
     return None if value.is_nan() else float(value)
 
 
+# A price from the wire (a decimal string, or a number) becomes an exact ``Decimal``
+# (pydantic reads a JSON number's digits, not a float); anything else becomes ``NaN``,
+# so that one bad offer cannot break a listing. Left to right: the second choice is
+# only tried when the first fails, and the common case never runs Python code.
 Money = Annotated[
-    Decimal,
-    AllowInfNan(True),
-    BeforeValidator(_money),
+    Union[Annotated[Decimal, AllowInfNan(True)], Annotated[Any, AfterValidator(_not_a_number)]],
+    Field(union_mode="left_to_right"),
     PlainSerializer(_money_json, when_used="json"),
 ]
 """A price in USD: ``Decimal`` in Python (exact when added up), a number in JSON."""

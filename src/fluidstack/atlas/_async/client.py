@@ -160,8 +160,7 @@ class AsyncAtlas:
             hooks=event_hooks,
             uses_api_key=False,
         )
-        http = custom if custom is not None else HttpClient(timeout=config.timeout)
-        pipeline = AsyncPipeline(config, http)
+        pipeline = AsyncPipeline.on(config, custom)
         self._auth = AsyncTokenAuth(pipeline, settings, on_token=on_token)
         pipeline.auth = self._auth
         self._settings = settings

@@ -161,8 +161,7 @@ class Atlas:
             hooks=event_hooks,
             uses_api_key=False,
         )
-        http = custom if custom is not None else HttpClient(timeout=config.timeout)
-        pipeline = Pipeline(config, http)
+        pipeline = Pipeline.on(config, custom)
         self._auth = TokenAuth(pipeline, settings, on_token=on_token)
         pipeline.auth = self._auth
         self._settings = settings

@@ -70,12 +70,25 @@ class AsyncPipeline:
         sleep: Callable[[float], Awaitable[None]] = sleep,
         clock: Callable[[], float] = time.monotonic,
         auth: Optional[AsyncAuth] = None,
+        headers_on_client: bool = False,
     ) -> None:
         self.config = config
         self.http = http
         self.sleep = sleep
         self.clock = clock
         self.auth = auth
+        self.headers_on_client = headers_on_client
+        """Whether ``http`` carries ``config.headers`` itself (a client of our own)."""
+
+    @classmethod
+    def on(cls, config: ClientConfig, custom: Optional[HttpClient]) -> AsyncPipeline:
+        """A pipeline on the caller's httpx client, or on a new one that carries the
+        client's fixed headers (user agent, API key, default headers): httpx merges and
+        checks those once, not on every call."""
+        if custom is not None:
+            return cls(config, custom)
+        http = HttpClient(timeout=config.timeout, headers=config.headers)
+        return cls(config, http, headers_on_client=True)
 
     async def call(
         self,
@@ -112,6 +125,7 @@ class AsyncPipeline:
             options=request_options,
             headers=headers,
             base_url=base_url,
+            headers_on_client=self.headers_on_client,
         ).build(self.http)
         response, retries = await self._send(endpoint, request, request_options, recover, location)
         if isinstance(response, Found):

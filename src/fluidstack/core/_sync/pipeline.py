@@ -71,12 +71,25 @@ class Pipeline:
         sleep: Callable[[float], None] = sleep,
         clock: Callable[[], float] = time.monotonic,
         auth: Optional[Auth] = None,
+        headers_on_client: bool = False,
     ) -> None:
         self.config = config
         self.http = http
         self.sleep = sleep
         self.clock = clock
         self.auth = auth
+        self.headers_on_client = headers_on_client
+        """Whether ``http`` carries ``config.headers`` itself (a client of our own)."""
+
+    @classmethod
+    def on(cls, config: ClientConfig, custom: Optional[HttpClient]) -> Pipeline:
+        """A pipeline on the caller's httpx client, or on a new one that carries the
+        client's fixed headers (user agent, API key, default headers): httpx merges and
+        checks those once, not on every call."""
+        if custom is not None:
+            return cls(config, custom)
+        http = HttpClient(timeout=config.timeout, headers=config.headers)
+        return cls(config, http, headers_on_client=True)
 
     def call(
         self,
@@ -113,6 +126,7 @@ class Pipeline:
             options=request_options,
             headers=headers,
             base_url=base_url,
+            headers_on_client=self.headers_on_client,
         ).build(self.http)
         response, retries = self._send(endpoint, request, request_options, recover, location)
         if isinstance(response, Found):

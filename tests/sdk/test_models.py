@@ -1,0 +1,141 @@
+"""Models of a parsed listing share their sets of field names (a large listing costs
+about half the memory it would otherwise), and nothing else about them changes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+from decimal import Decimal
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from fluidstack.atlas.endpoints import GLOBAL_INSTANCES
+from fluidstack.core.endpoint import _LARGE_BODY
+from fluidstack.resources.instances import LIST
+from fluidstack.types import ListInstanceResponse
+from support import INSTANCE
+
+
+def listing(*overrides: Dict[str, Any]) -> bytes:
+    """A listing of one instance per ``overrides``, followed by enough others to make
+    it a large body (the only ones whose items share their sets)."""
+    items = []
+    for i, extra in enumerate(overrides):
+        item = dict(INSTANCE, id=f"i-{i}", name=f"n-{i}")
+        item.update(extra)
+        items.append(item)
+    items += [dict(INSTANCE, id=f"pad-{i}") for i in range(_LARGE_BODY // 400)]
+    body = json.dumps(items).encode()
+    assert len(body) >= _LARGE_BODY
+    return body
+
+
+def parse(*overrides: Dict[str, Any]) -> List[ListInstanceResponse]:
+    return LIST.parse(listing(*overrides))[: len(overrides)]
+
+
+def test_equal_field_sets_are_shared_and_different_ones_are_not() -> None:
+    a, b, c = parse({}, {}, {"user_email": "x@example.com"})
+    assert a.__pydantic_fields_set__ is b.__pydantic_fields_set__
+    assert c.__pydantic_fields_set__ is not b.__pydantic_fields_set__
+    assert "user_email" in c.model_fields_set
+    assert "user_email" not in a.model_fields_set
+
+
+def test_changing_one_model_never_changes_another() -> None:
+    a, b = parse({}, {})
+    a.name = "renamed"
+    a.new_field = 1  # extra="allow": unknown attributes are kept
+    assert "new_field" in a.model_fields_set
+    assert "new_field" not in b.model_fields_set
+    assert b.name == "n-1"
+    del a.user_email
+    assert b.model_fields_set == set(INSTANCE)
+
+
+def test_the_shared_set_refuses_changes_and_copies_are_plain() -> None:
+    a, b = parse({}, {})
+    shared = a.__pydantic_fields_set__
+    for change in (lambda: shared.add("x"), lambda: shared.discard("id"), shared.clear):
+        with pytest.raises(TypeError, match="shared by several models"):
+            change()
+    assert type(copy.copy(shared)) is set
+    assert type(copy.deepcopy(shared)) is set
+    # model_fields_set is the model's own, as pydantic documents it: changes stick.
+    a.model_fields_set.add("volumes")
+    assert a.__pydantic_fields_set__ is not b.__pydantic_fields_set__
+
+
+@pytest.mark.parametrize(
+    "roundtrip",
+    [
+        lambda m: pickle.loads(pickle.dumps(m)),
+        copy.copy,
+        copy.deepcopy,
+        lambda m: m.model_copy(update={"name": "copied"}),
+    ],
+    ids=["pickle", "copy", "deepcopy", "model_copy"],
+)
+def test_copies_and_pickles_behave_as_pydantic_models(roundtrip: Any) -> None:
+    a, b = parse({}, {})
+    made = roundtrip(a)
+    assert type(made.__pydantic_fields_set__) is set
+    made.ip_address = "192.0.2.99"
+    assert b.ip_address == INSTANCE["ip_address"]
+    assert made.model_dump(exclude_unset=True).keys() >= set(INSTANCE)
+
+
+def test_exclude_unset_sees_the_shared_set() -> None:
+    (a,) = parse({})
+    assert set(a.model_dump(exclude_unset=True)) == set(INSTANCE)
+    assert a == ListInstanceResponse.model_validate(dict(INSTANCE, id="i-0", name="n-0"))
+
+
+def test_atlas_listings_share_too() -> None:
+    item: Dict[str, Any] = {"id": "x", "name": "a", "type": "t", "state": "running"}
+    body = json.dumps([dict(item, id=str(i)) for i in range(_LARGE_BODY // 50)]).encode()
+    items: List[Any] = GLOBAL_INSTANCES.parse(body)
+    assert items[0].__pydantic_fields_set__ is items[1].__pydantic_fields_set__
+
+
+def test_small_listings_are_parsed_as_they_are() -> None:
+    # Sharing costs a little time per item: worth it only where memory adds up.
+    body = json.dumps([dict(INSTANCE, id="a"), dict(INSTANCE, id="b")]).encode()
+    a, b = LIST.parse(body)
+    assert a.__pydantic_fields_set__ is not b.__pydantic_fields_set__
+    assert a.__pydantic_fields_set__ == b.__pydantic_fields_set__
+
+
+@pytest.mark.parametrize(
+    ("wire", "price"),
+    [
+        ('"2.89"', Decimal("2.89")),
+        ("2.89", Decimal("2.89")),
+        ("0.30000000000000004", Decimal("0.30000000000000004")),  # the digits sent
+        ("3", Decimal("3")),
+        ('" 1.5 "', Decimal("1.5")),
+        ('"1e3"', Decimal("1E+3")),
+        ("null", None),
+    ],
+)
+def test_prices_are_the_exact_decimal_sent(wire: str, price: Optional[Decimal]) -> None:
+    body = json.dumps([dict(INSTANCE, id="i-0")]).replace("0.5", "__P__")
+    (instance,) = LIST.parse(body.replace("__P__", wire).encode())
+    assert instance.current_gpu_hr_cost == price
+
+
+@pytest.mark.parametrize("wire", ['"junk"', "true", '{"a": 1}', "[]", '""'])
+def test_a_price_that_is_no_number_is_nan_not_an_error(wire: str) -> None:
+    body = json.dumps([dict(INSTANCE, id="i-0")]).replace("0.5", "__P__")
+    (instance,) = LIST.parse(body.replace("__P__", wire).encode())
+    assert instance.current_gpu_hr_cost is not None
+    assert instance.current_gpu_hr_cost.is_nan()
+    assert json.loads(instance.model_dump_json())["current_gpu_hr_cost"] is None
+
+
+def test_prices_are_numbers_in_json() -> None:
+    (instance,) = parse({"current_gpu_hr_cost": "2.89"})
+    assert json.loads(instance.model_dump_json())["current_gpu_hr_cost"] == 2.89
+    assert instance.model_dump()["current_gpu_hr_cost"] == Decimal("2.89")
