@@ -257,3 +257,16 @@ async def test_atlas_wait_for_ssh_on_the_wrong_port_times_out(
     with pytest.raises(WaitTimeoutError):
         await resolve(atlas_wrong.instances.wait(created.id, until="ssh", timeout=300,
                                                  poll_interval=1))  # fmt: skip
+
+
+async def test_platform_launch_waits_for_ssh_when_asked(ssh_clients: Clients, key: KeyPair) -> None:
+    client = ssh_clients.make()
+    await resolve(client.ssh_keys.create(name="laptop", public_key=key.public))
+    created = await resolve(client.instances.launch(gpu_type="RTX_A4000_16GB", ssh_key="laptop"))
+    assert not hasattr(created, "status")  # the create's answer, at once
+    ready = await resolve(
+        client.instances.launch(gpu_type="RTX_A4000_16GB", ssh_key="laptop", until="ssh",
+                                poll_interval=1)
+    )  # fmt: skip
+    assert str(ready.status) == "running"
+    assert (await resolve(client.instances.exec(ready, "echo ok", key_path=key.private))).ok

@@ -420,8 +420,29 @@ class AsyncInstancesResource(AsyncResource):
         dry_run: Literal[False] = ...,
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        until: None = ...,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> CreateInstanceResponse: ...
+
+    @overload
+    async def launch(
+        self,
+        *,
+        gpu_type: Union[GPUType, str, Sequence[Union[GPUType, str]], None],
+        ssh_key: str,
+        gpu_count: int = ...,
+        regions: Union[Region, str, Sequence[Union[Region, str]], None] = ...,
+        max_price_per_hour: Union[float, Decimal, str, None] = ...,
+        dry_run: Literal[False] = ...,
+        name: Optional[str] = ...,
+        operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        until: Statuses,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> InstanceResponse: ...
 
     @overload
     async def launch(
@@ -435,6 +456,9 @@ class AsyncInstancesResource(AsyncResource):
         dry_run: Literal[True],
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        until: Optional[Statuses] = ...,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> LaunchPlan: ...
 
@@ -449,8 +473,11 @@ class AsyncInstancesResource(AsyncResource):
         dry_run: bool = False,
         name: Optional[str] = None,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
+        until: Optional[Statuses] = None,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
-    ) -> Union[CreateInstanceResponse, LaunchPlan]:
+    ) -> Union[CreateInstanceResponse, InstanceResponse, LaunchPlan]:
         """Create an instance wherever it is cheapest, falling back when out of stock.
 
         Reads the catalog, keeps the configurations that match (GPU type or types, GPU
@@ -467,10 +494,16 @@ class AsyncInstancesResource(AsyncResource):
             dry_run: Create nothing; return the :class:`LaunchPlan` that would be tried.
             name: Instance name (default: generated).
             operating_system_label: OS image (default: the server's).
+            until: Wait for the created instance to reach this status, e.g. ``running``
+                or ``"ssh"`` (running and its SSH server answers), and return it (see
+                :meth:`wait`; ``timeout`` and ``poll_interval`` apply). Default: return
+                the create's answer at once.
             request_options: Per-call options for each request.
 
         Raises:
             NoCapacityError: Nothing matches, or every match was out of stock.
+            WaitTimeoutError, InstanceFailedError: With ``until``, as :meth:`wait`; the
+                instance is left as it is (the error's ``instance`` says which).
         """
         configurations = await self._pipeline.call(
             catalog_api.CONFIGURATIONS, request_options=for_lookups(request_options)
@@ -494,7 +527,7 @@ class AsyncInstancesResource(AsyncResource):
             if key:
                 options = {**(options or {}), "idempotency_key": f"{key}-{number}"}
             try:
-                return await self.create(
+                created = await self.create(
                     gpu_type=choice.gpu_type,
                     ssh_key=ssh_key,
                     name=instance_name,
@@ -507,6 +540,16 @@ class AsyncInstancesResource(AsyncResource):
                 if not is_out_of_stock(exc):
                     raise
                 attempts.append((choice, exc))
+                continue
+            if until is None:
+                return created
+            return await self.wait(
+                created.id,
+                until=until,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=for_lookups(request_options),
+            )
         tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
         raise NoCapacityError(f"out of stock everywhere that matches: {tried}", attempts=attempts)
 

@@ -449,20 +449,10 @@ def run_in_ssh_thread(make: Callable[[], Awaitable[T]]) -> T:
     try:
         return future.result()
     except KeyboardInterrupt:
-        future.cancel()
-        with _suppress_all():
-            future.result(timeout=10)
+        future.cancel()  # the session's task is cancelled: its connection closes
         raise
     except concurrent.futures.CancelledError:
         raise SshError("the SSH session was cancelled") from None
-
-
-class _suppress_all:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 def asyncio_is_running() -> bool:
