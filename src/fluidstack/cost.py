@@ -26,27 +26,43 @@ class InstanceCost:
     Exact while the instance has stayed in one status; the account balance
     (``client.user.get_balance()``) is the authoritative figure.
     """
+    problem: Optional[str] = None
+    """Why ``hours`` (and so ``accrued``) is unknown, when it is: no creation time, or a
+    creation time after ``now`` (the clocks disagree: pass ``now=client.server_time()``)."""
 
 
 def instance_cost(instance: InstanceResponse, now: Optional[dt.datetime] = None) -> InstanceCost:
-    """Compute :class:`InstanceCost` for ``instance`` at ``now`` (default: current UTC time).
+    """Compute :class:`InstanceCost` for ``instance`` at ``now``.
 
-    ``current_gpu_hr_cost`` is the price per GPU-hour for the instance's current
-    status (running or stopped price; 0 once terminated).
+    Pass ``now=client.server_time()``: the age is then measured on the server's clock,
+    which set ``created_at``. Default: this machine's UTC time. ``current_gpu_hr_cost``
+    is the price per GPU-hour for the instance's current status (running or stopped
+    price; 0 once terminated). An age that would be negative is reported as unknown,
+    with the reason in ``problem``, never as zero.
     """
     hourly: Optional[Decimal] = None
     if instance.current_gpu_hr_cost is not None and not instance.current_gpu_hr_cost.is_nan():
         gpus = instance.configuration.gpu_count if instance.configuration else 1
         hourly = instance.current_gpu_hr_cost * gpus
     hours: Optional[float] = None
-    if instance.created_at is not None:
-        created = instance.created_at
-        if created.tzinfo is None:
-            # The API sends naive timestamps in UTC.
-            created = created.replace(tzinfo=dt.timezone.utc)
-        current = now or dt.datetime.now(dt.timezone.utc)
-        if current.tzinfo is None:
-            current = current.replace(tzinfo=dt.timezone.utc)
-        hours = max(0.0, (current - created).total_seconds() / 3600.0)
+    problem: Optional[str] = None
+    if instance.created_at is None:
+        problem = "the server sent no creation time"
+    else:
+        created = _utc(instance.created_at)
+        current = _utc(now or dt.datetime.now(dt.timezone.utc))
+        age = (current - created).total_seconds()
+        if age >= 0:
+            hours = age / 3600.0
+        else:
+            problem = (
+                f"created {-age / 3600.0:.2f} h after the time it is measured at: the "
+                "clocks disagree (measure with now=client.server_time())"
+            )
     accrued = None if hourly is None or hours is None else hourly * Decimal(repr(hours))
-    return InstanceCost(hourly=hourly, hours=hours, accrued=accrued)
+    return InstanceCost(hourly=hourly, hours=hours, accrued=accrued, problem=problem)
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    # The API sends naive timestamps in UTC.
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment

@@ -92,6 +92,23 @@ def test_get_table_yaml_and_json(fs: Fs, ssh_key: str, emulator: EmulatorHandle)
     assert doc["ssh_port"] == instance["ssh_port"]
 
 
+def test_age_and_cost_so_far_are_measured_on_the_servers_clock(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle
+) -> None:
+    # The emulator's clock runs hours ahead of this machine's: measured against the
+    # local clock, the instance was created in the future and had cost $0.00.
+    emulator.advance(5 * 3600)
+    instance = running_instance(fs, emulator)  # created, then one simulated hour
+    emulator.advance(3600)
+    table = fs("instances", "get", instance["id"]).stdout
+    created = next(line for line in lines(table) if line.startswith("Created"))
+    # Two simulated hours, give or take the Date header's one-second resolution.
+    assert any(f"({age} ago)" in created for age in ("1h 59m", "2h 0m", "2h 1m")), created
+    so_far = next(line for line in lines(table) if line.startswith("Cost so far"))
+    assert "$0.00" not in so_far
+    assert "estimate, over 2h" in so_far or "estimate, over 1h 59m" in so_far, so_far
+
+
 def test_get_unknown_instance_is_one_error_line_exit_1(fs: Fs) -> None:
     result = fs("instances", "get", "no-such-id", expect=1)
     assert result.stdout == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from types import TracebackType
 from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
@@ -181,6 +182,18 @@ class AsyncFluidStack:
         from ..resources.account import HEALTHCHECK
 
         return await self._pipeline.call(HEALTHCHECK, request_options=request_options)
+
+    def server_time(self) -> dt.datetime:
+        """The current time by the API server's clock, in UTC: the ``Date`` of its latest
+        answer plus the time elapsed since (this machine's time before any answer).
+
+        Measure an instance's age and cost with it, not with this machine's clock, which
+        may differ (the emulator's runs ahead on purpose)::
+
+            instance = client.instances.get(instance_id)
+            cost = fluidstack.cost.instance_cost(instance, now=client.server_time())
+        """
+        return self._pipeline.server_time()
 
     async def aclose(self) -> None:
         """Close the connections this client opened (never a client you passed in)."""

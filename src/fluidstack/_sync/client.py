@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from types import TracebackType
 from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
@@ -182,6 +183,18 @@ class FluidStack:
         from ..resources.account import HEALTHCHECK
 
         return self._pipeline.call(HEALTHCHECK, request_options=request_options)
+
+    def server_time(self) -> dt.datetime:
+        """The current time by the API server's clock, in UTC: the ``Date`` of its latest
+        answer plus the time elapsed since (this machine's time before any answer).
+
+        Measure an instance's age and cost with it, not with this machine's clock, which
+        may differ (the emulator's runs ahead on purpose)::
+
+            instance = client.instances.get(instance_id)
+            cost = fluidstack.cost.instance_cost(instance, now=client.server_time())
+        """
+        return self._pipeline.server_time()
 
     def close(self) -> None:
         """Close the connections this client opened (never a client you passed in)."""

@@ -154,7 +154,7 @@ def _show_instance(state: CliState, instance: InstanceResponse) -> None:
     def table() -> Any:
         from .render import instance_detail
 
-        return instance_detail(instance)
+        return instance_detail(instance, state.client.server_time())
 
     state.emit(instance, table=table, ids=[instance.id])
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from fluidstack.cost import InstanceCost
     from fluidstack.types.instances import InstanceResponse
 
 __all__ = [
@@ -128,7 +129,7 @@ def instance_table(instances: Sequence[InstanceResponse]) -> Table:
 
     rows: List[List[Cell]] = []
     for instance in instances:
-        cost = instance_cost(instance)
+        cost = instance_cost(instance)  # the hourly rate: no clock involved
         rows.append(
             [
                 instance.id,
@@ -146,10 +147,12 @@ def instance_table(instances: Sequence[InstanceResponse]) -> Table:
     )
 
 
-def instance_detail(instance: InstanceResponse) -> Table:
+def instance_detail(instance: InstanceResponse, now: Optional[dt.datetime] = None) -> Table:
+    """One instance, field by field; its age and cost so far measured at ``now`` (the
+    server's time: ``client.server_time()``)."""
     from fluidstack.cost import instance_cost
 
-    cost = instance_cost(instance)
+    cost = instance_cost(instance, now)
     config = instance.configuration
     rows: List[Tuple[str, Cell]] = [
         ("ID", instance.id),
@@ -166,13 +169,24 @@ def instance_detail(instance: InstanceResponse) -> Table:
         ("IP address", instance.ip_address or "-"),
         ("SSH", instance.ssh_command or "-"),
         ("SSH keys", ", ".join(instance.ssh_keys) or "-"),
-        ("Created", timestamp(instance.created_at) + (" UTC" if instance.created_at else "")),
+        ("Created", created_text(instance.created_at, cost.hours)),
         ("Cost", money(cost.hourly, "/hour")),
-        (
-            "Cost so far",
-            "-"
-            if cost.accrued is None
-            else f"{money(cost.accrued)} (estimate, over {duration(cost.hours)})",
-        ),
+        ("Cost so far", _cost_so_far(cost)),
     ]
     return key_value_table(rows)
+
+
+def created_text(created: Optional[dt.datetime], hours: Optional[float]) -> str:
+    """``2026-11-26 09:30 UTC (2h 5m ago)``; the age only when it is known."""
+    if created is None:
+        return "-"
+    text = timestamp(created) + " UTC"
+    return text if hours is None else f"{text} ({duration(hours)} ago)"
+
+
+def _cost_so_far(cost: InstanceCost) -> str:
+    if cost.accrued is not None:
+        return f"{money(cost.accrued)} (estimate, over {duration(cost.hours)})"
+    if cost.problem:
+        return f"unknown: {cost.problem}"
+    return "-"

@@ -10,6 +10,7 @@ journal work the same.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -161,6 +162,10 @@ class EmulatorMiddleware:
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_seen[0] = message["status"]
+                # The Date of the simulated clock, the one created_at is stamped with:
+                # clients measure ages and costs against it (uvicorn's is turned off).
+                date = email.utils.formatdate(self.emulator.clock.now(), usegmt=True)
+                message["headers"] = [*message.get("headers", ()), (b"date", date.encode())]
             await send(message)
 
         request = _Request(downstream, denial, atlas, path, content_type, content_length)

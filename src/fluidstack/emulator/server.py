@@ -114,6 +114,7 @@ def build_uvicorn_server(
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
+        date_header=False,  # the middleware sends the simulated clock's Date instead
         timeout_keep_alive=30,
     )
 

@@ -6,6 +6,7 @@ Everything but the I/O lives in :mod:`fluidstack.core`; this loop only sends and
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, Sequence, TypeVar
 
@@ -28,6 +29,7 @@ from ..errors import ApiError
 from ..events import RequestEvent, ResponseEvent, RetryEvent
 from ..request_options import RequestOptions
 from ..retries import Outcome, classify_exception, classify_status
+from ..server_clock import ServerClock
 from ._io import HttpClient, sleep
 
 __all__ = ["AsyncAuth", "AsyncPipeline"]
@@ -79,6 +81,8 @@ class AsyncPipeline:
         self.auth = auth
         self.headers_on_client = headers_on_client
         """Whether ``http`` carries ``config.headers`` itself (a client of our own)."""
+        self.server_clock = ServerClock()
+        """The server's time, from the ``Date`` of its answers."""
 
     @classmethod
     def on(cls, config: ClientConfig, custom: Optional[HttpClient]) -> AsyncPipeline:
@@ -136,6 +140,10 @@ class AsyncPipeline:
             return None  # type: ignore[return-value]
         return parse_response(endpoint, response)
 
+    def server_time(self) -> dt.datetime:
+        """The current time by the server's clock (see :class:`ServerClock`)."""
+        return self.server_clock.now(self.clock())
+
     def secrets(self) -> Sequence[Optional[str]]:
         """The credentials this pipeline sends, to keep out of error messages."""
         held = self.auth.secrets() if self.auth is not None else ()
@@ -184,6 +192,7 @@ class AsyncPipeline:
                     )
                 )
             else:
+                self.server_clock.observe(response.headers, self.clock())
                 outcome = classify_status(response.status_code)
                 hooks.response(
                     ResponseEvent(

@@ -7,6 +7,7 @@ Everything but the I/O lives in :mod:`fluidstack.core`; this loop only sends and
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, TypeVar
 
@@ -29,6 +30,7 @@ from ..errors import ApiError
 from ..events import RequestEvent, ResponseEvent, RetryEvent
 from ..request_options import RequestOptions
 from ..retries import Outcome, classify_exception, classify_status
+from ..server_clock import ServerClock
 from ._io import HttpClient, sleep
 
 __all__ = ["Auth", "Pipeline"]
@@ -80,6 +82,8 @@ class Pipeline:
         self.auth = auth
         self.headers_on_client = headers_on_client
         """Whether ``http`` carries ``config.headers`` itself (a client of our own)."""
+        self.server_clock = ServerClock()
+        """The server's time, from the ``Date`` of its answers."""
 
     @classmethod
     def on(cls, config: ClientConfig, custom: Optional[HttpClient]) -> Pipeline:
@@ -137,6 +141,10 @@ class Pipeline:
             return None  # type: ignore[return-value]
         return parse_response(endpoint, response)
 
+    def server_time(self) -> dt.datetime:
+        """The current time by the server's clock (see :class:`ServerClock`)."""
+        return self.server_clock.now(self.clock())
+
     def secrets(self) -> Sequence[Optional[str]]:
         """The credentials this pipeline sends, to keep out of error messages."""
         held = self.auth.secrets() if self.auth is not None else ()
@@ -185,6 +193,7 @@ class Pipeline:
                     )
                 )
             else:
+                self.server_clock.observe(response.headers, self.clock())
                 outcome = classify_status(response.status_code)
                 hooks.response(
                     ResponseEvent(
