@@ -6,7 +6,12 @@ instances behind."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -231,6 +236,92 @@ def test_a_lost_connection_during_the_command_leaves_nothing(
         stopped.set()
         watcher.join(10)
     assert "SSH failed" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+def _signal_during_delete(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
+    """Real Ctrl-Cs (SIGINT to this process) just as the run sends its DELETE."""
+    real_send = httpx.Client.send
+
+    def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if request.method == "DELETE":
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)  # handled before the next line
+        return real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", send)
+
+
+def test_ctrl_c_while_deleting_does_not_cut_the_delete_short(
+    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    _signal_during_delete(monkeypatch, times=2)
+    result = fs(*run_args(platform_key, "--", "echo done"))
+    assert result.stdout == "done\n"
+    assert "Still deleting" in result.stderr
+    assert "was deleted after" in result.stderr
+    assert live_platform_instances(ssh_emulator) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_three_ctrl_c_while_deleting_leave_the_instance_and_say_so(
+    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    _signal_during_delete(monkeypatch, times=3)
+    result = fs(*run_args(platform_key, "--", "true"), expect=130)
+    (left,) = live_platform_instances(ssh_emulator)
+    assert f"instance {left['id']} may still be running" in result.stderr
+    assert f"fluidstack instances delete {left['id']}" in result.stderr
+    assert "was deleted" not in result.stderr
+
+
+def test_ctrl_c_while_waiting_with_keep_names_the_kept_instance(
+    fs: Fs, platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    _interrupt_http(monkeypatch, "GET", lambda path: path.startswith("/instances/"))
+    result = fs(*run_args(platform_key, "--keep", "--", "true"), expect=130)
+    (kept,) = live_platform_instances(ssh_emulator)
+    assert f"Instance {kept['id']} was kept (--keep)" in result.stderr
+    assert "No instance is left running" not in result.stderr
+
+
+@pytest.mark.parametrize(("name", "status"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_signal_to_the_run_process_during_the_command_deletes_the_instance(
+    name: str, status: int, cli_env: Dict[str, str], platform_key: KeyPair, project: Path,
+    ssh_emulator: EmulatorHandle,
+) -> None:  # fmt: skip
+    """``fluidstack run`` as its own process, stopped by a real signal (Ctrl-C, a kill,
+    the terminal closing) while the command runs: it deletes the instance and exits
+    128 + the signal's number."""
+    number = getattr(signal, name)
+    args = ["run", "-i", str(platform_key.private), "--poll-interval", "0.2", "--",
+            "touch started; echo started; sleep 120"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fluidstack", *args], cwd=project, env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not any(
+            (ssh_emulator.instance_directory(i["id"]) / "home/ubuntu/proj/started").exists()
+            for i in live_platform_instances(ssh_emulator)
+        ):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the command never started"
+            ssh_emulator.advance(30)  # the run waits in simulated time: move it along
+            time.sleep(0.05)
+        process.send_signal(number)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == status, stderr
+    assert "started" in stdout
+    assert "was deleted after" in stderr
     assert live_platform_instances(ssh_emulator) == []
 
 

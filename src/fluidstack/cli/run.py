@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,9 @@ class Job:
     instance: Any = None
     status: Optional[int] = None
     notes: List[str] = field(default_factory=list)
+    unsure: bool = False
+    """The run ended in a way that leaves the instance's fate unknown (a failed delete,
+    the delete abandoned): the report must not claim it is gone."""
 
 
 def upload_workdir(state: CliState, resource: Any, job: Job) -> None:
@@ -169,6 +173,65 @@ def _on_instance(state: CliState, resource: Any, job: Job) -> None:
         download_outputs(state, resource, job)
 
 
+class _Interrupts:
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal) during a run, in the main thread.
+
+    The first one stops the step in progress (as ``KeyboardInterrupt``) and the run goes
+    on to delete its instance. Once the instance is being deleted, further ones are told
+    to wait rather than cut the delete short (a GPU left billing is worse than a few
+    seconds); the third of them gives up and leaves the instance, saying so.
+    """
+
+    GIVE_UP_AFTER = 3
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self.tearing_down = False
+        """Set once the instance is (about to be) deleted."""
+        self.signal_number: Optional[int] = None
+        """The signal that interrupted the run, if one did."""
+        self._deferred = 0
+        self.gave_up = False
+        """Interrupted while deleting, too often: the instance was left as it was."""
+        self._previous: Dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for number in _STOP_SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous.clear()
+
+    def _handle(self, number: int, frame: object) -> None:
+        if not self.tearing_down:
+            self.tearing_down = True
+            self.signal_number = number
+            raise KeyboardInterrupt
+        self._deferred += 1
+        ident = getattr(self._job.instance, "id", None) or "the instance"
+        if self._deferred >= self.GIVE_UP_AFTER:
+            self.gave_up = True
+            click.echo(f"\nLeaving {ident} as it is: delete it yourself.", err=True)
+            raise KeyboardInterrupt
+        left = self.GIVE_UP_AFTER - self._deferred
+        click.echo(
+            f"\nStill deleting {ident}, so that it stops billing; interrupt {left} more "
+            "time(s) to leave it running.",
+            err=True,
+        )
+
+
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 def _execute(
     state: CliState,
     resource: Any,
@@ -184,16 +247,23 @@ def _execute(
 
     started = time.monotonic()
     exit_code = 0
+    interrupts = _Interrupts(job)
     try:
-        with open_instance() as instance:
-            job.instance = instance
-            state.info(
-                f"Instance {instance.id} answers SSH ({elapsed_text(time.monotonic() - started)})."
-            )
-            _on_instance(state, resource, job)
+        with interrupts, open_instance() as instance:
+            try:
+                job.instance = instance
+                elapsed = elapsed_text(time.monotonic() - started)
+                state.info(f"Instance {instance.id} answers SSH ({elapsed}).")
+                _on_instance(state, resource, job)
+            finally:
+                interrupts.tearing_down = True  # the delete comes next
         exit_code = job.status or 0
     except KeyboardInterrupt:
+        job.unsure = interrupts.gave_up
         summary(job, time.monotonic() - started, keep)
+        if interrupts.signal_number not in (None, signal.SIGINT):
+            # SIGTERM, or SIGHUP (the terminal went away): exit as killed by it.
+            click.get_current_context().exit(128 + int(interrupts.signal_number))
         raise
     except CommandTimeoutError:
         job.notes.append(f"the command ran longer than --max-runtime {job.max_runtime:g}s")
@@ -205,6 +275,8 @@ def _execute(
         job.notes.append(str(exc))
         exit_code = 1
     except ApiError:
+        # A create refused, or a delete that failed: its error says which, and what to do.
+        job.unsure = True
         summary(job, time.monotonic() - started, keep)
         raise
     summary(job, time.monotonic() - started, keep)
@@ -218,6 +290,10 @@ def _report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optiona
     ident = getattr(job.instance, "id", None)
     if kept and ident is not None:
         state.info(f"Instance {ident} was kept (--keep). Delete it with: {delete_command} {ident}")
+    elif job.unsure:
+        if ident is not None:
+            click.echo(f"warning: instance {ident} may still be running: {delete_command} {ident}",
+                       err=True)  # fmt: skip
     elif ident is not None:
         state.info(f"Instance {ident} was deleted after {elapsed_text(seconds)}.")
     else:
@@ -291,9 +367,10 @@ def _job(command: Tuple[str, ...], identity: Optional[str], max_runtime: Optiona
 
 
 @contextlib.contextmanager
-def _kept(create: Callable[[], Any], wait: Callable[[Any], Any]) -> Iterator[Any]:
-    """``--keep``: create and wait, and leave the instance as it is whatever happens."""
-    created = create()
+def _kept(create: Callable[[], Any], wait: Callable[[Any], Any], job: Job) -> Iterator[Any]:
+    """``--keep``: create and wait, and leave the instance as it is whatever happens (the
+    report names it even when the wait was interrupted)."""
+    job.instance = created = create()
     yield wait(created)
 
 
@@ -389,6 +466,7 @@ def run(
                 manager = _kept(
                     lambda a=arguments: client.instances.create(**a),  # type: ignore[misc]
                     lambda created: client.instances.wait(created.id, **wait_args()),
+                    job,
                 )
             else:
                 manager = client.instances.ephemeral(**arguments, **wait_args())
@@ -521,6 +599,7 @@ def atlas_run(
             return _kept(
                 lambda: atlas.instances.create(**arguments),
                 lambda created: atlas.instances.wait(created.id, **waits),
+                job,
             )
         manager: ContextManager[Any] = atlas.instances.disposable(**arguments, **waits)
         return manager
