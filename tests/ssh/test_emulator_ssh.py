@@ -154,8 +154,9 @@ async def test_atlas_boot_disk_survives_a_restart_unless_ephemeral(
     ssh_emulator: EmulatorHandle, key: KeyPair, ephemeral: bool
 ) -> None:
     atlas, instance = await _atlas(
-        ssh_emulator, key, ephemeral=ephemeral, user_data="#!/bin/sh\necho booted >> boots.txt\n"
-    )
+        ssh_emulator, key, ephemeral=ephemeral,
+        user_data="#!/bin/sh\necho booted >> boots.txt\necho first-boot-output\n",
+    )  # fmt: skip
     try:
         run = lambda command: atlas.instances.exec(instance.id, command, key_path=key.private)  # noqa: E731
         first = await run("cloud-init status --wait >/dev/null; cat boots.txt; touch mine")
@@ -165,6 +166,9 @@ async def test_atlas_boot_disk_survives_a_restart_unless_ephemeral(
         await atlas.instances.wait(instance.id, until="ssh")
         # An ephemeral disk is new: the user data runs again, the file is gone.
         after = await run("cloud-init status --wait >/dev/null; cat boots.txt; ls mine")
+        log = await run('cat "$FLUIDSTACK_INSTANCE_ROOT/var/log/cloud-init-output.log"')
+        # User data runs once per boot disk, its output in the disk's cloud-init log.
+        assert log.stdout.count("first-boot-output\n") == 1
         if ephemeral:
             assert after.stdout == "booted\n"
             assert after.exit_status != 0
@@ -176,22 +180,102 @@ async def test_atlas_boot_disk_survives_a_restart_unless_ephemeral(
         await atlas.aclose()
 
 
-def test_user_data_script_output_goes_to_the_cloud_init_log(
-    ssh_emulator: EmulatorHandle, key: KeyPair
-) -> None:
+def test_write_files_land_under_the_instance_root_with_their_mode(tmp_path: Path) -> None:
     from fluidstack.emulator.ssh.tools import InstanceDisk, parse_user_data
 
-    data = parse_user_data(b"#cloud-config\nwrite_files:\n  - path: /etc/motd\n    content: "
-                           + base64.b64encode(b"hi").decode().encode()
-                           + b"\n    encoding: b64\n    permissions: '0600'\n")  # fmt: skip
-    disk = InstanceDisk(Path(ssh_emulator.ssh_info()["directory"]) / "unit")
+    data = parse_user_data(
+        b"#cloud-config\nwrite_files:\n"
+        b"  - path: /etc/motd\n    encoding: b64\n    permissions: '0600'\n    content: "
+        + base64.b64encode(b"hi")
+        + b"\n  - path: /home/ubuntu/notes.txt\n    content: one\n"
+        b"  - path: /home/ubuntu/notes.txt\n    content: ' two'\n    append: true\n"
+        b"  - path: /../../outside.txt\n    content: no\n"
+        b"  - path: relative.txt\n    content: no\n"
+    )
+    disk = InstanceDisk(tmp_path / "i-1")
     disk.create()
-    try:
-        assert disk.first_boot_script(data) is None
-        assert (disk.root / "etc" / "motd").read_bytes() == b"hi"
-        assert oct((disk.root / "etc" / "motd").stat().st_mode & 0o777) == "0o600"
-    finally:
-        disk.remove()
+    assert disk.first_boot_script(data) is None  # no runcmd: nothing to run
+    assert (disk.root / "etc" / "motd").read_bytes() == b"hi"
+    assert oct((disk.root / "etc" / "motd").stat().st_mode & 0o777) == "0o600"
+    assert (disk.home / "notes.txt").read_text() == "one two"
+    assert not (tmp_path / "outside.txt").exists()
+    log = disk.log_path.read_text()
+    assert "'/../../outside.txt' leaves the instance: skipped" in log
+    assert "'relative.txt' is not absolute: skipped" in log
+
+
+def _first_boot(disk: Any, user_data: bytes) -> int:
+    """What the emulator does at an instance's first boot, waited for."""
+    from fluidstack.emulator.ssh.tools import parse_user_data, run_first_boot
+
+    process = run_first_boot(disk, disk.first_boot_script(parse_user_data(user_data)), "i-1")
+    code = 0 if process is None else process.wait(60)
+    if process is not None:
+        disk.finish_boot(code)
+    return code
+
+
+@pytest.mark.parametrize(
+    ("user_data", "status"),
+    [
+        (b"#!/bin/sh\necho out-line\necho err-line >&2\nexit 3\n", "error"),
+        (b"#cloud-config\nruncmd:\n  - echo out-line\n  - [sh, -c, 'echo err-line >&2']\n",
+         "done"),
+    ],
+)  # fmt: skip
+def test_user_data_output_goes_to_the_cloud_init_log_and_status(
+    tmp_path: Path, user_data: bytes, status: str
+) -> None:
+    from fluidstack.emulator.ssh.tools import InstanceDisk
+
+    disk = InstanceDisk(tmp_path / "i-1")
+    disk.create()
+    disk.install_tools(None, "i-1")
+    code = _first_boot(disk, user_data)
+    log = disk.log_path.read_text()
+    assert "out-line\nerr-line\n" in log  # stdout and stderr, in order, in one log
+    assert f"user data exit status {code}" in log
+    shown = subprocess.run([str(disk.bin / "cloud-init"), "status"], capture_output=True,
+                           text=True, check=False)  # fmt: skip
+    assert shown.stdout == f"status: {status}\n"
+    assert shown.returncode == (0 if status == "done" else 1)
+
+
+def test_nvidia_smi_prints_its_table_csv_and_list_formats(tmp_path: Path) -> None:
+    from fluidstack.emulator.ssh.tools import InstanceDisk, gpu_spec
+
+    disk = InstanceDisk(tmp_path / "i-1")
+    disk.create()
+    disk.install_tools(gpu_spec("H100_PCIE_80GB", 2, None), "i-1")
+
+    def smi(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(disk.bin / "nvidia-smi"), *args], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+
+    table = smi().stdout.splitlines()
+    framed = [line for line in table[1:] if line]
+    assert {len(line) for line in framed} == {91}  # nvidia-smi 550's frame, every line
+    assert "| NVIDIA-SMI 550.90.07" in table[2]
+    rows = [line for line in framed if "NVIDIA H100 PCIe" in line]
+    assert [row[:6] for row in rows] == ["|   0 ", "|   1 "]
+    assert sum("0MiB / 81920MiB" in line for line in framed) == 2
+    assert smi("--query-gpu=name,memory.total", "--format=csv").stdout == (
+        "name, memory.total [MiB]\nNVIDIA H100 PCIe, 81920 MiB\nNVIDIA H100 PCIe, 81920 MiB\n"
+    )
+    assert smi("--query-gpu=index,memory.total", "--format=csv,noheader,nounits").stdout == (
+        "0, 81920\n1, 81920\n"
+    )
+    listed = smi("-L").stdout.splitlines()
+    assert [line[:25] for line in listed] == [
+        "GPU 0: NVIDIA H100 PCIe (",
+        "GPU 1: NVIDIA H100 PCIe (",
+    ]
+    assert listed[0] != listed[1]  # each GPU its own UUID
+    wrong = smi("--query-gpu=colour", "--format=csv")
+    assert wrong.returncode == 2
+    assert 'Field "colour" is not a valid field to query.' in wrong.stderr
+    disk.install_tools(None, "i-1")  # a CPU type: no nvidia-smi at all
+    assert not (disk.bin / "nvidia-smi").exists()
 
 
 @pytest.mark.skipif(shutil.which("scp") is None and not os.environ.get("CI"),
