@@ -145,8 +145,35 @@ async def _atlas(emulator: EmulatorHandle, key: KeyPair, **create: Any) -> Tuple
     project = await atlas.projects.create(name="p")
     atlas = atlas.with_options(project_id=project.id)
     await atlas.user_keys.create(name="k", key=key.public)
-    instance = await atlas.instances.create(type="cpu.2x", wait=True, until="ssh", **create)
+    until = create.pop("until", "ssh")
+    instance = await atlas.instances.create(type="cpu.2x", wait=True, until=until, **create)
     return atlas, instance
+
+
+async def test_an_sshd_delay_rule_makes_atlas_ready_come_later_than_running(
+    ssh_emulator: EmulatorHandle, key: KeyPair
+) -> None:
+    """A rule as in docs/emulator.md: every Atlas instance's sshd starts 600 simulated
+    seconds after ``running``; until then its port resets connections."""
+    import datetime as dt
+
+    ssh_emulator.add_fault(action="sshd_delay", path="/regions/*/instances/*", seconds=600,
+                           times=None)  # fmt: skip
+    atlas, instance = await _atlas(ssh_emulator, key, until="running")
+    try:
+        assert str(instance.state) == "running"
+        with pytest.raises((OSError, asyncssh.Error)):
+            await asyncssh.connect(instance.ip, port=ssh_emulator.ssh_port, username="ubuntu",
+                                   client_keys=[str(key.private)], known_hosts=None,
+                                   agent_path=None, config=None, connect_timeout=30)  # fmt: skip
+        before = dt.datetime.fromisoformat(ssh_emulator.clock()["now"].replace("Z", "+00:00"))
+        await atlas.instances.wait(instance.id, until="ssh", poll_interval=10)
+        after = dt.datetime.fromisoformat(ssh_emulator.clock()["now"].replace("Z", "+00:00"))
+        assert (after - before).total_seconds() >= 500  # (it had been running a little)
+        ok = await atlas.instances.exec(instance.id, "echo up", key_path=key.private)
+        assert ok.stdout == "up\n"
+    finally:
+        await atlas.aclose()
 
 
 @pytest.mark.parametrize("ephemeral", [False, True])

@@ -413,7 +413,7 @@ def run(
     ~/<its name>, runs COMMAND there with its output streamed here, downloads the --out
     paths and deletes the instance, on success, failure, --max-runtime, Ctrl-C or a lost
     connection, and prints what it cost. Exits with the command's status (124 past
-    --max-runtime, 255 when SSH fails, 130 on Ctrl-C).
+    --max-runtime, 255 when SSH fails, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP).
 
     \b
     Examples:
@@ -557,7 +557,7 @@ def atlas_run(
     uploads the working directory (minus what .gitignore ignores) to ~/<its name>,
     runs COMMAND with its output streamed here, downloads the --out paths and deletes
     the instance whatever happens. Exits with the command's status (124 past
-    --max-runtime, 255 when SSH fails, 130 on Ctrl-C).
+    --max-runtime, 255 when SSH fails, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP).
 
     \b
     Examples:
