@@ -313,14 +313,20 @@ def test_a_signal_to_the_run_process_during_the_command_deletes_the_instance(
             assert time.monotonic() < deadline, "the command never started"
             ssh_emulator.advance(30)  # the run waits in simulated time: move it along
             time.sleep(0.05)
+        # The command's output is here while it runs (a buffered line would never come).
+        watchdog = threading.Timer(90, process.kill)
+        watchdog.start()
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        watchdog.cancel()
         process.send_signal(number)
-        stdout, stderr = process.communicate(timeout=120)
+        _, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
+    assert first == "started\n"
     assert process.returncode == status, stderr
-    assert "started" in stdout
     assert "was deleted after" in stderr
     assert live_platform_instances(ssh_emulator) == []
 

@@ -154,6 +154,36 @@ def test_exec_streams_and_exits_with_the_remote_status(
     assert result.stderr == "err\n"
 
 
+def test_exec_output_arrives_while_the_command_still_runs(
+    platform_instance: Dict[str, Any], key: KeyPair, cli_env: Dict[str, str],
+    ssh_emulator: EmulatorHandle,
+) -> None:  # fmt: skip
+    """The command cannot end before its first line was read here: output is streamed."""
+    import threading
+
+    home = ssh_emulator.instance_directory(platform_instance["id"]) / "home" / "ubuntu"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fluidstack", "instances", "exec", platform_instance["id"],
+         "-i", str(key.private), "--",
+         "echo first; while [ ! -e go ]; do sleep 0.05; done; echo second; exit 4"],
+        env={**os.environ, **cli_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    watchdog = threading.Timer(90, process.kill)  # a buffered "first" would wait forever
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "first\n"
+        (home / "go").touch()
+        rest, stderr = process.communicate(timeout=90)
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert rest == "second\n"
+    assert process.returncode == 4, stderr
+
+
 def test_exec_timeout_exits_124(fs: Fs, platform_instance: Dict[str, Any], key: KeyPair) -> None:
     result = fs("instances", "exec", platform_instance["id"], "-i", str(key.private),
                 "--timeout", "0.5", "--", "sleep 30", expect=124)  # fmt: skip
