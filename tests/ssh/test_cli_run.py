@@ -58,6 +58,34 @@ def run_args(key: KeyPair, *extra: str) -> List[str]:
     return ["run", "-i", str(key.private), "--poll-interval", "5", *extra]
 
 
+def test_the_upload_follows_every_gitignore_and_never_takes_git(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from fluidstack.cli.run import pack_directory
+
+    root = tmp_path / "proj"
+    for name, text in {
+        ".gitignore": "*.log\n!keep.log\n/data/\n",
+        "a.log": "x", "keep.log": "x", "train.py": "x",
+        "data/big.bin": "x",                      # /data/ ignored at the root only
+        "src/data/small.txt": "x",
+        "src/.gitignore": "generated/\n*.tmp\n",
+        "src/generated/code.py": "x", "src/mod.py": "x", "src/x.tmp": "x",
+        "other/x.tmp": "x",                       # src's rules apply below src only
+        ".git/config": "x",
+    }.items():  # fmt: skip
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    archive, count = pack_directory(root)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        names = sorted(tar.getnames())
+    assert names == [".gitignore", "keep.log", "other/x.tmp", "src/.gitignore",
+                     "src/data/small.txt", "src/mod.py", "train.py"]  # fmt: skip
+    assert count == len(names)
+
+
 def test_run_uploads_runs_downloads_and_deletes(
     fs: Fs,
     platform_key: KeyPair,
