@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,6 +93,8 @@ def test_run_uploads_runs_downloads_and_deletes(
     project: Path,
     ssh_emulator: EmulatorHandle,
 ) -> None:
+    balance = httpx.get(f"{ssh_emulator.base_url}/user/balance",
+                        headers={"api-key": ssh_emulator.api_key}).json()  # fmt: skip
     result = fs(*run_args(platform_key, "--gpu-type", "H100_PCIE_80GB", "--out", "results",
                           "--out", "missing.txt", "--",
                           "ls -a . src | sort; sh train.sh; mkdir -p results; "
@@ -106,7 +109,13 @@ def test_run_uploads_runs_downloads_and_deletes(
     assert "--out missing.txt: not on the instance" in result.stderr
     assert "H100_PCIE_80GB" in result.stderr
     assert "was deleted after" in result.stderr
-    assert "Cost: $" in result.stderr
+    # What it cost: the balance's fall, to the cent and more (a few simulated seconds).
+    after = httpx.get(f"{ssh_emulator.base_url}/user/balance",
+                      headers={"api-key": ssh_emulator.api_key}).json()  # fmt: skip
+    spent = float(balance["balance"]) - float(after["balance"])
+    assert spent > 0
+    (cost,) = re.findall(r"Cost: \$([0-9.]+) ", result.stderr)
+    assert abs(float(cost) - spent) <= (0.005 if spent >= 0.1 else 0.00005)  # as printed
     assert live_platform_instances(ssh_emulator) == []
 
 
