@@ -259,3 +259,20 @@ def test_atlas_ssh_print_uses_the_ssh_port(
     assert f"HostKeyAlias=fluidstack-{atlas_instance['id']}" in result.stdout
     other = fs("atlas", "instances", "ssh", atlas_instance["id"], "--print", "--ssh-port", "2200")
     assert "-p 2200 " in other.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("ssh", "FLUIDSTACK_SSH_PORT must be a port number, got 'ssh'"),
+        ("70000", "ssh_port must be between 1 and 65535, got 70000"),
+    ],
+)
+def test_a_bad_ssh_port_in_the_environment_is_a_clear_error(
+    fs: Fs, atlas_instance: Dict[str, Any], monkeypatch: pytest.MonkeyPatch, value: str,
+    message: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("FLUIDSTACK_SSH_PORT", value)
+    result = fs("atlas", "instances", "ssh", atlas_instance["id"], "--print", expect=2)
+    assert f"error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr

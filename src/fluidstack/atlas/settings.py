@@ -23,6 +23,7 @@ __all__ = [
     "browser_login_defaults",
     "check_project_id",
     "resolve_settings",
+    "resolve_ssh_port",
 ]
 
 PRODUCTION_MANAGEMENT_URL = "https://api.atlas.fluidstack.io"
@@ -201,12 +202,13 @@ def resolve_settings(
         token_url=tokens,
         region_api=region_api,
         audience=audience,
-        ssh_port=_ssh_port(ssh_port, _env(ENV_SSH_PORT)),
+        ssh_port=resolve_ssh_port(ssh_port, _env(ENV_SSH_PORT)),
     )
 
 
-def _ssh_port(given: Optional[int], env: Optional[str]) -> int:
-    """The argument, else ``FLUIDSTACK_SSH_PORT``, else 22."""
+def resolve_ssh_port(given: Optional[int], env: Optional[str]) -> int:
+    """The port instances answer SSH on: ``given``, else ``env`` (the value of
+    ``FLUIDSTACK_SSH_PORT``), else 22. ``ValueError`` for anything but a port number."""
     if given is None:
         if env is None:
             return DEFAULT_SSH_PORT

@@ -11,6 +11,8 @@ import click
 from .remote import (
     Endpoint,
     exec_on,
+    exec_timeout_option,
+    identity_option,
     parse_copy,
     remote_command,
     ssh_argv,
@@ -654,16 +656,8 @@ def ssh_instance(
 @instances.command("exec", context_settings={"ignore_unknown_options": True})
 @click.argument("instance_id", metavar="ID", shell_complete=_complete_instance_ids)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
-@click.option(
-    "-i",
-    "--identity",
-    type=click.Path(dir_okay=False, exists=True, resolve_path=False),
-    metavar="KEY",
-    help="Private key to log in with (default: ssh-agent, then ~/.ssh/id_*).",
-)
-@click.option(
-    "--timeout", type=float, metavar="S", help="Stop the command after S seconds (exit 124)."
-)
+@identity_option
+@exec_timeout_option
 @pass_state
 def exec_instance(
     state: CliState,
@@ -695,13 +689,7 @@ def exec_instance(
 @instances.command("cp")
 @click.argument("source", metavar="SOURCE")
 @click.argument("destination", metavar="DEST")
-@click.option(
-    "-i",
-    "--identity",
-    type=click.Path(dir_okay=False, exists=True, resolve_path=False),
-    metavar="KEY",
-    help="Private key to log in with (default: ssh-agent, then ~/.ssh/id_*).",
-)
+@identity_option
 @pass_state
 def copy_files(state: CliState, source: str, destination: str, identity: Optional[str]) -> None:
     """Copy files or directories (recursively) to or from an instance, over SFTP.

@@ -19,13 +19,17 @@ import click
 from .state import CliError, CliState
 
 __all__ = [
+    "ENV_SSH_PORT",
     "EXIT_SSH_FAILED",
     "Endpoint",
     "exec_on",
+    "exec_timeout_option",
+    "identity_option",
     "parse_copy",
     "remote_command",
     "ssh_argv",
     "ssh_errors",
+    "ssh_port_option",
     "system_ssh",
 ]
 
@@ -78,6 +82,39 @@ def ssh_argv(
     argv.append(f"{endpoint.username}@{endpoint.host}")
     argv += list(extra)
     return argv
+
+
+ENV_SSH_PORT = "FLUIDSTACK_SSH_PORT"
+"""Where Atlas clients find the port instances answer SSH on (Atlas reports none)."""
+
+
+def identity_option(func: Any) -> Any:
+    """``-i/--identity KEY``: the private key to log in with."""
+    return click.option(
+        "-i",
+        "--identity",
+        type=click.Path(dir_okay=False, exists=True, resolve_path=False),
+        metavar="KEY",
+        help="Private key to log in with (default: ssh-agent, then ~/.ssh/id_*).",
+    )(func)
+
+
+def exec_timeout_option(func: Any) -> Any:
+    """``--timeout S`` of ``exec``: the command is stopped after S seconds (exit 124)."""
+    return click.option(
+        "--timeout", type=float, metavar="S", help="Stop the command after S seconds (exit 124)."
+    )(func)
+
+
+def ssh_port_option(func: Any) -> Any:
+    """``--ssh-port PORT`` of the Atlas commands (Atlas reports only an address)."""
+    return click.option(
+        "--ssh-port",
+        type=click.IntRange(1, 65535),
+        metavar="PORT",
+        help=f"Port instances answer SSH on (default: ${ENV_SSH_PORT}, else 22; the "
+        "emulator's is 2222).",
+    )(func)
 
 
 def system_ssh(state: CliState, argv: List[str], close: Callable[[], None]) -> None:

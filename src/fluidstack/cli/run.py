@@ -25,7 +25,13 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
 
 import click
 
-from .remote import EXIT_SSH_FAILED, remote_command, require_ssh_extra
+from .remote import (
+    EXIT_SSH_FAILED,
+    identity_option,
+    remote_command,
+    require_ssh_extra,
+    ssh_port_option,
+)
 from .state import CliError, CliState, pass_state
 from .waiting import elapsed_text
 
@@ -305,15 +311,9 @@ def _report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optiona
 
 
 def _common_options(func: Any) -> Any:
-    options = [
+    options: List[Callable[[Any], Any]] = [
         click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND..."),
-        click.option(
-            "-i",
-            "--identity",
-            type=click.Path(dir_okay=False, exists=True, resolve_path=False),
-            metavar="KEY",
-            help="Private key to log in with (default: ssh-agent, then ~/.ssh/id_*).",
-        ),
+        identity_option,
         click.option(
             "--max-runtime",
             type=click.FloatRange(min=0, min_open=True),
@@ -529,12 +529,7 @@ def _smallest_type(atlas: Any) -> str:
     help="Public key allowed to log in (repeatable; default ~/.ssh/id_ed25519.pub or "
     "id_rsa.pub, if there).",
 )
-@click.option(
-    "--ssh-port",
-    type=click.IntRange(1, 65535),
-    metavar="PORT",
-    help="Port instances answer SSH on (default: $FLUIDSTACK_SSH_PORT, else 22).",
-)
+@ssh_port_option
 @_common_options
 @pass_state
 def atlas_run(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
+from ..remote import ENV_SSH_PORT, exec_timeout_option, identity_option, ssh_port_option
 from ..state import (
     AliasedGroup,
     CliError,
@@ -485,45 +486,18 @@ def launch(
 
 # -- logging in ----------------------------------------------------------------------------
 
-ENV_SSH_PORT = "FLUIDSTACK_SSH_PORT"
-
-
-def _ssh_port_option(func: Any) -> Any:
-    return click.option(
-        "--ssh-port",
-        type=click.IntRange(1, 65535),
-        metavar="PORT",
-        help=f"Port instances answer SSH on (default: ${ENV_SSH_PORT}, else 22; the "
-        "emulator's is 2222).",
-    )(func)
-
-
-def _identity_option(func: Any) -> Any:
-    return click.option(
-        "-i",
-        "--identity",
-        type=click.Path(dir_okay=False, exists=True, resolve_path=False),
-        metavar="KEY",
-        help="Private key to log in with (default: ssh-agent, then ~/.ssh/id_*).",
-    )(func)
-
 
 def ssh_port(option: Optional[int]) -> int:
-    """``--ssh-port``, else ``FLUIDSTACK_SSH_PORT``, else 22: Atlas reports no port."""
+    """``--ssh-port``, else ``FLUIDSTACK_SSH_PORT``, else 22 (the SDK's rule): Atlas
+    reports no port."""
     import os
 
-    if option is not None:
-        return option
-    text = os.environ.get(ENV_SSH_PORT)
-    if not text:
-        return 22
+    from fluidstack.atlas.settings import resolve_ssh_port
+
     try:
-        port = int(text)
-    except ValueError:
-        raise InputError(f"{ENV_SSH_PORT} must be a port number, got {text!r}") from None
-    if not 0 < port <= 65535:
-        raise InputError(f"{ENV_SSH_PORT} must be between 1 and 65535, got {port}")
-    return port
+        return resolve_ssh_port(option, os.environ.get(ENV_SSH_PORT) or None)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def ssh_client(state: CliState, port_option: Optional[int]) -> Any:
@@ -534,8 +508,8 @@ def ssh_client(state: CliState, port_option: Optional[int]) -> Any:
 @instances.command("ssh")
 @click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
 @click.argument("ssh_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SSH ARGS...]")
-@_identity_option
-@_ssh_port_option
+@identity_option
+@ssh_port_option
 @click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
 @pass_state
 def ssh_instance(
@@ -577,11 +551,9 @@ def ssh_instance(
 @instances.command("exec", context_settings={"ignore_unknown_options": True})
 @click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
-@_identity_option
-@_ssh_port_option
-@click.option(
-    "--timeout", type=float, metavar="S", help="Stop the command after S seconds (exit 124)."
-)
+@identity_option
+@ssh_port_option
+@exec_timeout_option
 @pass_state
 def exec_instance(
     state: CliState,
@@ -617,8 +589,8 @@ def exec_instance(
 @instances.command("cp")
 @click.argument("source", metavar="SOURCE")
 @click.argument("destination", metavar="DEST")
-@_identity_option
-@_ssh_port_option
+@identity_option
+@ssh_port_option
 @pass_state
 def copy_files(
     state: CliState,
