@@ -6,7 +6,7 @@ import fnmatch
 import itertools
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, List, Literal, Optional, Union
+from typing import Any, Callable, Deque, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
@@ -100,13 +100,31 @@ class FaultBook:
         """The first rule matching this request, consuming one of its uses."""
         if not self._rules:
             return None
-        for rule in self._rules.values():
+        return self._take(
+            path,
+            account_id,
+            lambda spec: (
+                spec.action != "sshd_delay"
+                and (spec.method == "*" or spec.method.upper() == method)
+            ),
+        )
+
+    def take_sshd_delay(self, instance_path: str, owner_id: Optional[str]) -> float:
+        """Simulated seconds an instance's sshd waits after ``running`` in the boot that
+        starts now (0 without a matching ``sshd_delay`` rule), consuming one use."""
+        rule = self._take(instance_path, owner_id, lambda spec: spec.action == "sshd_delay")
+        return 0.0 if rule is None else rule.spec.seconds
+
+    def _take(
+        self, path: str, owner_id: Optional[str], applies: Callable[[FaultSpec], bool]
+    ) -> Optional[FaultRule]:
+        """The first rule that ``applies``, for ``owner_id`` (when the rule is scoped) and
+        whose ``path`` glob matches, with one of its uses consumed."""
+        for rule in list(self._rules.values()):
             spec = rule.spec
-            if spec.action == "sshd_delay":
+            if not applies(spec):
                 continue
-            if spec.method != "*" and spec.method.upper() != method:
-                continue
-            if rule.account_id is not None and rule.account_id != account_id:
+            if rule.account_id is not None and rule.account_id != owner_id:
                 continue
             if not fnmatch.fnmatchcase(path, spec.path):
                 continue
@@ -117,25 +135,6 @@ class FaultBook:
                     del self._rules[rule.id]
             return rule
         return None
-
-    def take_sshd_delay(self, instance_path: str, owner_id: Optional[str]) -> float:
-        """Simulated seconds an instance's sshd waits after ``running`` in the boot that
-        starts now (0 without a matching ``sshd_delay`` rule), consuming one use."""
-        for rule in list(self._rules.values()):
-            spec = rule.spec
-            if spec.action != "sshd_delay":
-                continue
-            if rule.account_id is not None and rule.account_id != owner_id:
-                continue
-            if not fnmatch.fnmatchcase(instance_path, spec.path):
-                continue
-            rule.hits += 1
-            if rule.remaining is not None:
-                rule.remaining -= 1
-                if rule.remaining <= 0:
-                    del self._rules[rule.id]
-            return spec.seconds
-        return 0.0
 
 
 class Journal:

@@ -31,7 +31,6 @@ from fluidstack.testing.handle import EmulatorHandle
 if TYPE_CHECKING:
     from fluidstack.atlas import AsyncAtlas, Atlas
     from fluidstack.client import AsyncFluidStack, FluidStack
-    from fluidstack.emulator.server import EmulatorServer
 
 __all__ = [
     "async_atlas",
@@ -48,13 +47,36 @@ SESSION_SEED = 1234
 """Seed of the session emulator: ids, names and addresses repeat from run to run."""
 
 
+def _session_emulator(**extra: Any) -> Iterator[EmulatorHandle]:
+    """Serve an emulator on a free loopback port (manual clock, the session seed, no
+    random failures, plus ``extra`` settings) until the session ends."""
+    from fluidstack.emulator.server import EmulatorServer
+    from fluidstack.emulator.settings import EmulatorSettings
+
+    settings = EmulatorSettings(
+        port=0,
+        manual_clock=True,
+        seed=SESSION_SEED,
+        failure_rate=0.0,
+        log_level="warning",
+        **extra,
+    )
+    server = EmulatorServer(settings)
+    server.start()
+    client_id, client_secret = settings.effective_atlas_clients[0]
+    handle = EmulatorHandle(server.base_url, server.api_key, client_id, client_secret)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def fluidstack_emulator() -> Iterator[EmulatorHandle]:
     """A FluidStack emulator for the whole test session (manual clock, seed, no failures)."""
     try:
         from fluidstack.emulator.app import create_app  # noqa: F401 - checks the extra
-        from fluidstack.emulator.server import EmulatorServer
-        from fluidstack.emulator.settings import EmulatorSettings
     except ImportError as exc:
         from fluidstack._extras import missing_extra
 
@@ -67,22 +89,7 @@ def fluidstack_emulator() -> Iterator[EmulatorHandle]:
             pytrace=False,
         )
 
-    settings = EmulatorSettings(
-        port=0,
-        manual_clock=True,
-        seed=SESSION_SEED,
-        failure_rate=0.0,
-        log_level="warning",
-    )
-    server: EmulatorServer = EmulatorServer(settings)
-    server.start()
-    client_id, client_secret = settings.effective_atlas_clients[0]
-    handle = EmulatorHandle(server.base_url, server.api_key, client_id, client_secret)
-    try:
-        yield handle
-    finally:
-        handle.close()
-        server.stop()
+    yield from _session_emulator()
 
 
 @pytest.fixture(scope="session")
@@ -92,31 +99,13 @@ def fluidstack_ssh_emulator() -> Iterator[EmulatorHandle]:
     ``fluidstack_emulator``. Skips the tests that use it when the ``[ssh]`` extra is
     missing (it says what to install)."""
     try:
-        import asyncssh  # noqa: F401
+        import asyncssh  # noqa: F401 - checks the extra
 
-        from fluidstack.emulator.server import EmulatorServer
-        from fluidstack.emulator.settings import EmulatorSettings
+        from fluidstack.emulator.app import create_app  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"needs the ssh extra ({exc.name} is missing): pip install 'fluidstack[ssh]'")
 
-    settings = EmulatorSettings(
-        port=0,
-        manual_clock=True,
-        seed=SESSION_SEED,
-        failure_rate=0.0,
-        log_level="warning",
-        ssh=True,
-        ssh_port=0,
-    )
-    server: EmulatorServer = EmulatorServer(settings)
-    server.start()
-    client_id, client_secret = settings.effective_atlas_clients[0]
-    handle = EmulatorHandle(server.base_url, server.api_key, client_id, client_secret)
-    try:
-        yield handle
-    finally:
-        handle.close()
-        server.stop()
+    yield from _session_emulator(ssh=True, ssh_port=0)
 
 
 @pytest.fixture
