@@ -10,13 +10,11 @@ import click
 
 from .remote import (
     Endpoint,
-    exec_on,
+    copy_and_report,
+    exec_and_exit,
     exec_timeout_option,
     identity_option,
-    parse_copy,
-    remote_command,
     ssh_argv,
-    ssh_errors,
     system_ssh,
 )
 from .state import (
@@ -674,16 +672,7 @@ def exec_instance(
       fluidstack instances exec ID -- nvidia-smi
       fluidstack instances exec ID -- 'cd work && python train.py'
     """
-    from fluidstack.core.ssh import CommandTimeoutError
-
-    line = remote_command(command)
-    instance = state.client.instances.get(instance_id)
-    try:
-        status = exec_on(state, state.client.instances.exec, instance, line, identity, timeout)
-    except CommandTimeoutError as exc:
-        click.echo(f"error: {exc}", err=True)
-        click.get_current_context().exit(124)
-    click.get_current_context().exit(status)
+    exec_and_exit(state.client.instances, instance_id, command, identity, timeout)
 
 
 @instances.command("cp")
@@ -700,12 +689,4 @@ def copy_files(state: CliState, source: str, destination: str, identity: Optiona
       fluidstack instances cp ./data ID:data
       fluidstack instances cp ID:results ./results
     """
-    direction, instance_id, remote, local = parse_copy(source, destination)
-    key = os.path.expanduser(identity) if identity else None
-    instance = state.client.instances.get(instance_id)
-    with ssh_errors():
-        if direction == "up":
-            state.client.instances.upload(instance, local, remote, key_path=key)
-        else:
-            state.client.instances.download(instance, remote, local, key_path=key)
-    state.info(f"Copied {source} to {destination}.")
+    copy_and_report(state, lambda: state.client.instances, source, destination, identity)

@@ -22,7 +22,8 @@ __all__ = [
     "ENV_SSH_PORT",
     "EXIT_SSH_FAILED",
     "Endpoint",
-    "exec_on",
+    "copy_and_report",
+    "exec_and_exit",
     "exec_timeout_option",
     "identity_option",
     "parse_copy",
@@ -163,30 +164,61 @@ def ssh_errors() -> Iterator[None]:
         click.get_current_context().exit(EXIT_SSH_FAILED)
 
 
-def exec_on(
-    state: CliState,
-    run: Callable[..., Any],
-    instance: Any,
-    command: str,
+def exec_and_exit(
+    resource: Any,
+    instance_id: str,
+    words: Sequence[str],
     identity: Optional[str],
     timeout: Optional[float],
-) -> int:
-    """Run ``command`` with ``run`` (an SDK ``instances.exec``), its output streamed to
-    this process's stdout and stderr; returns its exit status."""
+) -> None:
+    """``instances exec`` of either API: run the command on the instance with
+    ``resource.exec`` (an SDK instances resource), its output streamed to this process's
+    stdout and stderr, and exit with its status (124 past ``timeout``, 255 when SSH
+    itself failed)."""
+    from fluidstack.core.ssh import CommandTimeoutError
+
+    command = remote_command(words)
+    instance = resource.get(instance_id)
     sys.stdout.flush()
     sys.stderr.flush()
     stdout: Any = getattr(sys.stdout, "buffer", sys.stdout)
     stderr: Any = getattr(sys.stderr, "buffer", sys.stderr)
+    try:
+        with ssh_errors():
+            result = resource.exec(
+                instance,
+                command,
+                key_path=os.path.expanduser(identity) if identity else None,
+                timeout=timeout,
+                stdout=stdout,
+                stderr=stderr,
+            )
+    except CommandTimeoutError as exc:
+        click.echo(f"error: {exc}", err=True)
+        click.get_current_context().exit(124)
+    click.get_current_context().exit(int(result.exit_status))
+
+
+def copy_and_report(
+    state: CliState,
+    resource: Callable[[], Any],
+    source: str,
+    destination: str,
+    identity: Optional[str],
+) -> None:
+    """``instances cp`` of either API: one side is ``ID:PATH``; files and folders go
+    over SFTP with the instances resource that ``resource()`` gives (made only once the
+    arguments are known to be right)."""
+    direction, instance_id, remote, local = parse_copy(source, destination)
+    key = os.path.expanduser(identity) if identity else None
+    instances = resource()
+    instance = instances.get(instance_id)
     with ssh_errors():
-        result = run(
-            instance,
-            command,
-            key_path=os.path.expanduser(identity) if identity else None,
-            timeout=timeout,
-            stdout=stdout,
-            stderr=stderr,
-        )
-    return int(result.exit_status)
+        if direction == "up":
+            instances.upload(instance, local, remote, key_path=key)
+        else:
+            instances.download(instance, remote, local, key_path=key)
+    state.info(f"Copied {source} to {destination}.")
 
 
 def parse_copy(source: str, destination: str) -> Tuple[str, str, str, str]:

@@ -571,19 +571,10 @@ def exec_instance(
       fluidstack atlas instances exec ID -- nvidia-smi
       fluidstack atlas instances exec ID -- 'cd work && python train.py'
     """
-    from fluidstack.core.ssh import CommandTimeoutError
+    from ..remote import exec_and_exit, remote_command
 
-    from ..remote import exec_on, remote_command
-
-    line = remote_command(command)
-    atlas = ssh_client(state, ssh_port)
-    instance = atlas.instances.get(instance_id)
-    try:
-        status = exec_on(state, atlas.instances.exec, instance, line, identity, timeout)
-    except CommandTimeoutError as exc:
-        click.echo(f"error: {exc}", err=True)
-        click.get_current_context().exit(124)
-    click.get_current_context().exit(status)
+    remote_command(command)  # a usage error before anything is sent
+    exec_and_exit(ssh_client(state, ssh_port).instances, instance_id, command, identity, timeout)
 
 
 @instances.command("cp")
@@ -607,17 +598,9 @@ def copy_files(
       fluidstack atlas instances cp ./data ID:data
       fluidstack atlas instances cp ID:results ./results
     """
-    import os
+    from ..remote import copy_and_report
 
-    from ..remote import parse_copy, ssh_errors
+    def resource() -> Any:
+        return ssh_client(state, ssh_port).instances
 
-    direction, instance_id, remote, local = parse_copy(source, destination)
-    key = os.path.expanduser(identity) if identity else None
-    atlas = ssh_client(state, ssh_port)
-    instance = atlas.instances.get(instance_id)
-    with ssh_errors():
-        if direction == "up":
-            atlas.instances.upload(instance, local, remote, key_path=key)
-        else:
-            atlas.instances.download(instance, remote, local, key_path=key)
-    state.info(f"Copied {source} to {destination}.")
+    copy_and_report(state, resource, source, destination, identity)
