@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import re
+import secrets
 import statistics
 import subprocess
 import sys
@@ -212,6 +213,8 @@ class Emulator:
     def __init__(self, python: str = sys.executable, env: Optional[Dict[str, str]] = None) -> None:
         SCRATCH.mkdir(exist_ok=True)
         self._log = open(SCRATCH / "emulator.log", "wb")  # noqa: SIM115 - closed in stop()
+        # The control API wants its token in x-emulator-token on every call.
+        self.control = {"x-emulator-token": secrets.token_urlsafe(24)}
         self.process = subprocess.Popen(
             [
                 python,
@@ -232,6 +235,8 @@ class Emulator:
                 "86400",
                 "--log-level",
                 "warning",
+                "--control-token",
+                self.control["x-emulator-token"],
             ],
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -277,7 +282,7 @@ class Emulator:
         import httpx
 
         with httpx.Client(base_url=self.base_url, headers={"api-key": self.api_key}) as http:
-            http.post("/_emulator/reset").raise_for_status()
+            http.post("/_emulator/reset", json={}, headers=self.control).raise_for_status()
             http.post("/ssh_keys", json={"name": "k", "public_key": SSH_PUBLIC_KEY})
             configs = http.get("/list_available_configurations").json()
             config = next(c for c in configs if 1 in c["gpu_counts"])
@@ -285,6 +290,7 @@ class Emulator:
             http.put(
                 "/_emulator/capacity",
                 json={"gpu_type": gpu_type, "region": region, "gpus": count + 64},
+                headers=self.control,
             ).raise_for_status()
             for _ in range(count):
                 made = http.post(
@@ -293,7 +299,9 @@ class Emulator:
                 if made.status_code >= 300:
                     raise RuntimeError(f"seeding: POST /instances answered {made.text[:200]}")
             # Let provisioning finish so that GET /instances/{id} answers 200 "running".
-            http.post("/_emulator/clock/advance", json={"seconds": 3600}).raise_for_status()
+            http.post(
+                "/_emulator/clock/advance", json={"seconds": 3600}, headers=self.control
+            ).raise_for_status()
             listing = http.get("/instances").json()
         if len(listing) != count:
             raise RuntimeError(f"seeded {count} instances but the listing has {len(listing)}")
@@ -323,6 +331,7 @@ class Emulator:
             http.put(
                 "/_emulator/atlas/capacity",
                 json={"region": region, "instance_type": "cpu.2x", "total": count + 64},
+                headers=self.control,
             ).raise_for_status()
             headers = {"x-project-id": project_id}
             for n in range(count):
@@ -333,7 +342,9 @@ class Emulator:
                 )
                 if made.status_code >= 300:
                     raise RuntimeError(f"seeding Atlas: POST answered {made.text[:200]}")
-            http.post("/_emulator/clock/advance", json={"seconds": 600}).raise_for_status()
+            http.post(
+                "/_emulator/clock/advance", json={"seconds": 600}, headers=self.control
+            ).raise_for_status()
             listing = http.get(f"{api}/instances", headers=headers).json()
         if len(listing) != count or any(i["state"] != "running" for i in listing):
             raise RuntimeError(f"seeded {count} Atlas instances but the listing differs")

@@ -44,6 +44,7 @@ SUBSTITUTIONS = [
     (r"\bAsyncContextManager\b", "ContextManager"),
     (r"\baclose\b", "close"),
     (r"\baread\b", "read"),
+    (r"\baiter_bytes\b", "iter_bytes"),
     (r"\b_async\b", "_sync"),
     (r"\bAsync([A-Z]\w*)", r"\1"),
 ]

@@ -80,7 +80,10 @@ def test_every_python_block_runs(
                  "FLUIDSTACK_KNOWN_HOSTS", "FLUIDSTACK_CONFIG", "XDG_CONFIG_HOME",
                  "SSH_AUTH_SOCK"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
-    ssh_port = httpx.get(f"{fast_emulator.base_url}/_emulator/ssh").json()["atlas_port"]
+    ssh_port = httpx.get(
+        f"{fast_emulator.base_url}/_emulator/ssh",
+        headers={"x-emulator-token": fast_emulator.control_token},
+    ).json()["atlas_port"]
     monkeypatch.setenv("FLUIDSTACK_SSH_PORT", str(ssh_port))
     # The docs wait with the default 5 s between polls; a tenth of that is still 2,500
     # simulated seconds here, more than any transition takes.
@@ -134,4 +137,8 @@ async def _fast_async_sleep(seconds: float) -> None:
 
 
 def fast_emulator_reset(server: EmulatorServer) -> None:
-    httpx.post(f"{server.base_url}/_emulator/reset", json={}).raise_for_status()
+    httpx.post(
+        f"{server.base_url}/_emulator/reset",
+        json={},
+        headers={"x-emulator-token": server.control_token},
+    ).raise_for_status()

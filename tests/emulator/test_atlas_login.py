@@ -586,7 +586,9 @@ def test_development_passwords_are_random_per_run_even_with_a_seed() -> None:
     for _ in range(2):
         settings = EmulatorSettings(port=0, manual_clock=True, seed=7)
         with EmulatorServer(settings) as server:
-            handle = EmulatorHandle(server.base_url, server.api_key)
+            handle = EmulatorHandle(
+                server.base_url, server.api_key, control_token=server.control_token
+            )
             try:
                 passwords.append(handle.atlas.dev_user_password)
                 assert handle.atlas.dev_user_email == DEV_ATLAS_USER_EMAIL
@@ -604,7 +606,7 @@ def test_with_no_control_the_flow_works_with_real_credentials_only() -> None:
         atlas_users=["ada@example.com:s3cret-pw", f"bo@example.com:pw2:{DEV_ATLAS_CLIENT_ID}"],
     )
     with EmulatorServer(settings) as server:
-        handle = EmulatorHandle(server.base_url, server.api_key)
+        handle = EmulatorHandle(server.base_url, server.api_key, control_token="any-token")
         try:
             with pytest.raises(EmulatorControlError, match="404"):
                 _ = handle.atlas.dev_user_password

@@ -204,6 +204,7 @@ def test_control_api_mints_tokens_and_creates_organizations(emulator: EmulatorHa
     duplicate = httpx.post(
         emulator.base_url + "/_emulator/atlas/organizations",
         json={"client_id": "tenant-c", "client_secret": "x"},
+        headers=emulator.control_headers,
     )
     assert duplicate.status_code == 409
     token = httpx.post(
@@ -212,7 +213,9 @@ def test_control_api_mints_tokens_and_creates_organizations(emulator: EmulatorHa
     ).json()["access_token"]
     assert claims(token)["org_id"] == created["id"]
     minted = httpx.post(
-        emulator.base_url + "/_emulator/atlas/tokens", json={"client_id": "tenant-c"}
+        emulator.base_url + "/_emulator/atlas/tokens",
+        json={"client_id": "tenant-c"},
+        headers=emulator.control_headers,
     )
     assert minted.status_code == 201
     assert set(minted.json()) == {"access_token", "expires_in"}

@@ -352,36 +352,37 @@ def test_limits_and_methods(eu: httpx.Client, mgmt: httpx.Client) -> None:
 
 
 def test_control_api_validation(emulator: EmulatorHandle) -> None:
+    http = httpx.Client(headers=emulator.control_headers)
     control = emulator.base_url + "/_emulator/atlas"
     assert (
-        httpx.put(
+        http.put(
             control + "/capacity", json={"region": "mars", "instance_type": "cpu.2x", "total": 1}
         ).status_code
         == 404
     )
     assert (
-        httpx.put(
+        http.put(
             control + "/capacity", json={"region": "eu-north-1", "instance_type": "x", "total": 1}
         ).status_code
         == 400
     )
     assert (
-        httpx.put(
+        http.put(
             control + "/capacity",
             json={"region": "eu-north-1", "instance_type": "cpu.2x", "total": -1},
         ).status_code
         == 422
     )
-    assert httpx.post(control + "/instances/nope/preempt").status_code == 404
-    assert httpx.post(control + "/instances/nope/fail").status_code == 404
-    assert httpx.post(control + "/tokens", json={"client_id": "nobody"}).status_code == 404
+    assert http.post(control + "/instances/nope/preempt", json={}).status_code == 404
+    assert http.post(control + "/instances/nope/fail", json={}).status_code == 404
+    assert http.post(control + "/tokens", json={"client_id": "nobody"}).status_code == 404
     assert (
-        httpx.post(
+        http.post(
             control + "/provisioning-failures", json={"region": "eu-north-1", "times": 0}
         ).status_code
         == 422
     )
     assert (
-        httpx.put(control + "/regions/mars/capabilities", json={"capabilities": []}).status_code
+        http.put(control + "/regions/mars/capabilities", json={"capabilities": []}).status_code
         == 404
     )

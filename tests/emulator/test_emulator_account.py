@@ -8,7 +8,6 @@ import httpx
 import pytest
 from emulator_support import ClientFactory, public_key
 
-from fluidstack.emulator import DEV_AUTH_CODE
 from fluidstack.testing import EmulatorHandle
 
 # -- SSH keys ------------------------------------------------------------------------
@@ -132,13 +131,15 @@ def test_balance_starts_at_the_initial_balance(emulator: EmulatorHandle, api: ht
 
 
 def test_login_flow_with_the_development_code(
-    anon: httpx.Client, client_factory: ClientFactory
+    anon: httpx.Client, client_factory: ClientFactory, emulator: EmulatorHandle
 ) -> None:
     url = anon.get("/auth/url").json()
     assert isinstance(url, str)
-    assert url.endswith(f"/auth/callback?code={DEV_AUTH_CODE}")
+    # Anyone may call /auth/url: it must not hand out a code that logs in.
+    assert url.endswith("/auth/callback")
+    code = emulator.dev_login_code
     browser = client_factory(api_key=None)
-    callback = browser.get(f"/auth/callback?code={DEV_AUTH_CODE}")
+    callback = browser.get("/auth/callback", params={"code": code})
     assert callback.status_code == 200
     assert callback.json()["email"] == "account-1@example.com"
     assert "wos_session" in browser.cookies
@@ -153,12 +154,12 @@ def test_login_with_a_per_account_code(
     emulator: EmulatorHandle, client_factory: ClientFactory
 ) -> None:
     emulator.create_account("second", balance=5)
-    code = httpx.post(f"{emulator.base_url}/_emulator/auth-codes", json={"api_key": "second"})
+    code = emulator.auth_code("second")
     browser = client_factory(api_key=None)
-    user = browser.get("/auth/callback", params={"code": code.json()["code"]}).json()
+    user = browser.get("/auth/callback", params={"code": code}).json()
     assert user["email"] == "account-2@example.com"
     # Codes are single-use.
-    again = client_factory(api_key=None).get("/auth/callback", params={"code": code.json()["code"]})
+    again = client_factory(api_key=None).get("/auth/callback", params={"code": code})
     assert again.status_code == 401
     assert client_factory(api_key=None).get("/auth/callback?code=bogus").status_code == 401
 

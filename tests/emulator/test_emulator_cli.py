@@ -119,15 +119,25 @@ def test_db_survives_a_clean_restart(
     tmp_path: Path, processes: List[subprocess.Popen[str]]
 ) -> None:
     db = str(tmp_path / "state.db")
-    process, url = _start("--db", db, "--api-key", "persist", "--manual-clock")
+    process, url = _start(
+        "--db", db, "--api-key", "persist", "--manual-clock", "--control-token", "restart-token",
+        "--failure-rate", "0",  # an hour later the instance must be running, not failed (2 %)
+    )  # fmt: skip
     processes.append(process)
     instance_id = _seed_state(url)
-    httpx.post(f"{url}/_emulator/clock/advance", json={"seconds": 3600})
+    advanced = httpx.post(
+        f"{url}/_emulator/clock/advance",
+        json={"seconds": 3600},
+        headers={"x-emulator-token": "restart-token"},
+    )
+    assert advanced.status_code == 200
     process.send_signal(signal.SIGINT)  # Ctrl-C
     process.communicate(timeout=10)
     assert process.returncode == 0
 
-    process, url = _start("--db", db, "--api-key", "persist", "--manual-clock")
+    process, url = _start(
+        "--db", db, "--api-key", "persist", "--manual-clock", "--failure-rate", "0"
+    )
     processes.append(process)
     _check_state(url, instance_id)
     instance = httpx.get(f"{url}/instances/{instance_id}", headers={"api-key": "persist"})

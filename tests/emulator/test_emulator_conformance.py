@@ -74,7 +74,7 @@ def test_a_representative_session_conforms(
         api.delete(f"/api_keys/{key['id']}")
         api.post("/payments/create-intent", json={"amount": 100, "currency": "usd"})
         anon.get("/auth/url")
-        anon.get("/auth/callback", params={"code": "fs-emulator-dev-code"})
+        anon.get("/auth/callback", params={"code": emulator.dev_login_code})
         anon.get("/auth/session")
         anon.get("/auth/user")
         api.post("/ssh_keys", content=b"x" * (1024 * 1024 + 1))  # 413

@@ -115,6 +115,20 @@ def test_delay_then_normal_answer(emulator: EmulatorHandle, raw: httpx.Client) -
     _wait_for_journal(emulator, "/healthcheck", count=2)
 
 
+def test_a_delayed_request_is_performed_even_if_its_client_gave_up(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    """A delay without ``perform`` models a request that reaches the server late: it is
+    carried out when the delay ends, whether or not the client still waits (issue 13,
+    item 14: the late create that naive retries duplicate)."""
+    emulator.add_fault(method="POST", path="/api_keys", action="delay", seconds=0.5)
+    with pytest.raises(httpx.ReadTimeout):
+        api.post("/api_keys", json={"name": "late"}, timeout=0.1)
+    assert [k["name"] for k in api.get("/api_keys").json()] == ["default"]  # not yet
+    time.sleep(0.8)
+    assert [k["name"] for k in api.get("/api_keys").json()] == ["default", "late"]
+
+
 def test_delay_after_performing(emulator: EmulatorHandle, raw: httpx.Client) -> None:
     emulator.add_fault(method="POST", path="/api_keys", action="delay", seconds=0.5, perform=True)
     with pytest.raises(httpx.ReadTimeout):
@@ -142,7 +156,9 @@ def test_faults_never_match_the_control_api(emulator: EmulatorHandle) -> None:
     ],
 )
 def test_bad_fault_rules_are_refused(emulator: EmulatorHandle, rule: dict) -> None:  # type: ignore[type-arg]
-    response = httpx.post(f"{emulator.base_url}/_emulator/faults", json=rule)
+    response = httpx.post(
+        f"{emulator.base_url}/_emulator/faults", json=rule, headers=emulator.control_headers
+    )
     assert response.status_code == 422
 
 
@@ -210,18 +226,19 @@ def test_full_reset_keeps_command_line_accounts_only(
 
 
 def test_control_api_validation(emulator: EmulatorHandle) -> None:
+    http = httpx.Client(headers=emulator.control_headers)
     base = emulator.base_url
-    assert httpx.post(f"{base}/_emulator/clock/advance", json={"seconds": -1}).status_code == 422
-    assert httpx.post(f"{base}/_emulator/accounts", json={"api_key": ""}).status_code == 422
+    assert http.post(f"{base}/_emulator/clock/advance", json={"seconds": -1}).status_code == 422
+    assert http.post(f"{base}/_emulator/accounts", json={"api_key": ""}).status_code == 422
     emulator.create_account("dup")
-    assert httpx.post(f"{base}/_emulator/accounts", json={"api_key": "dup"}).status_code == 409
+    assert http.post(f"{base}/_emulator/accounts", json={"api_key": "dup"}).status_code == 409
     assert (
-        httpx.put(f"{base}/_emulator/accounts/nobody/balance", json={"balance": 1}).status_code
+        http.put(f"{base}/_emulator/accounts/nobody/balance", json={"balance": 1}).status_code
         == 404
     )
-    assert httpx.post(f"{base}/_emulator/sessions", json={"api_key": "nobody"}).status_code == 404
+    assert http.post(f"{base}/_emulator/sessions", json={"api_key": "nobody"}).status_code == 404
     bad_capacity = {"gpu_type": "T4_16GB", "region": "NORWAY", "gpus": 1}
-    assert httpx.put(f"{base}/_emulator/capacity", json=bad_capacity).status_code == 400
+    assert http.put(f"{base}/_emulator/capacity", json=bad_capacity).status_code == 400
     before = emulator.clock()
     after = emulator.advance(90)
     assert before["time_scale"] == after["time_scale"] == 100.0

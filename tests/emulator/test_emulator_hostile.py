@@ -42,7 +42,9 @@ def running(
 @pytest.fixture
 def server(running: EmulatorServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=running.base_url, headers={"api-key": KEY}) as client:
-        client.post("/_emulator/reset", json={}).raise_for_status()
+        client.post(
+            "/_emulator/reset", json={}, headers={"x-emulator-token": running.control_token}
+        ).raise_for_status()
         yield client
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
+import pytest
 from emulator_support import ClientFactory, public_key
 
+from fluidstack.emulator import EmulatorSettings
+from fluidstack.emulator.platform.state import Account, PlatformState
 from fluidstack.testing import EmulatorHandle
 
 
@@ -95,3 +100,40 @@ def test_overlong_key_is_refused(api: httpx.Client, ssh_key: str) -> None:
         headers={"Idempotency-Key": "x" * 256},
     )
     assert response.status_code == 400
+
+
+def _remember_many(state: PlatformState, account: Account, start: int, count: int) -> float:
+    """Seconds to remember ``count`` keyed answers (what every keyed create does)."""
+    began = time.perf_counter()
+    for n in range(start, start + count):
+        state._remember(account, f"key-{n}", "fingerprint", 201, {"n": n})
+    return time.perf_counter() - began
+
+
+def test_item9_remembering_a_key_costs_the_same_at_40000_keys() -> None:
+    state = PlatformState(EmulatorSettings(manual_clock=True, api_keys=["k"]))
+    account = state.account_for_key("k")
+    assert account is not None
+    first = _remember_many(state, account, 0, 2_000)
+    _remember_many(state, account, 2_000, 38_000)
+    last = _remember_many(state, account, 40_000, 2_000)
+    # Before: every remember past 1,024 keys scanned all of them (O(n)): ~20x here.
+    assert last < 3 * first + 0.05, (first, last)
+    assert len(state.idempotency) == 42_000
+    print(f"\n2,000 keyed answers: {first * 1000:.0f} ms at 0 keys, {last * 1000:.0f} ms at 40,000")
+
+
+def test_item9_keys_expire_after_a_simulated_day_and_are_bounded_in_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = PlatformState(EmulatorSettings(manual_clock=True, api_keys=["k"]))
+    account = state.account_for_key("k")
+    assert account is not None
+    _remember_many(state, account, 0, 100)
+    state.clock.advance(24 * 3600 + 1)
+    _remember_many(state, account, 100, 1)
+    assert list(state.idempotency) == [(account.id, "key-100")]  # the old ones are gone
+    monkeypatch.setattr("fluidstack.emulator.platform.state.IDEMPOTENCY_LIMIT", 50)
+    _remember_many(state, account, 101, 100)
+    assert len(state.idempotency) == 50
+    assert next(iter(state.idempotency))[1] == "key-151"  # the oldest went first

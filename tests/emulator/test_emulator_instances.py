@@ -247,9 +247,14 @@ def small_pages() -> Iterator[httpx.Client]:
     )
     with (
         EmulatorServer(settings) as server,
-        httpx.Client(base_url=server.base_url, headers={"api-key": server.api_key}) as client,
+        httpx.Client(base_url=server.base_url, headers=_headers(server)) as client,
     ):
         yield client
+
+
+def _headers(server: EmulatorServer) -> Dict[str, str]:
+    """The account's key, and the control token (for /_emulator/* on the same client)."""
+    return {"api-key": server.api_key, "x-emulator-token": server.control_token}
 
 
 def _statuses_after_provisioning(client: httpx.Client, count: int) -> List[str]:
@@ -291,7 +296,7 @@ def test_seeded_failure_rate_is_deterministic_and_pages_are_stable(
     settings = EmulatorSettings(port=0, manual_clock=True, seed=7, failure_rate=0.5)
     with (
         EmulatorServer(settings) as server,
-        httpx.Client(base_url=server.base_url, headers={"api-key": server.api_key}) as again,
+        httpx.Client(base_url=server.base_url, headers=_headers(server)) as again,
     ):
         assert _statuses_after_provisioning(again, 8) == statuses
 

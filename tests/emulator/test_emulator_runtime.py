@@ -10,7 +10,7 @@ import pytest
 from emulator_support import public_key
 
 from fluidstack.emulator import EmulatorSettings, create_app
-from fluidstack.emulator.server import _coalescing_protocol, _CoalescingTransport
+from fluidstack.emulator.server import ConnectionGuard, _CoalescingTransport, _guarded_protocol
 from fluidstack.testing import EmulatorHandle
 
 
@@ -73,7 +73,8 @@ def test_keep_alive_requests_use_the_coalescing_protocol(
         path = f"/instances/{created.json()['id']}"
         statuses = {c.get(path).status_code for _ in range(100)}
     assert statuses <= {200, 202}
-    assert _coalescing_protocol() is not None  # httptools is installed with the extra
+    # httptools is installed with the extra: the guarded, coalescing protocol serves.
+    assert _guarded_protocol(ConnectionGuard(10.0, 1000, 32768)) is not None
 
 
 @pytest.mark.anyio
@@ -102,7 +103,7 @@ async def test_concurrent_clients_of_several_accounts_keep_state_consistent(
     refused = sum(codes.count(409) for codes in results)
     assert (created, refused) == (5, 13)  # capacity never goes negative
     async with httpx.AsyncClient(base_url=emulator.base_url) as control:
-        report = (await control.get("/_emulator/capacity")).json()
+        report = (await control.get("/_emulator/capacity", headers=emulator.control_headers)).json()
         listed: Dict[str, Any] = {}
         for key in keys:
             response = await control.get("/instances", headers={"api-key": key})
@@ -118,7 +119,10 @@ async def test_concurrent_clients_of_several_accounts_keep_state_consistent(
 
 @pytest.mark.anyio
 async def test_in_process_app_with_asgi_transport() -> None:
-    app = create_app(EmulatorSettings(manual_clock=True, seed=5, api_keys=["inproc"]))
+    settings = EmulatorSettings(
+        manual_clock=True, seed=5, api_keys=["inproc"], control_token="inproc-control"
+    )
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://emulator", headers={"api-key": "inproc"}
@@ -127,7 +131,11 @@ async def test_in_process_app_with_asgi_transport() -> None:
         await client.post("/ssh_keys", json={"name": "k", "public_key": public_key()})
         created = await client.post("/instances", json={"gpu_type": "L4_24GB", "ssh_key": "k"})
         assert created.status_code == 202
-        await client.post("/_emulator/clock/advance", json={"seconds": 3600})
+        await client.post(
+            "/_emulator/clock/advance",
+            json={"seconds": 3600},
+            headers={"x-emulator-token": "inproc-control"},
+        )
         instance = await client.get(f"/instances/{created.json()['id']}")
         assert instance.json()["status"] == "running"
 

@@ -23,6 +23,8 @@ PUBLIC_KEY = (
 )
 WRITERS = 4
 ROUNDS = 3
+CONTROL_TOKEN = "durability-control-token"
+CONTROL = {"x-emulator-token": CONTROL_TOKEN}
 
 
 def start(db: Path) -> Tuple[subprocess.Popen[str], str]:
@@ -142,7 +144,8 @@ ATLAS_CLIENT = "durable-client:durable-secret"
 def start_atlas(db: Path) -> Tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--db", str(db),
-         "--atlas-client", ATLAS_CLIENT, "--manual-clock", "--log-level", "error"],
+         "--atlas-client", ATLAS_CLIENT, "--manual-clock", "--log-level", "error",
+         "--control-token", CONTROL_TOKEN],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -206,6 +209,7 @@ def test_atlas_state_and_tokens_survive_kill_9_mid_load(
     httpx.put(
         f"{url}/_emulator/atlas/capacity",
         json={"region": "eu-north-1", "instance_type": "cpu.2x", "total": 100_000},
+        headers=CONTROL,
     ).raise_for_status()
     for round_number in range(ROUNDS):
         if round_number:
@@ -240,7 +244,7 @@ def test_atlas_state_and_tokens_survive_kill_9_mid_load(
         listed = client.get(f"{url}/regions/eu-north-1/api/v1alpha1/instances")
         assert listed.status_code == 200  # the pre-restart token still verifies
         instances = {i["id"] for i in listed.json()}
-        capacity = client.get(f"{url}/_emulator/atlas/capacity").json()
+        capacity = client.get(f"{url}/_emulator/atlas/capacity", headers=CONTROL).json()
     assert len(acked.keys) >= ROUNDS * 20
     assert set(acked.keys) <= keys
     assert set(acked.instances) <= instances

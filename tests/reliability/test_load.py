@@ -25,7 +25,9 @@ CAPACITY = 120  # fewer GPUs than the 200 creates ask for: some must be refused
 
 
 def capacity(emulator: EmulatorHandle, region: str) -> Dict[str, Any]:
-    rows = httpx.get(f"{emulator.base_url}/_emulator/capacity").json()
+    rows = httpx.get(
+        f"{emulator.base_url}/_emulator/capacity", headers=emulator.control_headers
+    ).json()
     (row,) = [r for r in rows if r["gpu_type"] == GPU and r["region"] == region]
     return dict(row)
 

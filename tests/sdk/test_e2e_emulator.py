@@ -7,7 +7,7 @@ waiters on its clock, launches against its capacity.
 from __future__ import annotations
 
 from typing import Any, Callable, List
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -130,10 +130,13 @@ async def test_every_operation_end_to_end(clients: Clients, emulator: EmulatorHa
     assert intent.client_secret
 
 
-async def test_login_flow_uses_the_session_cookie(clients: Clients) -> None:
+async def test_login_flow_uses_the_session_cookie(
+    clients: Clients, emulator: EmulatorHandle
+) -> None:
     client = clients.make(api_key=None)
     url = await resolve(client.auth.get_url())
-    code = parse_qs(urlsplit(url).query)["code"][0]
+    assert urlsplit(url).path == "/auth/callback"
+    code = emulator.auth_code()
     await resolve(client.auth.get_callback(code))
     session = await resolve(client.auth.get_session())
     assert isinstance(session, dict)

@@ -12,6 +12,7 @@ import httpx
 from ..core._async._io import HttpClient
 from ..core._async.pipeline import AsyncPipeline
 from ..core.config import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     NOT_GIVEN,
     ClientConfig,
@@ -57,8 +58,12 @@ class AsyncFluidStack:
             limit. Default: 60, or the timeout of ``httpx_client`` when you pass one.
         max_retries: Retries after a failed attempt (408, 429, 5xx, network errors,
             timeouts), with exponential back-off. Default: 2.
-        total_timeout: Seconds a whole call may take, retries and waits included.
-            Default: no limit beyond ``timeout`` times the attempts.
+        total_timeout: Seconds a whole call may take, retries and waits included, every
+            response's body included. Default: no limit beyond ``timeout`` times the
+            attempts.
+        max_response_bytes: Largest response body (decoded) a call reads; past it the
+            call raises ``ResponseTooLargeError``. Default: 256 MiB, room for a listing
+            of 100,000 instances.
         follow_redirects: Follow HTTP redirects (the API key is never sent to another
             host). Default: ``True``.
         httpx_client: Your own ``httpx`` client (proxies, certificates, transports).
@@ -78,6 +83,7 @@ class AsyncFluidStack:
         timeout: Union[TimeoutTypes, NotGiven] = NOT_GIVEN,
         max_retries: int = DEFAULT_MAX_RETRIES,
         total_timeout: Optional[float] = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         follow_redirects: bool = True,
         httpx_client: Optional[HttpClient] = None,
         http_client: Optional[HttpClient] = None,
@@ -96,6 +102,7 @@ class AsyncFluidStack:
             follow_redirects=follow_redirects,
             default_headers=default_headers,
             hooks=event_hooks,
+            max_response_bytes=max_response_bytes,
         )
         self._owns_http = closes_http_client(custom)
         self._pipeline = AsyncPipeline.on(self._config, custom)

@@ -21,10 +21,10 @@ from typing import (
 )
 
 from ..core._sync._resource import Resource, raw_method
+from ..core._sync.creates import CreateGuard
 from ..core._sync.lifetime import for_the_block
 from ..core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ..core._sync.remote import RemoteAccess
-from ..core.endpoint import Found
 from ..core.errors import (
     ApiError,
     NoCapacityError,
@@ -107,7 +107,10 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
         fails after the server may have acted on it (a 5xx, a timeout, a dropped
         connection), the SDK looks for the instance that attempt made and returns it
         instead of creating a second one. For that, every create has a name: when you
-        give none, a unique one (``fs-`` and 12 hex digits) is generated.
+        give none, a unique one (``fs-`` and 12 hex digits) is generated. An attempt that
+        got no answer may still arrive: the SDK keeps looking for up to 10 s before
+        sending it again, and after any resend deletes a second instance carrying the
+        generated name (reported to ``EventHooks.on_duplicate``).
 
         Args:
             gpu_type: GPU model, e.g. ``"RTX_A5000_24GB"`` (see ``configurations.list``).
@@ -130,13 +133,23 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
             volumes=volumes,
         )
 
-        def recover() -> Optional[Found[CreateInstanceResponse]]:
+        def find() -> List[Tuple[str, CreateInstanceResponse]]:
             listing = self._all_instances(for_lookups(request_options))
-            found = api.find_created(listing, instance_name)
-            return None if found is None else Found(api.as_create_response(found, gpu_type))
+            made = api.find_all_created(listing, instance_name)
+            return [(i.id, api.as_create_response(i, gpu_type)) for i in made]
 
+        def delete(instance_id: str) -> None:
+            self.delete(instance_id, request_options=for_lookups(request_options))
+
+        guard = CreateGuard(
+            operation=api.CREATE.operation,
+            identity=instance_name,
+            find=find,
+            delete=delete,
+            unique=name is None,  # a name you chose may be shared by other instances
+        )
         return self._pipeline.call(
-            api.CREATE, body=body, request_options=request_options, recover=recover
+            api.CREATE, body=body, request_options=request_options, recover=guard
         )
 
     def get(

@@ -288,6 +288,14 @@ def filesystem_body(*, name: str, size: Union[str, int]) -> Dict[str, Any]:
     return {"name": _name(name, "filesystem"), "size": text}
 
 
+def find_all_tagged(items: Sequence[T], client_token: str) -> List[T]:
+    """Every item a create with this client token made (the newest first, as listed)."""
+    tagged = [
+        i for i in items if (getattr(i, "tags", None) or {}).get(CLIENT_TOKEN_TAG) == client_token
+    ]
+    return tagged[::-1]
+
+
 def find_tagged(items: Sequence[T], client_token: str) -> Optional[T]:
     """The item (instance, project) a create with this client token made, if listed."""
     for item in items:

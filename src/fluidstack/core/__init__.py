@@ -11,6 +11,7 @@ Every exception the SDK raises derives from :class:`ApiError`::
 """
 
 from .config import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     FluidStackEnvironment,
@@ -37,6 +38,7 @@ from .errors import (
     OutOfStockError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     TokenError,
     UnknownRegionError,
@@ -44,10 +46,11 @@ from .errors import (
     ValidationErrorItem,
     WaitTimeoutError,
 )
-from .events import EventHooks, RequestEvent, ResponseEvent, RetryEvent
+from .events import DuplicateEvent, EventHooks, RequestEvent, ResponseEvent, RetryEvent
 from .request_options import RequestOptions
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "ApiConnectionError",
@@ -57,6 +60,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "DuplicateEvent",
     "EventHooks",
     "FluidStackEnvironment",
     "InsecureTransportWarning",
@@ -76,6 +80,7 @@ __all__ = [
     "RequestEvent",
     "RequestOptions",
     "ResponseEvent",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryEvent",
     "TokenError",

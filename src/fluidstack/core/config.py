@@ -16,6 +16,8 @@ from .._version import __version__
 from .events import EventHooks
 
 __all__ = [
+    "DEFAULT_CREATE_GRACE_PERIOD",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "NOT_GIVEN",
@@ -35,6 +37,15 @@ DEFAULT_TIMEOUT = 60.0
 
 DEFAULT_MAX_RETRIES = 2
 """Retries after the first attempt unless the client or the call says otherwise."""
+
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+"""Largest response body (decoded) the SDK reads: room for a listing of 100,000
+instances (about 100 MB), and a bound on what a broken or hostile server can make the
+client hold in memory."""
+
+DEFAULT_CREATE_GRACE_PERIOD = 10.0
+"""Seconds a create keeps looking for what its first attempt made before sending it
+again, when that attempt got no answer (it may still reach the server)."""
 
 API_KEY_ENV = "FLUIDSTACK_API_KEY"
 BASE_URL_ENV = "FLUIDSTACK_BASE_URL"
@@ -131,6 +142,8 @@ class ClientConfig:
     uses_api_key: bool = True
     """Whether calls authenticate with the ``api-key`` header (the platform API). The
     Atlas client authenticates with bearer tokens from its pipeline's auth step instead."""
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    """Largest response body (decoded) read; past it :class:`ResponseTooLargeError`."""
 
 
 def build_config(
@@ -144,6 +157,7 @@ def build_config(
     follow_redirects: bool,
     default_headers: Optional[Mapping[str, str]],
     hooks: Optional[EventHooks],
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> ClientConfig:
     """Resolve the platform client's arguments and the environment into a config."""
     if api_key is None:
@@ -164,6 +178,7 @@ def build_config(
         follow_redirects=follow_redirects,
         default_headers=default_headers,
         hooks=hooks,
+        max_response_bytes=max_response_bytes,
     )
 
 
@@ -178,11 +193,13 @@ def finish_config(
     default_headers: Optional[Mapping[str, str]],
     hooks: Optional[EventHooks],
     uses_api_key: bool = True,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> ClientConfig:
     """Check the settings both APIs' clients share and build the :class:`ClientConfig`."""
     base_url = check_base_url(base_url)
     if max_retries < 0:
         raise ValueError("max_retries must be >= 0")
+    check_max_response_bytes(max_response_bytes)
     if total_timeout is not None and total_timeout <= 0:
         raise ValueError("total_timeout must be > 0 seconds")
 
@@ -202,7 +219,14 @@ def finish_config(
         headers=headers,
         hooks=hooks if hooks is not None else EventHooks(),
         uses_api_key=uses_api_key,
+        max_response_bytes=max_response_bytes,
     )
+
+
+def check_max_response_bytes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_response_bytes must be a positive number of bytes, got {value!r}")
+    return value
 
 
 def own_http_client(

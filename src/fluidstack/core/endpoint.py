@@ -31,16 +31,18 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from .config import ClientConfig, as_timeout
+from .config import DEFAULT_CREATE_GRACE_PERIOD, ClientConfig, as_timeout, check_max_response_bytes
 from .errors import (
     ApiConnectionError,
     ApiError,
     ApiTimeoutError,
     MissingApiKeyError,
     NotSupportedError,
+    ResponseTooLargeError,
     ResponseValidationError,
     error_for_status,
-    redact,
+    redact_all,
+    redact_value,
 )
 from .request_options import RequestOptions, option
 from .retries import Outcome, retry_delay
@@ -269,7 +271,16 @@ class CallBudget:
     ``max_retries``, and an optional total deadline that bounds attempts *and* back-off.
     """
 
-    __slots__ = ("_clock", "deadline", "max_retries", "retries_done", "timeout", "total")
+    __slots__ = (
+        "_clock",
+        "create_grace",
+        "deadline",
+        "max_response_bytes",
+        "max_retries",
+        "retries_done",
+        "timeout",
+        "total",
+    )
 
     def __init__(
         self,
@@ -281,7 +292,15 @@ class CallBudget:
         timeout = config.timeout
         max_retries = config.max_retries
         total = config.total_timeout
+        max_response_bytes = config.max_response_bytes
+        create_grace = DEFAULT_CREATE_GRACE_PERIOD
         if options:
+            if options.get("max_response_bytes") is not None:
+                max_response_bytes = check_max_response_bytes(options["max_response_bytes"])
+            if options.get("create_grace_period_in_seconds") is not None:
+                create_grace = float(options["create_grace_period_in_seconds"])
+                if create_grace < 0:
+                    raise ValueError("create_grace_period_in_seconds must be >= 0")
             if options.get("timeout_in_seconds") is not None:
                 timeout = as_timeout(options["timeout_in_seconds"])
             if options.get("max_retries") is not None:
@@ -297,6 +316,8 @@ class CallBudget:
         self.total = total
         self.deadline = None if total is None else clock() + total
         self.retries_done = 0
+        self.max_response_bytes = max_response_bytes
+        self.create_grace = create_grace
 
     def remaining(self) -> Optional[float]:
         """Seconds left before the deadline, or ``None`` without one."""
@@ -341,17 +362,42 @@ class CallBudget:
         return delay
 
 
-def transport_error(exc: httpx.HTTPError, budget: Optional[CallBudget] = None) -> ApiError:
-    """Wrap an ``httpx`` transport or decoding exception in the SDK's error types."""
+def transport_error(
+    exc: httpx.HTTPError,
+    budget: Optional[CallBudget] = None,
+    secrets: Sequence[Optional[str]] = (),
+) -> ApiError:
+    """Wrap an ``httpx`` transport or decoding exception in the SDK's error types.
+
+    ``secrets`` are kept out of the message (a server can put anything in a malformed
+    status line, which httpx quotes)."""
     if isinstance(exc, httpx.TimeoutException):
         if budget is not None and budget.deadline is not None and (budget.remaining() or 0) <= 0:
             return budget.deadline_error()
         kind = type(exc).__name__
         return ApiTimeoutError(f"request timed out ({kind})")
-    detail = str(exc) or type(exc).__name__
+    detail = redact_all(str(exc) or type(exc).__name__, secrets)
     if isinstance(exc, httpx.DecodingError):
         return ApiConnectionError(f"the response body could not be decoded: {detail}")
     return ApiConnectionError(f"connection error: {detail}")
+
+
+def too_large_error(response: httpx.Response, limit: int) -> ResponseTooLargeError:
+    """The error for a body past ``limit`` bytes (decoded)."""
+    return ResponseTooLargeError(
+        f"the response body is larger than the limit of {limit:,} bytes "
+        "(max_response_bytes); it was not read further",
+        limit=limit,
+        status_code=response.status_code,
+        headers=response.headers,
+    )
+
+
+def declared_too_large(response: httpx.Response, limit: int) -> bool:
+    """Whether the body length the server declares is already past ``limit`` (with a
+    ``Content-Encoding`` the decoded body is larger still; the stream will tell)."""
+    value = response.headers.get("content-length")
+    return value is not None and value.isdigit() and int(value) > limit
 
 
 def decode_body(response: httpx.Response) -> Any:
@@ -378,13 +424,15 @@ def error_from_response(
 
     A 501 names what is not supported (the endpoint's capability) and ``location``.
     """
-    error = error_for_status(response.status_code, decode_body(response), response.headers)
+    body = redact_value(decode_body(response), secrets)
+    headers = {k: redact_all(v, secrets) for k, v in response.headers.items()}
+    error = error_for_status(response.status_code, body, headers)
     if isinstance(error, NotSupportedError) and endpoint is not None:
         error.describe(endpoint.capability or endpoint.operation, location)
-    for secret in secrets:
-        if secret and secret in error.message:
-            error.message = redact(error.message, secret)
-            error.args = (error.message,)
+    message = redact_all(error.message, secrets)
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
     return error
 
 

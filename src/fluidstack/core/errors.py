@@ -9,7 +9,7 @@ anything the SDK can raise. Errors that come from an HTTP response carry its
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping, Optional, Type
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type
 
 import httpx
 
@@ -33,6 +33,7 @@ __all__ = [
     "OutOfStockError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "TokenError",
     "UnknownRegionError",
@@ -285,6 +286,39 @@ class NotSupportedError(InternalServerError):
         self.args = (self.message,)
 
 
+class ResponseTooLargeError(ApiError):
+    """A response body grew past the client's ``max_response_bytes`` (decoded), and was
+    not read further. Never retried: asking again gets the same answer.
+
+    ``limit`` is the cap in bytes; ``status_code`` and ``headers`` describe the response
+    (``body`` is ``None``: it was not kept). Raise the cap with the client's
+    ``max_response_bytes`` or the call's ``request_options={"max_response_bytes": ...}``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int,
+        status_code: Optional[int] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, headers=headers)
+        self.limit = limit
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_too_large,
+            (self.message, self.limit, self.status_code, dict(self.headers)),
+        )
+
+
+def _rebuild_too_large(
+    message: str, limit: int, status_code: Optional[int], headers: Any
+) -> ResponseTooLargeError:
+    return ResponseTooLargeError(message, limit=limit, status_code=status_code, headers=headers)
+
+
 class ResponseValidationError(ApiError):
     """The server answered successfully, but the body is not what the API promises.
 
@@ -417,3 +451,47 @@ def redact(text: str, secret: Optional[str]) -> str:
     if secret and secret in text:
         return text.replace(secret, _REDACTED)
     return text
+
+
+def redact_all(text: str, secrets: Sequence[Optional[str]]) -> str:
+    """``text`` with every one of ``secrets`` replaced."""
+    for secret in secrets:
+        text = redact(text, secret)
+    return text
+
+
+def redact_value(value: Any, secrets: Sequence[Optional[str]]) -> Any:
+    """A decoded body (or any JSON-like value) with every secret replaced in its strings."""
+    if not any(secrets):
+        return value
+    if isinstance(value, str):
+        return redact_all(value, secrets)
+    if isinstance(value, dict):
+        return {redact_value(k, secrets): redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(v, secrets) for v in value]
+    return value
+
+
+def scrub_chain(exc: Optional[BaseException], secrets: Sequence[Optional[str]]) -> None:
+    """Redact secrets from ``exc`` and every exception it was caused by or raised during
+    (its ``__cause__``/``__context__``), since a formatted traceback prints them all: a
+    server that puts the key in a malformed status line gets it into httpcore's error,
+    then httpx's, then ours."""
+    if not any(secrets):
+        return
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        try:
+            text = str(exc)
+        except Exception:  # pragma: no cover - a broken __str__
+            text = ""
+        if isinstance(exc, ApiError):
+            exc.message = redact_all(exc.message, secrets)
+            exc.args = (exc.message,)
+            exc.body = redact_value(exc.body, secrets)
+            exc.headers = {k: redact_all(v, secrets) for k, v in exc.headers.items()}
+        elif any(s and s in text for s in secrets):
+            exc.args = (redact_all(text, secrets),)
+        exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__

@@ -1,17 +1,28 @@
 """Observing calls: event hooks for metrics and tracing, and the ``fluidstack`` logger.
 
 Set ``FLUIDSTACK_LOG=info`` (or ``debug``) to log every attempt to stderr, or configure
-the ``fluidstack`` logger yourself. Neither the API key nor request bodies are logged.
+the ``fluidstack`` logger yourself. Neither the API key nor request bodies are logged, and
+while a client exists the records of ``httpx`` and ``httpcore`` (which log response
+headers at DEBUG) have its credentials replaced too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import weakref
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, Iterable, List, Optional, Protocol
 
-__all__ = ["EventHooks", "RequestEvent", "ResponseEvent", "RetryEvent", "logger"]
+__all__ = [
+    "DuplicateEvent",
+    "EventHooks",
+    "RequestEvent",
+    "ResponseEvent",
+    "RetryEvent",
+    "logger",
+    "watch_secrets",
+]
 
 logger = logging.getLogger("fluidstack")
 
@@ -60,6 +71,25 @@ class RetryEvent:
     """The status code or transport error that caused the retry."""
 
 
+@dataclass(frozen=True)
+class DuplicateEvent:
+    """A create was sent again, and its first attempt turned out to have arrived too (late):
+    the extra resource was deleted, so that one call leaves one billed resource."""
+
+    operation: str
+    """The SDK method, e.g. ``instances.create``."""
+    identity: str
+    """What marks the call's resources: the generated name, or the client-token tag."""
+    kept_id: str
+    """The resource the call returned."""
+    deleted_ids: List[str]
+    """The extra resources deleted."""
+    failed_ids: List[str]
+    """Extra resources that could not be deleted (delete them yourself)."""
+    error: Optional[str] = None
+    """Why the check or a deletion failed, if it did."""
+
+
 @dataclass
 class EventHooks:
     """Callables run synchronously on each event; an exception in a hook propagates.
@@ -73,6 +103,7 @@ class EventHooks:
     on_request: List[Callable[[RequestEvent], None]] = field(default_factory=list)
     on_response: List[Callable[[ResponseEvent], None]] = field(default_factory=list)
     on_retry: List[Callable[[RetryEvent], None]] = field(default_factory=list)
+    on_duplicate: List[Callable[[DuplicateEvent], None]] = field(default_factory=list)
 
     def request(self, event: RequestEvent) -> None:
         for hook in self.on_request:
@@ -106,6 +137,69 @@ class EventHooks:
                 event.delay,
                 event.attempt,
             )
+
+    def duplicate(self, event: DuplicateEvent) -> None:
+        for hook in self.on_duplicate:
+            hook(event)
+        logger.warning(
+            "%s sent again: a duplicate of %s (%s) %s%s",
+            event.operation,
+            event.kept_id,
+            event.identity,
+            f"was deleted: {', '.join(event.deleted_ids)}" if event.deleted_ids else "was found",
+            f"; could not delete {', '.join(event.failed_ids)}" if event.failed_ids else "",
+        )
+
+
+class _SecretHolder(Protocol):
+    def secrets(self) -> Iterable[Optional[str]]: ...
+
+
+_HOLDERS: weakref.WeakSet[_SecretHolder] = weakref.WeakSet()
+_REDACTED = "[redacted]"
+TRANSPORT_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+"""The loggers of the HTTP stack under the SDK (httpcore logs response headers, and
+the status line, at DEBUG)."""
+
+
+class _RedactingFilter(logging.Filter):
+    """Replaces the credentials of every live client in a log record's message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [s for holder in list(_HOLDERS) for s in holder.secrets() if s]
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let logging report it as it would
+            return True
+        redacted = message
+        for secret in secrets:
+            if secret in redacted:
+                redacted = redacted.replace(secret, _REDACTED)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_FILTER = _RedactingFilter()
+
+
+def watch_secrets(holder: _SecretHolder) -> None:
+    """Keep ``holder.secrets()`` (a client pipeline's credentials) out of the records of
+    the HTTP stack's loggers for as long as ``holder`` lives."""
+    _HOLDERS.add(holder)
+    for name in TRANSPORT_LOGGERS:
+        transport_logger = logging.getLogger(name)
+        if _FILTER not in transport_logger.filters:
+            transport_logger.addFilter(_FILTER)
 
 
 _configured = False

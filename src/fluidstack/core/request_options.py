@@ -38,6 +38,13 @@ class RequestOptions(TypedDict, total=False):
     idempotency_key: str
     """``Idempotency-Key`` header for a create; generated when not given."""
 
+    max_response_bytes: int
+    """Largest response body (decoded) this call reads (default: the client's)."""
+
+    create_grace_period_in_seconds: float
+    """For a create whose attempt got no answer: how long to keep looking for what it made
+    before sending it again (default 10 s; 0 sends it again after one lookup)."""
+
 
 def option(options: Optional[Mapping[str, Any]], key: str) -> Any:
     """Read one option, treating a missing ``request_options`` like an empty one."""
@@ -76,4 +83,6 @@ def for_lookups(options: Optional[RequestOptions]) -> Optional[RequestOptions]:
         kept["max_retries"] = options["max_retries"]
     if "additional_headers" in options:
         kept["additional_headers"] = options["additional_headers"]
+    if "max_response_bytes" in options:
+        kept["max_response_bytes"] = options["max_response_bytes"]
     return kept

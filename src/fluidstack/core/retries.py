@@ -10,7 +10,7 @@ import email.utils
 import enum
 import random
 import time
-from typing import Callable, Mapping, Optional
+from typing import Callable, List, Mapping, Optional
 
 import httpx
 
@@ -21,6 +21,8 @@ __all__ = [
     "Outcome",
     "classify_exception",
     "classify_status",
+    "late_create_delays",
+    "may_arrive_late",
     "retry_delay",
 ]
 
@@ -75,6 +77,26 @@ def classify_exception(exc: BaseException) -> Outcome:
     if isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)):
         return Outcome.AMBIGUOUS
     return Outcome.FATAL
+
+
+def may_arrive_late(status_code: Optional[int]) -> bool:
+    """Whether a failed attempt may still reach the server (and act) later: no answer at
+    all (a timeout, a dropped connection), or a gateway's 502/504, behind which the
+    upstream may still be working on it. A server's own 500/503 is its last word."""
+    return status_code is None or status_code in (502, 504)
+
+
+def late_create_delays(grace: float, first: float = INITIAL_DELAY) -> List[float]:
+    """Pauses between the lookups for a create that may arrive late: doubling from
+    ``first``, adding up to ``grace`` seconds (the last one cut to fit)."""
+    delays: List[float] = []
+    spent, delay = 0.0, first
+    while spent < grace - 1e-9:
+        step = min(delay, grace - spent)
+        delays.append(step)
+        spent += step
+        delay *= 2
+    return delays
 
 
 def retry_after(

@@ -31,7 +31,6 @@ from fluidstack.emulator.settings import (
     DEV_ATLAS_CLIENT_SECRET,
     DEV_ATLAS_PUBLIC_CLIENT_ID,
     DEV_ATLAS_USER_EMAIL,
-    DEV_AUTH_CODE,
     EmulatorSettings,
 )
 
@@ -46,7 +45,6 @@ __all__ = [
     "DEV_ATLAS_CLIENT_SECRET",
     "DEV_ATLAS_PUBLIC_CLIENT_ID",
     "DEV_ATLAS_USER_EMAIL",
-    "DEV_AUTH_CODE",
     "EmulatorServer",
     "EmulatorSettings",
     "create_app",

@@ -68,6 +68,12 @@ def _atlas_user(text: str) -> str:
     return text
 
 
+def _control_token(text: str) -> str:
+    if not 8 <= len(text) <= 512 or not all(33 <= ord(c) <= 126 for c in text):
+        raise argparse.ArgumentTypeError("must be 8-512 printable ASCII characters, no spaces")
+    return text
+
+
 def _region_list(text: str) -> List[str]:
     names = [name.strip() for name in text.split(",")]
     if not all(names):
@@ -181,6 +187,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="disable the /_emulator/* control API",
     )
     parser.add_argument(
+        "--control-token",
+        type=_control_token,
+        metavar="TOKEN",
+        help="what control-API requests must send in x-emulator-token "
+        "(default: random, printed at start)",
+    )
+    parser.add_argument(
+        "--dev-login",
+        dest="dev_login",
+        action="store_const",
+        const=True,
+        default=None,
+        help="accept this run's development login code at /auth/callback even with "
+        "--no-control (it is on whenever the control API is)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="real seconds a client may take to send a request's headers (default 10)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="open connections served at once (default 1000)",
+    )
+
+    parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="logging level (default info)"
     )
     return parser
@@ -208,6 +245,10 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         failure_rate=args.failure_rate,
         page_size=args.page_size,
         control=args.control,
+        control_token=args.control_token,
+        dev_login=args.dev_login,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
         log_level=args.log_level,
         initial_balance=args.initial_balance,
         atlas_clients=list(args.atlas_clients),

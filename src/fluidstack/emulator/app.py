@@ -147,16 +147,20 @@ ROUTERS = [platform_routes.api, platform_routes.control, control, atlas_control.
 # -- error handling -------------------------------------------------------------------
 
 
-def _json_safe(value: Any) -> bool:
+MAX_ECHO = 256
+"""Largest input (as JSON) a 422 repeats back; a larger one is left out of ``input``."""
+
+
+def _small(value: Any) -> bool:
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
+        return len(json.dumps(value, allow_nan=False)) <= MAX_ECHO
+    except (TypeError, ValueError, RecursionError):
         return False
-    return True
 
 
 def validation_detail(errors: Any) -> List[Dict[str, Any]]:
-    """FastAPI's 422 ``detail`` list, made JSON-safe whatever the input was."""
+    """FastAPI's 422 ``detail`` list, made JSON-safe whatever the input was, and never
+    repeating a large input (a 500 MB body must not come back in the answer)."""
     detail: List[Dict[str, Any]] = []
     for error in errors:
         item: Dict[str, Any] = {
@@ -165,18 +169,21 @@ def validation_detail(errors: Any) -> List[Dict[str, Any]]:
             "type": str(error.get("type", "")),
         }
         secret = bool(item["loc"]) and item["loc"][-1] == "public_key"
-        if "input" in error and not secret and _json_safe(error["input"]):
+        if "input" in error and not secret and _small(error["input"]):
             item["input"] = error["input"]
         ctx = error.get("ctx")
         if isinstance(ctx, dict):
-            item["ctx"] = {k: v if _json_safe(v) else str(v) for k, v in ctx.items()}
+            item["ctx"] = {k: v if _small(v) else str(v)[:MAX_ECHO] for k, v in ctx.items()}
         detail.append(item)
     return detail
 
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return message_response(exc.status, exc.message)
+    response = message_response(exc.status, exc.message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

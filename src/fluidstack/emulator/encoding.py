@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-__all__ = ["dumps"]
+__all__ = ["dumps", "has_lone_surrogate"]
 
 
 def dumps(content: Any) -> bytes:
-    """Compact UTF-8 JSON; NaN and infinities are refused, as strict JSON requires."""
-    return json.dumps(content, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """Compact UTF-8 JSON; NaN and infinities are refused, as strict JSON requires.
+
+    A string that is not valid Unicode (a lone surrogate from JSON's ``"\\ud800"``) is
+    written as an escape rather than failing to encode: an answer must never turn into
+    a 500 because of what it echoes.
+    """
+    text = json.dumps(content, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def has_lone_surrogate(body: bytes) -> bool:
+    """Whether a JSON body holds a string (or key) that is not valid Unicode: a lone
+    surrogate such as ``"\\ud800"`` (valid JSON syntax, but no text). Cheap when the body
+    has no surrogate escape at all."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return False
+    try:
+        data = json.loads(body)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError, TypeError):
+        return False  # not JSON at all: the handlers refuse it on their own terms
+    return False

@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 __all__ = ["FaultBook", "FaultRule", "FaultSpec", "Journal"]
 
 JOURNAL_LIMIT = 10_000
-REDACTED_HEADERS = frozenset({"api-key", "cookie", "authorization"})
+"""Most entries the journal keeps (the oldest go first)."""
+JOURNAL_BYTES = 8 * 1024 * 1024
+"""Most bytes (estimated) the journal keeps, whatever the entries hold."""
+MAX_JOURNAL_HEADERS = 32
+"""Headers kept per entry; each name is clipped to 64 characters and each value to 256."""
+MAX_JOURNAL_TEXT = 1024
+"""Characters of a path or a query kept per entry."""
+REDACTED_HEADERS = frozenset({"api-key", "cookie", "authorization", "x-emulator-token"})
 
 
 class FaultSpec(BaseModel):
@@ -138,15 +145,28 @@ class FaultBook:
 
 
 class Journal:
-    """The last requests served, with secrets removed."""
+    """The last requests served, with secrets removed: a ring buffer bounded both by a
+    count and by (estimated) bytes, so that no stream of requests, large-headed or
+    unauthenticated, can make it grow without end."""
 
-    def __init__(self, limit: int = JOURNAL_LIMIT) -> None:
-        self._entries: Deque[Dict[str, Any]] = deque(maxlen=limit)
+    def __init__(self, limit: int = JOURNAL_LIMIT, byte_limit: int = JOURNAL_BYTES) -> None:
+        self._entries: Deque[Dict[str, Any]] = deque()
+        self._sizes: Deque[int] = deque()
         self._seq = itertools.count(1)
+        self.limit = limit
+        self.byte_limit = byte_limit
+        self.bytes = 0
+        """The estimated size of what is kept."""
 
     def append(self, entry: Dict[str, Any]) -> None:
         entry["seq"] = next(self._seq)
+        size = _estimated_size(entry)
         self._entries.append(entry)
+        self._sizes.append(size)
+        self.bytes += size
+        while self._entries and (len(self._entries) > self.limit or self.bytes > self.byte_limit):
+            self._entries.popleft()
+            self.bytes -= self._sizes.popleft()
 
     def entries(self, since: Optional[int] = None) -> List[Dict[str, Any]]:
         if since is None:
@@ -154,21 +174,45 @@ class Journal:
         return [e for e in self._entries if e["seq"] > since]
 
     def clear(self, account_label: Optional[str] = None) -> None:
-        if account_label is None:
-            self._entries.clear()
-        else:
-            kept = [e for e in self._entries if e.get("account") != account_label]
-            self._entries.clear()
-            self._entries.extend(kept)
+        kept = [
+            (e, n)
+            for e, n in zip(self._entries, self._sizes)
+            if account_label is not None and e.get("account") != account_label
+        ]
+        self._entries = deque(e for e, _ in kept)
+        self._sizes = deque(n for _, n in kept)
+        self.bytes = sum(self._sizes)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _estimated_size(entry: Dict[str, Any]) -> int:
+    """Bytes an entry takes, roughly: its text plus a fixed overhead per field."""
+    size = 400
+    for value in entry.values():
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, dict):
+            size += sum(len(k) + len(v) + 100 for k, v in value.items())
+    return size
+
+
+def clip(text: str, limit: int = MAX_JOURNAL_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def redact_headers(raw: List[Any]) -> Dict[str, str]:
-    """Request headers for the journal: never the API key, cookies or authorization."""
+    """Request headers for the journal: never the API key, cookies, authorization or the
+    control token; at most :data:`MAX_JOURNAL_HEADERS` of them, clipped."""
     headers: Dict[str, str] = {}
     for name_bytes, value_bytes in raw:
-        name = name_bytes.decode("latin-1").lower()
+        name = name_bytes[:64].decode("latin-1").lower()
         if name in REDACTED_HEADERS:
             continue
-        value = value_bytes.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if name not in headers and len(headers) >= MAX_JOURNAL_HEADERS:
+            continue
+        value = value_bytes[:256].decode("latin-1")
+        joined = f"{headers[name]}, {value}" if name in headers else value
+        headers[name] = clip(joined, 256)
     return headers

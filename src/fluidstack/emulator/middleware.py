@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hmac
 import logging
 import time
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from starlette.requests import cookie_parser
 
@@ -28,18 +29,26 @@ from fluidstack.emulator.atlas.routes import (
     is_atlas_path,
 )
 from fluidstack.emulator.clock import iso
-from fluidstack.emulator.faults import FaultRule, redact_headers
+from fluidstack.emulator.encoding import has_lone_surrogate
+from fluidstack.emulator.faults import FaultRule, clip, redact_headers
 from fluidstack.emulator.platform.routes import ACCOUNT_KEY, PUBLIC_PATHS, SESSION_COOKIE, VIA_KEY
 from fluidstack.emulator.platform.state import Account
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
-from fluidstack.emulator.settings import MAX_BODY_BYTES
+from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES
 
 __all__ = ["ConnectionDropped", "EmulatorMiddleware"]
 
 logger = logging.getLogger("fluidstack.emulator")
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+CONTROL_PREFIX = "/_emulator"
+CONTROL_TOKEN_HEADER = b"x-emulator-token"
+TOO_LARGE = {"message": "Request body larger than 1 MiB"}
+NOT_UNICODE = {
+    "message": "The body is not valid Unicode: a string holds a lone surrogate such as \\ud800"
+}
 
 
 class ConnectionDropped(Exception):
@@ -111,8 +120,17 @@ class EmulatorMiddleware:
         return None, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if sum(len(n) + len(v) + 4 for n, v in scope["headers"]) > MAX_HEADER_BYTES:
+            # The protocol refuses heads it sees growing past the limit; one that arrived
+            # in a single read is refused here.
+            message = f"Request headers larger than {MAX_HEADER_BYTES // 1024} KiB"
+            await send_json(send, 431, {"message": message})
+            return
+        if scope["path"].startswith(CONTROL_PREFIX):
+            await self._control(scope, receive, send)
             return
         started = time.perf_counter()
         method: str = scope["method"]
@@ -166,6 +184,9 @@ class EmulatorMiddleware:
                 # clients measure ages and costs against it (uvicorn's is turned off).
                 date = email.utils.formatdate(self.emulator.clock.now(), usegmt=True)
                 message["headers"] = [*message.get("headers", ()), (b"date", date.encode())]
+                if message["status"] in REDIRECTS and not atlas:
+                    # (Atlas's /authorize redirects to the client's loopback listener.)
+                    message["headers"] = _relative_location(message["headers"])
             await send(message)
 
         request = _Request(downstream, denial, atlas, path, content_type, content_length)
@@ -178,6 +199,37 @@ class EmulatorMiddleware:
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
                 self._record(scope, method, path, status_seen[0], label, idem, rule, started)
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The control API: only for a caller that knows the control token, never from a
+        web page (a foreign ``Origin``), JSON writes only, 1 MiB at most."""
+        if not self.emulator.settings.control:
+            await self.app(scope, receive, send)  # not mounted: 404
+            return
+        denial = _control_denial(scope, self.emulator.settings.control_token or "")
+        if denial is not None:
+            await send_json(send, denial[0], {"message": denial[1]})
+            return
+        try:
+            body = await _read_body(receive)
+        except ClientGone:
+            return
+        if body is None:
+            await send_json(send, 413, TOO_LARGE)
+            return
+        if has_lone_surrogate(body):
+            await send_json(send, 400, NOT_UNICODE)
+            return
+        replayed = False
+
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay_receive, send)
 
     def _record(
         self,
@@ -195,12 +247,12 @@ class EmulatorMiddleware:
             {
                 "time": iso(self.emulator.clock.now()),
                 "method": method,
-                "path": path,
-                "query": unquote(scope.get("query_string", b"").decode("latin-1")),
+                "path": clip(path),
+                "query": clip(unquote(scope.get("query_string", b"")[:4096].decode("latin-1"))),
                 "status": status,
                 "account": label,
                 "headers": redact_headers(scope["headers"]),
-                "idempotency_key": idem,
+                "idempotency_key": clip(idem, 255) if idem is not None else None,
                 "fault": rule.id if rule is not None else None,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             }
@@ -226,12 +278,23 @@ class EmulatorMiddleware:
             if spec.action == "drop":
                 await _drop(send)
                 return
+            # The request has arrived, body and all; the server only acts on it later,
+            # whether or not the client still waits for the answer (a server cannot
+            # tell): the late arrival that makes naive create retries duplicate.
+            try:
+                early = await _read_body(receive)
+            except ClientGone:
+                return
+            if early is None:
+                await send_json(send, 413, TOO_LARGE)
+                return
             await asyncio.sleep(spec.seconds)
             if generation != self.emulator.generation:
                 # Reset while this request was delayed: performing it now would leak
                 # it into the fresh state.
                 await _drop(send)
                 return
+            receive = _replaying(early, receive)
         if spec is not None and spec.perform:
             captured = _Captured()
             await self._perform(scope, receive, captured.send, request)
@@ -247,33 +310,20 @@ class EmulatorMiddleware:
         await self._perform(scope, receive, send, request)
 
     async def _perform(self, scope: Scope, receive: Receive, send: Send, request: _Request) -> None:
-        if request.content_length is not None:
-            try:
-                declared = int(request.content_length)
-            except ValueError:
-                declared = 0
-            if declared > MAX_BODY_BYTES:
-                await send_json(send, 413, {"message": "Request body larger than 1 MiB"})
-                return
+        if _declared_length(request.content_length) > MAX_BODY_BYTES:
+            await send_json(send, 413, TOO_LARGE)
+            return
         if request.denial is not None:
             status, content, extra = request.denial
             await send_json(send, status, content, extra)
             return
-        chunks: List[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                await send_json(send, 413, {"message": "Request body larger than 1 MiB"})
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            body = await _read_body(receive)
+        except ClientGone:
+            return
+        if body is None:
+            await send_json(send, 413, TOO_LARGE)
+            return
         content_type = request.content_type
         if body and scope["method"] in BODY_METHODS and content_type is not None:
             media = content_type.split(";", 1)[0].strip().lower()
@@ -293,6 +343,10 @@ class EmulatorMiddleware:
                     send, 400, {"message": "Unsupported Content-Type: send application/json"}
                 )
                 return
+        if has_lone_surrogate(body):
+            # Valid JSON syntax but no text: stored, it would poison every later answer.
+            await send_json(send, 400, NOT_UNICODE)
+            return
         replayed = False
 
         async def replay_receive() -> Message:
@@ -333,3 +387,91 @@ def _platform_denial(api_key: Optional[str], cookie: Optional[str]) -> str:
     if cookie is not None:
         return "Invalid or expired session: send the 'api-key' header or log in again"
     return "Missing API key: send it in the 'api-key' header"
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields ``body`` (already read) first, then defers to ``receive``."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _declared_length(value: Optional[bytes]) -> int:
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body: nothing is performed."""
+
+
+async def _read_body(receive: Receive) -> Optional[bytes]:
+    """The whole request body, or ``None`` past :data:`MAX_BODY_BYTES` (never buffered
+    beyond it). Raises :class:`ClientGone` when the client went away."""
+    chunks: List[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _control_denial(scope: Scope, token: str) -> Optional[Tuple[int, str]]:
+    given: Optional[bytes] = None
+    origin = host = content_type = None
+    for name, value in scope["headers"]:
+        if name == CONTROL_TOKEN_HEADER:
+            given = value
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+        elif name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
+    if origin is not None:
+        parts = urlsplit(origin) if origin != "null" else None
+        if parts is None or host is None or parts.netloc.lower() != host.lower():
+            return 403, "The control API refuses requests from web pages (a foreign Origin)"
+    if given is None or not hmac.compare_digest(given, token.encode("ascii")):
+        return 401, (
+            "Missing or wrong control token: send it in the x-emulator-token header "
+            "(printed at start, or --control-token)"
+        )
+    if scope["method"] in BODY_METHODS:
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            return 415, "Control API writes take JSON: send Content-Type: application/json"
+    return None
+
+
+def _relative_location(headers: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+    """A redirect's ``Location`` as a path: Starlette builds the trailing-slash redirect
+    from the ``Host`` header, so a forged ``Host`` would send the client elsewhere."""
+    fixed = []
+    for name, value in headers:
+        if name.lower() == b"location":
+            parts = urlsplit(value.decode("latin-1"))
+            path = parts.path or "/"
+            if path.startswith("//"):  # not a scheme-relative URL either
+                path = "/" + path.lstrip("/")
+            value = (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
+        fixed.append((name, value))
+    return fixed

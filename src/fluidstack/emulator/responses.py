@@ -18,6 +18,7 @@ __all__ = [
     "json_response",
     "message_response",
     "send_json",
+    "storage_unavailable",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -35,6 +36,15 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.headers = headers
+
+
+def storage_unavailable(reason: str) -> ApiError:
+    """503 for a write that could not be committed: nothing changed, try again."""
+    return ApiError(
+        503,
+        f"The emulator could not save this change ({reason[:100]}); nothing was changed, try again",
+        {"retry-after": "1"},
+    )
 
 
 def json_response(status: int, content: Any, headers: Optional[Dict[str, str]] = None) -> Response:

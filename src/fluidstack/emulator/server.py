@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import socket
@@ -10,11 +11,13 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any, Callable, List, Optional, Type
+from typing import Any, Callable, Dict, List, Optional, Type
 
-from fluidstack.emulator.settings import DEV_ATLAS_USER_EMAIL, EmulatorSettings
+from fluidstack.emulator.settings import DEV_ATLAS_USER_EMAIL, MAX_HEADER_BYTES, EmulatorSettings
 
-__all__ = ["EmulatorServer", "bind_socket", "build_uvicorn_server"]
+__all__ = ["ConnectionGuard", "EmulatorServer", "bind_socket", "build_uvicorn_server"]
+
+logger = logging.getLogger("fluidstack.emulator")
 
 
 class _DropFilter(logging.Filter):
@@ -66,19 +69,215 @@ class _CoalescingTransport:
         return getattr(self._transport, name)
 
 
-def _coalescing_protocol() -> Optional[Type[Any]]:
+class ConnectionGuard:
+    """What keeps the server answering under hostile connections, shared by every
+    connection of one server: the head-size cap, the head-read timeout and the
+    connection limit. Each condition is logged once (then only counted), so that an
+    attack does not fill the disk with log lines."""
+
+    def __init__(self, header_timeout: float, max_connections: int, max_head_bytes: int) -> None:
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
+        self.max_head_bytes = max_head_bytes
+        self.counts: Dict[str, int] = {}
+        """How often each condition happened: ``head-too-large``, ``head-timeout``,
+        ``evicted`` (an idle or slow connection closed to make room) and ``refused`` (a
+        new connection answered 503)."""
+
+    def note(self, condition: str, message: str) -> None:
+        seen = self.counts.get(condition, 0)
+        self.counts[condition] = seen + 1
+        if not seen:
+            logger.warning("%s (logged once; later occurrences are only counted)", message)
+
+
+_REASONS = {
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
+
+
+def _closing_answer(status: int, message: str) -> bytes:
+    body = json.dumps({"message": message}).encode()
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body))
+    ) + body
+
+
+def _guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools missing: uvicorn's h11 protocol instead
         return None
 
-    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol, plus: one write per answer (see
+        :class:`_CoalescingTransport`), a cap on the request head counted as it arrives
+        (so that a 200 MB header is never buffered), a timeout for reading a head, and
+        a connection limit that makes room by closing the connection that has waited
+        longest for a request. uvicorn has a keep-alive timeout and ``limit_concurrency``
+        (checked only once a head has arrived), but neither of these."""
+
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             assert isinstance(transport, asyncio.Transport)
-            proxy: Any = _CoalescingTransport(transport, asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+            proxy: Any = _CoalescingTransport(transport, loop)
             super().connection_made(proxy)
+            self._in_head = True
+            """Receiving a request head (or waiting for the first one)."""
+            self._message_done = True
+            """The last request was received whole: the next bytes start a new one."""
+            self._head_bytes = 0
+            self._waiting_since = loop.time()
+            self._head_timer: Optional[asyncio.TimerHandle] = None
+            self._start_head_timer()
+            if len(self.connections) > guard.max_connections:
+                self._make_room()
 
-    return CoalescingHttpToolsProtocol
+        # -- the head ------------------------------------------------------------------
+
+        def _start_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(guard.header_timeout, self._head_timed_out)
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self._in_head and not self.transport.is_closing():
+                guard.note(
+                    "head-timeout",
+                    f"a client took over {guard.header_timeout:g} s to send a request's "
+                    "headers: connection closed (408)",
+                )
+                if self._head_bytes:
+                    self._close(408, "Request headers not received in time")
+                else:  # nothing was said: nothing to answer
+                    self._stop_head_timer()
+                    self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            if self._in_head or self._message_done:
+                self._head_bytes += len(data)
+            super().data_received(data)
+            if (
+                self._in_head
+                and self._head_bytes > guard.max_head_bytes
+                and not self.transport.is_closing()
+            ):
+                guard.note(
+                    "head-too-large",
+                    f"a request head over {guard.max_head_bytes // 1024} KiB was refused (431)",
+                )
+                self._close(431, f"Request headers larger than {guard.max_head_bytes // 1024} KiB")
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_head = True
+            self._message_done = False
+            self._start_head_timer()
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._head_bytes = 0
+            self._stop_head_timer()
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._message_done = True
+            self._head_bytes = 0
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._waiting_since = self.loop.time()
+
+        def connection_lost(self, exc: Optional[Exception]) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
+
+        # -- the connection limit ---------------------------------------------------------
+
+        def _idle(self) -> bool:
+            """No request being served: waiting for or receiving the next head, or
+            sending a body nobody reads any more (the answer has gone)."""
+            return self.cycle is None or self.cycle.response_complete
+
+        def _make_room(self) -> None:
+            waiting = [
+                c
+                for c in self.connections
+                if isinstance(c, GuardedHttpToolsProtocol)
+                and c is not self
+                and c._idle()
+                and not c.transport.is_closing()
+            ]
+            if not waiting:
+                guard.note(
+                    "refused",
+                    f"{guard.max_connections} connections are busy: new ones get 503",
+                )
+                self._close(503, "Too many connections; try again")
+                return
+            victim = min(waiting, key=lambda c: c._waiting_since)
+            guard.note(
+                "evicted",
+                f"{guard.max_connections} connections open: closing the one that has waited "
+                "longest for a request to make room",
+            )
+            if victim._in_head and victim._head_bytes:
+                victim._close(408, "Request headers not received in time")
+            else:
+                victim.transport.close()
+
+        def _close(self, status: int, message: str) -> None:
+            self._stop_head_timer()
+            self._in_head = False
+            self.transport.write(_closing_answer(status, message))
+            self.transport.close()
+
+    return GuardedHttpToolsProtocol
+
+
+def _connection_limit(wanted: int) -> int:
+    """``wanted``, but below the process's file-descriptor limit: accepting must never
+    fail for want of descriptors (the server needs some for its database and logs)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return wanted
+    if soft <= 0:  # RLIM_INFINITY
+        return wanted
+    return max(1, min(wanted, soft - 64))
+
+
+_OUT_OF_RESOURCES = "out of system resource"
+
+
+class _OnceFilter(logging.Filter):
+    """asyncio logs every failed ``accept`` when file descriptors run out: keep one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suppressed = 0
+        self._seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _OUT_OF_RESOURCES not in str(record.msg):
+            return True
+        if self._seen:
+            self.suppressed += 1
+            return False
+        self._seen = True
+        return True
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -105,7 +304,10 @@ def build_uvicorn_server(
     from fluidstack.emulator.app import create_app
 
     app = create_app(settings)
-    protocol = _coalescing_protocol()
+    guard = ConnectionGuard(
+        settings.header_timeout, _connection_limit(settings.max_connections), MAX_HEADER_BYTES
+    )
+    protocol = _guarded_protocol(guard)
     config = uvicorn.Config(
         app,
         http=protocol if protocol is not None else "h11",
@@ -116,10 +318,13 @@ def build_uvicorn_server(
         server_header=False,
         date_header=False,  # the middleware sends the simulated clock's Date instead
         timeout_keep_alive=30,
+        # Only for the h11 fallback: the cap on a request head it buffers.
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
 
     class _Server(uvicorn.Server):
         emulator_app: Any = None
+        connection_guard: Optional[ConnectionGuard] = None
 
         async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
             await super().startup(sockets=sockets)
@@ -129,8 +334,12 @@ def build_uvicorn_server(
     uvicorn_logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _DropFilter) for f in uvicorn_logger.filters):
         uvicorn_logger.addFilter(_DropFilter())
+    asyncio_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _OnceFilter) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_OnceFilter())
     server = _Server(config)
     server.emulator_app = app
+    server.connection_guard = guard
     return server
 
 
@@ -158,6 +367,16 @@ class EmulatorServer:
     def api_key(self) -> str:
         """The first account's key (the development key when none was configured)."""
         return self.settings.effective_api_keys[0]
+
+    @property
+    def control_token(self) -> str:
+        """What the control API (``/_emulator/*``) wants in ``x-emulator-token``."""
+        return self.settings.control_token or ""
+
+    @property
+    def connection_guard(self) -> Optional[ConnectionGuard]:
+        """The server's connection limits and how often each was hit (after :meth:`start`)."""
+        return self._server.connection_guard if self._server is not None else None
 
     @property
     def app(self) -> Any:
@@ -237,6 +456,21 @@ def run_forever(settings: EmulatorSettings) -> int:
             print(
                 f"No --atlas-client given: accepting the Atlas development client "
                 f"'{client_id}' with secret '{secret}'",
+                file=sys.stderr,
+                flush=True,
+            )
+        if settings.control and settings.control_token_generated:
+            print(
+                f"Control API token (send it as x-emulator-token to /_emulator/*): "
+                f"{settings.control_token}",
+                file=sys.stderr,
+                flush=True,
+            )
+        dev_code = server.emulator_app.state.platform.dev_login_code
+        if dev_code is not None:
+            print(
+                f"Platform development login: /auth/callback?code={dev_code} logs in as the "
+                "first account (this run only)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
@@ -13,16 +14,13 @@ __all__ = [
     "DEV_ATLAS_CLIENT_SECRET",
     "DEV_ATLAS_PUBLIC_CLIENT_ID",
     "DEV_ATLAS_USER_EMAIL",
-    "DEV_AUTH_CODE",
     "MAX_BODY_BYTES",
+    "MAX_HEADER_BYTES",
     "EmulatorSettings",
 ]
 
 DEV_API_KEY = "fs-emulator-dev-key"
 """The documented development key, accepted when no ``--api-key`` is given."""
-
-DEV_AUTH_CODE = "fs-emulator-dev-code"
-"""An ``/auth/callback`` code that always logs in as the first (default) account."""
 
 DEV_ATLAS_CLIENT_ID = "fs-emulator-client"
 """The Atlas development client, accepted when no ``--atlas-client`` is given."""
@@ -44,7 +42,12 @@ DEFAULT_ATLAS_REGIONS = ("eu-north-1", "us-east-1")
 _REGION_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 MAX_BODY_BYTES = 1024 * 1024
-"""Largest request body accepted; larger ones answer 413 and store nothing."""
+"""Largest request body accepted (API and control API); larger ones answer 413 and store
+nothing."""
+
+MAX_HEADER_BYTES = 32 * 1024
+"""Largest request head (request line and headers) accepted; larger ones answer 431, as
+real servers do (nginx, Node and Go refuse between 8 and 64 KiB)."""
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -73,6 +76,18 @@ class EmulatorSettings:
     """Instances per page of ``GET /instances``."""
     control: bool = True
     """Serve the ``/_emulator/*`` control API."""
+    control_token: Optional[str] = field(default=None, repr=False)
+    """What every control-API request must send in ``x-emulator-token``; ``None`` draws
+    one from ``secrets`` (announced on stderr by the command). Left out of the repr."""
+    dev_login: Optional[bool] = None
+    """Accept this run's (random) platform development login code at ``/auth/callback``;
+    ``None`` means: only while the control API is on."""
+    header_timeout: float = 10.0
+    """Real seconds a client may take to send a request's head; then 408 and close."""
+    max_connections: int = 1000
+    """Open connections served at once; past it the connection that has waited longest
+    for a request is closed (or, with none waiting, the new one gets 503)."""
+
     log_level: str = "info"
     """Logging level of the emulator and uvicorn."""
     initial_balance: float = 1000.0
@@ -132,6 +147,18 @@ class EmulatorSettings:
             raise ValueError("the same Atlas region was given twice")
         if not self.token_ttl > 0:
             raise ValueError(f"token_ttl must be positive, got {self.token_ttl}")
+        if not self.header_timeout > 0:
+            raise ValueError(f"header_timeout must be positive, got {self.header_timeout}")
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {self.max_connections}")
+        self.control_token_generated = self.control_token is None
+        """Whether the control token was drawn here (and is then announced at start)."""
+        if self.control_token is None:
+            self.control_token = secrets.token_urlsafe(24)
+        elif not 8 <= len(self.control_token) <= 512 or not all(
+            33 <= ord(c) <= 126 for c in self.control_token
+        ):
+            raise ValueError("a control token must be 8-512 printable ASCII characters, no spaces")
         emails = [email.lower() for email, _, _ in self.effective_atlas_users]
         if len(set(emails)) != len(emails):
             raise ValueError("the same Atlas user e-mail was given twice")
@@ -142,6 +169,11 @@ class EmulatorSettings:
                     f"an Atlas user names the client {client_id!r}, which is not one of the "
                     "--atlas-client clients"
                 )
+
+    @property
+    def dev_login_enabled(self) -> bool:
+        """Whether the platform development login code is accepted."""
+        return self.control if self.dev_login is None else self.dev_login
 
     @property
     def effective_api_keys(self) -> List[str]:

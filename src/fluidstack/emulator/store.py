@@ -11,9 +11,21 @@ import re
 import sqlite3
 from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
-__all__ = ["Store"]
+__all__ = ["BUSY_TIMEOUT", "Store", "StoreUnavailable"]
 
 RecordKey = Tuple[str, str]
+
+BUSY_TIMEOUT = 0.1
+"""Seconds a write waits for SQLite's write lock (held by another process) before it
+fails. Python's default is 5 s, during which the emulator's one lock, and with it every
+request, would wait too."""
+
+
+class StoreUnavailable(Exception):
+    """A write could not be committed (the file is locked, the disk is full, ...): the
+    database is unchanged, and the caller must not keep the change in memory either."""
+
+
 _TABLE_NAME = re.compile(r"^[a-z_]+$")
 
 
@@ -22,7 +34,9 @@ class Store:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
+        )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._tables: Set[str] = set()
@@ -56,12 +70,13 @@ class Store:
     ) -> None:
         """Apply upserts (value) and deletions (``None``) atomically and durably.
 
-        ``clear`` first empties ``table`` (and only it).
+        ``clear`` first empties ``table`` (and only it). Raises :class:`StoreUnavailable`,
+        with nothing written, when the transaction cannot be committed.
         """
-        self._ensure(table)
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            self._ensure(table)
+            conn.execute("BEGIN IMMEDIATE")
             if clear:
                 conn.execute(f"DELETE FROM {table}")
             for (kind, key), value in changes:
@@ -73,9 +88,18 @@ class Store:
                         (kind, key, json.dumps(value, separators=(",", ":"))),
                     )
             conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreUnavailable(str(exc)) from exc
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        # BEGIN itself may have failed (the lock was not ours): then there is nothing to
+        # roll back, and ROLLBACK would raise over the real error.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def close(self) -> None:
         self._conn.close()

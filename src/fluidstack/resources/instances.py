@@ -97,6 +97,15 @@ def find_created(
     return max(matches, key=lambda i: (i.created_at is not None, i.created_at or 0, i.id))
 
 
+def find_all_created(
+    instances: Sequence[ListInstanceResponse], name: str
+) -> List[ListInstanceResponse]:
+    """Every instance a create with this ``name`` made, the newest first."""
+    matches = [i for i in instances if i.name == name]
+    matches.sort(key=lambda i: (i.created_at is not None, i.created_at or 0, i.id), reverse=True)
+    return matches
+
+
 def as_create_response(
     instance: InstanceResponse, gpu_type: Union[GPUType, str]
 ) -> CreateInstanceResponse:

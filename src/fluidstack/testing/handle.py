@@ -15,6 +15,7 @@ from fluidstack.emulator.settings import (
     DEV_ATLAS_PUBLIC_CLIENT_ID,
 )
 
+CONTROL_TOKEN_HEADER = "x-emulator-token"
 ATLAS_AUDIENCE = "https://api.fluidstack.io"
 DEFAULT_LOGIN_SCOPE = "openid profile email offline_access"
 
@@ -38,24 +39,39 @@ class EmulatorHandle:
         api_key: str,
         atlas_client_id: str = DEV_ATLAS_CLIENT_ID,
         atlas_client_secret: str = DEV_ATLAS_CLIENT_SECRET,
+        *,
+        control_token: Optional[str] = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         """Base URL of the emulated API, e.g. ``http://127.0.0.1:53817``."""
         self.api_key = api_key
         """An API key the emulator accepts (the default account's)."""
+        # The control token travels only to /_emulator/*; ``EmulatorServer.control_token``
+        # or the emulator's stderr gives it.
+        self._control_headers = {CONTROL_TOKEN_HEADER: control_token} if control_token else {}
         self._http = httpx.Client(base_url=self.base_url, timeout=30.0)
         self.atlas = AtlasControl(self, atlas_client_id, atlas_client_secret)
         """Atlas: its URLs, the first client's credentials, and its control helpers."""
 
     def __repr__(self) -> str:
-        return f"EmulatorHandle(base_url={self.base_url!r})"
+        return f"EmulatorHandle(base_url={self.base_url!r})"  # never the control token
+
+    @property
+    def control_headers(self) -> Dict[str, str]:
+        """The header that authorises a control-API call (``x-emulator-token``), for
+        calling ``/_emulator/*`` with your own HTTP client."""
+        return dict(self._control_headers)
 
     def close(self) -> None:
         """Close the control connection (the emulator itself keeps running)."""
         self._http.close()
 
     def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
-        response = self._http.request(method, "/_emulator" + path, json=body)
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = {}  # control writes are JSON, even when they carry nothing
+        response = self._http.request(
+            method, "/_emulator" + path, json=body, headers=self._control_headers
+        )
         if response.status_code >= 400:
             raise EmulatorControlError(
                 f"{method} /_emulator{path} answered {response.status_code}: {response.text}"
@@ -93,6 +109,16 @@ class EmulatorHandle:
         key = self.api_key if api_key is None else api_key
         result = self._call("POST", "/sessions", {"api_key": key})
         return str(result["wos_session"])
+
+    @property
+    def dev_login_code(self) -> str:
+        """This run's platform development login code (``/auth/callback?code=...``)."""
+        return str(self._call("GET", "/dev-login-code")["code"])
+
+    def auth_code(self, api_key: Optional[str] = None) -> str:
+        """A one-time ``/auth/callback`` code that logs in as the account of ``api_key``."""
+        key = self.api_key if api_key is None else api_key
+        return str(self._call("POST", "/auth-codes", {"api_key": key})["code"])
 
     def set_capacity(self, gpu_type: str, region: str, gpus: int) -> Dict[str, Any]:
         """Set how many GPUs of ``gpu_type`` exist in ``region`` (in use ones included)."""

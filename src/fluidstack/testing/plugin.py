@@ -64,7 +64,13 @@ def _session_emulator(**extra: Any) -> Iterator[EmulatorHandle]:
     server = EmulatorServer(settings)
     server.start()
     client_id, client_secret = settings.effective_atlas_clients[0]
-    handle = EmulatorHandle(server.base_url, server.api_key, client_id, client_secret)
+    handle = EmulatorHandle(
+        server.base_url,
+        server.api_key,
+        client_id,
+        client_secret,
+        control_token=server.control_token,
+    )
     try:
         yield handle
     finally:

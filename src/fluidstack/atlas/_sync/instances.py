@@ -20,6 +20,7 @@ from typing import (
 )
 
 from ...core._sync._resource import raw_method
+from ...core._sync.creates import CreateGuard
 from ...core._sync.lifetime import for_the_block
 from ...core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ...core._sync.remote import RemoteAccess
@@ -190,8 +191,11 @@ class InstancesResource(AtlasResource, RemoteAccess[Union[Id, Instance]]):
         Safe to retry: the instance carries a ``fluidstack.client-token`` tag, and if an
         attempt fails after the server may have acted on it (a 5xx, a timeout, a dropped
         connection), the instance carrying that tag is returned instead of a second one
-        being made. ``request_options={"idempotency_key": ...}`` sets the tag's value,
-        so a retry from another process finds it too.
+        being made. An attempt that got no answer may still arrive: the SDK keeps looking
+        for up to 10 s before sending it again, and after any resend deletes a second
+        instance carrying the tag (reported to ``EventHooks.on_duplicate``).
+        ``request_options={"idempotency_key": ...}`` sets the tag's value, so a retry
+        from another process finds it too.
 
         Args:
             type: Instance type, e.g. ``"h100-hgx-80gb.8x"`` (see ``instance_types.list``).
@@ -226,17 +230,26 @@ class InstancesResource(AtlasResource, RemoteAccess[Union[Id, Instance]]):
             client_token=token,
         )
 
-        def recover() -> Optional[Found[Instance]]:
+        def find() -> List[Tuple[str, Instance]]:
             listing = self.list(request_options=for_lookups(request_options))
-            found = api.find_tagged(listing, token)
-            return None if found is None else Found(found)
+            return [(i.id, i) for i in api.find_all_tagged(listing, token)]
 
+        def delete(instance_id: str) -> None:
+            self.delete(instance_id, request_options=for_lookups(request_options))
+
+        guard = CreateGuard(
+            operation=api.INSTANCE_CREATE.operation,
+            identity=token,
+            find=find,
+            delete=delete,
+            unique=True,  # the client token is this call's alone
+        )
         instance = self._scope.regional(
             api.INSTANCE_CREATE,
             project=True,
             body=body,
             request_options=request_options,
-            recover=recover,
+            recover=guard,
         )
         if not wait:
             return instance

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, TypeVar
+import contextlib
+from typing import Awaitable, Callable, ContextManager, Mapping, Optional, TypeVar
 
 import anyio
 import httpx
@@ -10,7 +11,16 @@ from anyio import sleep
 
 from ..ssh import asyncio_is_running, run_in_ssh_thread
 
-__all__ = ["HttpClient", "new_lock", "run_ssh", "shielded", "sleep", "ssh_banner"]
+__all__ = [
+    "HttpClient",
+    "deadline",
+    "new_http_client",
+    "new_lock",
+    "run_ssh",
+    "shielded",
+    "sleep",
+    "ssh_banner",
+]
 
 T = TypeVar("T")
 
@@ -50,3 +60,21 @@ async def ssh_banner(host: str, port: int, within: float) -> bool:
                 return False
     except (OSError, TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError):
         return False
+
+
+def deadline(seconds: Optional[float]) -> ContextManager[object]:
+    """A scope that cancels what runs inside after ``seconds`` (``None``: never) and then
+    raises :class:`TimeoutError`: a call's total deadline covers every read, the
+    response headers and body included, whatever the server's pace."""
+    if seconds is None:
+        return _NO_DEADLINE  # the common case: no cancel scope to enter
+    return anyio.fail_after(seconds)
+
+
+_NO_DEADLINE = contextlib.nullcontext()
+
+
+def new_http_client(timeout: httpx.Timeout, headers: Mapping[str, str]) -> httpx.AsyncClient:
+    """The client's own ``httpx`` client, carrying the fixed ``headers`` (httpx merges
+    and checks them once, not per call); one you pass in is used as it is."""
+    return httpx.AsyncClient(timeout=timeout, headers=headers)

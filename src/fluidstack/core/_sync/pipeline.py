@@ -21,17 +21,26 @@ from ..endpoint import (
     RawResponse,
     build_request,
     claim_raw_slot,
+    declared_too_large,
     error_from_response,
     parse_response,
     redirect_request,
+    too_large_error,
     transport_error,
 )
-from ..errors import ApiError
-from ..events import RequestEvent, ResponseEvent, RetryEvent
+from ..errors import ApiError, scrub_chain
+from ..events import RequestEvent, ResponseEvent, RetryEvent, logger, watch_secrets
 from ..request_options import RequestOptions
-from ..retries import Outcome, classify_exception, classify_status
+from ..retries import (
+    Outcome,
+    classify_exception,
+    classify_status,
+    late_create_delays,
+    may_arrive_late,
+)
 from ..server_clock import ServerClock
-from ._io import HttpClient, sleep
+from ._io import HttpClient, deadline, new_http_client, sleep
+from .creates import CreateGuard
 
 __all__ = ["Auth", "Pipeline"]
 
@@ -80,6 +89,7 @@ class Pipeline:
         self.sleep = sleep
         self.clock = clock
         self.auth = auth
+        watch_secrets(self)  # keep them out of httpx's and httpcore's log records too
         self.headers_on_client = headers_on_client
         """Whether ``http`` carries ``config.headers`` itself (a client of our own)."""
         self.server_clock = ServerClock()
@@ -92,7 +102,7 @@ class Pipeline:
         checks those once, not on every call."""
         if custom is not None:
             return cls(config, custom)
-        http = HttpClient(timeout=config.timeout, headers=config.headers)
+        http = new_http_client(config.timeout, config.headers)
         return cls(config, http, headers_on_client=True)
 
     def call(
@@ -114,7 +124,10 @@ class Pipeline:
         ``recover`` is for calls that are not idempotent: after an ambiguous failure
         (the server may have acted) it is awaited to look for the first attempt's effect;
         if it returns :class:`Found`, its value is the call's result; if it returns
-        ``None``, the call is retried (when retries remain).
+        ``None``, the call is retried (when retries remain). An
+        :class:`~fluidstack.core._sync.creates.CreateGuard` (a create's) also keeps
+        looking for a grace period when the attempt may still arrive, and after a resend
+        deletes a second resource the late first attempt made.
 
         ``base_url`` sends this call to another root than the client's (an Atlas region,
         a token endpoint); ``location`` names it in errors (``"region eu-north-1"``).
@@ -136,10 +149,22 @@ class Pipeline:
         if isinstance(response, Found):
             recovered: T = response.value
             return recovered
+        guard = recover if isinstance(recover, CreateGuard) else None
         if raw_slot is not None:
             raw_slot.append(RawResponse(endpoint, response, retries))
+            if guard is not None and retries:
+                self._remove_duplicates(guard, parse_response(endpoint, response))
             return None  # type: ignore[return-value]
-        return parse_response(endpoint, response)
+        result = parse_response(endpoint, response)
+        if guard is not None and retries:
+            self._remove_duplicates(guard, result)
+        return result
+
+    def _remove_duplicates(self, guard: CreateGuard[Any], result: Any) -> None:
+        """A resent create succeeded: its first attempt may have arrived late, too."""
+        kept = getattr(result, "id", None)
+        if isinstance(kept, str):
+            guard.remove_duplicates(kept, self.config.hooks)
 
     def server_time(self) -> dt.datetime:
         """The current time by the server's clock (see :class:`ServerClock`)."""
@@ -176,10 +201,21 @@ class Pipeline:
             started = self.clock()
             response: Optional[httpx.Response] = None
             try:
-                response = self._send_following_redirects(request)
-            except httpx.RequestError as exc:  # transport failures and undecodable bodies
+                # The total deadline covers the whole attempt: connecting, the headers
+                # and the body, whatever pace the server sends them at.
+                with deadline(budget.remaining()):
+                    response = self._send_following_redirects(request)
+                    self._read_body(response, budget)
+            except (httpx.RequestError, TimeoutError) as raised:
+                # Transport failures, undecodable bodies, and the deadline's cancellation.
+                exc = raised
+                if not isinstance(exc, httpx.RequestError):
+                    exc = httpx.ReadTimeout("the call's total timeout has passed")
+                    exc.__cause__ = raised
+                response = None
                 outcome = classify_exception(exc)
-                error: ApiError = transport_error(exc, budget)
+                error: ApiError = transport_error(exc, budget, self.secrets())
+                scrub_chain(exc, self.secrets())
                 error.__cause__ = exc
                 hooks.response(
                     ResponseEvent(
@@ -223,6 +259,12 @@ class Pipeline:
             if outcome is Outcome.AMBIGUOUS and not endpoint.idempotent and recover is not None:
                 try:
                     recovered = recover()
+                    if (
+                        recovered is None
+                        and isinstance(recover, CreateGuard)
+                        and may_arrive_late(response.status_code if response else None)
+                    ):
+                        recovered = self._wait_for_late_create(recover, budget)
                 except ApiError:
                     # Without the lookup there is no telling whether the call was
                     # performed: report its own failure, with the lookup's as context.
@@ -250,8 +292,28 @@ class Pipeline:
             self.sleep(delay)
             budget.retries_done += 1
 
+    def _wait_for_late_create(
+        self, guard: CreateGuard[Any], budget: CallBudget
+    ) -> Optional[Found[Any]]:
+        """The attempt got no answer, and the lookup found nothing: the request may still
+        be on its way. Look again for a grace period before it is sent again."""
+        for delay in late_create_delays(budget.create_grace):
+            left = budget.remaining()
+            if left is not None and delay >= left:
+                return None
+            logger.info(
+                "%s: looking again in %.1fs for what the unanswered attempt made",
+                guard.operation,
+                delay,
+            )
+            self.sleep(delay)
+            found = guard()
+            if found is not None:
+                return found
+        return None
+
     def _send_following_redirects(self, request: httpx.Request) -> httpx.Response:
-        response = self.http.send(request, follow_redirects=False)
+        response = self.http.send(request, follow_redirects=False, stream=True)
         hops = 0
         while self.config.follow_redirects and response.has_redirect_location:
             nxt = redirect_request(request, response)
@@ -260,5 +322,28 @@ class Pipeline:
             hops += 1
             response.close()
             request = nxt
-            response = self.http.send(request, follow_redirects=False)
+            response = self.http.send(request, follow_redirects=False, stream=True)
         return response
+
+    def _read_body(self, response: httpx.Response, budget: CallBudget) -> None:
+        """Read the (streamed) body, at most ``max_response_bytes`` of it once decoded,
+        checking the total deadline between chunks."""
+        limit = budget.max_response_bytes
+        if declared_too_large(response, limit):
+            response.close()
+            raise too_large_error(response, limit)
+        chunks = []
+        size = 0
+        try:
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large_error(response, limit)
+                chunks.append(chunk)
+                if budget.deadline is not None and (budget.remaining() or 0.0) <= 0:
+                    raise httpx.ReadTimeout("the call's total timeout has passed")
+        except BaseException:
+            response.close()
+            raise
+        # What httpx's own read() does, with the cap: the body is the response's content.
+        response._content = b"".join(chunks)

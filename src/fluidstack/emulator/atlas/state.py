@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import random
 import secrets
 import threading
@@ -29,10 +30,10 @@ from fluidstack.emulator.atlas.tokens import TokenSigner, new_signing_key
 from fluidstack.emulator.atlas.users import Logins, User
 from fluidstack.emulator.clock import SimClock, iso
 from fluidstack.emulator.encoding import dumps
-from fluidstack.emulator.responses import ApiError
+from fluidstack.emulator.responses import ApiError, storage_unavailable
 from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.ssh.hooks import SshHooks
-from fluidstack.emulator.store import RecordKey, Store
+from fluidstack.emulator.store import RecordKey, Store, StoreUnavailable
 
 __all__ = [
     "AtlasState",
@@ -42,6 +43,8 @@ __all__ = [
     "Project",
     "Region",
 ]
+
+logger = logging.getLogger("fluidstack.emulator")
 
 TABLE = "atlas_records"
 """The Atlas table in the ``--db`` file (the platform's is ``records``)."""
@@ -386,9 +389,24 @@ class AtlasState:
             self._touch("meta", "signing-key", {"key": self._signing_key})
         changes = list(self._dirty.items())
         self._dirty.clear()
-        self._store.write(changes, clear=clear, table=TABLE)
+        try:
+            self._store.write(changes, clear=clear, table=TABLE)
+        except StoreUnavailable as exc:
+            # Not on disk, so not in memory either (see PlatformState._commit).
+            logger.warning("an Atlas write could not be committed (%s): rolled back", exc)
+            self._reload()
+            raise storage_unavailable(str(exc)) from None
 
-    def _load(self, data: Dict[str, Dict[str, Any]]) -> None:
+    def _reload(self) -> None:
+        """Forget memory and take the state back from the file (after a failed commit)."""
+        assert self._store is not None
+        codes = self.logins.codes  # authorization codes live in memory only
+        self._empty()
+        self._dirty.clear()
+        self._load(self._store.load(TABLE), commit=False)
+        self.logins.codes = codes
+
+    def _load(self, data: Dict[str, Dict[str, Any]], commit: bool = True) -> None:
         meta = data.get("meta", {})
         if "clock" in meta:
             self.clock.restore(meta["clock"])
@@ -436,7 +454,8 @@ class AtlasState:
                 existing.secret_hash = hash_secret(secret)
                 self._touch("org", existing.id, asdict(existing))
         self.logins.ensure_bootstrap()
-        self._commit()
+        if commit:
+            self._commit()
 
     def _index(self, instance: Instance) -> None:
         self.instances[instance.id] = instance

@@ -53,10 +53,19 @@ class _Request(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)
 
 
-def _check_name(value: str) -> str:
+def _check_instance_name(value: str) -> str:
+    """One rule for an instance's name, at create and at rename (issue 13, item 10)."""
     if value != value.strip():
         raise ValueError("must not start or end with whitespace")
-    if "/" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _check_name(value: str) -> str:
+    """An SSH key's name, which its URL addresses: no ``/`` either."""
+    _check_instance_name(value)
+    if "/" in value:
         raise ValueError("must not contain '/' or control characters")
     return value
 
@@ -81,7 +90,8 @@ class VolumeInput(_Request):
 class CreateInstanceRequest(_Request):
     """``POST /instances``."""
 
-    name: Optional[str] = Field(default=None, max_length=255)
+    name: Optional[str] = Field(default=None, min_length=1, max_length=255)
+    """The same rule as a rename's: no surrounding spaces or control characters."""
     gpu_type: GPUType
     gpu_count: StrictInt = Field(default=1, ge=1)
     ssh_key: str
@@ -89,13 +99,18 @@ class CreateInstanceRequest(_Request):
     region: Optional[Region] = None
     volumes: List[VolumeInput] = Field(default_factory=list)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _check_instance_name(value)
+
 
 class RenameInstanceRequest(_Request):
     """``PUT /instances/{id}/rename``."""
 
     new_instance_name: str = _NAME
 
-    _check = field_validator("new_instance_name")(_check_name)
+    _check = field_validator("new_instance_name")(_check_instance_name)
 
 
 class AddSSHKeyRequest(_Request):

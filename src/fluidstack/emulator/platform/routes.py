@@ -21,7 +21,6 @@ from fluidstack.emulator.platform.models import (
 )
 from fluidstack.emulator.platform.state import Account, PlatformState, Stored
 from fluidstack.emulator.responses import ApiError, json_response
-from fluidstack.emulator.settings import DEV_AUTH_CODE
 
 __all__ = ["ACCOUNT_KEY", "PUBLIC_PATHS", "SESSION_COOKIE", "VIA_KEY", "api", "control"]
 
@@ -238,8 +237,10 @@ def _session_cookie(token: str) -> str:
 
 @api.get("/auth/url")
 async def auth_url(request: Request) -> Response:
-    # The emulator has no login page: the URL is the callback with the development code.
-    return json_response(200, f"{request.base_url}auth/callback?code={DEV_AUTH_CODE}")
+    # The emulator has no login page: the URL is the callback, to which a code is added
+    # (this run's development code, printed at start, or one from the control API). It
+    # never carries a code itself: anyone may call /auth/url.
+    return json_response(200, f"{request.base_url}auth/callback")
 
 
 @api.get("/auth/callback")
@@ -332,6 +333,14 @@ async def control_auth_code(request: Request, body: SessionRequest) -> Response:
     state = _state(request)
     account = state.require_account_for_key(body.api_key)
     return json_response(201, {"code": state.new_auth_code(account)})
+
+
+@control.get("/dev-login-code")
+async def control_dev_login_code(request: Request) -> Response:
+    code = _state(request).dev_login_code
+    if code is None:
+        raise ApiError(404, "The development login is off")
+    return json_response(200, {"code": code})
 
 
 @control.get("/capacity")
