@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import httpx
 import pytest
@@ -365,6 +365,42 @@ def test_a_signal_to_the_run_process_during_the_command_deletes_the_instance(
     assert first == "started\n"
     assert process.returncode == status, stderr
     assert "was deleted after" in stderr
+    assert live_platform_instances(ssh_emulator) == []
+
+
+def test_a_signal_ignored_by_nohup_stays_ignored(
+    cli_env: Dict[str, str], platform_key: KeyPair, project: Path, ssh_emulator: EmulatorHandle
+) -> None:
+    """``nohup fluidstack run ...``: a closed terminal (SIGHUP) does not stop the run."""
+    args = ["run", "-i", str(platform_key.private), "--poll-interval", "0.2", "--",
+            "touch started; while [ ! -e go ]; do sleep 0.05; done; echo finished"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fluidstack", *args], cwd=project, env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup does
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        home: Optional[Path] = None
+        while home is None:
+            for instance in live_platform_instances(ssh_emulator):
+                candidate = ssh_emulator.instance_directory(instance["id"]) / "home/ubuntu/proj"
+                if (candidate / "started").exists():
+                    home = candidate
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the command never started"
+            ssh_emulator.advance(30)
+            time.sleep(0.05)
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)  # time enough for a handler to have cut the command short
+        (home / "go").touch()
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert stdout == "finished\n"
     assert live_platform_instances(ssh_emulator) == []
 
 

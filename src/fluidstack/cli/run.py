@@ -206,7 +206,9 @@ class _Interrupts:
 
         if threading.current_thread() is threading.main_thread():
             for number in _STOP_SIGNALS:
-                self._previous[number] = signal.signal(number, self._handle)
+                # An ignored signal stays ignored (`nohup fluidstack run ...`, `... &`).
+                if signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
