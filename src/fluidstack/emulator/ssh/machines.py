@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import contextlib
 import logging
 import shutil
@@ -109,6 +110,18 @@ class Machine:
     closed: bool = False
     tasks: Set[asyncio.Task[None]] = field(default_factory=set)
     """Background work (the first boot), referenced so that it is not collected."""
+
+
+def _log_failure(done: concurrent.futures.Future[None], machine: Machine) -> None:
+    """An sshd that could not start says so (its port would otherwise just never answer)."""
+    if not done.cancelled() and done.exception() is not None:
+        logger.error(
+            "instance %s: its sshd on %s:%s did not start: %r",
+            machine.instance_id,
+            machine.host,
+            machine.port,
+            done.exception(),
+        )
 
 
 class _Refused(asyncio.Protocol):
@@ -286,7 +299,8 @@ class SshMachines:
         self._machines[(api, instance_id)] = machine
         if sock is not None:
             # Connections queue in the kernel from here on; the loop serves them soon.
-            asyncio.run_coroutine_threadsafe(self._serve(machine), self._loop)
+            serving = asyncio.run_coroutine_threadsafe(self._serve(machine), self._loop)
+            serving.add_done_callback(lambda done: _log_failure(done, machine))
         return machine
 
     def _warn_bind(self, host: str, port: int, exc: OSError) -> None:
