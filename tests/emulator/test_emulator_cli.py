@@ -187,3 +187,22 @@ def test_parser_is_reusable() -> None:
     assert (settings.page_size, settings.api_keys, settings.time_scale) == (5, ["a"], 100.0)
     assert settings.failure_rate == 0.02
     assert settings.control is True
+
+
+def test_uvicorn_start_and_stop_lines_only_at_debug(
+    processes: List[subprocess.Popen[str]],
+) -> None:
+    # At the default level the terminal shows our announcements, not uvicorn's INFO lines.
+    quiet, url = _start("--log-level", "info")
+    processes.append(quiet)
+    assert httpx.get(f"{url}/healthcheck").status_code == 200
+    quiet.send_signal(signal.SIGTERM)
+    _, err = quiet.communicate(timeout=10)
+    assert "fs-emulator-dev-key" in err
+    assert "INFO:" not in err
+    assert "Started server process" not in err
+    chatty, url = _start("--log-level", "debug")
+    processes.append(chatty)
+    chatty.send_signal(signal.SIGTERM)
+    _, err = chatty.communicate(timeout=10)
+    assert "Started server process" in err

@@ -118,18 +118,6 @@ def test_transitions_in_the_wrong_status_answer_409_and_change_nothing(
     assert api.get(f"/instances/{instance_id}").json()["status"] == wrong_status
 
 
-def test_delete_twice_answers_409(api: httpx.Client, create: Create) -> None:
-    instance_id = create()["id"]
-    assert api.delete(f"/instances/{instance_id}").status_code == 200
-    again = api.delete(f"/instances/{instance_id}")
-    assert again.status_code == 409
-    assert "already terminated" in again.json()["message"]
-    assert (
-        api.put(f"/instances/{instance_id}/rename", json={"new_instance_name": "x"}).status_code
-        == 409
-    )
-
-
 def test_unknown_instance_answers_404(api: httpx.Client) -> None:
     for method, path in [
         ("GET", "/instances/missing"),

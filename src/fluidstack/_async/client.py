@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
 
@@ -25,6 +26,7 @@ from ..core.config import (
 )
 from ..core.events import EventHooks, configure_logging_from_env
 from ..core.request_options import RequestOptions
+from ..core.spend import spend_limit
 
 if TYPE_CHECKING:
     from ..types.account import HealthCheckOutSchema
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     )
     from .catalog import AsyncConfigurationsResource, AsyncTemplatesResource
     from .instances import AsyncInstancesResource
+    from .spend import AsyncSpendGuard
     from .ssh_keys import AsyncSshKeysResource
 
 __all__ = ["AsyncFluidStack"]
@@ -72,6 +75,13 @@ class AsyncFluidStack:
         http_client: Same as ``httpx_client`` (the name the vendor's README uses).
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
+        max_hourly_spend: USD per hour the account's instances may cost together. A
+            create, start or launch that would take the hourly burn of every instance
+            (from the server's prices, instances on their way to running counted at the
+            running price) over it raises :class:`~fluidstack.core.SpendLimitError`
+            before the create or start is sent; ``launch`` skips offers over it. Calls of
+            this client are checked one at a time; other processes are not coordinated.
+            Default: no limit.
     """
 
     def __init__(
@@ -89,7 +99,9 @@ class AsyncFluidStack:
         http_client: Optional[HttpClient] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
+        max_hourly_spend: Union[Decimal, int, float, str, None] = None,
     ) -> None:
+        limit = spend_limit(max_hourly_spend)
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
         self._config: ClientConfig = build_config(
@@ -106,11 +118,21 @@ class AsyncFluidStack:
         )
         self._owns_http = closes_http_client(custom)
         self._pipeline = AsyncPipeline.on(self._config, custom)
+        self._spend: Optional[AsyncSpendGuard] = None
+        if limit is not None:
+            from .spend import AsyncSpendGuard
+
+            self._spend = AsyncSpendGuard(limit)
 
     @property
     def base_url(self) -> str:
         """The API root this client talks to."""
         return self._config.base_url
+
+    @property
+    def max_hourly_spend(self) -> Optional[Decimal]:
+        """The spend limit in USD per hour (``None``: no limit)."""
+        return None if self._spend is None else self._spend.limit
 
     @property
     def max_retries(self) -> int:
@@ -131,7 +153,7 @@ class AsyncFluidStack:
         """GPU instances: list, create, get, stop, start, rename, delete."""
         from .instances import AsyncInstancesResource
 
-        return AsyncInstancesResource(self._pipeline)
+        return AsyncInstancesResource(self._pipeline, self._spend)
 
     @functools.cached_property
     def ssh_keys(self) -> AsyncSshKeysResource:

@@ -22,10 +22,12 @@ from typing import (
 from ..core._async._resource import AsyncResource, raw_method
 from ..core._async.creates import AsyncCreateGuard
 from ..core._async.lifetime import for_the_block
+from ..core._async.pipeline import AsyncPipeline
 from ..core._async.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ..core._async.remote import AsyncRemoteAccess
 from ..core.errors import (
     ApiError,
+    ConflictError,
     NoCapacityError,
     NotFoundError,
 )
@@ -35,14 +37,21 @@ from ..core.request_options import (
     option,
     without_idempotency_key,
 )
+from ..core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
 from ..core.ssh import (
     SshError,
     SshTarget,
 )
-from ..core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
+from ..core.waiters import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    TERMINAL_STATUSES,
+    WaitPolicy,
+)
 from ..resources import catalog as catalog_api
 from ..resources import instances as api
 from ..resources.launch import is_out_of_stock, plan_launch
+from ..resources.spend import check_lease, leased_name
 from ..types.enums import GPUType, InstanceStatus, Region, SupportedOperatingSystem
 from ..types.instances import (
     CreateInstanceResponse,
@@ -51,6 +60,7 @@ from ..types.instances import (
     VolumeInstanceRequest,
 )
 from ..types.launch import LaunchOption, LaunchPlan
+from . import spend, sweep
 
 Statuses = Union[InstanceStatus, str, Iterable[Union[InstanceStatus, str]]]
 Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]
@@ -60,6 +70,12 @@ __all__ = ["AsyncInstancesResource", "AsyncInstancesResourceWithRawResponse"]
 
 class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, InstanceResponse]]):
     """Operations on GPU instances."""
+
+    def __init__(
+        self, pipeline: AsyncPipeline, spend_guard: Optional[spend.AsyncSpendGuard] = None
+    ) -> None:
+        super().__init__(pipeline)
+        self._spend = spend_guard
 
     @property
     def with_raw_response(self) -> AsyncInstancesResourceWithRawResponse:
@@ -98,6 +114,7 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
         volumes: Volumes = None,
+        lease: Optional[Duration] = None,
         request_options: Optional[RequestOptions] = None,
     ) -> CreateInstanceResponse:
         """Create a GPU instance. It starts ``pending``; poll ``get`` or use ``wait``.
@@ -119,9 +136,49 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
             operating_system_label: OS image (server default: ``ubuntu_20_04_lts_nvidia``).
             region: Region to create it in (default: any with capacity).
             volumes: Volumes to attach.
+            lease: How long the instance may live (a ``timedelta`` or seconds). Its
+                expiry, the server's time now plus ``lease``, is added to its name
+                (``NAME--lease-until-20261126T120000Z``); ``sweep(expired=True)`` and
+                ``fluidstack instances sweep --expired`` delete it once past.
             request_options: Per-call options; ``idempotency_key`` sets the header.
+
+        Raises:
+            SpendLimitError: The client has a ``max_hourly_spend`` and this instance
+                would take the account's hourly spend over it; nothing was created.
         """
+        check_lease(name, lease)
+        async with spend.admitting_create(self._spend, self, gpu_type, gpu_count, request_options):
+            return await self._create(
+                gpu_type=gpu_type,
+                ssh_key=ssh_key,
+                name=name,
+                gpu_count=gpu_count,
+                operating_system_label=operating_system_label,
+                region=region,
+                volumes=volumes,
+                lease=lease,
+                request_options=request_options,
+            )
+
+    async def _create(
+        self,
+        *,
+        gpu_type: Union[GPUType, str],
+        ssh_key: str,
+        name: Optional[str],
+        gpu_count: Optional[int],
+        operating_system_label: Union[SupportedOperatingSystem, str, None],
+        region: Union[Region, str, None],
+        volumes: Volumes,
+        lease: Optional[Duration],
+        request_options: Optional[RequestOptions],
+    ) -> CreateInstanceResponse:
+        """``create`` without the spend check (the caller holds it)."""
         instance_name = name if name is not None else api.generated_name()
+        if lease is not None:
+            # Expiry on the server's clock: this machine's may be off by hours.
+            now = await sweep.server_now(self, request_options)
+            instance_name = leased_name(instance_name, lease_expiry(now, lease))
         body = api.create_body(
             gpu_type=gpu_type,
             ssh_key=ssh_key,
@@ -160,12 +217,48 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
         )
 
     async def delete(
-        self, instance_id: str, *, request_options: Optional[RequestOptions] = None
+        self,
+        instance_id: str,
+        *,
+        wait: bool = False,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        request_options: Optional[RequestOptions] = None,
     ) -> None:
-        """Terminate an instance. Billing stops; the instance ends ``terminated``."""
-        await self._pipeline.call(
-            api.DELETE, path_params={"instance_id": instance_id}, request_options=request_options
-        )
+        """Terminate an instance. Billing stops; the instance ends ``terminated``.
+
+        With ``wait``, return only once the instance is ``terminated`` (or gone): a
+        delete refused with a transient error, or accepted while the instance stays
+        live, is sent again (a few times, within ``timeout`` seconds); an instance that
+        is already terminated or gone is not an error.
+
+        Deleting an instance that is already ``terminated`` (or ``failed``) succeeds:
+        some servers answer that with 409, which is then checked and taken as done, so
+        a teardown that deletes every instance of a name never stops at a gone one.
+
+        Raises:
+            WaitTimeoutError: With ``wait``, still not terminated at the deadline; the
+                message says how many deletes were sent, ``.instance`` the last state.
+        """
+        if wait:
+            await sweep.delete_confirmed(
+                self,
+                instance_id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=request_options,
+            )
+            return
+        try:
+            await self._pipeline.call(
+                api.DELETE,
+                path_params={"instance_id": instance_id},
+                request_options=request_options,
+            )
+        except ConflictError:
+            current = await self.get(instance_id, request_options=for_lookups(request_options))
+            if str(current.status) not in TERMINAL_STATUSES:
+                raise
 
     async def stop(
         self, instance_id: str, *, request_options: Optional[RequestOptions] = None
@@ -178,10 +271,16 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
     async def start(
         self, instance_id: str, *, request_options: Optional[RequestOptions] = None
     ) -> ListInstanceResponse:
-        """Start a ``stopped`` instance."""
-        return await self._pipeline.call(
-            api.START, path_params={"instance_id": instance_id}, request_options=request_options
-        )
+        """Start a ``stopped`` instance.
+
+        Raises:
+            SpendLimitError: The client has a ``max_hourly_spend`` and running this
+                instance would take the account's hourly spend over it; nothing was sent.
+        """
+        async with spend.admitting_start(self._spend, self, instance_id, request_options):
+            return await self._pipeline.call(
+                api.START, path_params={"instance_id": instance_id}, request_options=request_options
+            )
 
     async def rename(
         self, instance_id: str, name: str, *, request_options: Optional[RequestOptions] = None
@@ -284,6 +383,7 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_poll: Optional[Callable[[InstanceResponse], object]] = None,
+        lease: Optional[Duration] = None,
         request_options: Optional[RequestOptions] = None,
     ) -> InstanceResponse:
         """Create an instance and wait until it is ``running`` (see ``create``, ``wait``;
@@ -300,6 +400,7 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
             operating_system_label=operating_system_label,
             region=region,
             volumes=volumes,
+            lease=lease,
             request_options=request_options,
         )
         return await self.wait(
@@ -323,6 +424,7 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
         dry_run: Literal[False] = ...,
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        lease: Optional[Duration] = ...,
         until: None = ...,
         timeout: Optional[float] = ...,
         poll_interval: float = ...,
@@ -341,6 +443,7 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
         dry_run: Literal[False] = ...,
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        lease: Optional[Duration] = ...,
         until: Statuses,
         timeout: Optional[float] = ...,
         poll_interval: float = ...,
@@ -359,6 +462,7 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
         dry_run: Literal[True],
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        lease: Optional[Duration] = ...,
         until: Optional[Statuses] = ...,
         timeout: Optional[float] = ...,
         poll_interval: float = ...,
@@ -376,6 +480,7 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
         dry_run: bool = False,
         name: Optional[str] = None,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
+        lease: Optional[Duration] = None,
         until: Optional[Statuses] = None,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -401,60 +506,84 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
                 or ``"ssh"`` (running and its SSH server answers), and return it (see
                 :meth:`wait`; ``timeout`` and ``poll_interval`` apply). Default: return
                 the create's answer at once.
+            lease: How long the instance may live (see :meth:`create`).
             request_options: Per-call options for each request.
+
+        With a client ``max_hourly_spend``, offers that would take the account's hourly
+        spend over it are skipped (and left out of a dry run's plan).
 
         Raises:
             NoCapacityError: Nothing matches, or every match was out of stock.
+            SpendLimitError: Offers match, but every one is over the spend limit.
             WaitTimeoutError, InstanceFailedError: With ``until``, as :meth:`wait`; the
                 instance is left as it is (the error's ``instance`` says which).
         """
-        configurations = await self._pipeline.call(
-            catalog_api.CONFIGURATIONS, request_options=for_lookups(request_options)
-        )
-        plan = plan_launch(
-            configurations,
-            gpu_type=gpu_type,
-            gpu_count=gpu_count,
-            regions=regions,
-            max_price_per_hour=max_price_per_hour,
-        )
-        if dry_run:
-            return plan
-        if not plan.options:
-            raise NoCapacityError("no configuration in the catalog matches this launch")
-        instance_name = name if name is not None else api.generated_name()
-        key = option(request_options, "idempotency_key")
-        attempts: List[Tuple[LaunchOption, ApiError]] = []
-        for number, choice in enumerate(plan.options):
-            options = without_idempotency_key(request_options)
-            if key:
-                options = {**(options or {}), "idempotency_key": f"{key}-{number}"}
-            try:
-                created = await self.create(
-                    gpu_type=choice.gpu_type,
-                    ssh_key=ssh_key,
-                    name=instance_name,
-                    gpu_count=choice.gpu_count,
-                    operating_system_label=operating_system_label,
-                    region=choice.region,
-                    request_options=options,
+        check_lease(name, lease)
+        created: Optional[CreateInstanceResponse] = None
+        async with spend.holding(self._spend):
+            measured = None
+            if self._spend is not None:
+                measured = await self._spend.measure(self, request_options)
+                configurations = measured.configurations
+            else:
+                configurations = await self._pipeline.call(
+                    catalog_api.CONFIGURATIONS, request_options=for_lookups(request_options)
                 )
-            except ApiError as exc:
-                if not is_out_of_stock(exc):
-                    raise
-                attempts.append((choice, exc))
-                continue
-            if until is None:
-                return created
-            return await self.wait(
-                created.id,
-                until=until,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                request_options=for_lookups(request_options),
+            plan = plan_launch(
+                configurations,
+                gpu_type=gpu_type,
+                gpu_count=gpu_count,
+                regions=regions,
+                max_price_per_hour=max_price_per_hour,
             )
-        tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
-        raise NoCapacityError(f"out of stock everywhere that matches: {tried}", attempts=attempts)
+            skipped: List[LaunchOption] = []
+            if self._spend is not None and measured is not None:
+                plan, skipped = spend.affordable(plan, self._spend.limit, measured.hourly)
+            if dry_run:
+                return plan
+            if not plan.options:
+                if self._spend is not None and measured is not None and skipped:
+                    spend.over_limit(self._spend.limit, measured.hourly, skipped)
+                raise NoCapacityError("no configuration in the catalog matches this launch")
+            instance_name = name if name is not None else api.generated_name()
+            key = option(request_options, "idempotency_key")
+            attempts: List[Tuple[LaunchOption, ApiError]] = []
+            for number, choice in enumerate(plan.options):
+                options = without_idempotency_key(request_options)
+                if key:
+                    options = {**(options or {}), "idempotency_key": f"{key}-{number}"}
+                try:
+                    created = await self._create(
+                        gpu_type=choice.gpu_type,
+                        ssh_key=ssh_key,
+                        name=instance_name,
+                        gpu_count=choice.gpu_count,
+                        operating_system_label=operating_system_label,
+                        region=choice.region,
+                        volumes=None,
+                        lease=lease,
+                        request_options=options,
+                    )
+                    break
+                except ApiError as exc:
+                    if not is_out_of_stock(exc):
+                        raise
+                    attempts.append((choice, exc))
+        if created is None:
+            tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
+            raise NoCapacityError(
+                f"out of stock everywhere that matches: {tried}", attempts=attempts
+            )
+        if until is None:
+            return created
+        # The wait is outside the spend hold: only creates need to be one at a time.
+        return await self.wait(
+            created.id,
+            until=until,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
+        )
 
     @asynccontextmanager
     async def ephemeral(
@@ -527,6 +656,66 @@ class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, Instanc
                 f"could not delete {what} on the way out ({exc}); it may still be billing: "
                 f"delete it with `fluidstack instances delete {instance_id or name}`"
             ) from exc
+
+    async def sweep(
+        self,
+        *,
+        older_than: Optional[Duration] = None,
+        name_prefix: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        statuses: Optional[Statuses] = None,
+        expired: bool = False,
+        dry_run: bool = True,
+        wait: bool = True,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        request_options: Optional[RequestOptions] = None,
+    ) -> SweepResult[ListInstanceResponse]:
+        """Find the instances nobody meant to keep, and (only with ``dry_run=False``)
+        delete them.
+
+        Every criterion given must hold, and at least one is required: a sweep never
+        selects every instance by default. Ages and leases are judged on the server's
+        clock. Instances already ``terminated`` are never selected.
+
+        Args:
+            older_than: Created at least this long ago (a ``timedelta`` or seconds).
+            name_prefix: Named with this prefix (e.g. ``"ci-"``).
+            tags: Not supported here: platform instances have no tags (``ValueError``).
+            statuses: In one of these statuses (e.g. ``["running", "stopped"]``).
+            expired: Whose lease (``create(..., lease=...)``) has run out.
+            dry_run: ``True`` (the default): delete nothing, report what would be.
+            wait: Confirm each delete (see :meth:`delete`); ``False`` only sends them.
+            timeout: Seconds each confirmed delete may take (default 900).
+            poll_interval: Seconds between the first polls of a confirmed delete.
+            request_options: Per-call options for each request.
+
+        Returns:
+            A :class:`~fluidstack.core.spend.SweepResult`: ``matched`` (each with its
+            age, hourly price, cost so far and the reasons it matched), ``deleted``,
+            ``failed`` (with the error), and ``undecided`` (instances ``older_than``
+            could not judge).
+        """
+        if tags is not None:
+            raise ValueError(
+                "platform instances have no tags: select them by name_prefix, older_than, "
+                "statuses or expired (Atlas instances have tags: atlas.instances.sweep)"
+            )
+        criteria = SweepCriteria.build(
+            older_than=older_than,
+            name_prefix=name_prefix,
+            statuses=statuses,
+            expired=expired,
+        )
+        return await sweep.sweep_instances(
+            self,
+            criteria,
+            dry_run=dry_run,
+            wait=wait,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=request_options,
+        )
 
     def iter(
         self,

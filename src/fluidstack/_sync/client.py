@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Mapping, Optional, Type, Union
 
@@ -26,6 +27,7 @@ from ..core.config import (
 )
 from ..core.events import EventHooks, configure_logging_from_env
 from ..core.request_options import RequestOptions
+from ..core.spend import spend_limit
 
 if TYPE_CHECKING:
     from ..types.account import HealthCheckOutSchema
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     )
     from .catalog import ConfigurationsResource, TemplatesResource
     from .instances import InstancesResource
+    from .spend import SpendGuard
     from .ssh_keys import SshKeysResource
 
 __all__ = ["FluidStack"]
@@ -73,6 +76,13 @@ class FluidStack:
         http_client: Same as ``httpx_client`` (the name the vendor's README uses).
         default_headers: Headers sent with every call.
         event_hooks: Callables run on each request, response and retry.
+        max_hourly_spend: USD per hour the account's instances may cost together. A
+            create, start or launch that would take the hourly burn of every instance
+            (from the server's prices, instances on their way to running counted at the
+            running price) over it raises :class:`~fluidstack.core.SpendLimitError`
+            before the create or start is sent; ``launch`` skips offers over it. Calls of
+            this client are checked one at a time; other processes are not coordinated.
+            Default: no limit.
     """
 
     def __init__(
@@ -90,7 +100,9 @@ class FluidStack:
         http_client: Optional[HttpClient] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
+        max_hourly_spend: Union[Decimal, int, float, str, None] = None,
     ) -> None:
+        limit = spend_limit(max_hourly_spend)
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
         self._config: ClientConfig = build_config(
@@ -107,11 +119,21 @@ class FluidStack:
         )
         self._owns_http = closes_http_client(custom)
         self._pipeline = Pipeline.on(self._config, custom)
+        self._spend: Optional[SpendGuard] = None
+        if limit is not None:
+            from .spend import SpendGuard
+
+            self._spend = SpendGuard(limit)
 
     @property
     def base_url(self) -> str:
         """The API root this client talks to."""
         return self._config.base_url
+
+    @property
+    def max_hourly_spend(self) -> Optional[Decimal]:
+        """The spend limit in USD per hour (``None``: no limit)."""
+        return None if self._spend is None else self._spend.limit
 
     @property
     def max_retries(self) -> int:
@@ -132,7 +154,7 @@ class FluidStack:
         """GPU instances: list, create, get, stop, start, rename, delete."""
         from .instances import InstancesResource
 
-        return InstancesResource(self._pipeline)
+        return InstancesResource(self._pipeline, self._spend)
 
     @functools.cached_property
     def ssh_keys(self) -> SshKeysResource:

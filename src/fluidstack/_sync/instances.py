@@ -23,10 +23,12 @@ from typing import (
 from ..core._sync._resource import Resource, raw_method
 from ..core._sync.creates import CreateGuard
 from ..core._sync.lifetime import for_the_block
+from ..core._sync.pipeline import Pipeline
 from ..core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ..core._sync.remote import RemoteAccess
 from ..core.errors import (
     ApiError,
+    ConflictError,
     NoCapacityError,
     NotFoundError,
 )
@@ -36,14 +38,21 @@ from ..core.request_options import (
     option,
     without_idempotency_key,
 )
+from ..core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
 from ..core.ssh import (
     SshError,
     SshTarget,
 )
-from ..core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
+from ..core.waiters import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    TERMINAL_STATUSES,
+    WaitPolicy,
+)
 from ..resources import catalog as catalog_api
 from ..resources import instances as api
 from ..resources.launch import is_out_of_stock, plan_launch
+from ..resources.spend import check_lease, leased_name
 from ..types.enums import GPUType, InstanceStatus, Region, SupportedOperatingSystem
 from ..types.instances import (
     CreateInstanceResponse,
@@ -52,6 +61,7 @@ from ..types.instances import (
     VolumeInstanceRequest,
 )
 from ..types.launch import LaunchOption, LaunchPlan
+from . import spend, sweep
 
 Statuses = Union[InstanceStatus, str, Iterable[Union[InstanceStatus, str]]]
 Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]
@@ -61,6 +71,10 @@ __all__ = ["InstancesResource", "InstancesResourceWithRawResponse"]
 
 class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
     """Operations on GPU instances."""
+
+    def __init__(self, pipeline: Pipeline, spend_guard: Optional[spend.SpendGuard] = None) -> None:
+        super().__init__(pipeline)
+        self._spend = spend_guard
 
     @property
     def with_raw_response(self) -> InstancesResourceWithRawResponse:
@@ -99,6 +113,7 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
         volumes: Volumes = None,
+        lease: Optional[Duration] = None,
         request_options: Optional[RequestOptions] = None,
     ) -> CreateInstanceResponse:
         """Create a GPU instance. It starts ``pending``; poll ``get`` or use ``wait``.
@@ -120,9 +135,49 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
             operating_system_label: OS image (server default: ``ubuntu_20_04_lts_nvidia``).
             region: Region to create it in (default: any with capacity).
             volumes: Volumes to attach.
+            lease: How long the instance may live (a ``timedelta`` or seconds). Its
+                expiry, the server's time now plus ``lease``, is added to its name
+                (``NAME--lease-until-20261126T120000Z``); ``sweep(expired=True)`` and
+                ``fluidstack instances sweep --expired`` delete it once past.
             request_options: Per-call options; ``idempotency_key`` sets the header.
+
+        Raises:
+            SpendLimitError: The client has a ``max_hourly_spend`` and this instance
+                would take the account's hourly spend over it; nothing was created.
         """
+        check_lease(name, lease)
+        with spend.admitting_create(self._spend, self, gpu_type, gpu_count, request_options):
+            return self._create(
+                gpu_type=gpu_type,
+                ssh_key=ssh_key,
+                name=name,
+                gpu_count=gpu_count,
+                operating_system_label=operating_system_label,
+                region=region,
+                volumes=volumes,
+                lease=lease,
+                request_options=request_options,
+            )
+
+    def _create(
+        self,
+        *,
+        gpu_type: Union[GPUType, str],
+        ssh_key: str,
+        name: Optional[str],
+        gpu_count: Optional[int],
+        operating_system_label: Union[SupportedOperatingSystem, str, None],
+        region: Union[Region, str, None],
+        volumes: Volumes,
+        lease: Optional[Duration],
+        request_options: Optional[RequestOptions],
+    ) -> CreateInstanceResponse:
+        """``create`` without the spend check (the caller holds it)."""
         instance_name = name if name is not None else api.generated_name()
+        if lease is not None:
+            # Expiry on the server's clock: this machine's may be off by hours.
+            now = sweep.server_now(self, request_options)
+            instance_name = leased_name(instance_name, lease_expiry(now, lease))
         body = api.create_body(
             gpu_type=gpu_type,
             ssh_key=ssh_key,
@@ -160,11 +215,49 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
             api.GET, path_params={"instance_id": instance_id}, request_options=request_options
         )
 
-    def delete(self, instance_id: str, *, request_options: Optional[RequestOptions] = None) -> None:
-        """Terminate an instance. Billing stops; the instance ends ``terminated``."""
-        self._pipeline.call(
-            api.DELETE, path_params={"instance_id": instance_id}, request_options=request_options
-        )
+    def delete(
+        self,
+        instance_id: str,
+        *,
+        wait: bool = False,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        request_options: Optional[RequestOptions] = None,
+    ) -> None:
+        """Terminate an instance. Billing stops; the instance ends ``terminated``.
+
+        With ``wait``, return only once the instance is ``terminated`` (or gone): a
+        delete refused with a transient error, or accepted while the instance stays
+        live, is sent again (a few times, within ``timeout`` seconds); an instance that
+        is already terminated or gone is not an error.
+
+        Deleting an instance that is already ``terminated`` (or ``failed``) succeeds:
+        some servers answer that with 409, which is then checked and taken as done, so
+        a teardown that deletes every instance of a name never stops at a gone one.
+
+        Raises:
+            WaitTimeoutError: With ``wait``, still not terminated at the deadline; the
+                message says how many deletes were sent, ``.instance`` the last state.
+        """
+        if wait:
+            sweep.delete_confirmed(
+                self,
+                instance_id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=request_options,
+            )
+            return
+        try:
+            self._pipeline.call(
+                api.DELETE,
+                path_params={"instance_id": instance_id},
+                request_options=request_options,
+            )
+        except ConflictError:
+            current = self.get(instance_id, request_options=for_lookups(request_options))
+            if str(current.status) not in TERMINAL_STATUSES:
+                raise
 
     def stop(
         self, instance_id: str, *, request_options: Optional[RequestOptions] = None
@@ -177,10 +270,16 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
     def start(
         self, instance_id: str, *, request_options: Optional[RequestOptions] = None
     ) -> ListInstanceResponse:
-        """Start a ``stopped`` instance."""
-        return self._pipeline.call(
-            api.START, path_params={"instance_id": instance_id}, request_options=request_options
-        )
+        """Start a ``stopped`` instance.
+
+        Raises:
+            SpendLimitError: The client has a ``max_hourly_spend`` and running this
+                instance would take the account's hourly spend over it; nothing was sent.
+        """
+        with spend.admitting_start(self._spend, self, instance_id, request_options):
+            return self._pipeline.call(
+                api.START, path_params={"instance_id": instance_id}, request_options=request_options
+            )
 
     def rename(
         self, instance_id: str, name: str, *, request_options: Optional[RequestOptions] = None
@@ -281,6 +380,7 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_poll: Optional[Callable[[InstanceResponse], object]] = None,
+        lease: Optional[Duration] = None,
         request_options: Optional[RequestOptions] = None,
     ) -> InstanceResponse:
         """Create an instance and wait until it is ``running`` (see ``create``, ``wait``;
@@ -297,6 +397,7 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
             operating_system_label=operating_system_label,
             region=region,
             volumes=volumes,
+            lease=lease,
             request_options=request_options,
         )
         return self.wait(
@@ -320,6 +421,7 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
         dry_run: Literal[False] = ...,
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        lease: Optional[Duration] = ...,
         until: None = ...,
         timeout: Optional[float] = ...,
         poll_interval: float = ...,
@@ -338,6 +440,7 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
         dry_run: Literal[False] = ...,
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        lease: Optional[Duration] = ...,
         until: Statuses,
         timeout: Optional[float] = ...,
         poll_interval: float = ...,
@@ -356,6 +459,7 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
         dry_run: Literal[True],
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        lease: Optional[Duration] = ...,
         until: Optional[Statuses] = ...,
         timeout: Optional[float] = ...,
         poll_interval: float = ...,
@@ -373,6 +477,7 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
         dry_run: bool = False,
         name: Optional[str] = None,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
+        lease: Optional[Duration] = None,
         until: Optional[Statuses] = None,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -398,60 +503,84 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
                 or ``"ssh"`` (running and its SSH server answers), and return it (see
                 :meth:`wait`; ``timeout`` and ``poll_interval`` apply). Default: return
                 the create's answer at once.
+            lease: How long the instance may live (see :meth:`create`).
             request_options: Per-call options for each request.
+
+        With a client ``max_hourly_spend``, offers that would take the account's hourly
+        spend over it are skipped (and left out of a dry run's plan).
 
         Raises:
             NoCapacityError: Nothing matches, or every match was out of stock.
+            SpendLimitError: Offers match, but every one is over the spend limit.
             WaitTimeoutError, InstanceFailedError: With ``until``, as :meth:`wait`; the
                 instance is left as it is (the error's ``instance`` says which).
         """
-        configurations = self._pipeline.call(
-            catalog_api.CONFIGURATIONS, request_options=for_lookups(request_options)
-        )
-        plan = plan_launch(
-            configurations,
-            gpu_type=gpu_type,
-            gpu_count=gpu_count,
-            regions=regions,
-            max_price_per_hour=max_price_per_hour,
-        )
-        if dry_run:
-            return plan
-        if not plan.options:
-            raise NoCapacityError("no configuration in the catalog matches this launch")
-        instance_name = name if name is not None else api.generated_name()
-        key = option(request_options, "idempotency_key")
-        attempts: List[Tuple[LaunchOption, ApiError]] = []
-        for number, choice in enumerate(plan.options):
-            options = without_idempotency_key(request_options)
-            if key:
-                options = {**(options or {}), "idempotency_key": f"{key}-{number}"}
-            try:
-                created = self.create(
-                    gpu_type=choice.gpu_type,
-                    ssh_key=ssh_key,
-                    name=instance_name,
-                    gpu_count=choice.gpu_count,
-                    operating_system_label=operating_system_label,
-                    region=choice.region,
-                    request_options=options,
+        check_lease(name, lease)
+        created: Optional[CreateInstanceResponse] = None
+        with spend.holding(self._spend):
+            measured = None
+            if self._spend is not None:
+                measured = self._spend.measure(self, request_options)
+                configurations = measured.configurations
+            else:
+                configurations = self._pipeline.call(
+                    catalog_api.CONFIGURATIONS, request_options=for_lookups(request_options)
                 )
-            except ApiError as exc:
-                if not is_out_of_stock(exc):
-                    raise
-                attempts.append((choice, exc))
-                continue
-            if until is None:
-                return created
-            return self.wait(
-                created.id,
-                until=until,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                request_options=for_lookups(request_options),
+            plan = plan_launch(
+                configurations,
+                gpu_type=gpu_type,
+                gpu_count=gpu_count,
+                regions=regions,
+                max_price_per_hour=max_price_per_hour,
             )
-        tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
-        raise NoCapacityError(f"out of stock everywhere that matches: {tried}", attempts=attempts)
+            skipped: List[LaunchOption] = []
+            if self._spend is not None and measured is not None:
+                plan, skipped = spend.affordable(plan, self._spend.limit, measured.hourly)
+            if dry_run:
+                return plan
+            if not plan.options:
+                if self._spend is not None and measured is not None and skipped:
+                    spend.over_limit(self._spend.limit, measured.hourly, skipped)
+                raise NoCapacityError("no configuration in the catalog matches this launch")
+            instance_name = name if name is not None else api.generated_name()
+            key = option(request_options, "idempotency_key")
+            attempts: List[Tuple[LaunchOption, ApiError]] = []
+            for number, choice in enumerate(plan.options):
+                options = without_idempotency_key(request_options)
+                if key:
+                    options = {**(options or {}), "idempotency_key": f"{key}-{number}"}
+                try:
+                    created = self._create(
+                        gpu_type=choice.gpu_type,
+                        ssh_key=ssh_key,
+                        name=instance_name,
+                        gpu_count=choice.gpu_count,
+                        operating_system_label=operating_system_label,
+                        region=choice.region,
+                        volumes=None,
+                        lease=lease,
+                        request_options=options,
+                    )
+                    break
+                except ApiError as exc:
+                    if not is_out_of_stock(exc):
+                        raise
+                    attempts.append((choice, exc))
+        if created is None:
+            tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
+            raise NoCapacityError(
+                f"out of stock everywhere that matches: {tried}", attempts=attempts
+            )
+        if until is None:
+            return created
+        # The wait is outside the spend hold: only creates need to be one at a time.
+        return self.wait(
+            created.id,
+            until=until,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
+        )
 
     @contextmanager
     def ephemeral(
@@ -524,6 +653,66 @@ class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
                 f"could not delete {what} on the way out ({exc}); it may still be billing: "
                 f"delete it with `fluidstack instances delete {instance_id or name}`"
             ) from exc
+
+    def sweep(
+        self,
+        *,
+        older_than: Optional[Duration] = None,
+        name_prefix: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        statuses: Optional[Statuses] = None,
+        expired: bool = False,
+        dry_run: bool = True,
+        wait: bool = True,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        request_options: Optional[RequestOptions] = None,
+    ) -> SweepResult[ListInstanceResponse]:
+        """Find the instances nobody meant to keep, and (only with ``dry_run=False``)
+        delete them.
+
+        Every criterion given must hold, and at least one is required: a sweep never
+        selects every instance by default. Ages and leases are judged on the server's
+        clock. Instances already ``terminated`` are never selected.
+
+        Args:
+            older_than: Created at least this long ago (a ``timedelta`` or seconds).
+            name_prefix: Named with this prefix (e.g. ``"ci-"``).
+            tags: Not supported here: platform instances have no tags (``ValueError``).
+            statuses: In one of these statuses (e.g. ``["running", "stopped"]``).
+            expired: Whose lease (``create(..., lease=...)``) has run out.
+            dry_run: ``True`` (the default): delete nothing, report what would be.
+            wait: Confirm each delete (see :meth:`delete`); ``False`` only sends them.
+            timeout: Seconds each confirmed delete may take (default 900).
+            poll_interval: Seconds between the first polls of a confirmed delete.
+            request_options: Per-call options for each request.
+
+        Returns:
+            A :class:`~fluidstack.core.spend.SweepResult`: ``matched`` (each with its
+            age, hourly price, cost so far and the reasons it matched), ``deleted``,
+            ``failed`` (with the error), and ``undecided`` (instances ``older_than``
+            could not judge).
+        """
+        if tags is not None:
+            raise ValueError(
+                "platform instances have no tags: select them by name_prefix, older_than, "
+                "statuses or expired (Atlas instances have tags: atlas.instances.sweep)"
+            )
+        criteria = SweepCriteria.build(
+            older_than=older_than,
+            name_prefix=name_prefix,
+            statuses=statuses,
+            expired=expired,
+        )
+        return sweep.sweep_instances(
+            self,
+            criteria,
+            dry_run=dry_run,
+            wait=wait,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=request_options,
+        )
 
     def iter(
         self,

@@ -210,6 +210,7 @@ def _register() -> None:
     from .extras import completion, emulator
     from .instances import instances
     from .run import run
+    from .spend import cost
     from .ssh_keys import ssh_keys
 
     for command in (
@@ -220,6 +221,7 @@ def _register() -> None:
         configurations,
         templates,
         balance,
+        cost,
         api_keys,
         configure,
         completion,

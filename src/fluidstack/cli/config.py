@@ -15,6 +15,11 @@ The file is TOML, one table per profile, with the Atlas settings of a profile in
     [profiles.staging]
     api_key = "..."
     base_url = "https://staging.example.com"
+    max_hourly_spend = "25"        # USD per hour: creates and starts over it are refused
+
+    [profiles.staging.atlas]
+    max_hourly_spend = 40          # Atlas needs your prices too (it publishes none):
+    prices = { "cpu.2x" = 0.12, "h100-hgx-80gb.8x" = 24.0 }   # USD per hour, by type
 
 It lives at ``$FLUIDSTACK_CONFIG``, else ``$XDG_CONFIG_HOME/fluidstack/config.toml``, else
 ``~/.config/fluidstack/config.toml``. It is created with mode 0600 (never loosened and
@@ -58,7 +63,7 @@ API_KEY_ENV = "FLUIDSTACK_API_KEY"
 BASE_URL_ENV = "FLUIDSTACK_BASE_URL"
 DEFAULT_PROFILE = "default"
 DEFAULT_BASE_URL = "https://platform.fluidstack.io"
-_KEYS = ("api_key", "base_url")
+_KEYS = ("api_key", "base_url", "max_hourly_spend")
 ATLAS_CREDENTIAL_KEYS = (
     "login",
     "client_id",
@@ -75,8 +80,10 @@ ATLAS_KEYS = (
     "region_url",
     "region",
     "project_id",
+    "max_hourly_spend",
+    "prices",
 )
-"""What a profile's ``atlas`` table may hold."""
+"""What a profile's ``atlas`` table may hold (``prices`` is a table: type -> USD/hour)."""
 
 
 class ConfigError(Exception):
@@ -159,17 +166,27 @@ def load_config(path: Optional[Path] = None, *, ignore_permissions: bool = False
     for name, values in profiles.items():
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: profile {name!r} must be a table")
-        config.profiles[name] = {
-            k: v for k, v in values.items() if k in _KEYS and isinstance(v, str) and v
-        }
+        config.profiles[name] = {k: _text(v) for k, v in values.items() if k in _KEYS and _text(v)}
         atlas = values.get("atlas")
         if isinstance(atlas, dict):
             config.atlas[name] = {
                 k: v
                 for k, v in atlas.items()
-                if k in ATLAS_KEYS and isinstance(v, (str, int, float)) and v != ""
+                if k in ATLAS_KEYS
+                and (isinstance(v, (str, int, float)) or (k == "prices" and isinstance(v, dict)))
+                and v != ""
             }
     return config
+
+
+def _text(value: Any) -> str:
+    """A profile setting as text: strings as they are, numbers (``max_hourly_spend = 25``)
+    as written; anything else is ignored (``""``)."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, (int, float)) else ""
 
 
 def save_profile(
@@ -254,6 +271,8 @@ class Resolved:
     base_url_source: str
     """``flag``, ``env``, ``file`` or ``default``."""
     file_refused: Optional[str] = None
+    max_hourly_spend: Optional[str] = None
+    """The profile's spend limit, USD per hour (``None``: none)."""
 
 
 def resolve(
@@ -319,4 +338,5 @@ def resolve(
         base_url=url_value or DEFAULT_BASE_URL,
         base_url_source=url_source or "default",
         file_refused=config.refused,
+        max_hourly_spend=stored.get("max_hourly_spend"),
     )

@@ -43,6 +43,7 @@ def _show(state: CliState) -> None:
         "api_key_source": settings.api_key_source,
         "base_url": settings.base_url,
         "base_url_source": settings.base_url_source,
+        "max_hourly_spend": settings.max_hourly_spend,
     }
 
     def table() -> Any:
@@ -71,6 +72,12 @@ def _show(state: CliState) -> None:
                     f"{settings.base_url} (from "
                     f"{_describe(settings.base_url_source, BASE_URL_ENV, settings.profile)})",
                 ),
+                (
+                    "Spend limit",
+                    f"${settings.max_hourly_spend}/hour"
+                    if settings.max_hourly_spend
+                    else "none (fluidstack configure --max-hourly-spend USD)",
+                ),
             ]
         )
 
@@ -97,6 +104,13 @@ def _prompt_key(profile: str, has_key: bool) -> Optional[str]:
     help="Store this API root in the profile ('' removes it).",
 )
 @click.option(
+    "--max-hourly-spend",
+    "new_limit",
+    metavar="USD",
+    help="Refuse creates and starts that would take the account's hourly spend over "
+    "USD ('' removes the limit).",
+)
+@click.option(
     "--api-key-stdin",
     is_flag=True,
     help="Read the key from standard input even on a terminal.",
@@ -104,7 +118,11 @@ def _prompt_key(profile: str, has_key: bool) -> Optional[str]:
 @output_options
 @pass_state
 def configure(
-    state: CliState, show: bool, new_base_url: Optional[str], api_key_stdin: bool
+    state: CliState,
+    show: bool,
+    new_base_url: Optional[str],
+    new_limit: Optional[str],
+    api_key_stdin: bool,
 ) -> None:
     """Store your API key (and optionally a base URL) in the config file.
 
@@ -118,6 +136,7 @@ def configure(
       fluidstack configure
       echo "$KEY" | fluidstack --profile work configure
       fluidstack --profile emulator configure --base-url http://127.0.0.1:8080
+      fluidstack configure --max-hourly-spend 25
       fluidstack configure --show
     """
     if show:
@@ -135,15 +154,27 @@ def configure(
 
     base_url = new_base_url if new_base_url is not None else state.base_url
     values: Dict[str, Optional[str]] = {}
+    if new_limit is not None:
+        from fluidstack.core.spend import spend_limit
+
+        new_limit = new_limit.strip()
+        if new_limit:
+            try:
+                spend_limit(new_limit)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--max-hourly-spend'") from exc
+        values["max_hourly_spend"] = new_limit
     if state.api_key:
         key: Optional[str] = state.api_key
+    elif new_limit is not None and not api_key_stdin:
+        key = None  # setting the limit asks for no key
     elif api_key_stdin or not stdin_is_terminal():
         key = sys.stdin.readline().strip() or None
     else:
         key = _prompt_key(settings.profile, "api_key" in current)
     if key is not None:
         values["api_key"] = key
-    elif "api_key" not in current and base_url is None:
+    elif "api_key" not in current and base_url is None and new_limit is None:
         raise InputError("no API key given; nothing was stored")
 
     if base_url is not None:
@@ -164,7 +195,8 @@ def configure(
         save_profile(settings.path, settings.profile, values)
     except OSError as exc:
         raise CliError(f"cannot write {settings.path}: {exc.strerror or exc}") from exc
-    changed = " and ".join(("API key" if k == "api_key" else "base URL") for k in values)
+    names = {"api_key": "API key", "base_url": "base URL", "max_hourly_spend": "spend limit"}
+    changed = " and ".join(names[k] for k in values)
     state.info(f"Stored the {changed} in profile {settings.profile!r} of {settings.path}.")
     if (
         settings.api_key_source == "env"

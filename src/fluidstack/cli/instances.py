@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shlex
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
@@ -17,6 +18,7 @@ from .remote import (
     ssh_argv,
     system_ssh,
 )
+from .spend import run_sweep, sweep_options, to_duration
 from .state import (
     AliasedGroup,
     CliError,
@@ -42,6 +44,8 @@ STATUSES = (
     "stopped",
     "terminated",
     "failed",
+    "unhealthy",
+    "shutting_down",
 )
 
 
@@ -254,6 +258,12 @@ def _plan_data(plan: Any) -> Dict[str, Any]:
 )
 @click.option("--name", metavar="NAME", help="Instance name (default: generated).")
 @click.option(
+    "--lease",
+    callback=to_duration,
+    metavar="DURATION",
+    help="Let it live this long (e.g. 4h): `instances sweep --expired` deletes it after.",
+)
+@click.option(
     "--cheapest",
     is_flag=True,
     help="Create the cheapest matching configuration that is in stock.",
@@ -279,6 +289,7 @@ def create_instance(
     os_label: Optional[str],
     ssh_key: Optional[str],
     name: Optional[str],
+    lease: Optional[dt.timedelta],
     cheapest: bool,
     max_price: Optional[float],
     dry_run: bool,
@@ -340,6 +351,7 @@ def create_instance(
                 max_price_per_hour=max_price,
                 name=name,
                 operating_system_label=os_label,
+                lease=lease,
             )
         else:
             created = client.instances.create(
@@ -349,6 +361,7 @@ def create_instance(
                 gpu_count=gpu_count,
                 operating_system_label=os_label,
                 region=regions[0] if regions else None,
+                lease=lease,
             )
     except NoCapacityError:
         state.info(
@@ -360,6 +373,8 @@ def create_instance(
         if exc.status_code in (400, 422) and "gpu_type" in str(exc).lower():
             _say_what_is_offered(state)
         raise
+    except ValueError as exc:  # a name too long to carry a lease, say
+        raise InputError(str(exc)) from exc
     except KeyboardInterrupt:
         state.info(
             "\nInterrupted while creating: the instance may exist. "
@@ -535,9 +550,22 @@ def rename_instance(state: CliState, instance_id: str, name: str) -> None:
     shell_complete=_complete_instance_ids,
 )
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Return only once each is terminated, sending the delete again if it did not take.",
+)
+@wait_options
 @output_options
 @pass_state
-def delete_instances(state: CliState, instance_ids: Tuple[str, ...], yes: bool) -> None:
+def delete_instances(
+    state: CliState,
+    instance_ids: Tuple[str, ...],
+    yes: bool,
+    wait: bool,
+    timeout: float,
+    poll_interval: float,
+) -> None:
     """Delete (terminate) instances. Asks first unless --yes."""
     from fluidstack.core.errors import ApiError
 
@@ -550,17 +578,39 @@ def delete_instances(state: CliState, instance_ids: Tuple[str, ...], yes: bool) 
     failed: List[Dict[str, Any]] = []
     for instance_id in ids:
         try:
-            state.client.instances.delete(instance_id)
+            if wait:
+                state.client.instances.delete(
+                    instance_id, wait=True, timeout=timeout, poll_interval=poll_interval
+                )
+            else:
+                state.client.instances.delete(instance_id)
         except ApiError as exc:
             failed.append({"id": instance_id, "error": str(exc), "status_code": exc.status_code})
             click.echo(f"error: {instance_id}: {exc}", err=True)
             continue
         deleted.append(instance_id)
-        state.info(f"Deleted instance {instance_id}.")
+        state.info(f"{'Terminated' if wait else 'Deleted'} instance {instance_id}.")
     if state.output != "table" or state.quiet:
         state.emit({"deleted": deleted, "failed": failed}, ids=deleted)
     if failed:
         click.get_current_context().exit(1)
+
+
+@instances.command("sweep")
+@sweep_options(STATUSES)
+@output_options
+@pass_state
+def sweep_instances(state: CliState, /, **options: Any) -> None:
+    """List the instances nobody meant to keep, with their cost so far; delete them
+    with --yes. Every criterion given must hold; at least one is required.
+
+    \b
+    Examples:
+      fluidstack instances sweep --older-than 2d --name-prefix ci-
+      fluidstack instances sweep --status stopped --older-than 1w --yes
+      fluidstack instances sweep --expired --watch          # the reaper (docs/guides.md)
+    """
+    run_sweep(state, state.client.instances.sweep, options, "fluidstack instances sweep")
 
 
 # -- ssh ---------------------------------------------------------------------------

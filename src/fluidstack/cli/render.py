@@ -34,6 +34,8 @@ STATUS_STYLES = {
     "starting": "yellow",
     "stopping": "yellow",
     "deleting": "yellow",
+    "shutting_down": "yellow",
+    "unhealthy": "red",
     "stopped": "dim",
     "failed": "red",
     "terminated": "red",

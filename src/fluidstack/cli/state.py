@@ -163,9 +163,10 @@ class CliState:
                         api_key=settings.api_key,
                         base_url=settings.base_url,
                         event_hooks=hooks,
+                        max_hourly_spend=settings.max_hourly_spend,
                     )
                 except ValueError as exc:
-                    raise InputError(str(exc)) from exc
+                    raise InputError(f"{exc} (profile {settings.profile!r})") from exc
             for warning in caught:
                 self.warn(str(warning.message))
             ctx = click.get_current_context(silent=True)

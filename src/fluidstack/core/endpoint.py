@@ -375,11 +375,23 @@ def transport_error(
         if budget is not None and budget.deadline is not None and (budget.remaining() or 0) <= 0:
             return budget.deadline_error()
         kind = type(exc).__name__
-        return ApiTimeoutError(f"request timed out ({kind})")
+        return ApiTimeoutError(f"request timed out ({kind}){attempted(exc)}")
     detail = redact_all(str(exc) or type(exc).__name__, secrets)
     if isinstance(exc, httpx.DecodingError):
         return ApiConnectionError(f"the response body could not be decoded: {detail}")
-    return ApiConnectionError(f"connection error: {detail}")
+    return ApiConnectionError(f"connection error: {detail}{attempted(exc)}")
+
+
+def attempted(exc: httpx.HTTPError) -> str:
+    """`` (GET http://host:port/path)``: what was tried, so that a wrong base URL or a
+    server that is not up shows at once. No query string and no user info: only the
+    address."""
+    try:
+        request = exc.request
+    except RuntimeError:  # an exception made without its request
+        return ""
+    url = request.url
+    return f" ({request.method} {url.scheme}://{url.netloc.decode('ascii')}{url.path})"
 
 
 def too_large_error(response: httpx.Response, limit: int) -> ResponseTooLargeError:

@@ -9,6 +9,7 @@ anything the SDK can raise. Errors that come from an HTTP response carry its
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Type
 
 import httpx
@@ -31,10 +32,12 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "OutOfStockError",
+    "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseTooLargeError",
     "ResponseValidationError",
+    "SpendLimitError",
     "TokenError",
     "UnknownRegionError",
     "UnprocessableEntityError",
@@ -105,8 +108,9 @@ def _rebuild(
 
 
 class ConfigurationError(ApiError):
-    """The client lacks a setting this call needs (a key, a region, a project); nothing
-    was sent. The message says which setting and how to give it."""
+    """The client's settings do not allow this call: it lacks one the call needs (a key,
+    a region, a project) or one forbids it (a spend limit); nothing was sent. The message
+    says which setting and what to do."""
 
 
 class MissingCredentialsError(ConfigurationError):
@@ -140,6 +144,38 @@ class UnknownRegionError(ConfigurationError):
         super().__init__(message)
         self.region = region
         self.known = known
+
+
+class SpendLimitError(ConfigurationError):
+    """A create or start would take the hourly spend over the client's
+    ``max_hourly_spend``, or the spend could not be worked out; the call was not sent.
+
+    ``limit`` is the limit, ``current`` the hourly burn of the instances already running
+    (USD per hour, ``None`` when it could not be worked out) and ``adding`` what the call
+    would add (``None`` when unknown).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: Decimal,
+        current: Optional[Decimal] = None,
+        adding: Optional[Decimal] = None,
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.current = current
+        self.adding = adding
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_spend_error, (self.message, self.limit, self.current, self.adding))
+
+
+def _rebuild_spend_error(
+    message: str, limit: Decimal, current: Optional[Decimal], adding: Optional[Decimal]
+) -> SpendLimitError:
+    return SpendLimitError(message, limit=limit, current=current, adding=adding)
 
 
 class TokenError(ApiError):
@@ -206,6 +242,10 @@ class BadRequestError(ApiError):
 
 class AuthenticationError(ApiError):
     """401: the API key (or session) is missing, unknown or revoked."""
+
+
+class PaymentRequiredError(ApiError):
+    """402: the account's balance cannot pay for this (top it up, then retry)."""
 
 
 class PermissionDeniedError(ApiError):
@@ -365,6 +405,7 @@ class NoCapacityError(ApiError):
 _BY_STATUS: Dict[int, Type[ApiError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,

@@ -32,6 +32,11 @@ class ServerClock:
         if date:
             self._seen = (date, at)
 
+    @property
+    def observed(self) -> bool:
+        """Whether a dated answer was seen (before one, :meth:`now` is this machine's)."""
+        return self._seen is not None
+
     def now(self, at: float) -> dt.datetime:
         """The current time by the server's clock (UTC), ``at`` being the monotonic time
         now: its latest ``Date`` plus the time elapsed here since; this machine's time

@@ -194,6 +194,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "(default: random, printed at start)",
     )
     parser.add_argument(
+        "--stripe-webhook-secret",
+        metavar="SECRET",
+        help="the signing secret of POST /webhooks/stripe/payment_completed "
+        "(default: random; GET /_emulator/payments/webhook-secret tells it)",
+    )
+    parser.add_argument(
         "--dev-login",
         dest="dev_login",
         action="store_const",
@@ -247,6 +253,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         control=args.control,
         control_token=args.control_token,
         dev_login=args.dev_login,
+        stripe_webhook_secret=args.stripe_webhook_secret,
         header_timeout=args.header_timeout,
         max_connections=args.max_connections,
         log_level=args.log_level,

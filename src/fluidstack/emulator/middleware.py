@@ -31,7 +31,13 @@ from fluidstack.emulator.atlas.routes import (
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
 from fluidstack.emulator.faults import FaultRule, clip, redact_headers
-from fluidstack.emulator.platform.routes import ACCOUNT_KEY, PUBLIC_PATHS, SESSION_COOKIE, VIA_KEY
+from fluidstack.emulator.platform.routes import (
+    ACCOUNT_KEY,
+    PUBLIC_PATHS,
+    SESSION_COOKIE,
+    SESSION_PATH,
+    VIA_KEY,
+)
 from fluidstack.emulator.platform.state import Account
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
@@ -108,15 +114,16 @@ class EmulatorMiddleware:
         self.atlas_app = AtlasApp(emulator.atlas)
 
     def _authenticate(
-        self, api_key: Optional[str], cookie: Optional[str]
+        self, path: str, api_key: Optional[str], cookie: Optional[str]
     ) -> Tuple[Optional[Account], Optional[str]]:
         state = self.emulator.platform
+        token = cookie_parser(cookie).get(SESSION_COOKIE) if cookie is not None else None
+        # Refreshing a session needs the session, whatever else is sent: the vendor's
+        # older SDK sends its api-key header on every request, this one included.
+        if token is not None and (api_key is None or path == SESSION_PATH):
+            return state.account_for_session(token), "session"
         if api_key is not None:
             return state.account_for_key(api_key), "api-key"
-        if cookie is not None:
-            token = cookie_parser(cookie).get(SESSION_COOKIE)
-            if token is not None:
-                return state.account_for_session(token), "session"
         return None, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -164,7 +171,9 @@ class EmulatorMiddleware:
             atlas = True
         else:
             downstream = self.app
-            account, via = self._authenticate(api_key, cookie)
+            account, via = self._authenticate(path, api_key, cookie)
+            if account is not None:
+                self.emulator.platform.settle(account)  # e.g. ran out of balance meanwhile
             scope[ACCOUNT_KEY] = account
             scope[VIA_KEY] = via if account is not None else None
             principal_id = account.id if account is not None else None

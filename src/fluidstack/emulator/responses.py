@@ -59,7 +59,13 @@ def message_response(status: int, message: str) -> Response:
 async def send_json(
     send: Send, status: int, content: Any, extra: Optional[List[Tuple[bytes, bytes]]] = None
 ) -> None:
-    """Answer with ``content`` as JSON straight over ASGI (no framework in between)."""
+    """Answer with ``content`` as JSON straight over ASGI (no framework in between). A
+    status that may carry no body (an injected 204, say) is sent without one: HTTP
+    forbids it, and strict clients (aiohttp) fail on it."""
+    if status in (204, 304) or 100 <= status < 200:
+        await send({"type": "http.response.start", "status": status, "headers": list(extra or [])})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
     body = dumps(content)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send(

@@ -106,6 +106,12 @@ def _closing_answer(status: int, message: str) -> bytes:
     ) + body
 
 
+def uvicorn_log_level(level: str) -> str:
+    """uvicorn's level for the emulator's: its start and stop lines are noise on a
+    terminal, so they show only from ``debug`` down; warnings and errors always do."""
+    return "warning" if level == "info" else level
+
+
 def _guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -314,7 +320,7 @@ def build_uvicorn_server(
         loop="asyncio",
         lifespan="off",
         access_log=False,
-        log_level=settings.log_level,
+        log_level=uvicorn_log_level(settings.log_level),
         server_header=False,
         date_header=False,  # the middleware sends the simulated clock's Date instead
         timeout_keep_alive=30,

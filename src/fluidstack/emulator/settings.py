@@ -79,6 +79,9 @@ class EmulatorSettings:
     control_token: Optional[str] = field(default=None, repr=False)
     """What every control-API request must send in ``x-emulator-token``; ``None`` draws
     one from ``secrets`` (announced on stderr by the command). Left out of the repr."""
+    stripe_webhook_secret: Optional[str] = field(default=None, repr=False)
+    """The signing secret (``whsec_...``) of ``POST /webhooks/stripe/payment_completed``;
+    ``None`` draws one from ``secrets`` (the control API tells it). Left out of the repr."""
     dev_login: Optional[bool] = None
     """Accept this run's (random) platform development login code at ``/auth/callback``;
     ``None`` means: only while the control API is on."""
@@ -159,6 +162,10 @@ class EmulatorSettings:
             33 <= ord(c) <= 126 for c in self.control_token
         ):
             raise ValueError("a control token must be 8-512 printable ASCII characters, no spaces")
+        if self.stripe_webhook_secret is None:
+            self.stripe_webhook_secret = "whsec_" + secrets.token_urlsafe(24)
+        elif not self.stripe_webhook_secret.strip():
+            raise ValueError("the Stripe webhook secret must not be empty")
         emails = [email.lower() for email, _, _ in self.effective_atlas_users]
         if len(set(emails)) != len(emails):
             raise ValueError("the same Atlas user e-mail was given twice")

@@ -104,6 +104,41 @@ class EmulatorHandle:
         key = self.api_key if api_key is None else api_key
         self._call("PUT", f"/accounts/{key}/balance", {"balance": balance})
 
+    def set_auto_terminate(self, enabled: bool, api_key: Optional[str] = None) -> None:
+        """Whether an account's instances are terminated when its balance runs out (the
+        user record's ``auto_terminate_on_depletion``; on for every new account)."""
+        key = self.api_key if api_key is None else api_key
+        self._call("PUT", f"/accounts/{key}/auto-terminate", {"enabled": enabled})
+
+    def payments(self) -> List[Dict[str, Any]]:
+        """Every payment intent: ``{id, account, amount (cents), currency, status}``."""
+        result: List[Dict[str, Any]] = self._call("GET", "/payments")
+        return result
+
+    def complete_payment(self, intent_id: str, amount: Optional[int] = None) -> Dict[str, Any]:
+        """Complete a payment intent as Stripe's webhook would: the account is topped up
+        by ``amount`` cents (the intent's own by default), once."""
+        body: Dict[str, Any] = {} if amount is None else {"amount": amount}
+        result: Dict[str, Any] = self._call("POST", f"/payments/{intent_id}/complete", body)
+        return result
+
+    @property
+    def stripe_webhook_secret(self) -> str:
+        """The secret that signs events sent to ``/webhooks/stripe/payment_completed``."""
+        return str(self._call("GET", "/payments/webhook-secret")["secret"])
+
+    def set_instance_status(
+        self, instance_id: str, status: str, seconds: Optional[float] = None
+    ) -> Dict[str, Any]:
+        """Put a platform instance into ``unhealthy`` (back to running after ``seconds``,
+        if given), ``shutting_down`` (terminated after ``seconds``, 30 by default), or
+        heal an unhealthy one with ``running``."""
+        body: Dict[str, Any] = {"status": status}
+        if seconds is not None:
+            body["seconds"] = seconds
+        result: Dict[str, Any] = self._call("POST", f"/instances/{instance_id}/status", body)
+        return result
+
     def session_cookie(self, api_key: Optional[str] = None) -> str:
         """A ``wos_session`` cookie value logged in as the account of ``api_key``."""
         key = self.api_key if api_key is None else api_key

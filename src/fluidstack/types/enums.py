@@ -78,7 +78,9 @@ class InstanceStatus(OpenEnum):
 
     ``pending`` → ``provisioning`` → ``running``; ``stopping`` → ``stopped``;
     ``starting`` → ``running``; ``terminated`` after a delete; ``failed`` if
-    provisioning did not succeed.
+    provisioning did not succeed. ``unhealthy`` (a running instance whose host has a
+    problem; it may recover) and ``shutting_down`` (on its way to ``terminated``) come
+    from the API's 2024-06-03 definition.
     """
 
     RUNNING = "running"
@@ -89,6 +91,8 @@ class InstanceStatus(OpenEnum):
     STOPPED = "stopped"
     STOPPING = "stopping"
     PROVISIONING = "provisioning"
+    UNHEALTHY = "unhealthy"
+    SHUTTING_DOWN = "shutting_down"
 
 
 class SupportedOperatingSystem(OpenEnum):

@@ -3,6 +3,7 @@ launch one wherever there is capacity, and keep one only for the length of a blo
 
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import asynccontextmanager
 from typing import (
     AsyncIterator,
@@ -12,6 +13,7 @@ from typing import (
     Iterable,
     List,
     Literal,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -24,7 +26,7 @@ from ...core._async.creates import AsyncCreateGuard
 from ...core._async.lifetime import for_the_block
 from ...core._async.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ...core._async.remote import AsyncRemoteAccess
-from ...core.endpoint import Endpoint, Found
+from ...core.endpoint import Endpoint, Found, side_calls
 from ...core.errors import (
     ApiError,
     InstanceFailedError,
@@ -34,6 +36,7 @@ from ...core.errors import (
     OutOfStockError,
 )
 from ...core.request_options import RequestOptions, for_lookups, option
+from ...core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
 from ...core.ssh import (
     SshError,
     SshTarget,
@@ -45,10 +48,12 @@ from ...core.waiters import (
     WaitPolicy,
 )
 from .. import endpoints as api
-from ..endpoints import Id, Tags, UserData, id_text
+from ..endpoints import Id, Tags, UserData, check_tags, id_text
+from ..spend import CREATED_AT_TAG, LEASE_TAG, stamp
 from ..types import Filesystem, GlobalInstance, Instance, InstanceState
 from ._resource import AsyncAtlasResource
 from .scope import AsyncScope
+from .sweep import admitting, delete_confirmed, server_now, sweep_instances
 
 __all__ = ["AsyncInstancesResource", "AsyncInstancesResourceWithRawResponse"]
 
@@ -184,6 +189,7 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
         filesystems: Filesystems = None,
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
+        lease: Optional[Duration] = None,
         wait: bool = False,
         until: Union[InstanceState, str] = InstanceState.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
@@ -191,6 +197,9 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
         request_options: Optional[RequestOptions] = None,
     ) -> Instance:
         """Create an instance in the client's region and project. It starts ``creating``.
+
+        The instance is tagged ``fluidstack.created-at`` with the server's time (Atlas
+        records no creation time; ``sweep(older_than=...)`` needs one).
 
         Safe to retry: the instance carries a ``fluidstack.client-token`` tag, and if an
         attempt fails after the server may have acted on it (a 5xx, a timeout, a dropped
@@ -213,6 +222,10 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
                 default: ``False``).
             preemptible: Cheaper, but may be stopped at any time (server default:
                 ``False``).
+            lease: How long the instance may live (a ``timedelta`` or seconds): its
+                expiry, the server's time now plus ``lease``, is recorded in the tag
+                ``fluidstack.lease-until``; ``sweep(expired=True)`` and
+                ``fluidstack atlas instances sweep --expired`` delete it once past.
             wait: Return only once it is ``running`` (see :meth:`wait`). If the wait
                 fails, the instance is left as it is: the error's ``instance`` says which.
             until: With ``wait``, the state to wait for: ``running`` (default) or
@@ -220,8 +233,59 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
             timeout: With ``wait``, seconds to wait (default 900).
             poll_interval: With ``wait``, seconds between the first polls (default 5).
             request_options: Per-call options; ``idempotency_key`` sets the client token.
+
+        Raises:
+            SpendLimitError: The client has a ``max_hourly_spend`` and this instance
+                would take the organization's hourly spend over it; nothing was sent.
         """
         token = option(request_options, "idempotency_key") or api.new_client_token()
+        own = check_tags(tags)
+        if lease is not None:
+            lease_expiry(dt.datetime.now(dt.timezone.utc), lease)  # a bad lease: refused now
+        async with admitting(
+            self._scope.spend, self._scope, type, f"creating a {type}", request_options
+        ):
+            # A lease must end on the server's clock: ask it if need be.
+            now = await server_now(self._scope, request_options, ask=lease is not None)
+            own[CREATED_AT_TAG] = stamp(now)
+            if lease is not None:
+                own[LEASE_TAG] = stamp(lease_expiry(now, lease))
+            instance = await self._create(
+                token,
+                name=name,
+                type=type,
+                image=image,
+                tags=own,
+                user_data=user_data,
+                filesystems=filesystems,
+                ephemeral=ephemeral,
+                preemptible=preemptible,
+                request_options=request_options,
+            )
+        if not wait:
+            return instance
+        return await self.wait(
+            instance.id,
+            until=until,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
+        )
+
+    async def _create(
+        self,
+        token: str,
+        *,
+        name: Optional[str],
+        type: str,
+        image: Optional[str],
+        tags: Tags,
+        user_data: UserData,
+        filesystems: Filesystems,
+        ephemeral: Optional[bool],
+        preemptible: Optional[bool],
+        request_options: Optional[RequestOptions],
+    ) -> Instance:
         body = api.instance_body(
             name=name if name is not None else api.generated_name(),
             type=type,
@@ -248,21 +312,12 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
             delete=delete,
             unique=True,  # the client token is this call's alone
         )
-        instance = await self._scope.regional(
+        return await self._scope.regional(
             api.INSTANCE_CREATE,
             project=True,
             body=body,
             request_options=request_options,
             recover=guard,
-        )
-        if not wait:
-            return instance
-        return await self.wait(
-            instance.id,
-            until=until,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            request_options=for_lookups(request_options),
         )
 
     # -- changing state -----------------------------------------------------------------
@@ -299,7 +354,46 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
         request_options: Optional[RequestOptions] = None,
     ) -> Optional[Instance]:
         """Start a ``stopped`` instance (409 in another state). With ``wait``, return it
-        once ``running``."""
+        once ``running``.
+
+        Raises:
+            SpendLimitError: The client has a ``max_hourly_spend`` and running this
+                instance would take the organization's hourly spend over it.
+        """
+        instance_type = None
+        if self._scope.spend is not None:
+            ident = id_text(instance_id, "instance_id")
+            with side_calls():
+                try:
+                    current = await self.get(ident, request_options=for_lookups(request_options))
+                except NotFoundError:  # the start's own 404 says it
+                    current = None
+            if current is not None and str(current.state) == "stopped":
+                instance_type = current.type
+        async with admitting(
+            self._scope.spend,
+            self._scope,
+            instance_type,
+            f"starting instance {id_text(instance_id, 'instance_id')}",
+            request_options,
+        ):
+            return await self._start(
+                instance_id,
+                wait=wait,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                request_options=request_options,
+            )
+
+    async def _start(
+        self,
+        instance_id: Id,
+        *,
+        wait: bool,
+        timeout: Optional[float],
+        poll_interval: float,
+        request_options: Optional[RequestOptions],
+    ) -> Optional[Instance]:
         return await self._act(
             api.INSTANCE_START,
             instance_id,
@@ -404,28 +498,86 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
 
         The instance goes ``deleting`` and disappears later. With ``wait``, return only
         once it is gone (its GET answers 404); an instance that is already gone is then
-        not an error.
+        not an error, and a delete the server refused with a transient error (after the
+        retries), or accepted while the instance stays live, is sent again (a few
+        times, within ``timeout`` seconds).
+
+        Raises:
+            WaitTimeoutError: With ``wait``, still there at the deadline; the message
+                says how many deletes were sent, ``.instance`` the last state.
         """
         ident = id_text(instance_id, "instance_id")
-        try:
-            await self._scope.regional(
-                api.INSTANCE_DELETE,
-                project=True,
-                path_params={"instance_id": ident},
-                request_options=request_options,
-            )
-        except NotFoundError:
-            if not wait:
-                raise
-            return
         if wait:
-            await self.wait(
+            await delete_confirmed(
+                self,
                 ident,
-                until=GONE,
                 timeout=timeout,
                 poll_interval=poll_interval,
-                request_options=for_lookups(request_options),
+                request_options=request_options,
             )
+            return
+        await self._scope.regional(
+            api.INSTANCE_DELETE,
+            project=True,
+            path_params={"instance_id": ident},
+            request_options=request_options,
+        )
+
+    async def sweep(
+        self,
+        *,
+        older_than: Optional[Duration] = None,
+        name_prefix: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        statuses: Optional[States] = None,
+        expired: bool = False,
+        dry_run: bool = True,
+        wait: bool = True,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        request_options: Optional[RequestOptions] = None,
+    ) -> SweepResult[Instance]:
+        """Find the instances of the client's project and region that nobody meant to
+        keep, and (only with ``dry_run=False``) delete them.
+
+        Every criterion given must hold, and at least one is required: a sweep never
+        selects every instance by default. Ages and leases are judged on the server's
+        clock; instances already ``deleting`` are never selected.
+
+        Args:
+            older_than: Created at least this long ago (a ``timedelta`` or seconds),
+                by the ``fluidstack.created-at`` tag this SDK's creates carry. Instances
+                without it are never selected: they are listed in ``undecided``.
+            name_prefix: Named with this prefix (e.g. ``"ci-"``).
+            tags: Carrying all these tags (``{"team": "ml"}``).
+            statuses: In one of these states (e.g. ``["running", "stopped"]``).
+            expired: Whose lease (``create(..., lease=...)``) has run out.
+            dry_run: ``True`` (the default): delete nothing, report what would be.
+            wait: Confirm each delete (see :meth:`delete`); ``False`` only sends them.
+            timeout: Seconds each confirmed delete may take (default 900).
+            poll_interval: Seconds between the first polls of a confirmed delete.
+            request_options: Per-call options for each request.
+
+        Returns:
+            A :class:`~fluidstack.core.spend.SweepResult`. Hourly prices and costs so
+            far are known only for types in the client's ``prices`` table.
+        """
+        criteria = SweepCriteria.build(
+            older_than=older_than,
+            name_prefix=name_prefix,
+            tags=tags,
+            statuses=statuses,
+            expired=expired,
+        )
+        return await sweep_instances(
+            self,
+            criteria,
+            dry_run=dry_run,
+            wait=wait,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=request_options,
+        )
 
     # -- waiting --------------------------------------------------------------------------
 
@@ -564,6 +716,7 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
         filesystems: Filesystems = None,
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
+        lease: Optional[Duration] = None,
         until: Union[InstanceState, str] = InstanceState.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -581,8 +734,8 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
             type: The instance type.
             regions: Region names, in order of preference (default: every region, in
                 the order the management API lists them).
-            name, image, tags, user_data, filesystems, ephemeral, preemptible: As for
-                :meth:`create`.
+            name, image, tags, user_data, filesystems, ephemeral, preemptible, lease: As
+                for :meth:`create`.
             timeout: Seconds to wait for the instance in each region (default 900).
             poll_interval: Seconds between the first polls of each wait (default 5).
             request_options: Per-call options for each request.
@@ -590,6 +743,8 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
         Raises:
             NoCapacityError: No region could run it; ``attempts`` lists
                 ``(region, error)`` for every region tried.
+            SpendLimitError: The client's ``max_hourly_spend`` does not leave room for
+                it (checked before each create).
             InstanceFailedError: The instance went ``error`` (it is deleted first).
             WaitTimeoutError: It did not come up in time; it is left as it is, and the
                 error's ``instance`` says which.
@@ -623,6 +778,7 @@ class AsyncInstancesResource(AsyncAtlasResource, AsyncRemoteAccess[Union[Id, Ins
                     filesystems=filesystems,
                     ephemeral=ephemeral,
                     preemptible=preemptible,
+                    lease=lease,
                     request_options=options,
                 )
             except NotSupportedError as exc:  # the region lists capacity, but cannot create

@@ -3,11 +3,13 @@ management API's region list, asked once per client) with the project it is abou
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, TypeVar
 from urllib.parse import urlsplit
 
 from ...core._async._io import new_lock
 from ...core._async.pipeline import AsyncPipeline
+from ...core._async.spend_guard import AsyncSpendLimit
 from ...core.endpoint import Endpoint, Found, side_calls
 from ...core.errors import MissingProjectError, MissingRegionError, UnknownRegionError
 from ...core.request_options import RequestOptions, for_lookups
@@ -99,6 +101,8 @@ class AsyncScope:
         region: Optional[str],
         project_id: Optional[str],
         region_api: Optional[str],
+        spend: Optional[AsyncSpendLimit] = None,
+        prices: Optional[Dict[str, Decimal]] = None,
         ssh_port: int = 22,
     ) -> None:
         self.pipeline = pipeline
@@ -108,6 +112,10 @@ class AsyncScope:
         self.region_api = region_api
         self.ssh_port = ssh_port
         """The port instances answer SSH on (the API reports only their address)."""
+        self.spend = spend
+        """The client's spend limit, shared by its views (``None``: no limit)."""
+        self.prices = prices
+        """The client's price table, USD per hour by instance type (``None``: none)."""
 
     def derive(
         self,
@@ -123,6 +131,8 @@ class AsyncScope:
             project_id=project_id,
             region_api=region_api,
             ssh_port=self.ssh_port,
+            spend=self.spend,
+            prices=self.prices,
         )
 
     @property

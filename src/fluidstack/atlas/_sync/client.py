@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Type, Union
 
@@ -31,6 +32,7 @@ from ..settings import (
     check_project_id,
     resolve_settings,
 )
+from ..spend import Prices, spend_settings
 from ..tokens import IssuedToken
 from .auth import TokenAuth
 from .scope import RegionDirectory, Scope
@@ -107,6 +109,15 @@ class Atlas:
         ssh_port: The port instances answer SSH on, for ``instances.exec``, ``upload``,
             ``download`` and ``wait(until="ssh")`` (default: ``FLUIDSTACK_SSH_PORT``,
             else 22; the emulator's is 2222).
+        max_hourly_spend: USD per hour the organization's instances may cost together.
+            A create, start or launch that would take the hourly burn (every instance in
+            every region and project, priced from ``prices``) over it raises
+            :class:`~fluidstack.core.SpendLimitError` before it is sent. Atlas publishes
+            no prices, so this needs ``prices``. Default: no limit.
+        prices: USD per hour of one instance, by instance type
+            (``{"h100-hgx-80gb.8x": 24.0}``): what the spend limit and the costs a sweep
+            shows are worked out from. An instance of a type not in it makes the limit
+            uncheckable (``SpendLimitError``), rather than guessed.
     """
 
     def __init__(
@@ -133,7 +144,10 @@ class Atlas:
         on_token: Optional[Callable[[IssuedToken], object]] = None,
         use_environment: bool = True,
         ssh_port: Optional[int] = None,
+        max_hourly_spend: Union[Decimal, int, float, str, None] = None,
+        prices: Optional[Prices] = None,
     ) -> None:
+        limit, table = spend_settings(max_hourly_spend, prices)
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
         settings = resolve_settings(
@@ -173,7 +187,12 @@ class Atlas:
             project_id=settings.project_id,
             region_api=settings.region_api,
             ssh_port=settings.ssh_port,
+            prices=table,
         )
+        if limit is not None and table is not None:
+            from .sweep import AtlasSpendGuard
+
+            self._scope.spend = AtlasSpendGuard(limit, table)
 
     def with_options(
         self,
@@ -223,6 +242,12 @@ class Atlas:
     def project_id(self) -> Optional[str]:
         """The project sent as ``X-PROJECT-ID``."""
         return self._scope.project_id
+
+    @property
+    def max_hourly_spend(self) -> Optional[Decimal]:
+        """The spend limit in USD per hour (``None``: no limit)."""
+        spend = self._scope.spend
+        return None if spend is None else spend.limit
 
     @property
     def management_url(self) -> str:

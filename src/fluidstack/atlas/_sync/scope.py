@@ -4,11 +4,13 @@ management API's region list, asked once per client) with the project it is abou
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
 from urllib.parse import urlsplit
 
 from ...core._sync._io import new_lock
 from ...core._sync.pipeline import Pipeline
+from ...core._sync.spend_guard import SpendLimit
 from ...core.endpoint import Endpoint, Found, side_calls
 from ...core.errors import MissingProjectError, MissingRegionError, UnknownRegionError
 from ...core.request_options import RequestOptions, for_lookups
@@ -100,6 +102,8 @@ class Scope:
         region: Optional[str],
         project_id: Optional[str],
         region_api: Optional[str],
+        spend: Optional[SpendLimit] = None,
+        prices: Optional[Dict[str, Decimal]] = None,
         ssh_port: int = 22,
     ) -> None:
         self.pipeline = pipeline
@@ -109,6 +113,10 @@ class Scope:
         self.region_api = region_api
         self.ssh_port = ssh_port
         """The port instances answer SSH on (the API reports only their address)."""
+        self.spend = spend
+        """The client's spend limit, shared by its views (``None``: no limit)."""
+        self.prices = prices
+        """The client's price table, USD per hour by instance type (``None``: none)."""
 
     def derive(
         self,
@@ -124,6 +132,8 @@ class Scope:
             project_id=project_id,
             region_api=region_api,
             ssh_port=self.ssh_port,
+            spend=self.spend,
+            prices=self.prices,
         )
 
     @property

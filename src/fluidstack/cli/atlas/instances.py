@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
 from ..remote import ENV_SSH_PORT, exec_timeout_option, identity_option, ssh_port_option
+from ..spend import run_sweep, sweep_options, to_duration
 from ..state import (
     AliasedGroup,
     CliError,
@@ -223,6 +225,13 @@ def create_options(func: Any) -> Any:
         click.option(
             "--preemptible", is_flag=True, help="Cheaper, but may be stopped at any time."
         ),
+        click.option(
+            "--lease",
+            callback=to_duration,
+            metavar="DURATION",
+            help="Let it live this long (e.g. 4h): `atlas instances sweep --expired` "
+            "deletes it after.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -237,8 +246,10 @@ def _create_arguments(
     ephemeral: bool,
     preemptible: bool,
     image: Optional[str],
+    lease: Optional[dt.timedelta],
 ) -> Dict[str, Any]:
     return {
+        "lease": lease,
         "image": image,
         "tags": parse_tags(tags) or None,
         "user_data": build_user_data(user_data, ssh_keys),
@@ -266,6 +277,7 @@ def create_instance(
     filesystems: Tuple[str, ...],
     ephemeral: bool,
     preemptible: bool,
+    lease: Optional[dt.timedelta],
     wait: bool,
     timeout: float,
     poll_interval: float,
@@ -281,7 +293,7 @@ def create_instance(
     if not name.strip():
         raise click.BadParameter("must not be empty", param_hint="NAME")
     arguments = _create_arguments(
-        tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image
+        tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image, lease
     )
     if arguments["user_data"] is None:
         state.info(
@@ -413,11 +425,45 @@ def delete_instances(
         state.info(f"Deleting instance {instance_id}.")
     if wait:
         for instance_id in deleted:
-            _wait(state, instance_id, "deleted", timeout, poll_interval)
+            # Confirmed: a delete that did not take (or was refused for now) is sent again.
+            _confirm_deleted(state, atlas, instance_id, timeout, poll_interval)
     if state.output != "table" or state.quiet:
         state.emit({"deleted": deleted, "failed": failed}, ids=deleted)
     if failed:
         click.get_current_context().exit(1)
+
+
+def _confirm_deleted(
+    state: CliState, atlas: Any, instance_id: str, timeout: float, poll_interval: float
+) -> None:
+    def delete(on_poll: Any) -> None:
+        atlas.instances.delete(instance_id, wait=True, timeout=timeout, poll_interval=poll_interval)
+
+    wait_for(state, instance_id, "deleted", delete, "fluidstack atlas instances")
+
+
+@instances.command("sweep")
+@sweep_options(STATES[:-1])
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Carrying this tag (repeatable)."
+)
+@output_options
+@pass_state
+def sweep_instances(state: CliState, /, **options: Any) -> None:
+    """List the project's instances in the region that nobody meant to keep; delete
+    them with --yes. Every criterion given must hold; at least one is required.
+
+    Ages come from the fluidstack.created-at tag this tool's creates carry (Atlas
+    records no creation time); costs need the profile's prices (see docs/cli.md).
+
+    \b
+    Examples:
+      fluidstack atlas instances sweep --older-than 2d --tag team=ci
+      fluidstack atlas instances sweep --expired --watch      # the reaper
+    """
+    options["tags"] = parse_tags(options["tags"]) or None
+    sweep = atlas_client(state).instances.sweep
+    run_sweep(state, sweep, options, "fluidstack atlas instances sweep")
 
 
 @click.command()
@@ -446,6 +492,7 @@ def launch(
     filesystems: Tuple[str, ...],
     ephemeral: bool,
     preemptible: bool,
+    lease: Optional[dt.timedelta],
     timeout: float,
     poll_interval: float,
 ) -> None:
@@ -462,7 +509,7 @@ def launch(
     from fluidstack.core.errors import NoCapacityError
 
     arguments = _create_arguments(
-        tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image
+        tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image, lease
     )
     atlas = atlas_client(state)
     tried = ", ".join(regions) if regions else "every region"

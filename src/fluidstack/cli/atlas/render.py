@@ -19,12 +19,13 @@ __all__ = [
     "tags_text",
 ]
 
-_CLIENT_TOKEN_TAG = "fluidstack.client-token"
+_SDK_TAGS = frozenset({"fluidstack.client-token", "fluidstack.created-at"})
+"""Tags the SDK writes for itself on every create (a lease's tag is shown)."""
 
 
 def tags_text(tags: Mapping[str, str]) -> str:
-    """``k=v, k2=v2``, without the SDK's own client-token tag; ``-`` when none."""
-    shown = [f"{k}={v}" for k, v in tags.items() if k != _CLIENT_TOKEN_TAG]
+    """``k=v, k2=v2``, without the SDK's own bookkeeping tags; ``-`` when none."""
+    shown = [f"{k}={v}" for k, v in tags.items() if k not in _SDK_TAGS]
     return ", ".join(shown) or "-"
 
 

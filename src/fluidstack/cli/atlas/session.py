@@ -188,6 +188,9 @@ def _build(state: CliState, settings: AtlasSettings, **overrides: Any) -> Atlas:
         "region": settings.region,
         "region_url": settings.region_url,
         "project_id": settings.project if _is_uuid(settings.project) else None,
+        # The profile's spend limit and price table (Atlas publishes no prices).
+        "max_hourly_spend": settings.stored.get("max_hourly_spend"),
+        "prices": settings.stored.get("prices"),
     }
     kwargs.update(overrides)
     if settings.credentials_source == "file" and settings.file_refused is None:
@@ -196,8 +199,8 @@ def _build(state: CliState, settings: AtlasSettings, **overrides: Any) -> Atlas:
         warnings.simplefilter("always")
         try:
             client = Atlas(event_hooks=state.debug_hooks(), use_environment=False, **kwargs)
-        except ValueError as exc:
-            raise InputError(str(exc)) from exc
+        except (ValueError, TypeError) as exc:  # a bad setting, e.g. the profile's prices
+            raise InputError(f"{exc} (profile {settings.profile!r}, atlas table)") from exc
     for warning in caught:
         state.warn(str(warning.message))
     ctx = click.get_current_context(silent=True)

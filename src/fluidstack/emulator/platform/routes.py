@@ -4,7 +4,7 @@ of the control API (accounts, balances, sessions, login codes, GPU capacity)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional
 
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -19,17 +19,30 @@ from fluidstack.emulator.platform.models import (
     RenameInstanceRequest,
     UpdateCompanyDetailsRequest,
 )
-from fluidstack.emulator.platform.state import Account, PlatformState, Stored
+from fluidstack.emulator.platform.state import Account, PaymentIntent, PlatformState, Stored
+from fluidstack.emulator.platform.stripe import verify_signature
 from fluidstack.emulator.responses import ApiError, json_response
 
-__all__ = ["ACCOUNT_KEY", "PUBLIC_PATHS", "SESSION_COOKIE", "VIA_KEY", "api", "control"]
+__all__ = [
+    "ACCOUNT_KEY",
+    "PUBLIC_PATHS",
+    "SESSION_COOKIE",
+    "SESSION_PATH",
+    "VIA_KEY",
+    "api",
+    "control",
+]
 
-PUBLIC_PATHS = frozenset({"/healthcheck", "/auth/url", "/auth/callback"})
-"""Paths answered without credentials (besides the control API)."""
+STRIPE_WEBHOOK_PATH = "/webhooks/stripe/payment_completed"
+PUBLIC_PATHS = frozenset({"/healthcheck", "/auth/url", "/auth/callback", STRIPE_WEBHOOK_PATH})
+"""Paths answered without an API key or session (besides the control API); Stripe's
+webhook is authenticated by its signature instead."""
 SESSION_COOKIE = "wos_session"
 ACCOUNT_KEY = "fluidstack.account"
 """Scope key under which the middleware leaves the authenticated platform account."""
 VIA_KEY = "fluidstack.via"
+SESSION_PATH = "/auth/session"
+"""Refreshes a browser session: authenticated by the cookie even beside an api-key."""
 
 
 def _account(request: Request) -> Account:
@@ -227,8 +240,43 @@ async def delete_api_key(request: Request, api_key_id: str) -> Response:
 
 @api.post("/payments/create-intent")
 async def create_payment_intent(request: Request, body: CreatePaymentRequest) -> Response:
-    intent = _state(request).payment_intent(_account(request), body.amount)
+    intent = _state(request).payment_intent(_account(request), body.amount, body.currency)
     return json_response(200, intent)
+
+
+@api.post(STRIPE_WEBHOOK_PATH)
+async def stripe_payment_completed(request: Request) -> Response:
+    """Stripe's event for a payment: ``payment_intent.succeeded`` tops up the balance of
+    the account whose intent it is (once, however often Stripe delivers it); every
+    other event is acknowledged and ignored, as Stripe expects of a webhook."""
+    state = _state(request)
+    payload = await request.body()
+    secret = state.settings.stripe_webhook_secret or ""
+    verify_signature(payload, request.headers.get("stripe-signature"), secret)
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise ApiError(400, "The event is not JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise ApiError(400, "Not a Stripe event: expected an object with a 'type'")
+    if event["type"] != "payment_intent.succeeded":
+        return json_response(200, {"received": True, "applied": False})
+    data = event.get("data")
+    intent = data.get("object") if isinstance(data, dict) else None
+    intent_id = intent.get("id") if isinstance(intent, dict) else None
+    if not isinstance(intent, dict) or not isinstance(intent_id, str):
+        raise ApiError(400, "A payment_intent.succeeded event needs data.object.id")
+    received = intent.get("amount_received", intent.get("amount"))
+    if received is not None and (
+        isinstance(received, bool) or not isinstance(received, int) or received < 0
+    ):
+        raise ApiError(400, "data.object.amount_received must be a whole number of cents")
+    if intent_id not in state.payment_intents:
+        # Not ours (another endpoint's, or a test event): acknowledged, so Stripe stops.
+        return json_response(200, {"received": True, "applied": False})
+    before = state.payment_intents[intent_id].status
+    state.complete_payment(intent_id, received)
+    return json_response(200, {"received": True, "applied": before != "succeeded"})
 
 
 def _session_cookie(token: str) -> str:
@@ -253,7 +301,7 @@ async def auth_callback(request: Request, code: str = Query(min_length=1)) -> Re
     return response
 
 
-@api.get("/auth/session")
+@api.get(SESSION_PATH)
 async def auth_session(request: Request) -> Response:
     if request.scope.get(VIA_KEY) != "session":
         raise ApiError(401, "No session: send the wos_session cookie")
@@ -281,6 +329,23 @@ class _ControlModel(BaseModel):
 class AccountRequest(_ControlModel):
     api_key: str = Field(min_length=1, max_length=512)
     balance: Optional[float] = None
+    auto_terminate_on_depletion: bool = True
+
+
+class AutoTerminateRequest(_ControlModel):
+    enabled: bool
+
+
+class PaymentCompletion(_ControlModel):
+    amount: Optional[StrictInt] = Field(default=None, ge=0)
+    """Cents received; the intent's amount by default."""
+
+
+class InstanceStatusRequest(_ControlModel):
+    status: Literal["unhealthy", "shutting_down", "running"]
+    seconds: Optional[float] = Field(default=None, ge=0, le=10 * 365 * 86400)
+    """``unhealthy``: back to running after this long (default: until healed);
+    ``shutting_down``: terminated after this long (default 30)."""
 
 
 class BalanceRequest(_ControlModel):
@@ -298,11 +363,24 @@ class CapacityRequest(_ControlModel):
 
 
 def _account_view(state: PlatformState, account: Account) -> Dict[str, Any]:
+    state.settle(account)
     return {
         "account": account.label,
         "user_id": account.user_id,
         "email": account.email,
         "balance": state.balance(account),
+        "auto_terminate_on_depletion": account.auto_terminate_on_depletion,
+    }
+
+
+def _intent_view(state: PlatformState, intent: PaymentIntent) -> Dict[str, Any]:
+    account = state.accounts.get(intent.account_id)
+    return {
+        "id": intent.id,
+        "account": account.label if account is not None else None,
+        "amount": intent.amount,
+        "currency": intent.currency,
+        "status": intent.status,
     }
 
 
@@ -311,7 +389,50 @@ async def control_create_account(request: Request, body: AccountRequest) -> Resp
     state = _state(request)
     balance = state.settings.initial_balance if body.balance is None else body.balance
     account = state.create_account(body.api_key, balance)
+    if not body.auto_terminate_on_depletion:
+        account = state.set_auto_terminate(body.api_key, False)
     return json_response(201, _account_view(state, account))
+
+
+@control.put("/accounts/{api_key}/auto-terminate")
+async def control_auto_terminate(
+    request: Request, api_key: str, body: AutoTerminateRequest
+) -> Response:
+    state = _state(request)
+    account = state.set_auto_terminate(api_key, body.enabled)
+    return json_response(200, _account_view(state, account))
+
+
+@control.get("/payments")
+async def control_payments(request: Request) -> Response:
+    state = _state(request)
+    return json_response(200, [_intent_view(state, i) for i in state.list_payment_intents()])
+
+
+@control.get("/payments/webhook-secret")
+async def control_webhook_secret(request: Request) -> Response:
+    return json_response(200, {"secret": _state(request).settings.stripe_webhook_secret})
+
+
+@control.post("/payments/{intent_id}/complete")
+async def control_complete_payment(
+    request: Request, intent_id: str, body: PaymentCompletion
+) -> Response:
+    """Complete a pending payment as Stripe's webhook would (the same code path)."""
+    state = _state(request)
+    intent = state.complete_payment(intent_id, body.amount)
+    view = _intent_view(state, intent)
+    account = state.accounts.get(intent.account_id)
+    view["balance"] = state.balance(account) if account is not None else None
+    return json_response(200, view)
+
+
+@control.post("/instances/{instance_id}/status")
+async def control_instance_status(
+    request: Request, instance_id: str, body: InstanceStatusRequest
+) -> Response:
+    state = _state(request)
+    return json_response(200, state.set_instance_status(instance_id, body.status, body.seconds))
 
 
 @control.put("/accounts/{api_key}/balance")

@@ -47,11 +47,19 @@ IDEMPOTENCY_TTL = 24 * 3600.0
 IDEMPOTENCY_LIMIT = 100_000
 """Most keys remembered at once, all accounts together; past it the oldest go first
 (with a manual clock that never moves, nothing would expire otherwise)."""
+PAYMENT_INTENT_LIMIT = 100_000
+"""Payment intents remembered at once (all accounts); past it the oldest are forgotten."""
 SESSION_TTL = 7 * 24 * 3600.0
 """Simulated seconds a ``wos_session`` cookie stays valid."""
 
-BILLED_AT_RUNNING_PRICE = frozenset({"running", "starting", "stopping"})
-UP_STATUSES = frozenset({"running", "starting", "stopping", "stopped"})
+BILLED_AT_RUNNING_PRICE = frozenset({"running", "starting", "stopping", "unhealthy"})
+UP_STATUSES = frozenset(
+    {"running", "starting", "stopping", "stopped", "unhealthy", "shutting_down"}
+)
+GONE_STATUSES = frozenset({"terminated", "failed"})
+"""Statuses an instance does not leave by itself."""
+SHUTDOWN_SECONDS = 30.0
+"""Simulated seconds from ``shutting_down`` (put there by the control API) to terminated."""
 CAPACITY_FREE_STATUSES = frozenset({"terminated", "failed"})
 
 _ADJECTIVES = (
@@ -86,6 +94,8 @@ class Account:
     bootstrap: bool
     """Given on the command line: survives a full reset."""
     company: Dict[str, Optional[str]] = field(default_factory=dict)
+    auto_terminate_on_depletion: bool = True
+    """Terminate every instance when the balance reaches zero (the user record's flag)."""
 
 
 @dataclass
@@ -169,6 +179,20 @@ class IdempotencyRecord:
 
 
 @dataclass
+class PaymentIntent:
+    """A Stripe payment intent made by ``POST /payments/create-intent``."""
+
+    id: str
+    account_id: str
+    amount: int
+    """In cents."""
+    currency: str
+    status: str
+    """``requires_payment_method`` until the payment completes, then ``succeeded``."""
+    created_at: float
+
+
+@dataclass
 class Session:
     account_id: str
     created_at: float
@@ -237,6 +261,7 @@ class PlatformState:
         self.idempotency: OrderedDict[Tuple[str, str], IdempotencyRecord] = OrderedDict()
         self.sessions: Dict[str, Session] = {}
         self.auth_codes: Dict[str, str] = {}
+        self.payment_intents: Dict[str, PaymentIntent] = {}
         self.capacity: Dict[Tuple[str, str], int] = dict(self.catalog.default_capacity)
         self.seq = 0
         # Encoded listing entries by instance id, with the inputs they were made from.
@@ -317,6 +342,9 @@ class PlatformState:
             self.idempotency[(account_id, idem_key)] = IdempotencyRecord(**raw)
         for token, raw in data.get("session", {}).items():
             self.sessions[token] = Session(**raw)
+        for raw in sorted(data.get("payment", {}).values(), key=lambda r: r["created_at"]):
+            intent = PaymentIntent(**raw)
+            self.payment_intents[intent.id] = intent
         # Keys given now on the command line must work even with an older database.
         for api_key in self.settings.effective_api_keys:
             if hash_key(api_key) not in self.api_keys:
@@ -460,9 +488,14 @@ class PlatformState:
             for token in [t for t, s in self.sessions.items() if s.account_id == account.id]:
                 del self.sessions[token]
                 self._touch("session", token, None)
+            for intent_id, intent in list(self.payment_intents.items()):
+                if intent.account_id == account.id:
+                    del self.payment_intents[intent_id]
+                    self._touch("payment", intent_id, None)
             now = self.clock.now()
             account.balance_base, account.balance_time = account.initial_balance, now
             account.company = {}
+            account.auto_terminate_on_depletion = True
             account.updated_at = now
             self._touch_account(account)
             self._commit()
@@ -854,7 +887,10 @@ class PlatformState:
             instance = self._own_instance(account, instance_id)
             now = self.clock.now()
             if instance.status_at(now) == "terminated":
-                raise ApiError(409, f"Instance {instance.id} is already terminated")
+                # Orchestrators tear down by deleting every instance of a name, gone ones
+                # included, and stop at the first non-2xx: deleting twice must succeed.
+                # (A failed instance is deleted as usual: it ends terminated.)
+                return {"message": f"Instance {instance.id} terminated"}
             instance.cut_future(now)
             instance.segments.append(("terminated", now))
             self._touch_instance(instance)
@@ -976,7 +1012,7 @@ class PlatformState:
             "company_address": company.get("company_address"),
             "company_tax_id": company.get("company_tax_id"),
             "company_contact_info": company.get("company_contact_info"),
-            "auto_terminate_on_depletion": True,
+            "auto_terminate_on_depletion": account.auto_terminate_on_depletion,
         }
 
     def update_company(self, account: Account, changes: Dict[str, Optional[str]]) -> Dict[str, Any]:
@@ -987,15 +1023,149 @@ class PlatformState:
             self._commit()
             return self.user_view(account)
 
-    def payment_intent(self, account: Account, amount: int) -> Dict[str, Any]:
-        rng = self._random("payment")
-        intent = "pi_" + "".join(
-            rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
-            for _ in range(24)
-        )
+    def payment_intent(self, account: Account, amount: int, currency: str) -> Dict[str, Any]:
+        """A pending payment intent of ``amount`` cents: the balance grows only when it
+        completes (the Stripe webhook, or the control API acting as Stripe)."""
+        with self.lock:
+            rng = self._random("payment")
+            intent_id = "pi_" + "".join(
+                rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+                for _ in range(24)
+            )
+            intent = PaymentIntent(
+                intent_id, account.id, amount, currency, "requires_payment_method", self.clock.now()
+            )
+            self.payment_intents[intent_id] = intent
+            self._touch("payment", intent_id, asdict(intent))
+            if len(self.payment_intents) > PAYMENT_INTENT_LIMIT:
+                oldest = next(iter(self.payment_intents))  # dicts keep creation order
+                del self.payment_intents[oldest]
+                self._touch("payment", oldest, None)
+            self._commit()
         secret = secrets.token_hex(12)  # a secret: never from the seed
-        del account, amount
-        return {"client_secret": f"{intent}_secret_{secret}"}
+        return {"client_secret": f"{intent_id}_secret_{secret}"}
+
+    def complete_payment(self, intent_id: str, amount: Optional[int] = None) -> PaymentIntent:
+        """Mark a payment intent paid and top up its account by the amount received
+        (``amount`` cents; the intent's own by default). Completing it again changes
+        nothing: Stripe delivers an event at least once."""
+        with self.lock:
+            intent = self.payment_intents.get(intent_id)
+            if intent is None:
+                raise ApiError(404, f"Payment intent {intent_id[:100]!r} not found")
+            account = self.accounts.get(intent.account_id)
+            if intent.status == "succeeded" or account is None:
+                return intent
+            received = intent.amount if amount is None else amount
+            now = self.clock.now()
+            self._settle_depletion(account, now)
+            account.balance_base = self.balance(account, now) + received / 100.0
+            account.balance_time = now
+            account.updated_at = now
+            intent.status = "succeeded"
+            self._touch_account(account)
+            self._touch("payment", intent.id, asdict(intent))
+            self._commit()
+            return intent
+
+    def list_payment_intents(self) -> List[PaymentIntent]:
+        with self.lock:
+            return list(self.payment_intents.values())
+
+    # -- depletion ----------------------------------------------------------------------
+
+    def set_auto_terminate(self, api_key: str, enabled: bool) -> Account:
+        with self.lock:
+            account = self.require_account_for_key(api_key)
+            now = self.clock.now()
+            if enabled:
+                self._settle_depletion(account, now)  # before: its balance may be spent
+            account.auto_terminate_on_depletion = enabled
+            account.updated_at = now
+            self._touch_account(account)
+            self._commit()
+            return account
+
+    def settle(self, account: Account) -> None:
+        """Apply what the passage of simulated time did to ``account`` (depletion)."""
+        with self.lock:
+            if self._settle_depletion(account, self.clock.now()):
+                self._commit()
+
+    def _settle_depletion(self, account: Account, now: float) -> bool:
+        """With ``auto_terminate_on_depletion``, terminate the account's instances at the
+        moment its balance reached zero, if it has by ``now``. True when it did."""
+        if not account.auto_terminate_on_depletion or self.balance(account, now) >= 0:
+            return False
+        # Spending only grows with time, so the balance is monotone: bisect for the
+        # moment it reached zero (to a millisecond), and end every instance there.
+        low, high = account.balance_time, now
+        if self.balance(account, low) < 0:
+            return self._terminate_all(account, low)  # set negative by hand
+        while high - low > 1e-3:
+            middle = (low + high) / 2
+            if self.balance(account, middle) >= 0:
+                low = middle
+            else:
+                high = middle
+        return self._terminate_all(account, low)
+
+    def _terminate_all(self, account: Account, at: float) -> bool:
+        ended = False
+        for instance_id in self.account_instances.get(account.id, []):
+            instance = self.instances[instance_id]
+            if instance.status_at(at) in GONE_STATUSES:
+                continue
+            instance.cut_future(at)
+            instance.segments.append(("terminated", at))
+            self._touch_instance(instance)
+            ended = True
+        if ended:
+            logger.info("%s ran out of balance: its instances were terminated", account.label)
+        return ended
+
+    # -- statuses the control API sets --------------------------------------------------
+
+    def set_instance_status(
+        self, instance_id: str, status: str, seconds: Optional[float]
+    ) -> Dict[str, Any]:
+        """Put an instance into ``unhealthy`` (back to ``running`` after ``seconds``, if
+        given), ``shutting_down`` (terminated after ``seconds``, 30 by default), or heal
+        an unhealthy one (``running``)."""
+        with self.lock:
+            instance = self.instances.get(instance_id)
+            if instance is None:
+                raise ApiError(404, f"Instance {instance_id[:100]!r} not found")
+            now = self.clock.now()
+            current = instance.status_at(now)
+            if status == "unhealthy":
+                if current not in ("running", "unhealthy"):
+                    raise ApiError(
+                        409,
+                        f"Instance {instance.id} is {current}; "
+                        "only a running instance can become unhealthy",
+                    )
+                plan = [("unhealthy", now)]
+                if seconds is not None:
+                    plan.append(("running", now + seconds))
+            elif status == "running":
+                if current != "unhealthy":
+                    raise ApiError(
+                        409,
+                        f"Instance {instance.id} is {current}; "
+                        "only an unhealthy instance can be healed",
+                    )
+                plan = [("running", now)]
+            else:  # shutting_down
+                if current in GONE_STATUSES:
+                    raise ApiError(409, f"Instance {instance.id} is already {current}")
+                delay = SHUTDOWN_SECONDS if seconds is None else seconds
+                plan = [("shutting_down", now), ("terminated", now + delay)]
+            instance.cut_future(now)
+            instance.segments.extend(plan)
+            self._touch_instance(instance)
+            self._commit()
+            return self.instance_view(instance, now)
 
     def iter_accounts(self) -> Iterator[Account]:
         return iter(list(self.accounts.values()))

@@ -49,6 +49,9 @@ ENCODED_KEY_PREFIX = "ray.x."
 key's UTF-8 in lowercase base32 without padding."""
 CLIENT_TOKEN_TAG = "fluidstack.client-token"
 """The SDK's safe-create tag: not one of Ray's tags, so never shown to Ray."""
+SDK_TAGS = frozenset({CLIENT_TOKEN_TAG, "fluidstack.created-at"})
+"""The tags the SDK writes on every create for its own use (``fluidstack.atlas.spend``):
+never shown to Ray."""
 
 
 def atlas_tag_key(key: str) -> Optional[str]:
@@ -86,8 +89,8 @@ def to_atlas_tags(tags: Mapping[str, str]) -> Tuple[Dict[str, str], Dict[str, st
 
 
 def from_atlas_tags(tags: Mapping[str, str]) -> Dict[str, str]:
-    """An Atlas instance's tags as Ray's tags (without the SDK's client-token tag)."""
-    return {ray_tag_key(k): v for k, v in tags.items() if k != CLIENT_TOKEN_TAG}
+    """An Atlas instance's tags as Ray's tags (without the SDK's own tags)."""
+    return {ray_tag_key(k): v for k, v in tags.items() if k not in SDK_TAGS}
 
 
 def atlas_instance_name(cluster: str, kind: str, uid: str) -> str:

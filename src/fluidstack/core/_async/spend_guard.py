@@ -1,0 +1,32 @@
+"""The lock behind a spend limit, shared by both APIs' clients: "check the spend, then
+send the create" is one step for every call of a client (and its views, tasks or
+threads). Separate processes are not coordinated: each checks what the server lists."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import AsyncIterator, Optional
+
+from ._io import new_lock
+
+__all__ = ["AsyncSpendLimit", "holding"]
+
+
+class AsyncSpendLimit:
+    """A client's ``max_hourly_spend`` (USD per hour) and the lock that serializes the
+    calls it checks."""
+
+    def __init__(self, limit: Decimal) -> None:
+        self.limit = limit
+        self.lock = new_lock()
+
+
+@asynccontextmanager
+async def holding(guard: Optional[AsyncSpendLimit]) -> AsyncIterator[None]:
+    """The guard's lock for the block (nothing without a limit)."""
+    if guard is None:
+        yield
+        return
+    async with guard.lock:
+        yield
