@@ -230,9 +230,11 @@ async def test_item12_the_cap_is_a_client_and_a_call_setting(kind: str) -> None:
 
 
 def _everything_said(error: BaseException, caplog: pytest.LogCaptureFixture) -> str:
-    # (the three-argument form: Python 3.9 has no other)
-    trace = traceback.format_exception(type(error), error, error.__traceback__)
-    text = [str(error), repr(error), "".join(trace)]
+    text = [
+        str(error),
+        repr(error),
+        "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+    ]
     if isinstance(error, ApiError):
         text += [repr(error.body), repr(error.headers)]
     cause: Any = error
