@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / ".bench"
@@ -210,9 +212,14 @@ def _tail(text: str, limit: int = 160) -> str:
 class Emulator:
     """``python -m fluidstack.emulator`` in its own process (its own GIL), on loopback."""
 
-    def __init__(self, python: str = sys.executable, env: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        python: str = sys.executable,
+        env: Optional[Dict[str, str]] = None,
+        log_name: str = "emulator.log",
+    ) -> None:
         SCRATCH.mkdir(exist_ok=True)
-        self._log = open(SCRATCH / "emulator.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(SCRATCH / log_name, "wb")  # noqa: SIM115 - closed in stop()
         # The control API wants its token in x-emulator-token on every call.
         self.control = {"x-emulator-token": secrets.token_urlsafe(24)}
         self.process = subprocess.Popen(
@@ -350,6 +357,25 @@ class Emulator:
             raise RuntimeError(f"seeded {count} Atlas instances but the listing differs")
         return access, project_id
 
+    def rss(self) -> int:
+        """Resident memory of the emulator process, in bytes (Linux)."""
+        return _rss_of(self.process.pid)
+
+    def control_call(self, method: str, path: str, body: Optional[Any] = None) -> Any:
+        """One control-API call (``/_emulator/...``); raises on an error answer."""
+        import httpx
+
+        response = httpx.request(
+            method,
+            self.base_url + "/_emulator" + path,
+            json=body if body is not None else ({} if method != "GET" else None),
+            headers=self.control,
+            timeout=600,
+        )
+        if response.status_code >= 300:
+            raise RuntimeError(f"{method} /_emulator{path}: {response.text[:300]}")
+        return response.json() if response.content else None
+
     def listing_bytes(self) -> bytes:
         import httpx
 
@@ -368,6 +394,130 @@ def big_listing(sample: bytes, count: int) -> bytes:
         item["name"] = f"{item.get('name') or 'instance'}-{i}"
         out.append(item)
     return json.dumps(out, separators=(",", ":")).encode()
+
+
+def _rss_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+class FloorServer:
+    """``bench/floor_app.py``: a FastAPI hello-world on the same uvicorn settings as the
+    emulator, answering ``GET /instances`` and ``POST /instances`` with fixed bytes."""
+
+    def __init__(self, get_body: bytes, post_body: bytes) -> None:
+        SCRATCH.mkdir(exist_ok=True)
+        (SCRATCH / "floor-get.json").write_bytes(get_body)
+        (SCRATCH / "floor-post.json").write_bytes(post_body)
+        self._log = open(SCRATCH / "floor.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve().parent / "floor_app.py"),
+                str(SCRATCH / "floor-get.json"),
+                str(SCRATCH / "floor-post.json"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=scratch_cwd(),
+            env=clean_env(),
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().decode()
+        match = re.search(r"listening on (http://\S+)", line)
+        if match is None:
+            self.stop()
+            raise RuntimeError("the floor app did not start (see .bench/floor.log)")
+        self.base_url = match.group(1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self._log.close()
+
+
+class _ClosedIdle(Exception):
+    pass
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection over a plain socket: no client library in
+    the way, so what is timed is the server (and loopback)."""
+
+    def __init__(self, base_url: str, headers: Dict[str, str]) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._connect()
+
+    def _connect(self) -> None:
+        self.sock = socket.create_connection((self.host, self.port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def request(self, method: str, path: str, body: bytes = b"") -> Tuple[int, bytes]:
+        try:
+            return self._request(method, path, body)
+        except _ClosedIdle:
+            # The server closed the connection while it sat idle (keep-alive timeout,
+            # during another server's rounds): nothing was received, open a new one.
+            self.sock.close()
+            self._connect()
+            return self._request(method, path, body)
+
+    def _request(self, method: str, path: str, body: bytes = b"") -> Tuple[int, bytes]:
+        extra = f"content-type: application/json\r\ncontent-length: {len(body)}\r\n" if body else ""
+        self.sock.sendall(
+            (
+                f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.head}"
+                f"accept: application/json\r\n{extra}\r\n"
+            ).encode("latin-1")
+            + body
+        )
+        try:
+            while b"\r\n\r\n" not in self.buf:
+                self._fill()
+        except (ConnectionError, OSError) as exc:
+            if not self.buf:
+                raise _ClosedIdle() from exc
+            raise
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        self.buf = rest
+        while len(self.buf) < length:
+            self._fill()
+        content, self.buf = self.buf[:length], self.buf[length:]
+        return status, content
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buf += chunk
+
+    def timed(self, method: str, path: str, body: bytes, n: int, ok: int) -> List[float]:
+        """``n`` sequential requests; the time of each (raises on an unexpected status)."""
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            status, content = self.request(method, path, body)
+            times.append(time.perf_counter() - started)
+            if status != ok:
+                raise RuntimeError(f"{method} {path} answered {status}: {content[:200]!r}")
+        return times
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 # -- workers ----------------------------------------------------------------------------

@@ -17,20 +17,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
+    API_KEY,
     SCRATCH,
+    SSH_PUBLIC_KEY,
     WORKER,
     Emulator,
+    FloorServer,
+    RawConnection,
     Worker,
     big_listing,
     clean_env,
@@ -67,6 +73,13 @@ class Counts:
     cli_runs: int = 12
     emulator_requests: int = 3000
     instr_calls: int = 50
+    scale_instances: int = 100_000
+    scale_small: int = 1_000
+    scale_rounds: int = 6
+    scale_creates: int = 100
+    scale_pages: int = 100
+    scale_walks: int = 3
+    framework_requests: int = 500
 
 
 QUICK = Counts(
@@ -85,6 +98,13 @@ QUICK = Counts(
     parse_mem_runs=1,
     cli_runs=1,
     emulator_requests=100,
+    scale_instances=2_000,
+    scale_small=100,
+    scale_rounds=2,
+    scale_creates=20,
+    scale_pages=20,
+    scale_walks=1,
+    framework_requests=50,
 )
 
 
@@ -758,6 +778,258 @@ def measure_atlas_sdk(
     return rows
 
 
+SCALE_GPU = ("RTX_A4000_16GB", "NORWAY")
+"""What the scale rows create: a one-GPU offer, in one region."""
+
+
+def _seed(emulator: Emulator, api_key: str, count: int, notes: List[str]) -> None:
+    """``count`` running instances for ``api_key``: one bulk control call, or (on code
+    that has none, e.g. to measure the code before it) ``count`` creates."""
+    gpu, region = SCALE_GPU
+    if count <= 0:
+        return
+    try:
+        emulator.control_call(
+            "POST",
+            "/instances",
+            {"instances": [{"api_key": api_key, "count": count, "gpu_type": gpu,
+                            "region": region}]},
+        )  # fmt: skip
+        return
+    except RuntimeError as exc:
+        if "Not Found" not in str(exc) and "not allowed" not in str(exc).lower():
+            raise
+    note = "seeded through POST /instances: this code has no bulk control call"
+    if note not in notes:
+        notes.append(note)
+    conn = RawConnection(emulator.base_url, {"api-key": api_key})
+    try:
+        key = json.dumps({"name": "k", "public_key": SSH_PUBLIC_KEY}).encode()
+        conn.request("POST", "/ssh_keys", key)
+        body = json.dumps({"gpu_type": gpu, "ssh_key": "k", "region": region}).encode()
+        for _ in range(count):
+            status, content = conn.request("POST", "/instances", body)
+            if status != 202:
+                raise RuntimeError(f"seeding: POST /instances answered {status}: {content[:200]!r}")
+    finally:
+        conn.close()
+
+
+def _walk(conn: RawConnection) -> Tuple[float, int]:
+    """Every page of ``GET /instances``, in order: seconds and pages."""
+    started = time.perf_counter()
+    page = 1
+    while True:
+        status, content = conn.request("GET", f"/instances?page={page}")
+        if status != 200:
+            raise RuntimeError(f"GET /instances?page={page} answered {status}")
+        if content == b"[]":
+            return time.perf_counter() - started, page - 1
+        page += 1
+
+
+def _fresh_account(emulator: Emulator, conn: RawConnection) -> None:
+    """The default account without instances, with its SSH key ``k``."""
+    emulator.control_call("POST", "/reset", {"api_key": API_KEY})
+    key = json.dumps({"name": "k", "public_key": SSH_PUBLIC_KEY}).encode()
+    status, _ = conn.request("POST", "/ssh_keys", key)
+    if status != 200:
+        raise RuntimeError(f"POST /ssh_keys answered {status}")
+
+
+def measure_emulator_scale(counts: Counts, ours_env: Dict[str, str]) -> List[Row]:
+    """The emulator at scale (issue 15): two emulator processes, one holding
+    ``scale_instances`` instances and one (nearly) empty, measured in alternating rounds;
+    then the framework rows against a FastAPI hello-world returning the same bytes."""
+    big, small = counts.scale_instances, counts.scale_small
+    log(f"emulator at scale: seeding {big:,} + {small:,} instances")
+    gpu, region = SCALE_GPU
+    rows: List[Row] = []
+    notes: List[str] = []
+    empty = Emulator(env=ours_env, log_name="emulator-empty.log")
+    full = Emulator(env=ours_env, log_name="emulator-full.log")
+    conns: List[RawConnection] = []
+    floor: Optional[FloorServer] = None
+
+    def conn(emulator_or_url: Any, key: Optional[str] = API_KEY) -> RawConnection:
+        url = emulator_or_url if isinstance(emulator_or_url, str) else emulator_or_url.base_url
+        made = RawConnection(url, {"api-key": key} if key else {})
+        conns.append(made)
+        return made
+
+    try:
+        for emulator in (empty, full):
+            emulator.control_call(
+                "PUT", "/capacity", {"gpu_type": gpu, "region": region, "gpus": 1_000_000}
+            )
+        full.control_call("POST", "/accounts", {"api_key": "bench-small"})
+        empty.control_call("POST", "/accounts", {"api_key": "bench-list"})
+        rss_before = full.rss()
+        started = time.perf_counter()
+        _seed(full, API_KEY, big, notes)
+        seeded_in = time.perf_counter() - started
+        _seed(full, "bench-small", small, notes)
+        _seed(empty, "bench-list", 2, notes)
+        rss_seeded = full.rss()
+        post = json.dumps({"gpu_type": gpu, "ssh_key": "k", "region": region}).encode()
+
+        # 1. POST /instances at `big` existing instances vs on an empty store.
+        full_conn, empty_conn = conn(full), conn(empty)
+        key = json.dumps({"name": "k", "public_key": SSH_PUBLIC_KEY}).encode()
+        full_conn.request("POST", "/ssh_keys", key)
+        creates: Dict[str, List[float]] = {"full": [], "empty": []}
+        for i in range(counts.scale_rounds):
+            for name in rotations(["full", "empty"], i):
+                if name == "empty":
+                    _fresh_account(empty, empty_conn)
+                    creates[name] += empty_conn.timed("POST", "/instances", post,
+                                                      counts.scale_creates, 202)  # fmt: skip
+                else:
+                    creates[name] += full_conn.timed("POST", "/instances", post,
+                                                     counts.scale_creates, 202)  # fmt: skip
+        row = Row(
+            figure=f"emulator: `POST /instances` p50 at {big:,} existing instances "
+            f"(floor: on an empty store; {len(creates['full'])} creates each)",
+            unit="ms",
+            target=f"≤ 1.5{X} floor",
+            ours=median(creates["full"]),
+            floor=median(creates["empty"]),
+            vendor_text="—",
+        )
+        row.met = row.ratio is not None and row.ratio <= 1.5
+        row.floor_text = f"{fmt(row.floor, 'ms')} (empty store)"
+        row.samples = creates
+        row.notes += notes
+        rows.append(row)
+
+        # 2. Page 1 against the last page of the same account.
+        listed = big + counts.scale_rounds * counts.scale_creates
+        last = math.ceil(listed / 100)
+        pages: Dict[str, List[float]] = {"first": [], "last": []}
+        for i in range(counts.scale_rounds):
+            for name in rotations(["first", "last"], i):
+                path = f"/instances?page={1 if name == 'first' else last}"
+                pages[name] += full_conn.timed("GET", path, b"", counts.scale_pages, 200)
+        row = Row(
+            figure=f"emulator: `GET /instances?page={last}` (the last page) at {listed:,} "
+            "instances, p50",
+            unit="ms",
+            target=f"≤ 1.5{X} page 1",
+            ours=median(pages["last"]),
+            floor=median(pages["first"]),
+            vendor_text="—",
+        )
+        row.floor_text = f"{fmt(row.floor, 'ms')} (page 1)"
+        row.met = row.ratio is not None and row.ratio <= 1.5
+        row.samples = pages
+        rows.append(row)
+
+        # 3. Every page, per instance: `big` against `small` (after one warm-up walk each).
+        small_conn = conn(full, "bench-small")
+        walks: Dict[str, List[float]] = {"big": [], "small": []}
+        sizes = {"big": listed, "small": small}
+        walkers = {"big": full_conn, "small": small_conn}
+        for name in ("big", "small"):
+            _walk(walkers[name])
+        for i in range(counts.scale_walks):
+            for name in rotations(["big", "small"], i):
+                seconds, _ = _walk(walkers[name])
+                walks[name].append(seconds / sizes[name])
+        row = Row(
+            figure=f"emulator: every page of `GET /instances`, per instance, at {listed:,} "
+            "instances",
+            unit="ms",
+            target=f"≤ 1.3{X} floor",
+            ours=median(walks["big"]),
+            floor=median(walks["small"]),
+            vendor_text="—",
+        )
+        row.ours_text = f"{row.ours * 1e6:.2f} µs" if row.ours is not None else ""
+        row.floor_text = (
+            f"{row.floor * 1e6:.2f} µs (at {small:,} instances)" if row.floor is not None else ""
+        )
+        row.met = row.ratio is not None and row.ratio <= 1.3
+        row.samples = walks
+        rows.append(row)
+
+        # 4. Resident memory.
+        rss_listed = full.rss()
+        row = Row(
+            figure=f"emulator: RSS at {big + small:,} instances (seeded; after listing them all)",
+            unit="MiB",
+            target="reported",
+            ours=rss_listed / MIB,
+            floor=rss_before / MIB,
+            vendor_text="—",
+        )
+        row.ours_text = (
+            f"{rss_seeded / MIB:.0f} MiB seeded; {rss_listed / MIB:.0f} MiB after listing "
+            f"(seeding took {seeded_in:.1f} s)"
+        )
+        row.floor_text = f"{rss_before / MIB:.0f} MiB (before seeding)"
+        row.samples = {"before": rss_before, "seeded": rss_seeded, "listed": rss_listed}
+        rows.append(row)
+    finally:
+        for made in conns:
+            made.close()
+        conns.clear()
+        full.stop()
+
+    # 5, 6. Framework overhead against a FastAPI hello-world answering the same bytes.
+    try:
+        log("emulator vs a FastAPI hello-world returning the same bytes")
+        list_conn = conn(empty, "bench-list")
+        _, get_body = list_conn.request("GET", "/instances")
+        create_conn = conn(empty)
+        _fresh_account(empty, create_conn)
+        status, post_body = create_conn.request("POST", "/instances", post)
+        if status != 202:
+            raise RuntimeError(f"POST /instances answered {status}")
+        floor = FloorServer(get_body, post_body)
+        floor_conn = conn(floor.base_url, None)
+        n = counts.framework_requests
+        for method, ok in (("GET", 200), ("POST", 202)):
+            rates: Dict[str, List[float]] = {"ours": [], "floor": []}
+            body = post if method == "POST" else b""
+            ours_conn = list_conn if method == "GET" else create_conn
+            ours_conn.timed(method, "/instances", body, min(50, n), ok)  # warm-up
+            floor_conn.timed(method, "/instances", body, min(50, n), ok)
+            for i in range(counts.scale_rounds):
+                for name in rotations(["ours", "floor"], i):
+                    if name == "ours":
+                        if method == "POST":
+                            _fresh_account(empty, create_conn)
+                        times = ours_conn.timed(method, "/instances", body, n, ok)
+                    else:
+                        times = floor_conn.timed(method, "/instances", body, n, ok)
+                    rates[name].append(len(times) / sum(times))
+            what = (
+                f"a small `GET /instances` ({len(get_body):,} bytes)"
+                if method == "GET"
+                else "`POST /instances` (a create, 202)"
+            )
+            row = Row(
+                figure=f"emulator: {what}, sequential keep-alive (throughput)",
+                unit="req/s",
+                target=f"≥ 0.85{X} floor",
+                ours=median(rates["ours"]),
+                floor=median(rates["floor"]),
+                vendor_text="—",
+                higher_is_better=True,
+            )
+            row.floor_text = f"{fmt(row.floor, 'req/s')} (FastAPI hello-world, same bytes)"
+            row.met = row.ratio is not None and row.ratio >= 0.85
+            row.samples = rates
+            rows.append(row)
+    finally:
+        for made in conns:
+            made.close()
+        if floor is not None:
+            floor.stop()
+        empty.stop()
+    return rows
+
+
 # -- the table ------------------------------------------------------------------------------
 
 
@@ -819,11 +1091,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="measure the fluidstack package found in DIR (a patched copy of src/) instead "
         "of the installed one; used to try a fix before proposing it",
     )
+    parser.add_argument(
+        "--scale",
+        metavar="N",
+        type=int,
+        help="instances of the emulator's scale rows (default 100,000; 2,000 with --quick)",
+    )
+    parser.add_argument(
+        "--only-scale",
+        action="store_true",
+        help="only the emulator's scale and framework rows (issue 15)",
+    )
     args = parser.parse_args(argv)
     ours_env: Dict[str, str] = {}
     if args.ours_src:
         ours_env["PYTHONPATH"] = str(Path(args.ours_src).resolve())
     counts = QUICK if args.quick else Counts()
+    if args.scale:
+        counts = replace(counts, scale_instances=args.scale)
 
     try:
         import fluidstack  # noqa: F401 - fail early, in the interpreter that runs this
@@ -847,59 +1132,63 @@ def main(argv: Optional[List[str]] = None) -> int:
     info = machine()
     log(f"{info['cpu']}, {info['nproc']} CPUs, Python {info['python']}")
     rows: List[Row] = []
-    rows.extend(
-        measure_imports(
-            counts, sys.executable, vendor_py, vendor_why, ours_env, lean_env=not args.quick
-        )
-    )
-
-    emulator = Emulator(env=ours_env)
-    workers: Dict[str, Worker] = {}
-    try:
-        log(f"emulator at {emulator.base_url}; seeding {counts.instances} instances")
-        ids = emulator.seed(counts.instances)
-        listing_path = SCRATCH / f"listing-{counts.parse_items}.json"
-        listing_path.write_bytes(big_listing(emulator.listing_bytes(), counts.parse_items))
-
-        pythons = {"ours": sys.executable, "floor": sys.executable}
-        if vendor_py:
-            pythons["vendor"] = vendor_py
-        for name, python in pythons.items():
-            workers[name] = Worker(name, python, ours_env if name == "ours" else None)
-        setup_errors: Dict[str, str] = {}
-        for name, worker in workers.items():
-            reply = worker.ask(
-                op="setup", base_url=emulator.base_url, api_key=emulator.api_key, ids=ids
-            )
-            if not reply.get("ok"):
-                setup_errors[name] = str(reply.get("error"))[:160]
-        for name, why in setup_errors.items():
-            log(f"{name} worker failed to set up: {why}")
-            workers.pop(name).close()
-            if name == "vendor":
-                vendor_why = why
-
-        rows.extend(measure_http(counts, workers, ids, vendor_why))
-        rows.append(measure_async_aiohttp(counts, workers, ids, emulator, ours_env))
-        rows.append(measure_parse(counts, workers, pythons, listing_path, vendor_why, ours_env))
-        rows.append(measure_hold_rss(counts, pythons, listing_path, vendor_why, ours_env))
-        for worker in workers.values():
-            worker.close()
-        workers.clear()
-        rows.extend(measure_cli(counts, emulator, ours_env))
-        rows.append(
-            measure_list_instructions(
-                counts, emulator, ours_env, skip="--quick" if args.quick else None
+    if not args.only_scale:
+        rows.extend(
+            measure_imports(
+                counts, sys.executable, vendor_py, vendor_why, ours_env, lean_env=not args.quick
             )
         )
-        rows.append(measure_emulator(counts, emulator, ids[0]))
-        token, project_id = emulator.seed_atlas(counts.instances)
-        rows.extend(measure_atlas_sdk(counts, emulator, project_id, ours_env))
-        rows.append(measure_atlas_listing(counts, emulator, token, project_id, counts.instances))
-    finally:
-        for worker in workers.values():
-            worker.close()
-        emulator.stop()
+
+        emulator = Emulator(env=ours_env)
+        workers: Dict[str, Worker] = {}
+        try:
+            log(f"emulator at {emulator.base_url}; seeding {counts.instances} instances")
+            ids = emulator.seed(counts.instances)
+            listing_path = SCRATCH / f"listing-{counts.parse_items}.json"
+            listing_path.write_bytes(big_listing(emulator.listing_bytes(), counts.parse_items))
+
+            pythons = {"ours": sys.executable, "floor": sys.executable}
+            if vendor_py:
+                pythons["vendor"] = vendor_py
+            for name, python in pythons.items():
+                workers[name] = Worker(name, python, ours_env if name == "ours" else None)
+            setup_errors: Dict[str, str] = {}
+            for name, worker in workers.items():
+                reply = worker.ask(
+                    op="setup", base_url=emulator.base_url, api_key=emulator.api_key, ids=ids
+                )
+                if not reply.get("ok"):
+                    setup_errors[name] = str(reply.get("error"))[:160]
+            for name, why in setup_errors.items():
+                log(f"{name} worker failed to set up: {why}")
+                workers.pop(name).close()
+                if name == "vendor":
+                    vendor_why = why
+
+            rows.extend(measure_http(counts, workers, ids, vendor_why))
+            rows.append(measure_async_aiohttp(counts, workers, ids, emulator, ours_env))
+            rows.append(measure_parse(counts, workers, pythons, listing_path, vendor_why, ours_env))
+            rows.append(measure_hold_rss(counts, pythons, listing_path, vendor_why, ours_env))
+            for worker in workers.values():
+                worker.close()
+            workers.clear()
+            rows.extend(measure_cli(counts, emulator, ours_env))
+            rows.append(
+                measure_list_instructions(
+                    counts, emulator, ours_env, skip="--quick" if args.quick else None
+                )
+            )
+            rows.append(measure_emulator(counts, emulator, ids[0]))
+            token, project_id = emulator.seed_atlas(counts.instances)
+            rows.extend(measure_atlas_sdk(counts, emulator, project_id, ours_env))
+            rows.append(
+                measure_atlas_listing(counts, emulator, token, project_id, counts.instances)
+            )
+        finally:
+            for worker in workers.values():
+                worker.close()
+            emulator.stop()
+    rows.extend(measure_emulator_scale(counts, ours_env))
 
     print()
     print(

@@ -30,6 +30,12 @@ ROWS = (
     "Atlas `instances.list()` of 50 instances",
     "Atlas: requests per `instances.list()` once the token is cached",
     "emulator: Atlas `GET /regions/<r>/api/v1alpha1/instances`",
+    "emulator: `POST /instances` p50 at 2,000 existing instances",
+    "(the last page) at 2,040 instances",
+    "emulator: every page of `GET /instances`, per instance, at 2,040 instances",
+    "emulator: RSS at 2,100 instances",
+    "emulator: a small `GET /instances`",
+    "emulator: `POST /instances` (a create, 202)",
 )
 
 

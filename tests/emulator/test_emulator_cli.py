@@ -178,6 +178,40 @@ def test_bad_flags_exit_2() -> None:
     assert "between 0 and 1" in result.stderr
 
 
+def test_more_than_one_worker_is_refused_with_the_reason() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--workers 2: the emulator runs as one process" in result.stderr
+    assert result.stdout == ""  # it never listened
+
+
+@pytest.mark.slow
+def test_a_second_emulator_on_the_same_db_is_refused(
+    tmp_path: Path, processes: List[subprocess.Popen[str]]
+) -> None:
+    db = str(tmp_path / "state.db")
+    process, url = _start("--db", db, "--api-key", "persist")
+    processes.append(process)
+    second = subprocess.run(
+        [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2
+    assert "is in use by another emulator process" in second.stderr
+    assert httpx.get(f"{url}/healthcheck").status_code == 200  # the first one is untouched
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=10)
+    third, _ = _start("--db", db, "--api-key", "persist")  # free again once it stopped
+    processes.append(third)
+
+
 def test_parser_is_reusable() -> None:
     args = build_parser().parse_args(
         ["--port", "0", "--seed", "3", "--manual-clock", "--page-size", "5", "--api-key", "a"]

@@ -262,3 +262,23 @@ def test_item7_past_the_limit_with_every_connection_busy_a_new_one_gets_503() ->
             thread.join()
         handle.close()
     assert refused.status_code == 503
+
+
+def test_the_journal_keeps_headers_as_bytes_and_shows_them_as_before() -> None:
+    """Requests are journaled lazily (issue 15): the headers kept as bytes at serving
+    time, secrets already dropped, read back exactly as redacting them at once did."""
+    import random
+
+    from fluidstack.emulator.faults import journal_headers, redact_headers
+
+    rng = random.Random(3)
+    names = [b"api-key", b"cookie", b"authorization", b"x-emulator-token", b"accept", b"x-a"]
+    for _ in range(200):
+        raw = []
+        for _ in range(rng.randint(0, 60)):
+            name = rng.choice([*names, f"x-{rng.randint(0, 40)}".encode(), b"X-" + b"n" * 80])
+            raw.append((name, bytes(rng.randint(32, 255) for _ in range(rng.randint(0, 300)))))
+        kept, size = journal_headers(raw)
+        assert redact_headers(kept) == redact_headers(raw)
+        assert not {n for n, _ in kept} & {b"api-key", b"cookie", b"authorization"}
+        assert size == sum(len(n) + len(v) + 100 for n, v in kept)

@@ -224,6 +224,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
 
     parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="worker processes; only 1 is supported: the state lives in one process",
+    )
+    parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="logging level (default info)"
     )
     return parser
@@ -271,6 +278,18 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM; the exit status."""
     from fluidstack.emulator.server import run_forever
 
+    workers = getattr(args, "workers", 1)
+    if workers != 1:
+        print(
+            f"fluidstack-emulator: --workers {workers}: the emulator runs as one process. "
+            "Its state lives in that process's memory (--db is a durable copy it writes "
+            "through, not shared storage), so several workers would each answer from their "
+            "own state. One process serves thousands of requests per second; run several "
+            "emulators on different ports (and files) for isolation.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     try:
         settings = settings_from_args(args)
     except ValueError as exc:

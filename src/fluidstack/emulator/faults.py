@@ -6,11 +6,11 @@ import fnmatch
 import itertools
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Literal, Optional, Union
+from typing import Any, Callable, Deque, Dict, List, Literal, Optional, Set, Tuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-__all__ = ["FaultBook", "FaultRule", "FaultSpec", "Journal"]
+__all__ = ["FaultBook", "FaultRule", "FaultSpec", "Journal", "journal_headers"]
 
 JOURNAL_LIMIT = 10_000
 """Most entries the journal keeps (the oldest go first)."""
@@ -150,7 +150,7 @@ class Journal:
     unauthenticated, can make it grow without end."""
 
     def __init__(self, limit: int = JOURNAL_LIMIT, byte_limit: int = JOURNAL_BYTES) -> None:
-        self._entries: Deque[Dict[str, Any]] = deque()
+        self._entries: Deque[Union[Dict[str, Any], _Lazy]] = deque()
         self._sizes: Deque[int] = deque()
         self._seq = itertools.count(1)
         self.limit = limit
@@ -160,7 +160,20 @@ class Journal:
 
     def append(self, entry: Dict[str, Any]) -> None:
         entry["seq"] = next(self._seq)
-        size = _estimated_size(entry)
+        self._keep(entry, _estimated_size(entry))
+
+    def append_lazy(
+        self,
+        account: Optional[str],
+        size: int,
+        build: Callable[[], Dict[str, Any]],
+    ) -> None:
+        """An entry whose dictionary is built only when the journal is read: serving a
+        request then costs a tuple, not a dictionary of decoded text (issue 15).
+        ``size`` is its estimated size; ``build`` must hold no secret."""
+        self._keep(_Lazy(next(self._seq), account, build), size)
+
+    def _keep(self, entry: Union[Dict[str, Any], _Lazy], size: int) -> None:
         self._entries.append(entry)
         self._sizes.append(size)
         self.bytes += size
@@ -169,15 +182,17 @@ class Journal:
             self.bytes -= self._sizes.popleft()
 
     def entries(self, since: Optional[int] = None) -> List[Dict[str, Any]]:
-        if since is None:
-            return list(self._entries)
-        return [e for e in self._entries if e["seq"] > since]
+        return [
+            e if isinstance(e, dict) else e.entry()
+            for e in self._entries
+            if since is None or _seq(e) > since
+        ]
 
     def clear(self, account_label: Optional[str] = None) -> None:
         kept = [
             (e, n)
             for e, n in zip(self._entries, self._sizes)
-            if account_label is not None and e.get("account") != account_label
+            if account_label is not None and _account(e) != account_label
         ]
         self._entries = deque(e for e, _ in kept)
         self._sizes = deque(n for _, n in kept)
@@ -185,6 +200,53 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class _Lazy:
+    __slots__ = ("account", "build", "seq")
+
+    def __init__(self, seq: int, account: Optional[str], build: Callable[[], Dict[str, Any]]):
+        self.seq = seq
+        self.account = account
+        self.build = build
+
+    def entry(self) -> Dict[str, Any]:
+        entry = self.build()
+        entry["seq"] = self.seq
+        return entry
+
+
+def _seq(entry: Union[Dict[str, Any], _Lazy]) -> int:
+    return entry.seq if isinstance(entry, _Lazy) else int(entry["seq"])
+
+
+def _account(entry: Union[Dict[str, Any], _Lazy]) -> Any:
+    return entry.account if isinstance(entry, _Lazy) else entry.get("account")
+
+
+_REDACTED_BYTES = frozenset(name.encode() for name in REDACTED_HEADERS)
+
+
+def journal_headers(raw: List[Any]) -> Tuple[List[Tuple[bytes, bytes]], int]:
+    """What the journal keeps of a request's headers, still as bytes: every header but
+    the secret ones (dropped here, so no secret is ever kept), within the first
+    :data:`MAX_JOURNAL_HEADERS` names, clipped; and their estimated size.
+    :func:`redact_headers` of the result is what :func:`redact_headers` of ``raw`` is."""
+    kept: List[Tuple[bytes, bytes]] = []
+    names: Set[bytes] = set()
+    size = 0
+    for name_bytes, value_bytes in raw:
+        name = name_bytes[:64].lower()
+        if name in _REDACTED_BYTES:
+            continue
+        if name not in names:
+            if len(names) >= MAX_JOURNAL_HEADERS:
+                continue
+            names.add(name)
+        value = value_bytes[:256]
+        kept.append((name, value))
+        size += len(name) + len(value) + 100
+    return kept, size
 
 
 def _estimated_size(entry: Dict[str, Any]) -> int:

@@ -30,7 +30,8 @@ from fluidstack.emulator.atlas.routes import (
 )
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
-from fluidstack.emulator.faults import FaultRule, clip, redact_headers
+from fluidstack.emulator.faults import FaultRule, clip, journal_headers, redact_headers
+from fluidstack.emulator.platform.fast import serve_fast
 from fluidstack.emulator.platform.routes import (
     ACCOUNT_KEY,
     PUBLIC_PATHS,
@@ -112,6 +113,14 @@ class EmulatorMiddleware:
         self.app = app
         self.emulator = emulator
         self.atlas_app = AtlasApp(emulator.atlas)
+        self._date: Tuple[int, bytes] = (-1, b"")
+
+    def _date_header(self) -> bytes:
+        """``Date`` at the simulated clock's second, formatted once per second."""
+        second = int(self.emulator.clock.now())
+        if second != self._date[0]:
+            self._date = (second, email.utils.formatdate(second, usegmt=True).encode())
+        return self._date[1]
 
     def _authenticate(
         self, path: str, api_key: Optional[str], cookie: Optional[str]
@@ -191,14 +200,14 @@ class EmulatorMiddleware:
                 status_seen[0] = message["status"]
                 # The Date of the simulated clock, the one created_at is stamped with:
                 # clients measure ages and costs against it (uvicorn's is turned off).
-                date = email.utils.formatdate(self.emulator.clock.now(), usegmt=True)
-                message["headers"] = [*message.get("headers", ()), (b"date", date.encode())]
+                date = self._date_header()
+                message["headers"] = [*message.get("headers", ()), (b"date", date)]
                 if message["status"] in REDIRECTS and not atlas:
                     # (Atlas's /authorize redirects to the client's loopback listener.)
                     message["headers"] = _relative_location(message["headers"])
             await send(message)
 
-        request = _Request(downstream, denial, atlas, path, content_type, content_length)
+        request = _Request(downstream, denial, atlas, path, content_type, content_length, idem)
         try:
             await self._serve(scope, receive, tracking_send, rule, request, generation)
         finally:
@@ -252,20 +261,28 @@ class EmulatorMiddleware:
         started: float,
     ) -> None:
         """Add one served request to the journal (and the debug log)."""
-        self.emulator.journal.append(
-            {
-                "time": iso(self.emulator.clock.now()),
+        raw_query = scope.get("query_string", b"")[:4096]
+        headers, size = journal_headers(scope["headers"])
+        now = self.emulator.clock.now()
+        fault = rule.id if rule is not None else None
+        duration = time.perf_counter() - started
+
+        def build() -> Dict[str, Any]:
+            return {
+                "time": iso(now),
                 "method": method,
                 "path": clip(path),
-                "query": clip(unquote(scope.get("query_string", b"")[:4096].decode("latin-1"))),
+                "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
                 "status": status,
                 "account": label,
-                "headers": redact_headers(scope["headers"]),
+                "headers": redact_headers(headers),
                 "idempotency_key": clip(idem, 255) if idem is not None else None,
-                "fault": rule.id if rule is not None else None,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "fault": fault,
+                "duration_ms": round(duration * 1000, 3),
             }
-        )
+
+        size += 400 + len(path) + len(raw_query) + len(label or "") + len(idem or "")
+        self.emulator.journal.append_lazy(label, size, build)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s (%s)", method, path, status, label or "anonymous")
 
@@ -356,6 +373,17 @@ class EmulatorMiddleware:
             # Valid JSON syntax but no text: stored, it would poison every later answer.
             await send_json(send, 400, NOT_UNICODE)
             return
+        if not request.atlas and await serve_fast(
+            self.emulator.platform,
+            scope.get(ACCOUNT_KEY),
+            scope,
+            body,
+            content_type,
+            request.idempotency_key,
+            receive,
+            send,
+        ):
+            return
         replayed = False
 
         async def replay_receive() -> Message:
@@ -371,7 +399,15 @@ class EmulatorMiddleware:
 class _Request:
     """What the middleware decided about one request before serving it."""
 
-    __slots__ = ("atlas", "content_length", "content_type", "denial", "downstream", "path")
+    __slots__ = (
+        "atlas",
+        "content_length",
+        "content_type",
+        "denial",
+        "downstream",
+        "idempotency_key",
+        "path",
+    )
 
     def __init__(
         self,
@@ -381,7 +417,9 @@ class _Request:
         path: str,
         content_type: Optional[str],
         content_length: Optional[bytes],
+        idempotency_key: Optional[str],
     ) -> None:
+        self.idempotency_key = idempotency_key
         self.downstream = downstream
         self.denial = denial
         self.atlas = atlas

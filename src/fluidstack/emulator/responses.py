@@ -15,6 +15,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "api_error_response",
     "json_response",
     "message_response",
     "send_json",
@@ -54,6 +55,14 @@ def json_response(status: int, content: Any, headers: Optional[Dict[str, str]] =
 
 def message_response(status: int, message: str) -> Response:
     return json_response(status, {"message": message})
+
+
+def api_error_response(exc: ApiError) -> Response:
+    """The answer to a business error: ``{"message"}`` with its status and headers."""
+    response = message_response(exc.status, exc.message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def send_json(

@@ -9,9 +9,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from typing import Any, Dict, Iterable, Optional, Set, Tuple
+from typing import IO, Any, Dict, Iterable, Optional, Set, Tuple
 
-__all__ = ["BUSY_TIMEOUT", "Store", "StoreUnavailable"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["BUSY_TIMEOUT", "Store", "StoreInUse", "StoreUnavailable"]
 
 RecordKey = Tuple[str, str]
 
@@ -26,6 +31,12 @@ class StoreUnavailable(Exception):
     database is unchanged, and the caller must not keep the change in memory either."""
 
 
+class StoreInUse(Exception):
+    """Another emulator process serves this file. Each process keeps the whole state in
+    memory and writes it through, so two would each answer from their own copy: keys
+    and instances would appear and vanish depending on which one a request reached."""
+
+
 _TABLE_NAME = re.compile(r"^[a-z_]+$")
 
 
@@ -34,6 +45,7 @@ class Store:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._owner = _own(path)
         self._conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
         )
@@ -103,3 +115,23 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
+        if self._owner is not None:
+            self._owner.close()  # releases the lock
+            self._owner = None
+
+
+def _own(path: str) -> Optional[IO[bytes]]:
+    """An exclusive lock on ``PATH.lock`` for as long as the store is open (released by
+    the system if the process dies); raises :class:`StoreInUse` if another holds it."""
+    if fcntl is None or path == ":memory:":  # pragma: no cover - not POSIX
+        return None
+    owner = open(path + ".lock", "ab")  # noqa: SIM115 - closed in Store.close()
+    try:
+        fcntl.flock(owner.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner.close()
+        raise StoreInUse(
+            f"{path} is in use by another emulator process: one process serves one --db "
+            "(stop the other, or give this one its own file)"
+        ) from None
+    return owner

@@ -162,6 +162,24 @@ class EmulatorHandle:
         )
         return result
 
+    def create_instances(self, *groups: Dict[str, Any], return_ids: bool = False) -> Dict[str, Any]:
+        """Create many instances in one control call (``POST /_emulator/instances``),
+        directly in the status asked for. Each group is a dict with ``count`` and
+        ``gpu_type``, and optionally ``api_key`` (default: this handle's), ``gpu_count``,
+        ``region``, ``status`` (default ``running``), ``age_seconds``, ``name_prefix``,
+        ``ssh_key`` and ``operating_system_label``. All or nothing: a refused group
+        raises :class:`EmulatorControlError` and creates none. Returns
+        ``{"created": n}`` (and ``"ids"``, in listing order, with ``return_ids=True``).
+
+        ``handle.create_instances({"count": 100_000, "gpu_type": "RTX_A4000_16GB"})``
+        """
+        body = {
+            "instances": [{"api_key": self.api_key, **group} for group in groups],
+            "return_ids": return_ids,
+        }
+        result: Dict[str, Any] = self._call("POST", "/instances", body)
+        return result
+
     # -- clock -----------------------------------------------------------------------
 
     def clock(self) -> Dict[str, Any]:

@@ -4,10 +4,10 @@ of the control API (accounts, balances, sessions, login codes, GPU capacity)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Literal, Optional
+from typing import Any, Dict, List, Literal, Optional
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from starlette.responses import Response
 
 from fluidstack.emulator.platform.catalog import OS_TEMPLATES
@@ -19,7 +19,13 @@ from fluidstack.emulator.platform.models import (
     RenameInstanceRequest,
     UpdateCompanyDetailsRequest,
 )
-from fluidstack.emulator.platform.state import Account, PaymentIntent, PlatformState, Stored
+from fluidstack.emulator.platform.state import (
+    Account,
+    BulkGroup,
+    PaymentIntent,
+    PlatformState,
+    Stored,
+)
 from fluidstack.emulator.platform.stripe import verify_signature
 from fluidstack.emulator.responses import ApiError, json_response
 
@@ -362,6 +368,50 @@ class CapacityRequest(_ControlModel):
     gpus: StrictInt = Field(ge=0, le=1_000_000)
 
 
+MAX_BULK_INSTANCES = 1_000_000
+"""Most instances one ``POST /_emulator/instances`` creates, all groups together."""
+
+BulkStatus = Literal[
+    "pending",
+    "provisioning",
+    "running",
+    "stopping",
+    "stopped",
+    "starting",
+    "unhealthy",
+    "shutting_down",
+    "terminated",
+    "failed",
+]
+
+
+class BulkInstanceGroup(_ControlModel):
+    api_key: str = Field(min_length=1, max_length=512)
+    count: StrictInt = Field(ge=1, le=MAX_BULK_INSTANCES)
+    gpu_type: str = Field(min_length=1, max_length=100)
+    gpu_count: StrictInt = Field(default=1, ge=1, le=64)
+    region: Optional[str] = Field(default=None, min_length=1, max_length=100)
+    status: BulkStatus = "running"
+    age_seconds: float = Field(default=0.0, ge=0, le=10 * 365 * 86400)
+    name_prefix: Optional[str] = Field(default=None, min_length=1, max_length=200)
+    ssh_key: Optional[str] = Field(default=None, min_length=1, max_length=255)
+    operating_system_label: str = Field(default="ubuntu_20_04_lts_nvidia", max_length=100)
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _name_prefix(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (
+            value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value)
+        ):
+            raise ValueError("must not start or end with whitespace or hold control characters")
+        return value
+
+
+class BulkInstancesRequest(_ControlModel):
+    instances: List[BulkInstanceGroup] = Field(min_length=1, max_length=1000)
+    return_ids: bool = False
+
+
 def _account_view(state: PlatformState, account: Account) -> Dict[str, Any]:
     state.settle(account)
     return {
@@ -473,3 +523,32 @@ async def control_capacity(request: Request) -> Response:
 async def control_set_capacity(request: Request, body: CapacityRequest) -> Response:
     state = _state(request)
     return json_response(200, state.set_capacity(body.gpu_type, body.region, body.gpus))
+
+
+@control.post("/instances")
+async def control_bulk_instances(request: Request, body: BulkInstancesRequest) -> Response:
+    total = sum(group.count for group in body.instances)
+    if total > MAX_BULK_INSTANCES:
+        raise ApiError(
+            400, f"{total} instances asked for; one request creates {MAX_BULK_INSTANCES} at most"
+        )
+    groups = [
+        BulkGroup(
+            api_key=g.api_key,
+            count=g.count,
+            gpu_type=g.gpu_type,
+            gpu_count=g.gpu_count,
+            region=g.region,
+            status=g.status,
+            age=g.age_seconds,
+            name_prefix=g.name_prefix,
+            ssh_key=g.ssh_key,
+            operating_system_label=g.operating_system_label,
+        )
+        for g in body.instances
+    ]
+    ids = _state(request).bulk_create(groups)
+    answer: Dict[str, Any] = {"created": len(ids)}
+    if body.return_ids:
+        answer["ids"] = ids
+    return json_response(201, answer)

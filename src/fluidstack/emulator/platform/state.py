@@ -27,12 +27,20 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from fluidstack.emulator.clock import SimClock, iso
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.platform.catalog import OS_LABELS, Catalog, Offer, load_catalog
+from fluidstack.emulator.platform.ledger import CAPACITY_FREE_STATUSES, Ledger, status_at
 from fluidstack.emulator.responses import ApiError, storage_unavailable
 from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.ssh.hooks import SshHooks
 from fluidstack.emulator.store import RecordKey, Store, StoreUnavailable
 
-__all__ = ["Account", "Instance", "PlatformState", "Stored", "hash_key"]
+__all__ = [
+    "Account",
+    "BulkGroup",
+    "Instance",
+    "PlatformState",
+    "Stored",
+    "hash_key",
+]
 
 logger = logging.getLogger("fluidstack.emulator")
 
@@ -60,7 +68,6 @@ GONE_STATUSES = frozenset({"terminated", "failed"})
 """Statuses an instance does not leave by itself."""
 SHUTDOWN_SECONDS = 30.0
 """Simulated seconds from ``shutting_down`` (put there by the control API) to terminated."""
-CAPACITY_FREE_STATUSES = frozenset({"terminated", "failed"})
 
 _ADJECTIVES = (
     "amber", "brave", "calm", "dapper", "eager", "fancy", "gentle", "happy", "icy",
@@ -141,12 +148,11 @@ class Instance:
     ip_address: str
     created_at: float
     segments: List[Tuple[str, float]]
+    """Change them only through :meth:`PlatformState._replanned` (or tell the ledger):
+    capacity, balances and paging are running totals over them."""
 
     def status_at(self, now: float) -> str:
-        for status, start in reversed(self.segments):
-            if start <= now:
-                return status
-        return self.segments[0][0]
+        return status_at(self.segments, now)
 
     def rate_per_gpu(self, status: str) -> float:
         if status in BILLED_AT_RUNNING_PRICE:
@@ -168,6 +174,22 @@ class Instance:
     def cut_future(self, now: float) -> None:
         """Drop the planned segments that have not begun yet."""
         self.segments = [s for s in self.segments if s[1] <= now]
+
+
+@dataclass(frozen=True)
+class BulkGroup:
+    """One group of ``POST /_emulator/instances``: ``count`` alike instances."""
+
+    api_key: str
+    count: int
+    gpu_type: str
+    gpu_count: int = 1
+    region: Optional[str] = None
+    status: str = "running"
+    age: float = 0.0
+    name_prefix: Optional[str] = None
+    ssh_key: Optional[str] = None
+    operating_system_label: str = "ubuntu_20_04_lts_nvidia"
 
 
 @dataclass
@@ -264,6 +286,7 @@ class PlatformState:
         self.payment_intents: Dict[str, PaymentIntent] = {}
         self.capacity: Dict[Tuple[str, str], int] = dict(self.catalog.default_capacity)
         self.seq = 0
+        self.ledger = Ledger(self.accounts, self.instances, self.clock.now())
         # Encoded listing entries by instance id, with the inputs they were made from.
         self._instance_json: Dict[str, Tuple[Tuple[Any, ...], bytes]] = {}
 
@@ -274,7 +297,8 @@ class PlatformState:
         self._touch("account", account.id, asdict(account))
 
     def _touch_instance(self, instance: Instance) -> None:
-        self._touch("instance", instance.id, asdict(instance))
+        if self._store is not None:  # asdict() is a deep copy: only for the file
+            self._touch("instance", instance.id, asdict(instance))
 
     def _commit(self, clear: bool = False) -> None:
         """Persist the pending changes (and the clock) in one durable transaction."""
@@ -345,6 +369,7 @@ class PlatformState:
         for raw in sorted(data.get("payment", {}).values(), key=lambda r: r["created_at"]):
             intent = PaymentIntent(**raw)
             self.payment_intents[intent.id] = intent
+        self.ledger.rebuild(self.clock.now())
         # Keys given now on the command line must work even with an older database.
         for api_key in self.settings.effective_api_keys:
             if hash_key(api_key) not in self.api_keys:
@@ -391,6 +416,7 @@ class PlatformState:
         self.accounts[account.id] = account
         self.ssh_keys[account.id] = {}
         self.account_instances[account.id] = []
+        self.ledger.add_account(account)
         self._touch_account(account)
         self._add_api_key(account, api_key, "default", primary=True)
         return account
@@ -470,7 +496,9 @@ class PlatformState:
                     self.ssh.sync()
                 return None
             account = self.require_account_for_key(api_key)
+            now = self.clock.now()
             for instance_id in self.account_instances.get(account.id, []):
+                self.ledger.forget(instance_id, now)
                 self.instances.pop(instance_id, None)
                 self._instance_json.pop(instance_id, None)
                 self._touch("instance", instance_id, None)
@@ -492,11 +520,11 @@ class PlatformState:
                 if intent.account_id == account.id:
                     del self.payment_intents[intent_id]
                     self._touch("payment", intent_id, None)
-            now = self.clock.now()
             account.balance_base, account.balance_time = account.initial_balance, now
             account.company = {}
             account.auto_terminate_on_depletion = True
             account.updated_at = now
+            self.ledger.clear_account(account, now)
             self._touch_account(account)
             self._commit()
             if self.ssh is not None:
@@ -515,6 +543,7 @@ class PlatformState:
         with self.lock:
             account = self.require_account_for_key(api_key)
             account.balance_base, account.balance_time = balance, self.clock.now()
+            self.ledger.rebase(account)
             self._touch_account(account)
             self._commit()
             return account
@@ -599,13 +628,13 @@ class PlatformState:
     # -- instances ----------------------------------------------------------------------
 
     def _used_gpus(self, gpu_type: str, region: str, now: float) -> int:
-        return sum(
-            i.gpu_count
-            for i in self.instances.values()
-            if i.gpu_type == gpu_type
-            and i.region == region
-            and i.status_at(now) not in CAPACITY_FREE_STATUSES
-        )
+        return self.ledger.in_use((gpu_type, region), now)
+
+    def _replanned(self, instance: Instance, now: float) -> None:
+        """An instance was created or its segments changed at ``now``: count it again
+        (capacity, spend, listing) and persist it."""
+        self.ledger.track(instance, now)
+        self._touch_instance(instance)
 
     def _free_gpus(self, gpu_type: str, region: str, now: float) -> int:
         return self.capacity.get((gpu_type, region), 0) - self._used_gpus(gpu_type, region, now)
@@ -722,7 +751,7 @@ class PlatformState:
             )
             self.instances[instance.id] = instance
             self.account_instances.setdefault(account.id, []).append(instance.id)
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             body = {
                 "id": instance.id,
                 "name": instance.name,
@@ -732,6 +761,132 @@ class PlatformState:
             self._remember(account, idempotency_key, fingerprint, 202, body)
             self._commit()
             return Stored(202, body)
+
+    def bulk_create(self, groups: List[BulkGroup]) -> List[str]:
+        """``POST /_emulator/instances``: create every group's instances in one step,
+        directly in their status (no request, no balance check, no idempotency key).
+
+        Everything is checked first (accounts, offers, counts, capacity); a refusal
+        raises :class:`ApiError` naming the group and changes nothing. Each instance is
+        ``age`` seconds old (``created_at``); its status begins now, and so does its
+        billing, so seeding does not charge for the age. ``pending``, ``provisioning``,
+        ``stopping``, ``starting`` and ``shutting_down`` carry on as they would (and never
+        fail); ``unhealthy`` stays so until healed.
+        """
+        with self.lock:
+            now = self.clock.now()
+            accounts: List[Account] = []
+            needed: Dict[Tuple[str, str], int] = {}
+            for index, group in enumerate(groups):
+                where = f"instances[{index}]"
+                account = self.account_for_key(group.api_key)
+                if account is None:
+                    raise ApiError(404, f"{where}.api_key: no account has this API key")
+                offer = self.catalog.offer(group.gpu_type)
+                if offer is None:
+                    raise ApiError(400, f"{where}.gpu_type: {group.gpu_type[:80]!r} is not offered")
+                if group.gpu_count not in offer.gpu_counts:
+                    counts = ", ".join(str(c) for c in offer.gpu_counts)
+                    raise ApiError(
+                        400,
+                        f"{where}.gpu_count: {group.gpu_type} is offered with {counts} GPUs "
+                        f"per instance, not {group.gpu_count}",
+                    )
+                region = group.region if group.region is not None else offer.regions[0]
+                if region not in offer.regions:
+                    raise ApiError(
+                        400,
+                        f"{where}.region: {group.gpu_type} is not offered in {region[:80]!r}; "
+                        f"available regions: {', '.join(offer.regions)}",
+                    )
+                if group.operating_system_label not in OS_LABELS:
+                    raise ApiError(
+                        400,
+                        f"{where}.operating_system_label: unknown "
+                        f"{group.operating_system_label[:80]!r}; available: {', '.join(OS_LABELS)}",
+                    )
+                if group.ssh_key is not None and group.ssh_key not in self.ssh_keys.get(
+                    account.id, {}
+                ):
+                    raise ApiError(
+                        400, f"{where}.ssh_key: the account has no SSH key {group.ssh_key[:80]!r}"
+                    )
+                if group.status not in CAPACITY_FREE_STATUSES:
+                    key = (group.gpu_type, region)
+                    needed[key] = needed.get(key, 0) + group.count * group.gpu_count
+                accounts.append(account)
+            for (gpu_type, region), gpus in needed.items():
+                free = self._free_gpus(gpu_type, region, now)
+                if gpus > free:
+                    raise ApiError(
+                        409,
+                        f"Out of stock: these instances need {gpus} x {gpu_type} in {region}, "
+                        f"{max(free, 0)} are free; raise it first with PUT /_emulator/capacity",
+                    )
+            created: List[str] = []
+            rng = self._random("bulk")
+            for group, account in zip(groups, accounts):
+                created.extend(self._bulk_group(group, account, now, rng))
+            self._commit()
+            return created
+
+    def _bulk_group(
+        self, group: BulkGroup, account: Account, now: float, rng: random.Random
+    ) -> List[str]:
+        offer = self.catalog.offer(group.gpu_type)
+        assert offer is not None
+        region = group.region if group.region is not None else offer.regions[0]
+        shape = offer.shapes[group.gpu_count]
+        provisioning = max(offer.provisioning_minutes * 60.0, PENDING_SECONDS + 1.0)
+        plans: Dict[str, List[Tuple[str, float]]] = {
+            "pending": [("provisioning", PENDING_SECONDS), ("running", provisioning)],
+            "provisioning": [("running", provisioning - PENDING_SECONDS)],
+            "stopping": [("stopped", STOPPING_SECONDS)],
+            "starting": [("running", STARTING_SECONDS)],
+            "shutting_down": [("terminated", SHUTDOWN_SECONDS)],
+        }
+        plan = [(group.status, now)] + [
+            (status, now + offset) for status, offset in plans.get(group.status, [])
+        ]
+        created_at = now - group.age
+        ids: List[str] = []
+        instances, mine = self.instances, self.account_instances.setdefault(account.id, [])
+        for number in range(1, group.count + 1):
+            self.seq += 1
+            instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            if group.name_prefix is not None:
+                name = f"{group.name_prefix}-{number}"
+            else:
+                name = f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.getrandbits(16):04x}"
+            octet = rng.randint(2, 254)
+            instance = Instance(
+                id=instance_id,
+                seq=self.seq,
+                account_id=account.id,
+                name=name,
+                gpu_type=group.gpu_type,
+                gpu_memory_gb=offer.gpu_memory_gb,
+                gpu_count=group.gpu_count,
+                region=region,
+                operating_system_label=group.operating_system_label,
+                ssh_keys=[group.ssh_key] if group.ssh_key is not None else [],
+                volumes=[],
+                configuration_id=f"c-{instance_id[:8]}-{group.gpu_type.lower()}-{group.gpu_count}",
+                cpu_count=shape.cpu_count,
+                memory_size_gb=shape.memory_size_gb,
+                nvme_storage_size_gb=shape.nvme_storage_size_gb,
+                provisioning_minutes=offer.provisioning_minutes,
+                price_per_gpu_hr=offer.price_per_gpu_hr,
+                stopped_price_per_hour=offer.stopped_price_per_hour,
+                ip_address=f"198.51.100.{octet}" if octet % 2 else f"203.0.113.{octet}",
+                created_at=created_at,
+                segments=list(plan),
+            )
+            instances[instance_id] = instance
+            mine.append(instance_id)
+            self._replanned(instance, now)
+            ids.append(instance_id)
+        return ids
 
     def _own_instance(self, account: Account, instance_id: str) -> Instance:
         instance = self.instances.get(instance_id)
@@ -800,18 +955,10 @@ class PlatformState:
         """One page as JSON, in creation order (oldest first), so pages are stable."""
         with self.lock:
             now = self.clock.now()
-            entries: List[bytes] = []
-            skip = (page - 1) * self.settings.page_size
-            for instance_id in self.account_instances.get(account.id, []):
-                instance = self.instances[instance_id]
-                if not include_failed and instance.status_at(now) == "failed":
-                    continue
-                if skip > 0:
-                    skip -= 1
-                    continue
-                entries.append(self._encoded_instance(instance, now))
-                if len(entries) >= self.settings.page_size:
-                    break
+            size = self.settings.page_size
+            ids = self.ledger.page(account.id, (page - 1) * size, size, include_failed, now)
+            instances = self.instances
+            entries = [self._encoded_instance(instances[i], now) for i in ids]
             return b"[" + b",".join(entries) + b"]"
 
     def _encoded_instance(self, instance: Instance, now: float) -> bytes:
@@ -849,7 +996,7 @@ class PlatformState:
                 )
             instance.cut_future(now)
             instance.segments.extend((s, now + offset) for s, offset in plan)
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             self._commit()
             return self.instance_view(instance, now)
 
@@ -893,7 +1040,7 @@ class PlatformState:
                 return {"message": f"Instance {instance.id} terminated"}
             instance.cut_future(now)
             instance.segments.append(("terminated", now))
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             self._commit()
             if self.ssh is not None:
                 self.ssh.deleted("platform", instance.id)
@@ -985,10 +1132,12 @@ class PlatformState:
         """Balance at ``now``: the last set balance minus what instances cost since."""
         with self.lock:
             at = self.clock.now() if now is None else now
-            spent = sum(
-                self.instances[i].cost_between(account.balance_time, at)
-                for i in self.account_instances.get(account.id, [])
-            )
+            spent = self.ledger.spent(account, at)
+            if spent is None:  # a moment before the ledger's: sum every instance
+                spent = sum(
+                    self.instances[i].cost_between(account.balance_time, at)
+                    for i in self.account_instances.get(account.id, [])
+                )
             return round(account.balance_base - spent, 6)
 
     def user_view(self, account: Account) -> Dict[str, Any]:
@@ -1061,6 +1210,7 @@ class PlatformState:
             self._settle_depletion(account, now)
             account.balance_base = self.balance(account, now) + received / 100.0
             account.balance_time = now
+            self.ledger.rebase(account)
             account.updated_at = now
             intent.status = "succeeded"
             self._touch_account(account)
@@ -1097,21 +1247,16 @@ class PlatformState:
         moment its balance reached zero, if it has by ``now``. True when it did."""
         if not account.auto_terminate_on_depletion or self.balance(account, now) >= 0:
             return False
-        # Spending only grows with time, so the balance is monotone: bisect for the
-        # moment it reached zero (to a millisecond), and end every instance there.
-        low, high = account.balance_time, now
-        if self.balance(account, low) < 0:
-            return self._terminate_all(account, low)  # set negative by hand
-        while high - low > 1e-3:
-            middle = (low + high) / 2
-            if self.balance(account, middle) >= 0:
-                low = middle
-            else:
-                high = middle
-        return self._terminate_all(account, low)
+        # The ledger noted the moment spending passed the balance while integrating it
+        # (at balance_time for a balance set negative by hand): no walk over instances
+        # per request, and none at all once they are gone (issue 15).
+        at = self.ledger.depleted_at(account, now)
+        if at is None:
+            return False
+        return self._terminate_all(account, min(at, now), now)
 
-    def _terminate_all(self, account: Account, at: float) -> bool:
-        ended = False
+    def _terminate_all(self, account: Account, at: float, now: float) -> bool:
+        ended: List[Instance] = []
         for instance_id in self.account_instances.get(account.id, []):
             instance = self.instances[instance_id]
             if instance.status_at(at) in GONE_STATUSES:
@@ -1119,10 +1264,11 @@ class PlatformState:
             instance.cut_future(at)
             instance.segments.append(("terminated", at))
             self._touch_instance(instance)
-            ended = True
+            ended.append(instance)
         if ended:
+            self.ledger.rewrite(account, ended, now)
             logger.info("%s ran out of balance: its instances were terminated", account.label)
-        return ended
+        return bool(ended)
 
     # -- statuses the control API sets --------------------------------------------------
 
@@ -1163,7 +1309,7 @@ class PlatformState:
                 plan = [("shutting_down", now), ("terminated", now + delay)]
             instance.cut_future(now)
             instance.segments.extend(plan)
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             self._commit()
             return self.instance_view(instance, now)
 
