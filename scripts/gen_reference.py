@@ -17,7 +17,7 @@ import inspect
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "reference.md"
@@ -62,7 +62,22 @@ def _annotation(text: str) -> str:
     return text.replace("NoneType", "None")
 
 
-def _signature(func: Any) -> str:
+def _type_arguments(cls: Any) -> Dict[str, str]:
+    """What a resource's generic bases stand for (``InstanceRef`` of the SSH methods:
+    ``Union[str, InstanceResponse]``), so that inherited signatures read as its own."""
+    import typing
+
+    found: Dict[str, str] = {}
+    for klass in inspect.getmro(cls):
+        for base in getattr(klass, "__orig_bases__", ()):
+            origin = typing.get_origin(base)
+            params = getattr(origin, "__parameters__", ())
+            for param, arg in zip(params, typing.get_args(base)):
+                found.setdefault(param.__name__, _annotation(str(arg)))
+    return found
+
+
+def _signature(func: Any, type_arguments: Optional[Dict[str, str]] = None) -> str:
     sig = inspect.signature(func)
     parts = []
     star = False
@@ -77,7 +92,8 @@ def _signature(func: Any) -> str:
             text = "*" + text
             star = True
         if param.annotation is not param.empty:
-            text += f": {_annotation(str(param.annotation))}"
+            shown_type = _annotation(str(param.annotation))
+            text += f": {(type_arguments or {}).get(shown_type, shown_type)}"
         if param.default is not param.empty:
             default = param.default
             shown = (
@@ -169,6 +185,7 @@ def _groups(prefix: str, groups: List[Tuple[str, str, str]]) -> List[str]:
     for group, cls_name, module in groups:
         cls = getattr(importlib.import_module(module), cls_name)
         out += [f"## `{prefix}.{group}`", "", _doc(cls), ""]
+        type_arguments = _type_arguments(cls)
         for name, func in inspect.getmembers(cls, inspect.isfunction):
             if name.startswith("_"):
                 continue
@@ -177,7 +194,7 @@ def _groups(prefix: str, groups: List[Tuple[str, str, str]]) -> List[str]:
                 f"### `{prefix}.{group}.{name}`",
                 "",
                 "```python",
-                f"{prefix}.{group}.{name}{_signature(target)}",
+                f"{prefix}.{group}.{name}{_signature(target, type_arguments)}",
                 "```",
                 "",
                 _doc(target),

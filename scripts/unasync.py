@@ -85,6 +85,7 @@ def unasync(source: str, filename: Path, header: str) -> str:
         text = re.sub(pattern, replacement, text)
     # `Awaitable` may now be imported but unused.
     text = re.sub(r"\bAwaitable, ", "", text)
+    text = re.sub(r"^[ \t]+Awaitable,\n", "", text, flags=re.M)  # one name per line
     text = re.sub(r", Awaitable\b", "", text)
     # Renamed imports may need re-sorting and shorter lines may now fit on one:
     # tidy the result like the rest of the code base.

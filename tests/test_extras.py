@@ -117,3 +117,38 @@ def test_the_aiohttp_client_without_its_extra_says_what_to_install() -> None:
 def test_missing_extra_maps_modules_to_extras(module: str, extra: str | None) -> None:
     hint = missing_extra(ModuleNotFoundError("x", name=module))
     assert hint == (None if extra is None else f"pip install 'fluidstack[{extra}]'")
+
+
+def test_the_emulators_ssh_without_its_extra_says_what_to_install() -> None:
+    code = (
+        "import sys; from fluidstack.emulator.__main__ import main; "
+        "sys.exit(main(['--port', '0', '--ssh']))"
+    )
+    done = _without(["asyncssh"], code)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'fluidstack[ssh]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_ssh_to_an_instance_without_its_extra_says_what_to_install() -> None:
+    code = """
+        import asyncio
+        from fluidstack.core.ssh import SshTarget, ssh_exec
+        try:
+            asyncio.run(ssh_exec(SshTarget("127.0.0.1", 22, "ubuntu", "i-1"), "true"))
+        except ImportError as exc:
+            print(exc)
+        """
+    done = _without(["asyncssh"], code)
+    assert "pip install 'fluidstack[ssh]'" in done.stdout, done.stderr
+
+
+def test_a_cli_ssh_command_without_its_extra_says_what_to_install(tmp_path: Path) -> None:
+    code = (
+        "import os; os.environ['XDG_CONFIG_HOME'] = os.getcwd()\n"
+        "os.environ['FLUIDSTACK_API_KEY'] = 'k'\n"
+        "from fluidstack.cli import main; main(['run', '--', 'true'])"
+    )
+    done = _without(["pathspec", "asyncssh"], code, cwd=tmp_path)
+    assert "pip install 'fluidstack[ssh]'" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

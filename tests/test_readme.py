@@ -24,9 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 GUIDES = ROOT / "docs" / "guides.md"
 ATLAS = ROOT / "docs" / "atlas.md"
-PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlZrNQiO9x/cSV8+8kF4khUmIupYM4FWj8WT0wfbsoV you@laptop"
-)
 
 
 def python_blocks(path: Path) -> List[str]:
@@ -36,9 +33,11 @@ def python_blocks(path: Path) -> List[str]:
 @pytest.fixture(scope="module")
 def fast_emulator() -> Iterator[EmulatorServer]:
     # Simulated time runs fast so that waits finish in a poll or two.
+    # With --ssh: the guides log into their instances.
     settings = EmulatorSettings(
-        port=0, seed=3, failure_rate=0.0, time_scale=5000, log_level="warning"
-    )
+        port=0, seed=3, failure_rate=0.0, time_scale=5000, log_level="warning",
+        ssh=True, ssh_port=0,
+    )  # fmt: skip
     with EmulatorServer(settings) as server:
         yield server
 
@@ -77,17 +76,30 @@ def test_every_python_block_runs(
     monkeypatch.setenv("FLUIDSTACK_CLIENT_ID", DEV_ATLAS_CLIENT_ID)
     monkeypatch.setenv("FLUIDSTACK_CLIENT_SECRET", DEV_ATLAS_CLIENT_SECRET)
     monkeypatch.setenv("FLUIDSTACK_REGION", "eu-north-1")
-    for name in ("FLUIDSTACK_PROJECT_ID", "FLUIDSTACK_TOKEN", "FLUIDSTACK_TOKEN_URL"):
+    for name in ("FLUIDSTACK_PROJECT_ID", "FLUIDSTACK_TOKEN", "FLUIDSTACK_TOKEN_URL",
+                 "FLUIDSTACK_KNOWN_HOSTS", "FLUIDSTACK_CONFIG", "XDG_CONFIG_HOME",
+                 "SSH_AUTH_SOCK"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
+    ssh_port = httpx.get(
+        f"{fast_emulator.base_url}/_emulator/ssh",
+        headers={"x-emulator-token": fast_emulator.control_token},
+    ).json()["atlas_port"]
+    monkeypatch.setenv("FLUIDSTACK_SSH_PORT", str(ssh_port))
     # The docs wait with the default 5 s between polls; a tenth of that is still 2,500
     # simulated seconds here, more than any transition takes.
     for pipeline in (Pipeline, AsyncPipeline):
         fast = _fast_sleep if pipeline is Pipeline else _fast_async_sleep
         monkeypatch.setitem(pipeline.__init__.__kwdefaults__, "sleep", fast)
-    # The blocks read ~/.ssh/id_ed25519.pub, as a reader's machine has it.
+    # The blocks read ~/.ssh/id_ed25519.pub and log in with ~/.ssh/id_ed25519, as a
+    # reader's machine has them.
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_ed25519.pub").write_text(PUBLIC_KEY + "\n")
+    import asyncssh
+
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="you@laptop")
+    key.write_private_key(str(home / ".ssh" / "id_ed25519"))
+    (home / ".ssh" / "id_ed25519").chmod(0o600)
+    (home / ".ssh" / "id_ed25519.pub").write_text(key.export_public_key().decode())
     monkeypatch.setenv("HOME", str(home))
     blocks = python_blocks(path)
     assert len(blocks) >= minimum

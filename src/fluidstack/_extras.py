@@ -11,6 +11,7 @@ EXTRAS: Dict[str, FrozenSet[str]] = {
     "aiohttp": frozenset({"aiohttp", "httpx_aiohttp"}),
     "cli": frozenset({"click", "rich", "yaml", "tomli_w", "tomli"}),
     "emulator": frozenset({"fastapi", "starlette", "uvicorn", "httptools", "jwt"}),
+    "ssh": frozenset({"asyncssh", "pathspec"}),
     "ray": frozenset({"ray"}),
 }
 """The top-level modules each extra installs."""

@@ -461,13 +461,29 @@ def test_delete_several_with_yes_reports_each_and_exits_1_on_a_failure(
 # -- ssh ---------------------------------------------------------------------------
 
 
-def test_ssh_print_builds_the_command(fs: Fs, ssh_key: str, emulator: EmulatorHandle) -> None:
+def _host_key_options(instance_id: str, home: Any) -> List[str]:
+    """Host keys are trusted on first use, per instance, in fluidstack's known_hosts."""
+    known = home.xdg / "fluidstack" / "known_hosts"
+    return [
+        "-o",
+        f"HostKeyAlias=fluidstack-{instance_id}",
+        "-o",
+        f"UserKnownHostsFile={known}",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+    ]
+
+
+def test_ssh_print_builds_the_command(
+    fs: Fs, ssh_key: str, emulator: EmulatorHandle, home: Any
+) -> None:
     instance = running_instance(fs, emulator)
     result = fs("instances", "ssh", instance["id"], "--print")
     assert shlex.split(result.stdout) == [
         "ssh",
         "-o",
         "ConnectTimeout=15",
+        *_host_key_options(instance["id"], home),
         "-p",
         instance["ssh_port"],
         f"ubuntu@{instance['ip_address']}",
@@ -495,6 +511,7 @@ def test_ssh_print_with_identity_and_extra_args(
         "ssh",
         "-o",
         "ConnectTimeout=15",
+        *_host_key_options(instance["id"], home),
         "-p",
         instance["ssh_port"],
         "-i",

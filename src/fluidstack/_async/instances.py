@@ -23,7 +23,8 @@ from ..core._async._resource import AsyncResource, raw_method
 from ..core._async.creates import AsyncCreateGuard
 from ..core._async.lifetime import for_the_block
 from ..core._async.pipeline import AsyncPipeline
-from ..core._async.polling import poll_until
+from ..core._async.polling import SSH_GOAL, poll_until, with_ssh_goal
+from ..core._async.remote import AsyncRemoteAccess
 from ..core.errors import (
     ApiError,
     ConflictError,
@@ -37,6 +38,10 @@ from ..core.request_options import (
     without_idempotency_key,
 )
 from ..core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
+from ..core.ssh import (
+    SshError,
+    SshTarget,
+)
 from ..core.waiters import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
@@ -63,7 +68,7 @@ Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]
 __all__ = ["AsyncInstancesResource", "AsyncInstancesResourceWithRawResponse"]
 
 
-class AsyncInstancesResource(AsyncResource):
+class AsyncInstancesResource(AsyncResource, AsyncRemoteAccess[Union[str, InstanceResponse]]):
     """Operations on GPU instances."""
 
     def __init__(
@@ -318,7 +323,9 @@ class AsyncInstancesResource(AsyncResource):
 
         Args:
             instance_id: The instance to watch.
-            until: The status (or statuses) to wait for. Default: ``running``.
+            until: The status (or statuses) to wait for, or ``"ssh"``: running *and*
+                its SSH server answers (sshd often starts after the status says
+                ``running``). Default: ``running``.
             timeout: Seconds to wait in all (default 900); ``None`` waits forever.
             poll_interval: Seconds between the first polls (default 5).
             max_poll_interval: Longest pause between polls (default 30).
@@ -330,14 +337,37 @@ class AsyncInstancesResource(AsyncResource):
                 while waiting for another status.
             WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
         """
-        policy = WaitPolicy.build(until, timeout, poll_interval, max_poll_interval)
+        goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
 
         async def fetch(options: Optional[RequestOptions]) -> InstanceResponse:
             return await self.get(instance_id, request_options=options)
 
-        return await poll_until(
-            self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+        if SSH_GOAL not in goals:
+            policy = WaitPolicy.build(goals, timeout, poll_interval, max_poll_interval)
+            return await poll_until(
+                self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+            )
+        knock, status_of = with_ssh_goal(fetch, lambda i: str(i.status), _ssh_address)
+        policy = WaitPolicy.build(
+            goals, timeout, poll_interval, max_poll_interval, status_of=status_of
         )
+        return await poll_until(
+            self._pipeline, policy, knock, request_options=request_options, on_poll=on_poll
+        )
+
+    # -- SSH ----------------------------------------------------------------------------
+
+    async def _ssh_target(self, instance: Union[str, InstanceResponse]) -> SshTarget:
+        found = await self.get(instance) if isinstance(instance, str) else instance
+        address = _ssh_address(found)
+        if address is None:
+            raise SshError(
+                f"instance {found.id} is {found.status}: it can be reached once running "
+                f"(client.instances.wait({found.id!r}, until='ssh'))",
+                instance_id=found.id,
+            )
+        host, port = address
+        return SshTarget(host, port, found.username or "ubuntu", found.id)
 
     async def create_and_wait(
         self,
@@ -349,13 +379,15 @@ class AsyncInstancesResource(AsyncResource):
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
         volumes: Volumes = None,
+        until: Statuses = InstanceStatus.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_poll: Optional[Callable[[InstanceResponse], object]] = None,
         lease: Optional[Duration] = None,
         request_options: Optional[RequestOptions] = None,
     ) -> InstanceResponse:
-        """Create an instance and wait until it is ``running`` (see ``create``, ``wait``).
+        """Create an instance and wait until it is ``running`` (see ``create``, ``wait``;
+        ``until="ssh"`` waits until its SSH server answers as well).
 
         If the wait fails, the instance is left as it is: the error's ``instance``
         attribute says which one, so you can inspect or delete it.
@@ -373,6 +405,7 @@ class AsyncInstancesResource(AsyncResource):
         )
         return await self.wait(
             created.id,
+            until=until,
             timeout=timeout,
             poll_interval=poll_interval,
             on_poll=on_poll,
@@ -392,8 +425,30 @@ class AsyncInstancesResource(AsyncResource):
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
         lease: Optional[Duration] = ...,
+        until: None = ...,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> CreateInstanceResponse: ...
+
+    @overload
+    async def launch(
+        self,
+        *,
+        gpu_type: Union[GPUType, str, Sequence[Union[GPUType, str]], None],
+        ssh_key: str,
+        gpu_count: int = ...,
+        regions: Union[Region, str, Sequence[Union[Region, str]], None] = ...,
+        max_price_per_hour: Union[float, Decimal, str, None] = ...,
+        dry_run: Literal[False] = ...,
+        name: Optional[str] = ...,
+        operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        lease: Optional[Duration] = ...,
+        until: Statuses,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> InstanceResponse: ...
 
     @overload
     async def launch(
@@ -408,6 +463,9 @@ class AsyncInstancesResource(AsyncResource):
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
         lease: Optional[Duration] = ...,
+        until: Optional[Statuses] = ...,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> LaunchPlan: ...
 
@@ -423,8 +481,11 @@ class AsyncInstancesResource(AsyncResource):
         name: Optional[str] = None,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         lease: Optional[Duration] = None,
+        until: Optional[Statuses] = None,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
-    ) -> Union[CreateInstanceResponse, LaunchPlan]:
+    ) -> Union[CreateInstanceResponse, InstanceResponse, LaunchPlan]:
         """Create an instance wherever it is cheapest, falling back when out of stock.
 
         Reads the catalog, keeps the configurations that match (GPU type or types, GPU
@@ -441,6 +502,10 @@ class AsyncInstancesResource(AsyncResource):
             dry_run: Create nothing; return the :class:`LaunchPlan` that would be tried.
             name: Instance name (default: generated).
             operating_system_label: OS image (default: the server's).
+            until: Wait for the created instance to reach this status, e.g. ``running``
+                or ``"ssh"`` (running and its SSH server answers), and return it (see
+                :meth:`wait`; ``timeout`` and ``poll_interval`` apply). Default: return
+                the create's answer at once.
             lease: How long the instance may live (see :meth:`create`).
             request_options: Per-call options for each request.
 
@@ -450,8 +515,11 @@ class AsyncInstancesResource(AsyncResource):
         Raises:
             NoCapacityError: Nothing matches, or every match was out of stock.
             SpendLimitError: Offers match, but every one is over the spend limit.
+            WaitTimeoutError, InstanceFailedError: With ``until``, as :meth:`wait`; the
+                instance is left as it is (the error's ``instance`` says which).
         """
         check_lease(name, lease)
+        created: Optional[CreateInstanceResponse] = None
         async with spend.holding(self._spend):
             measured = None
             if self._spend is not None:
@@ -485,7 +553,7 @@ class AsyncInstancesResource(AsyncResource):
                 if key:
                     options = {**(options or {}), "idempotency_key": f"{key}-{number}"}
                 try:
-                    return await self._create(
+                    created = await self._create(
                         gpu_type=choice.gpu_type,
                         ssh_key=ssh_key,
                         name=instance_name,
@@ -496,12 +564,26 @@ class AsyncInstancesResource(AsyncResource):
                         lease=lease,
                         request_options=options,
                     )
+                    break
                 except ApiError as exc:
                     if not is_out_of_stock(exc):
                         raise
                     attempts.append((choice, exc))
-        tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
-        raise NoCapacityError(f"out of stock everywhere that matches: {tried}", attempts=attempts)
+        if created is None:
+            tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
+            raise NoCapacityError(
+                f"out of stock everywhere that matches: {tried}", attempts=attempts
+            )
+        if until is None:
+            return created
+        # The wait is outside the spend hold: only creates need to be one at a time.
+        return await self.wait(
+            created.id,
+            until=until,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
+        )
 
     @asynccontextmanager
     async def ephemeral(
@@ -514,13 +596,15 @@ class AsyncInstancesResource(AsyncResource):
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
         volumes: Volumes = None,
+        until: Statuses = InstanceStatus.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> AsyncIterator[InstanceResponse]:
         """An instance that lives exactly as long as the ``async with`` block.
 
-        Creates the instance, waits until it is running, yields it, and deletes it on
+        Creates the instance, waits until it is running (``until="ssh"``: and its SSH
+        server answers), yields it, and deletes it on
         the way out, whatever happens: an exception, a failed or timed-out wait, Ctrl-C
         or cancellation. If even the create was interrupted, the instance it may have
         made is looked up by name and deleted. A failed delete raises an error naming
@@ -543,6 +627,7 @@ class AsyncInstancesResource(AsyncResource):
         async def ready(created: CreateInstanceResponse) -> InstanceResponse:
             return await self.wait(
                 created.id,
+                until=until,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),
@@ -644,6 +729,17 @@ class AsyncInstancesResource(AsyncResource):
             ...
         """
         return AsyncInstancePager(self, include_failed_instances, request_options)
+
+
+def _ssh_address(instance: InstanceResponse) -> Optional[Tuple[str, int]]:
+    """Where a running instance answers SSH (``None`` when it does not yet)."""
+    if str(instance.status) != "running" or not instance.ip_address:
+        return None
+    try:
+        port = int(instance.ssh_port or 22)
+    except ValueError:
+        port = 22
+    return instance.ip_address, port
 
 
 class AsyncInstancePager:

@@ -24,7 +24,8 @@ from ..core._sync._resource import Resource, raw_method
 from ..core._sync.creates import CreateGuard
 from ..core._sync.lifetime import for_the_block
 from ..core._sync.pipeline import Pipeline
-from ..core._sync.polling import poll_until
+from ..core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
+from ..core._sync.remote import RemoteAccess
 from ..core.errors import (
     ApiError,
     ConflictError,
@@ -38,6 +39,10 @@ from ..core.request_options import (
     without_idempotency_key,
 )
 from ..core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
+from ..core.ssh import (
+    SshError,
+    SshTarget,
+)
 from ..core.waiters import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
@@ -64,7 +69,7 @@ Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]
 __all__ = ["InstancesResource", "InstancesResourceWithRawResponse"]
 
 
-class InstancesResource(Resource):
+class InstancesResource(Resource, RemoteAccess[Union[str, InstanceResponse]]):
     """Operations on GPU instances."""
 
     def __init__(self, pipeline: Pipeline, spend_guard: Optional[spend.SpendGuard] = None) -> None:
@@ -315,7 +320,9 @@ class InstancesResource(Resource):
 
         Args:
             instance_id: The instance to watch.
-            until: The status (or statuses) to wait for. Default: ``running``.
+            until: The status (or statuses) to wait for, or ``"ssh"``: running *and*
+                its SSH server answers (sshd often starts after the status says
+                ``running``). Default: ``running``.
             timeout: Seconds to wait in all (default 900); ``None`` waits forever.
             poll_interval: Seconds between the first polls (default 5).
             max_poll_interval: Longest pause between polls (default 30).
@@ -327,14 +334,37 @@ class InstancesResource(Resource):
                 while waiting for another status.
             WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
         """
-        policy = WaitPolicy.build(until, timeout, poll_interval, max_poll_interval)
+        goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
 
         def fetch(options: Optional[RequestOptions]) -> InstanceResponse:
             return self.get(instance_id, request_options=options)
 
-        return poll_until(
-            self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+        if SSH_GOAL not in goals:
+            policy = WaitPolicy.build(goals, timeout, poll_interval, max_poll_interval)
+            return poll_until(
+                self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+            )
+        knock, status_of = with_ssh_goal(fetch, lambda i: str(i.status), _ssh_address)
+        policy = WaitPolicy.build(
+            goals, timeout, poll_interval, max_poll_interval, status_of=status_of
         )
+        return poll_until(
+            self._pipeline, policy, knock, request_options=request_options, on_poll=on_poll
+        )
+
+    # -- SSH ----------------------------------------------------------------------------
+
+    def _ssh_target(self, instance: Union[str, InstanceResponse]) -> SshTarget:
+        found = self.get(instance) if isinstance(instance, str) else instance
+        address = _ssh_address(found)
+        if address is None:
+            raise SshError(
+                f"instance {found.id} is {found.status}: it can be reached once running "
+                f"(client.instances.wait({found.id!r}, until='ssh'))",
+                instance_id=found.id,
+            )
+        host, port = address
+        return SshTarget(host, port, found.username or "ubuntu", found.id)
 
     def create_and_wait(
         self,
@@ -346,13 +376,15 @@ class InstancesResource(Resource):
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
         volumes: Volumes = None,
+        until: Statuses = InstanceStatus.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_poll: Optional[Callable[[InstanceResponse], object]] = None,
         lease: Optional[Duration] = None,
         request_options: Optional[RequestOptions] = None,
     ) -> InstanceResponse:
-        """Create an instance and wait until it is ``running`` (see ``create``, ``wait``).
+        """Create an instance and wait until it is ``running`` (see ``create``, ``wait``;
+        ``until="ssh"`` waits until its SSH server answers as well).
 
         If the wait fails, the instance is left as it is: the error's ``instance``
         attribute says which one, so you can inspect or delete it.
@@ -370,6 +402,7 @@ class InstancesResource(Resource):
         )
         return self.wait(
             created.id,
+            until=until,
             timeout=timeout,
             poll_interval=poll_interval,
             on_poll=on_poll,
@@ -389,8 +422,30 @@ class InstancesResource(Resource):
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
         lease: Optional[Duration] = ...,
+        until: None = ...,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> CreateInstanceResponse: ...
+
+    @overload
+    def launch(
+        self,
+        *,
+        gpu_type: Union[GPUType, str, Sequence[Union[GPUType, str]], None],
+        ssh_key: str,
+        gpu_count: int = ...,
+        regions: Union[Region, str, Sequence[Union[Region, str]], None] = ...,
+        max_price_per_hour: Union[float, Decimal, str, None] = ...,
+        dry_run: Literal[False] = ...,
+        name: Optional[str] = ...,
+        operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
+        lease: Optional[Duration] = ...,
+        until: Statuses,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> InstanceResponse: ...
 
     @overload
     def launch(
@@ -405,6 +460,9 @@ class InstancesResource(Resource):
         name: Optional[str] = ...,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = ...,
         lease: Optional[Duration] = ...,
+        until: Optional[Statuses] = ...,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
         request_options: Optional[RequestOptions] = ...,
     ) -> LaunchPlan: ...
 
@@ -420,8 +478,11 @@ class InstancesResource(Resource):
         name: Optional[str] = None,
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         lease: Optional[Duration] = None,
+        until: Optional[Statuses] = None,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
-    ) -> Union[CreateInstanceResponse, LaunchPlan]:
+    ) -> Union[CreateInstanceResponse, InstanceResponse, LaunchPlan]:
         """Create an instance wherever it is cheapest, falling back when out of stock.
 
         Reads the catalog, keeps the configurations that match (GPU type or types, GPU
@@ -438,6 +499,10 @@ class InstancesResource(Resource):
             dry_run: Create nothing; return the :class:`LaunchPlan` that would be tried.
             name: Instance name (default: generated).
             operating_system_label: OS image (default: the server's).
+            until: Wait for the created instance to reach this status, e.g. ``running``
+                or ``"ssh"`` (running and its SSH server answers), and return it (see
+                :meth:`wait`; ``timeout`` and ``poll_interval`` apply). Default: return
+                the create's answer at once.
             lease: How long the instance may live (see :meth:`create`).
             request_options: Per-call options for each request.
 
@@ -447,8 +512,11 @@ class InstancesResource(Resource):
         Raises:
             NoCapacityError: Nothing matches, or every match was out of stock.
             SpendLimitError: Offers match, but every one is over the spend limit.
+            WaitTimeoutError, InstanceFailedError: With ``until``, as :meth:`wait`; the
+                instance is left as it is (the error's ``instance`` says which).
         """
         check_lease(name, lease)
+        created: Optional[CreateInstanceResponse] = None
         with spend.holding(self._spend):
             measured = None
             if self._spend is not None:
@@ -482,7 +550,7 @@ class InstancesResource(Resource):
                 if key:
                     options = {**(options or {}), "idempotency_key": f"{key}-{number}"}
                 try:
-                    return self._create(
+                    created = self._create(
                         gpu_type=choice.gpu_type,
                         ssh_key=ssh_key,
                         name=instance_name,
@@ -493,12 +561,26 @@ class InstancesResource(Resource):
                         lease=lease,
                         request_options=options,
                     )
+                    break
                 except ApiError as exc:
                     if not is_out_of_stock(exc):
                         raise
                     attempts.append((choice, exc))
-        tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
-        raise NoCapacityError(f"out of stock everywhere that matches: {tried}", attempts=attempts)
+        if created is None:
+            tried = ", ".join(f"{c.gpu_type} in {c.region}" for c, _ in attempts)
+            raise NoCapacityError(
+                f"out of stock everywhere that matches: {tried}", attempts=attempts
+            )
+        if until is None:
+            return created
+        # The wait is outside the spend hold: only creates need to be one at a time.
+        return self.wait(
+            created.id,
+            until=until,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            request_options=for_lookups(request_options),
+        )
 
     @contextmanager
     def ephemeral(
@@ -511,13 +593,15 @@ class InstancesResource(Resource):
         operating_system_label: Union[SupportedOperatingSystem, str, None] = None,
         region: Union[Region, str, None] = None,
         volumes: Volumes = None,
+        until: Statuses = InstanceStatus.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Iterator[InstanceResponse]:
         """An instance that lives exactly as long as the ``with`` block.
 
-        Creates the instance, waits until it is running, yields it, and deletes it on
+        Creates the instance, waits until it is running (``until="ssh"``: and its SSH
+        server answers), yields it, and deletes it on
         the way out, whatever happens: an exception, a failed or timed-out wait, Ctrl-C
         or cancellation. If even the create was interrupted, the instance it may have
         made is looked up by name and deleted. A failed delete raises an error naming
@@ -540,6 +624,7 @@ class InstancesResource(Resource):
         def ready(created: CreateInstanceResponse) -> InstanceResponse:
             return self.wait(
                 created.id,
+                until=until,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),
@@ -641,6 +726,17 @@ class InstancesResource(Resource):
             ...
         """
         return InstancePager(self, include_failed_instances, request_options)
+
+
+def _ssh_address(instance: InstanceResponse) -> Optional[Tuple[str, int]]:
+    """Where a running instance answers SSH (``None`` when it does not yet)."""
+    if str(instance.status) != "running" or not instance.ip_address:
+        return None
+    try:
+        port = int(instance.ssh_port or 22)
+    except ValueError:
+        port = 22
+    return instance.ip_address, port
 
 
 class InstancePager:

@@ -23,6 +23,7 @@ __all__ = [
     "browser_login_defaults",
     "check_project_id",
     "resolve_settings",
+    "resolve_ssh_port",
 ]
 
 PRODUCTION_MANAGEMENT_URL = "https://api.atlas.fluidstack.io"
@@ -48,6 +49,8 @@ ENV_PROJECT_ID = "FLUIDSTACK_PROJECT_ID"
 ENV_ATLAS_URL = "FLUIDSTACK_ATLAS_URL"
 ENV_TOKEN_URL = "FLUIDSTACK_TOKEN_URL"
 ENV_REGION_URL = "FLUIDSTACK_REGION_URL"
+ENV_SSH_PORT = "FLUIDSTACK_SSH_PORT"
+DEFAULT_SSH_PORT = 22
 
 Id = Union[str, uuid.UUID]
 
@@ -68,6 +71,8 @@ class AtlasSettings:
     region_api: Optional[str]
     """A region API's root (``.../api/v1alpha1``) given directly, skipping discovery."""
     audience: str
+    ssh_port: int = DEFAULT_SSH_PORT
+    """The port instances answer SSH on (Atlas reports only an address)."""
 
     @property
     def has_credentials(self) -> bool:
@@ -136,6 +141,7 @@ def resolve_settings(
     audience: str,
     refresh_token: Optional[str] = None,
     use_environment: bool = True,
+    ssh_port: Optional[int] = None,
 ) -> AtlasSettings:
     """Arguments first, then ``FLUIDSTACK_*`` variables (unless ``use_environment`` is
     false), then the production defaults."""
@@ -196,4 +202,20 @@ def resolve_settings(
         token_url=tokens,
         region_api=region_api,
         audience=audience,
+        ssh_port=resolve_ssh_port(ssh_port, _env(ENV_SSH_PORT)),
     )
+
+
+def resolve_ssh_port(given: Optional[int], env: Optional[str]) -> int:
+    """The port instances answer SSH on: ``given``, else ``env`` (the value of
+    ``FLUIDSTACK_SSH_PORT``), else 22. ``ValueError`` for anything but a port number."""
+    if given is None:
+        if env is None:
+            return DEFAULT_SSH_PORT
+        try:
+            given = int(env)
+        except ValueError:
+            raise ValueError(f"{ENV_SSH_PORT} must be a port number, got {env!r}") from None
+    if not 0 < given <= 65535:
+        raise ValueError(f"ssh_port must be between 1 and 65535, got {given}")
+    return given

@@ -209,12 +209,14 @@ def _register() -> None:
     from .configure import configure
     from .extras import completion, emulator
     from .instances import instances
+    from .run import run
     from .spend import cost
     from .ssh_keys import ssh_keys
 
     for command in (
         atlas,
         instances,
+        run,
         ssh_keys,
         configurations,
         templates,

@@ -5,11 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shlex
-import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
+from .remote import (
+    Endpoint,
+    copy_and_report,
+    exec_and_exit,
+    exec_timeout_option,
+    identity_option,
+    ssh_argv,
+    system_ssh,
+)
 from .spend import run_sweep, sweep_options, to_duration
 from .state import (
     AliasedGroup,
@@ -631,23 +639,23 @@ def build_ssh_argv(
     extra: Sequence[str] = (),
     connect_timeout: bool = True,
 ) -> List[str]:
-    """``["ssh", "-o", "ConnectTimeout=15", "-p", port, ("-i", key), "user@address", *extra]``
-    for ``instance`` (``connect_timeout=False`` leaves the ``-o`` out, for a hint)."""
+    """``["ssh", "-o", "ConnectTimeout=15", (host-key options), "-p", port, ("-i", key),
+    "user@address", *extra]`` for ``instance`` (``connect_timeout=False`` leaves the
+    ``-o`` options out, for a hint)."""
+    return ssh_argv(_endpoint(instance), identity, extra, connect_timeout)
+
+
+def _endpoint(instance: InstanceResponse) -> Endpoint:
     if not instance.ip_address:
         raise CliError(
             f"instance {instance.id} has no address yet (status: {instance.status}); "
             f"wait for it with: fluidstack instances wait {instance.id}"
         )
-    argv = ["ssh"]
-    if connect_timeout:
-        # A bounded connect: an unreachable address fails in seconds instead of hanging.
-        argv += ["-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}"]
-    argv += ["-p", str(instance.ssh_port or "22")]
-    if identity:
-        argv += ["-i", identity]
-    argv.append(f"{instance.username or 'ubuntu'}@{instance.ip_address}")
-    argv += list(extra)
-    return argv
+    try:
+        port = int(instance.ssh_port or 22)
+    except ValueError:
+        port = 22
+    return Endpoint(instance.id, instance.ip_address, port, instance.username or "ubuntu")
 
 
 @instances.command("ssh")
@@ -690,14 +698,45 @@ def ssh_instance(
             "(RFC 5737), which no network reaches: the emulator's instances cannot be "
             "logged into yet. `--print` shows the command a real instance would take."
         )
-    import shutil
-    import subprocess
+    system_ssh(state, argv, state.client.close)
 
-    if shutil.which("ssh") is None:
-        raise CliError(f"ssh is not installed or not on PATH; the command is: {shlex.join(argv)}")
-    state.client.close()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if os.name == "nt":  # pragma: no cover - no exec on Windows
-        click.get_current_context().exit(subprocess.call(argv))
-    os.execvp(argv[0], argv)
+
+@instances.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("instance_id", metavar="ID", shell_complete=_complete_instance_ids)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
+@identity_option
+@exec_timeout_option
+@pass_state
+def exec_instance(
+    state: CliState,
+    instance_id: str,
+    command: Tuple[str, ...],
+    identity: Optional[str],
+    timeout: Optional[float],
+) -> None:
+    """Run a command on an instance over SSH: its output streams here, and this exits
+    with its exit status (255 when SSH itself fails).
+
+    \b
+    Examples:
+      fluidstack instances exec ID -- nvidia-smi
+      fluidstack instances exec ID -- 'cd work && python train.py'
+    """
+    exec_and_exit(state.client.instances, instance_id, command, identity, timeout)
+
+
+@instances.command("cp")
+@click.argument("source", metavar="SOURCE")
+@click.argument("destination", metavar="DEST")
+@identity_option
+@pass_state
+def copy_files(state: CliState, source: str, destination: str, identity: Optional[str]) -> None:
+    """Copy files or directories (recursively) to or from an instance, over SFTP.
+    The instance side is ID:PATH; a relative PATH is in the login user's home.
+
+    \b
+    Examples:
+      fluidstack instances cp ./data ID:data
+      fluidstack instances cp ID:results ./results
+    """
+    copy_and_report(state, lambda: state.client.instances, source, destination, identity)

@@ -168,6 +168,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="lifetime of Atlas access tokens, in simulated seconds (default 3600)",
     )
     parser.add_argument(
+        "--ssh",
+        action="store_true",
+        help="every running instance answers SSH on loopback (needs fluidstack[ssh])",
+    )
+    parser.add_argument(
+        "--ssh-port",
+        type=_port,
+        default=2222,
+        metavar="PORT",
+        help="SSH port of Atlas instances, each on its own loopback address; 0 picks a free "
+        "one (default 2222)",
+    )
+    parser.add_argument(
         "--no-control",
         dest="control",
         action="store_false",
@@ -256,6 +269,8 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         atlas_users=list(args.atlas_users),
         atlas_regions=list(args.atlas_regions),
         token_ttl=args.token_ttl,
+        ssh=args.ssh,
+        ssh_port=args.ssh_port,
     )
 
 

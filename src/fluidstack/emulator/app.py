@@ -27,6 +27,7 @@ from fluidstack.emulator.responses import (
 )
 from fluidstack.emulator.runtime import Emulator
 from fluidstack.emulator.settings import EmulatorSettings
+from fluidstack.emulator.ssh import control as ssh_control
 
 __all__ = ["ConnectionDropped", "Emulator", "create_app"]
 
@@ -252,6 +253,7 @@ def create_app(settings: Optional[EmulatorSettings] = None) -> FastAPI:
         app.include_router(platform_routes.control)
         app.include_router(atlas_control.control)
         app.include_router(control)
+        app.include_router(ssh_control.control)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -35,7 +35,10 @@ class FaultSpec(BaseModel):
     """Only requests of that Atlas client's organization."""
     times: Optional[StrictInt] = Field(default=1, ge=1)
     """How many matching requests the rule applies to; ``null`` for every one."""
-    action: Literal["error", "drop", "delay"] = "error"
+    action: Literal["error", "drop", "delay", "sshd_delay"] = "error"
+    """``sshd_delay`` (with ``--ssh``) is not about requests: an instance whose API path
+    matches ``path`` answers SSH only ``seconds`` *simulated* seconds after it is
+    ``running`` (each boot uses one of ``times``)."""
     status: StrictInt = Field(default=500, ge=100, le=599)
     body: Optional[Any] = None
     retry_after: Optional[str] = Field(default=None, max_length=200)
@@ -47,8 +50,8 @@ class FaultSpec(BaseModel):
     def _check(self) -> FaultSpec:
         if self.api_key is not None and self.client_id is not None:
             raise ValueError("give api_key (a platform account) or client_id (an Atlas org)")
-        if self.action == "delay" and self.seconds <= 0:
-            raise ValueError("a delay fault needs 'seconds' > 0")
+        if self.action in ("delay", "sshd_delay") and self.seconds <= 0:
+            raise ValueError(f"a {self.action} fault needs 'seconds' > 0")
         if not self.path.startswith("/"):
             raise ValueError("path must start with '/' (a glob such as '/instances/*')")
         for c in self.retry_after or "":
@@ -104,11 +107,31 @@ class FaultBook:
         """The first rule matching this request, consuming one of its uses."""
         if not self._rules:
             return None
-        for rule in self._rules.values():
+        return self._take(
+            path,
+            account_id,
+            lambda spec: (
+                spec.action != "sshd_delay"
+                and (spec.method == "*" or spec.method.upper() == method)
+            ),
+        )
+
+    def take_sshd_delay(self, instance_path: str, owner_id: Optional[str]) -> float:
+        """Simulated seconds an instance's sshd waits after ``running`` in the boot that
+        starts now (0 without a matching ``sshd_delay`` rule), consuming one use."""
+        rule = self._take(instance_path, owner_id, lambda spec: spec.action == "sshd_delay")
+        return 0.0 if rule is None else rule.spec.seconds
+
+    def _take(
+        self, path: str, owner_id: Optional[str], applies: Callable[[FaultSpec], bool]
+    ) -> Optional[FaultRule]:
+        """The first rule that ``applies``, for ``owner_id`` (when the rule is scoped) and
+        whose ``path`` glob matches, with one of its uses consumed."""
+        for rule in list(self._rules.values()):
             spec = rule.spec
-            if spec.method != "*" and spec.method.upper() != method:
+            if not applies(spec):
                 continue
-            if rule.account_id is not None and rule.account_id != account_id:
+            if rule.account_id is not None and rule.account_id != owner_id:
                 continue
             if not fnmatch.fnmatchcase(path, spec.path):
                 continue

@@ -4,7 +4,7 @@ fault rules, journal) and each API's state."""
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from fluidstack.emulator.atlas.state import AtlasState
 from fluidstack.emulator.clock import SimClock
@@ -12,6 +12,9 @@ from fluidstack.emulator.faults import FaultBook, Journal
 from fluidstack.emulator.platform.state import PlatformState
 from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.store import Store
+
+if TYPE_CHECKING:
+    from fluidstack.emulator.ssh.machines import SshMachines
 
 __all__ = ["Emulator"]
 
@@ -32,6 +35,21 @@ class Emulator:
         self.journal = Journal()
         self.generation = 0
         """Bumped by a full reset: requests still in flight from before it are void."""
+        self.ssh: Optional[SshMachines] = None
+        """Every instance's sshd, with ``--ssh``."""
+        if settings.ssh:
+            self._start_ssh()
+
+    def _start_ssh(self) -> None:
+        from pathlib import Path
+
+        from fluidstack.emulator.ssh.machines import SshMachines
+
+        # Instance directories live with persistent state, else in a temporary directory.
+        root = Path(f"{self.settings.db_path}.instances") if self.settings.db_path else None
+        self.ssh = SshMachines(self, root, self.settings.ssh_port)
+        self.platform.ssh = self.ssh
+        self.atlas.ssh = self.ssh
 
     def advance_clock(self, seconds: float) -> None:
         """Move simulated time forward (every API's lifecycles and expiries with it)."""
@@ -41,5 +59,8 @@ class Emulator:
             self.atlas.advance_clock(0.0)
 
     def close(self) -> None:
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None
         if self.store is not None:
             self.store.close()

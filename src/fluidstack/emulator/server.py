@@ -506,6 +506,16 @@ def run_forever(settings: EmulatorSettings) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+        machines = server.emulator_app.state.emulator.ssh
+        if machines is not None:
+            print(
+                "SSH (--ssh): platform instances answer on 127.0.0.1 at their ssh_port; "
+                f"Atlas instances on their ip, port {machines.atlas_port} "
+                f"(export FLUIDSTACK_SSH_PORT={machines.atlas_port}). Instance files: "
+                f"{machines.root}",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"FluidStack emulator listening on http://{host}:{port}", flush=True)
 
     from fluidstack.emulator.store import StoreInUse

@@ -109,7 +109,16 @@ class EmulatorSettings:
     empty means the development user ``dev@emulator.local`` with a random password.
     Left out of the repr: it holds passwords."""
 
+    ssh: bool = False
+    """Every running instance answers SSH on loopback (needs the ``[ssh]`` extra)."""
+    ssh_port: int = 2222
+    """The port every Atlas instance's sshd shares (each instance has its own loopback
+    address; 0 picks a free one); platform instances each get a port of their own (their
+    ``ssh_port`` field)."""
+
     def __post_init__(self) -> None:
+        if not 0 <= self.ssh_port <= 65535:
+            raise ValueError(f"ssh_port must be between 0 and 65535, got {self.ssh_port}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {self.port}")
         if not self.time_scale > 0:

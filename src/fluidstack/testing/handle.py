@@ -4,6 +4,7 @@ and Atlas)."""
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import httpx
@@ -190,6 +191,39 @@ class EmulatorHandle:
         """Move simulated time forward by ``seconds``; returns the new clock."""
         result: Dict[str, Any] = self._call("POST", "/clock/advance", {"seconds": seconds})
         return result
+
+    # -- ssh (an emulator started with --ssh) ----------------------------------------
+
+    def ssh_info(self) -> Dict[str, Any]:
+        """``{"enabled", "atlas_port", "directory"}`` (see ``GET /_emulator/ssh``)."""
+        result: Dict[str, Any] = self._call("GET", "/ssh")
+        return result
+
+    @property
+    def ssh_port(self) -> int:
+        """The port every Atlas instance answers SSH on (``FLUIDSTACK_SSH_PORT``, the
+        Atlas client's ``ssh_port=``); platform instances report theirs in ``ssh_port``.
+        Raises :class:`EmulatorControlError` when the emulator runs without ``--ssh``."""
+        info = self.ssh_info()
+        if not info["enabled"]:
+            raise EmulatorControlError("this emulator was started without --ssh")
+        return int(info["atlas_port"])
+
+    def instance_directory(self, instance_id: str) -> Path:
+        """The directory of an instance's files (its home is ``home/ubuntu`` inside);
+        it exists from the instance's creation until its deletion."""
+        info = self.ssh_info()
+        if not info["enabled"]:
+            raise EmulatorControlError("this emulator was started without --ssh")
+        return Path(info["directory"]) / instance_id
+
+    def add_sshd_delay(self, seconds: float, path: str = "/*", times: Optional[int] = 1,
+                       **scope: Any) -> Dict[str, Any]:  # fmt: skip
+        """Delay sshd by ``seconds`` simulated seconds after ``running``, for instances
+        whose API path matches ``path`` (``/instances/<id>``, or
+        ``/regions/<r>/api/v1alpha1/instances/<id>``), for ``times`` boots."""
+        return self.add_fault(action="sshd_delay", path=path, seconds=seconds, times=times,
+                              **scope)  # fmt: skip
 
     # -- faults ----------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from fluidstack.testing.handle import EmulatorHandle
 if TYPE_CHECKING:
     from fluidstack.atlas import AsyncAtlas, Atlas
     from fluidstack.client import AsyncFluidStack, FluidStack
-    from fluidstack.emulator.server import EmulatorServer
 
 __all__ = [
     "async_atlas",
@@ -40,30 +39,19 @@ __all__ = [
     "emulator",
     "fluidstack_client",
     "fluidstack_emulator",
+    "fluidstack_ssh_emulator",
+    "ssh_emulator",
 ]
 
 SESSION_SEED = 1234
 """Seed of the session emulator: ids, names and addresses repeat from run to run."""
 
 
-@pytest.fixture(scope="session")
-def fluidstack_emulator() -> Iterator[EmulatorHandle]:
-    """A FluidStack emulator for the whole test session (manual clock, seed, no failures)."""
-    try:
-        from fluidstack.emulator.app import create_app  # noqa: F401 - checks the extra
-        from fluidstack.emulator.server import EmulatorServer
-        from fluidstack.emulator.settings import EmulatorSettings
-    except ImportError as exc:
-        from fluidstack._extras import missing_extra
-
-        command = missing_extra(exc)
-        if command is None:
-            raise
-        pytest.fail(
-            f"the fluidstack_emulator fixture needs the emulator extra ({exc.name} is "
-            f"missing): {command}",
-            pytrace=False,
-        )
+def _session_emulator(**extra: Any) -> Iterator[EmulatorHandle]:
+    """Serve an emulator on a free loopback port (manual clock, the session seed, no
+    random failures, plus ``extra`` settings) until the session ends."""
+    from fluidstack.emulator.server import EmulatorServer
+    from fluidstack.emulator.settings import EmulatorSettings
 
     settings = EmulatorSettings(
         port=0,
@@ -71,8 +59,9 @@ def fluidstack_emulator() -> Iterator[EmulatorHandle]:
         seed=SESSION_SEED,
         failure_rate=0.0,
         log_level="warning",
+        **extra,
     )
-    server: EmulatorServer = EmulatorServer(settings)
+    server = EmulatorServer(settings)
     server.start()
     client_id, client_secret = settings.effective_atlas_clients[0]
     handle = EmulatorHandle(
@@ -87,6 +76,50 @@ def fluidstack_emulator() -> Iterator[EmulatorHandle]:
     finally:
         handle.close()
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def fluidstack_emulator() -> Iterator[EmulatorHandle]:
+    """A FluidStack emulator for the whole test session (manual clock, seed, no failures)."""
+    try:
+        from fluidstack.emulator.app import create_app  # noqa: F401 - checks the extra
+    except ImportError as exc:
+        from fluidstack._extras import missing_extra
+
+        command = missing_extra(exc)
+        if command is None:
+            raise
+        pytest.fail(
+            f"the fluidstack_emulator fixture needs the emulator extra ({exc.name} is "
+            f"missing): {command}",
+            pytrace=False,
+        )
+
+    yield from _session_emulator()
+
+
+@pytest.fixture(scope="session")
+def fluidstack_ssh_emulator() -> Iterator[EmulatorHandle]:
+    """A second session emulator, started with ``--ssh``: running instances of both
+    APIs answer SSH on loopback (Atlas on ``handle.ssh_port``). Otherwise like
+    ``fluidstack_emulator``. Skips the tests that use it when the ``[ssh]`` extra is
+    missing (it says what to install)."""
+    try:
+        import asyncssh  # noqa: F401 - checks the extra
+
+        from fluidstack.emulator.app import create_app  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"needs the ssh extra ({exc.name} is missing): pip install 'fluidstack[ssh]'")
+
+    yield from _session_emulator(ssh=True, ssh_port=0)
+
+
+@pytest.fixture
+def ssh_emulator(fluidstack_ssh_emulator: EmulatorHandle) -> EmulatorHandle:
+    """The ``--ssh`` session emulator with a clean slate (state, faults, journal and
+    every instance's directory)."""
+    fluidstack_ssh_emulator.reset()
+    return fluidstack_ssh_emulator
 
 
 @pytest.fixture

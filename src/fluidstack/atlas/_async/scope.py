@@ -103,12 +103,15 @@ class AsyncScope:
         region_api: Optional[str],
         spend: Optional[AsyncSpendLimit] = None,
         prices: Optional[Dict[str, Decimal]] = None,
+        ssh_port: int = 22,
     ) -> None:
         self.pipeline = pipeline
         self.directory = directory
         self.region = region
         self.project_id = project_id
         self.region_api = region_api
+        self.ssh_port = ssh_port
+        """The port instances answer SSH on (the API reports only their address)."""
         self.spend = spend
         """The client's spend limit, shared by its views (``None``: no limit)."""
         self.prices = prices
@@ -127,6 +130,7 @@ class AsyncScope:
             region=region,
             project_id=project_id,
             region_api=region_api,
+            ssh_port=self.ssh_port,
             spend=self.spend,
             prices=self.prices,
         )

@@ -106,6 +106,9 @@ class Atlas:
             the client obtains a token, e.g. to keep the newest refresh token.
         use_environment: Read the ``FLUIDSTACK_*`` variables for settings not given
             (default ``True``); ``False`` uses only the arguments and the defaults.
+        ssh_port: The port instances answer SSH on, for ``instances.exec``, ``upload``,
+            ``download`` and ``wait(until="ssh")`` (default: ``FLUIDSTACK_SSH_PORT``,
+            else 22; the emulator's is 2222).
         max_hourly_spend: USD per hour the organization's instances may cost together.
             A create, start or launch that would take the hourly burn (every instance in
             every region and project, priced from ``prices``) over it raises
@@ -140,6 +143,7 @@ class Atlas:
         event_hooks: Optional[EventHooks] = None,
         on_token: Optional[Callable[[IssuedToken], object]] = None,
         use_environment: bool = True,
+        ssh_port: Optional[int] = None,
         max_hourly_spend: Union[Decimal, int, float, str, None] = None,
         prices: Optional[Prices] = None,
     ) -> None:
@@ -158,6 +162,7 @@ class Atlas:
             audience=audience,
             refresh_token=refresh_token,
             use_environment=use_environment,
+            ssh_port=ssh_port,
         )
         config = finish_config(
             base_url=settings.management_api,
@@ -181,6 +186,7 @@ class Atlas:
             region=settings.region,
             project_id=settings.project_id,
             region_api=settings.region_api,
+            ssh_port=settings.ssh_port,
             prices=table,
         )
         if limit is not None and table is not None:
@@ -194,8 +200,9 @@ class Atlas:
         region: Union[str, NotGiven, None] = NOT_GIVEN,
         project_id: Union[Id, NotGiven, None] = NOT_GIVEN,
         region_url: Union[str, NotGiven, None] = NOT_GIVEN,
+        ssh_port: Union[int, NotGiven] = NOT_GIVEN,
     ) -> Atlas:
-        """A view of this client on another region and/or project.
+        """A view of this client on another region and/or project (or SSH port).
 
         The view shares this client's connections, token and region list, so it costs
         nothing to make; closing it does nothing (close the client you built). A new
@@ -215,7 +222,16 @@ class Atlas:
         view._settings = self._settings
         view._owns_http = False
         view._scope = scope.derive(region=new_region, project_id=new_project, region_api=new_root)
+        if not isinstance(ssh_port, NotGiven):
+            if not 0 < ssh_port <= 65535:
+                raise ValueError(f"ssh_port must be between 1 and 65535, got {ssh_port}")
+            view._scope.ssh_port = ssh_port
         return view
+
+    @property
+    def ssh_port(self) -> int:
+        """The port instances answer SSH on (``ssh_port=``, ``FLUIDSTACK_SSH_PORT``, 22)."""
+        return self._scope.ssh_port
 
     @property
     def region(self) -> Optional[str]:

@@ -24,7 +24,8 @@ from typing import (
 from ...core._sync._resource import raw_method
 from ...core._sync.creates import CreateGuard
 from ...core._sync.lifetime import for_the_block
-from ...core._sync.polling import poll_until
+from ...core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
+from ...core._sync.remote import RemoteAccess
 from ...core.endpoint import Endpoint, Found, side_calls
 from ...core.errors import (
     ApiError,
@@ -36,6 +37,10 @@ from ...core.errors import (
 )
 from ...core.request_options import RequestOptions, for_lookups, option
 from ...core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
+from ...core.ssh import (
+    SshError,
+    SshTarget,
+)
 from ...core.waiters import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
@@ -69,7 +74,7 @@ def _state(instance: Optional[Instance]) -> str:
     return GONE if instance is None else str(instance.state)
 
 
-class InstancesResource(AtlasResource):
+class InstancesResource(AtlasResource, RemoteAccess[Union[Id, Instance]]):
     """Machine instances of the client's project, in its region."""
 
     @property
@@ -182,6 +187,7 @@ class InstancesResource(AtlasResource):
         preemptible: Optional[bool] = None,
         lease: Optional[Duration] = None,
         wait: bool = False,
+        until: Union[InstanceState, str] = InstanceState.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
@@ -218,6 +224,8 @@ class InstancesResource(AtlasResource):
                 ``fluidstack atlas instances sweep --expired`` delete it once past.
             wait: Return only once it is ``running`` (see :meth:`wait`). If the wait
                 fails, the instance is left as it is: the error's ``instance`` says which.
+            until: With ``wait``, the state to wait for: ``running`` (default) or
+                ``"ssh"`` (running and its SSH server answers).
             timeout: With ``wait``, seconds to wait (default 900).
             poll_interval: With ``wait``, seconds between the first polls (default 5).
             request_options: Per-call options; ``idempotency_key`` sets the client token.
@@ -252,6 +260,7 @@ class InstancesResource(AtlasResource):
             return instance
         return self.wait(
             instance.id,
+            until=until,
             timeout=timeout,
             poll_interval=poll_interval,
             request_options=for_lookups(request_options),
@@ -623,9 +632,11 @@ class InstancesResource(AtlasResource):
 
         Args:
             instance_id: The instance to watch.
-            until: The state (or states) to wait for: any :class:`InstanceState`, or
-                ``"deleted"`` for an instance that no longer exists (its GET answers
-                404; the wait then returns ``None``). Default: ``running``.
+            until: The state (or states) to wait for: any :class:`InstanceState`,
+                ``"ssh"`` for running *and* its SSH server answering (on the client's
+                ``ssh_port``), or ``"deleted"`` for an instance that no longer exists
+                (its GET answers 404; the wait then returns ``None``). Default:
+                ``running``.
             timeout: Seconds to wait in all (default 900); ``None`` waits forever.
             poll_interval: Seconds between the first polls (default 5).
             max_poll_interval: Longest pause between polls (default 30).
@@ -641,15 +652,6 @@ class InstancesResource(AtlasResource):
         """
         ident = id_text(instance_id, "instance_id")
         goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
-        policy = WaitPolicy.build(
-            goals,
-            timeout,
-            poll_interval,
-            max_poll_interval,
-            # Waiting for a deletion, no state is a dead end: even a failed instance goes.
-            dead_ends={} if GONE in goals else _DEAD_ENDS,
-            status_of=_state,
-        )
 
         def fetch(options: Optional[RequestOptions]) -> Optional[Instance]:
             try:
@@ -659,9 +661,40 @@ class InstancesResource(AtlasResource):
                     return None
                 raise
 
-        return poll_until(
-            self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+        poll: Callable[[Optional[RequestOptions]], Optional[Instance]] = fetch
+        status_of: Callable[[Optional[Instance]], str] = _state
+        if SSH_GOAL in goals:
+            poll, status_of = with_ssh_goal(fetch, _state, self._ssh_address)
+        policy = WaitPolicy.build(
+            goals,
+            timeout,
+            poll_interval,
+            max_poll_interval,
+            # Waiting for a deletion, no state is a dead end: even a failed instance goes.
+            dead_ends={} if GONE in goals else _DEAD_ENDS,
+            status_of=status_of,
         )
+        return poll_until(
+            self._pipeline, policy, poll, request_options=request_options, on_poll=on_poll
+        )
+
+    # -- SSH ----------------------------------------------------------------------------
+
+    def _ssh_address(self, instance: Optional[Instance]) -> Optional[Tuple[str, int]]:
+        if instance is None or str(instance.state) != "running" or not instance.ip:
+            return None
+        return instance.ip, self._scope.ssh_port
+
+    def _ssh_target(self, instance: Union[Id, Instance]) -> SshTarget:
+        found = instance if isinstance(instance, Instance) else self.get(instance)
+        address = self._ssh_address(found)
+        if address is None:
+            raise SshError(
+                f"instance {found.id} is {found.state}: it can be reached once running "
+                f"(atlas.instances.wait({str(found.id)!r}, until='ssh'))",
+                instance_id=str(found.id),
+            )
+        return SshTarget(address[0], address[1], "ubuntu", str(found.id))
 
     # -- beyond the API -----------------------------------------------------------------
 
@@ -678,12 +711,13 @@ class InstancesResource(AtlasResource):
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
         lease: Optional[Duration] = None,
+        until: Union[InstanceState, str] = InstanceState.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
     ) -> Instance:
         """Create an instance of ``type`` in the first region that has capacity for it,
-        and return it once ``running``.
+        and return it once ``running`` (``until="ssh"``: once its SSH server answers).
 
         Reads each region's ``/capacity`` in turn and creates where the type is
         available. When an instance goes ``out-of-stock`` anyway (capacity is taken
@@ -747,6 +781,7 @@ class InstancesResource(AtlasResource):
             try:
                 return here.wait(
                     created.id,
+                    until=until,
                     timeout=timeout,
                     poll_interval=poll_interval,
                     request_options=lookups,
@@ -810,6 +845,7 @@ class InstancesResource(AtlasResource):
         filesystems: Filesystems = None,
         ephemeral: Optional[bool] = None,
         preemptible: Optional[bool] = None,
+        until: Union[InstanceState, str] = InstanceState.RUNNING,
         timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         request_options: Optional[RequestOptions] = None,
@@ -844,6 +880,7 @@ class InstancesResource(AtlasResource):
         def ready(created: Instance) -> Instance:
             return self.wait(
                 created.id,
+                until=until,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=for_lookups(request_options),

@@ -43,6 +43,7 @@ def atlas(state: CliState, region: Optional[str], project: Optional[str]) -> Non
 
 
 def _register() -> None:
+    from ..run import atlas_run
     from .instances import instances, launch
     from .login import login, logout, use, whoami
     from .resources import (
@@ -69,6 +70,7 @@ def _register() -> None:
         projects,
         instances,
         launch,
+        atlas_run,
         filesystems,
         instance_types,
         capacity,

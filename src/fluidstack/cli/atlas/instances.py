@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
+from ..remote import ENV_SSH_PORT, exec_timeout_option, identity_option, ssh_port_option
 from ..spend import run_sweep, sweep_options, to_duration
 from ..state import (
     AliasedGroup,
@@ -528,3 +529,125 @@ def launch(
         raise CliError(f"no capacity for {instance_type} in {tried}") from exc
     state.info(f"Instance {instance.id} is running in {instance.region}.")
     _show(state, instance)
+
+
+# -- logging in ----------------------------------------------------------------------------
+
+
+def ssh_port(option: Optional[int]) -> int:
+    """``--ssh-port``, else ``FLUIDSTACK_SSH_PORT``, else 22 (the SDK's rule): Atlas
+    reports no port."""
+    import os
+
+    from fluidstack.atlas.settings import resolve_ssh_port
+
+    try:
+        return resolve_ssh_port(option, os.environ.get(ENV_SSH_PORT) or None)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def ssh_client(state: CliState, port_option: Optional[int]) -> Any:
+    """The command's Atlas client, with the SSH port of its instances."""
+    return atlas_client(state).with_options(ssh_port=ssh_port(port_option))
+
+
+@instances.command("ssh")
+@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
+@click.argument("ssh_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SSH ARGS...]")
+@identity_option
+@ssh_port_option
+@click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
+@pass_state
+def ssh_instance(
+    state: CliState,
+    instance_id: str,
+    ssh_args: Tuple[str, ...],
+    identity: Optional[str],
+    ssh_port: Optional[int],
+    print_only: bool,
+) -> None:
+    """Connect to an instance with ssh, as ubuntu at its address.
+
+    \b
+    Examples:
+      fluidstack atlas instances ssh ID
+      fluidstack atlas instances ssh ID -- -L 8888:localhost:8888
+      FLUIDSTACK_SSH_PORT=2222 fluidstack atlas instances ssh ID     (the emulator)
+    """
+    import os
+    import shlex
+
+    from ..remote import Endpoint, ssh_argv, system_ssh
+
+    atlas = ssh_client(state, ssh_port)
+    instance = atlas.instances.get(instance_id)
+    if not instance.ip:
+        raise CliError(
+            f"instance {instance.id} has no address (state: {instance.state}); wait for it "
+            f"with: fluidstack atlas instances wait {instance.id}"
+        )
+    endpoint = Endpoint(str(instance.id), instance.ip, atlas.ssh_port, "ubuntu")
+    argv = ssh_argv(endpoint, os.path.expanduser(identity) if identity else None, ssh_args)
+    if print_only:
+        click.echo(shlex.join(argv))
+        return
+    system_ssh(state, argv, atlas.close)
+
+
+@instances.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
+@identity_option
+@ssh_port_option
+@exec_timeout_option
+@pass_state
+def exec_instance(
+    state: CliState,
+    instance_id: str,
+    command: Tuple[str, ...],
+    identity: Optional[str],
+    ssh_port: Optional[int],
+    timeout: Optional[float],
+) -> None:
+    """Run a command on an instance over SSH: its output streams here, and this exits
+    with its exit status (255 when SSH itself fails).
+
+    \b
+    Examples:
+      fluidstack atlas instances exec ID -- nvidia-smi
+      fluidstack atlas instances exec ID -- 'cd work && python train.py'
+    """
+    from ..remote import exec_and_exit, remote_command
+
+    remote_command(command)  # a usage error before anything is sent
+    exec_and_exit(ssh_client(state, ssh_port).instances, instance_id, command, identity, timeout)
+
+
+@instances.command("cp")
+@click.argument("source", metavar="SOURCE")
+@click.argument("destination", metavar="DEST")
+@identity_option
+@ssh_port_option
+@pass_state
+def copy_files(
+    state: CliState,
+    source: str,
+    destination: str,
+    identity: Optional[str],
+    ssh_port: Optional[int],
+) -> None:
+    """Copy files or directories (recursively) to or from an instance, over SFTP.
+    The instance side is ID:PATH; a relative PATH is in ubuntu's home.
+
+    \b
+    Examples:
+      fluidstack atlas instances cp ./data ID:data
+      fluidstack atlas instances cp ID:results ./results
+    """
+    from ..remote import copy_and_report
+
+    def resource() -> Any:
+        return ssh_client(state, ssh_port).instances
+
+    copy_and_report(state, resource, source, destination, identity)

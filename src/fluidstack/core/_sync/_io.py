@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import socket
 import ssl
 import threading
 import time
 from time import sleep
-from typing import Any, ContextManager, Iterable, Iterator, Mapping, Optional, Type
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    ContextManager,
+    Iterable,
+    Iterator,
+    Mapping,
+    Optional,
+    Type,
+    TypeVar,
+)
 
 import httpcore
 import httpx
 
-__all__ = ["HttpClient", "deadline", "new_http_client", "new_lock", "shielded", "sleep"]
+from ..ssh import run_in_ssh_thread
+
+__all__ = [
+    "HttpClient",
+    "deadline",
+    "new_http_client",
+    "new_lock",
+    "run_ssh",
+    "shielded",
+    "sleep",
+    "ssh_banner",
+]
+
+T = TypeVar("T")
 
 HttpClient = httpx.Client
 
@@ -26,6 +51,36 @@ def shielded() -> contextlib.nullcontext[None]:
 def new_lock() -> threading.Lock:
     """A lock for ``with``: one thread at a time."""
     return threading.Lock()
+
+
+def run_ssh(make: Callable[[], Awaitable[T]]) -> T:
+    """Run an SSH coroutine (asyncssh) on the SSH thread's private event loop, so that
+    it works even when this thread already runs one (Jupyter)."""
+    return run_in_ssh_thread(make)
+
+
+def ssh_banner(host: str, port: int, within: float) -> bool:
+    """Whether an SSH server answers at ``host:port`` with its version line in time."""
+    until = time.monotonic() + within
+    try:
+        with socket.create_connection((host, port), timeout=within) as sock:
+            seen = b""
+            while len(seen) < 4096:
+                left = until - time.monotonic()
+                if left <= 0:
+                    return False
+                sock.settimeout(left)
+                chunk = sock.recv(1024)
+                if not chunk:
+                    return False
+                seen += chunk
+                # Servers may send other lines first (RFC 4253 4.2); the version decides.
+                lines = seen.split(b"\n")
+                if any(line.startswith(b"SSH-") for line in lines[:-1]):
+                    return True
+            return False
+    except OSError:
+        return False
 
 
 # -- the total deadline ------------------------------------------------------------------

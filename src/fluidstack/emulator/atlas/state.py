@@ -32,6 +32,7 @@ from fluidstack.emulator.clock import SimClock, iso
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError, storage_unavailable
 from fluidstack.emulator.settings import EmulatorSettings
+from fluidstack.emulator.ssh.hooks import SshHooks
 from fluidstack.emulator.store import RecordKey, Store, StoreUnavailable
 
 __all__ = [
@@ -315,6 +316,8 @@ class AtlasState:
         self._store = store
         self._dirty: Dict[RecordKey, Optional[Any]] = {}
         self._system_random = random.SystemRandom()
+        self.ssh: Optional[SshHooks] = None
+        """The emulator's sshd (``--ssh``): instances then answer SSH on loopback."""
         self.region_names: List[str] = list(settings.effective_atlas_regions)
         self.logins = Logins(self)
         """Users, their authorization codes and refresh tokens (browser login)."""
@@ -652,11 +655,15 @@ class AtlasState:
                 self._empty()
                 self._bootstrap()
                 self._commit(clear=True)
+                if self.ssh is not None:
+                    self.ssh.sync()
                 return None
             org = self.require_org(client_id)
             self._drop_org_state(org)
             self._seed_org(org)
             self._commit()
+            if self.ssh is not None:
+                self.ssh.sync()
             return org
 
     def _drop_org_state(self, org: Organization) -> None:
@@ -1121,6 +1128,8 @@ class AtlasState:
             rng = self._random("instance")
             instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             ip = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+            if self.ssh is not None:  # an address of its own, where its sshd listens
+                ip = self.ssh.atlas_address()
             in_stock = self._available(region, type_name, now) > 0
             if not in_stock:
                 steps = [("creating", 0.0), ("out-of-stock", CREATING_SECONDS)]
@@ -1154,6 +1163,8 @@ class AtlasState:
             self._index(instance)
             self._touch_instance(instance)
             self._commit()
+            if self.ssh is not None:
+                self.ssh.atlas_created(instance.id, instance.ip)
             return instance.view("creating")
 
     def stop_instance(
@@ -1202,6 +1213,8 @@ class AtlasState:
             instance.plan(now, [("deleting", 0.0), (GONE, DELETING_SECONDS)])
             self._touch_instance(instance)
             self._commit()
+            if self.ssh is not None:  # its boot disk is lost at once
+                self.ssh.deleted("atlas", instance.id)
 
     # -- filesystems --------------------------------------------------------------------
 

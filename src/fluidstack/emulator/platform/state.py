@@ -30,6 +30,7 @@ from fluidstack.emulator.platform.catalog import OS_LABELS, Catalog, Offer, load
 from fluidstack.emulator.platform.ledger import CAPACITY_FREE_STATUSES, Ledger, status_at
 from fluidstack.emulator.responses import ApiError, storage_unavailable
 from fluidstack.emulator.settings import EmulatorSettings
+from fluidstack.emulator.ssh.hooks import SshHooks
 from fluidstack.emulator.store import RecordKey, Store, StoreUnavailable
 
 __all__ = [
@@ -255,6 +256,8 @@ class PlatformState:
         self._dirty: Dict[RecordKey, Optional[Any]] = {}
         self._clear = False
         self._system_random = random.SystemRandom()
+        self.ssh: Optional[SshHooks] = None
+        """The emulator's sshd (``--ssh``): instances then answer SSH on loopback."""
         self.dev_login_code: Optional[str] = (
             "fs-dev-" + secrets.token_urlsafe(18) if settings.dev_login_enabled else None
         )
@@ -489,6 +492,8 @@ class PlatformState:
                 self._empty()
                 self._bootstrap_accounts()
                 self._commit(clear=True)
+                if self.ssh is not None:
+                    self.ssh.sync()
                 return None
             account = self.require_account_for_key(api_key)
             now = self.clock.now()
@@ -522,6 +527,8 @@ class PlatformState:
             self.ledger.clear_account(account, now)
             self._touch_account(account)
             self._commit()
+            if self.ssh is not None:
+                self.ssh.sync()
             return account
 
     def create_account(self, api_key: str, balance: float) -> Account:
@@ -896,13 +903,16 @@ class PlatformState:
             volume_status = "deleted"
         else:
             volume_status = "attached" if up else "attaching"
+        address, port = instance.ip_address, "22"
+        if up and self.ssh is not None:  # a real sshd on this machine's loopback
+            address, port = "127.0.0.1", str(self.ssh.platform_port(instance.id))
         return {
             "id": instance.id,
             "status": status,
             "username": "ubuntu" if up else None,
-            "ssh_port": "22" if up else None,
+            "ssh_port": port if up else None,
             "ssh_keys": list(instance.ssh_keys),
-            "ip_address": instance.ip_address if up else None,
+            "ip_address": address if up else None,
             "name": instance.name,
             "current_gpu_hr_cost": instance.rate_per_gpu(status),
             "configuration": {
@@ -1032,6 +1042,8 @@ class PlatformState:
             instance.segments.append(("terminated", now))
             self._replanned(instance, now)
             self._commit()
+            if self.ssh is not None:
+                self.ssh.deleted("platform", instance.id)
             return {"message": f"Instance {instance.id} terminated"}
 
     # -- ssh keys -----------------------------------------------------------------------

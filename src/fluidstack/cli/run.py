@@ -1,0 +1,616 @@
+"""``fluidstack run`` and ``fluidstack atlas run``: run a command on a fresh instance and
+tear it down.
+
+The steps: choose what to rent (the cheapest offer, or the type asked for), create it,
+wait until SSH answers, upload the working directory (minus what ``.gitignore``
+ignores), run the command with its output streamed here, download the ``--out`` paths,
+and delete the instance. The instance is deleted whatever happens after it was asked
+for: success, a failing command, ``--max-runtime``, Ctrl-C, a lost connection, a failed
+wait, or an interrupted create (the SDK's ``ephemeral``/``disposable`` find an instance
+whose create answer was lost). ``--keep`` keeps it and says how to delete it.
+
+Only Click is imported at module level: ``fluidstack --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
+
+import click
+
+from .remote import (
+    EXIT_SSH_FAILED,
+    identity_option,
+    remote_command,
+    require_ssh_extra,
+    ssh_port_option,
+)
+from .state import CliError, CliState, pass_state
+from .waiting import elapsed_text
+
+__all__ = ["atlas_run", "pack_directory", "run"]
+
+EXIT_TIMEOUT = 124
+"""Exit status when the command ran past ``--max-runtime`` (as ``timeout(1)``)."""
+
+
+# -- the working directory ---------------------------------------------------------------
+
+
+def _ignore_specs(root: Path) -> Callable[[str, bool], bool]:
+    """Whether a path (relative to ``root``, ``/``-separated) is ignored by the
+    ``.gitignore`` files of ``root`` and its folders (each applies below its folder)."""
+    import pathspec
+
+    specs: Dict[str, Any] = {}
+
+    def spec_for(folder: str) -> Any:
+        if folder not in specs:
+            path = root / folder / ".gitignore"
+            try:
+                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                lines = []
+            specs[folder] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        return specs[folder]
+
+    def ignored(relative: str, is_dir: bool) -> bool:
+        parts = relative.split("/")
+        if parts[0] == ".git":
+            return True
+        for depth in range(len(parts)):
+            folder = "/".join(parts[:depth])
+            spec = spec_for(folder)
+            if spec is None:
+                continue
+            below = "/".join(parts[depth:]) + ("/" if is_dir else "")
+            if spec.match_file(below):
+                return True
+        return False
+
+    return ignored
+
+
+def pack_directory(root: Path) -> Tuple[bytes, int]:
+    """The files of ``root`` that ``.gitignore`` does not ignore (``.git`` never goes),
+    as a gzipped tar, and how many files it holds."""
+    import io
+    import tarfile
+
+    ignored = _ignore_specs(root)
+    buffer = io.BytesIO()
+    count = 0
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for folder, dirs, files in os.walk(root):
+            base = Path(folder).relative_to(root).as_posix()
+            prefix = "" if base == "." else base + "/"
+            dirs[:] = sorted(d for d in dirs if not ignored(prefix + d, True))
+            for name in sorted(files):
+                relative = prefix + name
+                if ignored(relative, False):
+                    continue
+                path = Path(folder) / name
+                if path.is_symlink() or path.is_file():
+                    tar.add(str(path), arcname=relative, recursive=False)
+                    count += 1
+    return buffer.getvalue(), count
+
+
+# -- the steps (module-level, so that a test can interrupt any one of them) ---------------
+
+
+@dataclass
+class Job:
+    """What one run does on its instance, and what it has done so far."""
+
+    command: str
+    key_path: Optional[str]
+    max_runtime: Optional[float]
+    outputs: List[str]
+    local_root: Path
+    remote_dir: str
+    instance: Any = None
+    status: Optional[int] = None
+    notes: List[str] = field(default_factory=list)
+    unsure: bool = False
+    """The run ended in a way that leaves the instance's fate unknown (a failed delete,
+    the delete abandoned): the report must not claim it is gone."""
+
+
+def upload_workdir(state: CliState, resource: Any, job: Job) -> None:
+    """Step 4: the working directory into ``~/<its name>`` on the instance."""
+    archive, count = pack_directory(job.local_root)
+    state.info(f"Uploading {count} files from {job.local_root} to ~/{job.remote_dir} ...")
+    quoted = shlex.quote(job.remote_dir)
+    resource.exec(
+        job.instance,
+        f"mkdir -p {quoted} && tar xzf - -C {quoted}",
+        stdin=archive,
+        key_path=job.key_path,
+    ).check()
+
+
+def run_command(state: CliState, resource: Any, job: Job) -> None:
+    """Step 5: the command, in the uploaded directory, its output streamed here."""
+    import sys
+
+    state.info(f"Running: {job.command}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    result = resource.exec(
+        job.instance,
+        f"cd {shlex.quote(job.remote_dir)} && {job.command}",
+        key_path=job.key_path,
+        timeout=job.max_runtime,
+        stdout=getattr(sys.stdout, "buffer", sys.stdout),
+        stderr=getattr(sys.stderr, "buffer", sys.stderr),
+    )
+    job.status = int(result.exit_status)
+
+
+def download_outputs(state: CliState, resource: Any, job: Job) -> None:
+    """Step 6: each ``--out`` path (relative to the remote directory) to the same
+    relative place here; a missing one is reported, not fatal."""
+    for path in job.outputs:
+        relative = path.strip("/") or "."
+        remote = f"{job.remote_dir}/{relative}"
+        found = resource.exec(job.instance, f"test -e {shlex.quote(remote)}", key_path=job.key_path)
+        if not found.ok:
+            state.warn(f"--out {path}: not on the instance")
+            continue
+        local = job.local_root / relative
+        local.parent.mkdir(parents=True, exist_ok=True)
+        resource.download(job.instance, remote, local.parent, key_path=job.key_path)
+        state.info(f"Downloaded {path}.")
+
+
+def _on_instance(state: CliState, resource: Any, job: Job) -> None:
+    upload_workdir(state, resource, job)
+    run_command(state, resource, job)
+    # A failed command's outputs (logs, partial results) are worth having too.
+    if job.outputs:
+        download_outputs(state, resource, job)
+
+
+class _Interrupts:
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal) during a run, in the main thread.
+
+    The first one stops the step in progress (as ``KeyboardInterrupt``) and the run goes
+    on to delete its instance. Once the instance is being deleted, further ones are told
+    to wait rather than cut the delete short (a GPU left billing is worse than a few
+    seconds); the third of them gives up and leaves the instance, saying so.
+    """
+
+    GIVE_UP_AFTER = 3
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self.tearing_down = False
+        """Set once the instance is (about to be) deleted."""
+        self.signal_number: Optional[int] = None
+        """The signal that interrupted the run, if one did."""
+        self._deferred = 0
+        self.gave_up = False
+        """Interrupted while deleting, too often: the instance was left as it was."""
+        self._previous: Dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for number in _STOP_SIGNALS:
+                # An ignored signal stays ignored (`nohup fluidstack run ...`, `... &`).
+                if signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous.clear()
+
+    def _handle(self, number: int, frame: object) -> None:
+        if not self.tearing_down:
+            self.tearing_down = True
+            self.signal_number = number
+            raise KeyboardInterrupt
+        self._deferred += 1
+        ident = getattr(self._job.instance, "id", None) or "the instance"
+        if self._deferred >= self.GIVE_UP_AFTER:
+            self.gave_up = True
+            click.echo(f"\nLeaving {ident} as it is: delete it yourself.", err=True)
+            raise KeyboardInterrupt
+        left = self.GIVE_UP_AFTER - self._deferred
+        click.echo(
+            f"\nStill deleting {ident}, so that it stops billing; interrupt {left} more "
+            "time(s) to leave it running.",
+            err=True,
+        )
+
+
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _execute(
+    state: CliState,
+    resource: Any,
+    job: Job,
+    open_instance: Callable[[], ContextManager[Any]],
+    summary: Callable[[Job, float, bool], None],
+    keep: bool,
+) -> None:
+    """Run the job on the instance ``open_instance`` gives, mapping the ways it can end
+    to exit statuses; the instance is gone (or kept) before anything is reported."""
+    from fluidstack.core.errors import ApiError, InstanceFailedError, WaitTimeoutError
+    from fluidstack.core.ssh import CommandTimeoutError, SshError
+
+    started = time.monotonic()
+    exit_code = 0
+    interrupts = _Interrupts(job)
+    try:
+        with interrupts, open_instance() as instance:
+            try:
+                job.instance = instance
+                elapsed = elapsed_text(time.monotonic() - started)
+                state.info(f"Instance {instance.id} answers SSH ({elapsed}).")
+                _on_instance(state, resource, job)
+            finally:
+                interrupts.tearing_down = True  # the delete comes next
+        exit_code = job.status or 0
+    except KeyboardInterrupt:
+        job.unsure = interrupts.gave_up
+        summary(job, time.monotonic() - started, keep)
+        if interrupts.signal_number not in (None, signal.SIGINT):
+            # SIGTERM, or SIGHUP (the terminal went away): exit as killed by it.
+            click.get_current_context().exit(128 + int(interrupts.signal_number))
+        raise
+    except CommandTimeoutError:
+        job.notes.append(f"the command ran longer than --max-runtime {job.max_runtime:g}s")
+        exit_code = EXIT_TIMEOUT
+    except SshError as exc:
+        job.notes.append(f"SSH failed: {exc}")
+        exit_code = EXIT_SSH_FAILED
+    except (WaitTimeoutError, InstanceFailedError) as exc:
+        job.notes.append(str(exc))
+        exit_code = 1
+    except ApiError:
+        # A create refused, or a delete that failed: its error says which, and what to do.
+        job.unsure = True
+        summary(job, time.monotonic() - started, keep)
+        raise
+    summary(job, time.monotonic() - started, keep)
+    click.get_current_context().exit(exit_code)
+
+
+def _report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optional[str],
+            delete_command: str) -> None:  # fmt: skip
+    for note in job.notes:
+        click.echo(f"error: {note}", err=True)
+    ident = getattr(job.instance, "id", None)
+    if kept and ident is not None:
+        state.info(f"Instance {ident} was kept (--keep). Delete it with: {delete_command} {ident}")
+    elif job.unsure:
+        if ident is not None:
+            click.echo(f"warning: instance {ident} may still be running: {delete_command} {ident}",
+                       err=True)  # fmt: skip
+    elif ident is not None:
+        state.info(f"Instance {ident} was deleted after {elapsed_text(seconds)}.")
+    else:
+        state.info("No instance is left running.")
+    if cost:
+        state.info(cost)
+    if job.status is not None and job.status != 0:
+        click.echo(f"error: the command exited with status {job.status}", err=True)
+
+
+def _common_options(func: Any) -> Any:
+    options: List[Callable[[Any], Any]] = [
+        click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND..."),
+        identity_option,
+        click.option(
+            "--max-runtime",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="S",
+            help="Stop the command after S seconds (exit 124); the instance is deleted.",
+        ),
+        click.option(
+            "--out",
+            "outputs",
+            multiple=True,
+            metavar="PATH",
+            help="A file or folder (relative to the working directory) to download "
+            "after the command, to the same place here (repeatable).",
+        ),
+        click.option(
+            "--keep", is_flag=True, help="Keep the instance afterwards (says how to delete it)."
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=900.0,
+            show_default=True,
+            metavar="S",
+            help="Give up waiting for the instance to answer SSH after S seconds.",
+        ),
+        click.option(
+            "--poll-interval",
+            type=click.FloatRange(min=0, min_open=True),
+            default=2.0,
+            show_default=True,
+            metavar="S",
+            help="Seconds between the first status polls.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _job(command: Tuple[str, ...], identity: Optional[str], max_runtime: Optional[float],
+         outputs: Tuple[str, ...]) -> Job:  # fmt: skip
+    root = Path.cwd()
+    return Job(
+        command=remote_command(command),
+        key_path=os.path.expanduser(identity) if identity else None,
+        max_runtime=max_runtime,
+        outputs=list(outputs),
+        local_root=root,
+        remote_dir=root.name or "work",
+    )
+
+
+@contextlib.contextmanager
+def _kept(create: Callable[[], Any], wait: Callable[[Any], Any], job: Job) -> Iterator[Any]:
+    """``--keep``: create and wait, and leave the instance as it is whatever happens (the
+    report names it even when the wait was interrupted)."""
+    job.instance = created = create()
+    yield wait(created)
+
+
+# -- fluidstack run (the platform API) ----------------------------------------------------
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--gpu-type",
+    "gpu_types",
+    multiple=True,
+    metavar="TYPE",
+    help="Acceptable GPU type (repeatable; default: the cheapest of any type).",
+)
+@click.option("--gpu-count", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--region", "regions", multiple=True, metavar="REGION", help="Acceptable region.")
+@click.option("--max-price", type=float, metavar="USD", help="Highest price per hour.")
+@click.option("--ssh-key", metavar="NAME", help="Account SSH key (default: your only one).")
+@_common_options
+@pass_state
+def run(
+    state: CliState,
+    gpu_types: Tuple[str, ...],
+    gpu_count: int,
+    regions: Tuple[str, ...],
+    max_price: Optional[float],
+    ssh_key: Optional[str],
+    command: Tuple[str, ...],
+    identity: Optional[str],
+    max_runtime: Optional[float],
+    outputs: Tuple[str, ...],
+    keep: bool,
+    timeout: float,
+    poll_interval: float,
+) -> None:
+    """Run a command on a new GPU instance, then delete it.
+
+    Picks the cheapest offer (or --gpu-type), creates the instance, waits until SSH
+    answers, uploads the working directory (minus what .gitignore ignores) to
+    ~/<its name>, runs COMMAND there with its output streamed here, downloads the --out
+    paths and deletes the instance, on success, failure, --max-runtime, Ctrl-C or a lost
+    connection, and prints what it cost. Exits with the command's status (124 past
+    --max-runtime, 255 when SSH fails, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP).
+
+    \b
+    Examples:
+      fluidstack run -- nvidia-smi
+      fluidstack run --gpu-type H100_PCIE_80GB --out results -- python train.py
+    """
+    from fluidstack.core.errors import ApiError, NoCapacityError
+    from fluidstack.resources.launch import is_out_of_stock
+
+    from .instances import _pick_ssh_key
+    from .render import money
+
+    require_ssh_extra()
+    job = _job(command, identity, max_runtime, outputs)
+    client = state.client
+    key_name = ssh_key or _pick_ssh_key(state)
+    plan = client.instances.launch(
+        gpu_type=list(gpu_types) or None,
+        ssh_key=key_name,
+        gpu_count=gpu_count,
+        regions=list(regions) or None,
+        max_price_per_hour=max_price,
+        dry_run=True,
+    )
+    if not plan.options:
+        raise CliError(
+            "no configuration in the catalog matches (see `fluidstack configurations list`)"
+        )
+    balance_before = client.user.get_balance().balance
+    chosen: List[Any] = []
+
+    def wait_args() -> Dict[str, Any]:
+        return {"until": "ssh", "timeout": timeout, "poll_interval": poll_interval}
+
+    @contextlib.contextmanager
+    def open_instance() -> Iterator[Any]:
+        for option in plan.options:
+            state.info(
+                f"Creating {option.gpu_count}x {option.gpu_type} in {option.region} "
+                f"({money(option.price_per_hour)}/hour) and waiting for SSH ..."
+            )
+            arguments: Dict[str, Any] = {
+                "gpu_type": option.gpu_type,
+                "gpu_count": option.gpu_count,
+                "region": option.region,
+                "ssh_key": key_name,
+            }
+            manager: ContextManager[Any]
+            if keep:
+                manager = _kept(
+                    lambda a=arguments: client.instances.create(**a),  # type: ignore[misc]
+                    lambda created: client.instances.wait(created.id, **wait_args()),
+                    job,
+                )
+            else:
+                manager = client.instances.ephemeral(**arguments, **wait_args())
+            with contextlib.ExitStack() as stack:
+                try:
+                    instance = stack.enter_context(manager)
+                except ApiError as exc:
+                    if is_out_of_stock(exc):
+                        state.info(f"{option.gpu_type} in {option.region} is out of stock.")
+                        continue
+                    raise
+                chosen.append(option)
+                yield instance
+                return
+        raise NoCapacityError("every matching offer is out of stock")
+
+    def summary(job: Job, seconds: float, kept: bool) -> None:
+        cost: Optional[str] = None
+        try:
+            after = client.user.get_balance().balance
+        except ApiError:
+            after = None
+        if kept and job.instance is not None and chosen:
+            cost = f"It costs {money(chosen[0].price_per_hour)}/hour while it runs."
+        elif after is not None and job.instance is not None:
+            spent = max(balance_before - after, 0)
+            cost = f"Cost: {money(spent)} (what the account balance went down by meanwhile)."
+        _report(state, job, seconds, kept, cost, "fluidstack instances delete")
+
+    _execute(state, client.instances, job, open_instance, summary, keep)
+
+
+# -- fluidstack atlas run -----------------------------------------------------------------
+
+
+def _smallest_type(atlas: Any) -> str:
+    """Atlas publishes no prices: the smallest type (fewest GPUs, then CPUs) that the
+    region has capacity for stands in for the cheapest."""
+    capacity = {c.name: c.capacity for c in atlas.capacity.list()}
+    kinds = [k for k in atlas.instance_types.list() if capacity.get(k.name, 0) > 0]
+    if not kinds:
+        raise CliError("the region has no capacity for any instance type")
+    kinds.sort(key=lambda k: (k.gpu_count or 0, k.cpu or 0, k.name))
+    return str(kinds[0].name)
+
+
+@click.command("run", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--type",
+    "instance_type",
+    metavar="TYPE",
+    help="Instance type (default: the smallest with capacity).",
+)
+@click.option(
+    "--ssh-key",
+    "ssh_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    metavar="FILE.pub",
+    help="Public key allowed to log in (repeatable; default ~/.ssh/id_ed25519.pub or "
+    "id_rsa.pub, if there).",
+)
+@ssh_port_option
+@_common_options
+@pass_state
+def atlas_run(
+    state: CliState,
+    instance_type: Optional[str],
+    ssh_keys: Tuple[str, ...],
+    ssh_port: Optional[int],
+    command: Tuple[str, ...],
+    identity: Optional[str],
+    max_runtime: Optional[float],
+    outputs: Tuple[str, ...],
+    keep: bool,
+    timeout: float,
+    poll_interval: float,
+) -> None:
+    """Run a command on a new Atlas instance in the region, then delete it.
+
+    Like `fluidstack run`: creates an instance of --type (default: the smallest type the
+    region has capacity for; Atlas publishes no prices), waits until SSH answers,
+    uploads the working directory (minus what .gitignore ignores) to ~/<its name>,
+    runs COMMAND with its output streamed here, downloads the --out paths and deletes
+    the instance whatever happens. Exits with the command's status (124 past
+    --max-runtime, 255 when SSH fails, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP).
+
+    \b
+    Examples:
+      fluidstack atlas run --type h100-hgx-80gb.8x -- nvidia-smi
+      fluidstack atlas run --out results -- python train.py
+    """
+    from .atlas.instances import build_user_data, ssh_client
+
+    require_ssh_extra()
+    job = _job(command, identity, max_runtime, outputs)
+    atlas = ssh_client(state, ssh_port)
+    keys = list(ssh_keys)
+    if not keys:
+        for name in ("id_ed25519.pub", "id_rsa.pub"):
+            candidate = Path.home() / ".ssh" / name
+            if candidate.exists():
+                keys.append(str(candidate))
+                break
+    if not keys:
+        state.info(
+            "No --ssh-key: only the keys registered with `fluidstack atlas keys create` can log in."
+        )
+    user_data = build_user_data(None, keys) if keys else None
+    kind = instance_type or _smallest_type(atlas)
+    if instance_type is None:
+        state.info(
+            f"Using {kind}, the smallest type with capacity here (Atlas publishes no prices)."
+        )
+    arguments = {
+        "type": kind,
+        "user_data": user_data,
+        "name": f"run-{Path.cwd().name or 'work'}"[:60],
+    }
+    waits = {"until": "ssh", "timeout": timeout, "poll_interval": poll_interval}
+
+    def open_instance() -> ContextManager[Any]:
+        state.info(f"Creating a {kind} instance and waiting for SSH ...")
+        if keep:
+            return _kept(
+                lambda: atlas.instances.create(**arguments),
+                lambda created: atlas.instances.wait(created.id, **waits),
+                job,
+            )
+        manager: ContextManager[Any] = atlas.instances.disposable(**arguments, **waits)
+        return manager
+
+    def summary(job: Job, seconds: float, kept: bool) -> None:
+        cost = f"Atlas publishes no prices: {kind} ran for {elapsed_text(seconds)}."
+        _report(state, job, seconds, kept, cost, "fluidstack atlas instances delete")
+
+    if not _valid_name(arguments["name"]):
+        arguments["name"] = "run"
+    _execute(state, atlas.instances, job, open_instance, summary, keep)
+
+
+def _valid_name(name: object) -> bool:
+    import re
+
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) is not None
