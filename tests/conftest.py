@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+import subprocess
+from typing import AsyncIterator, Iterator, List
 
 import pytest
 
@@ -32,3 +33,15 @@ async def clients(
     made = Clients(request.param, emulator)
     yield made
     await made.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[List[subprocess.Popen[str]]]:
+    """Subprocesses a test starts (emulators, the CLI): append them, and whatever is still
+    running at the end is killed and reaped."""
+    started: List[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)

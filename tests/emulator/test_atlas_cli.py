@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from typing import Iterator, List
+from typing import List
 
 import httpx
 import pytest
@@ -17,16 +17,6 @@ from fluidstack.emulator import (
     EmulatorSettings,
 )
 from fluidstack.emulator.__main__ import build_parser, settings_from_args
-
-
-@pytest.fixture
-def processes() -> Iterator[List[subprocess.Popen[str]]]:
-    started: List[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
 
 
 def token(url: str, client_id: str, secret: str) -> httpx.Response:

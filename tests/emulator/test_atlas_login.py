@@ -662,16 +662,6 @@ def _dev_password(process: subprocess.Popen[str]) -> str:
     raise AssertionError("the development user's password was not announced")
 
 
-@pytest.fixture
-def processes() -> Iterator[List[subprocess.Popen[str]]]:
-    started: List[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
-
-
 def _login(url: str, email: str, password: str) -> Dict[str, Any]:
     handle = EmulatorHandle(url, "unused")
     try:

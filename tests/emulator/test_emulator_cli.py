@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import httpx
 import pytest
@@ -44,16 +44,6 @@ def _start(*flags: str) -> Tuple[subprocess.Popen[str], str]:
         _, err = process.communicate(timeout=10)
         raise AssertionError(f"unexpected first line {line!r}; stderr: {err}")
     return process, match.group(1)
-
-
-@pytest.fixture
-def processes() -> Iterator[List[subprocess.Popen[str]]]:
-    started: List[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
 
 
 def test_listening_line_dev_key_and_clean_sigterm(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import httpx
 import pytest
@@ -19,16 +19,6 @@ from fluidstack.emulator import EmulatorServer, EmulatorSettings
 from fluidstack.testing import EmulatorHandle
 
 OLD_FIXED_CODE = "fs-emulator-dev-code"
-
-
-@pytest.fixture
-def processes() -> Iterator[List[subprocess.Popen[str]]]:
-    started: List[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
 
 
 # -- item 1: the development login ------------------------------------------------------

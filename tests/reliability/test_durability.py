@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import httpx
 import pytest
@@ -72,16 +72,6 @@ def write_until_stopped(url: str, prefix: str, stop: threading.Event, acked: Ack
                             acked.instances.append(response.json()["id"])
             except httpx.HTTPError:
                 return  # the server is gone
-
-
-@pytest.fixture
-def processes() -> Iterator[List[subprocess.Popen[str]]]:
-    started: List[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
 
 
 @pytest.mark.slow
