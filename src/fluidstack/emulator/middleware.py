@@ -238,16 +238,7 @@ class EmulatorMiddleware:
         if has_lone_surrogate(body):
             await send_json(send, 400, NOT_UNICODE)
             return
-        replayed = False
-
-        async def replay_receive() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay_receive, send)
+        await self.app(scope, _replaying(body, receive), send)
 
     def _record(
         self,
@@ -384,16 +375,7 @@ class EmulatorMiddleware:
             send,
         ):
             return
-        replayed = False
-
-        async def replay_receive() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await request.downstream(scope, replay_receive, send)
+        await request.downstream(scope, _replaying(body, receive), send)
 
 
 class _Request:
