@@ -2,9 +2,10 @@
 
 ``ray up``'s head creation, the ``StandardAutoscaler`` scaling to ``min_workers``, up on
 demand and back down when idle, and ``ray down``, with the instances counted on the
-emulator at every step. Only two things are stand-ins: the process runner (SSH: the
-emulator's instances cannot be reached, see docs/ray.md) records the commands Ray would
-run on each node instead of running them, and the GCS client (there is no Ray runtime)
+emulator at every step. Only two things are stand-ins: the process runner (no SSH, so
+both APIs and scaling on demand run fast; test_ray_up_emulator.py runs the real thing
+over SSH) records the commands Ray would run on each node instead of running them, and
+the GCS client (there is no Ray runtime)
 accepts every drain. The resource load is reported to the autoscaler as the head's GCS
 would report it, through Ray's ``LoadMetrics``.
 """

@@ -93,6 +93,21 @@ async def test_a_pty_shell(ssh_emulator: EmulatorHandle, key: KeyPair) -> None:
     assert "xterm" in output
 
 
+async def test_a_pty_session_ends_with_its_shell_and_knows_its_addresses(
+    ssh_emulator: EmulatorHandle, key: KeyPair
+) -> None:
+    """As under OpenSSH's sshd: a daemon left holding the terminal (``ray start``'s) does
+    not keep the session open, and ``SSH_CONNECTION`` names the address reached."""
+    instance = _platform(ssh_emulator, key)
+    async with await _connect(instance, key) as conn:
+        command = "setsid sleep 30 & echo $SSH_CONNECTION; exit 3"
+        result = await asyncio.wait_for(conn.run(command, term_type="xterm"), 20)
+    assert result.exit_status == 3
+    client, _, server, port = str(result.stdout).split()
+    assert (server, port) == ("127.0.0.1", str(instance["ssh_port"]))
+    assert client == "127.0.0.1"
+
+
 async def test_stop_closes_sessions_and_sshd_comes_back_with_the_files(
     ssh_emulator: EmulatorHandle, key: KeyPair
 ) -> None:

@@ -121,6 +121,7 @@ async def run_session(machine: Machine, process: asyncssh.SSHServerProcess[bytes
     term = process.term_type
     argv = [shell(), "-c", command] if command is not None else [shell(), "-l"]
     env = disk.env(machine.instance_id, term)
+    env.update(_connection_env(process))
     try:
         if term:
             status = await _run_with_pty(machine, process, argv, env)
@@ -131,6 +132,19 @@ async def run_session(machine: Machine, process: asyncssh.SSHServerProcess[bytes
         status = 255
     if not process.channel.is_closing():
         process.exit(status)
+
+
+def _connection_env(process: asyncssh.SSHServerProcess[bytes]) -> Dict[str, str]:
+    """``SSH_CONNECTION`` and ``SSH_CLIENT``, as OpenSSH's sshd sets them: a session can
+    tell which of its machine's addresses it was reached on (e.g. a Ray node's IP)."""
+    peer = process.get_extra_info("peername")
+    local = process.get_extra_info("sockname")
+    if not peer or not local:
+        return {}
+    return {
+        "SSH_CONNECTION": f"{peer[0]} {peer[1]} {local[0]} {local[1]}",
+        "SSH_CLIENT": f"{peer[0]} {peer[1]} {local[1]}",
+    }
 
 
 def _exit_code(returncode: int) -> int:
@@ -246,14 +260,34 @@ async def _run_with_pty(
                 os.write(master, data)
 
     feeder = asyncio.ensure_future(feed())
+    exited = asyncio.ensure_future(proc.wait())
     try:
-        await done
-        return _exit_code(await proc.wait())
+        await asyncio.wait({done, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not done.done():
+            # As under OpenSSH's sshd, a session with a terminal ends when its shell does,
+            # even while a process it started still holds the terminal (``ray start``'s
+            # daemons): what is already written is sent, then the exit status.
+            _drain(master, process)
+        return _exit_code(await exited)
     finally:
         feeder.cancel()
+        exited.cancel()
         loop.remove_reader(master)
         os.close(master)
         _forget_if_empty(machine.pids, proc.pid)
+
+
+def _drain(master: int, process: asyncssh.SSHServerProcess[bytes]) -> None:
+    """Send what a terminal holds without waiting for more."""
+    os.set_blocking(master, False)
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # BlockingIOError (nothing more now), or EIO (no writer left)
+            return
+        if not data:
+            return
+        process.stdout.write(data)
 
 
 def _forget_if_empty(pids: Set[int], pgid: int) -> None:
