@@ -1,7 +1,7 @@
 """Atlas users and their browser logins: passwords, one-time authorization codes (PKCE)
 and rotating refresh tokens.
 
-Machine access is an OAuth client per organization (``state.py``); people log in as
+Machine access is an OAuth client per organization (``auth.py``); people log in as
 *users*, each a member of one organization, through ``/authorize`` with the public client
 (``fs-emulator-cli``). What is secret is kept only hashed: passwords (PBKDF2), codes and
 refresh tokens (SHA-256), so neither the ``--db`` file nor a memory dump gives a usable
@@ -21,13 +21,16 @@ import secrets
 import uuid
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
+from fluidstack.emulator.atlas.records import Member, Organization
+from fluidstack.emulator.clock import SimClock
 from fluidstack.emulator.responses import ApiError
-from fluidstack.emulator.settings import DEV_ATLAS_PUBLIC_CLIENT_ID, DEV_ATLAS_USER_EMAIL
-
-if TYPE_CHECKING:
-    from fluidstack.emulator.atlas.state import AtlasState, Organization
+from fluidstack.emulator.settings import (
+    DEV_ATLAS_PUBLIC_CLIENT_ID,
+    DEV_ATLAS_USER_EMAIL,
+    EmulatorSettings,
+)
 
 __all__ = [
     "CODE_TTL",
@@ -35,6 +38,7 @@ __all__ = [
     "AuthorizationCode",
     "GrantError",
     "Logins",
+    "LoginsHost",
     "RefreshToken",
     "User",
     "pkce_challenge",
@@ -150,14 +154,42 @@ class Grant:
     refresh_token: Optional[str]
 
 
+class LoginsHost(Protocol):
+    """What :class:`Logins` needs of the Atlas state it is part of (the store's journal,
+    clock and organizations): a protocol, so that this module need not import the state
+    that imports it."""
+
+    settings: EmulatorSettings
+    clock: SimClock
+    orgs: Dict[str, Organization]
+
+    def _touch(self, kind: str, key: str, value: Optional[Any]) -> None: ...
+
+    def _uuid(self, purpose: str) -> str: ...
+
+    def _commit(self, clear: bool = False) -> None: ...
+
+    def _add_member(
+        self,
+        org: Organization,
+        name: str,
+        email: str,
+        role: str,
+        member_id: Optional[str] = None,
+    ) -> Member: ...
+
+    def org_for_client(self, client_id: str) -> Optional[Organization]: ...
+
+
 class Logins:
     """The users of every organization, their pending codes and refresh tokens.
 
-    Part of :class:`AtlasState`: it shares its lock, clock and store, and persists users
-    and refresh tokens (``user`` and ``refresh`` records) with the rest of Atlas.
+    Part of :class:`~fluidstack.emulator.atlas.state.AtlasState`: it shares its lock,
+    clock and store, and persists users and refresh tokens (``user`` and ``refresh``
+    records) with the rest of Atlas.
     """
 
-    def __init__(self, state: AtlasState) -> None:
+    def __init__(self, state: LoginsHost) -> None:
         self._state = state
         self.dev_password = secrets.token_urlsafe(12)
         """The development user's password for this run (announced once at start)."""

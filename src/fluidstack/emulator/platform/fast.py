@@ -3,10 +3,11 @@ machinery: ``GET /instances``, ``POST /instances`` and ``GET /instances/{id}``.
 
 Profiled (cProfile, in-process ASGI calls), FastAPI's route walk, dependency solving
 and query/body parameter machinery were ~70 % of a small ``GET /instances`` (issue 15,
-item 3). These handlers call the same state methods and build the same responses as
-the routes in :mod:`fluidstack.emulator.platform.routes`, for well-formed requests only:
-anything else (an unusual query, a body that does not validate, a ``HEAD``, a trailing
-slash) goes on to FastAPI, so every error keeps FastAPI's exact shape.
+item 3). These handlers only parse the request, and only a well-formed one: the answer
+comes from the same function of :mod:`fluidstack.emulator.platform.operations` that the
+FastAPI route calls. Anything else (an unusual query, a body that does not validate, a
+``HEAD``, a trailing slash) goes on to FastAPI, so every error keeps FastAPI's exact
+shape.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from typing import Optional, Tuple
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from fluidstack.emulator.platform import operations as ops
 from fluidstack.emulator.platform.models import CreateInstanceRequest
-from fluidstack.emulator.platform.state import Account, PlatformState, Stored
+from fluidstack.emulator.platform.state import Account, PlatformState
 from fluidstack.emulator.responses import (
     ApiError,
     Receive,
     Scope,
     Send,
     api_error_response,
-    json_response,
     message_response,
 )
 
@@ -61,12 +62,6 @@ def _list_query(query: bytes) -> Optional[Tuple[int, bool]]:
     return page, failed
 
 
-def _stored(result: Stored) -> Response:
-    if result.status == 204:
-        return Response(status_code=204)
-    return json_response(result.status, result.body)
-
-
 def _create(
     state: PlatformState, account: Account, body: bytes, idempotency_key: Optional[str]
 ) -> Optional[Response]:
@@ -74,24 +69,7 @@ def _create(
         model = CreateInstanceRequest.model_validate(json.loads(body))
     except (ValueError, ValidationError, RecursionError):
         return None  # FastAPI answers it (422 with its own detail)
-    result = state.create_instance(
-        account,
-        name=model.name,
-        gpu_type=model.gpu_type.value,
-        gpu_count=model.gpu_count,
-        ssh_key=model.ssh_key,
-        operating_system_label=model.operating_system_label,
-        region=model.region.value if model.region is not None else None,
-        volumes=[v.model_dump(mode="json") for v in model.volumes],
-        idempotency_key=idempotency_key,
-        # Only a keyed create is ever compared with an earlier one.
-        fingerprint=(
-            "POST /instances " + json.dumps(model.model_dump(mode="json"), sort_keys=True)
-            if idempotency_key is not None
-            else ""
-        ),
-    )
-    return _stored(result)
+    return ops.create_instance(state, account, model, idempotency_key)
 
 
 async def serve_fast(
@@ -114,8 +92,7 @@ async def serve_fast(
                 query = _list_query(scope.get("query_string", b""))
                 if query is None:
                     return False
-                listing = state.list_instances_json(account, query[0], query[1])
-                response = Response(listing, 200, media_type="application/json")
+                response = ops.list_instances(state, account, query[0], query[1])
             elif method == "POST":
                 if not body or content_type is None or content_type.lower() not in _JSON:
                     return False
@@ -129,8 +106,7 @@ async def serve_fast(
             match = _INSTANCE.fullmatch(path)
             if match is None:
                 return False
-            status, view = state.get_instance(account, match.group(1))
-            response = json_response(202 if status in ("pending", "provisioning") else 200, view)
+            response = ops.get_instance(state, account, match.group(1))
         else:
             return False
     except ApiError as exc:

@@ -1,7 +1,7 @@
 """Running totals over the platform's instances, so that no request walks them all.
 
 An instance's status, price and capacity use are functions of simulated time, decided by
-its segments (see :mod:`fluidstack.emulator.platform.state`). Answering "how many GPUs
+its segments (see :mod:`fluidstack.emulator.platform.records`). Answering "how many GPUs
 of this type are in use in this region", "what has this account spent" or "where does
 page N start" by evaluating every instance made a create cost O(instances) (83 % of the
 server's time at 2,000 instances; issue 15). The ledger keeps those answers as running
@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-if TYPE_CHECKING:
-    from fluidstack.emulator.platform.state import Account, Instance
+from fluidstack.emulator.platform.records import Account, Instance, status_at
 
-__all__ = ["CAPACITY_FREE_STATUSES", "HIDDEN_STATUS", "Ledger"]
+__all__ = ["CAPACITY_FREE_STATUSES", "HIDDEN_STATUS", "Ledger", "status_at"]
 
 CAPACITY_FREE_STATUSES = frozenset({"terminated", "failed"})
 """Statuses in which an instance no longer holds its GPUs."""
@@ -44,14 +43,6 @@ HIDDEN_STATUS = "failed"
 CapacityKey = Tuple[str, str]
 _Event = Tuple[float, int, str, int]
 """(simulated time, tie-break, instance id, plan version)."""
-
-
-def status_at(segments: Sequence[Tuple[str, float]], now: float) -> str:
-    """The status of the last segment begun at ``now`` (the first one before any)."""
-    for status, start in reversed(segments):
-        if start <= now:
-            return status
-    return segments[0][0]
 
 
 def rate_at(instance: Instance, now: float) -> float:

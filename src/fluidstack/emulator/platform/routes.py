@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from starlette.responses import Response
 
+from fluidstack.emulator.platform import operations as ops
 from fluidstack.emulator.platform.catalog import OS_TEMPLATES
 from fluidstack.emulator.platform.models import (
     AddSSHKeyRequest,
@@ -24,7 +25,6 @@ from fluidstack.emulator.platform.state import (
     BulkGroup,
     PaymentIntent,
     PlatformState,
-    Stored,
 )
 from fluidstack.emulator.platform.stripe import verify_signature
 from fluidstack.emulator.responses import ApiError, json_response
@@ -63,16 +63,6 @@ def _state(request: Request) -> PlatformState:
     return state
 
 
-def _fingerprint(method: str, path: str, model: BaseModel) -> str:
-    return f"{method} {path} " + json.dumps(model.model_dump(mode="json"), sort_keys=True)
-
-
-def _stored(result: Stored) -> Response:
-    if result.status == 204:
-        return Response(status_code=204)
-    return json_response(result.status, result.body)
-
-
 IdempotencyKey = Header(default=None, alias="Idempotency-Key", include_in_schema=False)
 
 
@@ -92,56 +82,43 @@ async def list_instances(
     page: int = Query(default=1, ge=1),
     include_failed_instances: bool = False,
 ) -> Response:
-    body = _state(request).list_instances_json(_account(request), page, include_failed_instances)
-    return Response(body, 200, media_type="application/json")
+    return ops.list_instances(_state(request), _account(request), page, include_failed_instances)
 
 
 @api.post("/instances")
 async def create_instance(
     request: Request, body: CreateInstanceRequest, idempotency_key: Optional[str] = IdempotencyKey
 ) -> Response:
-    result = _state(request).create_instance(
-        _account(request),
-        name=body.name,
-        gpu_type=body.gpu_type.value,
-        gpu_count=body.gpu_count,
-        ssh_key=body.ssh_key,
-        operating_system_label=body.operating_system_label,
-        region=body.region.value if body.region is not None else None,
-        volumes=[v.model_dump(mode="json") for v in body.volumes],
-        idempotency_key=idempotency_key,
-        fingerprint=_fingerprint("POST", "/instances", body),
-    )
-    return _stored(result)
+    return ops.create_instance(_state(request), _account(request), body, idempotency_key)
 
 
 @api.get("/instances/{instance_id}")
 async def get_instance(request: Request, instance_id: str) -> Response:
-    status, view = _state(request).get_instance(_account(request), instance_id)
-    return json_response(202 if status in ("pending", "provisioning") else 200, view)
+    return ops.get_instance(_state(request), _account(request), instance_id)
 
 
 @api.delete("/instances/{instance_id}")
 async def delete_instance(request: Request, instance_id: str) -> Response:
-    return json_response(200, _state(request).delete_instance(_account(request), instance_id))
+    return ops.delete_instance(_state(request), _account(request), instance_id)
 
 
 @api.put("/instances/{instance_id}/stop")
 async def stop_instance(request: Request, instance_id: str) -> Response:
-    return json_response(200, _state(request).stop_instance(_account(request), instance_id))
+    return ops.stop_instance(_state(request), _account(request), instance_id)
 
 
 @api.put("/instances/{instance_id}/start")
 async def start_instance(request: Request, instance_id: str) -> Response:
-    return json_response(200, _state(request).start_instance(_account(request), instance_id))
+    return ops.start_instance(_state(request), _account(request), instance_id)
 
 
 @api.put("/instances/{instance_id}/rename")
 async def rename_instance(
     request: Request, instance_id: str, body: RenameInstanceRequest
 ) -> Response:
-    view = _state(request).rename_instance(_account(request), instance_id, body.new_instance_name)
-    return json_response(200, view)
+    return ops.rename_instance(
+        _state(request), _account(request), instance_id, body.new_instance_name
+    )
 
 
 @api.get("/ssh_keys")
@@ -160,9 +137,9 @@ async def add_ssh_key(
         body.name,
         body.public_key,
         idempotency_key,
-        _fingerprint("POST", "/ssh_keys", body),
+        ops.fingerprint("POST", "/ssh_keys", body),
     )
-    return _stored(result)
+    return ops.stored_response(result)
 
 
 @api.delete("/ssh_keys/{ssh_key_name}")
@@ -189,11 +166,11 @@ async def legacy_add_ssh_key(
         body.name,
         body.public_key,
         idempotency_key,
-        _fingerprint("POST", "/list_user_ssh_keys", body),
+        ops.fingerprint("POST", "/list_user_ssh_keys", body),
         status=201,
         legacy=True,
     )
-    return _stored(result)
+    return ops.stored_response(result)
 
 
 @api.delete("/list_user_ssh_keys/{ssh_key_id}")
@@ -233,9 +210,9 @@ async def create_api_key(
     request: Request, body: CreateAPIKeyRequest, idempotency_key: Optional[str] = IdempotencyKey
 ) -> Response:
     result = _state(request).create_api_key(
-        _account(request), body.name, idempotency_key, _fingerprint("POST", "/api_keys", body)
+        _account(request), body.name, idempotency_key, ops.fingerprint("POST", "/api_keys", body)
     )
-    return _stored(result)
+    return ops.stored_response(result)
 
 
 @api.delete("/api_keys/{api_key_id}")

@@ -13,7 +13,7 @@ from typing import Any, List
 
 import httpx
 import pytest
-from test_emulator_cli import _start
+from process_support import start_emulator
 
 from fluidstack.emulator import EmulatorServer, EmulatorSettings
 from fluidstack.testing import EmulatorHandle
@@ -50,7 +50,7 @@ def test_item1_the_development_code_is_random_per_run_even_with_a_seed() -> None
 def test_item1_with_no_control_there_is_no_development_login_unless_asked(
     processes: List[subprocess.Popen[str]],
 ) -> None:
-    process, url = _start("--no-control")
+    process, url = start_emulator("--no-control")
     processes.append(process)
     with httpx.Client(base_url=url) as anon:
         for code in (OLD_FIXED_CODE, "fs-dev-x"):
@@ -59,7 +59,7 @@ def test_item1_with_no_control_there_is_no_development_login_unless_asked(
     _, err = process.communicate(timeout=10)
     assert "development login" not in err
 
-    process, url = _start("--no-control", "--dev-login")
+    process, url = start_emulator("--no-control", "--dev-login")
     processes.append(process)
     process.terminate()
     _, err = process.communicate(timeout=10)
@@ -143,7 +143,7 @@ def test_item2_the_token_is_never_journaled_or_shown(emulator: EmulatorHandle) -
 def test_item2_the_command_prints_a_generated_token_only(
     processes: List[subprocess.Popen[str]],
 ) -> None:
-    process, url = _start()
+    process, url = start_emulator()
     processes.append(process)
     assert httpx.post(url + "/_emulator/reset", json={}).status_code == 401
     process.terminate()
@@ -151,7 +151,7 @@ def test_item2_the_command_prints_a_generated_token_only(
     match = re.search(r"x-emulator-token to /_emulator/\*\): (\S+)", err)
     assert match is not None, err
 
-    process, url = _start("--control-token", "chosen-token-42")
+    process, url = start_emulator("--control-token", "chosen-token-42")
     processes.append(process)
     ok = httpx.post(
         url + "/_emulator/reset", json={}, headers={"x-emulator-token": "chosen-token-42"}

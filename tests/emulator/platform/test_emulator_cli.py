@@ -2,54 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import httpx
 import pytest
 from emulator_support import public_key
+from process_support import start_emulator
 
 from fluidstack.emulator.__main__ import build_parser, settings_from_args
-
-LISTENING = re.compile(r"^FluidStack emulator listening on (http://127\.0\.0\.1:(\d+))$")
-
-
-def _start(*flags: str) -> Tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fluidstack.emulator",
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-            *flags,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().rstrip("\n")
-    match = LISTENING.match(line)
-    if match is None:
-        process.kill()
-        _, err = process.communicate(timeout=10)
-        raise AssertionError(f"unexpected first line {line!r}; stderr: {err}")
-    return process, match.group(1)
 
 
 def test_listening_line_dev_key_and_clean_sigterm(
     processes: List[subprocess.Popen[str]],
 ) -> None:
-    process, url = _start()
+    process, url = start_emulator()
     processes.append(process)
     assert int(url.rsplit(":", 1)[1]) > 0
     assert httpx.get(f"{url}/healthcheck").json() == {"status": "ok"}
@@ -62,7 +32,7 @@ def test_listening_line_dev_key_and_clean_sigterm(
 
 
 def test_api_keys_and_no_control(processes: List[subprocess.Popen[str]]) -> None:
-    process, url = _start("--api-key", "alpha", "--api-key", "beta", "--no-control")
+    process, url = start_emulator("--api-key", "alpha", "--api-key", "beta", "--no-control")
     processes.append(process)
     assert httpx.get(f"{url}/instances", headers={"api-key": "alpha"}).status_code == 200
     assert httpx.get(f"{url}/instances", headers={"api-key": "beta"}).status_code == 200
@@ -109,7 +79,7 @@ def test_db_survives_a_clean_restart(
     tmp_path: Path, processes: List[subprocess.Popen[str]]
 ) -> None:
     db = str(tmp_path / "state.db")
-    process, url = _start(
+    process, url = start_emulator(
         "--db", db, "--api-key", "persist", "--manual-clock", "--control-token", "restart-token",
         "--failure-rate", "0",  # an hour later the instance must be running, not failed (2 %)
     )  # fmt: skip
@@ -125,7 +95,7 @@ def test_db_survives_a_clean_restart(
     process.communicate(timeout=10)
     assert process.returncode == 0
 
-    process, url = _start(
+    process, url = start_emulator(
         "--db", db, "--api-key", "persist", "--manual-clock", "--failure-rate", "0"
     )
     processes.append(process)
@@ -139,7 +109,7 @@ def test_every_acknowledged_write_survives_kill_9(
     tmp_path: Path, processes: List[subprocess.Popen[str]]
 ) -> None:
     db = str(tmp_path / "state.db")
-    process, url = _start("--db", db, "--api-key", "persist")
+    process, url = start_emulator("--db", db, "--api-key", "persist")
     processes.append(process)
     instance_id = _seed_state(url)
     headers = {"api-key": "persist"}
@@ -149,7 +119,7 @@ def test_every_acknowledged_write_survives_kill_9(
     process.kill()  # SIGKILL: no shutdown code runs
     process.communicate(timeout=10)
 
-    process, url = _start("--db", db, "--api-key", "persist")
+    process, url = start_emulator("--db", db, "--api-key", "persist")
     processes.append(process)
     _check_state(url, instance_id)
     after = httpx.get(f"{url}/instances/{instance_id}", headers=headers).json()
@@ -185,7 +155,7 @@ def test_a_second_emulator_on_the_same_db_is_refused(
     tmp_path: Path, processes: List[subprocess.Popen[str]]
 ) -> None:
     db = str(tmp_path / "state.db")
-    process, url = _start("--db", db, "--api-key", "persist")
+    process, url = start_emulator("--db", db, "--api-key", "persist")
     processes.append(process)
     second = subprocess.run(
         [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--db", db],
@@ -198,7 +168,7 @@ def test_a_second_emulator_on_the_same_db_is_refused(
     assert httpx.get(f"{url}/healthcheck").status_code == 200  # the first one is untouched
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=10)
-    third, _ = _start("--db", db, "--api-key", "persist")  # free again once it stopped
+    third, _ = start_emulator("--db", db, "--api-key", "persist")  # free again once it stopped
     processes.append(third)
 
 
@@ -217,7 +187,7 @@ def test_uvicorn_start_and_stop_lines_only_at_debug(
     processes: List[subprocess.Popen[str]],
 ) -> None:
     # At the default level the terminal shows our announcements, not uvicorn's INFO lines.
-    quiet, url = _start("--log-level", "info")
+    quiet, url = start_emulator("--log-level", "info")
     processes.append(quiet)
     assert httpx.get(f"{url}/healthcheck").status_code == 200
     quiet.send_signal(signal.SIGTERM)
@@ -225,7 +195,7 @@ def test_uvicorn_start_and_stop_lines_only_at_debug(
     assert "fs-emulator-dev-key" in err
     assert "INFO:" not in err
     assert "Started server process" not in err
-    chatty, url = _start("--log-level", "debug")
+    chatty, url = start_emulator("--log-level", "debug")
     processes.append(chatty)
     chatty.send_signal(signal.SIGTERM)
     _, err = chatty.communicate(timeout=10)

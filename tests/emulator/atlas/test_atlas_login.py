@@ -19,7 +19,7 @@ import httpx
 import jwt
 import pytest
 from atlas_support import AtlasConformance
-from test_emulator_cli import _start
+from process_support import start_emulator
 
 from fluidstack.emulator import (
     DEV_ATLAS_CLIENT_ID,
@@ -680,7 +680,7 @@ def test_refresh_tokens_and_users_survive_kill_9_with_db(
     tmp_path: Path, processes: List[subprocess.Popen[str]]
 ) -> None:
     db = str(tmp_path / "atlas.db")
-    process, url = _start("--db", db, "--no-control")
+    process, url = start_emulator("--db", db, "--no-control")
     processes.append(process)
     first_password = _dev_password(process)
     body = _login(url, DEV_ATLAS_USER_EMAIL, first_password)
@@ -689,7 +689,7 @@ def test_refresh_tokens_and_users_survive_kill_9_with_db(
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=10)
 
-    process, url = _start("--db", db, "--no-control")
+    process, url = start_emulator("--db", db, "--no-control")
     processes.append(process)
     second_password = _dev_password(process)
     assert second_password != first_password  # a new password every run

@@ -14,7 +14,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import httpx
 import pytest
-from test_emulator_cli import _start
+from process_support import start_emulator
 
 from fluidstack.emulator import EmulatorServer, EmulatorSettings
 from fluidstack.emulator.faults import Journal
@@ -64,7 +64,7 @@ def _send_huge_head(url: str, header_bytes: int) -> Optional[bytes]:
 def test_item5_huge_request_heads_get_431_and_cost_no_memory(
     processes: List[subprocess.Popen[str]],
 ) -> None:
-    process, url = _start("--control-token", CONTROL)
+    process, url = start_emulator("--control-token", CONTROL)
     processes.append(process)
     httpx.get(url + "/healthcheck")
     before = _rss_mb(process.pid)

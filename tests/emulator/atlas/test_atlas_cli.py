@@ -9,7 +9,7 @@ from typing import List
 
 import httpx
 import pytest
-from test_emulator_cli import _start
+from process_support import start_emulator
 
 from fluidstack.emulator import (
     DEV_ATLAS_CLIENT_ID,
@@ -29,7 +29,7 @@ def token(url: str, client_id: str, secret: str) -> httpx.Response:
 def test_development_client_is_announced_on_stderr(
     processes: List[subprocess.Popen[str]],
 ) -> None:
-    process, url = _start()
+    process, url = start_emulator()
     processes.append(process)
     assert token(url, DEV_ATLAS_CLIENT_ID, DEV_ATLAS_CLIENT_SECRET).status_code == 200
     process.send_signal(signal.SIGTERM)
@@ -39,7 +39,7 @@ def test_development_client_is_announced_on_stderr(
 
 
 def test_clients_regions_and_token_ttl_flags(processes: List[subprocess.Popen[str]]) -> None:
-    process, url = _start(
+    process, url = start_emulator(
         "--atlas-client", "alpha:one", "--atlas-client", "beta:two",
         "--atlas-regions", "ap-south-1,eu-west-2,eu-north-1",
         "--token-ttl", "500", "--time-scale", "10",

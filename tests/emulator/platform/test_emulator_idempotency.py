@@ -156,7 +156,7 @@ def test_item9_keys_expire_after_a_simulated_day_and_are_bounded_in_number(
     state.clock.advance(24 * 3600 + 1)
     _remember_many(state, account, 100, 1)
     assert list(state.idempotency) == [(account.id, "key-100")]  # the old ones are gone
-    monkeypatch.setattr("fluidstack.emulator.platform.state.IDEMPOTENCY_LIMIT", 50)
+    monkeypatch.setattr("fluidstack.emulator.platform.idempotency.IDEMPOTENCY_LIMIT", 50)
     _remember_many(state, account, 101, 100)
     assert len(state.idempotency) == 50
     assert next(iter(state.idempotency))[1] == "key-151"  # the oldest went first

@@ -1,0 +1,151 @@
+"""What every Atlas handler is given and returns, and the checks of its input.
+
+A handler (in :mod:`~fluidstack.emulator.atlas.management` or
+:mod:`~fluidstack.emulator.atlas.regional`) takes one :class:`Call` (the authenticated
+request) and answers a :data:`Reply`; :mod:`~fluidstack.emulator.atlas.routes` finds the
+handler and writes the reply. Input errors are 400 ``{"message"}`` naming the field, as
+the Atlas specs answer them (never FastAPI's 422).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from fluidstack.emulator.atlas.state import AtlasState, Organization, Project, Region
+from fluidstack.emulator.encoding import dumps
+from fluidstack.emulator.responses import ApiError
+
+__all__ = [
+    "EMAIL",
+    "SIZE",
+    "TAG_KEY",
+    "Call",
+    "Handler",
+    "Reply",
+    "Table",
+    "field_boolean",
+    "field_name",
+    "field_string",
+    "field_tags",
+    "ok",
+    "parse_uuid",
+]
+
+TAG_KEY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+SIZE = re.compile(r"^[1-9][0-9]{0,8}(?:Gi|Ti|G|T)?$")
+
+"""A status and a JSON body (``None``: no body at all)."""
+
+
+Reply = Tuple[int, Optional[bytes]]
+"""A status and a JSON body (``None``: no body at all)."""
+
+
+@dataclass
+class Call:
+    """One authenticated Atlas request, as the handlers see it."""
+
+    state: AtlasState
+    org: Organization
+    subject: str
+    headers: Dict[str, str]
+    body: bytes
+    base: str
+    region: Optional[Region]
+    param: str
+
+    def project(self) -> Project:
+        """The project of the required ``X-PROJECT-ID`` header."""
+        return self.state.project_for_header(self.org, self.headers.get("x-project-id"))
+
+    def where(self) -> Region:
+        assert self.region is not None
+        return self.region
+
+    def json(self) -> Dict[str, Any]:
+        """The body as a JSON object, or a 400."""
+        if not self.body.strip():
+            raise ApiError(400, "A JSON object body is required")
+        try:
+            data = json.loads(self.body, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            raise ApiError(400, "The body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "The body must be a JSON object")
+        return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def ok(status: int, content: Any) -> Reply:
+    return status, dumps(content)
+
+
+Handler = Callable[[Call], Reply]
+Table = Dict[Tuple[str, ...], Dict[str, Handler]]
+"""Path parts after the API prefix (``"{}"`` for the one parameter) -> method -> handler."""
+
+
+# -- field validation (400 with a message naming the field) ------------------------------
+
+
+def field_string(
+    data: Dict[str, Any], key: str, *, required: bool = False, max_length: int = 255
+) -> Optional[str]:
+    if key not in data:
+        if required:
+            raise ApiError(400, f"'{key}' is required")
+        return None
+    value = data[key]
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{key}' must be a string")
+    if not value.strip():
+        raise ApiError(400, f"'{key}' must not be empty")
+    if len(value) > max_length:
+        raise ApiError(400, f"'{key}' must be at most {max_length} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ApiError(400, f"'{key}' must not contain control characters")
+    return value
+
+
+def field_name(data: Dict[str, Any], key: str = "name") -> str:
+    value = field_string(data, key, required=True)
+    assert value is not None
+    return value
+
+
+def field_boolean(data: Dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"'{key}' must be a boolean")
+    return value
+
+
+def field_tags(data: Dict[str, Any]) -> Dict[str, str]:
+    tags = data.get("tags", {})
+    if not isinstance(tags, dict):
+        raise ApiError(400, "'tags' must be an object of strings")
+    for key, value in tags.items():
+        if not TAG_KEY.match(key):
+            raise ApiError(
+                400,
+                f"Invalid tag key {key[:80]!r}: 1-63 characters, starting and ending with a "
+                "letter or digit, and only letters, digits, '-', '_' and '.'",
+            )
+        if not isinstance(value, str):
+            raise ApiError(400, f"Tag {key!r} must have a string value")
+    return dict(tags)
+
+
+def parse_uuid(value: str) -> Optional[str]:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None

@@ -1,0 +1,254 @@
+"""Atlas instances: the regional API (list, get, create, stop, start, delete), the
+Management API's cross-region view, and what the control API does to them (preempt,
+fail).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Dict, List, Optional
+
+from fluidstack.emulator.atlas.records import (
+    CREATING_SECONDS,
+    DELETING_SECONDS,
+    GONE,
+    STARTING_SECONDS,
+    STOPPING_SECONDS,
+    Instance,
+    Organization,
+    Project,
+    Region,
+)
+from fluidstack.emulator.atlas.regions import RegionsMixin
+from fluidstack.emulator.encoding import dumps
+from fluidstack.emulator.responses import ApiError
+
+__all__ = ["InstancesMixin"]
+
+
+class InstancesMixin(RegionsMixin):
+    """Instances, regional and management."""
+
+    def list_instances_json(self, org: Organization, project: Project, region: Region) -> bytes:
+        """Regional ``GET /instances`` as JSON, in creation order.
+
+        Each instance's encoding is cached with the state it was made in: its view
+        changes only with its state (everything else is fixed at create).
+        """
+        with self.lock:
+            now = self.clock.now()
+            encoded = self._encoded
+            entries: List[bytes] = []
+            for instance_id in self.scoped_instances.get((org.id, project.id, region.name), ()):
+                instance = self.instances[instance_id]
+                state = instance.state_at(now)
+                if state == GONE:
+                    continue
+                cached = encoded.get(instance_id)
+                if cached is None or cached[0] != state:
+                    cached = (state, dumps(instance.view(state)))
+                    encoded[instance_id] = cached
+                entries.append(cached[1])
+            return b"[" + b",".join(entries) + b"]"
+
+    def _scoped_instance(
+        self, org: Organization, project: Project, region: Region, instance_id: str
+    ) -> Instance:
+        instance = self.instances.get(instance_id)
+        if (
+            instance is None
+            or instance.org_id != org.id
+            or instance.project_id != project.id
+            or instance.region != region.name
+            or instance.state_at(self.clock.now()) == GONE
+        ):
+            raise ApiError(404, f"Instance {instance_id[:100]!r} not found")
+        return instance
+
+    def get_instance(
+        self, org: Organization, project: Project, region: Region, instance_id: str
+    ) -> Dict[str, Any]:
+        with self.lock:
+            instance = self._scoped_instance(org, project, region, instance_id)
+            return instance.view(instance.state_at(self.clock.now()))
+
+    def create_instance(
+        self,
+        org: Organization,
+        project: Project,
+        region: Region,
+        *,
+        name: str,
+        type_name: str,
+        image: str,
+        preemptible: bool,
+        ephemeral: bool,
+        user_data: Optional[str],
+        filesystems: List[str],
+        tags: Dict[str, str],
+    ) -> Dict[str, Any]:
+        with self.lock:
+            now = self.clock.now()
+            if region.instance_type(type_name) is None:
+                names = ", ".join(t.name for t in region.offer.types)
+                raise ApiError(
+                    400,
+                    f"Unknown instance type {type_name[:100]!r} in {region.name}; "
+                    f"available: {names}",
+                )
+            for filesystem_id in filesystems:
+                filesystem = self.filesystems.get(filesystem_id)
+                if (
+                    filesystem is None
+                    or filesystem.org_id != org.id
+                    or filesystem.project_id != project.id
+                    or filesystem.region != region.name
+                ):
+                    raise ApiError(
+                        400,
+                        f"Filesystem {filesystem_id} is not a filesystem of this project "
+                        f"in {region.name}",
+                    )
+            rng = self._random("instance")
+            instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            ip = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+            if self.ssh is not None:  # an address of its own, where its sshd listens
+                ip = self.ssh.atlas_address()
+            in_stock = self._available(region, type_name, now) > 0
+            if not in_stock:
+                steps = [("creating", 0.0), ("out-of-stock", CREATING_SECONDS)]
+            else:
+                end = "error" if self._take_failure(region.name, type_name) else "running"
+                steps = [
+                    ("creating", 0.0),
+                    ("starting", CREATING_SECONDS),
+                    (end, CREATING_SECONDS + STARTING_SECONDS),
+                ]
+            instance = Instance(
+                id=instance_id,
+                seq=self.seq,
+                org_id=org.id,
+                project_id=project.id,
+                region=region.name,
+                name=name,
+                type=type_name,
+                image=image,
+                preemptible=preemptible,
+                ephemeral=ephemeral,
+                user_data=user_data,
+                filesystems=list(filesystems),
+                tags=dict(tags),
+                ip=ip,
+                created_at=now,
+                segments=[],
+                reserved=in_stock,
+            )
+            instance.plan(now, steps)
+            self._index(instance)
+            self._touch_instance(instance)
+            self._commit()
+            if self.ssh is not None:
+                self.ssh.atlas_created(instance.id, instance.ip)
+            return instance.view("creating")
+
+    def stop_instance(
+        self, org: Organization, project: Project, region: Region, instance_id: str
+    ) -> None:
+        with self.lock:
+            instance = self._scoped_instance(org, project, region, instance_id)
+            now = self.clock.now()
+            state = instance.state_at(now)
+            if state != "running":
+                raise ApiError(
+                    409, f"Instance {instance.id} is {state}; only a running instance can stop"
+                )
+            instance.plan(now, [("stopping", 0.0), ("stopped", STOPPING_SECONDS)])
+            self._touch_instance(instance)
+            self._commit()
+
+    def start_instance(
+        self, org: Organization, project: Project, region: Region, instance_id: str
+    ) -> None:
+        with self.lock:
+            instance = self._scoped_instance(org, project, region, instance_id)
+            now = self.clock.now()
+            state = instance.state_at(now)
+            if state not in ("stopped", "out-of-stock"):
+                raise ApiError(
+                    409,
+                    f"Instance {instance.id} is {state}; only a stopped or out-of-stock "
+                    "instance can start",
+                )
+            in_stock = self._available(region, instance.type, now) > 0
+            end = "running" if in_stock else "out-of-stock"
+            instance.reserved = in_stock
+            instance.plan(now, [("starting", 0.0), (end, STARTING_SECONDS)])
+            self._touch_instance(instance)
+            self._commit()
+
+    def delete_instance(
+        self, org: Organization, project: Project, region: Region, instance_id: str
+    ) -> None:
+        with self.lock:
+            instance = self._scoped_instance(org, project, region, instance_id)
+            now = self.clock.now()
+            if instance.state_at(now) == "deleting":
+                return
+            instance.plan(now, [("deleting", 0.0), (GONE, DELETING_SECONDS)])
+            self._touch_instance(instance)
+            self._commit()
+            if self.ssh is not None:  # its boot disk is lost at once
+                self.ssh.deleted("atlas", instance.id)
+
+    def _any_instance(self, instance_id: str) -> Instance:
+        instance = self.instances.get(instance_id)
+        if instance is None or instance.state_at(self.clock.now()) == GONE:
+            raise ApiError(404, f"Instance {instance_id[:100]!r} not found")
+        return instance
+
+    def preempt(self, instance_id: str) -> Dict[str, Any]:
+        with self.lock:
+            instance = self._any_instance(instance_id)
+            now = self.clock.now()
+            state = instance.state_at(now)
+            if not instance.preemptible:
+                raise ApiError(409, f"Instance {instance.id} is not preemptible")
+            if state != "running":
+                raise ApiError(409, f"Instance {instance.id} is {state}; only a running one")
+            instance.plan(now, [("stopping", 0.0), ("stopped", STOPPING_SECONDS)])
+            self._touch_instance(instance)
+            self._commit()
+            return instance.view("stopping")
+
+    def fail(self, instance_id: str) -> Dict[str, Any]:
+        with self.lock:
+            instance = self._any_instance(instance_id)
+            now = self.clock.now()
+            instance.plan(now, [("error", 0.0)])
+            self._touch_instance(instance)
+            self._commit()
+            return instance.view("error")
+
+    def list_all_instances(self, org: Organization, project_id: Optional[str]) -> bytes:
+        """Management ``GET /instances``: every region, optionally one project."""
+        with self.lock:
+            now = self.clock.now()
+            views = []
+            for instance_id in self.org_instances.get(org.id, []):
+                instance = self.instances[instance_id]
+                if project_id is not None and instance.project_id != project_id:
+                    continue
+                state = instance.state_at(now)
+                if state == GONE:
+                    continue
+                views.append(instance.management_view(state, instance.segment_start(now)))
+            return dumps(views)
+
+    def get_any_instance(self, org: Organization, instance_id: str) -> Dict[str, Any]:
+        with self.lock:
+            instance = self.instances.get(instance_id)
+            now = self.clock.now()
+            if instance is None or instance.org_id != org.id or instance.state_at(now) == GONE:
+                raise ApiError(404, f"Instance {instance_id[:100]!r} not found")
+            state = instance.state_at(now)
+            return instance.management_view(state, instance.segment_start(now))

@@ -1,0 +1,280 @@
+"""The Atlas emulator's records: organizations (an OAuth client each), members,
+invitations, user SSH keys, projects, filesystems, instances, orchestrator clusters and
+regions, with the lifecycle timings and the rules that belong to one record (an
+instance's state at a moment, its views).
+
+Records are plain dataclasses: :mod:`~fluidstack.emulator.atlas.base` keeps them in
+dictionaries and persists them with :func:`dataclasses.asdict` (the ``--db`` format).
+As on the platform side, an instance keeps its timeline as ``(state, simulated start)``
+segments decided when something happens (create, start, stop, delete, preempt, fail).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from fluidstack.emulator.atlas.catalog import InstanceType, RegionOffer
+from fluidstack.emulator.clock import iso
+
+__all__ = [
+    "Cluster",
+    "Filesystem",
+    "Instance",
+    "Invitation",
+    "Member",
+    "Organization",
+    "Project",
+    "ProvisioningFailure",
+    "Region",
+    "UserKey",
+    "hash_secret",
+    "org_id_for",
+]
+
+CREATING_SECONDS = 20.0
+"""Simulated seconds an instance stays ``creating`` before ``starting``."""
+STARTING_SECONDS = 40.0
+"""Simulated seconds from ``starting`` to ``running`` (after create and after start)."""
+STOPPING_SECONDS = 30.0
+"""Simulated seconds from ``stopping`` to ``stopped`` (stop and preemption)."""
+DELETING_SECONDS = 30.0
+"""Simulated seconds an instance answers ``deleting`` before it is gone (404)."""
+PROJECT_DELETING_SECONDS = 30.0
+"""Simulated seconds a deleted project answers ``deleting`` before it is gone (404)."""
+
+GONE = "gone"
+"""Internal final state of a deleted instance: no longer listed, GET answers 404."""
+CONSUMING = frozenset({"creating", "starting", "running", "stopping"})
+"""States that hold one unit of the region's capacity for the instance's type."""
+TRANSITIONAL = frozenset({"creating", "starting", "stopping", "deleting"})
+ROLES = ("admin", "editor", "viewer")
+CLUSTER_TYPES = ("kubernetes", "slurm")
+CLUSTER_HEALTH = ("healthy", "stale", "offline")
+ORG_NAMESPACE = uuid.UUID("6f1c2a8e-33d4-5b7e-9a41-0c8e5d2f7b10")
+
+
+def hash_secret(secret: str) -> str:
+    """Client secrets are kept hashed: the secret itself is never stored."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def org_id_for(client_id: str) -> str:
+    """An organization's id follows from its client id: stable across resets/restarts."""
+    return str(uuid.uuid5(ORG_NAMESPACE, client_id))
+
+
+@dataclass
+class Organization:
+    id: str
+    name: str
+    display_name: str
+    client_id: str
+    secret_hash: str
+    bootstrap: bool
+    """Given on the command line (or the development client): survives a full reset."""
+    created_at: float
+
+    def __repr__(self) -> str:
+        return f"Organization(id={self.id!r}, name={self.name!r}, client_id={self.client_id!r})"
+
+    def view(self) -> Dict[str, Any]:
+        return {"id": self.id, "name": self.name, "display_name": self.display_name}
+
+
+@dataclass
+class Member:
+    id: str
+    org_id: str
+    name: str
+    email: str
+    role: str
+    created_at: float
+
+    def view(self) -> Dict[str, Any]:
+        return {"id": self.id, "name": self.name, "email": self.email, "role": self.role}
+
+
+@dataclass
+class Invitation:
+    id: str
+    org_id: str
+    email: str
+    role: str
+    created_at: float
+
+    def view(self) -> Dict[str, Any]:
+        return {"id": self.id, "email": self.email, "role": self.role}
+
+
+@dataclass
+class UserKey:
+    org_id: str
+    subject: str
+    name: str
+    key: str
+    created_at: float
+
+
+@dataclass
+class Project:
+    id: str
+    org_id: str
+    name: str
+    tags: Dict[str, str]
+    created_at: float
+    deleted_at: Optional[float] = None
+
+    def state_at(self, now: float) -> Optional[str]:
+        """``active``, ``deleting``, or ``None`` once gone."""
+        if self.deleted_at is None:
+            return "active"
+        if now < self.deleted_at + PROJECT_DELETING_SECONDS:
+            return "deleting"
+        return None
+
+    def view(self, state: str) -> Dict[str, Any]:
+        return {"id": self.id, "name": self.name, "state": state, "tags": dict(self.tags)}
+
+
+@dataclass
+class Filesystem:
+    id: str
+    org_id: str
+    project_id: str
+    region: str
+    name: str
+    size: str
+    created_at: float
+
+    def view(self) -> Dict[str, Any]:
+        return {"id": self.id, "name": self.name, "size": self.size}
+
+
+@dataclass
+class Instance:
+    id: str
+    seq: int
+    org_id: str
+    project_id: str
+    region: str
+    name: str
+    type: str
+    image: str
+    preemptible: bool
+    ephemeral: bool
+    user_data: Optional[str]
+    filesystems: List[str]
+    tags: Dict[str, str]
+    ip: str
+    created_at: float
+    segments: List[Tuple[str, float]]
+    reserved: bool
+    """Whether the current plan holds capacity (false on a path to ``out-of-stock``)."""
+
+    def state_at(self, now: float) -> str:
+        for state, start in reversed(self.segments):
+            if start <= now:
+                return state
+        return self.segments[0][0]
+
+    def segment_start(self, now: float) -> float:
+        for _, start in reversed(self.segments):
+            if start <= now:
+                return start
+        return self.segments[0][1]
+
+    def holds_capacity(self, now: float) -> bool:
+        return self.reserved and self.state_at(now) in CONSUMING
+
+    def plan(self, now: float, steps: Iterable[Tuple[str, float]]) -> None:
+        """Drop what has not begun yet, then add ``(state, seconds from now)`` steps."""
+        self.segments = [s for s in self.segments if s[1] <= now]
+        self.segments.extend((state, now + offset) for state, offset in steps)
+
+    def view(self, state: str) -> Dict[str, Any]:
+        """The regional ``Instance``."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "state": state,
+            "ip": self.ip if state == "running" else None,
+            "image": self.image,
+            "preemptible": self.preemptible,
+            "ephemeral": self.ephemeral,
+            "userData": self.user_data,
+            "filesystems": list(self.filesystems),
+            "tags": dict(self.tags),
+        }
+
+    def management_view(self, state: str, updated_at: float) -> Dict[str, Any]:
+        """The Management API's ``Instance``: no userData/filesystems, plus where it is."""
+        if state == "running":
+            health = "healthy"
+        elif state in TRANSITIONAL:
+            health = "stale"
+        else:
+            health = "offline"
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "state": state,
+            "ip": self.ip if state == "running" else None,
+            "image": self.image,
+            "preemptible": self.preemptible,
+            "ephemeral": self.ephemeral,
+            "tags": dict(self.tags),
+            "project_id": self.project_id,
+            "region": self.region,
+            "health": health,
+            "updated_at": iso(updated_at),
+        }
+
+
+@dataclass
+class Cluster:
+    id: str
+    org_id: str
+    region: str
+    type: str
+    name: str
+    project_id: Optional[str]
+    health: str
+    updated_at: float
+    node_pools: List[Dict[str, str]] = field(default_factory=list)
+
+    def view(self) -> Dict[str, Any]:
+        """The Management API's ``Cluster``."""
+        data: Dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "region": self.region,
+            "type": self.type,
+        }
+        if self.project_id is not None:
+            data["project_id"] = self.project_id
+        data["health"] = self.health
+        data["updated_at"] = iso(self.updated_at)
+        return data
+
+
+@dataclass
+class Region:
+    name: str
+    offer: RegionOffer
+    capabilities: List[str]
+    capacity: Dict[str, int]
+
+    def instance_type(self, name: str) -> Optional[InstanceType]:
+        return next((t for t in self.offer.types if t.name == name), None)
+
+
+@dataclass
+class ProvisioningFailure:
+    region: str
+    instance_type: Optional[str]
+    remaining: int
