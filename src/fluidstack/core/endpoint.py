@@ -137,7 +137,7 @@ def _lean(response_type: Any) -> Any:
     from pydantic import AfterValidator
     from typing_extensions import Annotated
 
-    from ..types._base import FluidStackModel, share_fields_set
+    from .models import FluidStackModel, share_fields_set
 
     args = get_args(response_type)
     if get_origin(response_type) is list and len(args) == 1:

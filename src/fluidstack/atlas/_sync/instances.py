@@ -52,8 +52,11 @@ from ..endpoints import Id, Tags, UserData, check_tags, id_text
 from ..spend import CREATED_AT_TAG, LEASE_TAG, stamp
 from ..types import Filesystem, GlobalInstance, Instance, InstanceState
 from ._resource import AtlasResource
+from .clock import server_now
 from .scope import Scope
-from .sweep import admitting, delete_confirmed, server_now, sweep_instances
+from .spend import admitting
+from .sweep import sweep_instances
+from .teardown import delete_confirmed
 
 __all__ = ["InstancesResource", "InstancesResourceWithRawResponse"]
 
@@ -503,8 +506,9 @@ class InstancesResource(AtlasResource, RemoteAccess[Union[Id, Instance]]):
         ident = id_text(instance_id, "instance_id")
         if wait:
             delete_confirmed(
-                self,
+                self._scope,
                 ident,
+                get=self.get,
                 timeout=timeout,
                 poll_interval=poll_interval,
                 request_options=request_options,
@@ -564,8 +568,11 @@ class InstancesResource(AtlasResource, RemoteAccess[Union[Id, Instance]]):
             expired=expired,
         )
         return sweep_instances(
-            self,
+            self._pipeline,
             criteria,
+            list_instances=self.list,
+            delete=self.delete,
+            prices=self._scope.prices,
             dry_run=dry_run,
             wait=wait,
             timeout=timeout,
