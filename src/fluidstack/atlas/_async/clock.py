@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from ...core.endpoint import side_calls
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
 from .. import endpoints as api
 from .scope import AsyncScope

@@ -26,7 +26,7 @@ from ...core._async.creates import AsyncCreateGuard
 from ...core._async.lifetime import for_the_block
 from ...core._async.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ...core._async.remote import AsyncRemoteAccess
-from ...core.endpoint import Endpoint, Found, side_calls
+from ...core.endpoint import Endpoint, Found
 from ...core.errors import (
     ApiError,
     InstanceFailedError,
@@ -35,6 +35,7 @@ from ...core.errors import (
     NotSupportedError,
     OutOfStockError,
 )
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups, option
 from ...core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
 from ...core.ssh import (

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import AsyncIterator, Dict, Optional
 
 from ...core._async.spend_guard import AsyncSpendLimit, holding
-from ...core.endpoint import side_calls
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
 from ...core.spend import check_spend, unknown_spend
 from .. import endpoints as api

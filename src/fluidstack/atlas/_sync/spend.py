@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Dict, Iterator, Optional
 
 from ...core._sync.spend_guard import SpendLimit, holding
-from ...core.endpoint import side_calls
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
 from ...core.spend import check_spend, unknown_spend
 from .. import endpoints as api

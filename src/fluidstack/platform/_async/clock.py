@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Optional
 
 from ...core._async.pipeline import AsyncPipeline
-from ...core.endpoint import side_calls
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
 from .. import endpoints as api
 

@@ -10,7 +10,7 @@ from typing import AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tup
 
 from ...core._async.pipeline import AsyncPipeline
 from ...core._async.spend_guard import AsyncSpendLimit, holding
-from ...core.endpoint import side_calls
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
 from ...core.spend import check_spend, unknown_spend, usd
 from .. import endpoints as api

@@ -11,7 +11,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ...core._sync.pipeline import Pipeline
 from ...core._sync.spend_guard import SpendLimit, holding
-from ...core.endpoint import side_calls
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
 from ...core.spend import check_spend, unknown_spend, usd
 from .. import endpoints as api
