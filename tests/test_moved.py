@@ -6,11 +6,17 @@ Each case runs in a fresh interpreter: a module imports (and warns) once per pro
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
+from typing import List
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SILENT = [
     ("fluidstack.client", "FluidStack", "fluidstack.platform.client"),
@@ -84,3 +90,31 @@ def test_renamed_endpoints_keep_their_old_names() -> None:
     assert instances.CREATE is endpoints.INSTANCE_CREATE
     assert ssh_keys.LIST is endpoints.SSH_KEYS
     assert ssh_keys.DELETE is endpoints.SSH_KEY_DELETE
+
+
+def _documented_names() -> List[str]:
+    """Every ``fluidstack.x.y`` dotted name and ``from fluidstack.x import y`` of the
+    README and the API reference (tag names such as ``fluidstack.lease-until`` and the
+    ``fluidstack.io`` domain are not code)."""
+    names = set()
+    for doc in ("README.md", "docs/reference.md"):
+        text = (ROOT / doc).read_text()
+        names.update(re.findall(r"\b(fluidstack(?:\.[A-Za-z_]\w*)+)(?![\w-])", text))
+        for found in re.finditer(r"from (fluidstack[\w.]*) import ([\w, ]+)", text):
+            names.update(f"{found.group(1)}.{n.strip()}" for n in found.group(2).split(","))
+    names.discard("fluidstack.io")
+    return sorted(names)
+
+
+@pytest.mark.parametrize("dotted", _documented_names())
+def test_every_documented_name_imports_from_where_the_docs_say(dotted: str) -> None:
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute)
+        return
+    raise AssertionError(f"{dotted} does not import")
