@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "reference.md"
 
 GROUPS = [
-    ("instances", "InstancesResource", "fluidstack._sync.instances"),
-    ("ssh_keys", "SshKeysResource", "fluidstack._sync.ssh_keys"),
-    ("configurations", "ConfigurationsResource", "fluidstack._sync.catalog"),
-    ("templates", "TemplatesResource", "fluidstack._sync.catalog"),
-    ("user", "UserResource", "fluidstack._sync.account"),
-    ("api_keys", "ApiKeysResource", "fluidstack._sync.account"),
-    ("auth", "AuthResource", "fluidstack._sync.account"),
-    ("payments", "PaymentsResource", "fluidstack._sync.account"),
+    ("instances", "InstancesResource", "fluidstack.platform._sync.instances"),
+    ("ssh_keys", "SshKeysResource", "fluidstack.platform._sync.ssh_keys"),
+    ("configurations", "ConfigurationsResource", "fluidstack.platform._sync.catalog"),
+    ("templates", "TemplatesResource", "fluidstack.platform._sync.catalog"),
+    ("user", "UserResource", "fluidstack.platform._sync.account"),
+    ("api_keys", "ApiKeysResource", "fluidstack.platform._sync.account"),
+    ("auth", "AuthResource", "fluidstack.platform._sync.account"),
+    ("payments", "PaymentsResource", "fluidstack.platform._sync.account"),
 ]
 
 ATLAS_GROUPS = [
@@ -117,7 +117,7 @@ def _doc(func: Any) -> str:
 
 def render() -> str:
 
-    from fluidstack.client import FluidStack
+    from fluidstack.platform.client import FluidStack
 
     out: List[str] = [
         "# API reference",

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "fluidstack"
-PACKAGES = ("core", ".", "atlas")
+PACKAGES = ("core", "platform", "atlas")
 """Packages (relative to ``src/fluidstack``) whose ``_async`` sub-package has a ``_sync`` twin."""
 HAND_WRITTEN = {"_io.py"}
 

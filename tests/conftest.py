@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-from typing import AsyncIterator, Iterator, List
+from typing import Any, AsyncIterator, Callable, Iterator, List
 
 import pytest
 
 from fluidstack.testing.handle import EmulatorHandle
-from support import EMULATOR_KINDS, Clients, Harness
+from support import EMULATOR_KINDS, AtlasClients, Clients, Harness, emulator_clients
+
+MakeClients = Callable[[str, EmulatorHandle], Any]
 
 
 @pytest.fixture
@@ -25,14 +27,44 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 
 @pytest.fixture(params=EMULATOR_KINDS)
-async def clients(
-    request: pytest.FixtureRequest, emulator: EmulatorHandle
-) -> AsyncIterator[Clients]:
-    """Sync, async (and async on aiohttp) clients of the emulator whose back-off costs
-    no real time."""
-    made = Clients(request.param, emulator)
-    yield made
-    await made.close()
+def client_kind(request: pytest.FixtureRequest) -> str:
+    """The kind of client an emulator test runs with: sync, async, and async on aiohttp
+    (when the extra is installed). Every test that builds emulator clients runs once per
+    kind."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_clients(client_kind: str) -> AsyncIterator[MakeClients]:
+    """``make_clients(api, emulator)``: a factory of clients of ``api`` (``"platform"`` or
+    ``"atlas"``) of this test's kind, bound to ``emulator``, whose waits move the
+    emulator's simulated clock instead of sleeping; their httpx clients are closed after
+    the test. The one place emulator clients are made: ``clients``, ``atlas_clients``
+    and the SSH tests' fixtures are each one line on it."""
+    made: List[Any] = []
+
+    def make(api: str, emulator: EmulatorHandle) -> Any:
+        factory = emulator_clients(api, client_kind, emulator)
+        made.append(factory)
+        return factory
+
+    yield make
+    for factory in made:
+        await factory.close()
+
+
+@pytest.fixture
+def clients(make_clients: MakeClients, emulator: EmulatorHandle) -> Clients:
+    """Platform clients of the freshly reset emulator."""
+    made: Clients = make_clients("platform", emulator)
+    return made
+
+
+@pytest.fixture
+def atlas_clients(make_clients: MakeClients, emulator: EmulatorHandle) -> AtlasClients:
+    """Atlas clients of the freshly reset emulator."""
+    made: AtlasClients = make_clients("atlas", emulator)
+    return made
 
 
 @pytest.fixture

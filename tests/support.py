@@ -7,6 +7,7 @@ from typing import Any, Callable, List, Optional
 
 import httpx
 
+from fluidstack.atlas import AsyncAtlas, Atlas
 from fluidstack.client import AsyncFluidStack, FluidStack
 from fluidstack.testing.handle import EmulatorHandle
 
@@ -200,6 +201,53 @@ class Clients(ClientFactory):
         # The client's waits cost no real time, but simulated time passes as if they had.
         self.sleeps.append(seconds)
         self.emulator.advance(seconds)
+
+
+class AtlasClients(ClientFactory):
+    """Builds sync or async Atlas clients of the emulator whose waits cost no real time:
+    where a client would sleep, the emulator's simulated clock moves instead."""
+
+    def __init__(self, kind: str, emulator: EmulatorHandle) -> None:
+        super().__init__(kind, Atlas, AsyncAtlas)
+        self.emulator = emulator
+        self.sleeps: List[float] = []
+
+    def make(self, **kwargs: Any) -> Any:
+        control = self.emulator.atlas
+        kwargs.setdefault("client_id", control.client_id)
+        kwargs.setdefault("client_secret", control.client_secret)
+        kwargs.setdefault("management_url", control.management_url)
+        kwargs.setdefault("token_url", control.token_url)
+        kwargs.setdefault("region", control.regions()[0])
+        kwargs.setdefault("timeout", 10.0)
+        clock = FakeClock()
+
+        def sleep(seconds: float) -> None:
+            # The wait costs no real time; simulated time passes on both sides as if it
+            # had, so deadlines (the client's) and lifecycles (the emulator's) agree.
+            self.sleeps.append(seconds)
+            clock.advance(seconds)
+            self.emulator.advance(seconds)
+
+        client = self._build(sleep=sleep, **kwargs)
+        client._pipeline.clock = clock
+        return client
+
+
+APIS = ("platform", "atlas")
+"""The APIs whose clients the emulator tests build."""
+
+
+def emulator_clients(api: str, kind: str, emulator: EmulatorHandle) -> Any:
+    """The factory of clients of ``api`` (``"platform"``: :class:`Clients`, ``"atlas"``:
+    :class:`AtlasClients`) of ``kind`` (one of :data:`EMULATOR_KINDS`) bound to
+    ``emulator``. The ``clients``-style fixtures of every test folder are built on this
+    (through ``emulator_clients`` in ``tests/conftest.py``)."""
+    if api == "platform":
+        return Clients(kind, emulator)
+    if api == "atlas":
+        return AtlasClients(kind, emulator)
+    raise ValueError(f"api must be one of {APIS}, not {api!r}")
 
 
 def _strip_idempotency_key(request: httpx.Request) -> None:

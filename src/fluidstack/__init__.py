@@ -20,9 +20,8 @@ from ._version import __version__
 if TYPE_CHECKING:
     from . import atlas as atlas
     from . import core as core
+    from . import platform as platform
     from . import types as types
-    from ._aiohttp import AioHttpClient
-    from .client import AsyncFluidStack, FluidStack, FluidStackEnvironment
     from .core import (
         ApiConnectionError,
         ApiError,
@@ -56,7 +55,9 @@ if TYPE_CHECKING:
         UnprocessableEntityError,
         WaitTimeoutError,
     )
-    from .types import (
+    from .core.aiohttp_client import AioHttpClient
+    from .platform.client import AsyncFluidStack, FluidStack, FluidStackEnvironment
+    from .platform.types import (
         ConfigurationResponse,
         CreateInstanceResponse,
         GPUType,
@@ -70,10 +71,10 @@ if TYPE_CHECKING:
     )
 
 _LAZY: Dict[str, str] = {
-    "AioHttpClient": "fluidstack._aiohttp",
-    "AsyncFluidStack": "fluidstack.client",
-    "FluidStack": "fluidstack.client",
-    "FluidStackEnvironment": "fluidstack.client",
+    "AioHttpClient": "fluidstack.core.aiohttp_client",
+    "AsyncFluidStack": "fluidstack.platform.client",
+    "FluidStack": "fluidstack.platform.client",
+    "FluidStackEnvironment": "fluidstack.platform.client",
     **dict.fromkeys(
         (
             "ApiConnectionError",
@@ -123,10 +124,10 @@ _LAZY: Dict[str, str] = {
             "SSHKeyResponse",
             "SupportedOperatingSystem",
         ),
-        "fluidstack.types",
+        "fluidstack.platform.types",
     ),
 }
-_SUBMODULES = {"atlas", "core", "types", "client", "resources"}
+_SUBMODULES = {"atlas", "core", "platform", "types", "client", "resources"}
 
 __all__ = [
     "AioHttpClient",
@@ -177,6 +178,7 @@ __all__ = [
     "__version__",
     "atlas",
     "core",
+    "platform",
     "types",
 ]
 

@@ -1,14 +1,10 @@
-"""The clients: :class:`FluidStack` (synchronous) and :class:`AsyncFluidStack`.
+"""Alias of :mod:`fluidstack.platform.client`, kept so that old imports keep working."""
 
-from fluidstack.client import FluidStack
+from typing import TYPE_CHECKING
 
-client = FluidStack()  # reads FLUIDSTACK_API_KEY
-for instance in client.instances.list():
-    print(instance.id, instance.status)
-"""
+from fluidstack._moved import alias
 
-from ._async.client import AsyncFluidStack
-from ._sync.client import FluidStack
-from .core.config import FluidStackEnvironment
+if TYPE_CHECKING:
+    from fluidstack.platform.client import *  # noqa: F403
 
-__all__ = ["AsyncFluidStack", "FluidStack", "FluidStackEnvironment"]
+alias(__name__, "fluidstack.platform.client", deprecated=False)

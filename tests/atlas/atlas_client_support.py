@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 import httpx
 
 from fluidstack.atlas import AsyncAtlas, Atlas
-from fluidstack.testing.handle import EmulatorHandle
+from support import AtlasClients as AtlasClients  # moved to support; old imports work
 from support import ClientFactory, FakeClock
 
 PROJECT = "4b0e7b7e-2d43-4bb6-9d8a-3f6f0c3c4a11"
@@ -176,35 +176,4 @@ class AtlasHarness(ClientFactory):
             transport=httpx.MockTransport(self.server.handler), sleep=self.clock.sleep, **kwargs
         )
         client._pipeline.clock = self.clock
-        return client
-
-
-class AtlasClients(ClientFactory):
-    """Builds sync or async Atlas clients of the emulator whose waits cost no real time:
-    where a client would sleep, the emulator's simulated clock moves instead."""
-
-    def __init__(self, kind: str, emulator: EmulatorHandle) -> None:
-        super().__init__(kind, Atlas, AsyncAtlas)
-        self.emulator = emulator
-        self.sleeps: List[float] = []
-
-    def make(self, **kwargs: Any) -> Any:
-        control = self.emulator.atlas
-        kwargs.setdefault("client_id", control.client_id)
-        kwargs.setdefault("client_secret", control.client_secret)
-        kwargs.setdefault("management_url", control.management_url)
-        kwargs.setdefault("token_url", control.token_url)
-        kwargs.setdefault("region", control.regions()[0])
-        kwargs.setdefault("timeout", 10.0)
-        clock = FakeClock()
-
-        def sleep(seconds: float) -> None:
-            # The wait costs no real time; simulated time passes on both sides as if it
-            # had, so deadlines (the client's) and lifecycles (the emulator's) agree.
-            self.sleeps.append(seconds)
-            clock.advance(seconds)
-            self.emulator.advance(seconds)
-
-        client = self._build(sleep=sleep, **kwargs)
-        client._pipeline.clock = clock
         return client

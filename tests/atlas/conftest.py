@@ -1,15 +1,12 @@
 """Fixtures of the Atlas SDK tests: every test runs against both clients, on a scripted
-server or on the emulator."""
+server or on the emulator (``atlas_clients``, in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 from typing import AsyncIterator
 
 import pytest
-from atlas_client_support import AtlasClients, AtlasHarness
-
-from fluidstack.testing.handle import EmulatorHandle
-from support import EMULATOR_KINDS
+from atlas_client_support import AtlasHarness
 
 ATLAS_ENV = (
     "FLUIDSTACK_CLIENT_ID",
@@ -34,16 +31,5 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 async def atlas_harness(request: pytest.FixtureRequest) -> AsyncIterator[AtlasHarness]:
     """A factory of sync (then async) Atlas clients on a scripted server, fake clock."""
     made = AtlasHarness(request.param)
-    yield made
-    await made.close()
-
-
-@pytest.fixture(params=EMULATOR_KINDS)
-async def atlas_clients(
-    request: pytest.FixtureRequest, emulator: EmulatorHandle
-) -> AsyncIterator[AtlasClients]:
-    """Sync, async (and async on aiohttp) Atlas clients of the freshly reset emulator;
-    their waits move the simulated clock instead of sleeping."""
-    made = AtlasClients(request.param, emulator)
     yield made
     await made.close()

@@ -20,7 +20,7 @@ from fluidstack.core.retries import (
 )
 from fluidstack.core.waiters import WaitPolicy
 from fluidstack.cost import instance_cost
-from fluidstack.resources.launch import is_out_of_stock, plan_launch
+from fluidstack.platform.launch import is_out_of_stock, plan_launch
 from fluidstack.types import ConfigurationResponse, GPUType, InstanceResponse, InstanceStatus
 
 
@@ -190,7 +190,7 @@ def test_large_parses_pause_the_collector_and_always_restore_it() -> None:
     import gc
     import json
 
-    from fluidstack.resources.instances import LIST
+    from fluidstack.platform.endpoints import INSTANCES as LIST
 
     big = json.dumps([{"id": f"i-{n}", "status": "running"} for n in range(20_000)]).encode()
     assert len(big) > 256 * 1024

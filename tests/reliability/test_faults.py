@@ -1,7 +1,7 @@
 """Every fault the emulator can inject, on both clients: success within the expected
 attempts and time, or the right typed error once retries run out.
 
-(The "performed, then failed" create is in tests/sdk/test_e2e_emulator.py.)
+(The "performed, then failed" create is in tests/platform/test_e2e_emulator.py.)
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import AsyncIterator, Dict
+from typing import Any, Dict
 
 import pytest
 
@@ -14,12 +14,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "atlas"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
 
-from atlas_client_support import AtlasClients
 from cli_support import Fs
 from ssh_support import KeyPair, make_key
 
 from fluidstack.testing.handle import EmulatorHandle
-from support import EMULATOR_KINDS, Clients
+from support import AtlasClients, Clients
 
 
 @pytest.fixture
@@ -44,24 +43,18 @@ def key(tmp_path: Path) -> KeyPair:
     return make_key(tmp_path / "keys")
 
 
-@pytest.fixture(params=EMULATOR_KINDS)
-async def ssh_clients(
-    request: pytest.FixtureRequest, ssh_emulator: EmulatorHandle
-) -> AsyncIterator[Clients]:
+@pytest.fixture
+def ssh_clients(make_clients: Any, ssh_emulator: EmulatorHandle) -> Clients:
     """Platform clients of the ``--ssh`` emulator (waits move its clock)."""
-    made = Clients(request.param, ssh_emulator)
-    yield made
-    await made.close()
+    made: Clients = make_clients("platform", ssh_emulator)
+    return made
 
 
-@pytest.fixture(params=EMULATOR_KINDS)
-async def ssh_atlas_clients(
-    request: pytest.FixtureRequest, ssh_emulator: EmulatorHandle
-) -> AsyncIterator[AtlasClients]:
+@pytest.fixture
+def ssh_atlas_clients(make_clients: Any, ssh_emulator: EmulatorHandle) -> AtlasClients:
     """Atlas clients of the ``--ssh`` emulator, with its SSH port."""
-    made = AtlasClients(request.param, ssh_emulator)
-    yield made
-    await made.close()
+    made: AtlasClients = make_clients("atlas", ssh_emulator)
+    return made
 
 
 CLI_ENV = [name for name in os.environ if name.startswith("FLUIDSTACK_")] + ["SSH_AUTH_SOCK"]

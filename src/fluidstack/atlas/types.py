@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 from pydantic import Field
 
-from ..types._base import FluidStackModel, OpenEnum
+from ..core.models import FluidStackModel, OpenEnum
 
 __all__ = [
     "Capacity",

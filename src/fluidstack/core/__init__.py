@@ -17,7 +17,6 @@ from .config import (
     FluidStackEnvironment,
     InsecureTransportWarning,
 )
-from .endpoint import RawResponse
 from .errors import (
     ApiConnectionError,
     ApiError,
@@ -49,6 +48,7 @@ from .errors import (
     WaitTimeoutError,
 )
 from .events import DuplicateEvent, EventHooks, RequestEvent, ResponseEvent, RetryEvent
+from .raw import RawResponse
 from .request_options import RequestOptions
 
 __all__ = [

@@ -1,6 +1,6 @@
 """When to retry and how long to wait: pure functions shared by both clients.
 
-The send loops in ``fluidstack._sync.pipeline`` and ``fluidstack._async.pipeline``
+The send loops in ``fluidstack.core._sync.pipeline`` and ``core._async.pipeline``
 only do I/O and sleep; every decision is made here, so it is tested once.
 """
 

@@ -1,55 +1,38 @@
-"""The account: user details, balance, API keys, the browser login flow, payments, health."""
+"""Deprecated: the account's endpoints are in :mod:`fluidstack.platform.endpoints`."""
 
-from __future__ import annotations
-
-from typing import Any, Dict, List
-
-from ..core.endpoint import Endpoint
-from ..types.account import (
-    APIKeyResponse,
-    CreatePaymentResponse,
-    HealthCheckOutSchema,
-    User,
-    UserBalanceResponse,
+from fluidstack._moved import deprecate
+from fluidstack.platform.endpoints import (
+    AUTH_CALLBACK as AUTH_CALLBACK,
 )
-
-HEALTHCHECK: Endpoint[HealthCheckOutSchema] = Endpoint(
-    "healthcheck", "GET", "/healthcheck", HealthCheckOutSchema, authenticated=False
+from fluidstack.platform.endpoints import (
+    AUTH_SESSION as AUTH_SESSION,
 )
-
-UPDATE_COMPANY_DETAILS: Endpoint[User] = Endpoint(
-    "user.update_company_details", "PUT", "/user/company-details", User
+from fluidstack.platform.endpoints import (
+    AUTH_URL as AUTH_URL,
 )
-GET_BALANCE: Endpoint[UserBalanceResponse] = Endpoint(
-    "user.get_balance", "GET", "/user/balance", UserBalanceResponse
+from fluidstack.platform.endpoints import (
+    AUTH_USER as AUTH_USER,
 )
-
-LIST_API_KEYS: Endpoint[List[APIKeyResponse]] = Endpoint(
-    "api_keys.list", "GET", "/api_keys", List[APIKeyResponse]
+from fluidstack.platform.endpoints import (
+    CREATE_API_KEY as CREATE_API_KEY,
 )
-CREATE_API_KEY: Endpoint[APIKeyResponse] = Endpoint(
-    "api_keys.create", "POST", "/api_keys", APIKeyResponse, idempotent=False
+from fluidstack.platform.endpoints import (
+    CREATE_PAYMENT_INTENT as CREATE_PAYMENT_INTENT,
 )
-DELETE_API_KEY: Endpoint[None] = Endpoint(
-    "api_keys.delete", "DELETE", "/api_keys/{api_key_id}", None
+from fluidstack.platform.endpoints import (
+    DELETE_API_KEY as DELETE_API_KEY,
 )
-
-# The browser login flow authenticates with the `wos_session` cookie, not the API key.
-AUTH_URL: Endpoint[str] = Endpoint("auth.get_url", "GET", "/auth/url", str, authenticated=False)
-AUTH_CALLBACK: Endpoint[Dict[str, Any]] = Endpoint(
-    "auth.get_callback", "GET", "/auth/callback", Dict[str, Any], authenticated=False
+from fluidstack.platform.endpoints import (
+    GET_BALANCE as GET_BALANCE,
 )
-AUTH_SESSION: Endpoint[Dict[str, Any]] = Endpoint(
-    "auth.get_session", "GET", "/auth/session", Dict[str, Any], authenticated=False
+from fluidstack.platform.endpoints import (
+    HEALTHCHECK as HEALTHCHECK,
 )
-AUTH_USER: Endpoint[Dict[str, Any]] = Endpoint(
-    "auth.get_user", "GET", "/auth/user", Dict[str, Any], authenticated=False
+from fluidstack.platform.endpoints import (
+    LIST_API_KEYS as LIST_API_KEYS,
+)
+from fluidstack.platform.endpoints import (
+    UPDATE_COMPANY_DETAILS as UPDATE_COMPANY_DETAILS,
 )
 
-CREATE_PAYMENT_INTENT: Endpoint[CreatePaymentResponse] = Endpoint(
-    "payments.create_intent",
-    "POST",
-    "/payments/create-intent",
-    CreatePaymentResponse,
-    idempotent=False,
-)
+deprecate(__name__, "fluidstack.platform.endpoints")

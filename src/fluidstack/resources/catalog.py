@@ -1,15 +1,7 @@
-"""The catalog: configurations (GPU offers) and operating-system templates."""
+"""Deprecated: the catalog's endpoints are in :mod:`fluidstack.platform.endpoints`."""
 
-from __future__ import annotations
+from fluidstack._moved import deprecate
+from fluidstack.platform.endpoints import CONFIGURATIONS as CONFIGURATIONS
+from fluidstack.platform.endpoints import TEMPLATES as TEMPLATES
 
-from typing import List
-
-from ..core.endpoint import Endpoint
-from ..types.instances import ConfigurationResponse, OperatingSystemResponse
-
-CONFIGURATIONS: Endpoint[List[ConfigurationResponse]] = Endpoint(
-    "configurations.list", "GET", "/list_available_configurations", List[ConfigurationResponse]
-)
-TEMPLATES: Endpoint[List[OperatingSystemResponse]] = Endpoint(
-    "templates.list", "GET", "/list_available_os_templates", List[OperatingSystemResponse]
-)
+deprecate(__name__, "fluidstack.platform.endpoints")

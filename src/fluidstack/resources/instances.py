@@ -1,121 +1,22 @@
-"""Instances: endpoints and the request bodies they take."""
+"""Deprecated: the instances' endpoints are in :mod:`fluidstack.platform.endpoints`,
+named as Atlas names them (``LIST`` is ``INSTANCES`` there, ``GET`` ``INSTANCE``,
+``CREATE`` ``INSTANCE_CREATE``, ``STOP`` ``INSTANCE_STOP``, ...)."""
 
-from __future__ import annotations
+from fluidstack._moved import deprecate
+from fluidstack.platform import endpoints as _endpoints
+from fluidstack.platform.endpoints import GENERATED_NAME_PREFIX as GENERATED_NAME_PREFIX
+from fluidstack.platform.endpoints import as_create_response as as_create_response
+from fluidstack.platform.endpoints import create_body as create_body
+from fluidstack.platform.endpoints import find_all_created as find_all_created
+from fluidstack.platform.endpoints import find_created as find_created
+from fluidstack.platform.endpoints import generated_name as generated_name
 
-import secrets
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+LIST = _endpoints.INSTANCES
+CREATE = _endpoints.INSTANCE_CREATE
+GET = _endpoints.INSTANCE
+DELETE = _endpoints.INSTANCE_DELETE
+STOP = _endpoints.INSTANCE_STOP
+START = _endpoints.INSTANCE_START
+RENAME = _endpoints.INSTANCE_RENAME
 
-from ..core.endpoint import Endpoint
-from ..types.enums import GPUType, Region, SupportedOperatingSystem
-from ..types.instances import (
-    CreateInstanceResponse,
-    InstanceResponse,
-    ListInstanceResponse,
-    VolumeInstanceRequest,
-)
-
-LIST: Endpoint[List[ListInstanceResponse]] = Endpoint(
-    "instances.list", "GET", "/instances", List[ListInstanceResponse]
-)
-# Creating an instance is billed: never repeat it blindly (see `recover` in the pipeline).
-CREATE: Endpoint[CreateInstanceResponse] = Endpoint(
-    "instances.create", "POST", "/instances", CreateInstanceResponse, idempotent=False
-)
-GET: Endpoint[InstanceResponse] = Endpoint(
-    "instances.get", "GET", "/instances/{instance_id}", InstanceResponse
-)
-# Answers 200 with JSON (newest spec) or 204 with no body (docs): the body is not used.
-DELETE: Endpoint[None] = Endpoint("instances.delete", "DELETE", "/instances/{instance_id}", None)
-STOP: Endpoint[ListInstanceResponse] = Endpoint(
-    "instances.stop", "PUT", "/instances/{instance_id}/stop", ListInstanceResponse
-)
-START: Endpoint[ListInstanceResponse] = Endpoint(
-    "instances.start", "PUT", "/instances/{instance_id}/start", ListInstanceResponse
-)
-RENAME: Endpoint[ListInstanceResponse] = Endpoint(
-    "instances.rename", "PUT", "/instances/{instance_id}/rename", ListInstanceResponse
-)
-
-GENERATED_NAME_PREFIX = "fs-"
-
-
-def generated_name() -> str:
-    """A unique instance name, used as the create's client token when none is given."""
-    return GENERATED_NAME_PREFIX + secrets.token_hex(6)
-
-
-def create_body(
-    *,
-    gpu_type: Union[GPUType, str],
-    ssh_key: str,
-    name: str,
-    gpu_count: Optional[int],
-    operating_system_label: Union[SupportedOperatingSystem, str, None],
-    region: Union[Region, str, None],
-    volumes: Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]],
-) -> Dict[str, Any]:
-    """The JSON body of ``POST /instances``; unset optional fields are left out."""
-    if not str(gpu_type):
-        raise ValueError("gpu_type must be a non-empty string")
-    if not ssh_key:
-        raise ValueError("ssh_key must be the name of an SSH key in your account")
-    if gpu_count is not None and (isinstance(gpu_count, bool) or gpu_count < 1):
-        raise ValueError("gpu_count must be a positive integer")
-    # The API's names are upper case; people type them in any case.
-    body: Dict[str, Any] = {
-        "gpu_type": str(GPUType.canonical(gpu_type)),
-        "ssh_key": ssh_key,
-        "name": name,
-    }
-    if gpu_count is not None:
-        body["gpu_count"] = gpu_count
-    if operating_system_label is not None:
-        body["operating_system_label"] = str(operating_system_label)
-    if region is not None:
-        body["region"] = str(Region.canonical(region))
-    if volumes is not None:
-        body["volumes"] = [
-            v.model_dump(mode="json", exclude_unset=True)
-            if isinstance(v, VolumeInstanceRequest)
-            else dict(v)
-            for v in volumes
-        ]
-    return body
-
-
-def find_created(
-    instances: Sequence[ListInstanceResponse], name: str
-) -> Optional[ListInstanceResponse]:
-    """The instance a create with this ``name`` made, if the listing shows it.
-
-    With a generated name there is at most one. With a name the caller chose and reused,
-    the newest instance of that name is taken.
-    """
-    matches = [i for i in instances if i.name == name]
-    if not matches:
-        return None
-    return max(matches, key=lambda i: (i.created_at is not None, i.created_at or 0, i.id))
-
-
-def find_all_created(
-    instances: Sequence[ListInstanceResponse], name: str
-) -> List[ListInstanceResponse]:
-    """Every instance a create with this ``name`` made, the newest first."""
-    matches = [i for i in instances if i.name == name]
-    matches.sort(key=lambda i: (i.created_at is not None, i.created_at or 0, i.id), reverse=True)
-    return matches
-
-
-def as_create_response(
-    instance: InstanceResponse, gpu_type: Union[GPUType, str]
-) -> CreateInstanceResponse:
-    """The response a create would have given, rebuilt from the instance it made."""
-    gpu = gpu_type
-    if instance.configuration is not None and instance.configuration.gpu_model is not None:
-        gpu = instance.configuration.gpu_model.name
-    return CreateInstanceResponse(
-        id=instance.id,
-        name=instance.name or "",
-        gpu_type=GPUType(str(gpu)),
-        operating_system_label=instance.operating_system_label,
-    )
+deprecate(__name__, "fluidstack.platform.endpoints")

@@ -189,7 +189,7 @@ class AsyncAtlas:
             prices=table,
         )
         if limit is not None and table is not None:
-            from .sweep import AsyncAtlasSpendGuard
+            from .spend import AsyncAtlasSpendGuard
 
             self._scope.spend = AsyncAtlasSpendGuard(limit, table)
 

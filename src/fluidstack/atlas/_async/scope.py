@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 from ...core._async._io import new_lock
 from ...core._async.pipeline import AsyncPipeline
 from ...core._async.spend_guard import AsyncSpendLimit
-from ...core.endpoint import Endpoint, Found, side_calls
+from ...core.endpoint import Endpoint, Found
 from ...core.errors import MissingProjectError, MissingRegionError, UnknownRegionError
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
 from .. import endpoints as api
 from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root

@@ -10,8 +10,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 from ...core._sync._io import new_lock
 from ...core._sync.pipeline import Pipeline
 from ...core.config import Secret
-from ...core.endpoint import side_calls
 from ...core.errors import ApiError, MissingCredentialsError, TokenError
+from ...core.raw import side_calls
 from ..settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_TOKEN, AtlasSettings
 from ..tokens import (
     TOKEN,

@@ -190,7 +190,7 @@ class Atlas:
             prices=table,
         )
         if limit is not None and table is not None:
-            from .sweep import AtlasSpendGuard
+            from .spend import AtlasSpendGuard
 
             self._scope.spend = AtlasSpendGuard(limit, table)
 

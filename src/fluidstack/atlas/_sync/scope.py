@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 from ...core._sync._io import new_lock
 from ...core._sync.pipeline import Pipeline
 from ...core._sync.spend_guard import SpendLimit
-from ...core.endpoint import Endpoint, Found, side_calls
+from ...core.endpoint import Endpoint, Found
 from ...core.errors import MissingProjectError, MissingRegionError, UnknownRegionError
+from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
 from .. import endpoints as api
 from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root

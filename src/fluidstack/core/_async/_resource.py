@@ -7,8 +7,8 @@ from typing import Any, Awaitable, Callable, Generic, List, TypeVar
 
 from typing_extensions import ParamSpec
 
-from ..endpoint import RawResponse, _raw_slot
 from ..errors import ApiError
+from ..raw import RawResponse, _raw_slot
 from .pipeline import AsyncPipeline
 
 __all__ = ["AsyncRawListing", "AsyncResource", "raw_method"]

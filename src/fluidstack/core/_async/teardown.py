@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable, FrozenSet, Optional, TypeVar
 
-from ..endpoint import side_calls
 from ..errors import (
     ApiError,
     ConfigurationError,
@@ -15,6 +14,7 @@ from ..errors import (
     TokenError,
     WaitTimeoutError,
 )
+from ..raw import side_calls
 from ..request_options import RequestOptions, for_lookups, with_deadline
 from ..spend import SweepFailure, SweepResult
 from ..waiters import WaitPolicy

@@ -8,8 +8,8 @@ from typing import Any, Callable, Generic, List, TypeVar
 
 from typing_extensions import ParamSpec
 
-from ..endpoint import RawResponse, _raw_slot
 from ..errors import ApiError
+from ..raw import RawResponse, _raw_slot
 from .pipeline import Pipeline
 
 __all__ = ["RawListing", "Resource", "raw_method"]

@@ -13,24 +13,22 @@ from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, TypeVar
 
 import httpx
 
+from ..budget import CallBudget
 from ..config import ClientConfig
-from ..endpoint import (
-    CallBudget,
-    Endpoint,
-    Found,
-    RawResponse,
-    build_request,
-    claim_raw_slot,
+from ..endpoint import Endpoint, Found
+from ..errors import ApiError, scrub_chain
+from ..events import RequestEvent, ResponseEvent, RetryEvent, logger, watch_secrets
+from ..raw import RawResponse, claim_raw_slot
+from ..redirects import redirect_request
+from ..request import build_request
+from ..request_options import RequestOptions
+from ..response import (
     declared_too_large,
     error_from_response,
     parse_response,
-    redirect_request,
     too_large_error,
     transport_error,
 )
-from ..errors import ApiError, scrub_chain
-from ..events import RequestEvent, ResponseEvent, RetryEvent, logger, watch_secrets
-from ..request_options import RequestOptions
 from ..retries import (
     Outcome,
     classify_exception,

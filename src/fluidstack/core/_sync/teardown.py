@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Callable, FrozenSet, Optional, TypeVar
 
-from ..endpoint import side_calls
 from ..errors import (
     ApiError,
     ConfigurationError,
@@ -16,6 +15,7 @@ from ..errors import (
     TokenError,
     WaitTimeoutError,
 )
+from ..raw import side_calls
 from ..request_options import RequestOptions, for_lookups, with_deadline
 from ..spend import SweepFailure, SweepResult
 from ..waiters import WaitPolicy

@@ -14,7 +14,7 @@ import pytest
 from fluidstack import FluidStack
 from fluidstack.core import NoCapacityError, SpendLimitError, WaitTimeoutError
 from fluidstack.core.spend import SweepResult
-from fluidstack.resources.spend import lease_of
+from fluidstack.platform.spend import lease_of
 from support import Clients, FakeClock, resolve
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,7 @@ import pytest
 
 from fluidstack.atlas.endpoints import GLOBAL_INSTANCES
 from fluidstack.core.endpoint import _LARGE_BODY
-from fluidstack.resources.instances import LIST
+from fluidstack.platform.endpoints import INSTANCES as LIST
 from fluidstack.types import ListInstanceResponse
 from support import INSTANCE
 

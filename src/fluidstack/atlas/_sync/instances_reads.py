@@ -1,0 +1,256 @@
+# Generated from fluidstack/atlas/_async by scripts/unasync.py: do not edit by hand.
+"""``atlas.instances``, reading: list and get instances, wait for one, and the SSH address
+its remote commands use."""
+
+from __future__ import annotations
+
+from typing import (
+    Callable,
+    Iterable,
+    List,
+    Literal,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
+
+from ...core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
+from ...core.errors import InstanceFailedError, NotFoundError, OutOfStockError
+from ...core.request_options import RequestOptions
+from ...core.ssh import SshError, SshTarget
+from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, GONE, WaitPolicy
+from .. import endpoints as api
+from ..endpoints import Id, id_text
+from ..types import Filesystem, GlobalInstance, Instance, InstanceState
+from ._resource import AtlasResource
+
+__all__ = ["InstanceReads"]
+
+States = Union[InstanceState, str, Iterable[Union[InstanceState, str]]]
+
+
+Filesystems = Optional[Sequence[Union[Id, Filesystem]]]
+
+
+# States an instance cannot leave for another goal: waiting on raises.
+_DEAD_ENDS = {
+    str(InstanceState.ERROR): InstanceFailedError,
+    str(InstanceState.OUT_OF_STOCK): OutOfStockError,
+}
+
+
+def _state(instance: Optional[Instance]) -> str:
+    return GONE if instance is None else str(instance.state)
+
+
+class InstanceReads(AtlasResource):
+    """Reading instances and waiting for them (the base of :class:`InstancesResource`)."""
+
+    @overload
+    def list(
+        self,
+        *,
+        all_regions: Literal[False] = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> List[Instance]: ...
+
+    @overload
+    def list(
+        self,
+        *,
+        all_regions: Literal[True],
+        request_options: Optional[RequestOptions] = ...,
+    ) -> List[GlobalInstance]: ...
+
+    @overload
+    def list(
+        self,
+        *,
+        all_regions: bool,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Union[List[Instance], List[GlobalInstance]]: ...
+
+    def list(
+        self,
+        *,
+        all_regions: bool = False,
+        request_options: Optional[RequestOptions] = None,
+    ) -> Union[List[Instance], List[GlobalInstance]]:
+        """List instances.
+
+        Args:
+            all_regions: ``False`` (default): the project's instances in the client's
+                region. ``True``: every instance of the organization, in every region
+                and project, from the management API (:class:`GlobalInstance`, which
+                also says ``region`` and ``project_id``).
+            request_options: Per-call options (timeout, retries, extra headers, ...).
+        """
+        if all_regions:
+            return self._scope.management(api.GLOBAL_INSTANCES, request_options=request_options)
+        return self._scope.regional(api.INSTANCES, project=True, request_options=request_options)
+
+    @overload
+    def get(
+        self,
+        instance_id: Id,
+        *,
+        all_regions: Literal[False] = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Instance: ...
+
+    @overload
+    def get(
+        self,
+        instance_id: Id,
+        *,
+        all_regions: Literal[True],
+        request_options: Optional[RequestOptions] = ...,
+    ) -> GlobalInstance: ...
+
+    @overload
+    def get(
+        self,
+        instance_id: Id,
+        *,
+        all_regions: bool,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Union[Instance, GlobalInstance]: ...
+
+    def get(
+        self,
+        instance_id: Id,
+        *,
+        all_regions: bool = False,
+        request_options: Optional[RequestOptions] = None,
+    ) -> Union[Instance, GlobalInstance]:
+        """Get one instance (``all_regions=True``: look it up in any region and project
+        through the management API)."""
+        path = {"instance_id": id_text(instance_id, "instance_id")}
+        if all_regions:
+            return self._scope.management(
+                api.GLOBAL_INSTANCE, path_params=path, request_options=request_options
+            )
+        return self._scope.regional(
+            api.INSTANCE, project=True, path_params=path, request_options=request_options
+        )
+
+    @overload
+    def wait(  # type: ignore[overload-overlap]  # "deleted" is also a str
+        self,
+        instance_id: Id,
+        *,
+        until: Literal["deleted"],
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
+        max_poll_interval: Optional[float] = ...,
+        on_poll: Optional[Callable[[Optional[Instance]], object]] = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> None: ...
+
+    @overload
+    def wait(
+        self,
+        instance_id: Id,
+        *,
+        until: Union[InstanceState, str] = ...,
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
+        max_poll_interval: Optional[float] = ...,
+        on_poll: Optional[Callable[[Optional[Instance]], object]] = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Instance: ...
+
+    @overload
+    def wait(
+        self,
+        instance_id: Id,
+        *,
+        until: Iterable[Union[InstanceState, str]],
+        timeout: Optional[float] = ...,
+        poll_interval: float = ...,
+        max_poll_interval: Optional[float] = ...,
+        on_poll: Optional[Callable[[Optional[Instance]], object]] = ...,
+        request_options: Optional[RequestOptions] = ...,
+    ) -> Optional[Instance]: ...
+
+    def wait(
+        self,
+        instance_id: Id,
+        *,
+        until: States = InstanceState.RUNNING,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: Optional[float] = None,
+        on_poll: Optional[Callable[[Optional[Instance]], object]] = None,
+        request_options: Optional[RequestOptions] = None,
+    ) -> Optional[Instance]:
+        """Poll an instance until it reaches ``until``, and return it.
+
+        Polls every ``poll_interval`` seconds at first, then less often (up to
+        ``max_poll_interval``, default 30 s). No single request outlives the deadline.
+
+        Args:
+            instance_id: The instance to watch.
+            until: The state (or states) to wait for: any :class:`InstanceState`,
+                ``"ssh"`` for running *and* its SSH server answering (on the client's
+                ``ssh_port``), or ``"deleted"`` for an instance that no longer exists
+                (its GET answers 404; the wait then returns ``None``). Default:
+                ``running``.
+            timeout: Seconds to wait in all (default 900); ``None`` waits forever.
+            poll_interval: Seconds between the first polls (default 5).
+            max_poll_interval: Longest pause between polls (default 30).
+            on_poll: Called with the instance (``None`` once gone) after every poll.
+            request_options: Per-call options for each poll.
+
+        Raises:
+            OutOfStockError: The instance went ``out-of-stock`` (the region had no
+                capacity for its type) while waiting for another state.
+            InstanceFailedError: It went ``error``.
+            WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
+            NotFoundError: It does not exist, and ``until`` is not ``"deleted"``.
+        """
+        ident = id_text(instance_id, "instance_id")
+        goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
+
+        def fetch(options: Optional[RequestOptions]) -> Optional[Instance]:
+            try:
+                return self.get(ident, request_options=options)
+            except NotFoundError:
+                if GONE in goals:
+                    return None
+                raise
+
+        poll: Callable[[Optional[RequestOptions]], Optional[Instance]] = fetch
+        status_of: Callable[[Optional[Instance]], str] = _state
+        if SSH_GOAL in goals:
+            poll, status_of = with_ssh_goal(fetch, _state, self._ssh_address)
+        policy = WaitPolicy.build(
+            goals,
+            timeout,
+            poll_interval,
+            max_poll_interval,
+            # Waiting for a deletion, no state is a dead end: even a failed instance goes.
+            dead_ends={} if GONE in goals else _DEAD_ENDS,
+            status_of=status_of,
+        )
+        return poll_until(
+            self._pipeline, policy, poll, request_options=request_options, on_poll=on_poll
+        )
+
+    def _ssh_address(self, instance: Optional[Instance]) -> Optional[Tuple[str, int]]:
+        if instance is None or str(instance.state) != "running" or not instance.ip:
+            return None
+        return instance.ip, self._scope.ssh_port
+
+    def _ssh_target(self, instance: Union[Id, Instance]) -> SshTarget:
+        found = instance if isinstance(instance, Instance) else self.get(instance)
+        address = self._ssh_address(found)
+        if address is None:
+            raise SshError(
+                f"instance {found.id} is {found.state}: it can be reached once running "
+                f"(atlas.instances.wait({str(found.id)!r}, until='ssh'))",
+                instance_id=str(found.id),
+            )
+        return SshTarget(address[0], address[1], "ubuntu", str(found.id))

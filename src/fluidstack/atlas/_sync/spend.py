@@ -1,0 +1,70 @@
+# Generated from fluidstack/atlas/_async by scripts/unasync.py: do not edit by hand.
+"""The Atlas client's spend limit, ``Atlas(max_hourly_spend=..., prices=...)``: a
+create or start that would take the organization's hourly burn over it is refused before
+it is sent."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Dict, Iterator, Optional
+
+from ...core._sync.spend_guard import SpendLimit, holding
+from ...core.raw import side_calls
+from ...core.request_options import RequestOptions, for_lookups
+from ...core.spend import check_spend, unknown_spend
+from .. import endpoints as api
+from ..spend import hourly_burn, rate
+from .scope import Scope
+
+__all__ = ["AtlasSpendGuard", "admitting"]
+
+
+class AtlasSpendGuard(SpendLimit):
+    """``Atlas(max_hourly_spend=..., prices=...)``: the limit, checked against the
+    user's price table (Atlas publishes none) over every instance of the organization."""
+
+    def __init__(self, limit: Decimal, prices: Dict[str, Decimal]) -> None:
+        super().__init__(limit)
+        self.prices = prices
+
+    def current(self, scope: Scope, request_options: Optional[RequestOptions]) -> Decimal:
+        """The organization's hourly burn: every instance in every region and project
+        (the management API's list), priced from the table. An instance whose type is
+        not in the table makes the limit uncheckable: :class:`SpendLimitError`."""
+        with side_calls():
+            instances = scope.management(
+                api.GLOBAL_INSTANCES, request_options=for_lookups(request_options)
+            )
+        hourly, unknown = hourly_burn(instances, self.prices)
+        if unknown:
+            shown = ", ".join(unknown[:3]) + (" and more" if len(unknown) > 3 else "")
+            raise unknown_spend(
+                self.limit, f"prices= has no price for instance {shown}", current=hourly
+            )
+        return hourly
+
+
+@contextmanager
+def admitting(
+    guard: Optional[SpendLimit],
+    scope: Scope,
+    instance_type: Optional[str],
+    what: str,
+    request_options: Optional[RequestOptions],
+) -> Iterator[None]:
+    """Run the block (a create or start of an instance of ``instance_type``) only if its
+    price fits under the limit, holding the lock until it is done. ``instance_type``
+    ``None``: nothing to check (an instance the server will answer 404 for)."""
+    with holding(guard):
+        if isinstance(guard, AtlasSpendGuard) and instance_type is not None:
+            current = guard.current(scope, request_options)
+            adding = rate(instance_type, "running", guard.prices)
+            if adding is None:
+                raise unknown_spend(
+                    guard.limit,
+                    f"prices= has no price for {instance_type} ({what})",
+                    current=current,
+                )
+            check_spend(guard.limit, current, adding, what)
+        yield

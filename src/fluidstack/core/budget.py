@@ -1,0 +1,114 @@
+"""The call budget: how many attempts and how much time one call may still use (the
+client's timeouts and retries, overridden by the call's ``request_options``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Mapping, Optional
+
+from .config import DEFAULT_CREATE_GRACE_PERIOD, ClientConfig, as_timeout, check_max_response_bytes
+from .errors import (
+    ApiTimeoutError,
+)
+from .request_options import RequestOptions
+from .retries import Outcome, retry_delay
+
+__all__ = ["CallBudget"]
+
+
+class CallBudget:
+    """How many attempts and how much time one call may still use.
+
+    Combines the client's settings with ``request_options``: the per-attempt timeout,
+    ``max_retries``, and an optional total deadline that bounds attempts *and* back-off.
+    """
+
+    __slots__ = (
+        "_clock",
+        "create_grace",
+        "deadline",
+        "max_response_bytes",
+        "max_retries",
+        "retries_done",
+        "timeout",
+        "total",
+    )
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        options: Optional[RequestOptions],
+        clock: Any = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        timeout = config.timeout
+        max_retries = config.max_retries
+        total = config.total_timeout
+        max_response_bytes = config.max_response_bytes
+        create_grace = DEFAULT_CREATE_GRACE_PERIOD
+        if options:
+            if options.get("max_response_bytes") is not None:
+                max_response_bytes = check_max_response_bytes(options["max_response_bytes"])
+            if options.get("create_grace_period_in_seconds") is not None:
+                create_grace = float(options["create_grace_period_in_seconds"])
+                if create_grace < 0:
+                    raise ValueError("create_grace_period_in_seconds must be >= 0")
+            if options.get("timeout_in_seconds") is not None:
+                timeout = as_timeout(options["timeout_in_seconds"])
+            if options.get("max_retries") is not None:
+                max_retries = int(options["max_retries"])
+                if max_retries < 0:
+                    raise ValueError("max_retries must be >= 0")
+            if options.get("total_timeout_in_seconds") is not None:
+                total = float(options["total_timeout_in_seconds"])
+                if total <= 0:
+                    raise ValueError("total_timeout_in_seconds must be > 0")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.total = total
+        self.deadline = None if total is None else clock() + total
+        self.retries_done = 0
+        self.max_response_bytes = max_response_bytes
+        self.create_grace = create_grace
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left before the deadline, or ``None`` without one."""
+        return None if self.deadline is None else self.deadline - self._clock()
+
+    def attempt_timeout(self) -> Dict[str, Optional[float]]:
+        """The timeout for the next attempt, as httpx's ``timeout`` extension.
+
+        Raises :class:`ApiTimeoutError` when the deadline has already passed.
+        """
+        left = self.remaining()
+        base = self.timeout.as_dict()
+        if left is None:
+            return base
+        if left <= 0:
+            raise self.deadline_error()
+        return {k: left if v is None else min(v, left) for k, v in base.items()}
+
+    def deadline_error(self) -> ApiTimeoutError:
+        return ApiTimeoutError(
+            f"the call did not finish within its total timeout of {self.total:g}s"
+        )
+
+    def next_delay(
+        self, outcome: Outcome, headers: Optional[Mapping[str, str]], idempotent: bool
+    ) -> Optional[float]:
+        """Seconds to wait before retrying, or ``None`` when the call must not be retried.
+
+        A non-idempotent call is never retried after an ambiguous failure here; the
+        caller decides that (after looking for the effect of the first attempt).
+        """
+        if outcome in (Outcome.SUCCESS, Outcome.FATAL):
+            return None
+        if outcome is Outcome.AMBIGUOUS and not idempotent:
+            return None
+        if self.retries_done >= self.max_retries:
+            return None
+        delay = retry_delay(self.retries_done, headers)
+        left = self.remaining()
+        if left is not None and delay >= left:
+            return None
+        return delay

@@ -1,0 +1,42 @@
+"""The platform API (``platform.fluidstack.io``, authenticated with an ``api-key``).
+
+    from fluidstack.platform import FluidStack   # also: from fluidstack import FluidStack
+
+    client = FluidStack()  # reads FLUIDSTACK_API_KEY
+    client.instances.list()
+
+The layout mirrors :mod:`fluidstack.atlas`: the clients in ``client.py``, the endpoint
+tables in ``endpoints.py``, the models in ``types``, the resource classes in ``_async``
+(written by hand) and ``_sync`` (generated from it), and one module per concept besides
+(``launch``, ``spend``, ``cost``). Names are imported on first use, so importing this
+package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Dict, List
+
+if TYPE_CHECKING:
+    from .client import AsyncFluidStack, FluidStack, FluidStackEnvironment
+
+_LAZY: Dict[str, str] = {
+    "AsyncFluidStack": "fluidstack.platform.client",
+    "FluidStack": "fluidstack.platform.client",
+    "FluidStackEnvironment": "fluidstack.platform.client",
+}
+
+__all__ = ["AsyncFluidStack", "FluidStack", "FluidStackEnvironment"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fluidstack.platform' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))

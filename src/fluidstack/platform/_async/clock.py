@@ -1,0 +1,25 @@
+"""The server's time, which leases and sweeps are judged by (this machine's clock may be
+off by hours)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from ...core._async.pipeline import AsyncPipeline
+from ...core.raw import side_calls
+from ...core.request_options import RequestOptions, for_lookups
+from .. import endpoints as api
+
+__all__ = ["server_now"]
+
+
+async def server_now(
+    pipeline: AsyncPipeline, request_options: Optional[RequestOptions]
+) -> dt.datetime:
+    """The server's time now. A client that has not heard from the server yet asks it
+    first (the health check)."""
+    if not pipeline.server_clock.observed:
+        with side_calls():
+            await pipeline.call(api.HEALTHCHECK, request_options=for_lookups(request_options))
+    return pipeline.server_time()

@@ -1,0 +1,191 @@
+# Generated from fluidstack/platform/_async by scripts/unasync.py: do not edit by hand.
+"""``client.instances``, reading: list, get and page through instances, wait for one, and
+the SSH address its remote commands use."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ...core._sync._resource import Resource
+from ...core._sync.polling import SSH_GOAL, poll_until, with_ssh_goal
+from ...core.request_options import RequestOptions
+from ...core.ssh import SshError, SshTarget
+from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
+from .. import endpoints as api
+from ..types.enums import InstanceStatus
+from ..types.instances import InstanceResponse, ListInstanceResponse, VolumeInstanceRequest
+
+__all__ = ["InstancePager", "InstanceReads", "Statuses", "Volumes"]
+
+Statuses = Union[InstanceStatus, str, Iterable[Union[InstanceStatus, str]]]
+
+
+Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]
+
+
+class InstanceReads(Resource):
+    """Reading instances and waiting for them (the base of :class:`InstancesResource`)."""
+
+    def list(
+        self,
+        *,
+        page: Optional[int] = None,
+        include_failed_instances: Optional[bool] = None,
+        request_options: Optional[RequestOptions] = None,
+    ) -> List[ListInstanceResponse]:
+        """List one page of the account's instances.
+
+        Args:
+            page: Page number, from 1 (the server's default is the first page).
+            include_failed_instances: Also list instances whose provisioning failed.
+            request_options: Per-call options (timeout, retries, extra headers, ...).
+        """
+        if page is not None and page < 1:
+            raise ValueError("page starts at 1")
+        return self._pipeline.call(
+            api.INSTANCES,
+            query={"page": page, "include_failed_instances": include_failed_instances},
+            request_options=request_options,
+        )
+
+    def get(
+        self, instance_id: str, *, request_options: Optional[RequestOptions] = None
+    ) -> InstanceResponse:
+        """Get one instance. A pending instance is answered with 202: that is not an error."""
+        return self._pipeline.call(
+            api.INSTANCE, path_params={"instance_id": instance_id}, request_options=request_options
+        )
+
+    def _all_instances(
+        self, request_options: Optional[RequestOptions] = None
+    ) -> List[ListInstanceResponse]:
+        found: List[ListInstanceResponse] = []
+        for instance in self.iter(include_failed_instances=True, request_options=request_options):
+            found.append(instance)
+        return found
+
+    def iter(
+        self,
+        *,
+        include_failed_instances: Optional[bool] = None,
+        request_options: Optional[RequestOptions] = None,
+    ) -> InstancePager:
+        """Every instance of the account, page after page, fetched lazily::
+
+        for instance in client.instances.iter():
+            ...
+        """
+        return InstancePager(self, include_failed_instances, request_options)
+
+    def wait(
+        self,
+        instance_id: str,
+        *,
+        until: Statuses = InstanceStatus.RUNNING,
+        timeout: Optional[float] = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: Optional[float] = None,
+        on_poll: Optional[Callable[[InstanceResponse], object]] = None,
+        request_options: Optional[RequestOptions] = None,
+    ) -> InstanceResponse:
+        """Poll an instance until it reaches ``until``, and return it.
+
+        Polls every ``poll_interval`` seconds at first, then less often (up to
+        ``max_poll_interval``, default 30 s). No single request may outlive the deadline.
+
+        Args:
+            instance_id: The instance to watch.
+            until: The status (or statuses) to wait for, or ``"ssh"``: running *and*
+                its SSH server answers (sshd often starts after the status says
+                ``running``). Default: ``running``.
+            timeout: Seconds to wait in all (default 900); ``None`` waits forever.
+            poll_interval: Seconds between the first polls (default 5).
+            max_poll_interval: Longest pause between polls (default 30).
+            on_poll: Called with the instance after every poll (progress displays).
+            request_options: Per-call options for each poll.
+
+        Raises:
+            InstanceFailedError: The instance reached ``failed`` or ``terminated``
+                while waiting for another status.
+            WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
+        """
+        goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
+
+        def fetch(options: Optional[RequestOptions]) -> InstanceResponse:
+            return self.get(instance_id, request_options=options)
+
+        if SSH_GOAL not in goals:
+            policy = WaitPolicy.build(goals, timeout, poll_interval, max_poll_interval)
+            return poll_until(
+                self._pipeline, policy, fetch, request_options=request_options, on_poll=on_poll
+            )
+        knock, status_of = with_ssh_goal(fetch, lambda i: str(i.status), _ssh_address)
+        policy = WaitPolicy.build(
+            goals, timeout, poll_interval, max_poll_interval, status_of=status_of
+        )
+        return poll_until(
+            self._pipeline, policy, knock, request_options=request_options, on_poll=on_poll
+        )
+
+    def _ssh_target(self, instance: Union[str, InstanceResponse]) -> SshTarget:
+        found = self.get(instance) if isinstance(instance, str) else instance
+        address = _ssh_address(found)
+        if address is None:
+            raise SshError(
+                f"instance {found.id} is {found.status}: it can be reached once running "
+                f"(client.instances.wait({found.id!r}, until='ssh'))",
+                instance_id=found.id,
+            )
+        host, port = address
+        return SshTarget(host, port, found.username or "ubuntu", found.id)
+
+
+def _ssh_address(instance: InstanceResponse) -> Optional[Tuple[str, int]]:
+    """Where a running instance answers SSH (``None`` when it does not yet)."""
+    if str(instance.status) != "running" or not instance.ip_address:
+        return None
+    try:
+        port = int(instance.ssh_port or 22)
+    except ValueError:
+        port = 22
+    return instance.ip_address, port
+
+
+class InstancePager:
+    """Iterates over all pages of ``instances.list``; stops at an empty or repeated page."""
+
+    def __init__(
+        self,
+        resource: InstanceReads,
+        include_failed_instances: Optional[bool],
+        request_options: Optional[RequestOptions],
+    ) -> None:
+        self._resource = resource
+        self._include_failed = include_failed_instances
+        self._options = request_options
+        self._page = 0
+        self._buffer: List[ListInstanceResponse] = []
+        self._seen: set[str] = set()
+        self._done = False
+
+    def __iter__(self) -> InstancePager:
+        return self
+
+    def __next__(self) -> ListInstanceResponse:
+        while not self._buffer:
+            if self._done:
+                raise StopIteration
+            self._page += 1
+            page = self._resource.list(
+                page=self._page,
+                include_failed_instances=self._include_failed,
+                request_options=self._options,
+            )
+            fresh = [i for i in page if i.id not in self._seen]
+            # A server that ignores `page` repeats itself: stop rather than loop forever.
+            if not fresh:
+                self._done = True
+                raise StopIteration
+            self._seen.update(i.id for i in fresh)
+            self._buffer = fresh[::-1]
+        return self._buffer.pop()

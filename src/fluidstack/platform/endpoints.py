@@ -1,0 +1,216 @@
+"""The platform API's endpoints: what each one is, and the request bodies they take.
+
+One table for the whole API, as ``fluidstack.atlas.endpoints`` is for Atlas. The
+resource classes users call (``client.instances`` and friends, in ``_async`` and its
+generated ``_sync`` twin) are thin: each method is a typed signature, a docstring and one
+call into the shared pipeline with an endpoint declared here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from ..core.endpoint import Endpoint
+from .types.account import (
+    APIKeyResponse,
+    CreatePaymentResponse,
+    HealthCheckOutSchema,
+    SSHKeyResponse,
+    User,
+    UserBalanceResponse,
+)
+from .types.enums import GPUType, Region, SupportedOperatingSystem
+from .types.instances import (
+    ConfigurationResponse,
+    CreateInstanceResponse,
+    InstanceResponse,
+    ListInstanceResponse,
+    OperatingSystemResponse,
+    VolumeInstanceRequest,
+)
+
+# -- The account: user details, balance, API keys, the browser login flow, payments, health.
+
+HEALTHCHECK: Endpoint[HealthCheckOutSchema] = Endpoint(
+    "healthcheck", "GET", "/healthcheck", HealthCheckOutSchema, authenticated=False
+)
+
+UPDATE_COMPANY_DETAILS: Endpoint[User] = Endpoint(
+    "user.update_company_details", "PUT", "/user/company-details", User
+)
+GET_BALANCE: Endpoint[UserBalanceResponse] = Endpoint(
+    "user.get_balance", "GET", "/user/balance", UserBalanceResponse
+)
+
+LIST_API_KEYS: Endpoint[List[APIKeyResponse]] = Endpoint(
+    "api_keys.list", "GET", "/api_keys", List[APIKeyResponse]
+)
+CREATE_API_KEY: Endpoint[APIKeyResponse] = Endpoint(
+    "api_keys.create", "POST", "/api_keys", APIKeyResponse, idempotent=False
+)
+DELETE_API_KEY: Endpoint[None] = Endpoint(
+    "api_keys.delete", "DELETE", "/api_keys/{api_key_id}", None
+)
+
+# The browser login flow authenticates with the `wos_session` cookie, not the API key.
+AUTH_URL: Endpoint[str] = Endpoint("auth.get_url", "GET", "/auth/url", str, authenticated=False)
+AUTH_CALLBACK: Endpoint[Dict[str, Any]] = Endpoint(
+    "auth.get_callback", "GET", "/auth/callback", Dict[str, Any], authenticated=False
+)
+AUTH_SESSION: Endpoint[Dict[str, Any]] = Endpoint(
+    "auth.get_session", "GET", "/auth/session", Dict[str, Any], authenticated=False
+)
+AUTH_USER: Endpoint[Dict[str, Any]] = Endpoint(
+    "auth.get_user", "GET", "/auth/user", Dict[str, Any], authenticated=False
+)
+
+CREATE_PAYMENT_INTENT: Endpoint[CreatePaymentResponse] = Endpoint(
+    "payments.create_intent",
+    "POST",
+    "/payments/create-intent",
+    CreatePaymentResponse,
+    idempotent=False,
+)
+
+# -- The catalog: configurations (GPU offers) and operating-system templates.
+
+CONFIGURATIONS: Endpoint[List[ConfigurationResponse]] = Endpoint(
+    "configurations.list", "GET", "/list_available_configurations", List[ConfigurationResponse]
+)
+TEMPLATES: Endpoint[List[OperatingSystemResponse]] = Endpoint(
+    "templates.list", "GET", "/list_available_os_templates", List[OperatingSystemResponse]
+)
+
+# -- SSH keys, addressed by name.
+
+SSH_KEYS: Endpoint[List[SSHKeyResponse]] = Endpoint(
+    "ssh_keys.list", "GET", "/ssh_keys", List[SSHKeyResponse]
+)
+SSH_KEY_CREATE: Endpoint[SSHKeyResponse] = Endpoint(
+    "ssh_keys.create", "POST", "/ssh_keys", SSHKeyResponse, idempotent=False
+)
+SSH_KEY_DELETE: Endpoint[None] = Endpoint(
+    "ssh_keys.delete", "DELETE", "/ssh_keys/{ssh_key_name}", None
+)
+
+
+def find_stored(
+    keys: Sequence[SSHKeyResponse], name: str, public_key: str
+) -> Optional[SSHKeyResponse]:
+    """The key a create stored, if the listing shows the same name and the same key."""
+    for key in keys:
+        if key.name == name and (key.public_key or "").split()[:2] == public_key.split()[:2]:
+            return key
+    return None
+
+
+# -- Instances.
+
+INSTANCES: Endpoint[List[ListInstanceResponse]] = Endpoint(
+    "instances.list", "GET", "/instances", List[ListInstanceResponse]
+)
+# Creating an instance is billed: never repeat it blindly (see `recover` in the pipeline).
+INSTANCE_CREATE: Endpoint[CreateInstanceResponse] = Endpoint(
+    "instances.create", "POST", "/instances", CreateInstanceResponse, idempotent=False
+)
+INSTANCE: Endpoint[InstanceResponse] = Endpoint(
+    "instances.get", "GET", "/instances/{instance_id}", InstanceResponse
+)
+# Answers 200 with JSON (newest spec) or 204 with no body (docs): the body is not used.
+INSTANCE_DELETE: Endpoint[None] = Endpoint(
+    "instances.delete", "DELETE", "/instances/{instance_id}", None
+)
+INSTANCE_STOP: Endpoint[ListInstanceResponse] = Endpoint(
+    "instances.stop", "PUT", "/instances/{instance_id}/stop", ListInstanceResponse
+)
+INSTANCE_START: Endpoint[ListInstanceResponse] = Endpoint(
+    "instances.start", "PUT", "/instances/{instance_id}/start", ListInstanceResponse
+)
+INSTANCE_RENAME: Endpoint[ListInstanceResponse] = Endpoint(
+    "instances.rename", "PUT", "/instances/{instance_id}/rename", ListInstanceResponse
+)
+
+GENERATED_NAME_PREFIX = "fs-"
+
+
+def generated_name() -> str:
+    """A unique instance name, used as the create's client token when none is given."""
+    return GENERATED_NAME_PREFIX + secrets.token_hex(6)
+
+
+def create_body(
+    *,
+    gpu_type: Union[GPUType, str],
+    ssh_key: str,
+    name: str,
+    gpu_count: Optional[int],
+    operating_system_label: Union[SupportedOperatingSystem, str, None],
+    region: Union[Region, str, None],
+    volumes: Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]],
+) -> Dict[str, Any]:
+    """The JSON body of ``POST /instances``; unset optional fields are left out."""
+    if not str(gpu_type):
+        raise ValueError("gpu_type must be a non-empty string")
+    if not ssh_key:
+        raise ValueError("ssh_key must be the name of an SSH key in your account")
+    if gpu_count is not None and (isinstance(gpu_count, bool) or gpu_count < 1):
+        raise ValueError("gpu_count must be a positive integer")
+    # The API's names are upper case; people type them in any case.
+    body: Dict[str, Any] = {
+        "gpu_type": str(GPUType.canonical(gpu_type)),
+        "ssh_key": ssh_key,
+        "name": name,
+    }
+    if gpu_count is not None:
+        body["gpu_count"] = gpu_count
+    if operating_system_label is not None:
+        body["operating_system_label"] = str(operating_system_label)
+    if region is not None:
+        body["region"] = str(Region.canonical(region))
+    if volumes is not None:
+        body["volumes"] = [
+            v.model_dump(mode="json", exclude_unset=True)
+            if isinstance(v, VolumeInstanceRequest)
+            else dict(v)
+            for v in volumes
+        ]
+    return body
+
+
+def find_created(
+    instances: Sequence[ListInstanceResponse], name: str
+) -> Optional[ListInstanceResponse]:
+    """The instance a create with this ``name`` made, if the listing shows it.
+
+    With a generated name there is at most one. With a name the caller chose and reused,
+    the newest instance of that name is taken.
+    """
+    matches = [i for i in instances if i.name == name]
+    if not matches:
+        return None
+    return max(matches, key=lambda i: (i.created_at is not None, i.created_at or 0, i.id))
+
+
+def find_all_created(
+    instances: Sequence[ListInstanceResponse], name: str
+) -> List[ListInstanceResponse]:
+    """Every instance a create with this ``name`` made, the newest first."""
+    matches = [i for i in instances if i.name == name]
+    matches.sort(key=lambda i: (i.created_at is not None, i.created_at or 0, i.id), reverse=True)
+    return matches
+
+
+def as_create_response(
+    instance: InstanceResponse, gpu_type: Union[GPUType, str]
+) -> CreateInstanceResponse:
+    """The response a create would have given, rebuilt from the instance it made."""
+    gpu = gpu_type
+    if instance.configuration is not None and instance.configuration.gpu_model is not None:
+        gpu = instance.configuration.gpu_model.name
+    return CreateInstanceResponse(
+        id=instance.id,
+        name=instance.name or "",
+        gpu_type=GPUType(str(gpu)),
+        operating_system_label=instance.operating_system_label,
+    )
