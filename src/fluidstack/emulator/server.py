@@ -310,7 +310,7 @@ def build_uvicorn_server(
 
     from fluidstack.emulator.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, check_host=True)
     guard = ConnectionGuard(
         settings.header_timeout, _connection_limit(settings.max_connections), MAX_HEADER_BYTES
     )
