@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import posixpath
+import sys
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
@@ -210,12 +211,24 @@ CHAIN_FINDING = (
     "name is then written through it. Fixed by the SDK downloading with "
     "follow_symlinks=True (core/ssh.py, ssh_download): reported, not done here"
 )
-TRICKS = [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=CHAIN_FINDING))
-    if "chain" in name
-    else name
-    for name in _tricks(Path("/"))
-]
+OLD_PYTHON = sys.version_info < (3, 10)
+PYTHON_39_FINDING = (
+    "asyncssh 2.24.1 needs Python 3.10; on 3.9 the newest is 2.21.1, which joins any "
+    "name a server lists: downloads on Python 3.9 stay exposed until the SDK checks "
+    "names itself (reported)"
+)
+UNCHECKED_BEFORE_2_24_1 = {"absolute name", "two levels up", "absolute symlink", "escaping symlink"}
+
+
+def _marks(name: str) -> Any:
+    if "chain" in name:
+        return pytest.mark.xfail(strict=True, reason=CHAIN_FINDING)
+    if OLD_PYTHON and name in UNCHECKED_BEFORE_2_24_1:
+        return pytest.mark.xfail(strict=True, reason=PYTHON_39_FINDING)
+    return ()
+
+
+TRICKS = [pytest.param(name, marks=_marks(name)) for name in _tricks(Path("/"))]
 
 
 @pytest.mark.parametrize("trick", TRICKS)
@@ -263,4 +276,4 @@ async def test_an_honest_listing_still_downloads(sandbox: Path) -> None:
 
 def test_the_installed_asyncssh_checks_names() -> None:
     installed = tuple(int(p) for p in version("asyncssh").split(".")[:3])
-    assert installed >= (2, 24, 1)
+    assert installed >= ((2, 21, 0) if OLD_PYTHON else (2, 24, 1))
