@@ -185,21 +185,23 @@ def _guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
             if self._in_head or self._message_done:
                 self._head_bytes += len(data)
             super().data_received(data)
-            if self.transport.is_closing():
-                return
-            if self._in_head and self._head_bytes > guard.max_head_bytes:
+            if self._in_head:
+                if self._head_bytes <= guard.max_head_bytes or self.transport.is_closing():
+                    return
                 guard.note(
                     "head-too-large",
                     f"a request head over {guard.max_head_bytes // 1024} KiB was refused (431)",
                 )
                 self._close(431, f"Request headers larger than {guard.max_head_bytes // 1024} KiB")
-            elif self._receiving_body() and self._body_timer is None:
+            elif (
+                not self._message_done
+                and self._body_timer is None
+                and not self.transport.is_closing()
+            ):
                 # Armed only for a body that did not arrive with its head: most requests
                 # (no body, or a small one in the same segment) never need a timer.
                 self._body_since = self.loop.time()
                 self._body_timer = self.loop.call_later(guard.body_timeout, self._body_timed_out)
-
-        # -- the body ----------------------------------------------------------------------
 
         def _receiving_body(self) -> bool:
             """The head of a request has arrived, the end of its body not yet."""
