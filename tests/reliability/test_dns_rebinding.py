@@ -149,6 +149,21 @@ def test_in_process_apps_keep_answering_made_up_names() -> None:
     app.state.emulator.close()
 
 
+def test_an_app_served_elsewhere_can_check_hosts_too() -> None:
+    app = create_app(EmulatorSettings(manual_clock=True), check_host=True)
+    transport = httpx.ASGITransport(app=app)
+
+    async def call(base: str) -> int:
+        async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+            return (await client.get("/healthcheck")).status_code
+
+    import asyncio
+
+    assert asyncio.run(call("http://emu")) == 421
+    assert asyncio.run(call("http://localhost:8080")) == 200
+    app.state.emulator.close()
+
+
 @pytest.mark.parametrize(
     ("value", "parts"),
     [
