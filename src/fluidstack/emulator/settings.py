@@ -169,7 +169,9 @@ class EmulatorSettings:
         self.control_token_generated = self.control_token is None
         """Whether the control token was drawn here (and is then announced at start)."""
         if self.control_token is None:
-            self.control_token = secrets.token_urlsafe(24)
+            # Hex, not URL-safe base64: a token starting with "-" would be taken for a
+            # flag when passed back as `--control-token TOKEN` (the bench did, and failed).
+            self.control_token = secrets.token_hex(24)
         elif not 8 <= len(self.control_token) <= 512 or not all(
             33 <= ord(c) <= 126 for c in self.control_token
         ):
