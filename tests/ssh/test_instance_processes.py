@@ -200,3 +200,25 @@ def test_the_command_line_emulator_ends_its_instances_processes_on_sigterm(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+async def test_sshd_answers_while_many_first_boots_run_for_long(
+    ssh_emulator: EmulatorHandle, key: KeyPair
+) -> None:
+    """Issue 28: an instance's port listened with connections queued and never accepted.
+    Each first boot was waited for in a thread of the SSH loop's default executor (6
+    threads on 2 cores), which asyncssh also needs to serve a port and to log anyone
+    in: user data that runs for long, on a few instances, stopped every new sshd."""
+    user_data = "#!/bin/sh\nsleep 600\n"
+    atlas, _ = await _atlas(ssh_emulator, key, user_data=user_data)
+    try:
+        for _ in range(8):
+            await atlas.instances.create(type="cpu.2x", wait=True, until="ssh",
+                                         user_data=user_data)  # fmt: skip
+        last = await atlas.instances.create(type="cpu.2x", wait=True, until="ssh")
+        result = await asyncio.wait_for(
+            atlas.instances.exec(last.id, "echo served", key_path=key.private), 60
+        )
+        assert result.stdout == "served\n"
+    finally:
+        await atlas.aclose()
