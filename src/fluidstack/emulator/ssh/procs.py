@@ -23,6 +23,7 @@ both. Two mechanisms, chosen once per emulator:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -215,6 +216,9 @@ class ProcessTracker:
         self._mutex = threading.Lock()
         self._live: List[BootProcesses] = []
         self._seq = 0
+        # An in-process emulator never stopped (its server thread is a daemon) still
+        # ends its instances' processes when the interpreter exits.
+        atexit.register(self.close, 1.0)
 
     def _make_cgroup(self) -> Optional[Path]:
         own = cgroup_root()
@@ -304,6 +308,7 @@ class ProcessTracker:
 
     def close(self, grace: float = GRACE_SECONDS) -> None:
         """The emulator stops: every instance's processes end (before returning)."""
+        atexit.unregister(self.close)
         with self._mutex:
             boots = list(self._live)
             self._live.clear()
