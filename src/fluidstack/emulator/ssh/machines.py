@@ -246,6 +246,9 @@ class SshMachines:
 
             async def stop() -> None:
                 self._reconciler.cancel()
+                for machine in machines:  # first boots still being waited for
+                    for task in machine.tasks:
+                        task.cancel()
                 await asyncio.sleep(0)
                 self._loop.stop()
 
@@ -399,7 +402,9 @@ class SshMachines:
                     with contextlib.suppress(OSError):
                         disk.finish_boot(code)
 
-            machine.tasks.add(self._loop.create_task(finished()))
+            task = self._loop.create_task(finished())
+            machine.tasks.add(task)
+            task.add_done_callback(machine.tasks.discard)
 
     def _close_sessions(self, machine: Machine) -> None:
         for conn in list(machine.connections):
