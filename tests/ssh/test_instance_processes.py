@@ -174,14 +174,17 @@ async def test_no_process_of_any_instance_outlives_the_emulator(
     _all_end(pids, seconds=1.0)  # ended before stop() returned
 
 
-def test_the_command_line_emulator_ends_its_instances_processes_on_sigterm(
-    key: KeyPair, tmp_path: Path
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_the_command_line_emulator_ends_its_instances_processes_when_it_stops(
+    name: str, key: KeyPair, tmp_path: Path
 ) -> None:
+    """Ctrl-C, a kill, or the terminal closing: it exits 0, ending every process."""
     token = "t" * 32
     process = subprocess.Popen(
         [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--ssh", "--ssh-port", "0",
          "--manual-clock", "--log-level", "warning", "--control-token", token],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=lambda: signal.signal(getattr(signal, name), signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert process.stdout is not None
@@ -193,7 +196,7 @@ def test_the_command_line_emulator_ends_its_instances_processes_on_sigterm(
         finally:
             handle.close()
         pids = _pids(asyncio.run(_run(instance, key, START_BOTH))[1])
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(getattr(signal, name))
         assert process.wait(30) == 0
         _all_end(pids, seconds=1.0)
     finally:
