@@ -225,3 +225,32 @@ async def test_sshd_answers_while_many_first_boots_run_for_long(
         assert result.stdout == "served\n"
     finally:
         await atlas.aclose()
+
+
+def test_a_port_that_listens_unserved_is_reported(
+    key: KeyPair, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watchdog of issue 28: whatever keeps a listening port from being served, the
+    emulator says so instead of letting connections queue in silence."""
+    from fluidstack.emulator.server import EmulatorServer
+    from fluidstack.emulator.settings import EmulatorSettings
+    from fluidstack.emulator.ssh import machines
+
+    async def never(self: Any, machine: Any) -> None:
+        return None
+
+    monkeypatch.setattr(machines.SshMachines, "_serve", never)
+    monkeypatch.setattr(machines, "SERVE_DEADLINE_SECONDS", 0.2)
+    settings = EmulatorSettings(port=0, manual_clock=True, failure_rate=0.0,
+                                log_level="warning", ssh=True, ssh_port=0)  # fmt: skip
+    with EmulatorServer(settings) as server:
+        handle = EmulatorHandle(server.base_url, server.api_key, control_token=server.control_token)
+        try:
+            instance = _platform(handle, key)
+            deadline = time.monotonic() + 10
+            while "listens but has not been served" not in caplog.text:
+                assert time.monotonic() < deadline, caplog.text
+                time.sleep(0.05)
+        finally:
+            handle.close()
+    assert f"instance {instance['id']}: its sshd on 127.0.0.1:" in caplog.text
