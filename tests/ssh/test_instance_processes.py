@@ -80,6 +80,8 @@ def test_a_tracker_ends_daemons_and_nohup_jobs_it_did_not_start_directly(
     )  # fmt: skip
     survivor = subprocess.Popen(["sleep", "303"], env={**os.environ, **other.env},
                                 preexec_fn=other.join)  # fmt: skip
+    stubborn = subprocess.Popen(["/bin/sh", "-c", "trap '' TERM; sleep 307"],
+                                env={**os.environ, **other.env}, preexec_fn=other.join)  # fmt: skip
     try:
         pids = _pids(started.stdout)
         assert sorted(pids) == [pid for pid in boot.pids() if pid in pids]
@@ -88,9 +90,11 @@ def test_a_tracker_ends_daemons_and_nohup_jobs_it_did_not_start_directly(
         assert survivor.poll() is None
         tracker.close(grace=1.0)  # the emulator stops: the rest ends too
         assert survivor.wait(10) == -15  # SIGTERM first
+        assert stubborn.wait(10) == -9  # then SIGKILL, after the grace
     finally:
-        survivor.kill()
-        survivor.wait()
+        for process in (survivor, stubborn):
+            process.kill()
+            process.wait()
 
 
 async def test_stop_ends_every_process_of_the_instance_and_start_begins_with_none(
