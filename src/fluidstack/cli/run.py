@@ -425,7 +425,7 @@ def run(
     from fluidstack.core.errors import ApiError, NoCapacityError
     from fluidstack.resources.launch import is_out_of_stock
 
-    from .instances import _pick_ssh_key
+    from .platform.instances import _pick_ssh_key
     from .render import money
 
     require_ssh_extra()

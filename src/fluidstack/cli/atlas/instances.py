@@ -8,17 +8,19 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from ..remote import ENV_SSH_PORT, exec_timeout_option, identity_option, ssh_port_option
-from ..spend import run_sweep, sweep_options, to_duration
-from ..state import (
-    AliasedGroup,
-    CliError,
-    CliState,
-    InputError,
-    confirm_or_require_yes,
-    output_options,
-    pass_state,
+from ..instance_commands import (
+    Deletion,
+    InstanceCommands,
+    SshTarget,
+    add_cp,
+    add_delete,
+    add_exec,
+    add_ssh,
+    add_sweep,
 )
+from ..remote import ENV_SSH_PORT, Endpoint
+from ..spend import to_duration
+from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
 from .completion import complete_instances, complete_regions, complete_types
 from .session import atlas_client
@@ -386,51 +388,23 @@ def stop_instance(
     _action(state, "stop", instance_id, "stopped", wait, timeout, poll_interval)
 
 
-@instances.command("delete")
-@click.argument(
-    "instance_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete_instances
-)
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--wait", is_flag=True, help="Return only once every instance is gone.")
-@wait_options
-@output_options
-@pass_state
-def delete_instances(
-    state: CliState,
-    instance_ids: Tuple[str, ...],
-    yes: bool,
-    wait: bool,
-    timeout: float,
-    poll_interval: float,
-) -> None:
-    """Delete instances: irreversible, their boot disks are lost. Asks first unless --yes."""
-    from fluidstack.core.errors import ApiError
+def _instances_resource(state: CliState, port_option: Optional[int]) -> Any:
+    return ssh_client(state, port_option).instances
 
-    ids = list(dict.fromkeys(instance_ids))
-    what = f"instance {ids[0]}" if len(ids) == 1 else f"{len(ids)} instances ({', '.join(ids)})"
-    confirm_or_require_yes(
-        state, f"Delete {what}? This cannot be undone.", yes, "nothing was deleted"
-    )
+
+_API = InstanceCommands(instances, complete_instances, _instances_resource, ssh_port=True)
+
+
+def _start_deletion(state: CliState, wait: bool, timeout: float, poll_interval: float) -> Deletion:
     atlas = atlas_client(state)
-    deleted: List[str] = []
-    failed: List[Dict[str, Any]] = []
-    for instance_id in ids:
-        try:
-            atlas.instances.delete(instance_id)
-        except ApiError as exc:
-            failed.append({"id": instance_id, "error": str(exc), "status_code": exc.status_code})
-            click.echo(f"error: {instance_id}: {exc}", err=True)
-            continue
-        deleted.append(instance_id)
-        state.info(f"Deleting instance {instance_id}.")
-    if wait:
-        for instance_id in deleted:
-            # Confirmed: a delete that did not take (or was refused for now) is sent again.
-            _confirm_deleted(state, atlas, instance_id, timeout, poll_interval)
-    if state.output != "table" or state.quiet:
-        state.emit({"deleted": deleted, "failed": failed}, ids=deleted)
-    if failed:
-        click.get_current_context().exit(1)
+
+    def then(deleted: List[str]) -> None:
+        if wait:
+            for instance_id in deleted:
+                # Confirmed: a delete that did not take (or was refused for now) is sent again.
+                _confirm_deleted(state, atlas, instance_id, timeout, poll_interval)
+
+    return Deletion(atlas.instances.delete, "Deleting", then)
 
 
 def _confirm_deleted(
@@ -442,14 +416,21 @@ def _confirm_deleted(
     wait_for(state, instance_id, "deleted", delete, "fluidstack atlas instances")
 
 
-@instances.command("sweep")
-@sweep_options(STATES[:-1])
-@click.option(
-    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Carrying this tag (repeatable)."
+add_delete(
+    _API,
+    "Delete instances: irreversible, their boot disks are lost. Asks first unless --yes.",
+    "Return only once every instance is gone.",
+    _start_deletion,
 )
-@output_options
-@pass_state
-def sweep_instances(state: CliState, /, **options: Any) -> None:
+
+
+def _sweep_of(state: CliState, options: Dict[str, Any]) -> Any:
+    options["tags"] = parse_tags(options["tags"]) or None
+    return atlas_client(state).instances.sweep
+
+
+add_sweep(
+    _API,
     """List the project's instances in the region that nobody meant to keep; delete
     them with --yes. Every criterion given must hold; at least one is required.
 
@@ -460,10 +441,20 @@ def sweep_instances(state: CliState, /, **options: Any) -> None:
     Examples:
       fluidstack atlas instances sweep --older-than 2d --tag team=ci
       fluidstack atlas instances sweep --expired --watch      # the reaper
-    """
-    options["tags"] = parse_tags(options["tags"]) or None
-    sweep = atlas_client(state).instances.sweep
-    run_sweep(state, sweep, options, "fluidstack atlas instances sweep")
+    """,
+    STATES[:-1],
+    "fluidstack atlas instances sweep",
+    _sweep_of,
+    [
+        click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Carrying this tag (repeatable).",
+        )
+    ],
+)
 
 
 @click.command()
@@ -552,21 +543,19 @@ def ssh_client(state: CliState, port_option: Optional[int]) -> Any:
     return atlas_client(state).with_options(ssh_port=ssh_port(port_option))
 
 
-@instances.command("ssh")
-@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
-@click.argument("ssh_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SSH ARGS...]")
-@identity_option
-@ssh_port_option
-@click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
-@pass_state
-def ssh_instance(
-    state: CliState,
-    instance_id: str,
-    ssh_args: Tuple[str, ...],
-    identity: Optional[str],
-    ssh_port: Optional[int],
-    print_only: bool,
-) -> None:
+def _ssh_target(state: CliState, instance_id: str, port_option: Optional[int]) -> SshTarget:
+    atlas = ssh_client(state, port_option)
+    instance = atlas.instances.get(instance_id)
+    if not instance.ip:
+        raise CliError(
+            f"instance {instance.id} has no address (state: {instance.state}); wait for it "
+            f"with: fluidstack atlas instances wait {instance.id}"
+        )
+    return SshTarget(Endpoint(str(instance.id), instance.ip, atlas.ssh_port, "ubuntu"), atlas.close)
+
+
+add_ssh(
+    _API,
     """Connect to an instance with ssh, as ubuntu at its address.
 
     \b
@@ -574,80 +563,8 @@ def ssh_instance(
       fluidstack atlas instances ssh ID
       fluidstack atlas instances ssh ID -- -L 8888:localhost:8888
       FLUIDSTACK_SSH_PORT=2222 fluidstack atlas instances ssh ID     (the emulator)
-    """
-    import os
-    import shlex
-
-    from ..remote import Endpoint, ssh_argv, system_ssh
-
-    atlas = ssh_client(state, ssh_port)
-    instance = atlas.instances.get(instance_id)
-    if not instance.ip:
-        raise CliError(
-            f"instance {instance.id} has no address (state: {instance.state}); wait for it "
-            f"with: fluidstack atlas instances wait {instance.id}"
-        )
-    endpoint = Endpoint(str(instance.id), instance.ip, atlas.ssh_port, "ubuntu")
-    argv = ssh_argv(endpoint, os.path.expanduser(identity) if identity else None, ssh_args)
-    if print_only:
-        click.echo(shlex.join(argv))
-        return
-    system_ssh(state, argv, atlas.close)
-
-
-@instances.command("exec", context_settings={"ignore_unknown_options": True})
-@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
-@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
-@identity_option
-@ssh_port_option
-@exec_timeout_option
-@pass_state
-def exec_instance(
-    state: CliState,
-    instance_id: str,
-    command: Tuple[str, ...],
-    identity: Optional[str],
-    ssh_port: Optional[int],
-    timeout: Optional[float],
-) -> None:
-    """Run a command on an instance over SSH: its output streams here, and this exits
-    with its exit status (255 when SSH itself fails).
-
-    \b
-    Examples:
-      fluidstack atlas instances exec ID -- nvidia-smi
-      fluidstack atlas instances exec ID -- 'cd work && python train.py'
-    """
-    from ..remote import exec_and_exit, remote_command
-
-    remote_command(command)  # a usage error before anything is sent
-    exec_and_exit(ssh_client(state, ssh_port).instances, instance_id, command, identity, timeout)
-
-
-@instances.command("cp")
-@click.argument("source", metavar="SOURCE")
-@click.argument("destination", metavar="DEST")
-@identity_option
-@ssh_port_option
-@pass_state
-def copy_files(
-    state: CliState,
-    source: str,
-    destination: str,
-    identity: Optional[str],
-    ssh_port: Optional[int],
-) -> None:
-    """Copy files or directories (recursively) to or from an instance, over SFTP.
-    The instance side is ID:PATH; a relative PATH is in ubuntu's home.
-
-    \b
-    Examples:
-      fluidstack atlas instances cp ./data ID:data
-      fluidstack atlas instances cp ID:results ./results
-    """
-    from ..remote import copy_and_report
-
-    def resource() -> Any:
-        return ssh_client(state, ssh_port).instances
-
-    copy_and_report(state, resource, source, destination, identity)
+    """,
+    _ssh_target,
+)
+add_exec(_API, "fluidstack atlas instances", command_first=True)
+add_cp(_API, "fluidstack atlas instances", "ubuntu's")
