@@ -209,8 +209,8 @@ def _register() -> None:
     from .platform.account import api_keys, balance
     from .platform.catalog import configurations, templates
     from .platform.instances import instances
+    from .platform.run import run
     from .platform.ssh_keys import ssh_keys
-    from .run import run
     from .spend import cost
 
     for command in (

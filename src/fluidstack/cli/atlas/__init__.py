@@ -43,7 +43,6 @@ def atlas(state: CliState, region: Optional[str], project: Optional[str]) -> Non
 
 
 def _register() -> None:
-    from ..run import atlas_run
     from .instances import instances, launch
     from .login import login, logout, use, whoami
     from .resources import (
@@ -60,6 +59,7 @@ def _register() -> None:
         regions,
         slurm,
     )
+    from .run import atlas_run
 
     for command in (
         login,
