@@ -208,10 +208,10 @@ def _register() -> None:
     from .extras import completion, emulator
     from .platform.account import api_keys, balance
     from .platform.catalog import configurations, templates
+    from .platform.cost import cost
     from .platform.instances import instances
     from .platform.run import run
     from .platform.ssh_keys import ssh_keys
-    from .spend import cost
 
     for command in (
         atlas,
