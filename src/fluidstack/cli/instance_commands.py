@@ -83,11 +83,11 @@ def add_delete(
     help_text: str,
     wait_help: str,
     start: Callable[[CliState, bool, float, float], Deletion],
-) -> None:
+) -> click.Command:
     """``instances delete ID...``: ask (unless ``--yes``), delete each id with the
     :class:`Deletion` that ``start(state, wait, timeout, poll_interval)`` gives, print
     ``{"deleted": [...], "failed": [...]}`` for ``-o json|yaml`` or ``-q``, and exit 1
-    if any delete failed."""
+    if any delete failed. Each ``add_*`` returns the command it added to the group."""
 
     @api.group.command("delete", help=help_text)
     @click.argument(
@@ -137,6 +137,8 @@ def add_delete(
         if failed:
             click.get_current_context().exit(1)
 
+    return delete_instances
+
 
 # -- sweep --------------------------------------------------------------------------------
 
@@ -148,7 +150,7 @@ def add_sweep(
     command: str,
     sweep_of: Callable[[CliState, Dict[str, Any]], Callable[..., Any]],
     extra_options: Sequence[Decorator] = (),
-) -> None:
+) -> click.Command:
     """``instances sweep``: :func:`fluidstack.cli.spend.run_sweep` with the SDK sweep
     that ``sweep_of(state, options)`` gives (it may rewrite its own ``extra_options``
     in ``options`` into the SDK's keywords)."""
@@ -162,7 +164,8 @@ def add_sweep(
     for option in reversed(extra_options):
         decorated = option(decorated)
     decorated = sweep_options(statuses)(decorated)
-    api.group.command("sweep", help=help_text)(decorated)
+    command_object: click.Command = api.group.command("sweep", help=help_text)(decorated)
+    return command_object
 
 
 # -- ssh, exec, cp ------------------------------------------------------------------------
@@ -186,10 +189,11 @@ def _with_ssh_port(api: InstanceCommands, options: List[Decorator]) -> List[Deco
     return [*options[:1], ssh_port_option, *options[1:]] if api.ssh_port else options
 
 
-def _decorate(func: Any, decorators: Sequence[Decorator]) -> Any:
+def _decorate(func: Any, decorators: Sequence[Decorator]) -> click.Command:
     for decorator in reversed(decorators):
         func = decorator(func)
-    return func
+    command: click.Command = func
+    return command
 
 
 def add_ssh(
@@ -197,7 +201,7 @@ def add_ssh(
     help_text: str,
     target: Callable[[CliState, str, Optional[int]], SshTarget],
     identity: Decorator = identity_option,
-) -> None:
+) -> click.Command:
     """``instances ssh ID [-- SSH ARGS...]``: replace this process with ``ssh`` to the
     :class:`SshTarget` that ``target(state, instance_id, ssh_port)`` finds (or print
     the command, ``--print``)."""
@@ -240,10 +244,10 @@ def add_ssh(
         ),
         pass_state,
     ]
-    _decorate(ssh_instance, decorators)
+    return _decorate(ssh_instance, decorators)
 
 
-def add_exec(api: InstanceCommands, prog: str, command_first: bool) -> None:
+def add_exec(api: InstanceCommands, prog: str, command_first: bool) -> click.Command:
     """``instances exec ID -- COMMAND...``: run it over SSH, output streamed here, and
     exit with its status. ``command_first``: a missing COMMAND is reported before the
     client is made (as Atlas's command always did)."""
@@ -278,10 +282,10 @@ def add_exec(api: InstanceCommands, prog: str, command_first: bool) -> None:
         *_with_ssh_port(api, [identity_option, exec_timeout_option]),
         pass_state,
     ]
-    _decorate(exec_instance, decorators)
+    return _decorate(exec_instance, decorators)
 
 
-def add_cp(api: InstanceCommands, prog: str, home: str) -> None:
+def add_cp(api: InstanceCommands, prog: str, home: str) -> click.Command:
     """``instances cp SOURCE DEST``: files or folders to or from an instance over SFTP
     (``home``: whose home a relative instance path is in, for the help)."""
 
@@ -312,4 +316,4 @@ def add_cp(api: InstanceCommands, prog: str, home: str) -> None:
         *_with_ssh_port(api, [identity_option]),
         pass_state,
     ]
-    _decorate(copy_files, decorators)
+    return _decorate(copy_files, decorators)

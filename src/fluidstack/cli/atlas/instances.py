@@ -416,7 +416,7 @@ def _confirm_deleted(
     wait_for(state, instance_id, "deleted", delete, "fluidstack atlas instances")
 
 
-add_delete(
+delete_instances = add_delete(
     _API,
     "Delete instances: irreversible, their boot disks are lost. Asks first unless --yes.",
     "Return only once every instance is gone.",
@@ -429,7 +429,7 @@ def _sweep_of(state: CliState, options: Dict[str, Any]) -> Any:
     return atlas_client(state).instances.sweep
 
 
-add_sweep(
+sweep_instances = add_sweep(
     _API,
     """List the project's instances in the region that nobody meant to keep; delete
     them with --yes. Every criterion given must hold; at least one is required.
@@ -554,7 +554,7 @@ def _ssh_target(state: CliState, instance_id: str, port_option: Optional[int]) -
     return SshTarget(Endpoint(str(instance.id), instance.ip, atlas.ssh_port, "ubuntu"), atlas.close)
 
 
-add_ssh(
+ssh_instance = add_ssh(
     _API,
     """Connect to an instance with ssh, as ubuntu at its address.
 
@@ -566,5 +566,5 @@ add_ssh(
     """,
     _ssh_target,
 )
-add_exec(_API, "fluidstack atlas instances", command_first=True)
-add_cp(_API, "fluidstack atlas instances", "ubuntu's")
+exec_instance = add_exec(_API, "fluidstack atlas instances", command_first=True)
+copy_files = add_cp(_API, "fluidstack atlas instances", "ubuntu's")

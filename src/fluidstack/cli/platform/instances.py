@@ -492,14 +492,14 @@ def _start_deletion(state: CliState, wait: bool, timeout: float, poll_interval: 
     return Deletion(delete, "Terminated" if wait else "Deleted")
 
 
-add_delete(
+delete_instances = add_delete(
     _API,
     "Delete (terminate) instances. Asks first unless --yes.",
     "Return only once each is terminated, sending the delete again if it did not take.",
     _start_deletion,
 )
 
-add_sweep(
+sweep_instances = add_sweep(
     _API,
     """List the instances nobody meant to keep, with their cost so far; delete them
     with --yes. Every criterion given must hold; at least one is required.
@@ -557,7 +557,7 @@ def _ssh_target(state: CliState, instance_id: str, ssh_port: Optional[int]) -> S
     return SshTarget(_endpoint(instance), state.client.close, warning, refusal)
 
 
-add_ssh(
+ssh_instance = add_ssh(
     _API,
     """Connect to an instance with ssh (its user, address and port).
 
@@ -576,5 +576,5 @@ add_ssh(
         help="Private key file for ssh -i.",
     ),
 )
-add_exec(_API, "fluidstack instances", command_first=False)
-add_cp(_API, "fluidstack instances", "the login user's")
+exec_instance = add_exec(_API, "fluidstack instances", command_first=False)
+copy_files = add_cp(_API, "fluidstack instances", "the login user's")
