@@ -43,7 +43,8 @@ def atlas(state: CliState, region: Optional[str], project: Optional[str]) -> Non
 
 
 def _register() -> None:
-    from .instances import instances, launch
+    from .instances import instances
+    from .launch import launch
     from .login import login, logout, use, whoami
     from .resources import (
         capabilities,

@@ -1,10 +1,11 @@
-"""``fluidstack atlas instances`` and ``fluidstack atlas launch``."""
+"""``fluidstack atlas instances``: list, inspect, create, start, stop, wait for, delete,
+sweep and log into instances. ``fluidstack atlas launch`` is :mod:`.launch`; the create
+options both take are in :mod:`.creation`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import click
 
@@ -19,16 +20,17 @@ from ..instance_commands import (
     add_sweep,
 )
 from ..remote import ENV_SSH_PORT, Endpoint
-from ..spend import to_duration
 from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
-from .completion import complete_instances, complete_regions, complete_types
+from .completion import complete_instances
+from .creation import build_user_data, create_arguments, create_options, parse_tags, show
+from .launch import launch  # re-exported: `atlas launch` lived here
 from .session import atlas_client
 
 if TYPE_CHECKING:
     from fluidstack.atlas import Instance
 
-__all__ = ["build_user_data", "instances", "launch", "parse_tags"]
+__all__ = ["build_user_data", "instances", "launch", "parse_tags", "ssh_client"]
 
 STATES = (
     "creating",
@@ -41,61 +43,6 @@ STATES = (
     "error",
     "deleted",
 )
-
-
-def parse_tags(values: Sequence[str]) -> Dict[str, str]:
-    """``--tag key=value`` options as a dict (a later key wins)."""
-    tags: Dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="'--tag'")
-        tags[key.strip()] = value
-    return tags
-
-
-def _read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}"
-        ) from exc
-
-
-def build_user_data(user_data: Optional[str], ssh_keys: Sequence[str]) -> Optional[str]:
-    """The cloud-init user data of a create: the ``--user-data`` file, with the public
-    keys of ``--ssh-key`` files added to its ``ssh_authorized_keys`` (a ``#cloud-config``
-    document is made for them when there is no file, as fluidctl does)."""
-    import yaml
-
-    keys: List[str] = []
-    for path in ssh_keys:
-        text = _read_text(path, "SSH key").strip()
-        if "PRIVATE KEY" in text:
-            raise InputError(f"{path} is a private key: pass the public one (the .pub file)")
-        keys += [line.strip() for line in text.splitlines() if line.strip()]
-    document = None if user_data is None else _read_text(user_data, "user data")
-    if not keys:
-        return document
-    if document is None:
-        return "#cloud-config\n" + yaml.safe_dump({"ssh_authorized_keys": keys}, sort_keys=False)
-    if not document.startswith("#cloud-config"):
-        raise InputError(
-            f"--ssh-key adds keys to a #cloud-config document, and {user_data} is not one "
-            "(a script?): put the keys in it, or drop --ssh-key"
-        )
-    try:
-        parsed = yaml.safe_load(document) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{user_data} is not valid YAML: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise InputError(f"{user_data} is not a #cloud-config mapping")
-    existing = parsed.get("ssh_authorized_keys") or []
-    if not isinstance(existing, list):
-        raise InputError(f"{user_data}: ssh_authorized_keys must be a list")
-    parsed["ssh_authorized_keys"] = existing + [k for k in keys if k not in existing]
-    return "#cloud-config\n" + yaml.safe_dump(parsed, sort_keys=False)
 
 
 def _state_of(instance: Optional[Instance]) -> str:
@@ -126,15 +73,6 @@ def _wait(
         status_of=_state_of,
     )
     return found
-
-
-def _show(state: CliState, instance: Instance) -> None:
-    def table() -> Any:
-        from .render import instance_detail
-
-        return instance_detail(instance)
-
-    state.emit(instance, table=table, ids=[instance.id])
 
 
 @click.group(cls=AliasedGroup)
@@ -185,80 +123,7 @@ def list_instances(state: CliState, all_regions: bool, states: Tuple[str, ...]) 
 @pass_state
 def get_instance(state: CliState, instance_id: str) -> None:
     """Show one instance."""
-    _show(state, atlas_client(state).instances.get(instance_id))
-
-
-def create_options(func: Any) -> Any:
-    """The options of a create, shared by ``instances create`` and ``launch``."""
-    options = [
-        click.option(
-            "--type",
-            "instance_type",
-            required=True,
-            metavar="TYPE",
-            shell_complete=complete_types,
-            help="Instance type (see `fluidstack atlas instance-types list`).",
-        ),
-        click.option("--image", metavar="IMAGE", help="OS image (default: the server's)."),
-        click.option(
-            "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable)."
-        ),
-        click.option(
-            "--user-data",
-            metavar="FILE",
-            help="cloud-init user data: a #cloud-config document or a script.",
-        ),
-        click.option(
-            "--ssh-key",
-            "ssh_keys",
-            multiple=True,
-            metavar="FILE",
-            help="A public key file to log in with (repeatable): added to the user data's "
-            "ssh_authorized_keys.",
-        ),
-        click.option(
-            "--filesystem",
-            "filesystems",
-            multiple=True,
-            metavar="ID",
-            help="A filesystem to attach (repeatable).",
-        ),
-        click.option("--ephemeral", is_flag=True, help="A boot disk that does not survive a stop."),
-        click.option(
-            "--preemptible", is_flag=True, help="Cheaper, but may be stopped at any time."
-        ),
-        click.option(
-            "--lease",
-            callback=to_duration,
-            metavar="DURATION",
-            help="Let it live this long (e.g. 4h): `atlas instances sweep --expired` "
-            "deletes it after.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _create_arguments(
-    tags: Tuple[str, ...],
-    user_data: Optional[str],
-    ssh_keys: Tuple[str, ...],
-    filesystems: Tuple[str, ...],
-    ephemeral: bool,
-    preemptible: bool,
-    image: Optional[str],
-    lease: Optional[dt.timedelta],
-) -> Dict[str, Any]:
-    return {
-        "lease": lease,
-        "image": image,
-        "tags": parse_tags(tags) or None,
-        "user_data": build_user_data(user_data, ssh_keys),
-        "filesystems": list(filesystems) or None,
-        "ephemeral": ephemeral or None,
-        "preemptible": preemptible or None,
-    }
+    show(state, atlas_client(state).instances.get(instance_id))
 
 
 @instances.command("create")
@@ -294,7 +159,7 @@ def create_instance(
     """
     if not name.strip():
         raise click.BadParameter("must not be empty", param_hint="NAME")
-    arguments = _create_arguments(
+    arguments = create_arguments(
         tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image, lease
     )
     if arguments["user_data"] is None:
@@ -314,11 +179,11 @@ def create_instance(
     state.info(f"Created instance {created.id} ({created.name}, {created.type}).")
     if not wait:
         state.info(f"Wait until it is running with: fluidstack atlas instances wait {created.id}")
-        _show(state, created)
+        show(state, created)
         return
     running = _wait(state, created.id, "running", timeout, poll_interval)
     assert running is not None
-    _show(state, running)
+    show(state, running)
 
 
 @instances.command("wait")
@@ -339,7 +204,7 @@ def wait_instance(
     """Wait until an instance reaches a state (default: running)."""
     found = _wait(state, instance_id, until.lower(), timeout, poll_interval)
     if found is not None:
-        _show(state, found)
+        show(state, found)
 
 
 def _action(
@@ -357,9 +222,9 @@ def _action(
     if wait:
         found = _wait(state, instance_id, goal, timeout, poll_interval)
         assert found is not None
-        _show(state, found)
+        show(state, found)
     else:
-        _show(state, atlas.instances.get(instance_id))
+        show(state, atlas.instances.get(instance_id))
 
 
 @instances.command("start")
@@ -455,71 +320,6 @@ sweep_instances = add_sweep(
         )
     ],
 )
-
-
-@click.command()
-@click.option("--name", metavar="NAME", help="Instance name (default: generated).")
-@click.option(
-    "--region",
-    "regions",
-    multiple=True,
-    metavar="NAME",
-    shell_complete=complete_regions,
-    help="A region to try, in order (repeatable; default: every region).",
-)
-@create_options
-@wait_options
-@output_options
-@pass_state
-def launch(
-    state: CliState,
-    name: Optional[str],
-    regions: Tuple[str, ...],
-    instance_type: str,
-    image: Optional[str],
-    tags: Tuple[str, ...],
-    user_data: Optional[str],
-    ssh_keys: Tuple[str, ...],
-    filesystems: Tuple[str, ...],
-    ephemeral: bool,
-    preemptible: bool,
-    lease: Optional[dt.timedelta],
-    timeout: float,
-    poll_interval: float,
-) -> None:
-    """Run an instance of --type in the first region with capacity for it.
-
-    Reads each region's capacity in turn, creates where the type is available and waits
-    until it runs; an instance that goes out of stock anyway is deleted and the next
-    region tried. The project must exist in the regions tried.
-
-    \b
-    Example:
-      fluidstack atlas launch --type h100-hgx-80gb.8x --region us-east-1 --region eu-north-1
-    """
-    from fluidstack.core.errors import NoCapacityError
-
-    arguments = _create_arguments(
-        tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image, lease
-    )
-    atlas = atlas_client(state)
-    tried = ", ".join(regions) if regions else "every region"
-    state.info(f"Looking for capacity for {instance_type} in {tried}...")
-    try:
-        instance = atlas.instances.launch(
-            type=instance_type,
-            regions=list(regions) or None,
-            name=name,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            **arguments,
-        )
-    except NoCapacityError as exc:
-        for region, error in exc.attempts:
-            click.echo(f"  {region}: {error.message or error}", err=True)
-        raise CliError(f"no capacity for {instance_type} in {tried}") from exc
-    state.info(f"Instance {instance.id} is running in {instance.region}.")
-    _show(state, instance)
 
 
 # -- logging in ----------------------------------------------------------------------------

@@ -74,7 +74,8 @@ def atlas_run(
       fluidstack atlas run --type h100-hgx-80gb.8x -- nvidia-smi
       fluidstack atlas run --out results -- python train.py
     """
-    from .instances import build_user_data, ssh_client
+    from .creation import build_user_data
+    from .instances import ssh_client
 
     require_ssh_extra()
     job = make_job(command, identity, max_runtime, outputs)
