@@ -517,6 +517,8 @@ sweep_instances = add_sweep(
 
 
 # -- ssh, exec, cp -----------------------------------------------------------------
+
+
 def build_ssh_argv(
     instance: InstanceResponse,
     identity: Optional[str] = None,
