@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import click
@@ -48,34 +47,51 @@ __all__ = [
 Decorator = Callable[[Any], Any]
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: making a dataclass costs about half a millisecond at
+# import, and every `fluidstack --help` imports this module.
 class InstanceCommands:
     """What one API's ``instances`` group gives the shared commands."""
 
-    group: click.Group
-    """The group the commands are added to."""
-    complete_ids: Callable[..., Any]
-    """Shell completion of an instance id argument."""
-    resource: Callable[[CliState, Optional[int]], Any]
-    """The SDK's instances resource for ``exec`` and ``cp``, given the ``--ssh-port``
-    option (always ``None`` when :attr:`ssh_port` is false)."""
-    ssh_port: bool = False
-    """Whether ``ssh``, ``exec`` and ``cp`` take ``--ssh-port`` (Atlas reports no port)."""
+    __slots__ = ("complete_ids", "group", "resource", "ssh_port")
+
+    def __init__(
+        self,
+        group: click.Group,
+        complete_ids: Callable[..., Any],
+        resource: Callable[[CliState, Optional[int]], Any],
+        ssh_port: bool = False,
+    ) -> None:
+        self.group = group
+        """The group the commands are added to."""
+        self.complete_ids = complete_ids
+        """Shell completion of an instance id argument."""
+        self.resource = resource
+        """The SDK's instances resource for ``exec`` and ``cp``, given the ``--ssh-port``
+        option (always ``None`` when :attr:`ssh_port` is false)."""
+        self.ssh_port = ssh_port
+        """Whether ``ssh``, ``exec`` and ``cp`` take ``--ssh-port`` (Atlas reports no port)."""
 
 
 # -- delete -------------------------------------------------------------------------------
 
 
-@dataclass
 class Deletion:
     """How one ``delete`` command deletes, made once the user has confirmed."""
 
-    delete: Callable[[str], None]
-    """Delete one instance; an ``ApiError`` is reported and the next id tried."""
-    done: str
-    """The first word of the line said after each delete ("Deleted", "Deleting")."""
-    then: Callable[[List[str]], None] = field(default=lambda deleted: None)
-    """Called with the ids deleted, before the report (Atlas: wait until they are gone)."""
+    __slots__ = ("delete", "done", "then")
+
+    def __init__(
+        self,
+        delete: Callable[[str], None],
+        done: str,
+        then: Optional[Callable[[List[str]], None]] = None,
+    ) -> None:
+        self.delete = delete
+        """Delete one instance; an ``ApiError`` is reported and the next id tried."""
+        self.done = done
+        """The first word of the line said after each delete ("Deleted", "Deleting")."""
+        self.then = then
+        """Called with the ids deleted, before the report (Atlas: wait until they are gone)."""
 
 
 def add_delete(
@@ -131,7 +147,8 @@ def add_delete(
                 continue
             deleted.append(instance_id)
             state.info(f"{deletion.done} instance {instance_id}.")
-        deletion.then(deleted)
+        if deletion.then is not None:
+            deletion.then(deleted)
         if state.output != "table" or state.quiet:
             state.emit({"deleted": deleted, "failed": failed}, ids=deleted)
         if failed:
@@ -171,17 +188,25 @@ def add_sweep(
 # -- ssh, exec, cp ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class SshTarget:
     """Where ``instances ssh`` logs in, found by one API."""
 
-    endpoint: Endpoint
-    close: Callable[[], None]
-    """Closes the API client before this process becomes ``ssh``."""
-    warning: Optional[str] = None
-    """Said before anything else (the instance is not running, say)."""
-    refusal: Optional[str] = None
-    """Why ``ssh`` cannot work (``--print`` still prints the command)."""
+    __slots__ = ("close", "endpoint", "refusal", "warning")
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        close: Callable[[], None],
+        warning: Optional[str] = None,
+        refusal: Optional[str] = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.close = close
+        """Closes the API client before this process becomes ``ssh``."""
+        self.warning = warning
+        """Said before anything else (the instance is not running, say)."""
+        self.refusal = refusal
+        """Why ``ssh`` cannot work (``--print`` still prints the command)."""
 
 
 def _with_ssh_port(api: InstanceCommands, options: List[Decorator]) -> List[Decorator]:
