@@ -304,7 +304,10 @@ def execute(
 
 
 def report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optional[str],
-            delete_command: str) -> None:  # fmt: skip
+           delete_command: str) -> None:  # fmt: skip
+    """The end of a run on stderr: its errors, what became of the instance (deleted,
+    kept, or perhaps still running, with the ``delete_command`` to run), ``cost`` if
+    given, and the command's exit status if it failed."""
     for note in job.notes:
         click.echo(f"error: {note}", err=True)
     ident = getattr(job.instance, "id", None)
@@ -325,6 +328,8 @@ def report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optional
 
 
 def run_options(func: Any) -> Any:
+    """The options both ``run`` commands take: ``-- COMMAND...``, ``-i``,
+    ``--max-runtime``, ``--out``, ``--keep``, ``--timeout`` and ``--poll-interval``."""
     options: List[Callable[[Any], Any]] = [
         click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND..."),
         identity_option,
@@ -368,7 +373,8 @@ def run_options(func: Any) -> Any:
 
 
 def make_job(command: Tuple[str, ...], identity: Optional[str], max_runtime: Optional[float],
-         outputs: Tuple[str, ...]) -> Job:  # fmt: skip
+             outputs: Tuple[str, ...]) -> Job:  # fmt: skip
+    """The :class:`Job` of a run started in the current directory."""
     root = Path.cwd()
     return Job(
         command=remote_command(command),
