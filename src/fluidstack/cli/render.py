@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 from rich import box
 from rich.table import Table
@@ -21,6 +21,7 @@ __all__ = [
     "instance_table",
     "key_value_table",
     "money",
+    "plan_table",
     "simple_table",
     "status_text",
     "timestamp",
@@ -192,3 +193,21 @@ def _cost_so_far(cost: InstanceCost) -> str:
     if cost.problem:
         return f"unknown: {cost.problem}"
     return "-"
+
+
+def plan_table(plan: Any) -> Table:
+    """The offers ``instances create --cheapest --dry-run`` would try, in order."""
+    return simple_table(
+        ["#", "GPU TYPE", "GPUS", "REGION", "$/GPU-HOUR", "$/HOUR"],
+        [
+            [
+                str(n),
+                str(o.gpu_type),
+                str(o.gpu_count),
+                str(o.region),
+                money(o.price_per_gpu_hour),
+                money(o.price_per_hour),
+            ]
+            for n, o in enumerate(plan.options, start=1)
+        ],
+    )
