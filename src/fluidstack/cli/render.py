@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from fluidstack.cost import InstanceCost
-    from fluidstack.types.instances import InstanceResponse
+    from fluidstack.platform.cost import InstanceCost
+    from fluidstack.platform.types.instances import InstanceResponse
 
 __all__ = [
     "STATUS_STYLES",
@@ -128,7 +128,7 @@ def region_label(instance: InstanceResponse) -> str:
 
 
 def instance_table(instances: Sequence[InstanceResponse]) -> Table:
-    from fluidstack.cost import instance_cost
+    from fluidstack.platform.cost import instance_cost
 
     rows: List[List[Cell]] = []
     for instance in instances:
@@ -153,7 +153,7 @@ def instance_table(instances: Sequence[InstanceResponse]) -> Table:
 def instance_detail(instance: InstanceResponse, now: Optional[dt.datetime] = None) -> Table:
     """One instance, field by field; its age and cost so far measured at ``now`` (the
     server's time: ``client.server_time()``)."""
-    from fluidstack.cost import instance_cost
+    from fluidstack.platform.cost import instance_cost
 
     cost = instance_cost(instance, now)
     config = instance.configuration

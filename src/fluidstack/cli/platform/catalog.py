@@ -13,7 +13,7 @@ from .completion import complete_gpu_types, complete_regions
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from fluidstack.types.instances import ConfigurationResponse
+    from fluidstack.platform.types.instances import ConfigurationResponse
 
 __all__ = ["Offer", "configurations", "offers", "templates"]
 

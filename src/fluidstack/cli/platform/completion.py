@@ -18,19 +18,19 @@ __all__ = [
 
 
 def complete_gpu_types(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
-    from fluidstack.types.enums import GPUType
+    from fluidstack.platform.types.enums import GPUType
 
     return [g.value for g in GPUType if g.value.lower().startswith(incomplete.lower())]
 
 
 def complete_regions(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
-    from fluidstack.types.enums import Region
+    from fluidstack.platform.types.enums import Region
 
     return [r.value for r in Region if r.value.lower().startswith(incomplete.lower())]
 
 
 def complete_os(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
-    from fluidstack.types.enums import SupportedOperatingSystem
+    from fluidstack.platform.types.enums import SupportedOperatingSystem
 
     return [o.value for o in SupportedOperatingSystem if o.value.startswith(incomplete)]
 
@@ -52,7 +52,7 @@ def complete_instances(ctx: click.Context, param: click.Parameter, incomplete: s
 
 def completion_client(ctx: click.Context) -> Any:
     """A short-lived, impatient client built from the root options seen so far."""
-    from fluidstack.client import FluidStack
+    from fluidstack.platform.client import FluidStack
 
     from ..config import resolve
 

@@ -24,7 +24,7 @@ def cost(state: CliState) -> None:
     current hourly price over its whole life (an estimate); the balance is the
     authoritative figure.
     """
-    from fluidstack.cost import instance_cost
+    from fluidstack.platform.cost import instance_cost
 
     client = state.client
     found = [i for i in client.instances.iter() if str(i.status) not in ("terminated", "failed")]

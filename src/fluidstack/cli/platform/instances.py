@@ -30,7 +30,7 @@ from .completion import (
 )
 
 if TYPE_CHECKING:
-    from fluidstack.types.instances import InstanceResponse
+    from fluidstack.platform.types.instances import InstanceResponse
 
 __all__ = ["build_ssh_argv", "instances"]
 
@@ -85,7 +85,7 @@ def list_instances(state: CliState, show_all: bool, statuses: Tuple[str, ...]) -
     def table() -> Any:
         from decimal import Decimal
 
-        from fluidstack.cost import instance_cost
+        from fluidstack.platform.cost import instance_cost
 
         from ..render import instance_table, money
 

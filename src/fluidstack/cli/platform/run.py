@@ -59,7 +59,7 @@ def run(
       fluidstack run --gpu-type H100_PCIE_80GB --out results -- python train.py
     """
     from fluidstack.core.errors import ApiError, NoCapacityError
-    from fluidstack.resources.launch import is_out_of_stock
+    from fluidstack.platform.launch import is_out_of_stock
 
     from ..render import money
     from .instances import _pick_ssh_key

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from fluidstack.client import FluidStack
 from fluidstack.core.errors import (
     ApiError,
     ConflictError,
@@ -15,7 +14,8 @@ from fluidstack.core.errors import (
     NotFoundError,
     WaitTimeoutError,
 )
-from fluidstack.types import InstanceResponse, ListInstanceResponse
+from fluidstack.platform.client import FluidStack
+from fluidstack.platform.types import InstanceResponse, ListInstanceResponse
 
 from ._backend import (
     API_FAILURE,
