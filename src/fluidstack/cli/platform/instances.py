@@ -18,7 +18,7 @@ from ..instance_commands import (
     add_ssh,
     add_sweep,
 )
-from ..remote import Endpoint, ssh_argv, unreachable
+from ..remote import Endpoint, ssh_argv
 from ..spend import to_duration
 from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
@@ -546,17 +546,11 @@ def _endpoint(instance: InstanceResponse) -> Endpoint:
 
 def _ssh_target(state: CliState, instance_id: str, ssh_port: Optional[int]) -> SshTarget:
     instance = state.client.instances.get(instance_id)
-    refusal = None
-    if instance.ip_address and unreachable(instance.ip_address):
-        refusal = (
-            f"instance {instance.id} has the documentation address {instance.ip_address} "
-            "(RFC 5737), which no network reaches: the emulator's instances cannot be "
-            "logged into yet. `--print` shows the command a real instance would take."
-        )
     warning = None
     if str(instance.status) != "running":
         warning = f"instance {instance.id} is {instance.status}, not running"
-    return SshTarget(_endpoint(instance), state.client.close, warning, refusal)
+    # A documentation address (an emulator without --ssh) is refused by add_ssh.
+    return SshTarget(_endpoint(instance), state.client.close, warning)
 
 
 ssh_instance = add_ssh(
