@@ -487,11 +487,31 @@ def _reason_phrase(status_code: int) -> str:
         return ""
 
 
+PROSE_SAFE_LENGTH = 8
+"""Secrets shorter than this (``wrong``, ``test``) are words a server's prose may use:
+they are replaced only where they stand as a value, not in every sentence."""
+
+
 def redact(text: str, secret: Optional[str]) -> str:
-    """Replace every occurrence of ``secret`` in ``text``; used before anything is logged."""
-    if secret and secret in text:
+    """``text`` with ``secret`` replaced; used before anything is logged or raised.
+
+    A secret of :data:`PROSE_SAFE_LENGTH` characters or more is replaced wherever it
+    occurs (a real credential is that long, and never a word). A shorter one is replaced
+    where it stands as a value: the whole text, or right after ``=``, ``:`` or a quote,
+    or right before a quote, so ``client_secret=wrong`` and ``"wrong"`` lose it while
+    "Unknown client or wrong client secret" stays readable."""
+    if not secret or secret not in text:
+        return text
+    if len(secret) >= PROSE_SAFE_LENGTH or text.strip() == secret:
         return text.replace(secret, _REDACTED)
-    return text
+    import re
+
+    escaped = re.escape(secret)
+    value = (
+        rf"(?<=[=:'\"`])\s?{escaped}|(?<=Bearer ){escaped}|(?<=Basic ){escaped}"
+        rf"|{escaped}(?=['\"`])"
+    )
+    return re.sub(value, lambda m: m.group(0).replace(secret, _REDACTED), text)
 
 
 def redact_all(text: str, secrets: Sequence[Optional[str]]) -> str:
