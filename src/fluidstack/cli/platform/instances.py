@@ -533,15 +533,27 @@ def build_ssh_argv(
 
 def _endpoint(instance: InstanceResponse) -> Endpoint:
     if not instance.ip_address:
-        raise CliError(
-            f"instance {instance.id} has no address yet (status: {instance.status}); "
-            f"wait for it with: fluidstack instances wait {instance.id}"
-        )
+        raise CliError(_no_address(instance.id, str(instance.status)))
     try:
         port = int(instance.ssh_port or 22)
     except ValueError:
         port = 22
     return Endpoint(instance.id, instance.ip_address, port, instance.username or "ubuntu")
+
+
+def _no_address(ident: str, status: str) -> str:
+    """Why an instance has no address, and what to do: waiting helps only on the way up."""
+    if status in ("terminated", "failed", "shutting_down"):
+        return f"instance {ident} is {status}: it has no address and will not get one"
+    if status in ("stopped", "stopping"):
+        return (
+            f"instance {ident} is {status}: it gets an address once running again "
+            f"(fluidstack instances start {ident})"
+        )
+    return (
+        f"instance {ident} has no address yet (status: {status}); wait for it with: "
+        f"fluidstack instances wait {ident}"
+    )
 
 
 def _ssh_target(state: CliState, instance_id: str, ssh_port: Optional[int]) -> SshTarget:
