@@ -302,8 +302,8 @@ def create_instance(
         )
         raise
     except ApiError as exc:
-        if exc.status_code in (400, 422) and "gpu_type" in str(exc).lower():
-            _say_what_is_offered(state)
+        if exc.status_code in (400, 422):
+            _raise_with_what_is_offered(state, exc)
         raise
     except ValueError as exc:  # a name too long to carry a lease, say
         raise InputError(str(exc)) from exc
@@ -338,13 +338,26 @@ def create_instance(
     _connect_hint(state, instance)
 
 
-def _say_what_is_offered(state: CliState) -> None:
-    """After a refused GPU type: the types the catalog offers (not every known name)."""
+def _raise_with_what_is_offered(state: CliState, exc: Exception) -> None:
+    """After a refused GPU type or region: the server's status and field, then the one
+    list of what the catalog offers instead of its enum of every name it knows (a 422
+    lists 25 GPU types, most not offered). Returns when the refusal is about another field."""
+    text = str(exc)
+    field = next((f for f in ("gpu_type", "region") if f"{f}: " in text), None)
     try:
-        offered = sorted({str(c.gpu_type) for c in state.client.configurations.list()})
-    except Exception:  # the hint is a courtesy; the refusal is what gets reported
+        configurations = state.client.configurations.list() if field else []
+    except Exception:  # the list is a courtesy; the refusal is what gets reported
         return
-    state.info(f"Offered GPU types: {', '.join(offered)}.")
+    if field == "gpu_type":
+        offered, what = sorted({str(c.gpu_type) for c in configurations}), "GPU types"
+    elif field == "region":
+        offered, what = sorted({str(r) for c in configurations for r in c.regions}), "regions"
+    else:
+        return
+    raise CliError(
+        f"{text.split(f'{field}: ')[0]}{field}: not offered. Offered {what}: "
+        f"{', '.join(offered)}. (`fluidstack configurations list` shows prices.)"
+    ) from None
 
 
 # -- waiting -----------------------------------------------------------------------
@@ -546,14 +559,9 @@ def _no_address(ident: str, status: str) -> str:
     if status in ("terminated", "failed", "shutting_down"):
         return f"instance {ident} is {status}: it has no address and will not get one"
     if status in ("stopped", "stopping"):
-        return (
-            f"instance {ident} is {status}: it gets an address once running again "
-            f"(fluidstack instances start {ident})"
-        )
-    return (
-        f"instance {ident} has no address yet (status: {status}); wait for it with: "
-        f"fluidstack instances wait {ident}"
-    )
+        return f"instance {ident} is {status}: start it with fluidstack instances start {ident}"
+    wait = f"wait for it with: fluidstack instances wait {ident}"
+    return f"instance {ident} has no address yet (status: {status}); {wait}"
 
 
 def _ssh_target(state: CliState, instance_id: str, ssh_port: Optional[int]) -> SshTarget:
