@@ -235,7 +235,7 @@ def login(
     """
     if token and (client_id or client_secret):
         raise click.UsageError("pass --token or --client-id/--client-secret, not both")
-    settings = resolve_atlas(state)
+    settings = resolve_atlas(state, creating=True)  # may make an Atlas-only profile
     if management_url is not None or token_url is not None:
         settings = _with_urls(settings, management_url, token_url)
     kept: Dict[str, Any] = {}
