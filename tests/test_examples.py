@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
     ("example", "expected"),
     [
         ("quickstart.py", ["cheapest single GPU:", "is terminated", "balance: $"]),
-        ("atlas_quickstart.py", ["regions: eu-north-1, us-east-1", "is running at 203.0.113.", "deleted"]),
+        (
+            "atlas_quickstart.py",
+            ["regions: eu-north-1, us-east-1", "is running at 203.0.113.", "deleted"],
+        ),
     ],
 )
 def test_quickstart_runs_on_the_bundled_emulator(example: str, expected: list) -> None:
