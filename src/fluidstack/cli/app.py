@@ -101,6 +101,7 @@ def _as_cli_error(exc: Exception, debug: bool) -> CliError:
         MissingCredentialsError,
         MissingProjectError,
         MissingRegionError,
+        UnknownRegionError,
     )
 
     if isinstance(exc, MissingApiKeyError):
@@ -112,6 +113,8 @@ def _as_cli_error(exc: Exception, debug: bool) -> CliError:
             "no region chosen: pass `fluidstack atlas --region NAME ...` or keep one with "
             f"`fluidstack atlas use --region NAME` (regions: {', '.join(exc.known) or 'none'})"
         )
+    if isinstance(exc, UnknownRegionError):  # bad input, exit 2 (as `atlas use` says it)
+        return InputError(str(exc))
     if isinstance(exc, MissingProjectError):
         return CliError(
             "no project chosen: pass `fluidstack atlas --project NAME ...` or keep one with "
