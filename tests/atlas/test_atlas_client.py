@@ -176,6 +176,29 @@ async def test_a_region_added_later_is_found(atlas_harness: AtlasHarness) -> Non
     assert await resolve(atlas.with_options(region="r3").capabilities.list()) == ["y"]
 
 
+async def test_instance_types_read_both_spellings_of_the_gpu_fields(
+    atlas_harness: AtlasHarness,
+) -> None:
+    # The Infrastructure API spells them gpuModel/gpuCount; the older Go client's spec
+    # gpu_model/gpu_count. Either must give the GPU model and count.
+    h = atlas_harness
+    h.server.route(
+        "GET",
+        "https://r1.test/api/v1alpha1/instance-types",
+        answer(200, [
+            {"name": "new", "cpu": 96, "memory": "960Gi",
+             "gpuModel": "GH100_H100_SXM5_80GB", "gpuCount": 8},
+            {"name": "old", "cpu": 96, "memory": "1Ti",
+             "gpu_model": "H100-HGX-80GB", "gpu_count": 4},
+            {"name": "cpu", "cpu": 2, "memory": "8Gi"},
+        ]),
+    )  # fmt: skip
+    kinds = {t.name: t for t in await resolve(h.client().instance_types.list())}
+    assert (kinds["new"].gpu_model, kinds["new"].gpu_count) == ("GH100_H100_SXM5_80GB", 8)
+    assert (kinds["old"].gpu_model, kinds["old"].gpu_count) == ("H100-HGX-80GB", 4)
+    assert (kinds["cpu"].gpu_model, kinds["cpu"].gpu_count) == (None, None)
+
+
 async def test_region_url_skips_discovery(atlas_harness: AtlasHarness) -> None:
     h = atlas_harness
     h.server.route("GET", "https://direct.test/api/v1alpha1/instance-types", answer(200, []))

@@ -203,6 +203,7 @@ async def test_catalog_capacity_and_capabilities(atlas_clients: AtlasClients) ->
     atlas = await on_project(atlas_clients)
     kinds = {t.name: t for t in await resolve(atlas.instance_types.list())}
     assert kinds["h100-hgx-80gb.8x"].gpu_count == 8
+    assert kinds["h100-hgx-80gb.8x"].gpu_model == "H100-HGX-80GB"
     assert kinds["cpu.2x"].gpu_model is None
     before = {c.name: c.capacity for c in await resolve(atlas.capacity.list())}
     await resolve(atlas.instances.create(type="h100-hgx-80gb.8x"))

@@ -12,7 +12,7 @@ import binascii
 import datetime as dt
 from typing import Dict, List, Optional
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from ..core.models import FluidStackModel, OpenEnum
 
@@ -174,8 +174,15 @@ class InstanceType(FluidStackModel):
     """Number of CPUs."""
     memory: str
     """Memory, e.g. ``"1Ti"``."""
-    gpu_count: Optional[int] = None
-    gpu_model: Optional[str] = None
+    gpu_count: Optional[int] = Field(
+        default=None, validation_alias=AliasChoices("gpuCount", "gpu_count")
+    )
+    """Number of GPUs, ``None`` for a CPU-only type. Read from ``gpuCount`` (the
+    Infrastructure API) or ``gpu_count`` (the older regional API)."""
+    gpu_model: Optional[str] = Field(
+        default=None, validation_alias=AliasChoices("gpuModel", "gpu_model")
+    )
+    """The GPU model, e.g. ``H100-HGX-80GB`` (read from ``gpuModel`` or ``gpu_model``)."""
 
 
 class Capacity(FluidStackModel):

@@ -34,11 +34,13 @@ class InstanceType:
     gpu_model: Optional[str] = None
 
     def view(self) -> Dict[str, object]:
-        """``InstanceType``: CPU types carry no GPU fields at all."""
+        """``InstanceType`` as the Infrastructure API spells it (``gpuModel``,
+        ``gpuCount``; the older Go client's ``gpu_model``/``gpu_count`` are not sent, as
+        the real API no longer sends them). CPU types carry no GPU fields at all."""
         data: Dict[str, object] = {"name": self.name, "cpu": self.cpu, "memory": self.memory}
         if self.gpu_count is not None:
-            data["gpu_count"] = self.gpu_count
-            data["gpu_model"] = self.gpu_model
+            data["gpuModel"] = self.gpu_model
+            data["gpuCount"] = self.gpu_count
         return data
 
 
