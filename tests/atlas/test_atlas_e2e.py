@@ -11,6 +11,7 @@ import pytest
 from atlas_client_support import AtlasClients
 
 from fluidstack.atlas import (
+    Capability,
     Filesystem,
     GlobalInstance,
     Instance,
@@ -209,7 +210,10 @@ async def test_catalog_capacity_and_capabilities(atlas_clients: AtlasClients) ->
     await resolve(atlas.instances.create(type="h100-hgx-80gb.8x"))
     after = {c.name: c.capacity for c in await resolve(atlas.capacity.list())}
     assert after["h100-hgx-80gb.8x"] == before["h100-hgx-80gb.8x"] - 1
-    assert await resolve(atlas.capabilities.list()) == ["instances:create", "instances:delete"]
+    capabilities = await resolve(atlas.capabilities.list())
+    assert capabilities == atlas_clients.emulator.atlas.all_capabilities
+    assert len(capabilities) == 31
+    assert all(isinstance(c, Capability) and c.is_known for c in capabilities)
 
 
 async def test_kubernetes_and_slurm(atlas_clients: AtlasClients) -> None:
@@ -372,7 +376,7 @@ async def test_a_region_without_the_capability_raises_not_supported(
     atlas_clients: AtlasClients,
 ) -> None:
     atlas = await on_project(atlas_clients)
-    atlas_clients.emulator.atlas.set_capabilities("eu-north-1", ["instances:delete"])
+    atlas_clients.emulator.atlas.withhold_capabilities("eu-north-1", "instances:create")
     with pytest.raises(NotSupportedError) as info:
         await resolve(atlas.instances.create(type="cpu.2x"))
     assert info.value.capability == "instances:create"
@@ -410,7 +414,7 @@ async def test_launch_falls_back_to_the_region_with_capacity(atlas_clients: Atla
 
 async def test_launch_skips_a_region_that_cannot_create(atlas_clients: AtlasClients) -> None:
     atlas = await on_project(atlas_clients)
-    atlas_clients.emulator.atlas.set_capabilities("eu-north-1", ["instances:delete"])
+    atlas_clients.emulator.atlas.withhold_capabilities("eu-north-1", "instances:create")
     instance = await resolve(atlas.instances.launch(type="cpu.2x"))
     assert instance.region == "us-east-1"
 

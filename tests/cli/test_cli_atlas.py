@@ -13,6 +13,7 @@ import yaml
 from cli_support import PRIVATE_KEY, PUBLIC_KEY, Fs, Home, lines
 
 from fluidstack.cli.config import load_config
+from fluidstack.emulator.atlas.capabilities import CAPABILITIES
 from fluidstack.testing import EmulatorHandle
 
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -290,10 +291,7 @@ def test_projects_and_filesystems(atlas_fs: Fs) -> None:
 def test_listings_of_the_region_and_organization(atlas_fs: Fs) -> None:
     capacity = atlas_fs.json("atlas", "capacity")
     assert {"name": "cpu.2x", "capacity": 64} in capacity
-    assert atlas_fs("atlas", "capabilities").stdout.split() == [
-        "instances:create",
-        "instances:delete",
-    ]
+    assert atlas_fs("atlas", "capabilities").stdout.split() == list(CAPABILITIES)
     assert atlas_fs.json("atlas", "kubernetes", "clusters", "list")[0]["name"]
     assert atlas_fs.json("atlas", "kubernetes", "node-pools", "list")[0]["type"]
     assert atlas_fs.json("atlas", "slurm", "clusters", "list")[0]["name"]

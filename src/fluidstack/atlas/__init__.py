@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .client import AsyncAtlas, Atlas
     from .tokens import IssuedToken
     from .types import (
+        Capability,
         Capacity,
         Cluster,
         ClusterHealth,
@@ -78,6 +79,7 @@ _ERRORS = (
     "WaitTimeoutError",
 )
 _TYPES = (
+    "Capability",
     "Capacity",
     "Cluster",
     "ClusterHealth",
@@ -114,6 +116,7 @@ __all__ = [
     "AsyncAtlas",
     "Atlas",
     "AuthenticationError",
+    "Capability",
     "Capacity",
     "Cluster",
     "ClusterHealth",

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from ..core.endpoint import Endpoint
 from .types import (
+    Capability,
     Capacity,
     Cluster,
     Filesystem,
@@ -79,7 +80,9 @@ GLOBAL_INSTANCE: Endpoint[GlobalInstance] = Endpoint(
 
 # -- a region's API ---------------------------------------------------------------------
 
-CAPABILITIES: Endpoint[List[str]] = Endpoint("capabilities.list", "GET", "/capabilities", List[str])
+CAPABILITIES: Endpoint[List[Capability]] = Endpoint(
+    "capabilities.list", "GET", "/capabilities", List[Capability]
+)
 CAPACITY: Endpoint[List[Capacity]] = Endpoint("capacity.list", "GET", "/capacity", List[Capacity])
 INSTANCE_TYPES: Endpoint[List[InstanceType]] = Endpoint(
     "instance_types.list", "GET", "/instance-types", List[InstanceType]

@@ -346,6 +346,22 @@ class AtlasControl:
         )
         return result
 
+    def withhold_capabilities(self, region: str, *capabilities: str) -> Dict[str, Any]:
+        """Let ``region`` offer every capability but ``capabilities`` (its operations
+        then answer 501), e.g. ``withhold_capabilities("eu-north-1", "instances:create")``.
+        ``set_capabilities(region, all_capabilities)`` gives them back."""
+        from fluidstack.emulator.atlas.capabilities import CAPABILITIES
+
+        kept = [c for c in CAPABILITIES if c not in capabilities]
+        return self.set_capabilities(region, kept)
+
+    @property
+    def all_capabilities(self) -> List[str]:
+        """The 31 capabilities of the Infrastructure API (what a region offers by default)."""
+        from fluidstack.emulator.atlas.capabilities import CAPABILITIES
+
+        return list(CAPABILITIES)
+
     def preempt(self, instance_id: str) -> Dict[str, Any]:
         """Preempt a running preemptible instance: ``stopping``, then ``stopped``."""
         result: Dict[str, Any] = self._call("POST", f"/instances/{instance_id}/preempt")

@@ -24,6 +24,7 @@ import logging
 from typing import Dict, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.call import Call, Handler, Table, parse_uuid
+from fluidstack.emulator.atlas.capabilities import capability_for
 from fluidstack.emulator.atlas.management import MANAGEMENT
 from fluidstack.emulator.atlas.oauth import (
     AUTHORIZE_PATH,
@@ -188,6 +189,11 @@ class AtlasApp:
         handler = methods.get(method)
         if handler is None:
             raise ApiError(405, "Method not allowed", {"allow": ", ".join(sorted(methods))})
+        subject = str(scope.get(ATLAS_SUBJECT_KEY, ""))
+        if region is not None:  # a withheld capability: 501 before anything is read
+            capability = capability_for(method, rest)
+            if capability is not None and capability not in region.capabilities:
+                raise ApiError(501, f"{capability} is not available in region {region.name}")
         if param and table is REGIONAL and rest[0] in UUID_PARAMETERS:
             normalised = parse_uuid(param)
             if normalised is None:
@@ -200,7 +206,7 @@ class AtlasApp:
         call = Call(
             state=self.state,
             org=org,
-            subject=str(scope.get(ATLAS_SUBJECT_KEY, "")),
+            subject=subject,
             headers=headers,
             body=body,
             base=_base_url(scope, headers),
