@@ -77,7 +77,7 @@ class MemberRequest(_ControlModel):
     client_id: Optional[StrictStr] = None
     name: StrictStr = Field(min_length=1, max_length=255)
     email: StrictStr = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    role: Literal["admin", "editor", "viewer"] = "viewer"
+    role: Literal["admin", "editor", "member", "viewer"] = "viewer"
 
 
 class UserRequest(_ControlModel):

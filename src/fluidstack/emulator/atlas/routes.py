@@ -36,6 +36,7 @@ from fluidstack.emulator.atlas.oauth import (
     issue_token,
 )
 from fluidstack.emulator.atlas.regional import REGIONAL, UUID_PARAMETERS
+from fluidstack.emulator.atlas.roles import check_role, role_of
 from fluidstack.emulator.atlas.state import AtlasState, Organization, Region
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError, Message, Receive, Scope, Send
@@ -190,6 +191,8 @@ class AtlasApp:
         if handler is None:
             raise ApiError(405, "Method not allowed", {"allow": ", ".join(sorted(methods))})
         subject = str(scope.get(ATLAS_SUBJECT_KEY, ""))
+        # One check for every route, before its handler runs, so a refusal changes nothing.
+        check_role(role_of(org, subject, self.state.members), method, region is None, rest)
         if region is not None:  # a withheld capability: 501 before anything is read
             capability = capability_for(method, rest)
             if capability is not None and capability not in region.capabilities:
