@@ -559,7 +559,7 @@ async def test_an_unrecoverable_create_reports_its_own_failure(
 async def test_token_expiry_mid_run_is_invisible(atlas_clients: AtlasClients) -> None:
     atlas = await on_project(atlas_clients)
     await resolve(atlas.instances.list())
-    atlas_clients.emulator.advance(2 * 3600)  # the token's simulated hour is over
+    atlas_clients.emulator.atlas.expire_tokens()  # as if the token's hour were over
     assert await resolve(atlas.instances.list()) == []
     statuses = [
         (e["path"], e["status"])
@@ -583,8 +583,8 @@ async def test_wrong_credentials_and_tokens(atlas_clients: AtlasClients) -> None
     forged = atlas_clients.make(client_id=None, client_secret=None, token="eyJ.forged.token")
     with pytest.raises(AuthenticationError):
         await resolve(forged.regions.list())
-    expired = atlas_clients.emulator.atlas.token(ttl_seconds=60)
-    atlas_clients.emulator.advance(120)
+    expired = atlas_clients.emulator.atlas.token()
+    atlas_clients.emulator.atlas.expire_tokens()
     stale = atlas_clients.make(client_id=None, client_secret=None, token=expired)
     with pytest.raises(AuthenticationError):
         await resolve(stale.organizations.list())

@@ -102,7 +102,8 @@ class EmulatorSettings:
     atlas_regions: List[str] = field(default_factory=lambda: list(DEFAULT_ATLAS_REGIONS))
     """Names of the Atlas regions served, each at ``/regions/<name>``."""
     token_ttl: float = 3600.0
-    """Lifetime of Atlas access tokens in simulated seconds."""
+    """Lifetime of Atlas access tokens in real (wall-clock) seconds: ``iat``/``exp`` and
+    ``expires_in`` agree with a client's clock, whatever the simulated time does."""
     atlas_users: List[str] = field(default_factory=list, repr=False)
     """Atlas users who log in through ``/authorize``, as ``"EMAIL:PASSWORD"`` (a member of
     the first client's organization) or ``"EMAIL:PASSWORD:CLIENT_ID"`` (of that client's);

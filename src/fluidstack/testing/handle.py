@@ -312,7 +312,8 @@ class AtlasControl(BrowserLogin):
     def token(self, client_id: Optional[str] = None, ttl_seconds: Optional[float] = None) -> str:
         """An access token for the client's organization, minted without its secret.
 
-        ``ttl_seconds`` is simulated time (default: the emulator's ``--token-ttl``).
+        ``ttl_seconds`` is real (wall-clock) time (default: the emulator's ``--token-ttl``);
+        :meth:`expire_tokens` ends every token at once.
         """
         body: Dict[str, Any] = {}
         if client_id is not None:
@@ -321,6 +322,12 @@ class AtlasControl(BrowserLogin):
             body["ttl_seconds"] = ttl_seconds
         result = self._call("POST", "/tokens", body)
         return str(result["access_token"])
+
+    def expire_tokens(self) -> None:
+        """Expire every Atlas access token issued so far, now: the next call with one
+        answers 401 "Access token expired" (tokens live in real seconds, so a test of
+        refresh uses this instead of waiting or advancing the simulated clock)."""
+        self._call("POST", "/tokens/expire")
 
     def capacity(self) -> List[Dict[str, Any]]:
         """``[{region, instance_type, total, used, available}]`` for every region."""

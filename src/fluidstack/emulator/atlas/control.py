@@ -103,6 +103,14 @@ async def mint_token(request: Request, body: Optional[TokenRequest] = None) -> R
     return json_response(201, {"access_token": token, "expires_in": expires_in})
 
 
+@control.post("/tokens/expire")
+async def expire_tokens(request: Request) -> Response:
+    """Every access token issued so far answers 401 "Access token expired" from now on
+    (refresh tokens and client credentials still get new ones): a test of refresh needs
+    no waiting, since tokens live in real seconds."""
+    return json_response(200, {"generation": _state(request).expire_tokens()})
+
+
 @control.get("/capacity")
 async def get_capacity(request: Request) -> Response:
     return json_response(200, _state(request).capacity_report())
