@@ -14,6 +14,7 @@ __all__ = [
     "DEV_ATLAS_CLIENT_SECRET",
     "DEV_ATLAS_PUBLIC_CLIENT_ID",
     "DEV_ATLAS_USER_EMAIL",
+    "FLUIDCTL_PUBLIC_CLIENT_ID",
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
     "EmulatorSettings",
@@ -31,6 +32,11 @@ DEV_ATLAS_CLIENT_SECRET = "fs-emulator-secret"
 DEV_ATLAS_PUBLIC_CLIENT_ID = "fs-emulator-cli"
 """The public (secret-less) OAuth client of the browser login (authorization code with
 PKCE), as ``fluidctl``'s built-in client is on the real service."""
+
+FLUIDCTL_PUBLIC_CLIENT_ID = "diPhN35HH6jVXs615vsafkdIQM4Y5rF8"
+"""fluidctl's built-in public client id (its redirect is ``http://localhost:5173``, its
+scopes ``openid profile email offline_access``, PKCE S256; NOTES.md section 3), accepted
+as a second public client so that fluidctl's own browser login works unchanged."""
 
 DEV_ATLAS_USER_EMAIL = "dev@emulator.local"
 """The development user, who exists when no ``--atlas-user`` is given. Its password is
