@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from atlas_client_support import AtlasClients
 
-from fluidstack.atlas import MemberRole
+from fluidstack.atlas import MemberRole, Organization
 from fluidstack.core import PermissionDeniedError
 from support import resolve
 
@@ -45,6 +45,7 @@ async def test_a_viewer_gets_permission_denied_and_changes_nothing(
         lambda: viewer.projects.create(name="mine"),
         lambda: viewer.projects.delete(project.id),
         lambda: viewer.members.delete(seeded_admin.id),
+        lambda: viewer.organizations.create(display_name="Mine"),
     ]
     for attempt in attempts:
         with pytest.raises(PermissionDeniedError) as info:
@@ -54,3 +55,21 @@ async def test_a_viewer_gets_permission_denied_and_changes_nothing(
         assert await state() == before
     # A viewer reads as before.
     assert [p.id for p in await resolve(viewer.projects.list())] == before[2]
+
+
+async def test_an_admin_creates_an_organization(atlas_clients: AtlasClients) -> None:
+    atlas = atlas_clients.make()
+    org = await resolve(atlas.organizations.create(display_name="Research"))
+    assert isinstance(org, Organization)
+    assert org.display_name == "Research"
+    (mine,) = await resolve(atlas.organizations.list())
+    assert mine.id != org.id
+    client_id = next(
+        o["client_id"] for o in atlas_clients.emulator.atlas.organizations() if o["id"] == org.id
+    )
+    theirs = atlas_clients.make(
+        client_id=None, client_secret=None, token=atlas_clients.emulator.atlas.token(client_id)
+    )
+    assert await resolve(theirs.organizations.list()) == [org]
+    with pytest.raises(ValueError, match="display_name"):
+        await resolve(atlas.organizations.create(display_name=" "))

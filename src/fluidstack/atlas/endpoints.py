@@ -44,6 +44,16 @@ REGIONS: Endpoint[List[Region]] = Endpoint("regions.list", "GET", "/regions", Li
 ORGANIZATIONS: Endpoint[List[Organization]] = Endpoint(
     "organizations.list", "GET", "/organizations", List[Organization]
 )
+# Each call makes another organization, and the listing shows only the caller's: never
+# repeated after an ambiguous failure.
+ORGANIZATION_CREATE: Endpoint[Organization] = Endpoint(
+    "organizations.create",
+    "POST",
+    "/organizations",
+    Organization,
+    idempotent=False,
+    sends_idempotency_key=False,
+)
 CLUSTERS: Endpoint[List[Cluster]] = Endpoint("clusters.list", "GET", "/clusters", List[Cluster])
 MEMBERS: Endpoint[List[OrganizationMember]] = Endpoint(
     "members.list", "GET", "/members", List[OrganizationMember]

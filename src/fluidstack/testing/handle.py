@@ -309,6 +309,13 @@ class AtlasControl(BrowserLogin):
         result: Dict[str, Any] = self._call("POST", "/organizations", body)
         return result
 
+    def organizations(self) -> List[Dict[str, Any]]:
+        """``[{id, name, display_name, client_id}]`` of every organization (those made
+        with the Management API's ``POST /organizations`` too: mint a token for one
+        with ``token(client_id=...)``)."""
+        result: List[Dict[str, Any]] = self._call("GET", "/organizations")
+        return result
+
     def token(self, client_id: Optional[str] = None, ttl_seconds: Optional[float] = None) -> str:
         """An access token for the client's organization, minted without its secret.
 

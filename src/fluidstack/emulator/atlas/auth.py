@@ -7,7 +7,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from typing import Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.base import AtlasBase
 from fluidstack.emulator.atlas.records import Organization, hash_secret
@@ -38,6 +38,23 @@ class AuthMixin(AtlasBase):
             org = self._new_org(client_id, secret, display_name, bootstrap=False)
             self._commit()
             return org
+
+    def organization_from_api(self, display_name: str) -> Organization:
+        """``POST /organizations`` (Management API): a new organization, which starts as
+        any other (a seeded admin, seeded clusters). Its OAuth client gets a fresh id and
+        a secret nobody knows (the answer carries neither, as the contract's
+        ``{id, name, display_name}``); the control API lists the client id, and
+        ``POST /_emulator/atlas/tokens`` mints tokens for it. All *inferred*."""
+        with self.lock:
+            client_id = f"fs-org-{secrets.token_hex(8)}"
+            org = self._new_org(client_id, secrets.token_urlsafe(32), display_name, False)
+            self._commit()
+            return org
+
+    def organization_views(self) -> List[Dict[str, Any]]:
+        """Every organization with its client id (control API)."""
+        with self.lock:
+            return [{**o.view(), "client_id": o.client_id} for o in self.orgs.values()]
 
     # -- tokens -----------------------------------------------------------------------
 

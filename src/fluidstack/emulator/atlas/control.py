@@ -92,6 +92,13 @@ async def create_organization(request: Request, body: OrganizationRequest) -> Re
     return json_response(201, {**org.view(), "client_id": org.client_id})
 
 
+@control.get("/organizations")
+async def list_organizations(request: Request) -> Response:
+    """``[{id, name, display_name, client_id}]``: every organization (never a secret),
+    those made with the Management API's ``POST /organizations`` included."""
+    return json_response(200, _state(request).organization_views())
+
+
 @control.post("/tokens")
 async def mint_token(request: Request, body: Optional[TokenRequest] = None) -> Response:
     state = _state(request)
