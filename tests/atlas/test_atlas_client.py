@@ -426,3 +426,29 @@ def test_the_environment_can_be_ignored(monkeypatch: pytest.MonkeyPatch) -> None
     assert atlas._settings.client_secret is None
     assert atlas.management_url == "https://api.atlas.fluidstack.io/api/v1alpha1"
     atlas.close()
+
+
+@pytest.mark.parametrize("with_body", [False, True], ids=["no-body", "json-body"])
+async def test_start_stop_and_key_registration_accept_an_answer_with_or_without_a_body(
+    atlas_harness: AtlasHarness, with_body: bool
+) -> None:
+    # The contract declares no body on these answers (the emulator sends none); a
+    # server that does send JSON (the Instance, the key) must work as well
+    # (docs/emulator.md, "Answers without a body").
+    h = atlas_harness
+    key = {"name": "laptop", "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA you@laptop"}
+    for action, state in (("start", "starting"), ("stop", "stopping")):
+        h.server.route(
+            "POST",
+            f"https://r1.test/api/v1alpha1/instances/{INSTANCE['id']}/actions/{action}",
+            answer(202, {**INSTANCE, "state": state} if with_body else None),
+        )
+    h.server.route(
+        "POST", MANAGEMENT + "/api/v1alpha1/user/keys", answer(200, key if with_body else None)
+    )
+    atlas = h.client()
+    for method in (atlas.instances.start, atlas.instances.stop):
+        result = await resolve(method(INSTANCE["id"]))
+        assert result is None or isinstance(result, Instance)
+    registered = await resolve(atlas.user_keys.create(name=key["name"], key=key["key"]))
+    assert (registered.name, registered.key) == (key["name"], key["key"])
