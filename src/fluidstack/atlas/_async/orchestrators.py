@@ -460,7 +460,7 @@ class AsyncKubernetesClustersResource(AsyncClusters[KubernetesCluster]):
         Raises:
             ImportError: PyYAML is missing: ``pip install 'fluidstack[kubernetes]'``.
         """
-        from ...integrations.kubernetes.kubeconfig import _yaml, write_kubeconfig
+        from ..kubeconfig import _yaml, write_kubeconfig
 
         _yaml()  # before the request: a missing extra should not cost a round trip
         document = await self.credentials(cluster_id, request_options=request_options)
