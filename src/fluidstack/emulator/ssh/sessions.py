@@ -14,8 +14,7 @@ import struct
 import termios
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
-import asyncssh
-
+from fluidstack.emulator.ssh.quiet import asyncssh
 from fluidstack.emulator.ssh.tools import USERNAME, InstanceDisk, shell
 
 if TYPE_CHECKING:
