@@ -32,7 +32,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from fluidstack.emulator.ssh.machine import Host, Machine
 from fluidstack.emulator.ssh.procs import ProcessTracker
 from fluidstack.emulator.ssh.quiet import asyncssh, quiet_asyncssh_logger
-from fluidstack.emulator.ssh.sessions import InstanceServer, InstanceSFTPServer, run_session
+from fluidstack.emulator.ssh.sessions import InstanceServer, run_session
+from fluidstack.emulator.ssh.sftp import InstanceSFTPServer
 from fluidstack.emulator.ssh.tools import (
     GpuSpec,
     InstanceDisk,
