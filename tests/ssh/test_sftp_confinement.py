@@ -288,3 +288,31 @@ async def test_a_link_swapped_in_during_requests_is_never_followed(
         stop.set()
         await swapper
     _host_unchanged(box)
+
+
+async def test_sftp_version_6_opens_are_confined_too(box: Box, key: KeyPair) -> None:
+    """Versions 5 and 6 open files with another request (``open56``)."""
+    async with await _connect(box, key) as conn, conn.start_sftp_client(sftp_version=6) as v6:
+        assert await _read(v6, "relative") == b"inside\n"
+        with pytest.raises(DENIED):
+            await _read(v6, "passwd")
+        with pytest.raises(DENIED):
+            async with v6.open("hostdir/new.txt", "wb") as file:
+                await file.write(b"pwned")
+        async with v6.open("subdir/v6.txt", "ab") as file:
+            await file.write(b"v6")
+    assert (box.home / "sub" / "v6.txt").read_bytes() == b"v6"
+    _host_unchanged(box)
+
+
+async def test_attributes_inside_the_root_can_be_set(sftp: asyncssh.SFTPClient, box: Box) -> None:
+    await sftp.truncate("relative", 3)
+    await sftp.utime("subdir/file.txt", (1_000_000_000, 1_000_000_000))
+    path = box.home / "sub" / "file.txt"
+    assert path.read_text() == "ins"
+    assert path.stat().st_mtime == 1_000_000_000
+    assert (await sftp.statvfs("subdir")).bsize > 0
+    with pytest.raises(DENIED):
+        await sftp.statvfs("hostdir")
+    assert await sftp.exists("subdir/file.txt")
+    assert not await sftp.exists("passwd")  # as if it were not there
