@@ -8,6 +8,7 @@ a fresh interpreter imports asyncssh for the first time."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -57,7 +58,8 @@ def test_an_sdk_exec_and_the_emulator_print_no_dsa_warning_nor_asyncssh_info(
     key: KeyPair, tmp_path: Path, log_level: Any
 ) -> None:
     """At the emulator's default level (info) and with ``-W default`` (warnings shown
-    as Python shows them to a developer), through a whole ``exec``."""
+    as Python shows them to a developer), through a whole ``exec``; the SDK also with
+    ``FLUIDSTACK_LOG=info`` (its handler is on the ``fluidstack`` logger only)."""
     token = "q" * 32
     command = [sys.executable, "-W", "default", "-m", "fluidstack.emulator", "--port", "0",
                "--ssh", "--ssh-port", "0", "--manual-clock", "--control-token", token]  # fmt: skip
@@ -76,12 +78,15 @@ def test_an_sdk_exec_and_the_emulator_print_no_dsa_warning_nor_asyncssh_info(
             [sys.executable, "-W", "default", "-c", SDK_EXEC.format(api_key=DEV_API_KEY),
              base_url, instance["id"], str(key.private)],
             capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "FLUIDSTACK_LOG": log_level or ""},
         )  # fmt: skip
     finally:
         emulator.terminate()
         _, emulator_stderr = emulator.communicate(timeout=30)
     assert sdk.returncode == 0, sdk.stderr
     assert sdk.stdout == "up\n"
+    if log_level:
+        assert "fluidstack INFO" in sdk.stderr  # the SDK's own lines do show
     assert _noise(sdk.stderr) == [], sdk.stderr
     assert "SSH (--ssh)" in emulator_stderr  # its own INFO lines still show
     assert _noise(emulator_stderr) == [], emulator_stderr
