@@ -35,6 +35,10 @@ def _platform(emulator: EmulatorHandle, key: KeyPair) -> Dict[str, Any]:
     return instance
 
 
+EMULATOR = ["-m", "fluidstack.emulator", "--port", "0", "--ssh", "--ssh-port", "0",
+            "--manual-clock", "--failure-rate", "0"]  # fmt: skip
+"""The emulator's command line after the interpreter (no failed provisions)."""
+
 SDK_EXEC = textwrap.dedent(
     """
     import sys
@@ -61,8 +65,7 @@ def test_an_sdk_exec_and_the_emulator_print_no_dsa_warning_nor_asyncssh_info(
     as Python shows them to a developer), through a whole ``exec``; the SDK also with
     ``FLUIDSTACK_LOG=info`` (its handler is on the ``fluidstack`` logger only)."""
     token = "q" * 32
-    command = [sys.executable, "-W", "default", "-m", "fluidstack.emulator", "--port", "0",
-               "--ssh", "--ssh-port", "0", "--manual-clock", "--control-token", token]  # fmt: skip
+    command = [sys.executable, "-W", "default", *EMULATOR, "--control-token", token]
     if log_level:
         command += ["--log-level", log_level]
     emulator = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -96,8 +99,7 @@ def test_asyncssh_logs_at_debug_when_the_emulator_is_asked_to(key: KeyPair, tmp_
     """``--log-level debug`` keeps asyncssh's lines: they are what one debugs SSH with."""
     token = "d" * 32
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--ssh", "--ssh-port", "0",
-         "--manual-clock", "--control-token", token, "--log-level", "debug"],
+        [sys.executable, *EMULATOR, "--control-token", token, "--log-level", "debug"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
