@@ -105,9 +105,8 @@ def fluidstack_ssh_emulator() -> Iterator[EmulatorHandle]:
     ``fluidstack_emulator``. Skips the tests that use it when the ``[ssh]`` extra is
     missing (it says what to install)."""
     try:
-        import asyncssh  # noqa: F401 - checks the extra
-
         from fluidstack.emulator.app import create_app  # noqa: F401
+        from fluidstack.emulator.ssh.quiet import asyncssh  # noqa: F401 - checks the extra
     except ImportError as exc:
         pytest.skip(f"needs the ssh extra ({exc.name} is missing): pip install 'fluidstack[ssh]'")
 
