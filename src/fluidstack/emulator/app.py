@@ -234,8 +234,13 @@ def _no_telemetry() -> Dict[str, Any]:
     return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
-def create_app(settings: Optional[EmulatorSettings] = None) -> FastAPI:
-    """The emulator as an ASGI app (use it in-process with ``httpx.ASGITransport``)."""
+def create_app(settings: Optional[EmulatorSettings] = None, *, check_host: bool = False) -> FastAPI:
+    """The emulator as an ASGI app (use it in-process with ``httpx.ASGITransport``).
+
+    ``check_host=True`` (what the emulator's own server passes) refuses requests whose
+    ``Host`` is not a loopback name, the address listened on or one of
+    ``settings.allowed_hosts``: serve the app on a socket only with it on.
+    """
     settings = settings if settings is not None else EmulatorSettings()
     app = FastAPI(
         title="FluidStack API emulator",
@@ -258,5 +263,5 @@ def create_app(settings: Optional[EmulatorSettings] = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_server_error)
-    app.add_middleware(EmulatorMiddleware, emulator=emulator)
+    app.add_middleware(EmulatorMiddleware, emulator=emulator, check_host=check_host)
     return app

@@ -1,5 +1,5 @@
-"""The pure-ASGI middleware in front of every API: authentication, injected faults, body
-limits and the request journal.
+"""The pure-ASGI middleware in front of every API: the ``Host`` check, authentication,
+injected faults, body limits and the request journal.
 
 Platform requests go on to the FastAPI app; Atlas requests (``/oauth/token``,
 ``/api/v1alpha1/...``, ``/regions/...``) to the Atlas dispatcher. Either way the
@@ -31,6 +31,7 @@ from fluidstack.emulator.atlas.routes import (
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
 from fluidstack.emulator.faults import FaultRule, clip, journal_headers, redact_headers
+from fluidstack.emulator.hosts import HostPolicy
 from fluidstack.emulator.platform.fast import serve_fast
 from fluidstack.emulator.platform.routes import (
     ACCOUNT_KEY,
@@ -107,13 +108,23 @@ _BEARER_CHALLENGE = [(b"www-authenticate", b'Bearer error="invalid_token"')]
 
 
 class EmulatorMiddleware:
-    """Pure ASGI (no per-request task or thread): auth, faults, limits, journal."""
+    """Pure ASGI (no per-request task or thread): Host check, auth, faults, limits,
+    journal.
 
-    def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
+    ``check_host`` refuses (421) every request whose ``Host`` the settings do not allow
+    (see :class:`~fluidstack.emulator.hosts.HostPolicy`), before anything else runs: on
+    for the served emulator, off in-process (``httpx.ASGITransport`` sends the base URL's
+    made-up name, and no socket means no browser can reach it).
+    """
+
+    def __init__(self, app: ASGIApp, emulator: Emulator, check_host: bool = False) -> None:
         self.app = app
         self.emulator = emulator
         self.atlas_app = AtlasApp(emulator.atlas)
         self._date: Tuple[int, bytes] = (-1, b"")
+        settings = emulator.settings
+        self.hosts = HostPolicy(settings.host, settings.allowed_hosts) if check_host else None
+        self._refused_hosts = 0
 
     def _date_header(self) -> bytes:
         """``Date`` at the simulated clock's second, formatted once per second."""
@@ -144,6 +155,8 @@ class EmulatorMiddleware:
             # in a single read is refused here.
             message = f"Request headers larger than {MAX_HEADER_BYTES // 1024} KiB"
             await send_json(send, 431, {"message": message})
+            return
+        if self.hosts is not None and await self._refused_host(scope, send):
             return
         if scope["path"].startswith(CONTROL_PREFIX):
             await self._control(scope, receive, send)
@@ -217,6 +230,28 @@ class EmulatorMiddleware:
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
                 self._record(scope, method, path, status_seen[0], label, idem, rule, started)
+
+    async def _refused_host(self, scope: Scope, send: Send) -> bool:
+        """Answer 421 (and say so) when the request's ``Host`` is not one served here."""
+        assert self.hosts is not None
+        host: Optional[str] = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+                break
+        server = scope.get("server")
+        local = str(server[0]) if server else None
+        if host is None or self.hosts.allows(host, local):
+            return False
+        if not self._refused_hosts:
+            logger.warning(
+                "refused a request for Host %r (DNS rebinding?); --allowed-host accepts a "
+                "name (logged once; later refusals are not)",
+                host[:100],
+            )
+        self._refused_hosts += 1
+        await send_json(send, 421, {"message": HostPolicy.refusal(host)})
+        return True
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The control API: only for a caller that knows the control token, never from a

@@ -30,7 +30,7 @@ from fluidstack.testing.handle import EmulatorHandle
 
 if TYPE_CHECKING:
     from fluidstack.atlas import AsyncAtlas, Atlas
-    from fluidstack.client import AsyncFluidStack, FluidStack
+    from fluidstack.platform.client import AsyncFluidStack, FluidStack
 
 __all__ = [
     "async_atlas",
@@ -105,9 +105,8 @@ def fluidstack_ssh_emulator() -> Iterator[EmulatorHandle]:
     ``fluidstack_emulator``. Skips the tests that use it when the ``[ssh]`` extra is
     missing (it says what to install)."""
     try:
-        import asyncssh  # noqa: F401 - checks the extra
-
         from fluidstack.emulator.app import create_app  # noqa: F401
+        from fluidstack.emulator.ssh.quiet import asyncssh  # noqa: F401 - checks the extra
     except ImportError as exc:
         pytest.skip(f"needs the ssh extra ({exc.name} is missing): pip install 'fluidstack[ssh]'")
 
@@ -132,7 +131,7 @@ def emulator(fluidstack_emulator: EmulatorHandle) -> EmulatorHandle:
 @pytest.fixture
 def fluidstack_client(emulator: EmulatorHandle) -> Iterator[FluidStack]:
     """``fluidstack.client.FluidStack`` bound to the (freshly reset) emulator."""
-    from fluidstack.client import FluidStack
+    from fluidstack.platform.client import FluidStack
 
     client = FluidStack(api_key=emulator.api_key, base_url=emulator.base_url)
     client._pipeline.sleep = simulated_sleep(emulator)
@@ -149,7 +148,7 @@ async def async_fluidstack_client(emulator: EmulatorHandle) -> AsyncIterator[Asy
     Needs an async test runner; the project uses anyio's plugin (``@pytest.mark.anyio``),
     whose ``anyio_backend`` fixture defaults to asyncio.
     """
-    from fluidstack.client import AsyncFluidStack
+    from fluidstack.platform.client import AsyncFluidStack
 
     client = AsyncFluidStack(api_key=emulator.api_key, base_url=emulator.base_url)
     sleep = simulated_sleep(emulator)

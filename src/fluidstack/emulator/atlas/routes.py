@@ -96,14 +96,12 @@ def _match(
 
 
 def _base_url(scope: Scope, headers: Dict[str, str]) -> str:
-    """``scheme://host:port`` the request came in on."""
+    """``scheme://address:port`` the request came in on: the server's own address, never
+    the ``Host`` header (a rebound name must not end up in the region URLs)."""
     scheme = scope.get("scheme", "http")
-    host = headers.get("host")
-    if not host:
-        server = scope.get("server") or ("127.0.0.1", 80)
-        name = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
-        host = f"{name}:{server[1]}"
-    return f"{scheme}://{host}"
+    server = scope.get("server") or ("127.0.0.1", 80)
+    name = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
+    return f"{scheme}://{name}" + (f":{server[1]}" if server[1] is not None else "")
 
 
 class AtlasApp:
