@@ -160,7 +160,7 @@ async def control_restore_state(request: Request) -> Response:
     naming its first bad field and changes nothing."""
     try:
         body = json.loads(await request.body())
-        restored = snapshot.restore_state(_emulator(request), body)
+        restored = snapshot.restore_state(_emulator(request), body, copy=False)
     except ValueError as exc:  # not JSON, or a SnapshotError (a ValueError)
         field = exc.field if isinstance(exc, snapshot.SnapshotError) else "(body)"
         message = f"Invalid snapshot: {exc}"

@@ -47,7 +47,8 @@ class Emulator:
             from fluidstack.emulator import snapshot
 
             try:
-                snapshot.restore_state(self, snapshot.read_state_file(settings.import_state))
+                state = snapshot.read_state_file(settings.import_state)
+                snapshot.restore_state(self, state, copy=False)
             except BaseException:
                 self._exported = True  # a failed start exports nothing
                 self.close()

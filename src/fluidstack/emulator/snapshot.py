@@ -19,7 +19,6 @@ Atlas refresh tokens, the token-signing key) are left out unless asked for: see
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
@@ -28,7 +27,8 @@ import sys
 import time
 import typing
 import uuid
-from typing import Any, Dict, Iterator, List, Optional, Protocol, Set, Tuple
+from copy import deepcopy
+from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Set, Tuple
 
 from fluidstack.emulator.atlas.state import AtlasState
 from fluidstack.emulator.clock import SimClock, iso
@@ -165,13 +165,20 @@ def read_state_file(path: str) -> Any:
 # -- restore ---------------------------------------------------------------------------
 
 
-def restore_state(emulator: Emulator, snapshot: Any) -> Dict[str, Dict[str, int]]:
+def restore_state(
+    emulator: Emulator, snapshot: Any, *, copy: bool = True
+) -> Dict[str, Dict[str, int]]:
     """Replace every API's state with ``snapshot``'s, atomically; returns how many
     records of each kind were restored. Raises :class:`SnapshotError` (nothing changed)
     for a bad snapshot, and the 503 :class:`~fluidstack.emulator.responses.ApiError`
     (nothing changed) when ``--db`` cannot commit it. Faults and the journal are
-    cleared, as by a reset; with ``--ssh``, running instances get their sshd."""
+    cleared, as by a reset; with ``--ssh``, running instances get their sshd.
+
+    Loading changes the snapshot's dictionaries: ``copy=False`` only for one that is
+    used once (just parsed), which saves a deep copy."""
     apis = _envelope(snapshot)
+    if copy:
+        apis = deepcopy(apis)
     if not snapshot.get("secrets"):
         _rekey(emulator, apis.get("platform", {}))
     states = _apis(emulator)
@@ -217,7 +224,7 @@ def restore_state(emulator: Emulator, snapshot: Any) -> Dict[str, Dict[str, int]
 
 
 def _envelope(snapshot: Any) -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """The ``apis`` of a well-formed snapshot (a deep copy: loading changes it)."""
+    """The ``apis`` of a well-formed snapshot."""
     if not isinstance(snapshot, dict):
         raise SnapshotError("(snapshot)", "expected a JSON object")
     for name in snapshot:
@@ -249,7 +256,8 @@ def _envelope(snapshot: Any) -> Dict[str, Dict[str, Dict[str, Any]]]:
         isinstance(clock, dict) and isinstance(clock.get("sim"), (int, float))
     ):
         raise SnapshotError("apis.platform.meta.clock.sim", "expected a number")
-    return copy.deepcopy(apis)
+    result: Dict[str, Dict[str, Dict[str, Any]]] = apis
+    return result
 
 
 def _rewind(emulator: Emulator, apis: Dict[str, Dict[str, Dict[str, Any]]]) -> None:
@@ -332,7 +340,9 @@ def _check_types(where: str, state: JournaledState, records: Dict[str, Any]) -> 
         if type(value).__module__.startswith(package + ".") and hasattr(value, "__dict__"):
             roots.append(value)
     for root in roots:
-        for record in _records_in(vars(root).values(), seen, 3):
+        # Not private attributes: caches, and the mirror of the state being replaced.
+        public = [v for k, v in vars(root).items() if not k.startswith("_")]
+        for record in _records_in(public, seen, 3):
             problem = _bad_field(record)
             if problem is not None:
                 name, message = problem
@@ -351,59 +361,79 @@ def _records_in(values: Any, seen: Set[int], depth: int) -> Iterator[Any]:
             yield from _records_in(value, seen, depth - 1)
 
 
-_HINTS: Dict[type, Optional[Dict[str, Any]]] = {}
+Checker = Callable[[Any], bool]
+_FIELDS: Dict[type, List[Tuple[str, Any, Checker]]] = {}
 
 
-def _hints(cls: type) -> Optional[Dict[str, Any]]:
-    if cls not in _HINTS:
+def _fields(cls: type) -> List[Tuple[str, Any, Checker]]:
+    """``(name, annotation, check)`` of each field of a record class (made once)."""
+    if cls not in _FIELDS:
         try:
-            module = sys.modules[cls.__module__]
-            hints = typing.get_type_hints(cls, vars(module))
-            _HINTS[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+            hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+            fields = [f.name for f in dataclasses.fields(cls) if f.init]
+            _FIELDS[cls] = [(name, hints[name], _checker(hints[name])) for name in fields]
         except Exception:  # an annotation that cannot be resolved: not checked
-            _HINTS[cls] = None
-    return _HINTS[cls]
+            _FIELDS[cls] = []
+    return _FIELDS[cls]
 
 
 def _bad_field(record: Any) -> Optional[Tuple[str, str]]:
-    hints = _hints(type(record))
-    for name, hint in (hints or {}).items():
+    for name, hint, check in _fields(type(record)):
         value = getattr(record, name, None)
-        if not _conforms(value, hint):
+        if not check(value):
             shown = json.dumps(value, default=str)[:80]
             return name, f"expected {_describe(hint)}, got {shown}"
     return None
 
 
-def _conforms(value: Any, hint: Any) -> bool:
+def _anything(value: Any) -> bool:
+    return True
+
+
+def _checker(hint: Any) -> Checker:
+    """A function telling whether a value loaded from JSON fits ``hint`` (a list fits a
+    tuple: loading may leave one as it came)."""
     if hint is Any:
-        return True
+        return _anything
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Union:
-        return any(_conforms(value, arg) for arg in args)
+        options = [_checker(arg) for arg in args]
+        return lambda value: any(check(value) for check in options)
     if origin is typing.Literal:
-        return value in args
+        return lambda value: value in args
     if origin in (list, tuple, set, frozenset):
-        if not isinstance(value, (list, tuple, set, frozenset)):
-            return False
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return len(value) == len(args) and all(map(_conforms, value, args))
-        return not args or all(_conforms(item, args[0]) for item in value)
+        return _sequence_checker(origin, args)
     if origin is dict or (isinstance(origin, type) and issubclass(origin, dict)):
-        if not isinstance(value, dict):
-            return False
-        return len(args) != 2 or all(
-            _conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items()
+        if len(args) != 2:
+            return lambda value: isinstance(value, dict)
+        key_ok, value_ok = _checker(args[0]), _checker(args[1])
+        return lambda value: (
+            isinstance(value, dict) and all(key_ok(k) and value_ok(v) for k, v in value.items())
         )
     if hint is type(None):
-        return value is None
+        return lambda value: value is None
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return lambda value: type(value) is float or type(value) is int
     if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return lambda value: type(value) is int
     if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True  # a construct this check does not know: trusted
+        return lambda value: isinstance(value, hint)
+    return _anything  # a construct this check does not know: trusted
+
+
+def _sequence_checker(origin: Any, args: Tuple[Any, ...]) -> Checker:
+    kinds = (list, tuple, set, frozenset)
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        parts = [_checker(arg) for arg in args]
+        return lambda value: (
+            isinstance(value, kinds)
+            and len(value) == len(parts)
+            and all(check(item) for check, item in zip(parts, value))
+        )
+    if not args:
+        return lambda value: isinstance(value, kinds)
+    item_ok = _checker(args[0])
+    return lambda value: isinstance(value, kinds) and all(item_ok(item) for item in value)
 
 
 def _describe(hint: Any) -> str:
