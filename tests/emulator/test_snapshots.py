@@ -16,7 +16,7 @@ from emulator_support import public_key
 
 from fluidstack import FluidStack
 from fluidstack.atlas import Atlas
-from fluidstack.emulator.__main__ import build_parser, settings_from_args
+from fluidstack.emulator.__main__ import build_parser, main, settings_from_args
 from fluidstack.emulator.server import EmulatorServer
 from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.store import Store, StoreUnavailable
@@ -301,6 +301,17 @@ def test_import_state_refuses_a_bad_file(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"version": 1, "apis": {"platform": {"account": {"a": 1}}}}))
     with pytest.raises(ValueError, match=r"apis\.platform\.account\.a"):
         _start(import_state=str(bad))
+
+
+def test_the_command_exits_2_on_a_bad_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": 3, "apis": {}}))
+    assert main(["--port", "0", "--import-state", str(bad), "--log-level", "warning"]) == 2
+    assert "--import-state: version: expected 1" in capsys.readouterr().err
+    assert main(["--port", "0", "--import-state", str(tmp_path / "missing.json")]) == 2
+    assert "cannot be read" in capsys.readouterr().err
 
 
 def test_command_line_flags() -> None:

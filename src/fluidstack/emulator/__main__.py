@@ -345,7 +345,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     if settings.ssh:
         _hangup_stops()
-    return run_forever(settings)
+    from fluidstack.emulator.snapshot import SnapshotError
+
+    try:
+        return run_forever(settings)
+    except SnapshotError as exc:
+        print(f"fluidstack-emulator: --import-state: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 def _hangup_stops() -> None:

@@ -154,12 +154,15 @@ def write_state_file(emulator: Emulator, path: str, secrets: bool = False) -> No
 
 
 def read_state_file(path: str) -> Any:
-    """The JSON of a snapshot file (:class:`SnapshotError` if it is not JSON)."""
+    """The JSON of a snapshot file (:class:`SnapshotError` if it cannot be read or is
+    not JSON)."""
     try:
         with open(path, encoding="utf-8") as source:
             return json.load(source)
     except ValueError as exc:
         raise SnapshotError(path, f"not JSON ({exc})") from None
+    except OSError as exc:
+        raise SnapshotError(path, f"cannot be read ({exc.strerror or exc})") from None
 
 
 # -- restore ---------------------------------------------------------------------------
