@@ -419,9 +419,11 @@ def _checker(hint: Any) -> Checker:
         return lambda value: type(value) is float or type(value) is int
     if hint is int:
         return lambda value: type(value) is int
-    if isinstance(hint, type):
+    if hint in (str, bool, list, dict) or dataclasses.is_dataclass(hint):
         return lambda value: isinstance(value, hint)
-    return _anything  # a construct this check does not know: trusted
+    # Another class (an enum kept as its JSON value, say) or a construct this check does
+    # not know: trusted, rather than refusing a snapshot the emulator itself wrote.
+    return _anything
 
 
 def _sequence_checker(origin: Any, args: Tuple[Any, ...]) -> Checker:
