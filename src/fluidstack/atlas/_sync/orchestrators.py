@@ -28,6 +28,7 @@ from ...core.endpoint import Found
 from ...core.errors import NotFoundError, WaitTimeoutError
 from ...core.raw import RawResponse
 from ...core.request_options import RequestOptions, for_lookups
+from ...core.ssh import PathLike
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, GONE, WaitPolicy
 from .. import endpoints as api
 from ..endpoints import Id, Orchestrator, id_text
@@ -431,7 +432,7 @@ class KubernetesClustersResource(Clusters[KubernetesCluster]):
     def write_kubeconfig(
         self,
         cluster_id: Id,
-        path: Optional[str] = None,
+        path: Optional[PathLike] = None,
         merge: bool = True,
         context: Optional[str] = None,
         set_current: bool = True,
