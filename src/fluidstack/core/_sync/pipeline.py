@@ -315,7 +315,11 @@ class Pipeline:
         response = self.http.send(request, follow_redirects=False, stream=True)
         hops = 0
         while self.config.follow_redirects and response.has_redirect_location:
-            nxt = redirect_request(request, response)
+            try:
+                nxt = redirect_request(request, response)
+            except ApiError:
+                response.close()
+                raise
             if nxt is None or hops >= _MAX_REDIRECTS:
                 break
             hops += 1
