@@ -1,0 +1,97 @@
+"""Issue 23, item 10: symlinks in a download never fail it.
+
+``fluidstack atlas run --out res -- '... echo ok > res/r.txt && ln -s r.txt res/latest'``
+exited 255 with no file downloaded, though the command had succeeded: one symlink
+aborted the whole copy. Now a link that stays inside the downloaded tree is copied as a
+link, a dangling one inside it too, and one leading out of the tree is left out with a
+:class:`DownloadSkippedWarning`; everything else is downloaded. Through the SDK, against
+the ``--ssh`` emulator, on both APIs and every client kind.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+from atlas_client_support import AtlasClients
+from ssh_support import KeyPair
+
+from fluidstack.core.ssh import DownloadSkippedWarning
+from fluidstack.testing.handle import EmulatorHandle
+from support import Clients, resolve
+
+pytestmark = pytest.mark.anyio
+
+MAKE_TREE = (
+    "mkdir -p res/sub && echo ok > res/r.txt && echo deep > res/sub/d.txt"
+    " && ln -s r.txt res/latest"  # inside the tree
+    " && ln -s ../r.txt res/sub/up"  # inside, one level up
+    " && ln -s sub res/sub-link"  # a directory inside
+    " && ln -s missing.txt res/dangling"  # dangling, inside
+    " && ln -s ../../../../../../etc/passwd res/passwd"  # leaves the tree
+    " && ln -s /etc res/etc"  # absolute
+    " && ln -s .. res/parent"  # the tree's parent
+)
+
+
+async def _download_tree(instances: Any, instance: Any, key: KeyPair, back: Path) -> List[str]:
+    made = await resolve(instances.exec(instance, MAKE_TREE, key_path=key.private))
+    assert made.ok, made.stderr
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await resolve(instances.download(instance, "res", back, key_path=key.private))
+    return [str(w.message) for w in caught if issubclass(w.category, DownloadSkippedWarning)]
+
+
+def _check(back: Path, skipped: List[str]) -> None:
+    res = back / "res"
+    assert (res / "r.txt").read_text() == "ok\n"
+    assert (res / "sub" / "d.txt").read_text() == "deep\n"
+    assert os.readlink(res / "latest") == "r.txt"
+    assert (res / "latest").read_text() == "ok\n"
+    assert os.readlink(res / "sub" / "up") == "../r.txt"
+    assert (res / "sub" / "up").read_text() == "ok\n"
+    assert os.readlink(res / "sub-link") == "sub"
+    assert (res / "sub-link" / "d.txt").read_text() == "deep\n"
+    assert os.readlink(res / "dangling") == "missing.txt"
+    assert not (res / "dangling").exists()
+    for left_out in ("passwd", "etc", "parent"):
+        assert not os.path.lexists(res / left_out), left_out
+        assert any(m.startswith(f"res/{left_out}: a symlink") for m in skipped), skipped
+    assert len(skipped) == 3, skipped
+    assert sorted(p.name for p in back.iterdir()) == ["res"]
+
+
+async def test_platform_download_copies_links_inside_and_skips_those_leaving(
+    ssh_clients: Clients, key: KeyPair, tmp_path: Path
+) -> None:
+    client = ssh_clients.make()
+    await resolve(client.ssh_keys.create(name="laptop", public_key=key.public))
+    instance = await resolve(
+        client.instances.create_and_wait(
+            gpu_type="RTX_A4000_16GB", ssh_key="laptop", until="ssh", poll_interval=1
+        )
+    )
+    back = tmp_path / "back"
+    back.mkdir()
+    _check(back, await _download_tree(client.instances, instance, key, back))
+
+
+async def test_atlas_download_copies_links_inside_and_skips_those_leaving(
+    ssh_atlas_clients: AtlasClients, ssh_emulator: EmulatorHandle, key: KeyPair, tmp_path: Path
+) -> None:
+    client = ssh_atlas_clients.make(ssh_port=ssh_emulator.ssh_port)
+    project = await resolve(client.projects.create(name="links"))
+    atlas = client.with_options(project_id=project.id)
+    user_data = f"#cloud-config\nssh_authorized_keys:\n  - {key.public}\n"
+    instance = await resolve(
+        atlas.instances.create(
+            type="h100-hgx-80gb.8x", user_data=user_data, wait=True, until="ssh", poll_interval=1
+        )
+    )
+    back = tmp_path / "back"
+    back.mkdir()
+    _check(back, await _download_tree(atlas.instances, instance, key, back))
