@@ -32,6 +32,7 @@ __all__ = [
     "ssh_errors",
     "ssh_port_option",
     "system_ssh",
+    "unreachable",
 ]
 
 EXIT_SSH_FAILED = 255
@@ -83,6 +84,21 @@ def ssh_argv(
     argv.append(f"{endpoint.username}@{endpoint.host}")
     argv += list(extra)
     return argv
+
+
+_DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+"""RFC 5737 addresses: reserved for examples, never reachable (the emulator's)."""
+
+
+def unreachable(address: str) -> bool:
+    """Whether ``address`` is one no network reaches (RFC 5737, for documentation)."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net) for net in _DOCUMENTATION_NETWORKS)
 
 
 ENV_SSH_PORT = "FLUIDSTACK_SSH_PORT"

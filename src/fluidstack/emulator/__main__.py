@@ -325,7 +325,20 @@ def run_from_args(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.ssh:
+        _hangup_stops()
     return run_forever(settings)
+
+
+def _hangup_stops() -> None:
+    """A closed terminal (SIGHUP) stops the emulator as SIGTERM does, so that its
+    instances' processes end with it; under ``nohup`` (SIGHUP ignored) it stays ignored."""
+    import os
+    import signal
+
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:
+        signal.signal(hangup, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -30,7 +30,7 @@ from fluidstack.testing.handle import EmulatorHandle
 
 if TYPE_CHECKING:
     from fluidstack.atlas import AsyncAtlas, Atlas
-    from fluidstack.client import AsyncFluidStack, FluidStack
+    from fluidstack.platform.client import AsyncFluidStack, FluidStack
 
 __all__ = [
     "async_atlas",
@@ -132,7 +132,7 @@ def emulator(fluidstack_emulator: EmulatorHandle) -> EmulatorHandle:
 @pytest.fixture
 def fluidstack_client(emulator: EmulatorHandle) -> Iterator[FluidStack]:
     """``fluidstack.client.FluidStack`` bound to the (freshly reset) emulator."""
-    from fluidstack.client import FluidStack
+    from fluidstack.platform.client import FluidStack
 
     client = FluidStack(api_key=emulator.api_key, base_url=emulator.base_url)
     client._pipeline.sleep = simulated_sleep(emulator)
@@ -149,7 +149,7 @@ async def async_fluidstack_client(emulator: EmulatorHandle) -> AsyncIterator[Asy
     Needs an async test runner; the project uses anyio's plugin (``@pytest.mark.anyio``),
     whose ``anyio_backend`` fixture defaults to asyncio.
     """
-    from fluidstack.client import AsyncFluidStack
+    from fluidstack.platform.client import AsyncFluidStack
 
     client = AsyncFluidStack(api_key=emulator.api_key, base_url=emulator.base_url)
     sleep = simulated_sleep(emulator)
