@@ -5,18 +5,21 @@ exited 255 with no file downloaded, though the command had succeeded: one symlin
 aborted the whole copy. Now a link that stays inside the downloaded tree is copied as a
 link, a dangling one inside it too, and one leading out of the tree is left out with a
 :class:`DownloadSkippedWarning`; everything else is downloaded. Through the SDK, against
-the ``--ssh`` emulator, on both APIs and every client kind.
+the ``--ssh`` emulator, on both APIs and every client kind, and through
+``fluidstack atlas run --out``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Dict, List
 
 import pytest
 from atlas_client_support import AtlasClients
+from cli_support import Fs
 from ssh_support import KeyPair
 
 from fluidstack.core.ssh import DownloadSkippedWarning
@@ -95,3 +98,27 @@ async def test_atlas_download_copies_links_inside_and_skips_those_leaving(
     back = tmp_path / "back"
     back.mkdir()
     _check(back, await _download_tree(atlas.instances, instance, key, back))
+
+
+def test_atlas_run_out_with_a_symlink_downloads_and_succeeds(
+    fs: Fs, key: KeyPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    cli_env: Dict[str, str],
+) -> None:  # fmt: skip
+    """The issue's command: it exited 255 with no file; now 0, the files and the link
+    inside are here, and the link leaving the tree is a ``warning:`` line."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    created = fs.json("atlas", "projects", "create", "links")
+    monkeypatch.setenv("FLUIDSTACK_PROJECT_ID", created["id"])
+    pub = str(key.private.parent / f"{key.private.name}.pub")
+    command = "mkdir -p res && echo ok > res/r.txt && ln -s r.txt res/latest && ln -s /etc res/etc"
+    result = fs("atlas", "run", "--ssh-key", pub, "-i", str(key.private), "--poll-interval",
+                "5", "--out", "res", "--", command)  # fmt: skip
+    assert (work / "res" / "r.txt").read_text() == "ok\n"
+    assert os.readlink(work / "res" / "latest") == "r.txt"
+    assert not os.path.lexists(work / "res" / "etc")
+    assert "warning: " in result.stderr
+    assert "/res/etc: a symlink" in result.stderr
+    assert "Downloaded res." in result.stderr
+    json.dumps(cli_env)  # (the environment fixture is what points the CLI at the emulator)
