@@ -41,7 +41,9 @@ MAKE_TREE = (
 
 
 async def _download_tree(instances: Any, instance: Any, key: KeyPair, back: Path) -> List[str]:
-    made = await resolve(instances.exec(instance, MAKE_TREE, key_path=key.private))
+    made = await resolve(
+        instances.exec(instance, f"rm -rf res && {MAKE_TREE}", key_path=key.private)
+    )
     assert made.ok, made.stderr
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -80,6 +82,8 @@ async def test_platform_download_copies_links_inside_and_skips_those_leaving(
     )
     back = tmp_path / "back"
     back.mkdir()
+    _check(back, await _download_tree(client.instances, instance, key, back))
+    # Again into the same place: files are overwritten and links replaced, quietly.
     _check(back, await _download_tree(client.instances, instance, key, back))
 
 

@@ -66,22 +66,23 @@ class _Walk:
         self.skipped.append(f"{remote}: {why}; skipped")
 
     def _unsafe(self, local: Path) -> Optional[str]:
-        """Why writing at ``local`` could land elsewhere (``None``: it cannot). Every
-        component below ``root`` must be a real directory, and ``local`` no link."""
+        """Why writing at ``local`` could land elsewhere (``None``: it cannot): every
+        directory between ``root`` and it must be a real directory, no link. (``local``
+        itself is checked by what is made there.)"""
         try:
             relative = local.relative_to(self.root)
         except ValueError:
             return "outside the download directory"
         current = self.root
-        for part in relative.parts:
+        for part in relative.parts[:-1]:
             current = current / part
             try:
                 mode = os.lstat(current).st_mode
             except FileNotFoundError:
-                return None  # nothing below a missing component exists yet
+                return None  # nothing below a missing directory exists yet
             if stat.S_ISLNK(mode):
                 return f"{current} is a symlink, which is never written through"
-            if current != local and not stat.S_ISDIR(mode):
+            if not stat.S_ISDIR(mode):
                 return f"{current} is not a directory"
         return None
 
@@ -175,21 +176,23 @@ class _Walk:
         return _text(target)
 
     def _make_directory(self, remote: str, local: Path) -> bool:
-        if os.path.lexists(local) and not local.is_dir():
+        if os.path.islink(local) or (os.path.lexists(local) and not local.is_dir()):
             self.skip(remote, f"{local} exists and is not a directory")
             return False
         local.mkdir(mode=0o700, exist_ok=True)
         return True
 
     def _open_file(self, remote: str, local: Path) -> Optional[BinaryIO]:
-        if os.path.lexists(local) and not local.is_file():
+        if os.path.islink(local) or (os.path.lexists(local) and not local.is_file()):
             self.skip(remote, f"{local} exists and is not a file")
             return None
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _BINARY
         return os.fdopen(os.open(local, flags, 0o600), "wb")
 
     def _place_link(self, remote: str, local: Path, target: str, top: Path) -> None:
-        if os.path.lexists(local):
+        if os.path.islink(local):
+            os.unlink(local)  # an earlier download's link: replaced, as cp -a would
+        elif os.path.lexists(local):
             self.skip(remote, f"{local} already exists")
             return
         outside = f"a symlink to {target!r}, outside the downloaded tree"
