@@ -85,6 +85,18 @@ async def test_platform_download_copies_links_inside_and_skips_those_leaving(
     _check(back, await _download_tree(client.instances, instance, key, back))
     # Again into the same place: files are overwritten and links replaced, quietly.
     _check(back, await _download_tree(client.instances, instance, key, back))
+    # "res/." copies the tree's contents into the directory given, with the same rules.
+    flat = tmp_path / "flat"
+    flat.mkdir(mode=0o750)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await resolve(client.instances.download(instance, "res/.", flat, key_path=key.private))
+    assert sorted(p.name for p in flat.iterdir()) == [
+        "dangling", "latest", "r.txt", "sub", "sub-link"
+    ]  # fmt: skip
+    assert os.readlink(flat / "latest") == "r.txt"
+    assert len(caught) == 3
+    assert flat.stat().st_mode & 0o777 == 0o750  # the caller's directory, left as it was
 
 
 async def test_atlas_download_copies_links_inside_and_skips_those_leaving(

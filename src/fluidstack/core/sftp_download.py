@@ -127,7 +127,8 @@ class _Walk:
                 continue
             seen.add(name)
             await self.copy(child, local / name, top, entry.attrs, depth + 1)
-        _preserve_path(local, attrs)
+        if local != self.root:  # ("dir/." into local: local is the caller's, left as it is)
+            _preserve_path(local, attrs)
 
     async def _file(self, remote: str, local: Path, attrs: Any) -> None:
         out = self._open_file(remote, local)
