@@ -92,7 +92,13 @@ class CallBudget:
         """Start the clock of one attempt; return the seconds it may take, the call's
         total deadline included (``None``: no bound at all)."""
         seconds = self.attempt_seconds()
-        self._attempt_end = None if seconds is None else self._clock() + seconds
+        if seconds is None:
+            self._attempt_end = None
+        else:
+            # A moment's grace past it, so that when one phase alone takes the whole
+            # timeout, httpx's own timeout for it fires first and says which phase: a
+            # connect timeout means the request never left (safe to retry, even a create).
+            self._attempt_end = self._clock() + seconds + min(0.25, seconds / 10)
         return self.attempt_left()
 
     def attempt_left(self) -> Optional[float]:

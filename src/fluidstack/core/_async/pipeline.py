@@ -208,7 +208,7 @@ class AsyncPipeline:
                 # Transport failures, undecodable bodies, and the deadline's cancellation.
                 exc = raised
                 if not isinstance(exc, httpx.RequestError):
-                    exc = httpx.ReadTimeout(_deadline_message(budget))
+                    exc = httpx.ReadTimeout(_deadline_message(budget), request=request)
                     exc.__cause__ = raised
                 response = None
                 outcome = classify_exception(exc)
@@ -344,7 +344,7 @@ class AsyncPipeline:
                 chunks.append(chunk)
                 left = budget.attempt_left()
                 if left is not None and left <= 0:
-                    raise httpx.ReadTimeout(_deadline_message(budget))
+                    raise httpx.ReadTimeout(_deadline_message(budget), request=response.request)
         except BaseException:
             await response.aclose()
             raise

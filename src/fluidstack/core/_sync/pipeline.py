@@ -209,7 +209,7 @@ class Pipeline:
                 # Transport failures, undecodable bodies, and the deadline's cancellation.
                 exc = raised
                 if not isinstance(exc, httpx.RequestError):
-                    exc = httpx.ReadTimeout(_deadline_message(budget))
+                    exc = httpx.ReadTimeout(_deadline_message(budget), request=request)
                     exc.__cause__ = raised
                 response = None
                 outcome = classify_exception(exc)
@@ -345,7 +345,7 @@ class Pipeline:
                 chunks.append(chunk)
                 left = budget.attempt_left()
                 if left is not None and left <= 0:
-                    raise httpx.ReadTimeout(_deadline_message(budget))
+                    raise httpx.ReadTimeout(_deadline_message(budget), request=response.request)
         except BaseException:
             response.close()
             raise
