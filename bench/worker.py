@@ -142,7 +142,7 @@ class Ours(SdkImpl):
         await client.aclose()
 
     def parser(self) -> Callable[[bytes], Any]:
-        from fluidstack.resources.instances import LIST
+        from fluidstack.platform.endpoints import INSTANCES as LIST
 
         return LIST.parse
 

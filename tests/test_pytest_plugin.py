@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +101,57 @@ async def test_async_atlas_fixture(async_atlas: AsyncAtlas) -> None:
     async with async_atlas.instances.disposable(type="cpu.2x", name="scratch") as box:
         assert box.state == "running"
     assert (await async_atlas.instances.get(box.id)).state == "deleting"
+
+
+_LEAVES_A_DAEMON = """
+import asyncio
+
+import asyncssh
+import httpx
+
+
+def test_leave_a_daemon_on_an_instance(ssh_emulator, tmp_path):
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    headers = {"api-key": ssh_emulator.api_key}
+    with httpx.Client(base_url=ssh_emulator.base_url, headers=headers) as api:
+        public = key.export_public_key().decode()
+        api.post("/ssh_keys", json={"name": "k", "public_key": public}).raise_for_status()
+        body = {"gpu_type": "RTX_A4000_16GB", "ssh_key": "k"}
+        created = api.post("/instances", json=body).json()
+        ssh_emulator.advance(3600)
+        port = int(api.get("/instances/" + created["id"]).json()["ssh_port"])
+
+    async def run():
+        async with asyncssh.connect("127.0.0.1", port=port, username="ubuntu",
+                                    client_keys=[key], known_hosts=None, agent_path=None,
+                                    config=None) as conn:
+            command = "setsid sleep 305 </dev/null >/dev/null 2>&1 & echo $!"
+            return (await conn.run(command)).stdout
+
+    with open(PIDFILE, "w") as out:
+        out.write(asyncio.run(run()))
+"""
+
+
+def test_the_plugins_teardown_ends_what_ran_on_the_ssh_emulators_instances(
+    tmp_path: Path,
+) -> None:
+    """A project's test session leaves a daemon on an instance of ``ssh_emulator``: it
+    ends with the session (issue 30), not on the developer's machine."""
+    pytest.importorskip("asyncssh")
+    from fluidstack.emulator.ssh.procs import process_alive
+
+    folder = tmp_path
+    pidfile = folder / "daemon.pid"
+    (folder / "test_inner.py").write_text(f"PIDFILE = {str(pidfile)!r}\n" + _LEAVES_A_DAEMON)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "/dev/null",
+         "--rootdir", str(folder), str(folder / "test_inner.py")],
+        cwd=folder, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 10  # (the session already waited for it to end)
+    while process_alive(pid):
+        assert time.monotonic() < deadline, f"the daemon {pid} outlived the test session"
+        time.sleep(0.05)

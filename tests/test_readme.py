@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -111,9 +114,34 @@ def test_every_python_block_runs(
             namespace = {}
         namespace["__name__"] = f"{path.stem}_block_{number}"
         try:
-            exec(compile(block, f"{path.name} block {number}", "exec"), namespace)
+            with _bounded(BLOCK_SECONDS):
+                exec(compile(block, f"{path.name} block {number}", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
             pytest.fail(f"{path.name} block {number} failed: {exc!r}\n{block}")
+
+
+BLOCK_SECONDS = 180
+"""A block's bound (each takes a few seconds): a hang fails its test, saying which block,
+instead of waiting until the simulated balance runs out (issue 28: 15 minutes)."""
+
+
+@contextlib.contextmanager
+def _bounded(seconds: int) -> Iterator[None]:
+    """Raise ``TimeoutError`` in the block after ``seconds`` (where SIGALRM exists)."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"the block ran for more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_the_exception_example_prints_what_its_comments_say(

@@ -23,8 +23,10 @@ from fluidstack.testing.plugin import simulated_sleep
 @pytest.fixture
 def simulated_time(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     """Clients the provider builds wait in the emulator's simulated time."""
-    backends = pytest.importorskip("fluidstack.integrations.ray._backends")
-    make_atlas, make_platform = backends.make_atlas_client, backends.make_platform_client
+    atlas_backend = pytest.importorskip("fluidstack.integrations.ray._atlas_backend")
+    platform_backend = pytest.importorskip("fluidstack.integrations.ray._platform_backend")
+    make_atlas = atlas_backend.make_atlas_client
+    make_platform = platform_backend.make_platform_client
     sleep = simulated_sleep(emulator)
 
     def atlas_client(settings: Any) -> Atlas:
@@ -37,8 +39,9 @@ def simulated_time(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) ->
         client._pipeline.sleep = sleep
         return client
 
-    monkeypatch.setattr(backends, "make_atlas_client", atlas_client)
-    monkeypatch.setattr(backends, "make_platform_client", platform_client)
+    # Patched where the backends call them (the modules of each backend).
+    monkeypatch.setattr(atlas_backend, "make_atlas_client", atlas_client)
+    monkeypatch.setattr(platform_backend, "make_platform_client", platform_client)
 
 
 @pytest.fixture

@@ -336,9 +336,14 @@ def test_a_signal_to_the_run_process_during_the_command_deletes_the_instance(
     number = getattr(signal, name)
     args = ["run", "-i", str(platform_key.private), "--poll-interval", "0.2", "--",
             "touch started; echo started; sleep 120"]  # fmt: skip
+    # The signal starts at its default disposition, as in a terminal: a suite run under
+    # ``nohup`` (or in the background of a script, for SIGINT) would otherwise hand its
+    # ignored SIGHUP down, and a run started ignoring a signal rightly keeps ignoring it
+    # (see the nohup test below).
     process = subprocess.Popen(
         [sys.executable, "-m", "fluidstack", *args], cwd=project, env={**os.environ, **cli_env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(number, signal.SIG_DFL),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120

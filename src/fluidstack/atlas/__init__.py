@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .client import AsyncAtlas, Atlas
     from .tokens import IssuedToken
     from .types import (
+        Accelerator,
         Capability,
         Capacity,
         Cluster,
@@ -49,14 +50,20 @@ if TYPE_CHECKING:
         InstanceType,
         Invitation,
         KubernetesCluster,
+        KubernetesNode,
         KubernetesNodePool,
         MemberRole,
+        NodeCondition,
+        NodeState,
+        NodeTaint,
         Organization,
         OrganizationMember,
         Project,
         ProjectState,
         Region,
         SlurmCluster,
+        SlurmLoginNode,
+        SlurmNode,
         SlurmNodePool,
         SSHKey,
     )
@@ -79,6 +86,7 @@ _ERRORS = (
     "WaitTimeoutError",
 )
 _TYPES = (
+    "Accelerator",
     "Capability",
     "Capacity",
     "Cluster",
@@ -92,8 +100,12 @@ _TYPES = (
     "InstanceType",
     "Invitation",
     "KubernetesCluster",
+    "KubernetesNode",
     "KubernetesNodePool",
     "MemberRole",
+    "NodeCondition",
+    "NodeState",
+    "NodeTaint",
     "Organization",
     "OrganizationMember",
     "Project",
@@ -101,6 +113,8 @@ _TYPES = (
     "Region",
     "SSHKey",
     "SlurmCluster",
+    "SlurmLoginNode",
+    "SlurmNode",
     "SlurmNodePool",
 )
 _LAZY: Dict[str, str] = {
@@ -112,6 +126,7 @@ _LAZY: Dict[str, str] = {
 }
 
 __all__ = [
+    "Accelerator",
     "ApiError",
     "AsyncAtlas",
     "Atlas",
@@ -132,12 +147,16 @@ __all__ = [
     "Invitation",
     "IssuedToken",
     "KubernetesCluster",
+    "KubernetesNode",
     "KubernetesNodePool",
     "MemberRole",
     "MissingCredentialsError",
     "MissingProjectError",
     "MissingRegionError",
     "NoCapacityError",
+    "NodeCondition",
+    "NodeState",
+    "NodeTaint",
     "NotFoundError",
     "NotSupportedError",
     "Organization",
@@ -148,6 +167,8 @@ __all__ = [
     "Region",
     "SSHKey",
     "SlurmCluster",
+    "SlurmLoginNode",
+    "SlurmNode",
     "SlurmNodePool",
     "SpendLimitError",
     "TokenError",

@@ -203,15 +203,15 @@ def cli(
 
 
 def _register() -> None:
-    from .account import api_keys, balance
     from .atlas import atlas
-    from .catalog import configurations, templates
     from .configure import configure
     from .extras import completion, emulator
-    from .instances import instances
-    from .run import run
-    from .spend import cost
-    from .ssh_keys import ssh_keys
+    from .platform.account import api_keys, balance
+    from .platform.catalog import configurations, templates
+    from .platform.cost import cost
+    from .platform.instances import instances
+    from .platform.run import run
+    from .platform.ssh_keys import ssh_keys
 
     for command in (
         atlas,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from fluidstack.cost import InstanceCost
-    from fluidstack.types.instances import InstanceResponse
+    from fluidstack.platform.cost import InstanceCost
+    from fluidstack.platform.types.instances import InstanceResponse
 
 __all__ = [
     "STATUS_STYLES",
@@ -21,6 +21,7 @@ __all__ = [
     "instance_table",
     "key_value_table",
     "money",
+    "plan_table",
     "simple_table",
     "status_text",
     "timestamp",
@@ -127,7 +128,7 @@ def region_label(instance: InstanceResponse) -> str:
 
 
 def instance_table(instances: Sequence[InstanceResponse]) -> Table:
-    from fluidstack.cost import instance_cost
+    from fluidstack.platform.cost import instance_cost
 
     rows: List[List[Cell]] = []
     for instance in instances:
@@ -152,7 +153,7 @@ def instance_table(instances: Sequence[InstanceResponse]) -> Table:
 def instance_detail(instance: InstanceResponse, now: Optional[dt.datetime] = None) -> Table:
     """One instance, field by field; its age and cost so far measured at ``now`` (the
     server's time: ``client.server_time()``)."""
-    from fluidstack.cost import instance_cost
+    from fluidstack.platform.cost import instance_cost
 
     cost = instance_cost(instance, now)
     config = instance.configuration
@@ -192,3 +193,21 @@ def _cost_so_far(cost: InstanceCost) -> str:
     if cost.problem:
         return f"unknown: {cost.problem}"
     return "-"
+
+
+def plan_table(plan: Any) -> Table:
+    """The offers ``instances create --cheapest --dry-run`` would try, in order."""
+    return simple_table(
+        ["#", "GPU TYPE", "GPUS", "REGION", "$/GPU-HOUR", "$/HOUR"],
+        [
+            [
+                str(n),
+                str(o.gpu_type),
+                str(o.gpu_count),
+                str(o.region),
+                money(o.price_per_gpu_hour),
+                money(o.price_per_hour),
+            ]
+            for n, o in enumerate(plan.options, start=1)
+        ],
+    )

@@ -1,5 +1,7 @@
-"""``fluidstack run`` and ``fluidstack atlas run``: run a command on a fresh instance and
-tear it down.
+"""What ``fluidstack run`` and ``fluidstack atlas run`` share: run a command on a fresh
+instance and tear it down. The commands themselves are :mod:`fluidstack.cli.platform.run`
+and :mod:`fluidstack.cli.atlas.run`; each gives :func:`execute` the instance to open and
+the summary to print.
 
 The steps: choose what to rent (the cheapest offer, or the type asked for), create it,
 wait until SSH answers, upload the working directory (minus what ``.gitignore``
@@ -27,15 +29,26 @@ import click
 
 from .remote import (
     EXIT_SSH_FAILED,
+    download,
     identity_option,
     remote_command,
-    require_ssh_extra,
-    ssh_port_option,
 )
-from .state import CliError, CliState, pass_state
+from .state import CliState
 from .waiting import elapsed_text
 
-__all__ = ["atlas_run", "pack_directory", "run"]
+__all__ = [
+    "EXIT_TIMEOUT",
+    "Job",
+    "download_outputs",
+    "execute",
+    "kept",
+    "make_job",
+    "pack_directory",
+    "report",
+    "run_command",
+    "run_options",
+    "upload_workdir",
+]
 
 EXIT_TIMEOUT = 124
 """Exit status when the command ran past ``--max-runtime`` (as ``timeout(1)``)."""
@@ -167,7 +180,7 @@ def download_outputs(state: CliState, resource: Any, job: Job) -> None:
             continue
         local = job.local_root / relative
         local.parent.mkdir(parents=True, exist_ok=True)
-        resource.download(job.instance, remote, local.parent, key_path=job.key_path)
+        download(state, resource, job.instance, remote, local.parent, job.key_path)
         state.info(f"Downloaded {path}.")
 
 
@@ -240,7 +253,7 @@ _STOP_SIGNALS = tuple(
 )
 
 
-def _execute(
+def execute(
     state: CliState,
     resource: Any,
     job: Job,
@@ -291,8 +304,11 @@ def _execute(
     click.get_current_context().exit(exit_code)
 
 
-def _report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optional[str],
-            delete_command: str) -> None:  # fmt: skip
+def report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optional[str],
+           delete_command: str) -> None:  # fmt: skip
+    """The end of a run on stderr: its errors, what became of the instance (deleted,
+    kept, or perhaps still running, with the ``delete_command`` to run), ``cost`` if
+    given, and the command's exit status if it failed."""
     for note in job.notes:
         click.echo(f"error: {note}", err=True)
     ident = getattr(job.instance, "id", None)
@@ -312,7 +328,9 @@ def _report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optiona
         click.echo(f"error: the command exited with status {job.status}", err=True)
 
 
-def _common_options(func: Any) -> Any:
+def run_options(func: Any) -> Any:
+    """The options both ``run`` commands take: ``-- COMMAND...``, ``-i``,
+    ``--max-runtime``, ``--out``, ``--keep``, ``--timeout`` and ``--poll-interval``."""
     options: List[Callable[[Any], Any]] = [
         click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND..."),
         identity_option,
@@ -355,8 +373,9 @@ def _common_options(func: Any) -> Any:
     return func
 
 
-def _job(command: Tuple[str, ...], identity: Optional[str], max_runtime: Optional[float],
-         outputs: Tuple[str, ...]) -> Job:  # fmt: skip
+def make_job(command: Tuple[str, ...], identity: Optional[str], max_runtime: Optional[float],
+             outputs: Tuple[str, ...]) -> Job:  # fmt: skip
+    """The :class:`Job` of a run started in the current directory."""
     root = Path.cwd()
     return Job(
         command=remote_command(command),
@@ -369,248 +388,8 @@ def _job(command: Tuple[str, ...], identity: Optional[str], max_runtime: Optiona
 
 
 @contextlib.contextmanager
-def _kept(create: Callable[[], Any], wait: Callable[[Any], Any], job: Job) -> Iterator[Any]:
+def kept(create: Callable[[], Any], wait: Callable[[Any], Any], job: Job) -> Iterator[Any]:
     """``--keep``: create and wait, and leave the instance as it is whatever happens (the
     report names it even when the wait was interrupted)."""
     job.instance = created = create()
     yield wait(created)
-
-
-# -- fluidstack run (the platform API) ----------------------------------------------------
-
-
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.option(
-    "--gpu-type",
-    "gpu_types",
-    multiple=True,
-    metavar="TYPE",
-    help="Acceptable GPU type (repeatable; default: the cheapest of any type).",
-)
-@click.option("--gpu-count", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--region", "regions", multiple=True, metavar="REGION", help="Acceptable region.")
-@click.option("--max-price", type=float, metavar="USD", help="Highest price per hour.")
-@click.option("--ssh-key", metavar="NAME", help="Account SSH key (default: your only one).")
-@_common_options
-@pass_state
-def run(
-    state: CliState,
-    gpu_types: Tuple[str, ...],
-    gpu_count: int,
-    regions: Tuple[str, ...],
-    max_price: Optional[float],
-    ssh_key: Optional[str],
-    command: Tuple[str, ...],
-    identity: Optional[str],
-    max_runtime: Optional[float],
-    outputs: Tuple[str, ...],
-    keep: bool,
-    timeout: float,
-    poll_interval: float,
-) -> None:
-    """Run a command on a new GPU instance, then delete it.
-
-    Picks the cheapest offer (or --gpu-type), creates the instance, waits until SSH
-    answers, uploads the working directory (minus what .gitignore ignores) to
-    ~/<its name>, runs COMMAND there with its output streamed here, downloads the --out
-    paths and deletes the instance, on success, failure, --max-runtime, Ctrl-C or a lost
-    connection, and prints what it cost. Exits with the command's status (124 past
-    --max-runtime, 255 when SSH fails, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP).
-
-    \b
-    Examples:
-      fluidstack run -- nvidia-smi
-      fluidstack run --gpu-type H100_PCIE_80GB --out results -- python train.py
-    """
-    from fluidstack.core.errors import ApiError, NoCapacityError
-    from fluidstack.resources.launch import is_out_of_stock
-
-    from .instances import _pick_ssh_key
-    from .render import money
-
-    require_ssh_extra()
-    job = _job(command, identity, max_runtime, outputs)
-    client = state.client
-    key_name = ssh_key or _pick_ssh_key(state)
-    plan = client.instances.launch(
-        gpu_type=list(gpu_types) or None,
-        ssh_key=key_name,
-        gpu_count=gpu_count,
-        regions=list(regions) or None,
-        max_price_per_hour=max_price,
-        dry_run=True,
-    )
-    if not plan.options:
-        raise CliError(
-            "no configuration in the catalog matches (see `fluidstack configurations list`)"
-        )
-    balance_before = client.user.get_balance().balance
-    chosen: List[Any] = []
-
-    def wait_args() -> Dict[str, Any]:
-        return {"until": "ssh", "timeout": timeout, "poll_interval": poll_interval}
-
-    @contextlib.contextmanager
-    def open_instance() -> Iterator[Any]:
-        for option in plan.options:
-            state.info(
-                f"Creating {option.gpu_count}x {option.gpu_type} in {option.region} "
-                f"({money(option.price_per_hour)}/hour) and waiting for SSH ..."
-            )
-            arguments: Dict[str, Any] = {
-                "gpu_type": option.gpu_type,
-                "gpu_count": option.gpu_count,
-                "region": option.region,
-                "ssh_key": key_name,
-            }
-            manager: ContextManager[Any]
-            if keep:
-                manager = _kept(
-                    lambda a=arguments: client.instances.create(**a),  # type: ignore[misc]
-                    lambda created: client.instances.wait(created.id, **wait_args()),
-                    job,
-                )
-            else:
-                manager = client.instances.ephemeral(**arguments, **wait_args())
-            with contextlib.ExitStack() as stack:
-                try:
-                    instance = stack.enter_context(manager)
-                except ApiError as exc:
-                    if is_out_of_stock(exc):
-                        state.info(f"{option.gpu_type} in {option.region} is out of stock.")
-                        continue
-                    raise
-                chosen.append(option)
-                yield instance
-                return
-        raise NoCapacityError("every matching offer is out of stock")
-
-    def summary(job: Job, seconds: float, kept: bool) -> None:
-        cost: Optional[str] = None
-        try:
-            after = client.user.get_balance().balance
-        except ApiError:
-            after = None
-        if kept and job.instance is not None and chosen:
-            cost = f"It costs {money(chosen[0].price_per_hour)}/hour while it runs."
-        elif after is not None and job.instance is not None:
-            spent = max(balance_before - after, 0)
-            cost = f"Cost: {money(spent)} (what the account balance went down by meanwhile)."
-        _report(state, job, seconds, kept, cost, "fluidstack instances delete")
-
-    _execute(state, client.instances, job, open_instance, summary, keep)
-
-
-# -- fluidstack atlas run -----------------------------------------------------------------
-
-
-def _smallest_type(atlas: Any) -> str:
-    """Atlas publishes no prices: the smallest type (fewest GPUs, then CPUs) that the
-    region has capacity for stands in for the cheapest."""
-    capacity = {c.name: c.capacity for c in atlas.capacity.list()}
-    kinds = [k for k in atlas.instance_types.list() if capacity.get(k.name, 0) > 0]
-    if not kinds:
-        raise CliError("the region has no capacity for any instance type")
-    kinds.sort(key=lambda k: (k.gpu_count or 0, k.cpu or 0, k.name))
-    return str(kinds[0].name)
-
-
-@click.command("run", context_settings={"ignore_unknown_options": True})
-@click.option(
-    "--type",
-    "instance_type",
-    metavar="TYPE",
-    help="Instance type (default: the smallest with capacity).",
-)
-@click.option(
-    "--ssh-key",
-    "ssh_keys",
-    multiple=True,
-    type=click.Path(dir_okay=False, exists=True),
-    metavar="FILE.pub",
-    help="Public key allowed to log in (repeatable; default ~/.ssh/id_ed25519.pub or "
-    "id_rsa.pub, if there).",
-)
-@ssh_port_option
-@_common_options
-@pass_state
-def atlas_run(
-    state: CliState,
-    instance_type: Optional[str],
-    ssh_keys: Tuple[str, ...],
-    ssh_port: Optional[int],
-    command: Tuple[str, ...],
-    identity: Optional[str],
-    max_runtime: Optional[float],
-    outputs: Tuple[str, ...],
-    keep: bool,
-    timeout: float,
-    poll_interval: float,
-) -> None:
-    """Run a command on a new Atlas instance in the region, then delete it.
-
-    Like `fluidstack run`: creates an instance of --type (default: the smallest type the
-    region has capacity for; Atlas publishes no prices), waits until SSH answers,
-    uploads the working directory (minus what .gitignore ignores) to ~/<its name>,
-    runs COMMAND with its output streamed here, downloads the --out paths and deletes
-    the instance whatever happens. Exits with the command's status (124 past
-    --max-runtime, 255 when SSH fails, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP).
-
-    \b
-    Examples:
-      fluidstack atlas run --type h100-hgx-80gb.8x -- nvidia-smi
-      fluidstack atlas run --out results -- python train.py
-    """
-    from .atlas.instances import build_user_data, ssh_client
-
-    require_ssh_extra()
-    job = _job(command, identity, max_runtime, outputs)
-    atlas = ssh_client(state, ssh_port)
-    keys = list(ssh_keys)
-    if not keys:
-        for name in ("id_ed25519.pub", "id_rsa.pub"):
-            candidate = Path.home() / ".ssh" / name
-            if candidate.exists():
-                keys.append(str(candidate))
-                break
-    if not keys:
-        state.info(
-            "No --ssh-key: only the keys registered with `fluidstack atlas keys create` can log in."
-        )
-    user_data = build_user_data(None, keys) if keys else None
-    kind = instance_type or _smallest_type(atlas)
-    if instance_type is None:
-        state.info(
-            f"Using {kind}, the smallest type with capacity here (Atlas publishes no prices)."
-        )
-    arguments = {
-        "type": kind,
-        "user_data": user_data,
-        "name": f"run-{Path.cwd().name or 'work'}"[:60],
-    }
-    waits = {"until": "ssh", "timeout": timeout, "poll_interval": poll_interval}
-
-    def open_instance() -> ContextManager[Any]:
-        state.info(f"Creating a {kind} instance and waiting for SSH ...")
-        if keep:
-            return _kept(
-                lambda: atlas.instances.create(**arguments),
-                lambda created: atlas.instances.wait(created.id, **waits),
-                job,
-            )
-        manager: ContextManager[Any] = atlas.instances.disposable(**arguments, **waits)
-        return manager
-
-    def summary(job: Job, seconds: float, kept: bool) -> None:
-        cost = f"Atlas publishes no prices: {kind} ran for {elapsed_text(seconds)}."
-        _report(state, job, seconds, kept, cost, "fluidstack atlas instances delete")
-
-    if not _valid_name(arguments["name"]):
-        arguments["name"] = "run"
-    _execute(state, atlas.instances, job, open_instance, summary, keep)
-
-
-def _valid_name(name: object) -> bool:
-    import re
-
-    return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) is not None

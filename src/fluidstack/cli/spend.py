@@ -1,6 +1,7 @@
 """What both APIs' commands share to never pay for a forgotten GPU: durations
-(``--older-than 2d``, ``--lease 4h``), ``instances sweep`` (a listing, ``--yes`` to
-delete, ``--watch`` to run as a reaper), and ``fluidstack cost``."""
+(``--older-than 2d``, ``--lease 4h``) and ``instances sweep`` (a listing, ``--yes`` to
+delete, ``--watch`` to run as a reaper). ``fluidstack cost`` is the platform API's
+(:mod:`fluidstack.cli.platform.cost`), re-exported here for older imports."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import json
 import re
 import signal
 import time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 import click
 
-from .state import CliState, output_options, pass_state
+from .platform.cost import cost  # re-exported: `fluidstack cost` lived here
+from .state import CliState
 from .waiting import wait_options
 
 if TYPE_CHECKING:
@@ -296,97 +297,3 @@ def _sleep(seconds: float, stopping: List[int]) -> None:
         if left <= 0:
             return
         time.sleep(min(left, 0.5))
-
-
-# -- fluidstack cost -------------------------------------------------------------------
-
-
-@click.command()
-@output_options
-@pass_state
-def cost(state: CliState) -> None:
-    """Hourly burn, cost so far of each instance, and how long the balance lasts.
-
-    Ages are measured on the server's clock. The cost so far of an instance is its
-    current hourly price over its whole life (an estimate); the balance is the
-    authoritative figure.
-    """
-    from fluidstack.cost import instance_cost
-
-    client = state.client
-    found = [i for i in client.instances.iter() if str(i.status) not in ("terminated", "failed")]
-    balance = Decimal(repr(client.user.get_balance().balance))
-    now = client.server_time()
-    rows: List[Dict[str, Any]] = []
-    burn = Decimal(0)
-    accrued = Decimal(0)
-    for instance in found:
-        figures = instance_cost(instance, now=now)
-        burn += figures.hourly or Decimal(0)
-        accrued += figures.accrued or Decimal(0)
-        rows.append(
-            {
-                "id": instance.id,
-                "name": instance.name,
-                "status": str(instance.status),
-                "hourly": figures.hourly,
-                "hours": None if figures.hours is None else round(figures.hours, 4),
-                "cost_so_far": None
-                if figures.accrued is None
-                else figures.accrued.quantize(Decimal("0.01")),
-            }
-        )
-    hours_left: Optional[float] = float(balance / burn) if burn > 0 and balance > 0 else None
-    if burn > 0 and balance <= 0:
-        hours_left = 0.0
-    runs_out = None if hours_left is None else now + dt.timedelta(hours=hours_left)
-    data = {
-        "checked_at": now.isoformat(),
-        "hourly_burn": burn,
-        "cost_so_far": accrued.quantize(Decimal("0.01")),
-        "balance": balance,
-        "hours_left": None if hours_left is None else round(hours_left, 2),
-        "runs_out_at": None if runs_out is None else runs_out.isoformat(),
-        "instances": rows,
-    }
-
-    def table() -> Any:
-        from rich.console import Group
-
-        from fluidstack.core.spend import format_duration
-
-        from .render import duration, key_value_table, money, simple_table, status_text
-
-        if hours_left is None:
-            lasts = "indefinitely (nothing is billing)" if burn == 0 else "-"
-        else:
-            lasts = (
-                f"{format_duration(hours_left * 3600)} (until {runs_out:%Y-%m-%d %H:%M} UTC)"
-                if runs_out is not None
-                else "-"
-            )
-        summary = key_value_table(
-            [
-                ("Hourly burn", f"{money(burn)}/hour"),
-                ("Cost so far", money(accrued)),
-                ("Balance", money(balance)),
-                ("Lasts", lasts),
-            ]
-        )
-        instances = simple_table(
-            ["ID", "NAME", "STATUS", "$/HOUR", "AGE", "SO FAR"],
-            [
-                [
-                    r["id"],
-                    r["name"] or "-",
-                    status_text(r["status"]),
-                    money(r["hourly"]),
-                    duration(r["hours"]),
-                    money(r["cost_so_far"]),
-                ]
-                for r in rows
-            ],
-        )
-        return Group(summary, instances) if rows else summary
-
-    state.emit(data, table=table, ids=[r["id"] for r in rows])

@@ -17,8 +17,8 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from fluidstack.client import FluidStack
     from fluidstack.core.events import ResponseEvent, RetryEvent
+    from fluidstack.platform.client import FluidStack
 
     from .config import Resolved
 
@@ -145,7 +145,7 @@ class CliState:
     def client(self) -> FluidStack:
         """The SDK client, built on first use and closed when the command ends."""
         if self._client is None:
-            from fluidstack.client import FluidStack
+            from fluidstack.platform.client import FluidStack
 
             settings = self.resolve()
             hooks = self.debug_hooks()

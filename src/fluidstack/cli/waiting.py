@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.status import Status
     from rich.text import Text
 
-    from fluidstack.types.instances import InstanceResponse
+    from fluidstack.platform.types.instances import InstanceResponse
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",

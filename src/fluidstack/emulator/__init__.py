@@ -53,11 +53,12 @@ __all__ = [
 ]
 
 
-def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
-    """The emulator as a FastAPI (ASGI) app; see :mod:`fluidstack.emulator.app`."""
+def create_app(settings: EmulatorSettings | None = None, *, check_host: bool = False) -> FastAPI:
+    """The emulator as a FastAPI (ASGI) app; see :mod:`fluidstack.emulator.app`
+    (``check_host=True`` when you serve it on a socket yourself)."""
     from fluidstack.emulator.app import create_app as _create_app
 
-    return _create_app(settings)
+    return _create_app(settings, check_host=check_host)
 
 
 def __getattr__(name: str) -> Any:

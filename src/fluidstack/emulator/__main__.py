@@ -19,6 +19,7 @@ from fluidstack.emulator.settings import (
     DEV_ATLAS_USER_EMAIL,
     LOG_LEVELS,
     EmulatorSettings,
+    check_allowed_host,
     parse_atlas_client,
     parse_atlas_user,
 )
@@ -72,6 +73,13 @@ def _control_token(text: str) -> str:
     if not 8 <= len(text) <= 512 or not all(33 <= ord(c) <= 126 for c in text):
         raise argparse.ArgumentTypeError("must be 8-512 printable ASCII characters, no spaces")
     return text
+
+
+def _allowed_host(text: str) -> str:
+    try:
+        return check_allowed_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _region_list(text: str) -> List[str]:
@@ -181,6 +189,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "one (default 2222)",
     )
     parser.add_argument(
+        "--import-state",
+        metavar="FILE",
+        help="start from this snapshot (GET /_emulator/state), replacing what --db held",
+    )
+    parser.add_argument(
+        "--export-on-exit",
+        metavar="FILE",
+        help="write the state as a snapshot to FILE when the emulator stops",
+    )
+    parser.add_argument(
+        "--export-secrets",
+        action="store_true",
+        help="--export-on-exit includes secrets (key hashes, sessions, tokens, signing key)",
+    )
+    parser.add_argument(
         "--no-control",
         dest="control",
         action="store_false",
@@ -221,6 +244,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=1000,
         metavar="N",
         help="open connections served at once (default 1000)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="real seconds a client may take to send a request's body (default 30)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        type=_allowed_host,
+        default=[],
+        metavar="NAME[:PORT]",
+        help="also answer requests whose Host is NAME (repeatable; default: only localhost, "
+        "127.x.y.z, [::1] and the --host address; others get 421)",
     )
 
     parser.add_argument(
@@ -263,6 +303,8 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         stripe_webhook_secret=args.stripe_webhook_secret,
         header_timeout=args.header_timeout,
         max_connections=args.max_connections,
+        body_timeout=args.body_timeout,
+        allowed_hosts=list(args.allowed_hosts),
         log_level=args.log_level,
         initial_balance=args.initial_balance,
         atlas_clients=list(args.atlas_clients),
@@ -271,6 +313,9 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         token_ttl=args.token_ttl,
         ssh=args.ssh,
         ssh_port=args.ssh_port,
+        import_state=args.import_state,
+        export_on_exit=args.export_on_exit,
+        export_secrets=args.export_secrets,
     )
 
 
@@ -298,7 +343,26 @@ def run_from_args(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return run_forever(settings)
+    if settings.ssh:
+        _hangup_stops()
+    from fluidstack.emulator.snapshot import SnapshotError
+
+    try:
+        return run_forever(settings)
+    except SnapshotError as exc:
+        print(f"fluidstack-emulator: --import-state: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _hangup_stops() -> None:
+    """A closed terminal (SIGHUP) stops the emulator as SIGTERM does, so that its
+    instances' processes end with it; under ``nohup`` (SIGHUP ignored) it stays ignored."""
+    import os
+    import signal
+
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:
+        signal.signal(hangup, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

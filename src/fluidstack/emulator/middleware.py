@@ -1,5 +1,5 @@
-"""The pure-ASGI middleware in front of every API: authentication, injected faults, body
-limits and the request journal.
+"""The pure-ASGI middleware in front of every API: the ``Host`` check, authentication,
+injected faults, body limits and the request journal.
 
 Platform requests go on to the FastAPI app; Atlas requests (``/oauth/token``,
 ``/api/v1alpha1/...``, ``/regions/...``) to the Atlas dispatcher. Either way the
@@ -31,6 +31,7 @@ from fluidstack.emulator.atlas.routes import (
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
 from fluidstack.emulator.faults import FaultRule, clip, journal_headers, redact_headers
+from fluidstack.emulator.hosts import HostPolicy
 from fluidstack.emulator.platform.fast import serve_fast
 from fluidstack.emulator.platform.routes import (
     ACCOUNT_KEY,
@@ -42,7 +43,7 @@ from fluidstack.emulator.platform.routes import (
 from fluidstack.emulator.platform.state import Account
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
-from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES
+from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STATE_BYTES
 
 __all__ = ["ConnectionDropped", "EmulatorMiddleware"]
 
@@ -51,6 +52,7 @@ logger = logging.getLogger("fluidstack.emulator")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CONTROL_PREFIX = "/_emulator"
+STATE_PATH = CONTROL_PREFIX + "/state"
 CONTROL_TOKEN_HEADER = b"x-emulator-token"
 TOO_LARGE = {"message": "Request body larger than 1 MiB"}
 NOT_UNICODE = {
@@ -107,13 +109,23 @@ _BEARER_CHALLENGE = [(b"www-authenticate", b'Bearer error="invalid_token"')]
 
 
 class EmulatorMiddleware:
-    """Pure ASGI (no per-request task or thread): auth, faults, limits, journal."""
+    """Pure ASGI (no per-request task or thread): Host check, auth, faults, limits,
+    journal.
 
-    def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
+    ``check_host`` refuses (421) every request whose ``Host`` the settings do not allow
+    (see :class:`~fluidstack.emulator.hosts.HostPolicy`), before anything else runs: on
+    for the served emulator, off in-process (``httpx.ASGITransport`` sends the base URL's
+    made-up name, and no socket means no browser can reach it).
+    """
+
+    def __init__(self, app: ASGIApp, emulator: Emulator, check_host: bool = False) -> None:
         self.app = app
         self.emulator = emulator
         self.atlas_app = AtlasApp(emulator.atlas)
         self._date: Tuple[int, bytes] = (-1, b"")
+        settings = emulator.settings
+        self.hosts = HostPolicy(settings.host, settings.allowed_hosts) if check_host else None
+        self._refused_hosts = 0
 
     def _date_header(self) -> bytes:
         """``Date`` at the simulated clock's second, formatted once per second."""
@@ -144,6 +156,8 @@ class EmulatorMiddleware:
             # in a single read is refused here.
             message = f"Request headers larger than {MAX_HEADER_BYTES // 1024} KiB"
             await send_json(send, 431, {"message": message})
+            return
+        if self.hosts is not None and await self._refused_host(scope, send):
             return
         if scope["path"].startswith(CONTROL_PREFIX):
             await self._control(scope, receive, send)
@@ -218,6 +232,28 @@ class EmulatorMiddleware:
             if generation == self.emulator.generation:
                 self._record(scope, method, path, status_seen[0], label, idem, rule, started)
 
+    async def _refused_host(self, scope: Scope, send: Send) -> bool:
+        """Answer 421 (and say so) when the request's ``Host`` is not one served here."""
+        assert self.hosts is not None
+        host: Optional[str] = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+                break
+        server = scope.get("server")
+        local = str(server[0]) if server else None
+        if host is None or self.hosts.allows(host, local):
+            return False
+        if not self._refused_hosts:
+            logger.warning(
+                "refused a request for Host %r (DNS rebinding?); --allowed-host accepts a "
+                "name (logged once; later refusals are not)",
+                host[:100],
+            )
+        self._refused_hosts += 1
+        await send_json(send, 421, {"message": HostPolicy.refusal(host)})
+        return True
+
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The control API: only for a caller that knows the control token, never from a
         web page (a foreign ``Origin``), JSON writes only, 1 MiB at most."""
@@ -228,8 +264,10 @@ class EmulatorMiddleware:
         if denial is not None:
             await send_json(send, denial[0], {"message": denial[1]})
             return
+        # A snapshot (PUT /_emulator/state) is the one control body that may be large.
+        state = scope["path"] == STATE_PATH and scope["method"] == "PUT"
         try:
-            body = await _read_body(receive)
+            body = await _read_body(receive, MAX_STATE_BYTES if state else MAX_BODY_BYTES)
         except ClientGone:
             return
         if body is None:
@@ -445,9 +483,9 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole body: nothing is performed."""
 
 
-async def _read_body(receive: Receive) -> Optional[bytes]:
-    """The whole request body, or ``None`` past :data:`MAX_BODY_BYTES` (never buffered
-    beyond it). Raises :class:`ClientGone` when the client went away."""
+async def _read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> Optional[bytes]:
+    """The whole request body, or ``None`` past ``limit`` bytes (never buffered beyond
+    it). Raises :class:`ClientGone` when the client went away."""
     chunks: List[bytes] = []
     size = 0
     while True:
@@ -456,7 +494,7 @@ async def _read_body(receive: Receive) -> Optional[bytes]:
             raise ClientGone()
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):

@@ -17,7 +17,9 @@ __all__ = [
     "FLUIDCTL_PUBLIC_CLIENT_ID",
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
+    "MAX_STATE_BYTES",
     "EmulatorSettings",
+    "check_allowed_host",
 ]
 
 DEV_API_KEY = "fs-emulator-dev-key"
@@ -51,6 +53,8 @@ MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted (API and control API); larger ones answer 413 and store
 nothing."""
 
+MAX_STATE_BYTES = 512 * 1024 * 1024
+"""Largest snapshot ``PUT /_emulator/state`` takes (a control call: the token holder's)."""
 MAX_HEADER_BYTES = 32 * 1024
 """Largest request head (request line and headers) accepted; larger ones answer 431, as
 real servers do (nginx, Node and Go refuse between 8 and 64 KiB)."""
@@ -95,7 +99,15 @@ class EmulatorSettings:
     """Real seconds a client may take to send a request's head; then 408 and close."""
     max_connections: int = 1000
     """Open connections served at once; past it the connection that has waited longest
-    for a request is closed (or, with none waiting, the new one gets 503)."""
+    for a request is closed (then the slowest request body still arriving; with neither,
+    the new one gets 503)."""
+    body_timeout: float = 30.0
+    """Real seconds a client may take to send a request's body, counted from the end of
+    its head; then 408 and close (a stalled body must not hold a connection forever)."""
+    allowed_hosts: List[str] = field(default_factory=list)
+    """Names (``Host`` header values, with or without port) accepted besides the loopback
+    names and the address listened on; any other ``Host`` is refused with 421 (a web
+    page whose name rebinds to 127.0.0.1 must not drive the emulator)."""
 
     log_level: str = "info"
     """Logging level of the emulator and uvicorn."""
@@ -122,6 +134,14 @@ class EmulatorSettings:
     """The port every Atlas instance's sshd shares (each instance has its own loopback
     address; 0 picks a free one); platform instances each get a port of their own (their
     ``ssh_port`` field)."""
+
+    import_state: Optional[str] = None
+    """A snapshot file (``GET /_emulator/state``) the state starts from, replacing what
+    ``--db`` held (and committed to it)."""
+    export_on_exit: Optional[str] = None
+    """Where the state is written as a snapshot when the emulator stops."""
+    export_secrets: bool = False
+    """``export_on_exit`` includes secrets (key hashes, sessions, tokens, signing key)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.ssh_port <= 65535:
@@ -161,10 +181,15 @@ class EmulatorSettings:
             raise ValueError(f"header_timeout must be positive, got {self.header_timeout}")
         if self.max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {self.max_connections}")
+        if not self.body_timeout > 0:
+            raise ValueError(f"body_timeout must be positive, got {self.body_timeout}")
+        self.allowed_hosts = [check_allowed_host(name) for name in self.allowed_hosts]
         self.control_token_generated = self.control_token is None
         """Whether the control token was drawn here (and is then announced at start)."""
         if self.control_token is None:
-            self.control_token = secrets.token_urlsafe(24)
+            # Hex, not URL-safe base64: a token starting with "-" would be taken for a
+            # flag when passed back as `--control-token TOKEN` (the bench did, and failed).
+            self.control_token = secrets.token_hex(24)
         elif not 8 <= len(self.control_token) <= 512 or not all(
             33 <= ord(c) <= 126 for c in self.control_token
         ):
@@ -210,6 +235,21 @@ class EmulatorSettings:
         """``(email, password, client id or None)`` of the users given on the command line
         (empty when the development user stands in: its password is made at start)."""
         return [parse_atlas_user(text) for text in self.atlas_users]
+
+
+def check_allowed_host(text: str) -> str:
+    """An ``--allowed-host`` name, lowercased: a host name or address as a ``Host``
+    header carries it (``[::1]`` for IPv6), optionally with ``:PORT``."""
+    name = text.strip().lower()
+    if not name or len(name) > 255 or not _ALLOWED_HOST.match(name):
+        raise ValueError(
+            f"an allowed host must be a host name or address, optionally with :PORT "
+            f"(IPv6 in brackets), got {text[:80]!r}"
+        )
+    return name
+
+
+_ALLOWED_HOST = re.compile(r"^(?:[a-z0-9_.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
 
 
 def parse_atlas_client(text: str) -> Tuple[str, str]:

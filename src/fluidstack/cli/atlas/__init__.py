@@ -43,8 +43,8 @@ def atlas(state: CliState, region: Optional[str], project: Optional[str]) -> Non
 
 
 def _register() -> None:
-    from ..run import atlas_run
-    from .instances import instances, launch
+    from .instances import instances
+    from .launch import launch
     from .login import login, logout, use, whoami
     from .resources import (
         capabilities,
@@ -60,6 +60,7 @@ def _register() -> None:
         regions,
         slurm,
     )
+    from .run import atlas_run
 
     for command in (
         login,

@@ -1,32 +1,36 @@
-"""``fluidstack atlas instances`` and ``fluidstack atlas launch``."""
+"""``fluidstack atlas instances``: list, inspect, create, start, stop, wait for, delete,
+sweep and log into instances. ``fluidstack atlas launch`` is :mod:`.launch`; the create
+options both take are in :mod:`.creation`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import click
 
-from ..remote import ENV_SSH_PORT, exec_timeout_option, identity_option, ssh_port_option
-from ..spend import run_sweep, sweep_options, to_duration
-from ..state import (
-    AliasedGroup,
-    CliError,
-    CliState,
-    InputError,
-    confirm_or_require_yes,
-    output_options,
-    pass_state,
+from ..instance_commands import (
+    Deletion,
+    InstanceCommands,
+    SshTarget,
+    add_cp,
+    add_delete,
+    add_exec,
+    add_ssh,
+    add_sweep,
 )
+from ..remote import ENV_SSH_PORT, Endpoint
+from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
-from .completion import complete_instances, complete_regions, complete_types
+from .completion import complete_instances
+from .creation import build_user_data, create_arguments, create_options, parse_tags, show
+from .launch import launch  # re-exported: `atlas launch` lived here
 from .session import atlas_client
 
 if TYPE_CHECKING:
     from fluidstack.atlas import Instance
 
-__all__ = ["build_user_data", "instances", "launch", "parse_tags"]
+__all__ = ["build_user_data", "instances", "launch", "parse_tags", "ssh_client"]
 
 STATES = (
     "creating",
@@ -39,61 +43,6 @@ STATES = (
     "error",
     "deleted",
 )
-
-
-def parse_tags(values: Sequence[str]) -> Dict[str, str]:
-    """``--tag key=value`` options as a dict (a later key wins)."""
-    tags: Dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="'--tag'")
-        tags[key.strip()] = value
-    return tags
-
-
-def _read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}"
-        ) from exc
-
-
-def build_user_data(user_data: Optional[str], ssh_keys: Sequence[str]) -> Optional[str]:
-    """The cloud-init user data of a create: the ``--user-data`` file, with the public
-    keys of ``--ssh-key`` files added to its ``ssh_authorized_keys`` (a ``#cloud-config``
-    document is made for them when there is no file, as fluidctl does)."""
-    import yaml
-
-    keys: List[str] = []
-    for path in ssh_keys:
-        text = _read_text(path, "SSH key").strip()
-        if "PRIVATE KEY" in text:
-            raise InputError(f"{path} is a private key: pass the public one (the .pub file)")
-        keys += [line.strip() for line in text.splitlines() if line.strip()]
-    document = None if user_data is None else _read_text(user_data, "user data")
-    if not keys:
-        return document
-    if document is None:
-        return "#cloud-config\n" + yaml.safe_dump({"ssh_authorized_keys": keys}, sort_keys=False)
-    if not document.startswith("#cloud-config"):
-        raise InputError(
-            f"--ssh-key adds keys to a #cloud-config document, and {user_data} is not one "
-            "(a script?): put the keys in it, or drop --ssh-key"
-        )
-    try:
-        parsed = yaml.safe_load(document) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{user_data} is not valid YAML: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise InputError(f"{user_data} is not a #cloud-config mapping")
-    existing = parsed.get("ssh_authorized_keys") or []
-    if not isinstance(existing, list):
-        raise InputError(f"{user_data}: ssh_authorized_keys must be a list")
-    parsed["ssh_authorized_keys"] = existing + [k for k in keys if k not in existing]
-    return "#cloud-config\n" + yaml.safe_dump(parsed, sort_keys=False)
 
 
 def _state_of(instance: Optional[Instance]) -> str:
@@ -124,15 +73,6 @@ def _wait(
         status_of=_state_of,
     )
     return found
-
-
-def _show(state: CliState, instance: Instance) -> None:
-    def table() -> Any:
-        from .render import instance_detail
-
-        return instance_detail(instance)
-
-    state.emit(instance, table=table, ids=[instance.id])
 
 
 @click.group(cls=AliasedGroup)
@@ -183,80 +123,7 @@ def list_instances(state: CliState, all_regions: bool, states: Tuple[str, ...]) 
 @pass_state
 def get_instance(state: CliState, instance_id: str) -> None:
     """Show one instance."""
-    _show(state, atlas_client(state).instances.get(instance_id))
-
-
-def create_options(func: Any) -> Any:
-    """The options of a create, shared by ``instances create`` and ``launch``."""
-    options = [
-        click.option(
-            "--type",
-            "instance_type",
-            required=True,
-            metavar="TYPE",
-            shell_complete=complete_types,
-            help="Instance type (see `fluidstack atlas instance-types list`).",
-        ),
-        click.option("--image", metavar="IMAGE", help="OS image (default: the server's)."),
-        click.option(
-            "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable)."
-        ),
-        click.option(
-            "--user-data",
-            metavar="FILE",
-            help="cloud-init user data: a #cloud-config document or a script.",
-        ),
-        click.option(
-            "--ssh-key",
-            "ssh_keys",
-            multiple=True,
-            metavar="FILE",
-            help="A public key file to log in with (repeatable): added to the user data's "
-            "ssh_authorized_keys.",
-        ),
-        click.option(
-            "--filesystem",
-            "filesystems",
-            multiple=True,
-            metavar="ID",
-            help="A filesystem to attach (repeatable).",
-        ),
-        click.option("--ephemeral", is_flag=True, help="A boot disk that does not survive a stop."),
-        click.option(
-            "--preemptible", is_flag=True, help="Cheaper, but may be stopped at any time."
-        ),
-        click.option(
-            "--lease",
-            callback=to_duration,
-            metavar="DURATION",
-            help="Let it live this long (e.g. 4h): `atlas instances sweep --expired` "
-            "deletes it after.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _create_arguments(
-    tags: Tuple[str, ...],
-    user_data: Optional[str],
-    ssh_keys: Tuple[str, ...],
-    filesystems: Tuple[str, ...],
-    ephemeral: bool,
-    preemptible: bool,
-    image: Optional[str],
-    lease: Optional[dt.timedelta],
-) -> Dict[str, Any]:
-    return {
-        "lease": lease,
-        "image": image,
-        "tags": parse_tags(tags) or None,
-        "user_data": build_user_data(user_data, ssh_keys),
-        "filesystems": list(filesystems) or None,
-        "ephemeral": ephemeral or None,
-        "preemptible": preemptible or None,
-    }
+    show(state, atlas_client(state).instances.get(instance_id))
 
 
 @instances.command("create")
@@ -292,7 +159,7 @@ def create_instance(
     """
     if not name.strip():
         raise click.BadParameter("must not be empty", param_hint="NAME")
-    arguments = _create_arguments(
+    arguments = create_arguments(
         tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image, lease
     )
     if arguments["user_data"] is None:
@@ -312,11 +179,11 @@ def create_instance(
     state.info(f"Created instance {created.id} ({created.name}, {created.type}).")
     if not wait:
         state.info(f"Wait until it is running with: fluidstack atlas instances wait {created.id}")
-        _show(state, created)
+        show(state, created)
         return
     running = _wait(state, created.id, "running", timeout, poll_interval)
     assert running is not None
-    _show(state, running)
+    show(state, running)
 
 
 @instances.command("wait")
@@ -337,7 +204,7 @@ def wait_instance(
     """Wait until an instance reaches a state (default: running)."""
     found = _wait(state, instance_id, until.lower(), timeout, poll_interval)
     if found is not None:
-        _show(state, found)
+        show(state, found)
 
 
 def _action(
@@ -355,9 +222,9 @@ def _action(
     if wait:
         found = _wait(state, instance_id, goal, timeout, poll_interval)
         assert found is not None
-        _show(state, found)
+        show(state, found)
     else:
-        _show(state, atlas.instances.get(instance_id))
+        show(state, atlas.instances.get(instance_id))
 
 
 @instances.command("start")
@@ -386,51 +253,23 @@ def stop_instance(
     _action(state, "stop", instance_id, "stopped", wait, timeout, poll_interval)
 
 
-@instances.command("delete")
-@click.argument(
-    "instance_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete_instances
-)
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--wait", is_flag=True, help="Return only once every instance is gone.")
-@wait_options
-@output_options
-@pass_state
-def delete_instances(
-    state: CliState,
-    instance_ids: Tuple[str, ...],
-    yes: bool,
-    wait: bool,
-    timeout: float,
-    poll_interval: float,
-) -> None:
-    """Delete instances: irreversible, their boot disks are lost. Asks first unless --yes."""
-    from fluidstack.core.errors import ApiError
+def _instances_resource(state: CliState, port_option: Optional[int]) -> Any:
+    return ssh_client(state, port_option).instances
 
-    ids = list(dict.fromkeys(instance_ids))
-    what = f"instance {ids[0]}" if len(ids) == 1 else f"{len(ids)} instances ({', '.join(ids)})"
-    confirm_or_require_yes(
-        state, f"Delete {what}? This cannot be undone.", yes, "nothing was deleted"
-    )
+
+_API = InstanceCommands(instances, complete_instances, _instances_resource, ssh_port=True)
+
+
+def _start_deletion(state: CliState, wait: bool, timeout: float, poll_interval: float) -> Deletion:
     atlas = atlas_client(state)
-    deleted: List[str] = []
-    failed: List[Dict[str, Any]] = []
-    for instance_id in ids:
-        try:
-            atlas.instances.delete(instance_id)
-        except ApiError as exc:
-            failed.append({"id": instance_id, "error": str(exc), "status_code": exc.status_code})
-            click.echo(f"error: {instance_id}: {exc}", err=True)
-            continue
-        deleted.append(instance_id)
-        state.info(f"Deleting instance {instance_id}.")
-    if wait:
-        for instance_id in deleted:
-            # Confirmed: a delete that did not take (or was refused for now) is sent again.
-            _confirm_deleted(state, atlas, instance_id, timeout, poll_interval)
-    if state.output != "table" or state.quiet:
-        state.emit({"deleted": deleted, "failed": failed}, ids=deleted)
-    if failed:
-        click.get_current_context().exit(1)
+
+    def then(deleted: List[str]) -> None:
+        if wait:
+            for instance_id in deleted:
+                # Confirmed: a delete that did not take (or was refused for now) is sent again.
+                _confirm_deleted(state, atlas, instance_id, timeout, poll_interval)
+
+    return Deletion(atlas.instances.delete, "Deleting", then)
 
 
 def _confirm_deleted(
@@ -442,14 +281,21 @@ def _confirm_deleted(
     wait_for(state, instance_id, "deleted", delete, "fluidstack atlas instances")
 
 
-@instances.command("sweep")
-@sweep_options(STATES[:-1])
-@click.option(
-    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Carrying this tag (repeatable)."
+delete_instances = add_delete(
+    _API,
+    "Delete instances: irreversible, their boot disks are lost. Asks first unless --yes.",
+    "Return only once every instance is gone.",
+    _start_deletion,
 )
-@output_options
-@pass_state
-def sweep_instances(state: CliState, /, **options: Any) -> None:
+
+
+def _sweep_of(state: CliState, options: Dict[str, Any]) -> Any:
+    options["tags"] = parse_tags(options["tags"]) or None
+    return atlas_client(state).instances.sweep
+
+
+sweep_instances = add_sweep(
+    _API,
     """List the project's instances in the region that nobody meant to keep; delete
     them with --yes. Every criterion given must hold; at least one is required.
 
@@ -460,75 +306,20 @@ def sweep_instances(state: CliState, /, **options: Any) -> None:
     Examples:
       fluidstack atlas instances sweep --older-than 2d --tag team=ci
       fluidstack atlas instances sweep --expired --watch      # the reaper
-    """
-    options["tags"] = parse_tags(options["tags"]) or None
-    sweep = atlas_client(state).instances.sweep
-    run_sweep(state, sweep, options, "fluidstack atlas instances sweep")
-
-
-@click.command()
-@click.option("--name", metavar="NAME", help="Instance name (default: generated).")
-@click.option(
-    "--region",
-    "regions",
-    multiple=True,
-    metavar="NAME",
-    shell_complete=complete_regions,
-    help="A region to try, in order (repeatable; default: every region).",
-)
-@create_options
-@wait_options
-@output_options
-@pass_state
-def launch(
-    state: CliState,
-    name: Optional[str],
-    regions: Tuple[str, ...],
-    instance_type: str,
-    image: Optional[str],
-    tags: Tuple[str, ...],
-    user_data: Optional[str],
-    ssh_keys: Tuple[str, ...],
-    filesystems: Tuple[str, ...],
-    ephemeral: bool,
-    preemptible: bool,
-    lease: Optional[dt.timedelta],
-    timeout: float,
-    poll_interval: float,
-) -> None:
-    """Run an instance of --type in the first region with capacity for it.
-
-    Reads each region's capacity in turn, creates where the type is available and waits
-    until it runs; an instance that goes out of stock anyway is deleted and the next
-    region tried. The project must exist in the regions tried.
-
-    \b
-    Example:
-      fluidstack atlas launch --type h100-hgx-80gb.8x --region us-east-1 --region eu-north-1
-    """
-    from fluidstack.core.errors import NoCapacityError
-
-    arguments = _create_arguments(
-        tags, user_data, ssh_keys, filesystems, ephemeral, preemptible, image, lease
-    )
-    atlas = atlas_client(state)
-    tried = ", ".join(regions) if regions else "every region"
-    state.info(f"Looking for capacity for {instance_type} in {tried}...")
-    try:
-        instance = atlas.instances.launch(
-            type=instance_type,
-            regions=list(regions) or None,
-            name=name,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            **arguments,
+    """,
+    STATES[:-1],
+    "fluidstack atlas instances sweep",
+    _sweep_of,
+    [
+        click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Carrying this tag (repeatable).",
         )
-    except NoCapacityError as exc:
-        for region, error in exc.attempts:
-            click.echo(f"  {region}: {error.message or error}", err=True)
-        raise CliError(f"no capacity for {instance_type} in {tried}") from exc
-    state.info(f"Instance {instance.id} is running in {instance.region}.")
-    _show(state, instance)
+    ],
+)
 
 
 # -- logging in ----------------------------------------------------------------------------
@@ -552,21 +343,19 @@ def ssh_client(state: CliState, port_option: Optional[int]) -> Any:
     return atlas_client(state).with_options(ssh_port=ssh_port(port_option))
 
 
-@instances.command("ssh")
-@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
-@click.argument("ssh_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SSH ARGS...]")
-@identity_option
-@ssh_port_option
-@click.option("--print", "print_only", is_flag=True, help="Print the ssh command; do not run it.")
-@pass_state
-def ssh_instance(
-    state: CliState,
-    instance_id: str,
-    ssh_args: Tuple[str, ...],
-    identity: Optional[str],
-    ssh_port: Optional[int],
-    print_only: bool,
-) -> None:
+def _ssh_target(state: CliState, instance_id: str, port_option: Optional[int]) -> SshTarget:
+    atlas = ssh_client(state, port_option)
+    instance = atlas.instances.get(instance_id)
+    if not instance.ip:
+        raise CliError(
+            f"instance {instance.id} has no address (state: {instance.state}); wait for it "
+            f"with: fluidstack atlas instances wait {instance.id}"
+        )
+    return SshTarget(Endpoint(str(instance.id), instance.ip, atlas.ssh_port, "ubuntu"), atlas.close)
+
+
+ssh_instance = add_ssh(
+    _API,
     """Connect to an instance with ssh, as ubuntu at its address.
 
     \b
@@ -574,80 +363,8 @@ def ssh_instance(
       fluidstack atlas instances ssh ID
       fluidstack atlas instances ssh ID -- -L 8888:localhost:8888
       FLUIDSTACK_SSH_PORT=2222 fluidstack atlas instances ssh ID     (the emulator)
-    """
-    import os
-    import shlex
-
-    from ..remote import Endpoint, ssh_argv, system_ssh
-
-    atlas = ssh_client(state, ssh_port)
-    instance = atlas.instances.get(instance_id)
-    if not instance.ip:
-        raise CliError(
-            f"instance {instance.id} has no address (state: {instance.state}); wait for it "
-            f"with: fluidstack atlas instances wait {instance.id}"
-        )
-    endpoint = Endpoint(str(instance.id), instance.ip, atlas.ssh_port, "ubuntu")
-    argv = ssh_argv(endpoint, os.path.expanduser(identity) if identity else None, ssh_args)
-    if print_only:
-        click.echo(shlex.join(argv))
-        return
-    system_ssh(state, argv, atlas.close)
-
-
-@instances.command("exec", context_settings={"ignore_unknown_options": True})
-@click.argument("instance_id", metavar="ID", shell_complete=complete_instances)
-@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
-@identity_option
-@ssh_port_option
-@exec_timeout_option
-@pass_state
-def exec_instance(
-    state: CliState,
-    instance_id: str,
-    command: Tuple[str, ...],
-    identity: Optional[str],
-    ssh_port: Optional[int],
-    timeout: Optional[float],
-) -> None:
-    """Run a command on an instance over SSH: its output streams here, and this exits
-    with its exit status (255 when SSH itself fails).
-
-    \b
-    Examples:
-      fluidstack atlas instances exec ID -- nvidia-smi
-      fluidstack atlas instances exec ID -- 'cd work && python train.py'
-    """
-    from ..remote import exec_and_exit, remote_command
-
-    remote_command(command)  # a usage error before anything is sent
-    exec_and_exit(ssh_client(state, ssh_port).instances, instance_id, command, identity, timeout)
-
-
-@instances.command("cp")
-@click.argument("source", metavar="SOURCE")
-@click.argument("destination", metavar="DEST")
-@identity_option
-@ssh_port_option
-@pass_state
-def copy_files(
-    state: CliState,
-    source: str,
-    destination: str,
-    identity: Optional[str],
-    ssh_port: Optional[int],
-) -> None:
-    """Copy files or directories (recursively) to or from an instance, over SFTP.
-    The instance side is ID:PATH; a relative PATH is in ubuntu's home.
-
-    \b
-    Examples:
-      fluidstack atlas instances cp ./data ID:data
-      fluidstack atlas instances cp ID:results ./results
-    """
-    from ..remote import copy_and_report
-
-    def resource() -> Any:
-        return ssh_client(state, ssh_port).instances
-
-    copy_and_report(state, resource, source, destination, identity)
+    """,
+    _ssh_target,
+)
+exec_instance = add_exec(_API, "fluidstack atlas instances", command_first=True)
+copy_files = add_cp(_API, "fluidstack atlas instances", "ubuntu's")

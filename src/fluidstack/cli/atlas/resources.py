@@ -15,7 +15,7 @@ from ..state import (
     output_options,
     pass_state,
 )
-from .instances import parse_tags
+from .creation import parse_tags
 from .session import atlas_client
 
 __all__ = [

@@ -24,18 +24,16 @@ import socket
 import struct
 import tempfile
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-import asyncssh
-
-from fluidstack.emulator.ssh.sessions import (
-    InstanceServer,
-    InstanceSFTPServer,
-    kill_all,
-    run_session,
-)
+from fluidstack.emulator.ssh.machine import Host, Machine
+from fluidstack.emulator.ssh.procs import ProcessTracker
+from fluidstack.emulator.ssh.quiet import asyncssh, quiet_asyncssh_logger
+from fluidstack.emulator.ssh.sessions import InstanceServer, run_session
+from fluidstack.emulator.ssh.sftp import InstanceSFTPServer
 from fluidstack.emulator.ssh.tools import (
     GpuSpec,
     InstanceDisk,
@@ -43,9 +41,6 @@ from fluidstack.emulator.ssh.tools import (
     parse_user_data,
     run_first_boot,
 )
-
-if TYPE_CHECKING:
-    from fluidstack.emulator.runtime import Emulator
 
 __all__ = ["PLATFORM_SSH_HOST", "SshMachines", "atlas_loopback_address"]
 
@@ -56,6 +51,9 @@ PLATFORM_SSH_HOST = "127.0.0.1"
 
 RECONCILE_SECONDS = 0.1
 """Real seconds between two passes of the background task (closing stopped sessions)."""
+
+SERVE_DEADLINE_SECONDS = 10.0
+"""Real seconds within which a listening sshd must be served, else it is reported."""
 
 
 def atlas_loopback_address(seq: int) -> str:
@@ -85,31 +83,6 @@ class Facts:
     fault_path: str
     scope: str
     """The account (platform) or organization (Atlas) id, for scoped fault rules."""
-
-
-@dataclass
-class Machine:
-    """One instance's sshd and disk."""
-
-    api: str
-    instance_id: str
-    host: str
-    port: int
-    disk: InstanceDisk
-    host_key: asyncssh.SSHKey
-    sock: Optional[socket.socket]
-    server: Optional[asyncio.AbstractServer] = None
-    options: Optional[asyncssh.SSHServerConnectionOptions] = None
-    connections: Set[asyncssh.SSHServerConnection] = field(default_factory=set)
-    pids: Set[int] = field(default_factory=set)
-    """Process groups of its sessions (ended when it stops)."""
-    boot: Optional[float] = None
-    """``running_since`` of the boot this machine was prepared for."""
-    ready_at: float = 0.0
-    """Simulated time from which sshd answers, in the current boot."""
-    closed: bool = False
-    tasks: Set[asyncio.Task[None]] = field(default_factory=set)
-    """Background work (the first boot), referenced so that it is not collected."""
 
 
 def _log_failure(done: concurrent.futures.Future[None], machine: Machine) -> None:
@@ -142,8 +115,11 @@ class SshMachines:
     removed by :meth:`close`, a given one (next to ``--db``) is kept with the state.
     """
 
-    def __init__(self, emulator: Emulator, root: Optional[Path], atlas_port: int) -> None:
+    def __init__(self, emulator: Host, root: Optional[Path], atlas_port: int) -> None:
+        quiet_asyncssh_logger()  # no INFO line per connection unless --log-level debug
         self._emulator = emulator
+        self.processes = ProcessTracker()
+        """Every instance's processes (see :mod:`fluidstack.emulator.ssh.procs`)."""
         self._temporary = root is None
         self.root = (
             Path(tempfile.mkdtemp(prefix="fluidstack-emulator-ssh-")) if root is None else root
@@ -198,9 +174,21 @@ class SshMachines:
             elif facts.running_since is not None:
                 if machine.boot != facts.running_since:
                     self._boot(machine, facts)
-            elif machine.connections or machine.pids:
-                # Stopped (or stopping): its sshd and sessions go with it.
+            elif machine.connections or machine.procs is not None:
+                # Stopped (or stopping): its sshd, sessions and processes go with it.
                 self._close_sessions(machine)
+            self._watch(machine)
+
+    def _watch(self, machine: Machine) -> None:
+        """A watchdog: a socket that listens but is not served (connections would queue
+        unanswered, as in issue 28) is reported, once."""
+        if machine.server is not None or machine.sock is None or machine.closed:
+            return
+        if 0 < machine.listening_since < time.monotonic() - SERVE_DEADLINE_SECONDS:
+            machine.listening_since = 0.0  # reported
+            logger.error("instance %s: its sshd on %s:%s listens but has not been served "
+                         "for %ss: connections queue unanswered", machine.instance_id,
+                         machine.host, machine.port, SERVE_DEADLINE_SECONDS)  # fmt: skip
 
     # -- hooks called by the APIs' states (any thread, under the emulator's lock) -------
 
@@ -247,16 +235,21 @@ class SshMachines:
                 self._discard(machine, remove_disk=True)
 
     def close(self) -> None:
-        """Stop every sshd and the loop; remove the directories unless kept with --db."""
+        """Stop every sshd and the loop, end every process of every instance (before
+        returning); remove the directories unless kept with --db."""
         with self._mutex:
             machines = list(self._machines.values())
             self._machines.clear()
         for machine in machines:
-            self._discard(machine, remove_disk=self._temporary)
+            self._discard(machine, remove_disk=False)
+        self.processes.close()
         if self._loop.is_running():
 
             async def stop() -> None:
                 self._reconciler.cancel()
+                for machine in machines:  # first boots still being waited for
+                    for task in machine.tasks:
+                        task.cancel()
                 await asyncio.sleep(0)
                 self._loop.stop()
 
@@ -295,7 +288,8 @@ class SshMachines:
             sock.close()
             sock = None
             self._warn_bind(host, port, exc)
-        machine = Machine(api, instance_id, host, port, disk, host_key, sock)
+        machine = Machine(api, instance_id, host, port, disk, host_key, sock, self.processes)
+        machine.listening_since = time.monotonic()
         self._machines[(api, instance_id)] = machine
         if sock is not None:
             # Connections queue in the kernel from here on; the loop serves them soon.
@@ -334,7 +328,9 @@ class SshMachines:
     async def _serve(self, machine: Machine) -> None:
         if machine.closed or machine.sock is None:
             return
-        machine.options = await asyncssh.SSHServerConnectionOptions.construct(
+        # Built here, not with ``construct`` (which waits for a thread of the loop's
+        # default executor): a full executor must never leave a socket unserved.
+        machine.options = asyncssh.SSHServerConnectionOptions(
             server_factory=lambda: InstanceServer(machine),
             server_host_keys=[machine.host_key],
             process_factory=lambda process: run_session(machine, process),
@@ -370,6 +366,9 @@ class SshMachines:
         """A new running period: re-arm sshd, wipe an ephemeral disk, run the first boot."""
         since = facts.running_since
         assert since is not None
+        # What the previous boot left running ends (a stop and a start may both have
+        # happened between two passes of the reconciler).
+        machine.end_processes()
         disk = machine.disk
         machine.boot = since
         recorded = disk.recorded_boot()
@@ -389,30 +388,37 @@ class SshMachines:
         data = parse_user_data(facts.user_data)
         disk.write_authorized_keys(facts.keys + data.authorized_keys)
         script = disk.first_boot_script(data)
-        process = run_first_boot(disk, script, machine.instance_id)
+        procs = machine.processes()
+        process = run_first_boot(disk, script, machine.instance_id, procs.env, procs.join)
         if process is not None:
-            machine.pids.add(process.pid)
+            procs.pgids.add(process.pid)
 
             async def finished() -> None:
-                code = await asyncio.get_running_loop().run_in_executor(None, process.wait)
+                # Polled, not waited for in an executor thread: user data that runs for
+                # hours must not hold one of the few threads asyncssh needs (issue 28).
+                while process.poll() is None:  # noqa: ASYNC110 - a Popen, no event to await
+                    await asyncio.sleep(RECONCILE_SECONDS)
+                code = process.returncode
                 if not machine.closed:
                     with contextlib.suppress(OSError):
                         disk.finish_boot(code)
 
-            machine.tasks.add(self._loop.create_task(finished()))
+            task = self._loop.create_task(finished())
+            machine.tasks.add(task)
+            task.add_done_callback(machine.tasks.discard)
 
     def _close_sessions(self, machine: Machine) -> None:
         for conn in list(machine.connections):
             conn.close()
         machine.connections.clear()
-        kill_all(machine.pids)
+        machine.end_processes()
 
     def _discard(self, machine: Machine, remove_disk: bool) -> None:
         with self._mutex:
             if self._machines.get((machine.api, machine.instance_id)) is machine:
                 del self._machines[(machine.api, machine.instance_id)]
         machine.closed = True
-        kill_all(machine.pids)
+        machine.end_processes()
 
         def close() -> None:
             for conn in list(machine.connections):

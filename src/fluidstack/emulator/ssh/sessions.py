@@ -1,5 +1,6 @@
 """One SSH connection to an emulated instance: authentication, commands, shells with a
-pty, SFTP/scp and local port forwarding (asyncssh's server side)."""
+pty and local port forwarding (asyncssh's server side). SFTP and scp are in
+:mod:`fluidstack.emulator.ssh.sftp` (``InstanceSFTPServer`` is still importable from here)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,16 @@ import ipaddress
 import logging
 import os
 import pty
-import signal
 import struct
 import termios
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
-import asyncssh
-
-from fluidstack.emulator.ssh.tools import USERNAME, InstanceDisk, shell
+from fluidstack.emulator.ssh.quiet import asyncssh
+from fluidstack.emulator.ssh.sftp import InstanceSFTPServer
+from fluidstack.emulator.ssh.tools import USERNAME, shell
 
 if TYPE_CHECKING:
-    from fluidstack.emulator.ssh.machines import Machine
+    from fluidstack.emulator.ssh.machine import Machine
 
 __all__ = ["InstanceSFTPServer", "InstanceServer", "run_session"]
 
@@ -85,28 +85,6 @@ class InstanceServer(asyncssh.SSHServer):
         return False
 
 
-class InstanceSFTPServer(asyncssh.SFTPServer):
-    """SFTP (and scp) confined to the instance's root; relative paths start at ``$HOME``."""
-
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], disk: InstanceDisk) -> None:
-        self._disk = disk
-        super().__init__(chan, chroot=str(disk.root).encode())
-
-    def map_path(self, path: bytes) -> bytes:
-        if not path.startswith(b"/"):
-            home = b"/home/" + USERNAME.encode()
-            path = home + (b"/" + path if path and path != b"." else b"")
-        return super().map_path(path)
-
-    def exit(self) -> None:
-        # OpenSSH's sftp-server exits 0 when the client is done, and scp (SFTP mode since
-        # OpenSSH 9) fails without that exit status; asyncssh sends none by itself.
-        super().exit()
-        channel = self.channel
-        if not channel.is_closing():
-            channel.exit(0)
-
-
 def _set_winsize(fd: int, size: Any) -> None:
     width, height, pixwidth, pixheight = size
     if width and height:
@@ -122,6 +100,7 @@ async def run_session(machine: Machine, process: asyncssh.SSHServerProcess[bytes
     argv = [shell(), "-c", command] if command is not None else [shell(), "-l"]
     env = disk.env(machine.instance_id, term)
     env.update(_connection_env(process))
+    env.update(machine.processes().env)
     try:
         if term:
             status = await _run_with_pty(machine, process, argv, env)
@@ -186,8 +165,10 @@ async def _run_with_pipes(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=machine.processes().join,
     )
-    machine.pids.add(proc.pid)
+    procs = machine.processes()
+    procs.pgids.add(proc.pid)
     feeder = asyncio.ensure_future(_copy_in(process, proc.stdin))  # type: ignore[arg-type]
     try:
         # Both outputs are drained before the exit status is sent: nothing printed is lost.
@@ -198,7 +179,7 @@ async def _run_with_pipes(
         return _exit_code(await proc.wait())
     finally:
         feeder.cancel()
-        _forget_if_empty(machine.pids, proc.pid)
+        _forget_if_empty(procs.pgids, proc.pid)
 
 
 async def _run_with_pty(
@@ -211,8 +192,11 @@ async def _run_with_pty(
     size = process.term_size
     _set_winsize(slave, size)
 
+    join = machine.processes().join
+
     def controlling_tty() -> None:  # in the child, after setsid: the pty becomes its tty
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        join()
 
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -227,7 +211,8 @@ async def _run_with_pty(
         )
     finally:
         os.close(slave)
-    machine.pids.add(proc.pid)
+    procs = machine.processes()
+    procs.pgids.add(proc.pid)
     loop = asyncio.get_running_loop()
     done = loop.create_future()
 
@@ -274,7 +259,7 @@ async def _run_with_pty(
         exited.cancel()
         loop.remove_reader(master)
         os.close(master)
-        _forget_if_empty(machine.pids, proc.pid)
+        _forget_if_empty(procs.pgids, proc.pid)
 
 
 def _drain(master: int, process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -290,22 +275,10 @@ def _drain(master: int, process: asyncssh.SSHServerProcess[bytes]) -> None:
         process.stdout.write(data)
 
 
-def _forget_if_empty(pids: Set[int], pgid: int) -> None:
+def _forget_if_empty(pgids: Set[int], pgid: int) -> None:
     # A session's process group outlives it when it left something running (``nohup
     # jupyter &``), as under a real sshd; it is ended only when the instance stops.
     try:
         os.killpg(pgid, 0)
     except OSError:
-        pids.discard(pgid)
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def kill_all(pids: Set[int]) -> None:
-    """End every process of the instance's sessions (it stopped, or is gone)."""
-    for pid in list(pids):
-        _kill_group(pid)
-    pids.clear()
+        pgids.discard(pgid)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 __all__ = [
     "USERNAME",
@@ -265,9 +265,14 @@ class InstanceDisk:
 
 
 def run_first_boot(
-    disk: InstanceDisk, script: Optional[Path], instance_id: str
+    disk: InstanceDisk,
+    script: Optional[Path],
+    instance_id: str,
+    extra_env: Optional[Dict[str, str]] = None,
+    preexec: Optional[Callable[[], None]] = None,
 ) -> subprocess.Popen[bytes] | None:
-    """Start the first boot's script, its output appended to the cloud-init log."""
+    """Start the first boot's script, its output appended to the cloud-init log;
+    ``extra_env`` and ``preexec`` make it (and all it starts) the instance's."""
     if script is None:
         disk.finish_boot(0)
         return None
@@ -276,11 +281,12 @@ def run_first_boot(
         return subprocess.Popen(
             [str(script)],
             cwd=str(disk.home),
-            env=disk.env(instance_id),
+            env={**disk.env(instance_id), **(extra_env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=preexec,
         )
 
 

@@ -1,0 +1,81 @@
+"""One emulated instance as its sshd sees it (:class:`Machine`), and what the SSH side
+needs of the emulator that runs it (:class:`Host`).
+
+Kept apart from ``machines`` (the server) so that sessions and the server both depend
+on this, and nothing here depends on the emulator's runtime: no import circle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+from typing import Any, ContextManager, Optional, Protocol, Set
+
+from fluidstack.emulator.ssh.procs import BootProcesses, ProcessTracker
+from fluidstack.emulator.ssh.quiet import asyncssh
+from fluidstack.emulator.ssh.tools import InstanceDisk
+
+__all__ = ["Host", "Machine"]
+
+
+class Host(Protocol):
+    """The emulator as :class:`~fluidstack.emulator.ssh.machines.SshMachines` reads it
+    (``fluidstack.emulator.runtime.Emulator`` is one)."""
+
+    @property
+    def lock(self) -> ContextManager[Any]: ...
+
+    @property
+    def clock(self) -> Any: ...
+
+    @property
+    def faults(self) -> Any: ...
+
+    @property
+    def platform(self) -> Any: ...
+
+    @property
+    def atlas(self) -> Any: ...
+
+
+@dataclass
+class Machine:
+    """One instance's sshd, disk and processes."""
+
+    api: str
+    instance_id: str
+    host: str
+    port: int
+    disk: InstanceDisk
+    host_key: asyncssh.SSHKey
+    sock: Optional[socket.socket]
+    tracker: ProcessTracker
+    server: Optional[asyncio.AbstractServer] = None
+    options: Optional[asyncssh.SSHServerConnectionOptions] = None
+    connections: Set[asyncssh.SSHServerConnection] = field(default_factory=set)
+    procs: Optional[BootProcesses] = None
+    """The current boot's processes (``None`` until one is started)."""
+    boot: Optional[float] = None
+    """``running_since`` of the boot this machine was prepared for."""
+    ready_at: float = 0.0
+    """Simulated time from which sshd answers, in the current boot."""
+    listening_since: float = 0.0
+    """Real (monotonic) time its socket started listening, for the watchdog."""
+    closed: bool = False
+    tasks: Set[asyncio.Task[None]] = field(default_factory=set)
+    """Background work (the first boot), referenced so that it is not collected."""
+
+    def processes(self) -> BootProcesses:
+        """The current boot's processes, where every new process of the instance goes."""
+        if self.procs is None:
+            self.procs = self.tracker.boot(self.instance_id)
+        return self.procs
+
+    def end_processes(self, wait: bool = False) -> None:
+        """The machine stops (or goes): every process of its boot ends (``SIGTERM``,
+        then ``SIGKILL``), in the background unless ``wait``. What starts later
+        belongs to a new boot."""
+        procs, self.procs = self.procs, None
+        if procs is not None:
+            self.tracker.end(procs, wait=wait)
