@@ -143,3 +143,21 @@ def test_the_last_admin_cannot_be_removed_or_demoted(
 def test_client_credentials_act_as_admin(admin: Caller) -> None:
     answer = admin.call("POST", MANAGEMENT + "/invitations", {"email": "a@example.com"})
     assert answer.status_code == 201
+
+
+def test_cluster_and_node_pool_writes_follow_the_same_roles(
+    emulator: EmulatorHandle, admin: Caller
+) -> None:
+    # The Infrastructure API's cluster routes are registered like every other route, so
+    # the one role check covers them too.
+    viewer = user(emulator, "kim@example.com")
+    me = member_id(admin, "kim@example.com")
+    assert admin.call("PATCH", f"{MANAGEMENT}/members/{me}", {"role": "viewer"}).status_code == 200
+    project = admin.call("POST", REGION + "/projects", {"name": "k8s"}).json()["id"]
+    for caller in (viewer, admin):
+        caller.http.headers["x-project-id"] = project
+    before = admin.get(REGION + "/kubernetes/clusters")
+    for kind in ("kubernetes", "slurm"):
+        refused(viewer.call("POST", f"{REGION}/{kind}/clusters", {"name": "mine"}))
+    assert admin.get(REGION + "/kubernetes/clusters") == before
+    assert viewer.get(REGION + "/kubernetes/clusters") == before  # reads still work
