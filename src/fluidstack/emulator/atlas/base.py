@@ -25,6 +25,7 @@ from fluidstack.emulator.atlas.records import (
     Instance,
     Invitation,
     Member,
+    NodePool,
     Organization,
     Project,
     ProvisioningFailure,
@@ -98,6 +99,8 @@ class AtlasBase(JournaledState):
         self.filesystems: Dict[str, Filesystem] = {}
         self.instances: Dict[str, Instance] = {}
         self.clusters: Dict[str, Cluster] = {}
+        self.node_pools: Dict[str, NodePool] = {}
+        """Node pools made through the regional API (see ``orchestrators.py``)."""
         self.failures: List[ProvisioningFailure] = []
         self.regions: Dict[str, Region] = {}
         for index, name in enumerate(self.region_names):
@@ -141,6 +144,9 @@ class AtlasBase(JournaledState):
         if "clock" in meta:
             self.clock.restore(meta["clock"])
         self.seq = int(meta.get("seq", {}).get("seq", 0))
+        key = meta.get("signing-key", {}).get("key")
+        if isinstance(key, str) and key != self._signing_key:  # a restored snapshot's
+            self._signing_key, self.signer = key, TokenSigner(key)
         self.failures = [
             ProvisioningFailure(str(r), t, int(n)) for r, t, n in meta.get("failures", [])
         ]
@@ -175,6 +181,9 @@ class AtlasBase(JournaledState):
         for raw in data.get("cluster", {}).values():
             cluster = Cluster(**raw)
             self.clusters[cluster.id] = cluster
+        for raw in data.get("nodepool", {}).values():
+            pool = NodePool(**raw)
+            self.node_pools[pool.id] = pool
         # Clients given now on the command line must work even with an older database.
         for client_id, secret in self.settings.effective_atlas_clients:
             existing = self.orgs.get(self.orgs_by_client.get(client_id, ""))
