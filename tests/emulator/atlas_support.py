@@ -64,6 +64,7 @@ OAUTH_ERROR_SCHEMA = {
                 "unsupported_grant_type",
                 "access_denied",
                 "invalid_grant",
+                "too_many_attempts",
             ]
         },
         "error_description": {"type": "string"},

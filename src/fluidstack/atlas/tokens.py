@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from ..core.config import Secret
 from ..core.endpoint import Endpoint
-from ..core.errors import ApiError, TokenError
+from ..core.errors import ApiError, TokenError, TokenRateLimitError
 
 __all__ = [
     "TOKEN",
@@ -169,6 +169,18 @@ def token_error(url: str, error: ApiError) -> TokenError:
         reason = code + (f" ({description})" if description else "")
         if code in ("invalid_client", "access_denied", "unauthorized_client"):
             reason += ": check the client id and secret"
+    if error.status_code == 429:
+        # Already retried as long as the budget allowed; raised as the API's 429s are,
+        # with the answer's headers (its Retry-After).
+        limited = TokenRateLimitError(
+            f"the token endpoint {url} gave no access token: {reason}",
+            url=url,
+            error=code,
+            error_description=description,
+            status_code=429,
+        )
+        limited.headers = dict(error.headers)
+        return limited
     return TokenError(
         f"the token endpoint {url} gave no access token: {reason}",
         url=url,

@@ -40,6 +40,7 @@ __all__ = [
     "ResponseValidationError",
     "SpendLimitError",
     "TokenError",
+    "TokenRateLimitError",
     "UnknownRegionError",
     "UnprocessableEntityError",
     "ValidationErrorItem",
@@ -322,6 +323,35 @@ class UnprocessableEntityError(ApiError):
 
 class RateLimitError(ApiError):
     """429: too many requests. Retried automatically, honouring ``Retry-After``."""
+
+
+class TokenRateLimitError(TokenError, RateLimitError):
+    """429 from the token endpoint (e.g. a lock-out after repeated wrong secrets), still
+    there after the retries: both a :class:`TokenError` and a :class:`RateLimitError`, so
+    code that handles the API's 429s handles this one too. ``headers`` holds the answer's
+    (its ``Retry-After``)."""
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_token_rate_limit, (*super().__reduce__()[1], self.headers))
+
+
+def _rebuild_token_rate_limit(
+    message: str,
+    url: str,
+    error: Optional[str],
+    error_description: Optional[str],
+    status_code: Optional[int],
+    headers: Mapping[str, str],
+) -> TokenRateLimitError:
+    rebuilt = TokenRateLimitError(
+        message,
+        url=url,
+        error=error,
+        error_description=error_description,
+        status_code=status_code,
+    )
+    rebuilt.headers = dict(headers)
+    return rebuilt
 
 
 class InternalServerError(ApiError):

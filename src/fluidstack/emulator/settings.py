@@ -128,6 +128,15 @@ class EmulatorSettings:
     empty means the development user ``dev@emulator.local`` with a random password.
     Left out of the repr: it holds passwords."""
 
+    auth_attempt_limit: int = 10
+    """Failed logins of one client id or e-mail allowed per ``auth_attempt_window`` at
+    ``/oauth/token`` and ``/authorize`` before 429 (an address: ten times as many); 0 turns
+    the throttle off (see :mod:`fluidstack.emulator.throttle`)."""
+    auth_attempt_window: float = 60.0
+    """The throttle's window, and the length of a lock-out, in real seconds."""
+    atlas_max_projects: int = 100
+    """Projects one Atlas organization may hold at once (inferred; 0: no limit)."""
+
     ssh: bool = False
     """Every running instance answers SSH on loopback (needs the ``[ssh]`` extra)."""
     ssh_port: int = 2222
@@ -177,6 +186,10 @@ class EmulatorSettings:
             raise ValueError("the same Atlas region was given twice")
         if not self.token_ttl > 0:
             raise ValueError(f"token_ttl must be positive, got {self.token_ttl}")
+        if self.auth_attempt_limit < 0 or not self.auth_attempt_window > 0:
+            raise ValueError("auth attempts must be N >= 0 per a positive number of seconds")
+        if self.atlas_max_projects < 0:
+            raise ValueError(f"atlas_max_projects must be >= 0, got {self.atlas_max_projects}")
         if not self.header_timeout > 0:
             raise ValueError(f"header_timeout must be positive, got {self.header_timeout}")
         if self.max_connections < 1:

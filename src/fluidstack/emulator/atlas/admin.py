@@ -19,6 +19,7 @@ class AdminMixin(AtlasBase):
         with self.lock:
             if client_id is None:
                 self._empty()
+                self.guesses.reset()
                 self._bootstrap()
                 self._commit(clear=True)
                 if self.ssh is not None:

@@ -42,6 +42,7 @@ from fluidstack.emulator.responses import ApiError
 from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.ssh.hooks import SshHooks
 from fluidstack.emulator.store import Store
+from fluidstack.emulator.throttle import GuessThrottle
 
 __all__ = ["TABLE", "AtlasBase"]
 
@@ -70,6 +71,8 @@ class AtlasBase(JournaledState):
         self.region_names: List[str] = list(settings.effective_atlas_regions)
         self.logins = Logins(self)
         """Users, their authorization codes and refresh tokens (browser login)."""
+        self.guesses = GuessThrottle(settings.auth_attempt_limit, settings.auth_attempt_window)
+        """Failed logins, counted to lock out guessers (:mod:`~fluidstack.emulator.throttle`)."""
         self._empty()
         loaded = self._load_stored()
         key = loaded.get("meta", {}).get("signing-key", {}).get("key")

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from fluidstack.emulator.atlas.limits import check_tag_bounds
 from fluidstack.emulator.atlas.state import AtlasState, Organization, Project, Region
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError
@@ -137,6 +138,7 @@ def field_tags(data: Dict[str, Any]) -> Dict[str, str]:
     tags = data.get("tags", {})
     if not isinstance(tags, dict):
         raise ApiError(400, "'tags' must be an object of strings")
+    check_tag_bounds(tags)
     for key, value in tags.items():
         if not TAG_KEY.match(key):
             raise ApiError(

@@ -40,6 +40,7 @@ from fluidstack.emulator.atlas.roles import check_role, role_of
 from fluidstack.emulator.atlas.state import AtlasState, Organization, Region
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError, Message, Receive, Scope, Send
+from fluidstack.emulator.throttle import Throttled, remote_address
 
 __all__ = [
     "ATLAS_ORG_KEY",
@@ -134,6 +135,7 @@ class AtlasApp:
                 headers,
                 b"".join(chunks),
                 _base_url(scope, headers),
+                remote_address(scope.get("client")),
             )
             page_headers = [*page.headers]
             if page.status != 302:
@@ -148,6 +150,9 @@ class AtlasApp:
         except ApiError as exc:
             status, body = exc.status, dumps({"message": exc.message})
             extra = [(k.encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+        except Throttled as exc:
+            status, extra = 429, [*NO_STORE, exc.header]
+            body = dumps({"error": "too_many_attempts", "error_description": str(exc)})
         except OAuthError as exc:
             status = exc.status
             body = dumps({"error": exc.error, "error_description": exc.description})
@@ -177,7 +182,13 @@ class AtlasApp:
         if path == TOKEN_PATH:
             if method != "POST":
                 raise ApiError(405, "Method not allowed", {"allow": "POST"})
-            token = issue_token(self.state, headers, body, _base_url(scope, headers))
+            token = issue_token(
+                self.state,
+                headers,
+                body,
+                _base_url(scope, headers),
+                remote_address(scope.get("client")),
+            )
             return 200, token, list(NO_STORE)
         org = scope.get(ATLAS_ORG_KEY)
         if not isinstance(org, Organization):  # the middleware answers 401 before this
