@@ -5,7 +5,7 @@ with the project it is about."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Mapping, Optional, TypeVar
 from urllib.parse import urlsplit
 
 from ...core._async._io import new_lock
@@ -20,9 +20,10 @@ from ...core.errors import (
 )
 from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
-from .. import endpoints as api
 from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root
-from ..types import Instance, Region
+
+if TYPE_CHECKING:  # the models load with the first call, not with ``import``
+    from ..types import Region
 
 __all__ = ["AsyncRegionDirectory", "AsyncScope"]
 
@@ -56,6 +57,8 @@ class AsyncRegionDirectory:
 
     async def fetch(self, request_options: Optional[RequestOptions] = None) -> List[Region]:
         """Ask the management API (always), and remember the answer."""
+        from .. import endpoints as api
+
         regions = await self._pipeline.call(api.REGIONS, request_options=request_options)
         self._regions = regions
         self._roots = {}
@@ -126,6 +129,8 @@ class AsyncRegionDirectory:
 
 def _stamp_region(result: Any, region: str) -> None:
     """Say on each instance which region described it (its API does not)."""
+    from ..types import Instance  # loaded already: ``result`` was parsed with it
+
     for item in result if isinstance(result, list) else (result,):
         if isinstance(item, Instance):
             # Straight into the model's dict: pydantic's __setattr__ cost 9 us per

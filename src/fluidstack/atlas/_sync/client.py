@@ -32,12 +32,12 @@ from ..settings import (
     check_project_id,
     resolve_settings,
 )
-from ..spend import Prices, spend_settings
 from ..tokens import IssuedToken
 from .auth import TokenAuth
 from .scope import RegionDirectory, Scope
 
 if TYPE_CHECKING:
+    from ..spend import Prices
     from .catalog import (
         CapabilitiesResource,
         CapacityResource,
@@ -154,6 +154,8 @@ class Atlas:
         max_hourly_spend: Union[Decimal, int, float, str, None] = None,
         prices: Optional[Prices] = None,
     ) -> None:
+        from ..spend import spend_settings  # the spend rules load when a client is made
+
         limit, table = spend_settings(max_hourly_spend, prices)
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()

@@ -6,7 +6,7 @@ with the project it is about."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, TypeVar
 from urllib.parse import urlsplit
 
 from ...core._sync._io import new_lock
@@ -21,9 +21,10 @@ from ...core.errors import (
 )
 from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
-from .. import endpoints as api
 from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root
-from ..types import Instance, Region
+
+if TYPE_CHECKING:  # the models load with the first call, not with ``import``
+    from ..types import Region
 
 __all__ = ["RegionDirectory", "Scope"]
 
@@ -57,6 +58,8 @@ class RegionDirectory:
 
     def fetch(self, request_options: Optional[RequestOptions] = None) -> List[Region]:
         """Ask the management API (always), and remember the answer."""
+        from .. import endpoints as api
+
         regions = self._pipeline.call(api.REGIONS, request_options=request_options)
         self._regions = regions
         self._roots = {}
@@ -127,6 +130,8 @@ class RegionDirectory:
 
 def _stamp_region(result: Any, region: str) -> None:
     """Say on each instance which region described it (its API does not)."""
+    from ..types import Instance  # loaded already: ``result`` was parsed with it
+
     for item in result if isinstance(result, list) else (result,):
         if isinstance(item, Instance):
             # Straight into the model's dict: pydantic's __setattr__ cost 9 us per
