@@ -248,6 +248,7 @@ class AioHttpClient(httpx.AsyncClient):
     ) -> None:
         if kwargs.get("http2"):
             raise ValueError("AioHttpClient speaks HTTP/1.1 only; leave http2 unset")
+        self._opened = False
         self.closed_by_sdk_client = not shared
         """Whether the SDK client it is given closes it (``shared=False``)."""
         super().__init__(timeout=timeout, **kwargs)
@@ -270,7 +271,9 @@ class AioHttpClient(httpx.AsyncClient):
             or follow_redirects is not False
             or request.url.userinfo
             or self.is_closed
+            or not self._opened  # httpx's send marks the client open: the first goes there
         ):
+            self._opened = True
             return await super().send(
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
