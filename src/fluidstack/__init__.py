@@ -73,9 +73,9 @@ if TYPE_CHECKING:
 
 _LAZY: Dict[str, str] = {
     "AioHttpClient": "fluidstack.core.aiohttp_client",
-    "AsyncFluidStack": "fluidstack.platform.client",
-    "FluidStack": "fluidstack.platform.client",
-    "FluidStackEnvironment": "fluidstack.platform.client",
+    "AsyncFluidStack": "fluidstack.platform._async.client",
+    "FluidStack": "fluidstack.platform._sync.client",
+    "FluidStackEnvironment": "fluidstack.core.config",
     **dict.fromkeys(
         (
             "ApiConnectionError",

@@ -118,8 +118,8 @@ _TYPES = (
     "SlurmNodePool",
 )
 _LAZY: Dict[str, str] = {
-    "Atlas": "fluidstack.atlas.client",
-    "AsyncAtlas": "fluidstack.atlas.client",
+    "Atlas": "fluidstack.atlas._sync.client",
+    "AsyncAtlas": "fluidstack.atlas._async.client",
     "IssuedToken": "fluidstack.atlas.tokens",
     **dict.fromkeys(_ERRORS, "fluidstack.core"),
     **dict.fromkeys(_TYPES, "fluidstack.atlas.types"),

@@ -122,6 +122,39 @@ def test_the_token_is_reused_and_refreshed_when_it_expires(
     assert stored(home)["token"] != old  # the new one is kept for the next command
 
 
+def test_a_command_with_a_kept_token_sends_one_request(
+    atlas_fs: Fs, emulator: EmulatorHandle, home: Home
+) -> None:
+    # The region's URL is kept with the token (0600): the next command neither asks for
+    # a token nor for the region list (issue 24).
+    atlas_fs("atlas", "instances", "list")
+    assert "eu-north-1" in stored(home)["region_urls"]
+    assert stat.S_IMODE(os.stat(home.config_file).st_mode) == 0o600
+    mark = len(emulator.journal())
+    atlas_fs("atlas", "instances", "list")
+    sent = [(e["method"], e["path"]) for e in emulator.journal()[mark:]]
+    assert sent == [("GET", "/regions/eu-north-1/api/v1alpha1/instances")]
+
+
+def test_a_kept_region_url_that_moved_is_looked_up_again(
+    atlas_fs: Fs, emulator: EmulatorHandle, home: Home
+) -> None:
+    from fluidstack.cli.config import save_profile
+
+    atlas_fs("atlas", "instances", "list")
+    moved = {**stored(home)["region_urls"], "eu-north-1": emulator.base_url + "/regions/gone"}
+    save_profile(home.config_file, "default", {"region_urls": moved}, section="atlas")
+    mark = len(emulator.journal())
+    atlas_fs("atlas", "instances", "list")
+    sent = [(e["method"], e["path"]) for e in emulator.journal()[mark:]]
+    assert sent == [
+        ("GET", "/regions/gone/api/v1alpha1/instances"),
+        ("GET", "/api/v1alpha1/regions"),
+        ("GET", "/regions/eu-north-1/api/v1alpha1/instances"),
+    ]
+    assert stored(home)["region_urls"]["eu-north-1"] == emulator.base_url + "/regions/eu-north-1"
+
+
 def test_use_checks_region_and_project(atlas_fs: Fs, home: Home) -> None:
     result = atlas_fs("atlas", "use", "--region", "mars-1", expect=2)
     assert "no region named 'mars-1'; the regions are: eu-north-1, us-east-1" in result.stderr

@@ -13,7 +13,6 @@ from ...core.errors import ApiError, MissingCredentialsError, RedirectRefusedErr
 from ...core.raw import side_calls
 from ..settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_TOKEN, AtlasSettings
 from ..tokens import (
-    TOKEN,
     CachedToken,
     IssuedToken,
     client_credentials_form,
@@ -149,6 +148,8 @@ class AsyncTokenAuth:
             return await self._request(form)
 
     async def _request(self, form: Mapping[str, str]) -> IssuedToken:
+        from ..token_endpoint import TOKEN  # pydantic: with the first token, not the import
+
         try:
             with side_calls():
                 answer = await self._pipeline.call(TOKEN, form=form, base_url=self._token_url)

@@ -14,7 +14,6 @@ from ...core.errors import ApiError, MissingCredentialsError, RedirectRefusedErr
 from ...core.raw import side_calls
 from ..settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_TOKEN, AtlasSettings
 from ..tokens import (
-    TOKEN,
     CachedToken,
     IssuedToken,
     client_credentials_form,
@@ -150,6 +149,8 @@ class TokenAuth:
             return self._request(form)
 
     def _request(self, form: Mapping[str, str]) -> IssuedToken:
+        from ..token_endpoint import TOKEN  # pydantic: with the first token, not the import
+
         try:
             with side_calls():
                 answer = self._pipeline.call(TOKEN, form=form, base_url=self._token_url)
