@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .client import AsyncAtlas, Atlas
     from .tokens import IssuedToken
     from .types import (
+        Accelerator,
         Capacity,
         Cluster,
         ClusterHealth,
@@ -48,14 +49,20 @@ if TYPE_CHECKING:
         InstanceType,
         Invitation,
         KubernetesCluster,
+        KubernetesNode,
         KubernetesNodePool,
         MemberRole,
+        NodeCondition,
+        NodeState,
+        NodeTaint,
         Organization,
         OrganizationMember,
         Project,
         ProjectState,
         Region,
         SlurmCluster,
+        SlurmLoginNode,
+        SlurmNode,
         SlurmNodePool,
         SSHKey,
     )
@@ -78,6 +85,7 @@ _ERRORS = (
     "WaitTimeoutError",
 )
 _TYPES = (
+    "Accelerator",
     "Capacity",
     "Cluster",
     "ClusterHealth",
@@ -90,8 +98,12 @@ _TYPES = (
     "InstanceType",
     "Invitation",
     "KubernetesCluster",
+    "KubernetesNode",
     "KubernetesNodePool",
     "MemberRole",
+    "NodeCondition",
+    "NodeState",
+    "NodeTaint",
     "Organization",
     "OrganizationMember",
     "Project",
@@ -99,6 +111,8 @@ _TYPES = (
     "Region",
     "SSHKey",
     "SlurmCluster",
+    "SlurmLoginNode",
+    "SlurmNode",
     "SlurmNodePool",
 )
 _LAZY: Dict[str, str] = {
@@ -110,6 +124,7 @@ _LAZY: Dict[str, str] = {
 }
 
 __all__ = [
+    "Accelerator",
     "ApiError",
     "AsyncAtlas",
     "Atlas",
@@ -129,12 +144,16 @@ __all__ = [
     "Invitation",
     "IssuedToken",
     "KubernetesCluster",
+    "KubernetesNode",
     "KubernetesNodePool",
     "MemberRole",
     "MissingCredentialsError",
     "MissingProjectError",
     "MissingRegionError",
     "NoCapacityError",
+    "NodeCondition",
+    "NodeState",
+    "NodeTaint",
     "NotFoundError",
     "NotSupportedError",
     "Organization",
@@ -145,6 +164,8 @@ __all__ = [
     "Region",
     "SSHKey",
     "SlurmCluster",
+    "SlurmLoginNode",
+    "SlurmNode",
     "SlurmNodePool",
     "SpendLimitError",
     "TokenError",

@@ -15,8 +15,22 @@ from typing import Dict, List, Optional
 from pydantic import Field
 
 from ..core.models import FluidStackModel, OpenEnum
+from .orchestrator_types import (
+    Accelerator,
+    KubernetesCluster,
+    KubernetesNode,
+    KubernetesNodePool,
+    NodeCondition,
+    NodeState,
+    NodeTaint,
+    SlurmCluster,
+    SlurmLoginNode,
+    SlurmNode,
+    SlurmNodePool,
+)
 
 __all__ = [
+    "Accelerator",
     "Capacity",
     "Cluster",
     "ClusterHealth",
@@ -29,8 +43,12 @@ __all__ = [
     "InstanceType",
     "Invitation",
     "KubernetesCluster",
+    "KubernetesNode",
     "KubernetesNodePool",
     "MemberRole",
+    "NodeCondition",
+    "NodeState",
+    "NodeTaint",
     "Organization",
     "OrganizationMember",
     "Project",
@@ -38,6 +56,8 @@ __all__ = [
     "Region",
     "SSHKey",
     "SlurmCluster",
+    "SlurmLoginNode",
+    "SlurmNode",
     "SlurmNodePool",
 ]
 
@@ -184,38 +204,6 @@ class Capacity(FluidStackModel):
     name: str
     """The instance type."""
     capacity: int
-
-
-class KubernetesCluster(FluidStackModel):
-    """A Kubernetes cluster FluidStack runs for you."""
-
-    id: str
-    name: str
-
-
-class KubernetesNodePool(FluidStackModel):
-    """A node pool of a Kubernetes cluster."""
-
-    id: str
-    name: str
-    type: str
-    """The instance type of its nodes."""
-
-
-class SlurmCluster(FluidStackModel):
-    """A Slurm cluster FluidStack runs for you."""
-
-    id: str
-    name: str
-
-
-class SlurmNodePool(FluidStackModel):
-    """A node pool of a Slurm cluster."""
-
-    id: str
-    name: str
-    type: str
-    """The instance type of its nodes."""
 
 
 class Region(FluidStackModel):

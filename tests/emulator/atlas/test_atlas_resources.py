@@ -226,7 +226,8 @@ def test_orchestrators_seeded_and_configurable(
     assert sorted(c["type"] for c in clusters) == ["kubernetes", "slurm"]
     assert all(c["region"] == "eu-north-1" and c["health"] == "healthy" for c in clusters)
     [kubernetes] = eu.get("/kubernetes/clusters").json()
-    assert set(kubernetes) == {"id", "name"}
+    # The Infrastructure API's KubernetesCluster (NOTES.md section 10).
+    assert set(kubernetes) == {"id", "name", "version", "endpoint"}
     pools = eu.get("/kubernetes/node-pools").json()
     assert [p["type"] for p in pools] == ["h100-hgx-80gb.8x"]
     assert len(eu.get("/slurm/clusters").json()) == 1
@@ -247,7 +248,9 @@ def test_orchestrators_seeded_and_configurable(
     assert added["project_id"] == other
     assert us.get("/slurm/clusters").json() == []  # another project's cluster
     in_other = atlas_factory("us-east-1", project=other)
-    assert in_other.get("/slurm/clusters").json() == [{"id": added["id"], "name": "hpc"}]
+    assert in_other.get("/slurm/clusters").json() == [
+        {"id": added["id"], "name": "hpc", "version": "24.05.6", "loginNodes": []}
+    ]
     assert in_other.get("/slurm/node-pools").json()[0]["type"] == "h200-hgx-141gb.8x"
     listed = {c["id"]: c for c in mgmt.get("/clusters").json()}
     assert listed[added["id"]]["health"] == "stale"

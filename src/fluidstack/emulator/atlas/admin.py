@@ -40,6 +40,7 @@ class AdminMixin(AtlasBase):
             (self.projects, "project"),
             (self.filesystems, "filesystem"),
             (self.clusters, "cluster"),
+            (self.node_pools, "nodepool"),
         ):
             records: Dict[str, Any] = table
             for record_id in [k for k, v in records.items() if v.org_id == org.id]:

@@ -25,6 +25,7 @@ from fluidstack.emulator.atlas.records import (
     Instance,
     Invitation,
     Member,
+    NodePool,
     Organization,
     Project,
     ProvisioningFailure,
@@ -95,6 +96,8 @@ class AtlasBase(JournaledState):
         self.filesystems: Dict[str, Filesystem] = {}
         self.instances: Dict[str, Instance] = {}
         self.clusters: Dict[str, Cluster] = {}
+        self.node_pools: Dict[str, NodePool] = {}
+        """Node pools made through the regional API (see ``orchestrators.py``)."""
         self.failures: List[ProvisioningFailure] = []
         self.regions: Dict[str, Region] = {}
         for index, name in enumerate(self.region_names):
@@ -172,6 +175,9 @@ class AtlasBase(JournaledState):
         for raw in data.get("cluster", {}).values():
             cluster = Cluster(**raw)
             self.clusters[cluster.id] = cluster
+        for raw in data.get("nodepool", {}).values():
+            pool = NodePool(**raw)
+            self.node_pools[pool.id] = pool
         # Clients given now on the command line must work even with an older database.
         for client_id, secret in self.settings.effective_atlas_clients:
             existing = self.orgs.get(self.orgs_by_client.get(client_id, ""))

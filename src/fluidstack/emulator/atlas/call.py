@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.state import AtlasState, Organization, Project, Region
 from fluidstack.emulator.encoding import dumps
@@ -58,6 +58,11 @@ class Call:
     base: str
     region: Optional[Region]
     param: str
+    params: Tuple[str, ...] = ()
+    """Every path parameter in order (``param`` is the first), e.g. a cluster's and a
+    node pool's id."""
+    response_headers: List[Tuple[bytes, bytes]] = field(default_factory=list)
+    """Headers a handler adds to its answer; its own ``content-type`` replaces JSON's."""
 
     def project(self) -> Project:
         """The project of the required ``X-PROJECT-ID`` header."""

@@ -88,7 +88,6 @@ class InstancesMixin(RegionsMixin):
         tags: Dict[str, str],
     ) -> Dict[str, Any]:
         with self.lock:
-            now = self.clock.now()
             if region.instance_type(type_name) is None:
                 names = ", ".join(t.name for t in region.offer.types)
                 raise ApiError(
@@ -109,11 +108,50 @@ class InstancesMixin(RegionsMixin):
                         f"Filesystem {filesystem_id} is not a filesystem of this project "
                         f"in {region.name}",
                     )
+            instance = self._launch(
+                org,
+                project,
+                region,
+                name=name,
+                type_name=type_name,
+                image=image,
+                preemptible=preemptible,
+                ephemeral=ephemeral,
+                user_data=user_data,
+                filesystems=filesystems,
+                tags=tags,
+            )
+            self._commit()
+            if self.ssh is not None:
+                self.ssh.atlas_created(instance.id, instance.ip)
+            return instance.view("creating")
+
+    def _launch(
+        self,
+        org: Organization,
+        project: Project,
+        region: Region,
+        *,
+        name: str,
+        type_name: str,
+        image: str,
+        preemptible: bool,
+        ephemeral: bool,
+        user_data: Optional[str],
+        filesystems: List[str],
+        tags: Dict[str, str],
+        ip: Optional[str] = None,
+    ) -> Instance:
+        """Make and index a checked instance (the caller commits, then tells the sshd);
+        also how node pools and Slurm login nodes get theirs. ``ip``: a fixed address
+        (a login node's loopback one) instead of a drawn one."""
+        with self.lock:
+            now = self.clock.now()
             rng = self._random("instance")
             instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            ip = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+            drawn = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
             if self.ssh is not None:  # an address of its own, where its sshd listens
-                ip = self.ssh.atlas_address()
+                drawn = self.ssh.atlas_address()
             in_stock = self._available(region, type_name, now) > 0
             if not in_stock:
                 steps = [("creating", 0.0), ("out-of-stock", CREATING_SECONDS)]
@@ -138,7 +176,7 @@ class InstancesMixin(RegionsMixin):
                 user_data=user_data,
                 filesystems=list(filesystems),
                 tags=dict(tags),
-                ip=ip,
+                ip=drawn if ip is None or self.ssh is not None else ip,
                 created_at=now,
                 segments=[],
                 reserved=in_stock,
@@ -146,10 +184,7 @@ class InstancesMixin(RegionsMixin):
             instance.plan(now, steps)
             self._index(instance)
             self._touch_instance(instance)
-            self._commit()
-            if self.ssh is not None:
-                self.ssh.atlas_created(instance.id, instance.ip)
-            return instance.view("creating")
+            return instance
 
     def stop_instance(
         self, org: Organization, project: Project, region: Region, instance_id: str

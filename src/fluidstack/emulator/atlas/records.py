@@ -25,6 +25,7 @@ __all__ = [
     "Instance",
     "Invitation",
     "Member",
+    "NodePool",
     "Organization",
     "Project",
     "ProvisioningFailure",
@@ -246,6 +247,14 @@ class Cluster:
     health: str
     updated_at: float
     node_pools: List[Dict[str, str]] = field(default_factory=list)
+    """Pools declared with the cluster (seeds, the control API): ``{id, name, type}``,
+    no nodes. Pools made through the regional API are :class:`NodePool` records."""
+    version: str = ""
+    """Kubernetes or Slurm version (empty for clusters stored before versions existed)."""
+    token: str = ""
+    """The bearer token of the cluster's kubeconfig user (Kubernetes)."""
+    login_nodes: List[Dict[str, str]] = field(default_factory=list)
+    """Slurm login nodes: ``{name, instance_id, ip}``, each backed by an instance."""
 
     def view(self) -> Dict[str, Any]:
         """The Management API's ``Cluster``."""
@@ -260,6 +269,25 @@ class Cluster:
         data["health"] = self.health
         data["updated_at"] = iso(self.updated_at)
         return data
+
+
+@dataclass
+class NodePool:
+    """A node pool made through the regional API: ``count`` nodes of ``type``, each
+    backed by an instance of the project (``nodes``: ``{name, instance_id}``)."""
+
+    id: str
+    org_id: str
+    project_id: str
+    region: str
+    cluster_id: str
+    kind: str
+    name: str
+    type: str
+    count: int
+    version: str
+    nodes: List[Dict[str, str]]
+    created_at: float
 
 
 @dataclass

@@ -71,16 +71,28 @@ def is_atlas_path(path: str) -> bool:
     return path in (MANAGEMENT_PREFIX, TOKEN_PATH, AUTHORIZE_PATH)
 
 
-def _match(table: Table, parts: Tuple[str, ...]) -> Tuple[Optional[Dict[str, Handler]], str]:
+def _match(
+    table: Table, parts: Tuple[str, ...]
+) -> Tuple[Optional[Dict[str, Handler]], Tuple[str, ...]]:
+    """The methods of the route ``parts`` names, and its path parameters (``"{}"``
+    parts; one or two, e.g. a cluster's and its node pool's ids)."""
     methods = table.get(parts)
     if methods is not None:
-        return methods, ""
+        return methods, ()
     for index in range(1, len(parts)):
         candidate = (*parts[:index], "{}", *parts[index + 1 :])
         methods = table.get(candidate)
         if methods is not None:
-            return methods, parts[index]
-    return None, ""
+            return methods, (parts[index],)
+    for first in range(1, len(parts)):
+        for second in range(first + 2, len(parts)):
+            candidate = (
+                *parts[:first], "{}", *parts[first + 1 : second], "{}", *parts[second + 1 :]
+            )  # fmt: skip
+            methods = table.get(candidate)
+            if methods is not None:
+                return methods, (parts[first], parts[second])
+    return None, ()
 
 
 def _base_url(scope: Scope, headers: Dict[str, str]) -> str:
@@ -149,7 +161,8 @@ class AtlasApp:
             if status not in (204, 304):
                 response_headers.append((b"content-length", b"0"))
         else:
-            response_headers.append((b"content-type", b"application/json"))
+            if not any(name == b"content-type" for name, _ in response_headers):
+                response_headers.append((b"content-type", b"application/json"))
             response_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -180,7 +193,8 @@ class AtlasApp:
             table, rest = REGIONAL, parts[5:]
         else:
             table, rest = MANAGEMENT, parts[3:]
-        methods, param = _match(table, rest)
+        methods, params = _match(table, rest)
+        param = params[0] if params else ""
         if methods is None:
             raise ApiError(404, f"No route {path[:200]!r}")
         handler = methods.get(method)
@@ -204,6 +218,7 @@ class AtlasApp:
             base=_base_url(scope, headers),
             region=region,
             param=param,
+            params=(param, *params[1:]) if params else (),
         )
         status, payload = handler(call)
-        return status, payload, []
+        return status, payload, call.response_headers
