@@ -154,7 +154,10 @@ def system_ssh(state: CliState, argv: List[str], close: Callable[[], None]) -> N
 
 def require_ssh_extra() -> None:
     """Fail before anything is sent (or rented) when the ``[ssh]`` extra is missing."""
-    import asyncssh  # noqa: F401
+    # Through the SDK's import, which keeps asyncssh's DSA deprecation warnings quiet.
+    from fluidstack.core.ssh import _import_asyncssh
+
+    _import_asyncssh()
     import pathspec  # noqa: F401
 
 

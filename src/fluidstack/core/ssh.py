@@ -147,8 +147,23 @@ def default_known_hosts_path() -> Path:
 
 
 def _import_asyncssh() -> Any:
+    # Importing asyncssh with cryptography >= 43 prints five "DSA is deprecated"
+    # warnings (its type hints name the DSA classes) that a user can do nothing about:
+    # silenced around the import only, by category and message, never globally. (The
+    # emulator has the same guard, emulator/ssh/quiet.py: the two never share code.)
+    import warnings
+
+    category: type[Warning] = Warning
     try:
-        import asyncssh
+        from cryptography.utils import CryptographyDeprecationWarning
+
+        category = CryptographyDeprecationWarning
+    except ImportError:  # no cryptography (asyncssh's import fails next) or a new one
+        pass
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "DSA is deprecated", category)
+            import asyncssh
     except ImportError as exc:
         raise ImportError(
             "SSH to instances needs the ssh extra: pip install 'fluidstack[ssh]'",

@@ -189,6 +189,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "one (default 2222)",
     )
     parser.add_argument(
+        "--import-state",
+        metavar="FILE",
+        help="start from this snapshot (GET /_emulator/state), replacing what --db held",
+    )
+    parser.add_argument(
+        "--export-on-exit",
+        metavar="FILE",
+        help="write the state as a snapshot to FILE when the emulator stops",
+    )
+    parser.add_argument(
+        "--export-secrets",
+        action="store_true",
+        help="--export-on-exit includes secrets (key hashes, sessions, tokens, signing key)",
+    )
+    parser.add_argument(
         "--no-control",
         dest="control",
         action="store_false",
@@ -298,6 +313,9 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         token_ttl=args.token_ttl,
         ssh=args.ssh,
         ssh_port=args.ssh_port,
+        import_state=args.import_state,
+        export_on_exit=args.export_on_exit,
+        export_secrets=args.export_secrets,
     )
 
 
@@ -327,7 +345,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     if settings.ssh:
         _hangup_stops()
-    return run_forever(settings)
+    from fluidstack.emulator.snapshot import SnapshotError
+
+    try:
+        return run_forever(settings)
+    except SnapshotError as exc:
+        print(f"fluidstack-emulator: --import-state: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 def _hangup_stops() -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "DEV_ATLAS_USER_EMAIL",
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
+    "MAX_STATE_BYTES",
     "EmulatorSettings",
     "check_allowed_host",
 ]
@@ -46,6 +47,8 @@ MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted (API and control API); larger ones answer 413 and store
 nothing."""
 
+MAX_STATE_BYTES = 512 * 1024 * 1024
+"""Largest snapshot ``PUT /_emulator/state`` takes (a control call: the token holder's)."""
 MAX_HEADER_BYTES = 32 * 1024
 """Largest request head (request line and headers) accepted; larger ones answer 431, as
 real servers do (nginx, Node and Go refuse between 8 and 64 KiB)."""
@@ -124,6 +127,14 @@ class EmulatorSettings:
     """The port every Atlas instance's sshd shares (each instance has its own loopback
     address; 0 picks a free one); platform instances each get a port of their own (their
     ``ssh_port`` field)."""
+
+    import_state: Optional[str] = None
+    """A snapshot file (``GET /_emulator/state``) the state starts from, replacing what
+    ``--db`` held (and committed to it)."""
+    export_on_exit: Optional[str] = None
+    """Where the state is written as a snapshot when the emulator stops."""
+    export_secrets: bool = False
+    """``export_on_exit`` includes secrets (key hashes, sessions, tokens, signing key)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.ssh_port <= 65535:

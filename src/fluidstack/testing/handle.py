@@ -92,6 +92,23 @@ class EmulatorHandle:
             body["client_id"] = client_id
         self._call("POST", "/reset", body)
 
+    def snapshot(self, secrets: bool = True) -> Dict[str, Any]:
+        """The whole state of both APIs (``GET /_emulator/state``): a JSON-ready dict
+        to give back to :meth:`restore` (or to save, and start an emulator from with
+        ``--import-state``). With secrets by default: a snapshot restored into the same
+        emulator then keeps every key, session and token working; pass
+        ``secrets=False`` for one you write to a file others read."""
+        result: Dict[str, Any] = self._call("GET", f"/state?secrets={str(secrets).lower()}")
+        return result
+
+    def restore(self, snapshot: Dict[str, Any]) -> Dict[str, Any]:
+        """Replace the whole state with ``snapshot`` (``PUT /_emulator/state``),
+        atomically; faults and the journal are cleared, as by :meth:`reset`. A bad
+        snapshot raises :class:`EmulatorControlError` (naming its first bad field) and
+        changes nothing. Returns how many records of each kind were restored."""
+        result: Dict[str, Any] = self._call("PUT", "/state", snapshot)
+        return result
+
     def create_account(self, api_key: str, balance: float = 1000.0) -> Dict[str, Any]:
         """Create another account at runtime, reachable with ``api_key``."""
         result: Dict[str, Any] = self._call(

@@ -28,6 +28,7 @@ from ...core.endpoint import Found
 from ...core.errors import NotFoundError, WaitTimeoutError
 from ...core.raw import RawResponse
 from ...core.request_options import RequestOptions, for_lookups
+from ...core.ssh import PathLike
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, GONE, WaitPolicy
 from .. import endpoints as api
 from ..endpoints import Id, Orchestrator, id_text
@@ -435,7 +436,7 @@ class AsyncKubernetesClustersResource(AsyncClusters[KubernetesCluster]):
     async def write_kubeconfig(
         self,
         cluster_id: Id,
-        path: Optional[str] = None,
+        path: Optional[PathLike] = None,
         merge: bool = True,
         context: Optional[str] = None,
         set_current: bool = True,
@@ -460,7 +461,7 @@ class AsyncKubernetesClustersResource(AsyncClusters[KubernetesCluster]):
         Raises:
             ImportError: PyYAML is missing: ``pip install 'fluidstack[kubernetes]'``.
         """
-        from ...integrations.kubernetes.kubeconfig import _yaml, write_kubeconfig
+        from ..kubeconfig import _yaml, write_kubeconfig
 
         _yaml()  # before the request: a missing extra should not cost a round trip
         document = await self.credentials(cluster_id, request_options=request_options)

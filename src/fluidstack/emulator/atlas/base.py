@@ -141,6 +141,9 @@ class AtlasBase(JournaledState):
         if "clock" in meta:
             self.clock.restore(meta["clock"])
         self.seq = int(meta.get("seq", {}).get("seq", 0))
+        key = meta.get("signing-key", {}).get("key")
+        if isinstance(key, str) and key != self._signing_key:  # a restored snapshot's
+            self._signing_key, self.signer = key, TokenSigner(key)
         self.failures = [
             ProvisioningFailure(str(r), t, int(n)) for r, t, n in meta.get("failures", [])
         ]

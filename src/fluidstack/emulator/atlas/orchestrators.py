@@ -25,6 +25,7 @@ from fluidstack.emulator.atlas.nodes import (
     legacy_pool_view,
     node_pool_view,
 )
+from fluidstack.emulator.atlas.organization import OrganizationMixin
 from fluidstack.emulator.atlas.records import (
     DELETING_SECONDS,
     GONE,
@@ -50,7 +51,7 @@ def _noun(kind: str) -> str:
     return "Kubernetes" if kind == "kubernetes" else "Slurm"
 
 
-class OrchestratorsMixin(InstancesMixin):
+class OrchestratorsMixin(InstancesMixin, OrganizationMixin):
     """Kubernetes and Slurm clusters and node pools of a project in a region."""
 
     # -- lookups ------------------------------------------------------------------------
@@ -357,6 +358,22 @@ class OrchestratorsMixin(InstancesMixin):
                     self._pool_view(cluster, p, region) for p in self._pools_of(cluster, project)
                 )
             return views
+
+    def remove_cluster(self, cluster_id: str) -> None:
+        """The control API's removal: the cluster goes with its node pools, and the
+        instances behind its nodes and login nodes start deleting."""
+        with self.lock:
+            cluster = self.clusters.get(cluster_id)
+            gone: List[str] = []
+            if cluster is not None:
+                gone = [n["instance_id"] for n in cluster.login_nodes]
+                for pool in self._pools_of(cluster, None):
+                    gone.extend(n["instance_id"] for n in pool.nodes)
+                    del self.node_pools[pool.id]
+                    self._touch("nodepool", pool.id, None)
+                self._retire(gone)
+            super().remove_cluster(cluster_id)  # 404 when there is none; commits
+        self._forget_machines(gone)
 
     # -- the instances behind nodes -----------------------------------------------------
 

@@ -82,6 +82,13 @@ class ProjectsMixin(AtlasBase):
                     f"Project {project.id} still has {filesystems} filesystem(s): "
                     "delete them first",
                 )
+            clusters = sum(1 for c in self.clusters.values() if c.project_id == project.id)
+            if clusters:  # inferred, as for instances and filesystems
+                raise ApiError(
+                    409,
+                    f"Project {project.id} still has {clusters} Kubernetes or Slurm "
+                    "cluster(s): delete them first",
+                )
             project.deleted_at = now
             self._touch("project", project.id, asdict(project))
             self._commit()

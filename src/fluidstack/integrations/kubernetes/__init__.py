@@ -3,9 +3,11 @@ merge) a cluster's kubeconfig where ``kubectl`` looks for it. Needs PyYAML
 (``pip install 'fluidstack[kubernetes]'``).
 
 Most code calls ``atlas.kubernetes.clusters.write_kubeconfig(cluster_id)``, which
-fetches the kubeconfig and hands it to :func:`write_kubeconfig` here.
+fetches the kubeconfig and writes it with :func:`write_kubeconfig`. The code lives in
+:mod:`fluidstack.atlas.kubeconfig` (the SDK imports no integration); this is its
+home for other engines' users.
 """
 
-from .kubeconfig import default_kubeconfig_path, write_kubeconfig
+from ...atlas.kubeconfig import default_kubeconfig_path, merge_kubeconfig, write_kubeconfig
 
-__all__ = ["default_kubeconfig_path", "write_kubeconfig"]
+__all__ = ["default_kubeconfig_path", "merge_kubeconfig", "write_kubeconfig"]

@@ -4,7 +4,8 @@ into what is already there (the user's other clusters, contexts, users and prefe
 stay), atomically, readable by its owner only.
 
 The YAML is read and written with PyYAML, which the SDK does not otherwise need: it
-comes with ``pip install 'fluidstack[kubernetes]'``.
+comes with ``pip install 'fluidstack[kubernetes]'``. Also importable as
+:mod:`fluidstack.integrations.kubernetes`.
 """
 
 from __future__ import annotations

@@ -331,3 +331,57 @@ def test_every_kubernetes_and_slurm_answer_conforms_to_the_infrastructure_api(
     assert not covered - seen, f"never exercised: {sorted(covered - seen)}"
     statuses = {o.status for o in conformance.seen if o.template.startswith(OWNED)}
     assert {200, 201, 204, 400, 404, 409} <= statuses
+
+
+def test_a_project_with_a_cluster_is_not_deleted_and_the_control_api_removes_it_all(
+    atlas_factory: AtlasFactory, emulator: EmulatorHandle
+) -> None:
+    """Inferred: a project keeps its clusters from a delete (409), as it keeps its
+    instances and filesystems; the control API's removal takes the pools and their
+    instances with the cluster."""
+    anywhere = atlas_factory("eu-north-1")
+    project = anywhere.post("/projects", json={"name": "p"}).json()["id"]
+    eu = atlas_factory("eu-north-1", project=project)
+    cluster = eu.post("/kubernetes/clusters", json={"name": "c"}).json()
+    refused = anywhere.delete(f"/projects/{project}")
+    assert refused.status_code == 409
+    assert "cluster" in refused.json()["message"]
+    pools = f"/kubernetes/clusters/{cluster['id']}/node-pools"
+    pool = eu.post(pools, json={"name": "p", "type": "cpu.2x", "count": 2}).json()
+    emulator.atlas.remove_cluster(cluster["id"])
+    assert eu.get(f"/kubernetes/clusters/{cluster['id']}").status_code == 404
+    states = {i["state"] for i in _tagged(eu, "fluidstack.node-pool", pool["id"])}
+    assert states == {"deleting"}
+    emulator.advance(30)
+    assert anywhere.delete(f"/projects/{project}").status_code == 204
+
+
+def test_clusters_and_pools_come_back_from_a_snapshot_without_their_token(
+    eu: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    """A snapshot carries clusters and node pools like any record; without secrets the
+    kubeconfig's bearer token is left out, and a new one is made when next asked."""
+    cluster = eu.post("/kubernetes/clusters", json={"name": "snap"}).json()
+    pools = f"/kubernetes/clusters/{cluster['id']}/node-pools"
+    pool = eu.post(pools, json={"name": "p", "type": "cpu.2x", "count": 1}).json()
+    token = _token(eu, cluster["id"])
+    shared = emulator.snapshot(secrets=False)
+    assert token not in str(shared)
+    kept = emulator.snapshot()
+    eu.delete(f"{pools}/{pool['id']}")
+    emulator.restore(kept)
+    eu.headers["authorization"] = f"Bearer {emulator.atlas.token()}"
+    assert eu.get(f"{pools}/{pool['id']}").json()["nodes"] == pool["nodes"]
+    assert _token(eu, cluster["id"]) == token  # with secrets: the same kubeconfig
+    emulator.restore(shared)
+    eu.headers["authorization"] = f"Bearer {emulator.atlas.token()}"
+    assert eu.get(f"/kubernetes/clusters/{cluster['id']}").json() == cluster
+    fresh = _token(eu, cluster["id"])
+    assert fresh
+    assert fresh != token
+
+
+def _token(client: httpx.Client, cluster_id: str) -> str:
+    answer = client.get(f"/kubernetes/clusters/{cluster_id}/credentials")
+    config = yaml.safe_load(base64.b64decode(answer.content))
+    return str(config["users"][0]["user"]["token"])
