@@ -77,7 +77,7 @@ def kubeconfig(
       fluidstack atlas kubernetes kubeconfig train
       fluidstack atlas kubernetes kubeconfig train --output ./train.yaml --context train
     """
-    from fluidstack.integrations.kubernetes import default_kubeconfig_path
+    from fluidstack.atlas.kubeconfig import default_kubeconfig_path
 
     if context is not None and not context.strip():
         raise click.BadParameter("must not be empty", param_hint="'--context'")
