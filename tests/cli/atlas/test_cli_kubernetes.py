@@ -108,6 +108,22 @@ def test_a_node_pool_wait_shows_the_nodes_coming_up(atlas_fs: Fs) -> None:
     assert "2/2 ready" in waited.stdout
 
 
+def test_a_pool_without_capacity_says_why_its_nodes_are_not_ready(atlas_fs: Fs) -> None:
+    capacity = {c["name"]: c["capacity"] for c in atlas_fs.json("atlas", "capacity")}
+    kind = "h100-hgx-80gb.8x"
+    cluster = _cluster(atlas_fs)
+    result = atlas_fs(
+        *K8S, "node-pools", "create", cluster["id"], "--name", "big", "--type", kind,
+        "--count", str(capacity[kind] + 1), "--wait", "--timeout", "1", "--poll-interval", "0.2",
+        expect=1,
+    )  # fmt: skip
+    assert "did not become ready" in result.stderr
+    assert "InsufficientCapacity" in result.stderr
+    assert "node-pools wait" in result.stderr  # how to keep waiting
+    detail = atlas_fs(*K8S, "node-pools", "get", "train", "big").stdout
+    assert "InsufficientCapacity" in detail
+
+
 def test_deletes_without_confirmation_delete_nothing(
     atlas_fs: Fs, monkeypatch: pytest.MonkeyPatch
 ) -> None:

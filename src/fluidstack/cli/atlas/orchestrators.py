@@ -449,11 +449,12 @@ def _node_pools_group(kind: Kind) -> click.Group:
 
     Each node is an instance of the project: it is billed, uses the region's capacity
     and is listed by `fluidstack atlas instances list`. --wait shows how many nodes are
-    ready, and why the others are not, until all are.
+    ready until all are (a timeout says why the others are not).
 
     \b
     Example:
-      {kind.prog} node-pools create CLUSTER --name gpu --type h100-hgx-80gb.8x --count 2 --wait
+      {kind.prog} node-pools create CLUSTER --name gpu \\
+          --type h100-hgx-80gb.8x --count 2 --wait
     """
 
     @pools.command("wait")
