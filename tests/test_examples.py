@@ -16,7 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
     ("example", "expected"),
     [
         ("quickstart.py", ["cheapest single GPU:", "is terminated", "balance: $"]),
-        ("atlas_quickstart.py", ["regions: eu-north-1, us-east-1", "is running at 10.", "deleted"]),
+        (
+            "atlas_quickstart.py",
+            [
+                "regions: eu-north-1, us-east-1",
+                "h100-hgx-80gb.8x: 8x H100-HGX-80GB, 208 CPUs",  # GPU model and count per type
+                "cpu.2x: no GPU",
+                "is running at 10.",
+                "deleted",
+            ],
+        ),
     ],
 )
 def test_quickstart_runs_on_the_bundled_emulator(example: str, expected: list) -> None:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .tokens import IssuedToken
     from .types import (
         Accelerator,
+        Capability,
         Capacity,
         Cluster,
         ClusterHealth,
@@ -86,6 +87,7 @@ _ERRORS = (
 )
 _TYPES = (
     "Accelerator",
+    "Capability",
     "Capacity",
     "Cluster",
     "ClusterHealth",
@@ -129,6 +131,7 @@ __all__ = [
     "AsyncAtlas",
     "Atlas",
     "AuthenticationError",
+    "Capability",
     "Capacity",
     "Cluster",
     "ClusterHealth",

@@ -16,6 +16,7 @@ from typing import Any, Dict, Generic, List, Mapping, Optional, Sequence, Type, 
 
 from ..core.endpoint import Endpoint
 from .types import (
+    Capability,
     Capacity,
     Cluster,
     Filesystem,
@@ -45,6 +46,16 @@ P = TypeVar("P")
 REGIONS: Endpoint[List[Region]] = Endpoint("regions.list", "GET", "/regions", List[Region])
 ORGANIZATIONS: Endpoint[List[Organization]] = Endpoint(
     "organizations.list", "GET", "/organizations", List[Organization]
+)
+# Each call makes another organization, and the listing shows only the caller's: never
+# repeated after an ambiguous failure.
+ORGANIZATION_CREATE: Endpoint[Organization] = Endpoint(
+    "organizations.create",
+    "POST",
+    "/organizations",
+    Organization,
+    idempotent=False,
+    sends_idempotency_key=False,
 )
 CLUSTERS: Endpoint[List[Cluster]] = Endpoint("clusters.list", "GET", "/clusters", List[Cluster])
 MEMBERS: Endpoint[List[OrganizationMember]] = Endpoint(
@@ -82,7 +93,9 @@ GLOBAL_INSTANCE: Endpoint[GlobalInstance] = Endpoint(
 
 # -- a region's API ---------------------------------------------------------------------
 
-CAPABILITIES: Endpoint[List[str]] = Endpoint("capabilities.list", "GET", "/capabilities", List[str])
+CAPABILITIES: Endpoint[List[Capability]] = Endpoint(
+    "capabilities.list", "GET", "/capabilities", List[Capability]
+)
 CAPACITY: Endpoint[List[Capacity]] = Endpoint("capacity.list", "GET", "/capacity", List[Capacity])
 INSTANCE_TYPES: Endpoint[List[InstanceType]] = Endpoint(
     "instance_types.list", "GET", "/instance-types", List[InstanceType]

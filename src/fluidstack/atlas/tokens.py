@@ -131,8 +131,8 @@ class CachedToken:
         """A token received at ``now`` (monotonic) / ``wall_now`` (epoch seconds).
 
         Its lifetime is the shorter of ``expires_in`` and what its JWT ``exp`` claim says:
-        either may be missing, and a server whose clock runs ahead (the emulator's
-        simulated one) states a later ``exp`` than its ``expires_in``.
+        either may be missing, and a server whose clock disagrees with ours states an
+        ``exp`` that does not match its ``expires_in``.
         """
         lifetimes = []
         if expires_in is not None and expires_in > 0:

@@ -35,6 +35,7 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectRefusedError",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "SpendLimitError",
@@ -223,6 +224,27 @@ def _rebuild_token_error(
         error_description=error_description,
         status_code=status_code,
     )
+
+
+class RedirectRefusedError(ApiError):
+    """The server redirected the request to another origin (scheme, host or port) with a
+    307 or 308, which would re-send its body there. A body may hold credentials (a
+    token request's ``client_secret``), so the redirect was not followed and nothing was
+    sent to ``location`` (the other origin, without path or query). ``status_code`` is
+    the redirect's status."""
+
+    def __init__(self, message: str, *, location: str, status_code: int) -> None:
+        super().__init__(message, status_code=status_code)
+        self.location = location
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_redirect_refused, (self.message, self.location, self.status_code))
+
+
+def _rebuild_redirect_refused(
+    message: str, location: str, status_code: int
+) -> RedirectRefusedError:
+    return RedirectRefusedError(message, location=location, status_code=status_code)
 
 
 class ApiConnectionError(ApiError):

@@ -173,7 +173,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         type=_positive_float,
         default=3600.0,
         metavar="SECONDS",
-        help="lifetime of Atlas access tokens, in simulated seconds (default 3600)",
+        help="lifetime of Atlas access tokens, in real (wall-clock) seconds (default 3600)",
     )
     parser.add_argument(
         "--ssh",

@@ -14,6 +14,7 @@ __all__ = [
     "DEV_ATLAS_CLIENT_SECRET",
     "DEV_ATLAS_PUBLIC_CLIENT_ID",
     "DEV_ATLAS_USER_EMAIL",
+    "FLUIDCTL_PUBLIC_CLIENT_ID",
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
     "MAX_STATE_BYTES",
@@ -33,6 +34,11 @@ DEV_ATLAS_CLIENT_SECRET = "fs-emulator-secret"
 DEV_ATLAS_PUBLIC_CLIENT_ID = "fs-emulator-cli"
 """The public (secret-less) OAuth client of the browser login (authorization code with
 PKCE), as ``fluidctl``'s built-in client is on the real service."""
+
+FLUIDCTL_PUBLIC_CLIENT_ID = "diPhN35HH6jVXs615vsafkdIQM4Y5rF8"
+"""fluidctl's built-in public client id (its redirect is ``http://localhost:5173``, its
+scopes ``openid profile email offline_access``, PKCE S256; NOTES.md section 3), accepted
+as a second public client so that fluidctl's own browser login works unchanged."""
 
 DEV_ATLAS_USER_EMAIL = "dev@emulator.local"
 """The development user, who exists when no ``--atlas-user`` is given. Its password is
@@ -114,7 +120,8 @@ class EmulatorSettings:
     atlas_regions: List[str] = field(default_factory=lambda: list(DEFAULT_ATLAS_REGIONS))
     """Names of the Atlas regions served, each at ``/regions/<name>``."""
     token_ttl: float = 3600.0
-    """Lifetime of Atlas access tokens in simulated seconds."""
+    """Lifetime of Atlas access tokens in real (wall-clock) seconds: ``iat``/``exp`` and
+    ``expires_in`` agree with a client's clock, whatever the simulated time does."""
     atlas_users: List[str] = field(default_factory=list, repr=False)
     """Atlas users who log in through ``/authorize``, as ``"EMAIL:PASSWORD"`` (a member of
     the first client's organization) or ``"EMAIL:PASSWORD:CLIENT_ID"`` (of that client's);

@@ -13,6 +13,7 @@ import yaml
 from cli_support import PRIVATE_KEY, PUBLIC_KEY, Fs, Home, lines
 
 from fluidstack.cli.config import load_config
+from fluidstack.emulator.atlas.capabilities import CAPABILITIES
 from fluidstack.testing import EmulatorHandle
 
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -115,7 +116,7 @@ def test_the_token_is_reused_and_refreshed_when_it_expires(
     atlas_fs("atlas", "projects", "list")
     assert token_requests(emulator) == before  # the stored token served both
     old = stored(home)["token"]
-    emulator.advance(2 * 3600)  # the token has expired on the server
+    emulator.atlas.expire_tokens()  # the token has expired on the server
     atlas_fs("atlas", "instances", "list")
     assert token_requests(emulator) == before + 1
     assert stored(home)["token"] != old  # the new one is kept for the next command
@@ -290,10 +291,7 @@ def test_projects_and_filesystems(atlas_fs: Fs) -> None:
 def test_listings_of_the_region_and_organization(atlas_fs: Fs) -> None:
     capacity = atlas_fs.json("atlas", "capacity")
     assert {"name": "cpu.2x", "capacity": 64} in capacity
-    assert atlas_fs("atlas", "capabilities").stdout.split() == [
-        "instances:create",
-        "instances:delete",
-    ]
+    assert atlas_fs("atlas", "capabilities").stdout.split() == list(CAPABILITIES)
     assert atlas_fs.json("atlas", "kubernetes", "clusters", "list")[0]["name"]
     assert atlas_fs.json("atlas", "kubernetes", "node-pools", "list")[0]["type"]
     assert atlas_fs.json("atlas", "slurm", "clusters", "list")[0]["name"]
@@ -390,11 +388,11 @@ def test_browser_login_keeps_and_rotates_the_refresh_token(
     assert emulator.atlas.dev_user_email in fs_no_creds("atlas", "whoami").stdout
     # An hour later the access token is dead: the refresh token gets a new one, and the
     # server's rotated refresh token replaces the used one in the profile.
-    emulator.advance(2 * 3600)
+    emulator.atlas.expire_tokens()
     fs_no_creds("atlas", "--region", "eu-north-1", "projects", "list")
     second_refresh = stored(home)["refresh_token"]
     assert second_refresh != first_refresh
-    emulator.advance(2 * 3600)  # and again: the kept one works (the used one would not)
+    emulator.atlas.expire_tokens()  # and again: the kept one works (the used one would not)
     fs_no_creds("atlas", "--region", "eu-north-1", "projects", "list")
     assert stored(home)["refresh_token"] not in (first_refresh, second_refresh)
 

@@ -192,6 +192,35 @@ def test_members_and_invitations(mgmt: httpx.Client, emulator: EmulatorHandle) -
     assert mgmt.get("/invitations").json() == []
 
 
+def test_create_organization(emulator: EmulatorHandle) -> None:
+    # Not in management.openapi.yaml (the docs show it, NOTES.md section 7), so a plain
+    # client rather than the conformance-checked ``mgmt``; the shape is checked here.
+    mgmt = httpx.Client(
+        base_url=emulator.base_url + "/api/v1alpha1",
+        headers={"authorization": f"Bearer {emulator.atlas.token()}"},
+    )
+    created = mgmt.post("/organizations", json={"display_name": "Research"})
+    assert created.status_code == 201
+    org = created.json()
+    assert set(org) == {"id", "name", "display_name"}
+    assert org["display_name"] == "Research"
+    for bad in ({}, {"display_name": ""}, {"display_name": 3}):
+        assert mgmt.post("/organizations", json=bad).status_code == 400, bad
+    # The caller still sees its own organization only; the new one is its own tenant.
+    assert org["id"] not in [o["id"] for o in mgmt.get("/organizations").json()]
+    listed = {o["id"]: o for o in emulator.atlas.organizations()}
+    client_id = listed[org["id"]]["client_id"]
+    token = emulator.atlas.token(client_id=client_id)
+    theirs = httpx.get(
+        emulator.base_url + "/api/v1alpha1/organizations",
+        headers={"authorization": f"Bearer {token}"},
+    ).json()
+    assert theirs == [org]
+    emulator.reset()  # made at runtime: gone after a full reset
+    assert org["id"] not in [o["id"] for o in emulator.atlas.organizations()]
+    mgmt.close()
+
+
 def test_user_ssh_keys(mgmt: httpx.Client) -> None:
     key = public_key()
     assert mgmt.get("/user/keys").json() == []

@@ -75,6 +75,10 @@ class AtlasBase(JournaledState):
         key = loaded.get("meta", {}).get("signing-key", {}).get("key")
         self._signing_key: str = key if isinstance(key, str) else new_signing_key()
         self.signer = TokenSigner(self._signing_key)
+        generation = loaded.get("meta", {}).get("token-generation", {}).get("generation")
+        self.token_generation: int = generation if isinstance(generation, int) else 0
+        """Access tokens minted in an older generation are expired (control API); kept
+        across resets and restarts, like the signing key."""
         if loaded.get("org"):
             self._load(loaded)
         else:
@@ -125,7 +129,11 @@ class AtlasBase(JournaledState):
 
     def _meta(self, clear: bool) -> List[Tuple[str, Any]]:
         failures = [[f.region, f.instance_type, f.remaining] for f in self.failures]
-        meta = [*super()._meta(clear), ("failures", failures)]
+        meta = [
+            *super()._meta(clear),
+            ("failures", failures),
+            ("token-generation", {"generation": self.token_generation}),
+        ]
         if clear:
             meta.append(("signing-key", {"key": self._signing_key}))
         return meta
@@ -138,6 +146,9 @@ class AtlasBase(JournaledState):
 
     def _load(self, data: Dict[str, Dict[str, Any]], commit: bool = True) -> None:
         meta = data.get("meta", {})
+        generation = meta.get("token-generation", {}).get("generation")
+        if isinstance(generation, int):
+            self.token_generation = generation
         if "clock" in meta:
             self.clock.restore(meta["clock"])
         self.seq = int(meta.get("seq", {}).get("seq", 0))

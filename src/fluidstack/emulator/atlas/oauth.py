@@ -3,9 +3,10 @@
 Grants of the token endpoint:
 
 - ``client_credentials`` (machine access; client id and secret in the body or HTTP Basic);
-- ``authorization_code`` with PKCE (S256), for the public client ``fs-emulator-cli``,
-  after a user logged in at ``/authorize`` (what ``fluidctl`` does against
-  ``https://oauth.fluidstack.io``, NOTES.md section 3);
+- ``authorization_code`` with PKCE (S256), for the public clients (``fs-emulator-cli``,
+  and fluidctl's built-in ``diPhN35HH6jVXs615vsafkdIQM4Y5rF8``), after a user logged in
+  at ``/authorize`` (what ``fluidctl`` does against ``https://oauth.fluidstack.io``,
+  NOTES.md section 3);
 - ``refresh_token``, which rotates the refresh token (see :mod:`.users`).
 
 ``/authorize`` is what a browser sees: ``GET`` checks the request and answers a login
@@ -183,7 +184,8 @@ def _user_grant(
     state: AtlasState, headers: Dict[str, str], params: Dict[str, str], grant: str, base: str
 ) -> bytes:
     """The public client's grants: a code (with its PKCE verifier), or a refresh token."""
-    if "authorization" in headers or "client_secret" in params:
+    params = _public_client_in_basic(headers, params)
+    if "client_secret" in params:
         raise OAuthError(
             400, "invalid_request", "The public client authenticates with PKCE, not a secret"
         )
@@ -213,6 +215,31 @@ def _user_grant(
         answer["refresh_token"] = result.refresh_token
     answer["scope"] = result.scope
     return dumps(answer)
+
+
+def _public_client_in_basic(headers: Dict[str, str], params: Dict[str, str]) -> Dict[str, str]:
+    """A public client may name itself in HTTP Basic with an empty secret: Go's oauth2
+    (fluidctl's code exchange) tries that first. Anything else in ``Authorization`` is a
+    secret, which a public client has none of."""
+    header = headers.get("authorization")
+    if header is None:
+        return params
+    refused = OAuthError(
+        400, "invalid_request", "The public client authenticates with PKCE, not a secret"
+    )
+    if not header.lower().startswith("basic "):
+        raise refused
+    try:
+        basic = _basic_credentials(headers)
+    except OAuthError:
+        raise refused from None
+    assert basic is not None
+    client_id, secret = basic
+    if secret or client_id not in PUBLIC_CLIENTS:
+        raise refused
+    if params.get("client_id", client_id) != client_id:
+        raise OAuthError(400, "invalid_request", "Send the client id in one place only")
+    return {**params, "client_id": client_id}
 
 
 # -- /authorize ------------------------------------------------------------------------

@@ -51,7 +51,9 @@ GONE = "gone"
 CONSUMING = frozenset({"creating", "starting", "running", "stopping"})
 """States that hold one unit of the region's capacity for the instance's type."""
 TRANSITIONAL = frozenset({"creating", "starting", "stopping", "deleting"})
-ROLES = ("admin", "editor", "viewer")
+ROLES = ("admin", "editor", "member", "viewer")
+"""``editor`` is the Management API's enum; ``member`` the role its descriptions name
+(both the same rights, see :mod:`~fluidstack.emulator.atlas.roles`)."""
 CLUSTER_TYPES = ("kubernetes", "slurm")
 CLUSTER_HEALTH = ("healthy", "stale", "offline")
 ORG_NAMESPACE = uuid.UUID("6f1c2a8e-33d4-5b7e-9a41-0c8e5d2f7b10")

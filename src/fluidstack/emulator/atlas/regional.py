@@ -65,7 +65,6 @@ def list_instances(call: Call) -> Reply:
 
 def create_instance(call: Call) -> Reply:
     project, region = call.project(), call.where()
-    call.state.require_capability(region, "instances:create")
     data = call.json()
     name = field_name(data)
     type_name = field_string(data, "type", required=True)
@@ -112,7 +111,6 @@ def get_instance(call: Call) -> Reply:
 
 def delete_instance(call: Call) -> Reply:
     project, region = call.project(), call.where()
-    call.state.require_capability(region, "instances:delete")
     call.state.delete_instance(call.org, project, region, call.param)
     return 204, None
 

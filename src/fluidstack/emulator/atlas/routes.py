@@ -24,6 +24,7 @@ import logging
 from typing import Dict, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.call import Call, Handler, Table, parse_uuid
+from fluidstack.emulator.atlas.capabilities import capability_for
 from fluidstack.emulator.atlas.management import MANAGEMENT
 from fluidstack.emulator.atlas.oauth import (
     AUTHORIZE_PATH,
@@ -35,6 +36,7 @@ from fluidstack.emulator.atlas.oauth import (
     issue_token,
 )
 from fluidstack.emulator.atlas.regional import REGIONAL, UUID_PARAMETERS
+from fluidstack.emulator.atlas.roles import check_role, role_of
 from fluidstack.emulator.atlas.state import AtlasState, Organization, Region
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError, Message, Receive, Scope, Send
@@ -200,6 +202,13 @@ class AtlasApp:
         handler = methods.get(method)
         if handler is None:
             raise ApiError(405, "Method not allowed", {"allow": ", ".join(sorted(methods))})
+        subject = str(scope.get(ATLAS_SUBJECT_KEY, ""))
+        # One check for every route, before its handler runs, so a refusal changes nothing.
+        check_role(role_of(org, subject, self.state.members), method, region is None, rest)
+        if region is not None:  # a withheld capability: 501 before anything is read
+            capability = capability_for(method, rest)
+            if capability is not None and capability not in region.capabilities:
+                raise ApiError(501, f"{capability} is not available in region {region.name}")
         if param and table is REGIONAL and rest[0] in UUID_PARAMETERS:
             normalised = parse_uuid(param)
             if normalised is None:
@@ -212,7 +221,7 @@ class AtlasApp:
         call = Call(
             state=self.state,
             org=org,
-            subject=str(scope.get(ATLAS_SUBJECT_KEY, "")),
+            subject=subject,
             headers=headers,
             body=body,
             base=_base_url(scope, headers),
