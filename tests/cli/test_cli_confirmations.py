@@ -76,6 +76,28 @@ def _project(fs: Fs, emulator: EmulatorHandle) -> Made:
     return [project_id], alive
 
 
+def _cluster(kind: str) -> Callable[[Fs, EmulatorHandle], Made]:
+    def make(fs: Fs, emulator: EmulatorHandle) -> Made:
+        cluster_id = fs.json("atlas", kind, "clusters", "create", "doomed")["id"]
+        return [cluster_id], lambda: any(
+            c["id"] == cluster_id for c in fs.json("atlas", kind, "clusters", "list")
+        )
+
+    return make
+
+
+def _node_pool(kind: str) -> Callable[[Fs, EmulatorHandle], Made]:
+    def make(fs: Fs, emulator: EmulatorHandle) -> Made:
+        cluster_id = fs.json("atlas", kind, "clusters", "create", "kept")["id"]
+        pool_id = fs.json("atlas", kind, "node-pools", "create", cluster_id, "--name", "doomed",
+                          "--type", "cpu.2x", "--count", "1")["id"]  # fmt: skip
+        return [cluster_id, pool_id], lambda: any(
+            p["id"] == pool_id for p in fs.json("atlas", kind, "node-pools", "list", cluster_id)
+        )
+
+    return make
+
+
 DELETES = [
     Destructive(("instances", "delete"), "fs", _platform_instance),
     Destructive(("api-keys", "delete"), "fs", _api_key),
@@ -83,6 +105,11 @@ DELETES = [
     Destructive(("atlas", "filesystems", "delete"), "atlas_fs", _filesystem),
     Destructive(("atlas", "members", "delete"), "atlas_fs", _member),
     Destructive(("atlas", "projects", "delete"), "atlas_fs", _project),
+    *(
+        Destructive(("atlas", kind, group, "delete"), "atlas_fs", make(kind))
+        for kind in ("kubernetes", "slurm")
+        for group, make in (("clusters", _cluster), ("node-pools", _node_pool))
+    ),
 ]
 SWEEPS = [("instances", "sweep"), ("atlas", "instances", "sweep")]
 
