@@ -236,8 +236,8 @@ class Emulator:
                 "1",
                 "--failure-rate",
                 "0",
-                # Atlas tokens last the whole run (86,400 simulated seconds: 864 real ones
-                # at the default time scale), so no row pays for a refresh it did not ask.
+                # Atlas tokens last the whole run (86,400 real seconds), so no row pays for
+                # a refresh it did not ask.
                 "--token-ttl",
                 "86400",
                 "--log-level",

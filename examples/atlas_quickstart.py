@@ -23,11 +23,14 @@ def quickstart(atlas: Atlas) -> None:
     atlas = atlas.with_options(project_id=project.id)
 
     available = {entry.name: entry.capacity for entry in atlas.capacity.list()}
-    gpu = next(kind for kind in atlas.instance_types.list() if kind.gpu_count)
-    print(
-        f"{gpu.name}: {gpu.gpu_count}x {gpu.gpu_model}, {gpu.cpu} CPUs, {gpu.memory}, "
-        f"{available.get(gpu.name, 0)} available in {atlas.region}"
-    )
+    kinds = atlas.instance_types.list()
+    for kind in kinds:  # the GPU model and count of each type (none on CPU types)
+        gpus = f"{kind.gpu_count}x {kind.gpu_model}" if kind.gpu_count else "no GPU"
+        print(
+            f"{kind.name}: {gpus}, {kind.cpu} CPUs, {kind.memory}, "
+            f"{available.get(kind.name, 0)} available in {atlas.region}"
+        )
+    gpu = next(kind for kind in kinds if kind.gpu_count)
 
     with atlas.instances.disposable(type=gpu.name, name="quickstart", poll_interval=0.5) as box:
         print(f"{box.name} is {box.state} at {box.ip}")

@@ -73,8 +73,17 @@ def _type_arguments(cls: Any) -> Dict[str, str]:
             origin = typing.get_origin(base)
             params = getattr(origin, "__parameters__", ())
             for param, arg in zip(params, typing.get_args(base)):
-                found.setdefault(param.__name__, _annotation(str(arg)))
+                shown = arg.__name__ if isinstance(arg, type) else _annotation(str(arg))
+                found.setdefault(param.__name__, shown)
     return found
+
+
+def _bind(text: str, type_arguments: Optional[Dict[str, str]]) -> str:
+    """``text`` with each type variable of a generic base (``C`` of ``Clusters[C]``)
+    spelled as what the resource binds it to, wherever it appears (``List[C]``)."""
+    for name, value in (type_arguments or {}).items():
+        text = re.sub(rf"\b{re.escape(name)}\b", value, text)
+    return text
 
 
 def _signature(func: Any, type_arguments: Optional[Dict[str, str]] = None) -> str:
@@ -92,8 +101,7 @@ def _signature(func: Any, type_arguments: Optional[Dict[str, str]] = None) -> st
             text = "*" + text
             star = True
         if param.annotation is not param.empty:
-            shown_type = _annotation(str(param.annotation))
-            text += f": {(type_arguments or {}).get(shown_type, shown_type)}"
+            text += f": {_bind(_annotation(str(param.annotation)), type_arguments)}"
         if param.default is not param.empty:
             default = param.default
             shown = (
@@ -103,7 +111,7 @@ def _signature(func: Any, type_arguments: Optional[Dict[str, str]] = None) -> st
             )
             text += f" = {shown}"
         parts.append(text)
-    returns = _annotation(str(sig.return_annotation))
+    returns = _bind(_annotation(str(sig.return_annotation)), type_arguments)
     one_line = f"({', '.join(parts)}) -> {returns}"
     if len(one_line) <= 80:
         return one_line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
 import signal
 import threading
@@ -118,6 +119,11 @@ def test_every_python_block_runs(
                 exec(compile(block, f"{path.name} block {number}", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
             pytest.fail(f"{path.name} block {number} failed: {exc!r}\n{block}")
+    # Like a reader's script, the blocks leave some clients open: collect them here, so
+    # that their ResourceWarnings do not land in whichever later test the GC runs in (a
+    # CLI test's one-line stderr).
+    namespace.clear()
+    gc.collect()
 
 
 BLOCK_SECONDS = 180

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         PermissionDeniedError,
         RateLimitError,
         RawResponse,
+        RedirectRefusedError,
         RequestOptions,
         ResponseTooLargeError,
         ResponseValidationError,
@@ -72,9 +73,9 @@ if TYPE_CHECKING:
 
 _LAZY: Dict[str, str] = {
     "AioHttpClient": "fluidstack.core.aiohttp_client",
-    "AsyncFluidStack": "fluidstack.platform.client",
-    "FluidStack": "fluidstack.platform.client",
-    "FluidStackEnvironment": "fluidstack.platform.client",
+    "AsyncFluidStack": "fluidstack.platform._async.client",
+    "FluidStack": "fluidstack.platform._sync.client",
+    "FluidStackEnvironment": "fluidstack.core.config",
     **dict.fromkeys(
         (
             "ApiConnectionError",
@@ -100,6 +101,7 @@ _LAZY: Dict[str, str] = {
             "PermissionDeniedError",
             "RateLimitError",
             "RawResponse",
+            "RedirectRefusedError",
             "RequestOptions",
             "ResponseTooLargeError",
             "ResponseValidationError",
@@ -164,6 +166,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RawResponse",
+    "RedirectRefusedError",
     "Region",
     "RequestOptions",
     "ResponseTooLargeError",

@@ -13,6 +13,8 @@ EXTRAS: Dict[str, FrozenSet[str]] = {
     "emulator": frozenset({"fastapi", "starlette", "uvicorn", "httptools", "jwt"}),
     "ssh": frozenset({"asyncssh", "pathspec"}),
     "ray": frozenset({"ray"}),
+    # PyYAML comes with the CLI too, which is named first; kubeconfig code names this one.
+    "kubernetes": frozenset({"yaml"}),
 }
 """The top-level modules each extra installs."""
 

@@ -176,6 +176,29 @@ async def test_a_region_added_later_is_found(atlas_harness: AtlasHarness) -> Non
     assert await resolve(atlas.with_options(region="r3").capabilities.list()) == ["y"]
 
 
+async def test_instance_types_read_both_spellings_of_the_gpu_fields(
+    atlas_harness: AtlasHarness,
+) -> None:
+    # The Infrastructure API spells them gpuModel/gpuCount; the older Go client's spec
+    # gpu_model/gpu_count. Either must give the GPU model and count.
+    h = atlas_harness
+    h.server.route(
+        "GET",
+        "https://r1.test/api/v1alpha1/instance-types",
+        answer(200, [
+            {"name": "new", "cpu": 96, "memory": "960Gi",
+             "gpuModel": "GH100_H100_SXM5_80GB", "gpuCount": 8},
+            {"name": "old", "cpu": 96, "memory": "1Ti",
+             "gpu_model": "H100-HGX-80GB", "gpu_count": 4},
+            {"name": "cpu", "cpu": 2, "memory": "8Gi"},
+        ]),
+    )  # fmt: skip
+    kinds = {t.name: t for t in await resolve(h.client().instance_types.list())}
+    assert (kinds["new"].gpu_model, kinds["new"].gpu_count) == ("GH100_H100_SXM5_80GB", 8)
+    assert (kinds["old"].gpu_model, kinds["old"].gpu_count) == ("H100-HGX-80GB", 4)
+    assert (kinds["cpu"].gpu_model, kinds["cpu"].gpu_count) == (None, None)
+
+
 async def test_region_url_skips_discovery(atlas_harness: AtlasHarness) -> None:
     h = atlas_harness
     h.server.route("GET", "https://direct.test/api/v1alpha1/instance-types", answer(200, []))
@@ -403,3 +426,29 @@ def test_the_environment_can_be_ignored(monkeypatch: pytest.MonkeyPatch) -> None
     assert atlas._settings.client_secret is None
     assert atlas.management_url == "https://api.atlas.fluidstack.io/api/v1alpha1"
     atlas.close()
+
+
+@pytest.mark.parametrize("with_body", [False, True], ids=["no-body", "json-body"])
+async def test_start_stop_and_key_registration_accept_an_answer_with_or_without_a_body(
+    atlas_harness: AtlasHarness, with_body: bool
+) -> None:
+    # The contract declares no body on these answers (the emulator sends none); a
+    # server that does send JSON (the Instance, the key) must work as well
+    # (docs/emulator.md, "Answers without a body").
+    h = atlas_harness
+    key = {"name": "laptop", "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA you@laptop"}
+    for action, state in (("start", "starting"), ("stop", "stopping")):
+        h.server.route(
+            "POST",
+            f"https://r1.test/api/v1alpha1/instances/{INSTANCE['id']}/actions/{action}",
+            answer(202, {**INSTANCE, "state": state} if with_body else None),
+        )
+    h.server.route(
+        "POST", MANAGEMENT + "/api/v1alpha1/user/keys", answer(200, key if with_body else None)
+    )
+    atlas = h.client()
+    for method in (atlas.instances.start, atlas.instances.stop):
+        result = await resolve(method(INSTANCE["id"]))
+        assert result is None or isinstance(result, Instance)
+    registered = await resolve(atlas.user_keys.create(name=key["name"], key=key["key"]))
+    assert (registered.name, registered.key) == (key["name"], key["key"])

@@ -11,6 +11,7 @@ import pytest
 from atlas_client_support import AtlasClients
 
 from fluidstack.atlas import (
+    Capability,
     Filesystem,
     GlobalInstance,
     Instance,
@@ -203,12 +204,16 @@ async def test_catalog_capacity_and_capabilities(atlas_clients: AtlasClients) ->
     atlas = await on_project(atlas_clients)
     kinds = {t.name: t for t in await resolve(atlas.instance_types.list())}
     assert kinds["h100-hgx-80gb.8x"].gpu_count == 8
+    assert kinds["h100-hgx-80gb.8x"].gpu_model == "H100-HGX-80GB"
     assert kinds["cpu.2x"].gpu_model is None
     before = {c.name: c.capacity for c in await resolve(atlas.capacity.list())}
     await resolve(atlas.instances.create(type="h100-hgx-80gb.8x"))
     after = {c.name: c.capacity for c in await resolve(atlas.capacity.list())}
     assert after["h100-hgx-80gb.8x"] == before["h100-hgx-80gb.8x"] - 1
-    assert await resolve(atlas.capabilities.list()) == ["instances:create", "instances:delete"]
+    capabilities = await resolve(atlas.capabilities.list())
+    assert capabilities == atlas_clients.emulator.atlas.all_capabilities
+    assert len(capabilities) == 31
+    assert all(isinstance(c, Capability) and c.is_known for c in capabilities)
 
 
 async def test_kubernetes_and_slurm(atlas_clients: AtlasClients) -> None:
@@ -371,7 +376,7 @@ async def test_a_region_without_the_capability_raises_not_supported(
     atlas_clients: AtlasClients,
 ) -> None:
     atlas = await on_project(atlas_clients)
-    atlas_clients.emulator.atlas.set_capabilities("eu-north-1", ["instances:delete"])
+    atlas_clients.emulator.atlas.withhold_capabilities("eu-north-1", "instances:create")
     with pytest.raises(NotSupportedError) as info:
         await resolve(atlas.instances.create(type="cpu.2x"))
     assert info.value.capability == "instances:create"
@@ -409,7 +414,7 @@ async def test_launch_falls_back_to_the_region_with_capacity(atlas_clients: Atla
 
 async def test_launch_skips_a_region_that_cannot_create(atlas_clients: AtlasClients) -> None:
     atlas = await on_project(atlas_clients)
-    atlas_clients.emulator.atlas.set_capabilities("eu-north-1", ["instances:delete"])
+    atlas_clients.emulator.atlas.withhold_capabilities("eu-north-1", "instances:create")
     instance = await resolve(atlas.instances.launch(type="cpu.2x"))
     assert instance.region == "us-east-1"
 
@@ -554,7 +559,7 @@ async def test_an_unrecoverable_create_reports_its_own_failure(
 async def test_token_expiry_mid_run_is_invisible(atlas_clients: AtlasClients) -> None:
     atlas = await on_project(atlas_clients)
     await resolve(atlas.instances.list())
-    atlas_clients.emulator.advance(2 * 3600)  # the token's simulated hour is over
+    atlas_clients.emulator.atlas.expire_tokens()  # as if the token's hour were over
     assert await resolve(atlas.instances.list()) == []
     statuses = [
         (e["path"], e["status"])
@@ -578,8 +583,8 @@ async def test_wrong_credentials_and_tokens(atlas_clients: AtlasClients) -> None
     forged = atlas_clients.make(client_id=None, client_secret=None, token="eyJ.forged.token")
     with pytest.raises(AuthenticationError):
         await resolve(forged.regions.list())
-    expired = atlas_clients.emulator.atlas.token(ttl_seconds=60)
-    atlas_clients.emulator.advance(120)
+    expired = atlas_clients.emulator.atlas.token()
+    atlas_clients.emulator.atlas.expire_tokens()
     stale = atlas_clients.make(client_id=None, client_secret=None, token=expired)
     with pytest.raises(AuthenticationError):
         await resolve(stale.organizations.list())

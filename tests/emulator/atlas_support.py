@@ -1,8 +1,9 @@
-"""Helpers for the Atlas tests: the two Atlas specs (packaged copies), response
-conformance against them, tokens, and clients on the management and regional APIs."""
+"""Helpers for the Atlas tests: the Atlas specs (packaged copies), response conformance
+against them, tokens, and clients on the management and regional APIs."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ATLAS_SPEC = REPO_ROOT / "src" / "fluidstack" / "emulator" / "atlas" / "spec"
 REGIONAL = "regional.openapi.yaml"
 MANAGEMENT = "management.openapi.yaml"
+INFRASTRUCTURE = "infrastructure.openapi.yaml"
+"""The newer regional contract (NOTES.md section 10): it has the Kubernetes and Slurm
+operations the older ``regional.openapi.yaml`` lacks, and wins where the two differ."""
 REGION_PATH = re.compile(r"^/regions/[^/]+/api/v1alpha1(/.*)$")
 MANAGEMENT_PATH = re.compile(r"^/api/v1alpha1(/.*)$")
 
@@ -29,7 +33,8 @@ UNDECLARED = {
     403: "403: X-ORG-ID of another organization (later docs list 403, NOTES 8.2)",
     404: "404 where the spec declares none: X-PROJECT-ID of no project of the caller",
     405: "405: method not allowed on an Atlas path",
-    409: "409 where the spec declares none: project/filesystem still in use",
+    409: "409 where the spec declares none: project/filesystem still in use, a cluster "
+    "that still has node pools",
     413: "413: body over 1 MiB",
     501: "501: capability missing in the region",
     502: "502: injected by a fault rule",
@@ -59,6 +64,7 @@ OAUTH_ERROR_SCHEMA = {
                 "unsupported_grant_type",
                 "access_denied",
                 "invalid_grant",
+                "too_many_attempts",
             ]
         },
         "error_description": {"type": "string"},
@@ -94,13 +100,16 @@ class Observation:
 
 @dataclass
 class AtlasConformance:
-    """Validates Atlas responses against ``regional.openapi.yaml`` and
-    ``management.openapi.yaml``; remembers what it saw."""
+    """Validates Atlas responses against ``management.openapi.yaml`` and, for a region's
+    API, the first of ``regional`` that declares the operation (by default the older
+    ``regional.openapi.yaml``, then ``infrastructure.openapi.yaml`` for what only it
+    has); remembers what it saw."""
 
     seen: List[Observation] = field(default_factory=list)
+    regional: Tuple[str, ...] = (REGIONAL, INFRASTRUCTURE)
 
     def __post_init__(self) -> None:
-        self.specs = {name: load_yaml(name) for name in (REGIONAL, MANAGEMENT)}
+        self.specs = {name: load_yaml(name) for name in (REGIONAL, MANAGEMENT, INFRASTRUCTURE)}
         self._routes: Dict[str, List[Tuple[re.Pattern[str], str, Dict[str, Any]]]] = {}
         for name, spec in self.specs.items():
             routes = []
@@ -122,7 +131,14 @@ class AtlasConformance:
             f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]
         )
 
-    def check(self, method: str, path: str, status: int, body: bytes) -> Observation:
+    def check(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: bytes,
+        headers: Optional[httpx.Headers] = None,
+    ) -> Observation:
         where = f"{method} {path} -> {status}"
         if path == "/oauth/token":
             import json
@@ -134,16 +150,19 @@ class AtlasConformance:
             self._validate(schema, self.specs[MANAGEMENT], payload, where)
             return self._record("oauth", method, path, status, "not in either spec")
         match = REGION_PATH.match(path)
-        name = REGIONAL
+        names: Tuple[str, ...] = self.regional
         if match is None:
             match = MANAGEMENT_PATH.match(path)
-            name = MANAGEMENT
+            names = (MANAGEMENT,)
         assert match is not None, f"{where}: not an Atlas path"
         rest = match.group(1)
+        for name in names:  # the first spec with this operation judges it
+            route = next((r for r in self._routes[name] if r[0].match(rest)), None)
+            operation = route[2].get(method.lower()) if route is not None else None
+            template = route[1] if route is not None else rest
+            if operation is not None:
+                break
         spec = self.specs[name]
-        route = next((r for r in self._routes[name] if r[0].match(rest)), None)
-        operation = route[2].get(method.lower()) if route is not None else None
-        template = route[1] if route is not None else rest
         if operation is None:
             assert status in (401, 404, 405), f"{where}: no such operation in {name}"
             return self._error(name, method, template, status, body, where, "no such operation")
@@ -153,7 +172,18 @@ class AtlasConformance:
             return self._error(name, method, template, status, body, where, None)
         if "$ref" in response:
             response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
-        content = (response.get("content") or {}).get("application/json")
+        for header in response.get("headers") or {}:
+            assert headers is None or header in headers, f"{where}: no {header} header"
+        contents = response.get("content") or {}
+        content = contents.get("application/json")
+        if content is None and "application/yaml" in contents:
+            # A kubeconfig: the contract's schema is a string of format byte (base64).
+            schema = contents["application/yaml"]["schema"]
+            assert schema.get("format") == "byte", f"{where}: an unexpected YAML schema"
+            assert headers is None or headers["content-type"].startswith("application/yaml")
+            decoded = base64.b64decode(body, validate=True)
+            assert isinstance(yaml.safe_load(decoded), dict), f"{where}: not a YAML document"
+            return self._record(name, method, template, status, None)
         if content is None:
             assert body == b"", f"{where} must have no body"
             return self._record(name, method, template, status, None)
@@ -195,12 +225,17 @@ class AtlasConformance:
             response.request.url.path,
             response.status_code,
             response.content,
+            response.headers,
         )
 
-    def operations(self) -> Set[Tuple[str, str, str]]:
-        """Every (spec, method, template) of both specs."""
+    def operations(
+        self, names: Tuple[str, ...] = (REGIONAL, MANAGEMENT)
+    ) -> Set[Tuple[str, str, str]]:
+        """Every (spec, method, template) of the specs ``names`` (by default the older
+        regional one and the management one)."""
         result = set()
-        for name, spec in self.specs.items():
+        for name in names:
+            spec = self.specs[name]
             for template, item in spec["paths"].items():
                 for method in item:
                     if method in ("get", "post", "put", "patch", "delete"):

@@ -214,7 +214,32 @@ async def test_iter_walks_every_page_lazily(harness: Harness, server: FakeServer
         ids = [first.id] + [i.id for i in pager]
     assert ids == [f"i-{n}" for n in range(5)]
     pages = [r.url.params["page"] for r in harness.requests]
-    assert pages == ["1", "2", "3", "4"]
+    # Pages of 2, 2, 1: page 1 was full (page 2 followed it), so the short page 3 is the
+    # last, and no request for an empty page 4 is sent (issue 24).
+    assert pages == ["1", "2", "3"]
+
+
+async def test_iter_ends_a_short_first_page_once_the_page_size_is_known(
+    harness: Harness, server: FakeServer
+) -> None:
+    server.instances = [{**INSTANCE, "id": f"i-{n}"} for n in range(3)]
+    client = harness.client(server.handler)
+
+    async def ids() -> List[str]:
+        pager = client.instances.iter()
+        return [i.id async for i in pager] if harness.is_async else [i.id for i in pager]
+
+    assert await ids() == ["i-0", "i-1", "i-2"]  # pages of 2 and 1: the size is 2
+    del harness.requests[:]
+    server.instances = server.instances[:1]
+    assert await ids() == ["i-0"]
+    assert [r.url.params["page"] for r in harness.requests] == ["1"]
+    # Without a known size, a short first page still needs the empty page to end.
+    fresh = harness.client(server.handler)
+    del harness.requests[:]
+    pager = fresh.instances.iter()
+    assert [i.id async for i in pager] if harness.is_async else [i.id for i in pager]
+    assert [r.url.params["page"] for r in harness.requests] == ["1", "2"]
 
 
 async def test_iter_stops_when_the_server_ignores_page(harness: Harness) -> None:

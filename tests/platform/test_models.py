@@ -4,6 +4,7 @@ about half the memory it would otherwise), and nothing else about them changes."
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import pickle
 from decimal import Decimal
@@ -12,7 +13,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from fluidstack.atlas.endpoints import GLOBAL_INSTANCES
-from fluidstack.core.endpoint import _LARGE_BODY
+from fluidstack.core.endpoint import _LARGE_BODY, _LISTING_PAGE
 from fluidstack.platform.endpoints import INSTANCES as LIST
 from fluidstack.types import ListInstanceResponse
 from support import INSTANCE
@@ -98,6 +99,15 @@ def test_atlas_listings_share_too() -> None:
     body = json.dumps([dict(item, id=str(i)) for i in range(_LARGE_BODY // 50)]).encode()
     items: List[Any] = GLOBAL_INSTANCES.parse(body)
     assert items[0].__pydantic_fields_set__ is items[1].__pydantic_fields_set__
+
+
+def test_a_page_of_a_listing_shares_field_sets_too() -> None:
+    # Listings are read page by page (~61 KB for 100 instances): each page is lean too.
+    body = json.dumps([dict(INSTANCE, id=str(i)) for i in range(100)]).encode()
+    assert _LISTING_PAGE <= len(body) < _LARGE_BODY
+    items = LIST.parse(body)
+    assert items[0].__pydantic_fields_set__ is items[-1].__pydantic_fields_set__
+    assert gc.isenabled()
 
 
 def test_small_listings_are_parsed_as_they_are() -> None:

@@ -2,11 +2,15 @@
 outside the directory it downloads into.
 
 asyncssh 2.21.0-2.24.0 joined whatever names a server listed onto the local target, so
-``/abs/path`` or ``../escape`` wrote anywhere; 2.24.1 (the floor in pyproject.toml)
-refuses such names and symlinks leaving the download. Here a lying SFTP server on
-loopback serves each trick to the SDK's own download path
+``/abs/path`` or ``../escape`` wrote anywhere; 2.24.1 refuses such names, but checks the
+symlinks it creates one at a time, so a chain of links that each stay inside
+(``y -> .``, ``z -> y/../..``) led outside; and Python 3.9 gets 2.21.1 at most. So the
+SDK walks the remote tree itself (``core/sftp_download.py``): here a lying SFTP server
+on loopback serves each trick to the SDK's own download path
 (:class:`~fluidstack.core._async.remote.AsyncRemoteAccess`), and the test checks the
-local disk: nothing outside the target, whether the download fails or not."""
+local disk: nothing outside the target, whether the download fails or not, on every
+asyncssh version.
+"""
 
 from __future__ import annotations
 
@@ -205,30 +209,12 @@ def _tricks(sandbox: Path) -> Dict[str, Tuple[str, Dir]]:
     }
 
 
-CHAIN_FINDING = (
-    "asyncssh 2.24.1 checks each symlink it creates lexically, one at a time: a chain of "
-    "links that each stay inside leads outside together, and a directory of the same "
-    "name is then written through it. Fixed by the SDK downloading with "
-    "follow_symlinks=True (core/ssh.py, ssh_download): reported, not done here"
-)
 OLD_PYTHON = sys.version_info < (3, 10)
-PYTHON_39_FINDING = (
-    "asyncssh 2.24.1 needs Python 3.10; on 3.9 the newest is 2.21.1, which joins any "
-    "name a server lists: downloads on Python 3.9 stay exposed until the SDK checks "
-    "names itself (reported)"
-)
-UNCHECKED_BEFORE_2_24_1 = {"absolute name", "two levels up", "absolute symlink", "escaping symlink"}
+"""Python 3.9 gets asyncssh 2.21.1 at most (2.24.x needs 3.10), which checks no names:
+the SDK's own walk (core/sftp_download.py) is what keeps these tests passing there."""
 
 
-def _marks(name: str) -> Any:
-    if "chain" in name:
-        return pytest.mark.xfail(strict=True, reason=CHAIN_FINDING)
-    if OLD_PYTHON and name in UNCHECKED_BEFORE_2_24_1:
-        return pytest.mark.xfail(strict=True, reason=PYTHON_39_FINDING)
-    return ()
-
-
-TRICKS = [pytest.param(name, marks=_marks(name)) for name in _tricks(Path("/"))]
+TRICKS = list(_tricks(Path("/")))
 
 
 @pytest.mark.parametrize("trick", TRICKS)

@@ -98,7 +98,7 @@ async def test_atlas_secret_and_tokens_never_leak(
         emulator.add_fault(
             method="GET", path="/regions/*/api/v1alpha1/instances", status=503, times=3
         )
-        emulator.advance(7200)  # the token expires: a 401, a new token, the call again
+        emulator.atlas.expire_tokens()  # the token expires: a 401, a new token, the call again
         for call in (
             lambda: atlas.instances.get("00000000-0000-4000-8000-000000000000"),
             lambda: atlas.instances.list(),

@@ -343,7 +343,7 @@ def test_scp_both_ways(ssh_emulator: EmulatorHandle, key: KeyPair, tmp_path: Pat
 def test_the_command_line_starts_sshd_and_says_where(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--ssh", "--ssh-port", "0",
-         "--manual-clock", "--log-level", "warning"],
+         "--manual-clock", "--failure-rate", "0", "--log-level", "warning"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

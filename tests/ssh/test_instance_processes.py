@@ -186,7 +186,8 @@ def test_the_command_line_emulator_ends_its_instances_processes_when_it_stops(
     token = "t" * 32
     process = subprocess.Popen(
         [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--ssh", "--ssh-port", "0",
-         "--manual-clock", "--log-level", "warning", "--control-token", token],
+         "--manual-clock", "--failure-rate", "0", "--log-level", "warning",
+         "--control-token", token],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         preexec_fn=lambda: signal.signal(getattr(signal, name), signal.SIG_DFL),
     )  # fmt: skip

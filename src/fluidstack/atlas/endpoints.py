@@ -11,10 +11,12 @@ import base64
 import re
 import secrets
 import uuid
-from typing import Any, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
+from dataclasses import dataclass
+from typing import Any, Dict, Generic, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
 from ..core.endpoint import Endpoint
 from .types import (
+    Capability,
     Capacity,
     Cluster,
     Filesystem,
@@ -36,12 +38,24 @@ from .types import (
 Id = Union[str, uuid.UUID]
 Tags = Optional[Mapping[str, str]]
 UserData = Union[str, bytes, None]
+C = TypeVar("C")
+P = TypeVar("P")
 
 # -- the management (global) API -------------------------------------------------------
 
 REGIONS: Endpoint[List[Region]] = Endpoint("regions.list", "GET", "/regions", List[Region])
 ORGANIZATIONS: Endpoint[List[Organization]] = Endpoint(
     "organizations.list", "GET", "/organizations", List[Organization]
+)
+# Each call makes another organization, and the listing shows only the caller's: never
+# repeated after an ambiguous failure.
+ORGANIZATION_CREATE: Endpoint[Organization] = Endpoint(
+    "organizations.create",
+    "POST",
+    "/organizations",
+    Organization,
+    idempotent=False,
+    sends_idempotency_key=False,
 )
 CLUSTERS: Endpoint[List[Cluster]] = Endpoint("clusters.list", "GET", "/clusters", List[Cluster])
 MEMBERS: Endpoint[List[OrganizationMember]] = Endpoint(
@@ -79,7 +93,9 @@ GLOBAL_INSTANCE: Endpoint[GlobalInstance] = Endpoint(
 
 # -- a region's API ---------------------------------------------------------------------
 
-CAPABILITIES: Endpoint[List[str]] = Endpoint("capabilities.list", "GET", "/capabilities", List[str])
+CAPABILITIES: Endpoint[List[Capability]] = Endpoint(
+    "capabilities.list", "GET", "/capabilities", List[Capability]
+)
 CAPACITY: Endpoint[List[Capacity]] = Endpoint("capacity.list", "GET", "/capacity", List[Capacity])
 INSTANCE_TYPES: Endpoint[List[InstanceType]] = Endpoint(
     "instance_types.list", "GET", "/instance-types", List[InstanceType]
@@ -161,6 +177,7 @@ FILESYSTEM_DELETE: Endpoint[None] = Endpoint(
 KUBERNETES_CLUSTERS: Endpoint[List[KubernetesCluster]] = Endpoint(
     "kubernetes.clusters.list", "GET", "/kubernetes/clusters", List[KubernetesCluster]
 )
+# The older contract's flat listing of every pool (gone from the Infrastructure API).
 KUBERNETES_NODE_POOLS: Endpoint[List[KubernetesNodePool]] = Endpoint(
     "kubernetes.node_pools.list", "GET", "/kubernetes/node-pools", List[KubernetesNodePool]
 )
@@ -169,6 +186,93 @@ SLURM_CLUSTERS: Endpoint[List[SlurmCluster]] = Endpoint(
 )
 SLURM_NODE_POOLS: Endpoint[List[SlurmNodePool]] = Endpoint(
     "slurm.node_pools.list", "GET", "/slurm/node-pools", List[SlurmNodePool]
+)
+
+
+@dataclass(frozen=True)
+class KubeconfigEndpoint(Endpoint[str]):
+    """An endpoint whose answer is a kubeconfig (``application/yaml``), not JSON."""
+
+    def parse(self, content: bytes) -> str:
+        return kubeconfig_text(content)
+
+
+def kubeconfig_text(content: bytes) -> str:
+    """The kubeconfig YAML of a credentials answer, sent either as the contract declares
+    it (the base64 of the document: ``format: byte``) or as the YAML itself."""
+    text = content.decode("utf-8").strip()
+    if ":" not in text:  # no YAML mapping has no colon; base64 never has one
+        text = base64.b64decode("".join(text.split()), validate=True).decode("utf-8")
+    if ":" not in text:
+        raise ValueError("the answer is neither a kubeconfig nor the base64 of one")
+    return text if text.endswith("\n") else text + "\n"
+
+
+@dataclass(frozen=True)
+class Orchestrator(Generic[C, P]):
+    """The operations on one kind of cluster (``kubernetes`` or ``slurm``) and its
+    node pools, under ``/<kind>/clusters`` (the Infrastructure API)."""
+
+    kind: str
+    clusters: Endpoint[List[C]]
+    cluster_create: Endpoint[C]
+    cluster: Endpoint[C]
+    cluster_delete: Endpoint[None]
+    node_pools: Endpoint[List[P]]
+    node_pool_create: Endpoint[P]
+    node_pool: Endpoint[P]
+    node_pool_delete: Endpoint[None]
+    flat_node_pools: Endpoint[List[P]]
+
+
+def _orchestrator(
+    kind: str,
+    cluster_type: Type[C],
+    pool_type: Type[P],
+    clusters: Endpoint[List[C]],
+    flat: Endpoint[List[P]],
+) -> Orchestrator[C, P]:
+    one = f"/{kind}/clusters/{{cluster_id}}"
+    pools = f"{one}/node-pools"
+    return Orchestrator(
+        kind=kind,
+        clusters=clusters,
+        # Creates are not repeated blindly: a lost answer is resolved by the name.
+        cluster_create=Endpoint(
+            f"{kind}.clusters.create",
+            "POST",
+            f"/{kind}/clusters",
+            cluster_type,
+            idempotent=False,
+            sends_idempotency_key=False,
+        ),
+        cluster=Endpoint(f"{kind}.clusters.get", "GET", one, cluster_type),
+        cluster_delete=Endpoint(f"{kind}.clusters.delete", "DELETE", one, None),
+        node_pools=Endpoint(f"{kind}.node_pools.list", "GET", pools, List[pool_type]),  # type: ignore[valid-type]
+        node_pool_create=Endpoint(
+            f"{kind}.node_pools.create",
+            "POST",
+            pools,
+            pool_type,
+            idempotent=False,
+            sends_idempotency_key=False,
+        ),
+        node_pool=Endpoint(f"{kind}.node_pools.get", "GET", f"{pools}/{{node_pool_id}}", pool_type),
+        node_pool_delete=Endpoint(
+            f"{kind}.node_pools.delete", "DELETE", f"{pools}/{{node_pool_id}}", None
+        ),
+        flat_node_pools=flat,
+    )
+
+
+KUBERNETES: Orchestrator[KubernetesCluster, KubernetesNodePool] = _orchestrator(
+    "kubernetes", KubernetesCluster, KubernetesNodePool, KUBERNETES_CLUSTERS, KUBERNETES_NODE_POOLS
+)
+SLURM: Orchestrator[SlurmCluster, SlurmNodePool] = _orchestrator(
+    "slurm", SlurmCluster, SlurmNodePool, SLURM_CLUSTERS, SLURM_NODE_POOLS
+)
+KUBERNETES_CREDENTIALS: Endpoint[str] = KubeconfigEndpoint(
+    "kubernetes.clusters.credentials", "GET", "/kubernetes/clusters/{cluster_id}/credentials", str
 )
 
 # -- request bodies ---------------------------------------------------------------------
@@ -286,6 +390,28 @@ def filesystem_body(*, name: str, size: Union[str, int]) -> Dict[str, Any]:
     if not _SIZE.match(text):
         raise ValueError(f"size must be like '512Gi', '1Ti' or a number of GiB, got {size!r}")
     return {"name": _name(name, "filesystem"), "size": text}
+
+
+def cluster_body(*, name: str, version: Optional[str]) -> Dict[str, Any]:
+    """The body of ``POST /kubernetes/clusters`` (``/slurm/clusters``)."""
+    body: Dict[str, Any] = {"name": _name(name, "cluster")}
+    if version is not None:
+        body["version"] = str(version)
+    return body
+
+
+def node_pool_body(
+    *, name: str, type: str, count: int, version: Optional[str] = None
+) -> Dict[str, Any]:
+    """The body of ``POST .../clusters/{cluster_id}/node-pools``."""
+    if not isinstance(type, str) or not type.strip():
+        raise ValueError("type must name an instance type (see atlas.instance_types.list())")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"count must be a number of nodes (an int >= 0), got {count!r}")
+    body: Dict[str, Any] = {"name": _name(name, "node pool"), "type": type, "count": count}
+    if version is not None:
+        body["version"] = str(version)
+    return body
 
 
 def find_all_tagged(items: Sequence[T], client_token: str) -> List[T]:

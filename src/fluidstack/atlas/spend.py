@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..core.spend import InstanceFacts, spend_limit
-from .types import GlobalInstance, Instance
+
+if TYPE_CHECKING:  # the models load with the first call that returns one, not with Atlas
+    from .types import GlobalInstance, Instance
 
 __all__ = [
     "BILLED_STATES",

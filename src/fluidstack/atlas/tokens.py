@@ -7,13 +7,13 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
-
-from pydantic import BaseModel, ConfigDict, SecretStr
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from ..core.config import Secret
-from ..core.endpoint import Endpoint
-from ..core.errors import ApiError, TokenError
+from ..core.errors import ApiError, TokenError, TokenRateLimitError
+
+if TYPE_CHECKING:
+    from .token_endpoint import TOKEN, TokenResponse
 
 __all__ = [
     "TOKEN",
@@ -29,26 +29,6 @@ __all__ = [
 
 REFRESH_MARGIN = 60.0
 """Seconds before expiry at which a token is replaced (at most 10 % of its lifetime)."""
-
-
-class TokenResponse(BaseModel):
-    """An OAuth2 token endpoint's answer. Tokens show as ``**********`` in reprs."""
-
-    # Unknown fields are dropped rather than kept: one might be another credential.
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-
-    access_token: SecretStr
-    token_type: str = "Bearer"
-    expires_in: Optional[float] = None
-    """Seconds the token is valid for, counted from when it was issued."""
-    refresh_token: Optional[SecretStr] = None
-
-
-# The token endpoint is an endpoint like any other: same timeouts, retries and hooks.
-# Asking for a token twice is harmless, so it is retried after any transient failure.
-TOKEN: Endpoint[TokenResponse] = Endpoint(
-    "oauth.token", "POST", "", TokenResponse, authenticated=False
-)
 
 
 def client_credentials_form(client_id: str, client_secret: Secret, audience: str) -> Dict[str, str]:
@@ -131,8 +111,8 @@ class CachedToken:
         """A token received at ``now`` (monotonic) / ``wall_now`` (epoch seconds).
 
         Its lifetime is the shorter of ``expires_in`` and what its JWT ``exp`` claim says:
-        either may be missing, and a server whose clock runs ahead (the emulator's
-        simulated one) states a later ``exp`` than its ``expires_in``.
+        either may be missing, and a server whose clock disagrees with ours states an
+        ``exp`` that does not match its ``expires_in``.
         """
         lifetimes = []
         if expires_in is not None and expires_in > 0:
@@ -169,6 +149,18 @@ def token_error(url: str, error: ApiError) -> TokenError:
         reason = code + (f" ({description})" if description else "")
         if code in ("invalid_client", "access_denied", "unauthorized_client"):
             reason += ": check the client id and secret"
+    if error.status_code == 429:
+        # Already retried as long as the budget allowed; raised as the API's 429s are,
+        # with the answer's headers (its Retry-After).
+        limited = TokenRateLimitError(
+            f"the token endpoint {url} gave no access token: {reason}",
+            url=url,
+            error=code,
+            error_description=description,
+            status_code=429,
+        )
+        limited.headers = dict(error.headers)
+        return limited
     return TokenError(
         f"the token endpoint {url} gave no access token: {reason}",
         url=url,
@@ -176,3 +168,14 @@ def token_error(url: str, error: ApiError) -> TokenError:
         error_description=description,
         status_code=error.status_code,
     )
+
+
+def __getattr__(name: str) -> Any:
+    # The token endpoint's pydantic model is loaded with the first token request, not
+    # with the client: building pydantic's BaseModel machinery cost a quarter of
+    # ``from fluidstack.atlas import Atlas`` (issue 24).
+    if name in ("TOKEN", "TokenResponse"):
+        from . import token_endpoint
+
+        return getattr(token_endpoint, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,11 +12,26 @@ import binascii
 import datetime as dt
 from typing import Dict, List, Optional
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from ..core.models import FluidStackModel, OpenEnum
+from .orchestrator_types import (
+    Accelerator,
+    KubernetesCluster,
+    KubernetesNode,
+    KubernetesNodePool,
+    NodeCondition,
+    NodeState,
+    NodeTaint,
+    SlurmCluster,
+    SlurmLoginNode,
+    SlurmNode,
+    SlurmNodePool,
+)
 
 __all__ = [
+    "Accelerator",
+    "Capability",
     "Capacity",
     "Cluster",
     "ClusterHealth",
@@ -29,8 +44,12 @@ __all__ = [
     "InstanceType",
     "Invitation",
     "KubernetesCluster",
+    "KubernetesNode",
     "KubernetesNodePool",
     "MemberRole",
+    "NodeCondition",
+    "NodeState",
+    "NodeTaint",
     "Organization",
     "OrganizationMember",
     "Project",
@@ -38,6 +57,8 @@ __all__ = [
     "Region",
     "SSHKey",
     "SlurmCluster",
+    "SlurmLoginNode",
+    "SlurmNode",
     "SlurmNodePool",
 ]
 
@@ -64,11 +85,53 @@ class ProjectState(OpenEnum):
 
 
 class MemberRole(OpenEnum):
-    """A member's role in an organization."""
+    """A member's role in an organization: ``admin`` may do everything, ``editor``
+    (``member`` in the API's prose) everything but managing members and invitations,
+    ``viewer`` only read."""
 
     ADMIN = "admin"
     EDITOR = "editor"
+    MEMBER = "member"
     VIEWER = "viewer"
+
+
+class Capability(OpenEnum):
+    """What a region offers (``capabilities.list()``): the Infrastructure API's 31
+    values. An operation whose capability a region lacks raises
+    :class:`~fluidstack.core.NotSupportedError` (501). A value this SDK does not list
+    still parses (``.is_known`` is false)."""
+
+    INSTANCES_LIST = "instances:list"
+    INSTANCES_CREATE = "instances:create"
+    INSTANCES_DELETE = "instances:delete"
+    INSTANCES_READ = "instances:read"
+    INSTANCES_UPDATE = "instances:update"
+    INSTANCES_START = "instances:start"
+    INSTANCES_STOP = "instances:stop"
+    FILESYSTEMS_LIST = "filesystems:list"
+    FILESYSTEMS_CREATE = "filesystems:create"
+    FILESYSTEMS_DELETE = "filesystems:delete"
+    FILESYSTEMS_READ = "filesystems:read"
+    FILESYSTEMS_UPDATE = "filesystems:update"
+    PROJECTS_LIST = "projects:list"
+    PROJECTS_CREATE = "projects:create"
+    PROJECTS_DELETE = "projects:delete"
+    PROJECTS_READ = "projects:read"
+    PROJECTS_UPDATE = "projects:update"
+    KUBERNETES_CLUSTERS_LIST = "kubernetes:clusters:list"
+    KUBERNETES_CLUSTERS_CREATE = "kubernetes:clusters:create"
+    KUBERNETES_CLUSTERS_DELETE = "kubernetes:clusters:delete"
+    KUBERNETES_CLUSTERS_READ = "kubernetes:clusters:read"
+    KUBERNETES_NODE_POOLS_LIST = "kubernetes:node-pools:list"
+    KUBERNETES_NODE_POOLS_CREATE = "kubernetes:node-pools:create"
+    KUBERNETES_NODE_POOLS_DELETE = "kubernetes:node-pools:delete"
+    KUBERNETES_NODE_POOLS_READ = "kubernetes:node-pools:read"
+    KUBERNETES_CREDENTIALS_READ = "kubernetes:credentials:read"
+    SLURM_CLUSTERS_LIST = "slurm:clusters:list"
+    SLURM_CLUSTERS_READ = "slurm:clusters:read"
+    SLURM_CLUSTERS_PROXY = "slurm:clusters:proxy"
+    SLURM_NODE_POOLS_LIST = "slurm:node-pools:list"
+    SLURM_NODE_POOLS_READ = "slurm:node-pools:read"
 
 
 class ClusterType(OpenEnum):
@@ -174,8 +237,15 @@ class InstanceType(FluidStackModel):
     """Number of CPUs."""
     memory: str
     """Memory, e.g. ``"1Ti"``."""
-    gpu_count: Optional[int] = None
-    gpu_model: Optional[str] = None
+    gpu_count: Optional[int] = Field(
+        default=None, validation_alias=AliasChoices("gpuCount", "gpu_count")
+    )
+    """Number of GPUs, ``None`` for a CPU-only type. Read from ``gpuCount`` (the
+    Infrastructure API) or ``gpu_count`` (the older regional API)."""
+    gpu_model: Optional[str] = Field(
+        default=None, validation_alias=AliasChoices("gpuModel", "gpu_model")
+    )
+    """The GPU model, e.g. ``H100-HGX-80GB`` (read from ``gpuModel`` or ``gpu_model``)."""
 
 
 class Capacity(FluidStackModel):
@@ -184,38 +254,6 @@ class Capacity(FluidStackModel):
     name: str
     """The instance type."""
     capacity: int
-
-
-class KubernetesCluster(FluidStackModel):
-    """A Kubernetes cluster FluidStack runs for you."""
-
-    id: str
-    name: str
-
-
-class KubernetesNodePool(FluidStackModel):
-    """A node pool of a Kubernetes cluster."""
-
-    id: str
-    name: str
-    type: str
-    """The instance type of its nodes."""
-
-
-class SlurmCluster(FluidStackModel):
-    """A Slurm cluster FluidStack runs for you."""
-
-    id: str
-    name: str
-
-
-class SlurmNodePool(FluidStackModel):
-    """A node pool of a Slurm cluster."""
-
-    id: str
-    name: str
-    type: str
-    """The instance type of its nodes."""
 
 
 class Region(FluidStackModel):

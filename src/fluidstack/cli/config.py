@@ -71,8 +71,12 @@ ATLAS_CREDENTIAL_KEYS = (
     "token",
     "refresh_token",
     "token_expires_at",
+    "region_urls",
+    "region_urls_for",
 )
-"""What ``atlas login`` stores and ``atlas logout`` removes."""
+"""What ``atlas login`` stores and ``atlas logout`` removes (``region_urls``, a table of
+region name -> URL, is kept with the token so that a command needs no ``GET /regions``;
+``region_urls_for`` is the management URL it was read from)."""
 ATLAS_KEYS = (
     *ATLAS_CREDENTIAL_KEYS,
     "management_url",
@@ -173,7 +177,10 @@ def load_config(path: Optional[Path] = None, *, ignore_permissions: bool = False
                 k: v
                 for k, v in atlas.items()
                 if k in ATLAS_KEYS
-                and (isinstance(v, (str, int, float)) or (k == "prices" and isinstance(v, dict)))
+                and (
+                    isinstance(v, (str, int, float))
+                    or (k in ("prices", "region_urls") and isinstance(v, dict))
+                )
                 and v != ""
             }
     return config

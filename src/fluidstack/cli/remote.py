@@ -11,6 +11,7 @@ import contextlib
 import os
 import shlex
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -157,7 +158,10 @@ def system_ssh(state: CliState, argv: List[str], close: Callable[[], None]) -> N
 
 def require_ssh_extra() -> None:
     """Fail before anything is sent (or rented) when the ``[ssh]`` extra is missing."""
-    import asyncssh  # noqa: F401
+    # Through the SDK's import, which keeps asyncssh's DSA deprecation warnings quiet.
+    from fluidstack.core.ssh import _import_asyncssh
+
+    _import_asyncssh()
     import pathspec  # noqa: F401
 
 
@@ -236,8 +240,19 @@ def copy_and_report(
         if direction == "up":
             instances.upload(instance, local, remote, key_path=key)
         else:
-            instances.download(instance, remote, local, key_path=key)
+            download(state, instances, instance, remote, local, key)
     state.info(f"Copied {source} to {destination}.")
+
+
+def download(state: CliState, instances: Any, instance: Any, remote: str, local: Any,
+             key: Optional[str]) -> None:  # fmt: skip
+    """``instances.download``, with each entry it left out (a symlink leading outside
+    the tree, ...) as a ``warning:`` line rather than a Python warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        instances.download(instance, remote, local, key_path=key)
+    for warning in caught:
+        state.warn(str(warning.message))
 
 
 def parse_copy(source: str, destination: str) -> Tuple[str, str, str, str]:

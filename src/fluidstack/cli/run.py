@@ -29,6 +29,7 @@ import click
 
 from .remote import (
     EXIT_SSH_FAILED,
+    download,
     identity_option,
     remote_command,
 )
@@ -179,7 +180,7 @@ def download_outputs(state: CliState, resource: Any, job: Job) -> None:
             continue
         local = job.local_root / relative
         local.parent.mkdir(parents=True, exist_ok=True)
-        resource.download(job.instance, remote, local.parent, key_path=job.key_path)
+        download(state, resource, job.instance, remote, local.parent, job.key_path)
         state.info(f"Downloaded {path}.")
 
 

@@ -8,12 +8,15 @@ deadlines and retries. It needs the ``aiohttp`` extra (``httpx-aiohttp``).
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
-from typing import Any, AsyncIterator, Optional, Tuple, Union
+import time
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple, Union
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
 
 from .config import DEFAULT_TIMEOUT, TimeoutTypes
 
@@ -70,6 +73,59 @@ class _Body(httpx.AsyncByteStream):
         await self._stream.aclose()
 
 
+class _AioBody(httpx.AsyncByteStream):
+    """The body of a response read straight from aiohttp, failures reported as httpx
+    reports them; sets ``response.elapsed`` when closed if :meth:`time` was called. One
+    object instead of three nested streams (httpx-aiohttp's, ``_Body``, ``_Timed``)."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self._timed: Optional[Tuple[httpx.Response, float]] = None
+
+    def time(self, response: httpx.Response, started: float) -> None:
+        self._timed = (response, started)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        try:
+            with map_aiohttp_exceptions():
+                while True:
+                    chunk = await content.read(AiohttpResponseStream.CHUNK_SIZE)
+                    if not chunk:
+                        return
+                    yield chunk
+        except httpx.TransportError as exc:
+            raise _as_httpx_error(exc) from exc.__cause__
+        except aiohttp.ClientError as exc:
+            raise _unmapped_error(exc) from exc
+
+    async def aclose(self) -> None:
+        if self._timed is not None:
+            response, started = self._timed
+            response.elapsed = dt.timedelta(seconds=time.perf_counter() - started)
+        with map_aiohttp_exceptions():
+            await self._response.__aexit__(None, None, None)
+
+
+class _Timed(httpx.AsyncByteStream):
+    """The body, setting ``response.elapsed`` when closed (httpx's own does the same)."""
+
+    def __init__(self, response: httpx.Response, started: float) -> None:
+        self._stream = response.stream
+        self._response = response
+        self._started = started
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._stream, httpx.AsyncByteStream)
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._response.elapsed = dt.timedelta(seconds=time.perf_counter() - self._started)
+        assert isinstance(self._stream, httpx.AsyncByteStream)
+        await self._stream.aclose()
+
+
 class _Transport(AiohttpTransport):
     """httpx-aiohttp's transport, with httpx's error meanings and httpx's cookies only."""
 
@@ -89,8 +145,18 @@ class _Transport(AiohttpTransport):
             session._retry_connection = False
         return session
 
+    @property
+    def _timeouts(self) -> Dict[Tuple[Optional[float], ...], aiohttp.ClientTimeout]:
+        cache: Optional[Dict[Tuple[Optional[float], ...], aiohttp.ClientTimeout]]
+        cache = self.__dict__.get("_timeout_cache")
+        if cache is None:
+            cache = self.__dict__["_timeout_cache"] = {}
+        return cache
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
+            if self.proxy is None and not request.extensions.get("sni_hostname"):
+                return await self._plain_request(request)
             response = await super().handle_async_request(request)
         except httpx.TransportError as exc:
             raise _as_httpx_error(exc) from exc.__cause__
@@ -99,6 +165,53 @@ class _Transport(AiohttpTransport):
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _Body(response.stream)
         return response
+
+    async def _plain_request(self, request: httpx.Request) -> httpx.Response:
+        """httpx-aiohttp's request without a proxy, minus its per-request conversions:
+        the headers go to aiohttp as ``str`` pairs (an ``httpx.Headers`` re-decodes every
+        header on each access: a tenth of a call's time) and a timeout's
+        ``aiohttp.ClientTimeout`` is built once per distinct timeout."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout", {})
+        key = (timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
+        client_timeout = self._timeouts.get(key)
+        if client_timeout is None:
+            client_timeout = aiohttp.ClientTimeout(
+                sock_connect=key[0], sock_read=key[1], connect=key[2]
+            )
+            if len(self._timeouts) < 64:  # a call's deadline shortens timeouts: bounded
+                self._timeouts[key] = client_timeout
+        data: Any
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:
+            data = request.stream
+            request.headers.pop("transfer-encoding", None)  # aiohttp frames the body
+        headers: List[Tuple[str, str]] = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+        ]
+        with map_aiohttp_exceptions():
+            response = await self.client.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=client_timeout,
+            ).__aenter__()
+        extensions: Dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_AioBody(response),
+            request=request,
+            extensions=extensions,
+        )
 
 
 class AioHttpClient(httpx.AsyncClient):
@@ -135,9 +248,66 @@ class AioHttpClient(httpx.AsyncClient):
     ) -> None:
         if kwargs.get("http2"):
             raise ValueError("AioHttpClient speaks HTTP/1.1 only; leave http2 unset")
+        self._opened = False
         self.closed_by_sdk_client = not shared
         """Whether the SDK client it is given closes it (``shared=False``)."""
         super().__init__(timeout=timeout, **kwargs)
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        """httpx's ``send``; without authentication or redirects to follow (what the SDK's
+        pipeline asks: it follows redirects itself) it skips httpx's auth and redirect
+        layers (two async generators and lists per call) and cookie parsing of responses
+        that set none. Behaviour is httpx's: hooks, timeouts, ``next_request``, cookies."""
+        if (
+            auth is not httpx.USE_CLIENT_DEFAULT
+            or self.auth is not None
+            or follow_redirects is not False
+            or request.url.userinfo
+            or self.is_closed
+            or not self._opened  # httpx's send marks the client open: the first goes there
+        ):
+            self._opened = True
+            return await super().send(
+                request, stream=stream, auth=auth, follow_redirects=follow_redirects
+            )
+        if "timeout" not in request.extensions:
+            request.extensions = {**request.extensions, "timeout": self.timeout.as_dict()}
+        hooks = self.event_hooks
+        for hook in hooks["request"]:
+            await hook(request)
+        transport = self._transport_for_url(request.url)
+        started = time.perf_counter()
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request  # what httpx's request_context does: errors name it
+            raise
+        response.request = request
+        if isinstance(response.stream, _AioBody):
+            response.stream.time(response, started)
+        else:
+            response.stream = _Timed(response, started)
+        if b"set-cookie" in (k.lower() for k, _ in response.headers.raw):
+            self.cookies.extract_cookies(response)
+        response.default_encoding = self._default_encoding
+        try:
+            for hook in hooks["response"]:
+                await hook(response)
+            if response.has_redirect_location:
+                response.next_request = self._build_redirect_request(request, response)
+            if not stream:
+                await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
 
     # httpx builds its transports through these two methods; they are where a
     # subclass chooses another transport (httpx-aiohttp's own client does the same).

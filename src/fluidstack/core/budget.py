@@ -24,6 +24,7 @@ class CallBudget:
     """
 
     __slots__ = (
+        "_attempt_end",
         "_clock",
         "create_grace",
         "deadline",
@@ -70,10 +71,45 @@ class CallBudget:
         self.retries_done = 0
         self.max_response_bytes = max_response_bytes
         self.create_grace = create_grace
+        self._attempt_end: Optional[float] = None
 
     def remaining(self) -> Optional[float]:
         """Seconds left before the deadline, or ``None`` without one."""
         return None if self.deadline is None else self.deadline - self._clock()
+
+    def attempt_seconds(self) -> Optional[float]:
+        """Seconds one attempt may take in all (connecting, headers and body), or
+        ``None`` for no bound: the timeout given in seconds, or, for an
+        ``httpx.Timeout``, the largest of its phases (``None`` if any phase is
+        unbounded). httpx's own timeouts are per read, which a server dripping its
+        answer a byte at a time never trips."""
+        phases = list(self.timeout.as_dict().values())
+        if any(p is None for p in phases):
+            return None
+        return max(float(p) for p in phases if p is not None)
+
+    def start_attempt(self) -> Optional[float]:
+        """Start the clock of one attempt; return the seconds it may take, the call's
+        total deadline included (``None``: no bound at all)."""
+        seconds = self.attempt_seconds()
+        if seconds is None:
+            self._attempt_end = None
+        else:
+            # A moment's grace past it, so that when one phase alone takes the whole
+            # timeout, httpx's own timeout for it fires first and says which phase: a
+            # connect timeout means the request never left (safe to retry, even a create).
+            self._attempt_end = self._clock() + seconds + min(0.25, seconds / 10)
+        return self.attempt_left()
+
+    def attempt_left(self) -> Optional[float]:
+        """Seconds the current attempt has left: the sooner of its own end and the
+        call's deadline (``None``: no bound)."""
+        ends = [e for e in (self._attempt_end, self.deadline) if e is not None]
+        return None if not ends else min(ends) - self._clock()
+
+    def total_deadline_passed(self) -> bool:
+        """Whether the call's total deadline (not just an attempt's) has passed."""
+        return self.deadline is not None and (self.remaining() or 0.0) <= 0
 
     def attempt_timeout(self) -> Dict[str, Optional[float]]:
         """The timeout for the next attempt, as httpx's ``timeout`` extension.

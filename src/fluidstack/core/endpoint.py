@@ -20,8 +20,14 @@ __all__ = ["Endpoint", "Found"]
 T = TypeVar("T")
 
 _LARGE_BODY = 256 * 1024
-"""Bodies at least this large (bytes) are parsed with the cyclic collector paused, and a
-listing's items share their sets of field names."""
+"""Bodies at least this large (bytes) are parsed with the cyclic collector paused; so is
+every list of models past ``_LISTING_PAGE``, whose items also share their sets of
+field names."""
+
+_LISTING_PAGE = 16 * 1024
+"""A list of models at least this large takes the lean path too: a page of a listing
+(100 instances are ~61 KB) is read page by page, and the pages add up (issue 24). Below
+it sharing is not worth its small cost per item."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,12 @@ class Endpoint(Generic[T]):
 
     def parse(self, content: bytes) -> T:
         """Validate JSON bytes straight into the response type (the fast path)."""
-        if len(content) < _LARGE_BODY or not gc.isenabled():
+        size = len(content)
+        if (
+            size < _LISTING_PAGE
+            or not gc.isenabled()
+            or (size < _LARGE_BODY and not self._is_listing())
+        ):
             result: T = self._adapters(large=False).validate_json(content)
             return result
         # A large listing allocates hundreds of thousands of containers, which trigger
@@ -73,6 +84,11 @@ class Endpoint(Generic[T]):
         finally:
             gc.enable()
         return result
+
+    def _is_listing(self) -> bool:
+        """Whether the response type is a list of models (see ``_LISTING_PAGE``)."""
+        self._adapters(large=False)
+        return self._adapter[1] is not self._adapter[0]
 
     def _adapters(self, large: bool) -> Any:
         """The pydantic ``TypeAdapter`` for bodies of this size, built on first use (so

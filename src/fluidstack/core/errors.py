@@ -14,6 +14,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type
 
 import httpx
 
+from .redaction import PROSE_SAFE_LENGTH as PROSE_SAFE_LENGTH  # their old home: re-exported
+from .redaction import redact as redact
+from .redaction import redact_all as redact_all
+from .redaction import redact_value as redact_value
+
 __all__ = [
     "ApiConnectionError",
     "ApiError",
@@ -35,10 +40,12 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectRefusedError",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "SpendLimitError",
     "TokenError",
+    "TokenRateLimitError",
     "UnknownRegionError",
     "UnprocessableEntityError",
     "ValidationErrorItem",
@@ -47,7 +54,6 @@ __all__ = [
     "may_have_acted",
 ]
 
-_REDACTED = "[redacted]"
 _MAX_MESSAGE = 300
 
 
@@ -225,6 +231,27 @@ def _rebuild_token_error(
     )
 
 
+class RedirectRefusedError(ApiError):
+    """The server redirected the request to another origin (scheme, host or port) with a
+    307 or 308, which would re-send its body there. A body may hold credentials (a
+    token request's ``client_secret``), so the redirect was not followed and nothing was
+    sent to ``location`` (the other origin, without path or query). ``status_code`` is
+    the redirect's status."""
+
+    def __init__(self, message: str, *, location: str, status_code: int) -> None:
+        super().__init__(message, status_code=status_code)
+        self.location = location
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_redirect_refused, (self.message, self.location, self.status_code))
+
+
+def _rebuild_redirect_refused(
+    message: str, location: str, status_code: int
+) -> RedirectRefusedError:
+    return RedirectRefusedError(message, location=location, status_code=status_code)
+
+
 class ApiConnectionError(ApiError):
     """The request could not be completed: DNS, refused or dropped connection, TLS, ...
 
@@ -300,6 +327,35 @@ class UnprocessableEntityError(ApiError):
 
 class RateLimitError(ApiError):
     """429: too many requests. Retried automatically, honouring ``Retry-After``."""
+
+
+class TokenRateLimitError(TokenError, RateLimitError):
+    """429 from the token endpoint (e.g. a lock-out after repeated wrong secrets), still
+    there after the retries: both a :class:`TokenError` and a :class:`RateLimitError`, so
+    code that handles the API's 429s handles this one too. ``headers`` holds the answer's
+    (its ``Retry-After``)."""
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_token_rate_limit, (*super().__reduce__()[1], self.headers))
+
+
+def _rebuild_token_rate_limit(
+    message: str,
+    url: str,
+    error: Optional[str],
+    error_description: Optional[str],
+    status_code: Optional[int],
+    headers: Mapping[str, str],
+) -> TokenRateLimitError:
+    rebuilt = TokenRateLimitError(
+        message,
+        url=url,
+        error=error,
+        error_description=error_description,
+        status_code=status_code,
+    )
+    rebuilt.headers = dict(headers)
+    return rebuilt
 
 
 class InternalServerError(ApiError):
@@ -485,53 +541,6 @@ def _reason_phrase(status_code: int) -> str:
         return httpx.codes.get_reason_phrase(status_code)
     except Exception:  # pragma: no cover - httpx never raises here today
         return ""
-
-
-PROSE_SAFE_LENGTH = 8
-"""Secrets shorter than this (``wrong``, ``test``) are words a server's prose may use:
-they are replaced only where they stand as a value, not in every sentence."""
-
-
-def redact(text: str, secret: Optional[str]) -> str:
-    """``text`` with ``secret`` replaced; used before anything is logged or raised.
-
-    A secret of :data:`PROSE_SAFE_LENGTH` characters or more is replaced wherever it
-    occurs (a real credential is that long, and never a word). A shorter one is replaced
-    where it stands as a value: the whole text, or right after ``=``, ``:`` or a quote,
-    or right before a quote, so ``client_secret=wrong`` and ``"wrong"`` lose it while
-    "Unknown client or wrong client secret" stays readable."""
-    if not secret or secret not in text:
-        return text
-    if len(secret) >= PROSE_SAFE_LENGTH or text.strip() == secret:
-        return text.replace(secret, _REDACTED)
-    import re
-
-    escaped = re.escape(secret)
-    value = (
-        rf"(?<=[=:'\"`])\s?{escaped}|(?<=Bearer ){escaped}|(?<=Basic ){escaped}"
-        rf"|{escaped}(?=['\"`])"
-    )
-    return re.sub(value, lambda m: m.group(0).replace(secret, _REDACTED), text)
-
-
-def redact_all(text: str, secrets: Sequence[Optional[str]]) -> str:
-    """``text`` with every one of ``secrets`` replaced."""
-    for secret in secrets:
-        text = redact(text, secret)
-    return text
-
-
-def redact_value(value: Any, secrets: Sequence[Optional[str]]) -> Any:
-    """A decoded body (or any JSON-like value) with every secret replaced in its strings."""
-    if not any(secrets):
-        return value
-    if isinstance(value, str):
-        return redact_all(value, secrets)
-    if isinstance(value, dict):
-        return {redact_value(k, secrets): redact_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_value(v, secrets) for v in value]
-    return value
 
 
 def scrub_chain(exc: Optional[BaseException], secrets: Sequence[Optional[str]]) -> None:

@@ -14,7 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Optional, Protocol
 
-from .errors import redact_all  # one rule for logs and errors (short secrets)
+from .redaction import redact_all  # one rule for logs and errors (short secrets)
 
 __all__ = [
     "DuplicateEvent",

@@ -5,7 +5,6 @@ idempotency key). Pure: raises on bad input before any I/O."""
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import quote, urlencode
@@ -126,5 +125,7 @@ def build_request(
         # One key per call, the same on every attempt: a server that honours it
         # performs the call once however many times the SDK has to send it.
         key = option(options, "idempotency_key")
+        import uuid  # here: it imports `platform`, 2 ms of every start-up otherwise
+
         request_headers["idempotency-key"] = key or str(uuid.uuid4())
     return RequestParts(endpoint.method, url, params or None, request_headers, content, drop)

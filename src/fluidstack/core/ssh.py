@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CommandTimeoutError",
+    "DownloadSkippedWarning",
     "ExecResult",
     "HostKeyChangedError",
     "KnownHosts",
@@ -74,6 +75,12 @@ class SshError(ApiError):
 
 class CommandTimeoutError(SshError):
     """A command ran longer than its ``timeout``: its session was closed, which ends it."""
+
+
+class DownloadSkippedWarning(UserWarning):
+    """A download left out one entry and went on: a symlink leading outside the
+    downloaded tree, a name that is not a plain file name, or something already in the
+    way locally. The message says which and why."""
 
 
 class HostKeyChangedError(SshError):
@@ -147,8 +154,23 @@ def default_known_hosts_path() -> Path:
 
 
 def _import_asyncssh() -> Any:
+    # Importing asyncssh with cryptography >= 43 prints five "DSA is deprecated"
+    # warnings (its type hints name the DSA classes) that a user can do nothing about:
+    # silenced around the import only, by category and message, never globally. (The
+    # emulator has the same guard, emulator/ssh/quiet.py: the two never share code.)
+    import warnings
+
+    category: type[Warning] = Warning
     try:
-        import asyncssh
+        from cryptography.utils import CryptographyDeprecationWarning
+
+        category = CryptographyDeprecationWarning
+    except ImportError:  # no cryptography (asyncssh's import fails next) or a new one
+        pass
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "DSA is deprecated", category)
+            import asyncssh
     except ImportError as exc:
         raise ImportError(
             "SSH to instances needs the ssh extra: pip install 'fluidstack[ssh]'",
@@ -396,23 +418,31 @@ async def ssh_download(
     key_path: Optional[PathLike] = None,
     known_hosts: KnownHosts = None,
     connect_timeout: float = 15.0,
-) -> None:
+) -> List[str]:
     """Copy files or directories (recursively) from the instance to ``local``, over
-    SFTP; remote paths are relative to its home directory and may be globs."""
+    SFTP; remote paths are relative to its home directory and may be globs.
+
+    Nothing is written outside ``local`` (or, for one file copied to a file name, its
+    directory), whatever the server lists: see :mod:`fluidstack.core.sftp_download`.
+    Returns a message for each entry left out (symlinks leading outside the tree, names
+    that are not plain file names); those never fail the download."""
     asyncssh = _import_asyncssh()
+    from .sftp_download import confined_download
+
     sources = remote if isinstance(remote, list) else [remote]
     conn = await _connect(
         target, key_path=key_path, known_hosts=known_hosts, connect_timeout=connect_timeout
     )
     try:
         async with conn, conn.start_sftp_client() as sftp:
-            await sftp.mget(sources, os.fspath(local), recurse=True, preserve=True)
+            skipped = await confined_download(sftp, sources, _expand(local))
     except (OSError, asyncssh.Error) as exc:
         raise SshError(
             f"copying from instance {target.instance_id} ({target}:{', '.join(sources)}) "
             f"failed: {_describe(exc)}",
             instance_id=target.instance_id,
         ) from exc
+    return skipped
 
 
 class _SshThread:

@@ -31,6 +31,7 @@ from fluidstack.emulator.settings import (
     DEV_ATLAS_CLIENT_SECRET,
     DEV_ATLAS_PUBLIC_CLIENT_ID,
     DEV_ATLAS_USER_EMAIL,
+    FLUIDCTL_PUBLIC_CLIENT_ID,
     EmulatorSettings,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "DEV_ATLAS_CLIENT_SECRET",
     "DEV_ATLAS_PUBLIC_CLIENT_ID",
     "DEV_ATLAS_USER_EMAIL",
+    "FLUIDCTL_PUBLIC_CLIENT_ID",
     "EmulatorServer",
     "EmulatorSettings",
     "create_app",

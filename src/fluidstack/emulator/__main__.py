@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable, List, Optional, TypeVar
+from typing import Callable, List, Optional, Tuple, TypeVar
 
 from fluidstack.emulator.settings import (
     DEFAULT_ATLAS_REGIONS,
@@ -23,6 +23,7 @@ from fluidstack.emulator.settings import (
     parse_atlas_client,
     parse_atlas_user,
 )
+from fluidstack.emulator.throttle import parse_attempts
 
 __all__ = ["add_arguments", "build_parser", "main", "run_from_args", "settings_from_args"]
 
@@ -51,6 +52,7 @@ _fraction = _checked(float, "a number", lambda v: 0.0 <= v <= 1.0, "between 0 an
 _positive_float = _checked(float, "a number", lambda v: v > 0, "positive")
 _port = _checked(int, "a port number", lambda v: 0 <= v <= 65535, "between 0 and 65535")
 _positive_int = _checked(int, "an integer", lambda v: v >= 1, "at least 1")
+_non_negative_int = _checked(int, "an integer", lambda v: v >= 0, "at least 0")
 
 
 def _atlas_client(text: str) -> str:
@@ -78,6 +80,13 @@ def _control_token(text: str) -> str:
 def _allowed_host(text: str) -> str:
     try:
         return check_allowed_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _auth_attempts(text: str) -> Tuple[int, float]:
+    try:
+        return parse_attempts(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -173,7 +182,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         type=_positive_float,
         default=3600.0,
         metavar="SECONDS",
-        help="lifetime of Atlas access tokens, in simulated seconds (default 3600)",
+        help="lifetime of Atlas access tokens, in real (wall-clock) seconds (default 3600)",
+    )
+    parser.add_argument(
+        "--auth-attempts",
+        type=_auth_attempts,
+        default=(10, 60.0),
+        metavar="N/SECONDS",
+        help="failed logins of one client id or e-mail allowed per SECONDS (real) at "
+        "/oauth/token and /authorize before 429 with Retry-After; 0 turns it off "
+        "(default 10/60)",
+    )
+    parser.add_argument(
+        "--atlas-max-projects",
+        type=_non_negative_int,
+        default=100,
+        metavar="N",
+        help="projects one Atlas organization may hold; 0 means no limit (default 100)",
     )
     parser.add_argument(
         "--ssh",
@@ -187,6 +212,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         metavar="PORT",
         help="SSH port of Atlas instances, each on its own loopback address; 0 picks a free "
         "one (default 2222)",
+    )
+    parser.add_argument(
+        "--import-state",
+        metavar="FILE",
+        help="start from this snapshot (GET /_emulator/state), replacing what --db held",
+    )
+    parser.add_argument(
+        "--export-on-exit",
+        metavar="FILE",
+        help="write the state as a snapshot to FILE when the emulator stops",
+    )
+    parser.add_argument(
+        "--export-secrets",
+        action="store_true",
+        help="--export-on-exit includes secrets (key hashes, sessions, tokens, signing key)",
     )
     parser.add_argument(
         "--no-control",
@@ -296,8 +336,14 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         atlas_users=list(args.atlas_users),
         atlas_regions=list(args.atlas_regions),
         token_ttl=args.token_ttl,
+        auth_attempt_limit=args.auth_attempts[0],
+        auth_attempt_window=args.auth_attempts[1],
+        atlas_max_projects=args.atlas_max_projects,
         ssh=args.ssh,
         ssh_port=args.ssh_port,
+        import_state=args.import_state,
+        export_on_exit=args.export_on_exit,
+        export_secrets=args.export_secrets,
     )
 
 
@@ -327,7 +373,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     if settings.ssh:
         _hangup_stops()
-    return run_forever(settings)
+    from fluidstack.emulator.snapshot import SnapshotError
+
+    try:
+        return run_forever(settings)
+    except SnapshotError as exc:
+        print(f"fluidstack-emulator: --import-state: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 def _hangup_stops() -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from fluidstack.emulator import snapshot
 from fluidstack.emulator.atlas import control as atlas_control
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.faults import FaultSpec
@@ -144,6 +145,27 @@ async def control_journal(
 async def control_clear_journal(request: Request) -> Response:
     _emulator(request).journal.clear()
     return Response(status_code=204)
+
+
+@control.get("/state")
+async def control_export_state(request: Request, secrets: bool = Query(default=False)) -> Response:
+    """The whole state of every API as a versioned snapshot (see emulator/snapshot.py);
+    ``?secrets=true`` includes key hashes, sessions, refresh tokens and the signing key."""
+    return json_response(200, snapshot.export_state(_emulator(request), secrets))
+
+
+@control.put("/state")
+async def control_restore_state(request: Request) -> Response:
+    """Replace every API's state with a snapshot, atomically: a bad one answers 400
+    naming its first bad field and changes nothing."""
+    try:
+        body = json.loads(await request.body())
+        restored = snapshot.restore_state(_emulator(request), body, copy=False)
+    except ValueError as exc:  # not JSON, or a SnapshotError (a ValueError)
+        field = exc.field if isinstance(exc, snapshot.SnapshotError) else "(body)"
+        message = f"Invalid snapshot: {exc}"
+        return json_response(400, {"message": message, "field": field})
+    return json_response(200, {"message": "State restored", "restored": restored})
 
 
 ROUTERS = [platform_routes.api, platform_routes.control, control, atlas_control.control]

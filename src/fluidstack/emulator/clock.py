@@ -39,6 +39,12 @@ class SimClock:
             return self._anchor_sim
         return self._anchor_sim + (time.monotonic() - self._anchor_mono) * self.time_scale
 
+    def rewind(self, sim: float) -> None:
+        """Make simulated now ``sim``, even if earlier: only for restoring a snapshot,
+        whose records go back in time with the clock."""
+        self._anchor_sim = sim
+        self._anchor_mono = time.monotonic()
+
     def advance(self, seconds: float) -> float:
         """Move simulated time forward; returns the new simulated now."""
         if seconds < 0:

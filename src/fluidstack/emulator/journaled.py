@@ -16,7 +16,8 @@ import logging
 import random
 import threading
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import asdict, is_dataclass
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from fluidstack.emulator.clock import SimClock
 from fluidstack.emulator.responses import storage_unavailable
@@ -62,6 +63,10 @@ class JournaledState:
         self._store: Optional[Store] = store
         self._dirty: Dict[RecordKey, Optional[Any]] = {}
         self._clear = False
+        self._mirror: Dict[str, Dict[str, Any]] = {}
+        """Without ``--db``: what the file would hold, by kind then key (a record's
+        serialised form, or the record itself, serialised when exported). It is what a
+        snapshot exports, so every kind a mixin journals travels without being listed."""
         self._system_random = random.SystemRandom()
         self.seq = 0
         """Bumped by every random draw (and every bulk-made instance): seeded ids follow it."""
@@ -102,6 +107,7 @@ class JournaledState:
         ``clear`` first empties this API's table (a full reset)."""
         self._clear = self._clear or clear
         if self._store is None:
+            self._apply_to_mirror(self._dirty.items(), self._clear)
             self._dirty.clear()
             self._clear = False
             return
@@ -119,6 +125,81 @@ class JournaledState:
             logger.warning("%s could not be committed (%s): rolled back", self.WHAT, exc)
             self._reload()
             raise storage_unavailable(str(exc)) from None
+
+    def _apply_to_mirror(
+        self, changes: Iterable[Tuple[RecordKey, Optional[Any]]], clear: bool
+    ) -> None:
+        if clear:
+            self._mirror = {}
+        mirror = self._mirror
+        for (kind, key), value in changes:
+            if value is None:
+                mirror.get(kind, {}).pop(key, None)
+            else:
+                mirror.setdefault(kind, {})[key] = value
+
+    # -- snapshots (emulator/snapshot.py) ---------------------------------------------
+
+    def export_records(self) -> Dict[str, Dict[str, Any]]:
+        """Every record as the ``--db`` file holds it (by kind then key, JSON-ready),
+        with the ``meta`` records (clock, seq, ...) as of now. Call under the lock."""
+        if self._store is not None:
+            records = self._store.load(self.TABLE)
+        else:
+            records = self._mirror_records()
+        records["meta"] = {**records.get("meta", {}), **dict(self._meta(True))}
+        return records
+
+    def _mirror_records(self) -> Dict[str, Dict[str, Any]]:
+        return {
+            kind: {key: _serialised(value) for key, value in rows.items()}
+            for kind, rows in self._mirror.items()
+        }
+
+    def load_records(self, data: Dict[str, Dict[str, Any]]) -> None:
+        """Replace the in-memory state with ``data`` (as :meth:`export_records` gives),
+        by the same :meth:`_load` a start from ``--db`` uses; nothing is committed yet
+        (see :meth:`commit_loaded`). May raise on a malformed record: then call
+        :meth:`rollback_load`. Call under the lock."""
+        self._empty()
+        self._dirty.clear()
+        self._clear = False
+        self._load(data, commit=False)
+
+    def loaded_changes(self, data: Dict[str, Dict[str, Any]]) -> List[Tuple[RecordKey, Any]]:
+        """What :meth:`load_records` left to write: every record of ``data``, then what
+        the load itself changed (command-line keys, expired tokens), then ``meta``."""
+        changes: Dict[RecordKey, Any] = {
+            (kind, key): value for kind, rows in data.items() for key, value in rows.items()
+        }
+        changes.update(self._dirty)
+        changes.update((("meta", key), value) for key, value in self._meta(True))
+        self._dirty.clear()
+        return list(changes.items())
+
+    def commit_loaded(self, changes: List[Tuple[RecordKey, Any]]) -> None:
+        """Without ``--db``: make ``changes`` (from :meth:`loaded_changes`) the mirror.
+        With it, the caller writes every API's changes in one transaction instead."""
+        if self._store is None:
+            self._apply_to_mirror(changes, clear=True)
+
+    def current_meta(self) -> Dict[str, Any]:
+        """The ``meta`` records as of now (clock, seq, capacity, ...)."""
+        return dict(self._meta(True))
+
+    def rollback_load(self, meta: Dict[str, Any]) -> None:
+        """Undo a :meth:`load_records` that failed or could not be committed: back to
+        the file (``--db``), or to the mirror (which only :meth:`commit_loaded` changes)
+        and ``meta`` (:meth:`current_meta` from before the load)."""
+        if self._store is not None:
+            self._reload()
+            return
+        kept = self._memory_only()
+        previous = self._mirror_records()
+        previous["meta"] = meta
+        self.load_records(previous)
+        self.commit_loaded(self.loaded_changes(previous))
+        self._restore_memory_only(kept)
 
     def _reload(self) -> None:
         """Forget memory and take the state back from the file (after a failed commit)."""
@@ -150,3 +231,8 @@ class JournaledState:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def _serialised(value: Any) -> Any:
+    """A mirrored value as the file would hold it (a record object is serialised now)."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value

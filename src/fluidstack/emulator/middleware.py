@@ -43,7 +43,7 @@ from fluidstack.emulator.platform.routes import (
 from fluidstack.emulator.platform.state import Account
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
-from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES
+from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STATE_BYTES
 
 __all__ = ["ConnectionDropped", "EmulatorMiddleware"]
 
@@ -52,6 +52,7 @@ logger = logging.getLogger("fluidstack.emulator")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CONTROL_PREFIX = "/_emulator"
+STATE_PATH = CONTROL_PREFIX + "/state"
 CONTROL_TOKEN_HEADER = b"x-emulator-token"
 TOO_LARGE = {"message": "Request body larger than 1 MiB"}
 NOT_UNICODE = {
@@ -263,8 +264,10 @@ class EmulatorMiddleware:
         if denial is not None:
             await send_json(send, denial[0], {"message": denial[1]})
             return
+        # A snapshot (PUT /_emulator/state) is the one control body that may be large.
+        state = scope["path"] == STATE_PATH and scope["method"] == "PUT"
         try:
-            body = await _read_body(receive)
+            body = await _read_body(receive, MAX_STATE_BYTES if state else MAX_BODY_BYTES)
         except ClientGone:
             return
         if body is None:
@@ -480,9 +483,9 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole body: nothing is performed."""
 
 
-async def _read_body(receive: Receive) -> Optional[bytes]:
-    """The whole request body, or ``None`` past :data:`MAX_BODY_BYTES` (never buffered
-    beyond it). Raises :class:`ClientGone` when the client went away."""
+async def _read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> Optional[bytes]:
+    """The whole request body, or ``None`` past ``limit`` bytes (never buffered beyond
+    it). Raises :class:`ClientGone` when the client went away."""
     chunks: List[bytes] = []
     size = 0
     while True:
@@ -491,7 +494,7 @@ async def _read_body(receive: Receive) -> Optional[bytes]:
             raise ClientGone()
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):

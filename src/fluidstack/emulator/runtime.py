@@ -3,6 +3,7 @@ fault rules, journal) and each API's state."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Optional
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from fluidstack.emulator.ssh.machines import SshMachines
 
 __all__ = ["Emulator"]
+
+logger = logging.getLogger("fluidstack.emulator")
 
 
 class Emulator:
@@ -37,8 +40,19 @@ class Emulator:
         """Bumped by a full reset: requests still in flight from before it are void."""
         self.ssh: Optional[SshMachines] = None
         """Every instance's sshd, with ``--ssh``."""
+        self._exported = False
         if settings.ssh:
             self._start_ssh()
+        if settings.import_state:
+            from fluidstack.emulator import snapshot
+
+            try:
+                state = snapshot.read_state_file(settings.import_state)
+                snapshot.restore_state(self, state, copy=False)
+            except BaseException:
+                self._exported = True  # a failed start exports nothing
+                self.close()
+                raise
 
     def _start_ssh(self) -> None:
         from pathlib import Path
@@ -59,6 +73,15 @@ class Emulator:
             self.atlas.advance_clock(0.0)
 
     def close(self) -> None:
+        if self.settings.export_on_exit and not self._exported:
+            from fluidstack.emulator import snapshot
+
+            self._exported = True  # once, even if writing fails (it is logged, not lost)
+            try:
+                path, secrets = self.settings.export_on_exit, self.settings.export_secrets
+                snapshot.write_state_file(self, path, secrets)
+            except OSError as exc:
+                logger.error("--export-on-exit: could not write %s: %s", path, exc)
         if self.ssh is not None:
             self.ssh.close()
             self.ssh = None

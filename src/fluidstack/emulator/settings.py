@@ -14,8 +14,10 @@ __all__ = [
     "DEV_ATLAS_CLIENT_SECRET",
     "DEV_ATLAS_PUBLIC_CLIENT_ID",
     "DEV_ATLAS_USER_EMAIL",
+    "FLUIDCTL_PUBLIC_CLIENT_ID",
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
+    "MAX_STATE_BYTES",
     "EmulatorSettings",
     "check_allowed_host",
 ]
@@ -33,6 +35,11 @@ DEV_ATLAS_PUBLIC_CLIENT_ID = "fs-emulator-cli"
 """The public (secret-less) OAuth client of the browser login (authorization code with
 PKCE), as ``fluidctl``'s built-in client is on the real service."""
 
+FLUIDCTL_PUBLIC_CLIENT_ID = "diPhN35HH6jVXs615vsafkdIQM4Y5rF8"
+"""fluidctl's built-in public client id (its redirect is ``http://localhost:5173``, its
+scopes ``openid profile email offline_access``, PKCE S256; NOTES.md section 3), accepted
+as a second public client so that fluidctl's own browser login works unchanged."""
+
 DEV_ATLAS_USER_EMAIL = "dev@emulator.local"
 """The development user, who exists when no ``--atlas-user`` is given. Its password is
 drawn from ``secrets`` on every start and announced once on stderr: it is never fixed."""
@@ -46,6 +53,8 @@ MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted (API and control API); larger ones answer 413 and store
 nothing."""
 
+MAX_STATE_BYTES = 512 * 1024 * 1024
+"""Largest snapshot ``PUT /_emulator/state`` takes (a control call: the token holder's)."""
 MAX_HEADER_BYTES = 32 * 1024
 """Largest request head (request line and headers) accepted; larger ones answer 431, as
 real servers do (nginx, Node and Go refuse between 8 and 64 KiB)."""
@@ -111,12 +120,22 @@ class EmulatorSettings:
     atlas_regions: List[str] = field(default_factory=lambda: list(DEFAULT_ATLAS_REGIONS))
     """Names of the Atlas regions served, each at ``/regions/<name>``."""
     token_ttl: float = 3600.0
-    """Lifetime of Atlas access tokens in simulated seconds."""
+    """Lifetime of Atlas access tokens in real (wall-clock) seconds: ``iat``/``exp`` and
+    ``expires_in`` agree with a client's clock, whatever the simulated time does."""
     atlas_users: List[str] = field(default_factory=list, repr=False)
     """Atlas users who log in through ``/authorize``, as ``"EMAIL:PASSWORD"`` (a member of
     the first client's organization) or ``"EMAIL:PASSWORD:CLIENT_ID"`` (of that client's);
     empty means the development user ``dev@emulator.local`` with a random password.
     Left out of the repr: it holds passwords."""
+
+    auth_attempt_limit: int = 10
+    """Failed logins of one client id or e-mail allowed per ``auth_attempt_window`` at
+    ``/oauth/token`` and ``/authorize`` before 429 (an address: ten times as many); 0 turns
+    the throttle off (see :mod:`fluidstack.emulator.throttle`)."""
+    auth_attempt_window: float = 60.0
+    """The throttle's window, and the length of a lock-out, in real seconds."""
+    atlas_max_projects: int = 100
+    """Projects one Atlas organization may hold at once (inferred; 0: no limit)."""
 
     ssh: bool = False
     """Every running instance answers SSH on loopback (needs the ``[ssh]`` extra)."""
@@ -124,6 +143,14 @@ class EmulatorSettings:
     """The port every Atlas instance's sshd shares (each instance has its own loopback
     address; 0 picks a free one); platform instances each get a port of their own (their
     ``ssh_port`` field)."""
+
+    import_state: Optional[str] = None
+    """A snapshot file (``GET /_emulator/state``) the state starts from, replacing what
+    ``--db`` held (and committed to it)."""
+    export_on_exit: Optional[str] = None
+    """Where the state is written as a snapshot when the emulator stops."""
+    export_secrets: bool = False
+    """``export_on_exit`` includes secrets (key hashes, sessions, tokens, signing key)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.ssh_port <= 65535:
@@ -159,6 +186,10 @@ class EmulatorSettings:
             raise ValueError("the same Atlas region was given twice")
         if not self.token_ttl > 0:
             raise ValueError(f"token_ttl must be positive, got {self.token_ttl}")
+        if self.auth_attempt_limit < 0 or not self.auth_attempt_window > 0:
+            raise ValueError("auth attempts must be N >= 0 per a positive number of seconds")
+        if self.atlas_max_projects < 0:
+            raise ValueError(f"atlas_max_projects must be >= 0, got {self.atlas_max_projects}")
         if not self.header_timeout > 0:
             raise ValueError(f"header_timeout must be positive, got {self.header_timeout}")
         if self.max_connections < 1:

@@ -107,6 +107,33 @@ class Store:
             self._rollback()
             raise
 
+    def replace(self, tables: Dict[str, Iterable[Tuple[RecordKey, Any]]]) -> None:
+        """Make each table of ``tables`` hold exactly the records given, all tables in
+        one durable transaction (a snapshot restored over every API at once). Raises
+        :class:`StoreUnavailable`, with nothing written, when it cannot be committed."""
+        conn = self._conn
+        try:
+            for table in tables:
+                self._ensure(table)
+            conn.execute("BEGIN IMMEDIATE")
+            for table, records in tables.items():
+                conn.execute(f"DELETE FROM {table}")
+                conn.executemany(
+                    f"INSERT OR REPLACE INTO {table} (kind, key, data) VALUES (?, ?, ?)",
+                    (
+                        (kind, key, json.dumps(value, separators=(",", ":")))
+                        for (kind, key), value in records
+                        if value is not None
+                    ),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreUnavailable(str(exc)) from exc
+        except BaseException:
+            self._rollback()
+            raise
+
     def _rollback(self) -> None:
         # BEGIN itself may have failed (the lock was not ours): then there is nothing to
         # roll back, and ROLLBACK would raise over the real error.

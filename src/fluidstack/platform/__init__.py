@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from .client import AsyncFluidStack, FluidStack, FluidStackEnvironment
 
 _LAZY: Dict[str, str] = {
-    "AsyncFluidStack": "fluidstack.platform.client",
-    "FluidStack": "fluidstack.platform.client",
-    "FluidStackEnvironment": "fluidstack.platform.client",
+    "AsyncFluidStack": "fluidstack.platform._async.client",
+    "FluidStack": "fluidstack.platform._sync.client",
+    "FluidStackEnvironment": "fluidstack.core.config",
 }
 
 __all__ = ["AsyncFluidStack", "FluidStack", "FluidStackEnvironment"]

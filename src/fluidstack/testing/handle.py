@@ -3,27 +3,24 @@ and Atlas)."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import httpx
 
-from fluidstack.emulator.settings import (
-    DEV_ATLAS_CLIENT_ID,
-    DEV_ATLAS_CLIENT_SECRET,
-    DEV_ATLAS_PUBLIC_CLIENT_ID,
-)
+from fluidstack.emulator.settings import DEV_ATLAS_CLIENT_ID, DEV_ATLAS_CLIENT_SECRET
+from fluidstack.testing.atlas_login import ATLAS_AUDIENCE, DEFAULT_LOGIN_SCOPE, BrowserLogin
+from fluidstack.testing.errors import EmulatorControlError
 
 CONTROL_TOKEN_HEADER = "x-emulator-token"
-ATLAS_AUDIENCE = "https://api.fluidstack.io"
-DEFAULT_LOGIN_SCOPE = "openid profile email offline_access"
 
-__all__ = ["AtlasControl", "EmulatorControlError", "EmulatorHandle"]
-
-
-class EmulatorControlError(RuntimeError):
-    """A control-API call (``/_emulator/*``) was refused by the emulator."""
+__all__ = [
+    "ATLAS_AUDIENCE",
+    "DEFAULT_LOGIN_SCOPE",
+    "AtlasControl",
+    "EmulatorControlError",
+    "EmulatorHandle",
+]
 
 
 class EmulatorHandle:
@@ -91,6 +88,23 @@ class EmulatorHandle:
         if client_id is not None:
             body["client_id"] = client_id
         self._call("POST", "/reset", body)
+
+    def snapshot(self, secrets: bool = True) -> Dict[str, Any]:
+        """The whole state of both APIs (``GET /_emulator/state``): a JSON-ready dict
+        to give back to :meth:`restore` (or to save, and start an emulator from with
+        ``--import-state``). With secrets by default: a snapshot restored into the same
+        emulator then keeps every key, session and token working; pass
+        ``secrets=False`` for one you write to a file others read."""
+        result: Dict[str, Any] = self._call("GET", f"/state?secrets={str(secrets).lower()}")
+        return result
+
+    def restore(self, snapshot: Dict[str, Any]) -> Dict[str, Any]:
+        """Replace the whole state with ``snapshot`` (``PUT /_emulator/state``),
+        atomically; faults and the journal are cleared, as by :meth:`reset`. A bad
+        snapshot raises :class:`EmulatorControlError` (naming its first bad field) and
+        changes nothing. Returns how many records of each kind were restored."""
+        result: Dict[str, Any] = self._call("PUT", "/state", snapshot)
+        return result
 
     def create_account(self, api_key: str, balance: float = 1000.0) -> Dict[str, Any]:
         """Create another account at runtime, reachable with ``api_key``."""
@@ -258,17 +272,14 @@ class EmulatorHandle:
         self._call("DELETE", "/journal")
 
 
-class AtlasControl:
+class AtlasControl(BrowserLogin):
     """``handle.atlas``: Atlas's addresses and control helpers (``/_emulator/atlas/*``).
 
     ``client_id`` arguments default to the first (development) client's organization.
     """
 
-    public_client_id = DEV_ATLAS_PUBLIC_CLIENT_ID
-    """The public OAuth client of the browser login (``fs-emulator-cli``)."""
-
     def __init__(self, handle: EmulatorHandle, client_id: str, client_secret: str) -> None:
-        self._handle = handle
+        self._handle: EmulatorHandle = handle
         self.client_id = client_id
         """The first Atlas client's id (``fs-emulator-client`` unless configured)."""
         self.client_secret = client_secret
@@ -315,10 +326,18 @@ class AtlasControl:
         result: Dict[str, Any] = self._call("POST", "/organizations", body)
         return result
 
+    def organizations(self) -> List[Dict[str, Any]]:
+        """``[{id, name, display_name, client_id}]`` of every organization (those made
+        with the Management API's ``POST /organizations`` too: mint a token for one
+        with ``token(client_id=...)``)."""
+        result: List[Dict[str, Any]] = self._call("GET", "/organizations")
+        return result
+
     def token(self, client_id: Optional[str] = None, ttl_seconds: Optional[float] = None) -> str:
         """An access token for the client's organization, minted without its secret.
 
-        ``ttl_seconds`` is simulated time (default: the emulator's ``--token-ttl``).
+        ``ttl_seconds`` is real (wall-clock) time (default: the emulator's ``--token-ttl``);
+        :meth:`expire_tokens` ends every token at once.
         """
         body: Dict[str, Any] = {}
         if client_id is not None:
@@ -327,6 +346,12 @@ class AtlasControl:
             body["ttl_seconds"] = ttl_seconds
         result = self._call("POST", "/tokens", body)
         return str(result["access_token"])
+
+    def expire_tokens(self) -> None:
+        """Expire every Atlas access token issued so far, now: the next call with one
+        answers 401 "Access token expired" (tokens live in real seconds, so a test of
+        refresh uses this instead of waiting or advancing the simulated clock)."""
+        self._call("POST", "/tokens/expire")
 
     def capacity(self) -> List[Dict[str, Any]]:
         """``[{region, instance_type, total, used, available}]`` for every region."""
@@ -345,6 +370,22 @@ class AtlasControl:
             "PUT", f"/regions/{region}/capabilities", {"capabilities": list(capabilities)}
         )
         return result
+
+    def withhold_capabilities(self, region: str, *capabilities: str) -> Dict[str, Any]:
+        """Let ``region`` offer every capability but ``capabilities`` (its operations
+        then answer 501), e.g. ``withhold_capabilities("eu-north-1", "instances:create")``.
+        ``set_capabilities(region, all_capabilities)`` gives them back."""
+        from fluidstack.emulator.atlas.capabilities import CAPABILITIES
+
+        kept = [c for c in CAPABILITIES if c not in capabilities]
+        return self.set_capabilities(region, kept)
+
+    @property
+    def all_capabilities(self) -> List[str]:
+        """The 31 capabilities of the Infrastructure API (what a region offers by default)."""
+        from fluidstack.emulator.atlas.capabilities import CAPABILITIES
+
+        return list(CAPABILITIES)
 
     def preempt(self, instance_id: str) -> Dict[str, Any]:
         """Preempt a running preemptible instance: ``stopping``, then ``stopped``."""
@@ -439,90 +480,3 @@ class AtlasControl:
     def dev_user_password(self) -> str:
         """The development user's password for this run, read from the emulator."""
         return str(self._dev()["password"])
-
-    def login(
-        self,
-        redirect_uri: str,
-        code_challenge: str,
-        state: Optional[str],
-        scope: str = DEFAULT_LOGIN_SCOPE,
-        email: Optional[str] = None,
-        password: Optional[str] = None,
-    ) -> str:
-        """Log in at ``/authorize`` as a browser would (``GET`` the page, ``POST`` its form)
-        with the public client and an S256 ``code_challenge``; returns the redirect's
-        ``Location`` (``redirect_uri?code=...&state=...``). Default: the development user.
-
-        Raises :class:`EmulatorControlError` when the page refuses the request or the
-        credentials (the password is never in the message).
-        """
-        if email is None:
-            email = self.dev_user_email
-            if password is None:
-                password = self.dev_user_password
-        if password is None:
-            raise ValueError("give the user's password (only the development user's is known)")
-        params = {
-            "response_type": "code",
-            "client_id": self.public_client_id,
-            "redirect_uri": redirect_uri,
-            "code_challenge": code_challenge,
-            "code_challenge_method": "S256",
-            "scope": scope,
-            "audience": ATLAS_AUDIENCE,
-        }
-        if state is not None:
-            params["state"] = state
-        base = self._handle.base_url
-        with httpx.Client(base_url=base, follow_redirects=False, timeout=30.0) as browser:
-            page = browser.get("/authorize", params=params)
-            if page.status_code != 200:
-                raise EmulatorControlError(
-                    f"GET /authorize answered {page.status_code}: {_page_error(page.text)}"
-                )
-            form = _FormReader.read(page.text)
-            answer = browser.post(
-                "/authorize",
-                data={**form, "email": email, "password": password},
-                headers={"origin": base},
-            )
-        if answer.status_code != 302:
-            raise EmulatorControlError(
-                f"POST /authorize answered {answer.status_code}: {_page_error(answer.text)}"
-            )
-        return str(answer.headers["location"])
-
-
-class _FormReader(HTMLParser):
-    """The hidden fields of the login page's form, and its error message."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hidden: Dict[str, str] = {}
-        self.errors: List[str] = []
-        self._in_error = False
-
-    def handle_starttag(self, tag: str, attrs: List[Tuple[str, Optional[str]]]) -> None:
-        values = dict(attrs)
-        if tag == "input" and values.get("type") == "hidden" and values.get("name"):
-            self.hidden[str(values["name"])] = values.get("value") or ""
-        self._in_error = tag == "p" and values.get("class") == "error"
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_error = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_error and data.strip():
-            self.errors.append(data.strip())
-
-    @classmethod
-    def read(cls, text: str) -> Dict[str, str]:
-        reader = cls()
-        reader.feed(text)
-        return reader.hidden
-
-
-def _page_error(text: str) -> str:
-    reader = _FormReader()
-    reader.feed(text)
-    return "; ".join(reader.errors) or "no error shown"

@@ -8,6 +8,9 @@ the fixtures available everywhere:
   the two default regions). Yields an :class:`EmulatorHandle` (``handle.atlas`` for Atlas).
 - ``emulator`` (function): the same handle, after resetting state (platform and Atlas),
   faults and journal.
+- ``snapshot_emulator`` (function): the same handle, holding the state of the
+  session-scoped ``fluidstack_snapshot`` (override it to build a world once; by default
+  ``None``, a reset), restored before each test.
 - ``fluidstack_client`` / ``async_fluidstack_client`` (function): SDK clients pointed at
   the emulator, closed after the test. Their waits cost no real time: when the client
   would sleep (between polls of ``instances.wait``, before a retry) the emulator's
@@ -22,7 +25,7 @@ Everything heavy is imported inside the fixtures so that loading the plugin cost
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterator, Optional
 
 import pytest
 
@@ -39,7 +42,9 @@ __all__ = [
     "emulator",
     "fluidstack_client",
     "fluidstack_emulator",
+    "fluidstack_snapshot",
     "fluidstack_ssh_emulator",
+    "snapshot_emulator",
     "ssh_emulator",
 ]
 
@@ -105,9 +110,8 @@ def fluidstack_ssh_emulator() -> Iterator[EmulatorHandle]:
     ``fluidstack_emulator``. Skips the tests that use it when the ``[ssh]`` extra is
     missing (it says what to install)."""
     try:
-        import asyncssh  # noqa: F401 - checks the extra
-
         from fluidstack.emulator.app import create_app  # noqa: F401
+        from fluidstack.emulator.ssh.quiet import asyncssh  # noqa: F401 - checks the extra
     except ImportError as exc:
         pytest.skip(f"needs the ssh extra ({exc.name} is missing): pip install 'fluidstack[ssh]'")
 
@@ -126,6 +130,28 @@ def ssh_emulator(fluidstack_ssh_emulator: EmulatorHandle) -> EmulatorHandle:
 def emulator(fluidstack_emulator: EmulatorHandle) -> EmulatorHandle:
     """The session emulator with a clean slate: state, faults and journal reset."""
     fluidstack_emulator.reset()
+    return fluidstack_emulator
+
+
+@pytest.fixture(scope="session")
+def fluidstack_snapshot(fluidstack_emulator: EmulatorHandle) -> Optional[Dict[str, Any]]:
+    """The state ``snapshot_emulator`` restores before each test. Override it in your
+    ``conftest.py`` to build a world once per session (through the API, as your tests
+    would) and return ``fluidstack_emulator.snapshot()``; by default ``None``: a reset."""
+    return None
+
+
+@pytest.fixture
+def snapshot_emulator(
+    fluidstack_emulator: EmulatorHandle, fluidstack_snapshot: Optional[Dict[str, Any]]
+) -> EmulatorHandle:
+    """The session emulator holding ``fluidstack_snapshot``'s state (faults and journal
+    cleared): each test starts from the same world, restored in a fraction of what
+    building it through the API costs."""
+    if fluidstack_snapshot is None:
+        fluidstack_emulator.reset()
+    else:
+        fluidstack_emulator.restore(fluidstack_snapshot)
     return fluidstack_emulator
 
 

@@ -13,6 +13,7 @@ import yaml
 from cli_support import PRIVATE_KEY, PUBLIC_KEY, Fs, Home, lines
 
 from fluidstack.cli.config import load_config
+from fluidstack.emulator.atlas.capabilities import CAPABILITIES
 from fluidstack.testing import EmulatorHandle
 
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -115,10 +116,43 @@ def test_the_token_is_reused_and_refreshed_when_it_expires(
     atlas_fs("atlas", "projects", "list")
     assert token_requests(emulator) == before  # the stored token served both
     old = stored(home)["token"]
-    emulator.advance(2 * 3600)  # the token has expired on the server
+    emulator.atlas.expire_tokens()  # the token has expired on the server
     atlas_fs("atlas", "instances", "list")
     assert token_requests(emulator) == before + 1
     assert stored(home)["token"] != old  # the new one is kept for the next command
+
+
+def test_a_command_with_a_kept_token_sends_one_request(
+    atlas_fs: Fs, emulator: EmulatorHandle, home: Home
+) -> None:
+    # The region's URL is kept with the token (0600): the next command neither asks for
+    # a token nor for the region list (issue 24).
+    atlas_fs("atlas", "instances", "list")
+    assert "eu-north-1" in stored(home)["region_urls"]
+    assert stat.S_IMODE(os.stat(home.config_file).st_mode) == 0o600
+    mark = len(emulator.journal())
+    atlas_fs("atlas", "instances", "list")
+    sent = [(e["method"], e["path"]) for e in emulator.journal()[mark:]]
+    assert sent == [("GET", "/regions/eu-north-1/api/v1alpha1/instances")]
+
+
+def test_a_kept_region_url_that_moved_is_looked_up_again(
+    atlas_fs: Fs, emulator: EmulatorHandle, home: Home
+) -> None:
+    from fluidstack.cli.config import save_profile
+
+    atlas_fs("atlas", "instances", "list")
+    moved = {**stored(home)["region_urls"], "eu-north-1": emulator.base_url + "/regions/gone"}
+    save_profile(home.config_file, "default", {"region_urls": moved}, section="atlas")
+    mark = len(emulator.journal())
+    atlas_fs("atlas", "instances", "list")
+    sent = [(e["method"], e["path"]) for e in emulator.journal()[mark:]]
+    assert sent == [
+        ("GET", "/regions/gone/api/v1alpha1/instances"),
+        ("GET", "/api/v1alpha1/regions"),
+        ("GET", "/regions/eu-north-1/api/v1alpha1/instances"),
+    ]
+    assert stored(home)["region_urls"]["eu-north-1"] == emulator.base_url + "/regions/eu-north-1"
 
 
 def test_use_checks_region_and_project(atlas_fs: Fs, home: Home) -> None:
@@ -290,10 +324,7 @@ def test_projects_and_filesystems(atlas_fs: Fs) -> None:
 def test_listings_of_the_region_and_organization(atlas_fs: Fs) -> None:
     capacity = atlas_fs.json("atlas", "capacity")
     assert {"name": "cpu.2x", "capacity": 64} in capacity
-    assert atlas_fs("atlas", "capabilities").stdout.split() == [
-        "instances:create",
-        "instances:delete",
-    ]
+    assert atlas_fs("atlas", "capabilities").stdout.split() == list(CAPABILITIES)
     assert atlas_fs.json("atlas", "kubernetes", "clusters", "list")[0]["name"]
     assert atlas_fs.json("atlas", "kubernetes", "node-pools", "list")[0]["type"]
     assert atlas_fs.json("atlas", "slurm", "clusters", "list")[0]["name"]
@@ -390,11 +421,11 @@ def test_browser_login_keeps_and_rotates_the_refresh_token(
     assert emulator.atlas.dev_user_email in fs_no_creds("atlas", "whoami").stdout
     # An hour later the access token is dead: the refresh token gets a new one, and the
     # server's rotated refresh token replaces the used one in the profile.
-    emulator.advance(2 * 3600)
+    emulator.atlas.expire_tokens()
     fs_no_creds("atlas", "--region", "eu-north-1", "projects", "list")
     second_refresh = stored(home)["refresh_token"]
     assert second_refresh != first_refresh
-    emulator.advance(2 * 3600)  # and again: the kept one works (the used one would not)
+    emulator.atlas.expire_tokens()  # and again: the kept one works (the used one would not)
     fs_no_creds("atlas", "--region", "eu-north-1", "projects", "list")
     assert stored(home)["refresh_token"] not in (first_refresh, second_refresh)
 

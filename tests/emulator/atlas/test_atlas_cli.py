@@ -47,7 +47,7 @@ def test_clients_regions_and_token_ttl_flags(processes: List[subprocess.Popen[st
     processes.append(process)
     assert token(url, DEV_ATLAS_CLIENT_ID, DEV_ATLAS_CLIENT_SECRET).status_code == 401
     alpha = token(url, "alpha", "one").json()
-    assert alpha["expires_in"] == 50  # 500 simulated seconds at 10x
+    assert alpha["expires_in"] == 500  # real seconds, whatever the time scale
     beta = token(url, "beta", "two").json()
     orgs = [
         httpx.get(

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from atlas_support import AtlasFactory
 
+from fluidstack.emulator.atlas.capabilities import CAPABILITIES, capability_for
 from fluidstack.testing import EmulatorHandle
 
 
@@ -157,10 +158,11 @@ def test_regions_differ_and_one_can_run_out_while_the_other_has_room(
     us_types = {t["name"] for t in us.get("/instance-types").json()}
     assert eu_types != us_types
     gpu = next(t for t in us.get("/instance-types").json() if t["name"] == "h100-hgx-80gb.8x")
-    assert (gpu["gpu_count"], gpu["gpu_model"]) == (8, "H100-HGX-80GB")
+    # The Infrastructure API's spelling, and only it (as the real API answers).
+    assert (gpu["gpuCount"], gpu["gpuModel"]) == (8, "H100-HGX-80GB")
+    assert not {"gpu_count", "gpu_model"} & set(gpu)
     cpu = next(t for t in us.get("/instance-types").json() if t["name"] == "cpu.2x")
-    assert "gpu_count" not in cpu
-    assert "gpu_model" not in cpu
+    assert not {"gpuCount", "gpu_count", "gpuModel", "gpu_model"} & set(cpu)
     emulator.atlas.set_capacity("eu-north-1", "h100-hgx-80gb.8x", 0)
     out = create(eu, type="h100-hgx-80gb.8x")["id"]
     fine = create(us, type="h100-hgx-80gb.8x")["id"]
@@ -173,17 +175,80 @@ def test_regions_differ_and_one_can_run_out_while_the_other_has_room(
 def test_capabilities_gate_create_and_delete_with_501(
     eu: httpx.Client, emulator: EmulatorHandle
 ) -> None:
-    assert eu.get("/capabilities").json() == ["instances:create", "instances:delete"]
+    # All 31 values of the Infrastructure API's Capability enumeration, in its order.
+    assert eu.get("/capabilities").json() == list(CAPABILITIES)
+    assert len(CAPABILITIES) == 31
     instance_id = create(eu)["id"]
-    emulator.atlas.set_capabilities("eu-north-1", ["instances:delete"])
+    withheld = [c for c in CAPABILITIES if c not in ("instances:create", "instances:delete")]
+    emulator.atlas.set_capabilities("eu-north-1", [*withheld, "instances:delete"])
     refused = eu.post("/instances", json={"name": "x", "type": "cpu.2x"})
     assert refused.status_code == 501
     assert refused.json() == {"message": "instances:create is not available in region eu-north-1"}
-    emulator.atlas.set_capabilities("eu-north-1", [])
-    assert eu.get("/capabilities").json() == []
+    emulator.atlas.set_capabilities("eu-north-1", withheld)
+    assert "instances:delete" not in eu.get("/capabilities").json()
     assert eu.delete(f"/instances/{instance_id}").status_code == 501
     assert state(eu, instance_id) == "creating"
     assert len(eu.get("/instances").json()) == 1
+    emulator.atlas.set_capabilities("eu-north-1", [])
+    assert eu.get("/capabilities").json() == []
+    # Reads need their capability too; what no capability names still answers.
+    assert eu.get("/instances").status_code == 501
+    assert eu.get(f"/instances/{instance_id}").json() == {
+        "message": "instances:read is not available in region eu-north-1"
+    }
+    assert eu.get("/instance-types").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "capability"),
+    [
+        ("GET", "/projects", "projects:list"),
+        ("POST", "/projects", "projects:create"),
+        ("GET", "/filesystems", "filesystems:list"),
+        ("POST", "/filesystems", "filesystems:create"),
+        ("POST", "/instances/{id}/actions/start", "instances:start"),
+        ("POST", "/instances/{id}/actions/stop", "instances:stop"),
+        ("GET", "/kubernetes/clusters", "kubernetes:clusters:list"),
+        ("GET", "/slurm/clusters", "slurm:clusters:list"),
+    ],
+)
+def test_each_operation_answers_501_without_its_capability(
+    eu: httpx.Client, emulator: EmulatorHandle, method: str, path: str, capability: str
+) -> None:
+    instance_id = create(eu)["id"]
+    before = eu.get("/projects").json()
+    emulator.atlas.set_capabilities("eu-north-1", [c for c in CAPABILITIES if c != capability])
+    answer = eu.request(method, path.format(id=instance_id), json={"name": "x", "size": "1Ti"})
+    assert answer.status_code == 501
+    assert answer.json() == {"message": f"{capability} is not available in region eu-north-1"}
+    emulator.atlas.set_capabilities("eu-north-1", list(CAPABILITIES))
+    assert eu.get("/projects").json() == before  # nothing was created
+    assert state(eu, instance_id) == "creating"
+
+
+def test_capability_for_maps_the_infrastructure_operations() -> None:
+    cases = {
+        ("GET", ("instances",)): "instances:list",
+        ("DELETE", ("instances", "x")): "instances:delete",
+        ("GET", ("projects", "x")): "projects:read",
+        ("DELETE", ("filesystems", "x")): "filesystems:delete",
+        ("POST", ("kubernetes", "clusters")): "kubernetes:clusters:create",
+        ("GET", ("kubernetes", "clusters", "c")): "kubernetes:clusters:read",
+        ("GET", ("kubernetes", "clusters", "c", "credentials")): "kubernetes:credentials:read",
+        ("POST", ("kubernetes", "clusters", "c", "node-pools")): "kubernetes:node-pools:create",
+        ("DELETE", ("kubernetes", "clusters", "c", "node-pools", "p")): (
+            "kubernetes:node-pools:delete"
+        ),
+        ("GET", ("kubernetes", "node-pools")): "kubernetes:node-pools:list",
+        ("GET", ("slurm", "clusters", "c", "node-pools", "p")): "slurm:node-pools:read",
+        # The enumeration names no capability for these: always allowed.
+        ("POST", ("slurm", "clusters")): None,
+        ("GET", ("capabilities",)): None,
+        ("GET", ("capacity",)): None,
+        ("GET", ("instance-types",)): None,
+    }
+    for (method, parts), expected in cases.items():
+        assert capability_for(method, parts) == expected, (method, parts)
 
 
 def test_preemption_and_failures_from_the_control_api(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any, Dict
 
 import httpx
@@ -42,14 +43,16 @@ def test_form_grant_answers_a_bearer_jwt_with_no_store(
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     assert body["token_type"] == "Bearer"
-    # 3600 simulated seconds at the session emulator's time scale of 100.
-    assert body["expires_in"] == 36
+    # --token-ttl is real seconds, whatever the simulated clock does.
+    assert body["expires_in"] == 3600
     token_claims = claims(body["access_token"])
     assert jwt.get_unverified_header(body["access_token"])["alg"] == "HS256"
     assert token_claims["sub"] == DEV_ATLAS_CLIENT_ID
     assert token_claims["aud"] == AUDIENCE
     assert token_claims["iss"] == emulator.base_url + "/"
     assert token_claims["exp"] - token_claims["iat"] == 3600
+    # Wall-clock epoch seconds, consistent with expires_in (a client reading exp agrees).
+    assert abs(token_claims["exp"] - (time.time() + body["expires_in"])) <= 2
     org = httpx.get(
         emulator.base_url + "/api/v1alpha1/organizations",
         headers={"authorization": f"Bearer {body['access_token']}"},
@@ -158,16 +161,37 @@ def test_tampered_alg_none_and_foreign_key_tokens_are_refused(emulator: Emulator
     assert httpx.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 200
 
 
-def test_tokens_expire_on_the_simulated_clock(emulator: EmulatorHandle) -> None:
+def test_tokens_expire_on_the_wall_clock_not_the_simulated_one(
+    emulator: EmulatorHandle,
+) -> None:
     url = emulator.base_url + "/api/v1alpha1/regions"
-    short = emulator.atlas.token(ttl_seconds=60)
+    short = emulator.atlas.token(ttl_seconds=1)
+    assert abs(claims(short)["exp"] - (time.time() + 1)) <= 2
     assert httpx.get(url, headers={"authorization": f"Bearer {short}"}).status_code == 200
-    emulator.advance(59)
-    assert httpx.get(url, headers={"authorization": f"Bearer {short}"}).status_code == 200
-    emulator.advance(1)
+    emulator.advance(7 * 86400)  # simulated time does not age a token
+    long = emulator.atlas.token()
+    assert httpx.get(url, headers={"authorization": f"Bearer {long}"}).status_code == 200
+    time.sleep(max(0.0, claims(short)["exp"] - time.time()) + 0.05)
     expired = httpx.get(url, headers={"authorization": f"Bearer {short}"})
     assert expired.status_code == 401
     assert "expired" in expired.json()["message"]
+    assert httpx.get(url, headers={"authorization": f"Bearer {long}"}).status_code == 200
+
+
+def test_the_control_api_expires_every_token_now(emulator: EmulatorHandle) -> None:
+    url = emulator.base_url + "/api/v1alpha1/regions"
+    old = emulator.atlas.token()
+    emulator.atlas.expire_tokens()
+    expired = httpx.get(url, headers={"authorization": f"Bearer {old}"})
+    assert expired.status_code == 401
+    assert expired.json()["message"] == "Access token expired"
+    # Tokens issued afterwards work; so does the client-credentials grant.
+    assert (
+        httpx.get(url, headers={"authorization": f"Bearer {emulator.atlas.token()}"}).status_code
+        == 200
+    )
+    fresh = httpx.post(emulator.base_url + "/oauth/token", data=GOOD).json()["access_token"]
+    assert httpx.get(url, headers={"authorization": f"Bearer {fresh}"}).status_code == 200
 
 
 def test_a_full_reset_keeps_bootstrap_tokens_but_not_runtime_orgs(

@@ -192,6 +192,35 @@ def test_members_and_invitations(mgmt: httpx.Client, emulator: EmulatorHandle) -
     assert mgmt.get("/invitations").json() == []
 
 
+def test_create_organization(emulator: EmulatorHandle) -> None:
+    # Not in management.openapi.yaml (the docs show it, NOTES.md section 7), so a plain
+    # client rather than the conformance-checked ``mgmt``; the shape is checked here.
+    mgmt = httpx.Client(
+        base_url=emulator.base_url + "/api/v1alpha1",
+        headers={"authorization": f"Bearer {emulator.atlas.token()}"},
+    )
+    created = mgmt.post("/organizations", json={"display_name": "Research"})
+    assert created.status_code == 201
+    org = created.json()
+    assert set(org) == {"id", "name", "display_name"}
+    assert org["display_name"] == "Research"
+    for bad in ({}, {"display_name": ""}, {"display_name": 3}):
+        assert mgmt.post("/organizations", json=bad).status_code == 400, bad
+    # The caller still sees its own organization only; the new one is its own tenant.
+    assert org["id"] not in [o["id"] for o in mgmt.get("/organizations").json()]
+    listed = {o["id"]: o for o in emulator.atlas.organizations()}
+    client_id = listed[org["id"]]["client_id"]
+    token = emulator.atlas.token(client_id=client_id)
+    theirs = httpx.get(
+        emulator.base_url + "/api/v1alpha1/organizations",
+        headers={"authorization": f"Bearer {token}"},
+    ).json()
+    assert theirs == [org]
+    emulator.reset()  # made at runtime: gone after a full reset
+    assert org["id"] not in [o["id"] for o in emulator.atlas.organizations()]
+    mgmt.close()
+
+
 def test_user_ssh_keys(mgmt: httpx.Client) -> None:
     key = public_key()
     assert mgmt.get("/user/keys").json() == []
@@ -226,7 +255,8 @@ def test_orchestrators_seeded_and_configurable(
     assert sorted(c["type"] for c in clusters) == ["kubernetes", "slurm"]
     assert all(c["region"] == "eu-north-1" and c["health"] == "healthy" for c in clusters)
     [kubernetes] = eu.get("/kubernetes/clusters").json()
-    assert set(kubernetes) == {"id", "name"}
+    # The Infrastructure API's KubernetesCluster (NOTES.md section 10).
+    assert set(kubernetes) == {"id", "name", "version", "endpoint"}
     pools = eu.get("/kubernetes/node-pools").json()
     assert [p["type"] for p in pools] == ["h100-hgx-80gb.8x"]
     assert len(eu.get("/slurm/clusters").json()) == 1
@@ -247,7 +277,9 @@ def test_orchestrators_seeded_and_configurable(
     assert added["project_id"] == other
     assert us.get("/slurm/clusters").json() == []  # another project's cluster
     in_other = atlas_factory("us-east-1", project=other)
-    assert in_other.get("/slurm/clusters").json() == [{"id": added["id"], "name": "hpc"}]
+    assert in_other.get("/slurm/clusters").json() == [
+        {"id": added["id"], "name": "hpc", "version": "24.05.6", "loginNodes": []}
+    ]
     assert in_other.get("/slurm/node-pools").json()[0]["type"] == "h200-hgx-141gb.8x"
     listed = {c["id"]: c for c in mgmt.get("/clusters").json()}
     assert listed[added["id"]]["health"] == "stale"

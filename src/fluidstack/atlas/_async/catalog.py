@@ -7,7 +7,7 @@ from typing import List, Optional
 from ...core._async._resource import AsyncRawListing
 from ...core.request_options import RequestOptions
 from .. import endpoints as api
-from ..types import Capacity, InstanceType
+from ..types import Capability, Capacity, InstanceType
 from ._resource import AsyncAtlasResource
 
 __all__ = ["AsyncCapabilitiesResource", "AsyncCapacityResource", "AsyncInstanceTypesResource"]
@@ -47,13 +47,14 @@ class AsyncCapabilitiesResource(AsyncAtlasResource):
     """What the client's region supports, e.g. ``instances:create``."""
 
     @property
-    def with_raw_response(self) -> AsyncRawListing[List[str]]:
+    def with_raw_response(self) -> AsyncRawListing[List[Capability]]:
         """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
         return AsyncRawListing(self.list)
 
-    async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[str]:
-        """List the region's capabilities. An operation whose capability is missing
-        raises :class:`~fluidstack.core.NotSupportedError` (501)."""
+    async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Capability]:
+        """List the region's capabilities (:class:`~fluidstack.atlas.Capability`, which
+        compare equal to their strings). An operation whose capability is missing raises
+        :class:`~fluidstack.core.NotSupportedError` (501)."""
         return await self._scope.regional(
             api.CAPABILITIES, project=False, request_options=request_options
         )

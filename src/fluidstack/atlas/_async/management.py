@@ -59,13 +59,31 @@ class AsyncOrganizationsResource(AsyncAtlasResource):
     """The organizations your credentials belong to."""
 
     @property
-    def with_raw_response(self) -> AsyncRawListing[List[Organization]]:
+    def with_raw_response(self) -> AsyncOrganizationsResourceWithRawResponse:
         """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
-        return AsyncRawListing(self.list)
+        return AsyncOrganizationsResourceWithRawResponse(self)
 
     async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Organization]:
         """List the organizations."""
         return await self._scope.management(api.ORGANIZATIONS, request_options=request_options)
+
+    async def create(
+        self, *, display_name: str, request_options: Optional[RequestOptions] = None
+    ) -> Organization:
+        """Create a new organization named ``display_name`` (``POST /organizations``,
+        201 ``{id, name, display_name}``; an admin's call, else
+        :class:`~fluidstack.core.PermissionDeniedError`).
+
+        Not repeated after a failure that may have created it: the listing shows only
+        your own organization, so a second attempt could not tell and would make two.
+        """
+        if not isinstance(display_name, str) or not display_name.strip():
+            raise ValueError("display_name must be a non-empty string")
+        return await self._scope.management(
+            api.ORGANIZATION_CREATE,
+            body={"display_name": display_name},
+            request_options=request_options,
+        )
 
 
 class AsyncMembersResource(AsyncAtlasResource):
@@ -89,7 +107,9 @@ class AsyncMembersResource(AsyncAtlasResource):
         role: Role,
         request_options: Optional[RequestOptions] = None,
     ) -> None:
-        """Give a member another role (``admin``, ``editor`` or ``viewer``)."""
+        """Give a member another role (``admin``, ``editor``/``member`` or ``viewer``);
+        only an admin may, and the last admin cannot be demoted
+        (:class:`~fluidstack.core.ConflictError`)."""
         await self._scope.management(
             api.MEMBER_UPDATE,
             path_params={"member_id": id_text(member_id, "member_id")},
@@ -226,6 +246,14 @@ class AsyncClustersResource(AsyncAtlasResource):
     async def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Cluster]:
         """List the clusters."""
         return await self._scope.management(api.CLUSTERS, request_options=request_options)
+
+
+class AsyncOrganizationsResourceWithRawResponse:
+    """``atlas.organizations.with_raw_response``: each method returns the raw response."""
+
+    def __init__(self, resource: AsyncOrganizationsResource) -> None:
+        self.list = raw_method(resource.list)
+        self.create = raw_method(resource.create)
 
 
 class AsyncMembersResourceWithRawResponse:

@@ -10,11 +10,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 from ...core._sync._io import new_lock
 from ...core._sync.pipeline import Pipeline
 from ...core.config import Secret
-from ...core.errors import ApiError, MissingCredentialsError, TokenError
+from ...core.errors import ApiError, MissingCredentialsError, RedirectRefusedError, TokenError
 from ...core.raw import side_calls
 from ..settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_TOKEN, AtlasSettings
 from ..tokens import (
-    TOKEN,
     CachedToken,
     IssuedToken,
     client_credentials_form,
@@ -150,9 +149,21 @@ class TokenAuth:
             return self._request(form)
 
     def _request(self, form: Mapping[str, str]) -> IssuedToken:
+        from ..token_endpoint import TOKEN  # pydantic: with the first token, not the import
+
         try:
             with side_calls():
                 answer = self._pipeline.call(TOKEN, form=form, base_url=self._token_url)
+        except RedirectRefusedError as exc:
+            # The form holds the client secret (or a refresh token): it never leaves for
+            # another origin, whatever the token endpoint says.
+            raise TokenError(
+                f"the token endpoint {self._token_url} redirected the token request to "
+                f"another origin, {exc.location}; it was not sent there, since it holds "
+                "the client's credentials. Set token_url to the endpoint itself",
+                url=self._token_url,
+                status_code=exc.status_code,
+            ) from exc
         except ApiError as exc:
             raise token_error(self._token_url, exc) from exc
         if answer.token_type.lower() != "bearer":

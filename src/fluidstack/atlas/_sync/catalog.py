@@ -8,7 +8,7 @@ from typing import List, Optional
 from ...core._sync._resource import RawListing
 from ...core.request_options import RequestOptions
 from .. import endpoints as api
-from ..types import Capacity, InstanceType
+from ..types import Capability, Capacity, InstanceType
 from ._resource import AtlasResource
 
 __all__ = ["CapabilitiesResource", "CapacityResource", "InstanceTypesResource"]
@@ -46,13 +46,14 @@ class CapabilitiesResource(AtlasResource):
     """What the client's region supports, e.g. ``instances:create``."""
 
     @property
-    def with_raw_response(self) -> RawListing[List[str]]:
+    def with_raw_response(self) -> RawListing[List[Capability]]:
         """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
         return RawListing(self.list)
 
-    def list(self, *, request_options: Optional[RequestOptions] = None) -> List[str]:
-        """List the region's capabilities. An operation whose capability is missing
-        raises :class:`~fluidstack.core.NotSupportedError` (501)."""
+    def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Capability]:
+        """List the region's capabilities (:class:`~fluidstack.atlas.Capability`, which
+        compare equal to their strings). An operation whose capability is missing raises
+        :class:`~fluidstack.core.NotSupportedError` (501)."""
         return self._scope.regional(
             api.CAPABILITIES, project=False, request_options=request_options
         )

@@ -32,12 +32,12 @@ from ..settings import (
     check_project_id,
     resolve_settings,
 )
-from ..spend import Prices, spend_settings
 from ..tokens import IssuedToken
 from .auth import TokenAuth
 from .scope import RegionDirectory, Scope
 
 if TYPE_CHECKING:
+    from ..spend import Prices
     from .catalog import (
         CapabilitiesResource,
         CapacityResource,
@@ -104,6 +104,11 @@ class Atlas:
         event_hooks: Callables run on each request, response and retry.
         on_token: Called with an :class:`~fluidstack.atlas.tokens.IssuedToken` whenever
             the client obtains a token, e.g. to keep the newest refresh token.
+        region_urls: Region URLs by name, kept from an earlier process (what
+            ``on_regions`` was given): a region found here needs no ``GET /regions``.
+            A region not in it, or a 404 from its URL, makes the client ask again.
+        on_regions: Called with ``{name: url}`` of every region list the client reads,
+            to keep beside the token for the next process.
         use_environment: Read the ``FLUIDSTACK_*`` variables for settings not given
             (default ``True``); ``False`` uses only the arguments and the defaults.
         ssh_port: The port instances answer SSH on, for ``instances.exec``, ``upload``,
@@ -142,11 +147,15 @@ class Atlas:
         default_headers: Optional[Mapping[str, str]] = None,
         event_hooks: Optional[EventHooks] = None,
         on_token: Optional[Callable[[IssuedToken], object]] = None,
+        region_urls: Optional[Mapping[str, str]] = None,
+        on_regions: Optional[Callable[[Dict[str, str]], object]] = None,
         use_environment: bool = True,
         ssh_port: Optional[int] = None,
         max_hourly_spend: Union[Decimal, int, float, str, None] = None,
         prices: Optional[Prices] = None,
     ) -> None:
+        from ..spend import spend_settings  # the spend rules load when a client is made
+
         limit, table = spend_settings(max_hourly_spend, prices)
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
@@ -182,7 +191,7 @@ class Atlas:
         self._owns_http = closes_http_client(custom)
         self._scope = Scope(
             pipeline,
-            RegionDirectory(pipeline),
+            RegionDirectory(pipeline, region_urls, on_regions),
             region=settings.region,
             project_id=settings.project_id,
             region_api=settings.region_api,

@@ -60,13 +60,31 @@ class OrganizationsResource(AtlasResource):
     """The organizations your credentials belong to."""
 
     @property
-    def with_raw_response(self) -> RawListing[List[Organization]]:
+    def with_raw_response(self) -> OrganizationsResourceWithRawResponse:
         """The same methods, returning a :class:`~fluidstack.core.RawResponse`."""
-        return RawListing(self.list)
+        return OrganizationsResourceWithRawResponse(self)
 
     def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Organization]:
         """List the organizations."""
         return self._scope.management(api.ORGANIZATIONS, request_options=request_options)
+
+    def create(
+        self, *, display_name: str, request_options: Optional[RequestOptions] = None
+    ) -> Organization:
+        """Create a new organization named ``display_name`` (``POST /organizations``,
+        201 ``{id, name, display_name}``; an admin's call, else
+        :class:`~fluidstack.core.PermissionDeniedError`).
+
+        Not repeated after a failure that may have created it: the listing shows only
+        your own organization, so a second attempt could not tell and would make two.
+        """
+        if not isinstance(display_name, str) or not display_name.strip():
+            raise ValueError("display_name must be a non-empty string")
+        return self._scope.management(
+            api.ORGANIZATION_CREATE,
+            body={"display_name": display_name},
+            request_options=request_options,
+        )
 
 
 class MembersResource(AtlasResource):
@@ -88,7 +106,9 @@ class MembersResource(AtlasResource):
         role: Role,
         request_options: Optional[RequestOptions] = None,
     ) -> None:
-        """Give a member another role (``admin``, ``editor`` or ``viewer``)."""
+        """Give a member another role (``admin``, ``editor``/``member`` or ``viewer``);
+        only an admin may, and the last admin cannot be demoted
+        (:class:`~fluidstack.core.ConflictError`)."""
         self._scope.management(
             api.MEMBER_UPDATE,
             path_params={"member_id": id_text(member_id, "member_id")},
@@ -223,6 +243,14 @@ class ClustersResource(AtlasResource):
     def list(self, *, request_options: Optional[RequestOptions] = None) -> List[Cluster]:
         """List the clusters."""
         return self._scope.management(api.CLUSTERS, request_options=request_options)
+
+
+class OrganizationsResourceWithRawResponse:
+    """``atlas.organizations.with_raw_response``: each method returns the raw response."""
+
+    def __init__(self, resource: OrganizationsResource) -> None:
+        self.list = raw_method(resource.list)
+        self.create = raw_method(resource.create)
 
 
 class MembersResourceWithRawResponse:

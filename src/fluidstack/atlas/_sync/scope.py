@@ -1,23 +1,30 @@
 # Generated from fluidstack/atlas/_async by scripts/unasync.py: do not edit by hand.
 """Where an Atlas call goes: the management API, or a region's API (found through the
-management API's region list, asked once per client) with the project it is about."""
+management API's region list, asked once per client, or kept from an earlier process)
+with the project it is about."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, TypeVar
 from urllib.parse import urlsplit
 
 from ...core._sync._io import new_lock
 from ...core._sync.pipeline import Pipeline
 from ...core._sync.spend_guard import SpendLimit
 from ...core.endpoint import Endpoint, Found
-from ...core.errors import MissingProjectError, MissingRegionError, UnknownRegionError
+from ...core.errors import (
+    MissingProjectError,
+    MissingRegionError,
+    NotFoundError,
+    UnknownRegionError,
+)
 from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups
-from .. import endpoints as api
 from ..settings import ENV_PROJECT_ID, ENV_REGION, api_root
-from ..types import Instance, Region
+
+if TYPE_CHECKING:  # the models load with the first call, not with ``import``
+    from ..types import Region
 
 __all__ = ["RegionDirectory", "Scope"]
 
@@ -26,20 +33,39 @@ T = TypeVar("T")
 
 class RegionDirectory:
     """The regions of the management API's ``GET /regions``, shared by a client and its
-    views. Asked once; asked again only when a region name is not in the answer."""
+    views. Asked once; asked again only when a region name is not in the answer.
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    ``cached`` seeds it with region URLs kept from an earlier process (``{name: url}``,
+    e.g. what ``on_regions`` was given): a region found there needs no ``GET /regions``
+    at all. Such a URL is trusted until it fails: a region not in it, or a 404 from its
+    URL (see :meth:`stale`), makes the client ask the management API again.
+    ``on_regions`` is called with ``{name: url}`` of every list the client reads."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        cached: Optional[Mapping[str, str]] = None,
+        on_regions: Optional[Callable[[Dict[str, str]], object]] = None,
+    ) -> None:
         self._pipeline = pipeline
         self._regions: Optional[List[Region]] = None
         self._roots: Dict[str, str] = {}
         """API roots already worked out, by region name (for the answer held)."""
+        self._cached: Dict[str, str] = dict(cached or {})
+        """Region URLs from an earlier process, not yet confirmed by a list of our own."""
+        self._on_regions = on_regions
         self._lock = new_lock()
 
     def fetch(self, request_options: Optional[RequestOptions] = None) -> List[Region]:
         """Ask the management API (always), and remember the answer."""
+        from .. import endpoints as api
+
         regions = self._pipeline.call(api.REGIONS, request_options=request_options)
         self._regions = regions
         self._roots = {}
+        self._cached = {}  # a list of our own replaces what an earlier process kept
+        if self._on_regions is not None:
+            self._on_regions({r.name: r.url for r in regions})
         return regions
 
     def known(
@@ -59,6 +85,15 @@ class RegionDirectory:
         root = self._roots.get(name)
         if root is not None:  # every regional call asks: worked out once per list
             return root
+        kept = self._cached.get(name)
+        if kept is not None and self._regions is None:
+            try:
+                root = api_root(kept, f"the URL of region {name}")
+            except ValueError:
+                root = None  # a damaged cache entry: ask the management API instead
+            if root is not None:
+                self._roots[name] = root
+                return root
         regions = self.known(request_options)
         found = _named(regions, name)
         if found is None:
@@ -77,9 +112,26 @@ class RegionDirectory:
         self._roots[name] = root
         return root
 
+    def stale(
+        self, name: str, root: str, request_options: Optional[RequestOptions]
+    ) -> Optional[str]:
+        """A call to ``root``, region ``name``'s URL, was answered 404. When that URL came
+        from the cache (not from a list this client read), ask the management API again
+        and return the region's new root if it moved; ``None`` when the 404 stands."""
+        if self._regions is not None or self._roots.get(name) != root:
+            return None  # the URL is this process's own: the 404 is the answer
+        self.known(request_options, again=True)
+        try:
+            fresh = self.api_root(name, request_options)
+        except UnknownRegionError:
+            return None
+        return fresh if fresh != root else None
+
 
 def _stamp_region(result: Any, region: str) -> None:
     """Say on each instance which region described it (its API does not)."""
+    from ..types import Instance  # loaded already: ``result`` was parsed with it
+
     for item in result if isinstance(result, list) else (result,):
         if isinstance(item, Instance):
             # Straight into the model's dict: pydantic's __setattr__ cost 9 us per
@@ -186,16 +238,34 @@ class Scope:
         ``project``)."""
         headers = self.project_headers() if project else None
         root = self.region_root(request_options)
-        result = self.pipeline.call(
-            endpoint,
-            path_params=path_params,
-            body=body,
-            headers=headers,
-            request_options=request_options,
-            recover=recover,
-            base_url=root,
-            location=self.location,
-        )
+        try:
+            result = self.pipeline.call(
+                endpoint,
+                path_params=path_params,
+                body=body,
+                headers=headers,
+                request_options=request_options,
+                recover=recover,
+                base_url=root,
+                location=self.location,
+            )
+        except NotFoundError:
+            # A region URL kept from an earlier process may have moved: one more look.
+            moved = None
+            if self.region is not None and self.region_api is None:
+                moved = self.directory.stale(self.region, root, request_options)
+            if moved is None:
+                raise
+            result = self.pipeline.call(
+                endpoint,
+                path_params=path_params,
+                body=body,
+                headers=headers,
+                request_options=request_options,
+                recover=recover,
+                base_url=moved,
+                location=self.location,
+            )
         if self.region is not None:
             _stamp_region(result, self.region)
         return result

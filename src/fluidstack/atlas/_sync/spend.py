@@ -52,10 +52,12 @@ def admitting(
     instance_type: Optional[str],
     what: str,
     request_options: Optional[RequestOptions],
+    count: int = 1,
 ) -> Iterator[None]:
-    """Run the block (a create or start of an instance of ``instance_type``) only if its
-    price fits under the limit, holding the lock until it is done. ``instance_type``
-    ``None``: nothing to check (an instance the server will answer 404 for)."""
+    """Run the block (a create or start of an instance of ``instance_type``, or of a node
+    pool of ``count`` such instances) only if its price fits under the limit, holding the
+    lock until it is done. ``instance_type`` ``None``: nothing to check (an instance the
+    server will answer 404 for)."""
     with holding(guard):
         if isinstance(guard, AtlasSpendGuard) and instance_type is not None:
             current = guard.current(scope, request_options)
@@ -66,5 +68,5 @@ def admitting(
                     f"prices= has no price for {instance_type} ({what})",
                     current=current,
                 )
-            check_spend(guard.limit, current, adding, what)
+            check_spend(guard.limit, current, adding * count, what)
         yield

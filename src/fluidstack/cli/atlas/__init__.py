@@ -44,6 +44,7 @@ def atlas(state: CliState, region: Optional[str], project: Optional[str]) -> Non
 
 def _register() -> None:
     from .instances import instances
+    from .kubernetes import kubernetes
     from .launch import launch
     from .login import login, logout, use, whoami
     from .resources import (
@@ -54,13 +55,12 @@ def _register() -> None:
         instance_types,
         invitations,
         keys,
-        kubernetes,
         members,
         projects,
         regions,
-        slurm,
     )
     from .run import atlas_run
+    from .slurm import slurm
 
     for command in (
         login,

@@ -1,4 +1,5 @@
-"""Shell completion of live Atlas names: regions, projects, instances, instance types.
+"""Shell completion of live Atlas names: regions, projects, instances, instance types,
+Kubernetes and Slurm clusters and their node pools.
 
 Each asks the API with the profile's credentials through an impatient client (3 s, no
 retries) and completes nothing on any error: a completion must never hang or print.
@@ -14,7 +15,9 @@ if TYPE_CHECKING:
     from fluidstack.atlas import Atlas
 
 __all__ = [
+    "complete_clusters",
     "complete_instances",
+    "complete_node_pools",
     "complete_projects",
     "complete_regions",
     "complete_types",
@@ -79,3 +82,33 @@ complete_types = _completer(
         for t in a.instance_types.list()
     ]
 )
+
+
+def complete_clusters(kind: str) -> Callable[[click.Context, click.Parameter, str], List[Any]]:
+    """Cluster ids (and names) of ``kind`` (``kubernetes`` or ``slurm``)."""
+
+    def clusters(atlas: Atlas) -> List[Any]:
+        found = getattr(atlas, kind).clusters.list()
+        return [(c.id, c.name) for c in found] + [(c.name, c.id) for c in found]
+
+    return _completer(clusters)
+
+
+def complete_node_pools(kind: str) -> Callable[[click.Context, click.Parameter, str], List[Any]]:
+    """Node pool ids (and names) of the cluster given before them on the command line."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[Any]:
+        cluster = ctx.params.get("cluster")
+        if not cluster:
+            return []
+
+        def pools(atlas: Atlas) -> List[Any]:
+            resource = getattr(atlas, kind)
+            clusters = resource.clusters.list()
+            ident = next((c.id for c in clusters if cluster in (c.id, c.name)), cluster)
+            found = resource.node_pools.list(ident)
+            return [(p.id, f"{p.name} ({p.type})") for p in found] + [(p.name, p.id) for p in found]
+
+        return _completer(pools)(ctx, param, incomplete)
+
+    return complete

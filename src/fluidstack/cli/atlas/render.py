@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from ..render import Cell, key_value_table, simple_table, status_text
 
 if TYPE_CHECKING:
-    from fluidstack.atlas import GlobalInstance, Instance, InstanceType
+    from fluidstack.atlas import (
+        GlobalInstance,
+        Instance,
+        InstanceType,
+        KubernetesCluster,
+        KubernetesNodePool,
+        SlurmCluster,
+        SlurmNodePool,
+    )
+
+    Cluster = Union[KubernetesCluster, SlurmCluster]
+    NodePool = Union[KubernetesNodePool, SlurmNodePool]
 
 __all__ = [
+    "cluster_detail",
+    "cluster_table",
     "global_instance_table",
     "instance_detail",
     "instance_table",
     "instance_types_table",
+    "node_pool_detail",
+    "node_pool_table",
     "tags_text",
 ]
 
@@ -114,3 +131,87 @@ def instance_types_table(
     for column in table.columns[4:]:
         column.justify = "right"
     return table
+
+
+# -- Kubernetes and Slurm clusters ----------------------------------------------------------
+
+
+def _login_nodes(cluster: Any) -> str:
+    """``login-01 (203.0.113.7)``, one per login node; ``-`` for none."""
+    nodes = getattr(cluster, "login_nodes", [])
+    return ", ".join(f"{n.name} ({n.public_ip or 'no address yet'})" for n in nodes) or "-"
+
+
+def cluster_table(clusters: Sequence[Cluster], kind: str) -> Table:
+    """Kubernetes clusters with their API endpoint; Slurm clusters with their login nodes."""
+    last = "ENDPOINT" if kind == "kubernetes" else "LOGIN NODES"
+    rows: List[List[Cell]] = [
+        [
+            c.id,
+            c.name,
+            c.version or "-",
+            (getattr(c, "endpoint", None) or "-") if kind == "kubernetes" else _login_nodes(c),
+        ]
+        for c in clusters
+    ]
+    return simple_table(["ID", "NAME", "VERSION", last], rows)
+
+
+def cluster_detail(cluster: Cluster, kind: str) -> Table:
+    rows: List[Tuple[str, Cell]] = [
+        ("ID", cluster.id),
+        ("Name", cluster.name),
+        ("Version", cluster.version or "-"),
+    ]
+    if kind == "kubernetes":
+        rows.append(("Endpoint", getattr(cluster, "endpoint", None) or "-"))
+    else:
+        rows.append(("Login nodes", _login_nodes(cluster)))
+    return key_value_table(rows)
+
+
+def _readiness(pool: NodePool) -> Text:
+    """``2/3 ready``: green when the pool is ready, yellow while it is not."""
+    wanted = len(pool.nodes) if pool.count is None else pool.count
+    return Text(f"{pool.ready_nodes}/{wanted} ready", style="green" if pool.ready else "yellow")
+
+
+def node_pool_table(
+    pools: Sequence[NodePool], kind: str, clusters: Optional[Mapping[str, str]] = None
+) -> Table:
+    """One row per pool; ``clusters`` (pool id -> cluster id) adds a CLUSTER column."""
+    rows: List[List[Cell]] = []
+    for pool in pools:
+        row: List[Cell] = [pool.id, pool.name, pool.type, _readiness(pool)]
+        if kind == "kubernetes":
+            row.append(getattr(pool, "version", None) or "-")
+        rows.append(row if clusters is None else [clusters[pool.id], *row])
+    headers = ["ID", "NAME", "TYPE", "NODES"] + (["VERSION"] if kind == "kubernetes" else [])
+    return simple_table(headers if clusters is None else ["CLUSTER", *headers], rows)
+
+
+def _node_state(node: Any) -> Cell:
+    # Kubernetes: ready, not_ready, unknown; Slurm: its states, e.g. DOWN+NOT_RESPONDING.
+    kubernetes = hasattr(node, "state")
+    value = str(node.state) if kubernetes else "+".join(node.states) or "-"
+    return Text(value, style="green" if node.ready else "yellow")
+
+
+def node_pool_detail(pool: NodePool, kind: str, cluster: str) -> Group:
+    """The pool's fields, then one row per node with why it is not ready."""
+    rows: List[Tuple[str, Cell]] = [
+        ("ID", pool.id),
+        ("Name", pool.name),
+        ("Cluster", cluster),
+        ("Type", pool.type),
+        ("Nodes", _readiness(pool)),
+    ]
+    if kind == "kubernetes":
+        rows.append(("Version", getattr(pool, "version", None) or "-"))
+    nodes: List[List[Cell]] = [
+        [n.name, n.instance_id, _node_state(n), n.reason or "-"] for n in pool.nodes
+    ]
+    parts: List[Any] = [key_value_table(rows)]
+    if nodes:
+        parts += ["", simple_table(["NODE", "INSTANCE", "STATE", "REASON"], nodes)]
+    return Group(*parts)

@@ -1,5 +1,6 @@
 """``fluidstack atlas`` regions, projects, filesystems, instance types, capacity,
-capabilities, Kubernetes and Slurm listings, clusters, members, invitations and keys."""
+capabilities, the organization's clusters, members, invitations and keys. A region's
+Kubernetes and Slurm commands are in :mod:`.kubernetes` and :mod:`.slurm`."""
 
 from __future__ import annotations
 
@@ -26,11 +27,9 @@ __all__ = [
     "instance_types",
     "invitations",
     "keys",
-    "kubernetes",
     "members",
     "projects",
     "regions",
-    "slurm",
 ]
 
 ROLES = ("admin", "editor", "viewer")
@@ -307,40 +306,7 @@ def capabilities(state: CliState) -> None:
     state.emit(found, ids=list(found))
 
 
-# -- managed clusters -----------------------------------------------------------------------
-
-
-def _orchestrator(name: str, title: str) -> click.Group:
-    """``NAME clusters list`` and ``NAME node-pools list`` for one kind of cluster."""
-    group = AliasedGroup(name, help=f"{title} clusters FluidStack runs for the project.")
-    cluster_group = AliasedGroup("clusters", help=f"The project's {title} clusters.")
-    pool_group = AliasedGroup("node-pools", help=f"The node pools of its {title} clusters.")
-    group.add_command(cluster_group)
-    group.add_command(pool_group)
-
-    @cluster_group.command("list")
-    @output_options
-    @pass_state
-    def list_clusters(state: CliState) -> None:
-        found = getattr(atlas_client(state), name).clusters.list()
-        _listing(state, found, ["ID", "NAME"], lambda c: [c.id, c.name], lambda c: c.id,
-                 f"No {title} clusters in this region for this project.")  # fmt: skip
-
-    @pool_group.command("list")
-    @output_options
-    @pass_state
-    def list_node_pools(state: CliState) -> None:
-        found = getattr(atlas_client(state), name).node_pools.list()
-        _listing(state, found, ["ID", "NAME", "TYPE"], lambda p: [p.id, p.name, p.type],
-                 lambda p: p.id, "No node pools.")  # fmt: skip
-
-    list_clusters.help = f"List the project's {title} clusters in the region."
-    list_node_pools.help = f"List the node pools of the project's {title} clusters."
-    return group
-
-
-kubernetes = _orchestrator("kubernetes", "Kubernetes")
-slurm = _orchestrator("slurm", "Slurm")
+# -- managed clusters (a region's own: .kubernetes, .slurm) ---------------------------------
 
 
 @click.group(cls=AliasedGroup)

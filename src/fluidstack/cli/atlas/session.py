@@ -192,6 +192,33 @@ def _persist(state: CliState, settings: AtlasSettings) -> Any:
     return keep
 
 
+def _read_from(settings: AtlasSettings) -> str:
+    return settings.management_url or "default"
+
+
+def _kept_regions(settings: AtlasSettings) -> Optional[Dict[str, str]]:
+    """The region URLs kept in the profile, if read from this management URL."""
+    kept = settings.stored.get("region_urls")
+    if not isinstance(kept, dict) or settings.stored.get("region_urls_for") != _read_from(settings):
+        return None
+    return {str(k): v for k, v in kept.items() if isinstance(v, str)}
+
+
+def _persist_regions(state: CliState, settings: AtlasSettings) -> Any:
+    """An ``on_regions`` that keeps the region URLs beside the token (0600), so that the
+    next command goes straight to its region (issue 24: one request, not two)."""
+
+    def keep(urls: Dict[str, str]) -> None:
+        if urls == _kept_regions(settings):
+            return
+        try:
+            save_atlas(settings, {"region_urls": urls, "region_urls_for": _read_from(settings)})
+        except OSError as exc:
+            state.warn(f"could not keep the region URLs in {settings.path}: {exc.strerror or exc}")
+
+    return keep
+
+
 def _build(state: CliState, settings: AtlasSettings, **overrides: Any) -> Atlas:
     from fluidstack.atlas import Atlas
 
@@ -209,6 +236,8 @@ def _build(state: CliState, settings: AtlasSettings, **overrides: Any) -> Atlas:
     kwargs.update(overrides)
     if settings.credentials_source == "file" and settings.file_refused is None:
         kwargs.setdefault("on_token", _persist(state, settings))
+        kwargs.setdefault("on_regions", _persist_regions(state, settings))
+        kwargs.setdefault("region_urls", _kept_regions(settings))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import sys
 from typing import Awaitable, Callable, ContextManager, Mapping, Optional, TypeVar
 
 import anyio
@@ -25,6 +27,22 @@ __all__ = [
 T = TypeVar("T")
 
 HttpClient = httpx.AsyncClient
+
+
+def _fail_fast_without_sniffio() -> None:
+    """Make httpcore's ``import sniffio`` fail at once when sniffio is not installed.
+
+    httpcore's async pool tries ``import sniffio`` several times per request (to tell
+    asyncio from trio) and falls back to asyncio on ImportError. Recent anyio and httpx
+    no longer install sniffio, and Python does not remember a failed import: each one
+    searched ``sys.path`` again, a quarter of an async request's time. ``None`` in
+    ``sys.modules`` is Python's own "not importable" mark: the same ImportError, at once.
+    Trio needs sniffio, so a trio user always has it and is not affected."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+_fail_fast_without_sniffio()
 
 
 def shielded() -> anyio.CancelScope:

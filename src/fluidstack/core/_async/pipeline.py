@@ -198,16 +198,17 @@ class AsyncPipeline:
             started = self.clock()
             response: Optional[httpx.Response] = None
             try:
-                # The total deadline covers the whole attempt: connecting, the headers
-                # and the body, whatever pace the server sends them at.
-                with deadline(budget.remaining()):
+                # The attempt's timeout and the call's total deadline cover the whole
+                # attempt: connecting, the headers and the body, whatever pace the
+                # server sends them at.
+                with deadline(budget.start_attempt()):
                     response = await self._send_following_redirects(request)
                     await self._read_body(response, budget)
             except (httpx.RequestError, TimeoutError) as raised:
                 # Transport failures, undecodable bodies, and the deadline's cancellation.
                 exc = raised
                 if not isinstance(exc, httpx.RequestError):
-                    exc = httpx.ReadTimeout("the call's total timeout has passed")
+                    exc = httpx.ReadTimeout(_deadline_message(budget), request=request)
                     exc.__cause__ = raised
                 response = None
                 outcome = classify_exception(exc)
@@ -313,7 +314,11 @@ class AsyncPipeline:
         response = await self.http.send(request, follow_redirects=False, stream=True)
         hops = 0
         while self.config.follow_redirects and response.has_redirect_location:
-            nxt = redirect_request(request, response)
+            try:
+                nxt = redirect_request(request, response)
+            except ApiError:
+                await response.aclose()
+                raise
             if nxt is None or hops >= _MAX_REDIRECTS:
                 break
             hops += 1
@@ -337,10 +342,17 @@ class AsyncPipeline:
                 if size > limit:
                     raise too_large_error(response, limit)
                 chunks.append(chunk)
-                if budget.deadline is not None and (budget.remaining() or 0.0) <= 0:
-                    raise httpx.ReadTimeout("the call's total timeout has passed")
+                left = budget.attempt_left()
+                if left is not None and left <= 0:
+                    raise httpx.ReadTimeout(_deadline_message(budget), request=response.request)
         except BaseException:
             await response.aclose()
             raise
         # What httpx's own read() does, with the cap: the body is the response's content.
         response._content = b"".join(chunks)
+
+
+def _deadline_message(budget: CallBudget) -> str:
+    if budget.total_deadline_passed():
+        return "the call's total timeout has passed"
+    return f"the attempt did not finish within its timeout of {budget.attempt_seconds():g}s"

@@ -4,9 +4,11 @@ instances resources, each of which says only where its instances answer
 
 from __future__ import annotations
 
+import warnings
 from typing import Generic, List, Optional, TypeVar, Union
 
 from ..ssh import (
+    DownloadSkippedWarning,
     ExecResult,
     KnownHosts,
     OutputSink,
@@ -124,9 +126,14 @@ class AsyncRemoteAccess(Generic[InstanceRef]):
     ) -> None:
         """Copy files or directories (recursively; globs allowed) from the instance into
         the local directory ``local`` (or to that file name, for one file), over SFTP.
-        ``key_path`` and ``known_hosts`` are as for :meth:`exec`."""
+        ``key_path`` and ``known_hosts`` are as for :meth:`exec`.
+
+        Nothing is written outside ``local``, whatever the instance lists. Symlinks are
+        copied as links when they stay inside the downloaded tree; one leading out of
+        it (or a name that is not a plain file name) is left out with a
+        :class:`~fluidstack.core.ssh.DownloadSkippedWarning`, and the rest is copied."""
         target = await self._ssh_target(instance)
-        await run_ssh(
+        skipped = await run_ssh(
             lambda: ssh_download(
                 target,
                 remote,
@@ -136,3 +143,5 @@ class AsyncRemoteAccess(Generic[InstanceRef]):
                 connect_timeout=connect_timeout,
             )
         )
+        for message in skipped:
+            warnings.warn(message, DownloadSkippedWarning, stacklevel=2)

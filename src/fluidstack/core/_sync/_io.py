@@ -25,8 +25,6 @@ from typing import (
 import httpcore
 import httpx
 
-from ..ssh import run_in_ssh_thread
-
 __all__ = [
     "HttpClient",
     "deadline",
@@ -56,6 +54,8 @@ def new_lock() -> threading.Lock:
 def run_ssh(make: Callable[[], Awaitable[T]]) -> T:
     """Run an SSH coroutine (asyncssh) on the SSH thread's private event loop, so that
     it works even when this thread already runs one (Jupyter)."""
+    from ..ssh import run_in_ssh_thread  # asyncio: only for SSH, not for every import
+
     return run_in_ssh_thread(make)
 
 

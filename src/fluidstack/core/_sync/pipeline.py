@@ -199,16 +199,17 @@ class Pipeline:
             started = self.clock()
             response: Optional[httpx.Response] = None
             try:
-                # The total deadline covers the whole attempt: connecting, the headers
-                # and the body, whatever pace the server sends them at.
-                with deadline(budget.remaining()):
+                # The attempt's timeout and the call's total deadline cover the whole
+                # attempt: connecting, the headers and the body, whatever pace the
+                # server sends them at.
+                with deadline(budget.start_attempt()):
                     response = self._send_following_redirects(request)
                     self._read_body(response, budget)
             except (httpx.RequestError, TimeoutError) as raised:
                 # Transport failures, undecodable bodies, and the deadline's cancellation.
                 exc = raised
                 if not isinstance(exc, httpx.RequestError):
-                    exc = httpx.ReadTimeout("the call's total timeout has passed")
+                    exc = httpx.ReadTimeout(_deadline_message(budget), request=request)
                     exc.__cause__ = raised
                 response = None
                 outcome = classify_exception(exc)
@@ -314,7 +315,11 @@ class Pipeline:
         response = self.http.send(request, follow_redirects=False, stream=True)
         hops = 0
         while self.config.follow_redirects and response.has_redirect_location:
-            nxt = redirect_request(request, response)
+            try:
+                nxt = redirect_request(request, response)
+            except ApiError:
+                response.close()
+                raise
             if nxt is None or hops >= _MAX_REDIRECTS:
                 break
             hops += 1
@@ -338,10 +343,17 @@ class Pipeline:
                 if size > limit:
                     raise too_large_error(response, limit)
                 chunks.append(chunk)
-                if budget.deadline is not None and (budget.remaining() or 0.0) <= 0:
-                    raise httpx.ReadTimeout("the call's total timeout has passed")
+                left = budget.attempt_left()
+                if left is not None and left <= 0:
+                    raise httpx.ReadTimeout(_deadline_message(budget), request=response.request)
         except BaseException:
             response.close()
             raise
         # What httpx's own read() does, with the cap: the body is the response's content.
         response._content = b"".join(chunks)
+
+
+def _deadline_message(budget: CallBudget) -> str:
+    if budget.total_deadline_passed():
+        return "the call's total timeout has passed"
+    return f"the attempt did not finish within its timeout of {budget.attempt_seconds():g}s"

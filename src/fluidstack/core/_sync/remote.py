@@ -5,9 +5,11 @@ instances resources, each of which says only where its instances answer
 
 from __future__ import annotations
 
+import warnings
 from typing import Generic, List, Optional, TypeVar, Union
 
 from ..ssh import (
+    DownloadSkippedWarning,
     ExecResult,
     KnownHosts,
     OutputSink,
@@ -125,9 +127,14 @@ class RemoteAccess(Generic[InstanceRef]):
     ) -> None:
         """Copy files or directories (recursively; globs allowed) from the instance into
         the local directory ``local`` (or to that file name, for one file), over SFTP.
-        ``key_path`` and ``known_hosts`` are as for :meth:`exec`."""
+        ``key_path`` and ``known_hosts`` are as for :meth:`exec`.
+
+        Nothing is written outside ``local``, whatever the instance lists. Symlinks are
+        copied as links when they stay inside the downloaded tree; one leading out of
+        it (or a name that is not a plain file name) is left out with a
+        :class:`~fluidstack.core.ssh.DownloadSkippedWarning`, and the rest is copied."""
         target = self._ssh_target(instance)
-        run_ssh(
+        skipped = run_ssh(
             lambda: ssh_download(
                 target,
                 remote,
@@ -137,3 +144,5 @@ class RemoteAccess(Generic[InstanceRef]):
                 connect_timeout=connect_timeout,
             )
         )
+        for message in skipped:
+            warnings.warn(message, DownloadSkippedWarning, stacklevel=2)

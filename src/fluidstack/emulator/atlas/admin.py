@@ -19,6 +19,7 @@ class AdminMixin(AtlasBase):
         with self.lock:
             if client_id is None:
                 self._empty()
+                self.guesses.reset()
                 self._bootstrap()
                 self._commit(clear=True)
                 if self.ssh is not None:
@@ -40,6 +41,7 @@ class AdminMixin(AtlasBase):
             (self.projects, "project"),
             (self.filesystems, "filesystem"),
             (self.clusters, "cluster"),
+            (self.node_pools, "nodepool"),
         ):
             records: Dict[str, Any] = table
             for record_id in [k for k, v in records.items() if v.org_id == org.id]:

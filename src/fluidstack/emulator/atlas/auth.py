@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Optional, Tuple
+import time
+from typing import Any, Dict, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.base import AtlasBase
 from fluidstack.emulator.atlas.records import Organization, hash_secret
@@ -38,22 +39,52 @@ class AuthMixin(AtlasBase):
             self._commit()
             return org
 
+    def organization_from_api(self, display_name: str) -> Organization:
+        """``POST /organizations`` (Management API): a new organization, which starts as
+        any other (a seeded admin, seeded clusters). Its OAuth client gets a fresh id and
+        a secret nobody knows (the answer carries neither, as the contract's
+        ``{id, name, display_name}``); the control API lists the client id, and
+        ``POST /_emulator/atlas/tokens`` mints tokens for it. All *inferred*."""
+        with self.lock:
+            client_id = f"fs-org-{secrets.token_hex(8)}"
+            org = self._new_org(client_id, secrets.token_urlsafe(32), display_name, False)
+            self._commit()
+            return org
+
+    def organization_views(self) -> List[Dict[str, Any]]:
+        """Every organization with its client id (control API)."""
+        with self.lock:
+            return [{**o.view(), "client_id": o.client_id} for o in self.orgs.values()]
+
     # -- tokens -----------------------------------------------------------------------
 
     def mint_token(self, org: Organization, ttl: float, issuer: str) -> Tuple[str, int]:
-        """An access token for ``org``'s client and its ``expires_in`` in real seconds."""
-        now = self.clock.now()
-        token = self.signer.mint(org.client_id, org.id, now, now + ttl, issuer)
-        return token, max(1, int(ttl / self.clock.time_scale))
+        """An access token for ``org``'s client, living ``ttl`` real seconds, and its
+        ``expires_in`` (``iat``/``exp`` are wall-clock epoch seconds)."""
+        now = time.time()
+        gen = self.token_generation
+        token = self.signer.mint(org.client_id, org.id, now, now + ttl, issuer, generation=gen)
+        return token, max(1, int(ttl))
 
     def mint_user_token(self, user: User, scope: str, issuer: str) -> Tuple[str, int]:
         """A user's access token (``sub`` the user id, with ``email``) and ``expires_in``."""
-        now = self.clock.now()
+        now = time.time()
         ttl = self.settings.token_ttl
-        # A random jti: two logins in the same simulated second get different tokens.
+        # A random jti: two logins in the same second get different tokens.
         extra = {"email": user.email, "scope": scope, "jti": secrets.token_hex(8)}
-        token = self.signer.mint(user.id, user.org_id, now, now + ttl, issuer, extra)
-        return token, max(1, int(ttl / self.clock.time_scale))
+        token = self.signer.mint(
+            user.id, user.org_id, now, now + ttl, issuer, extra, self.token_generation
+        )
+        return token, max(1, int(ttl))
+
+    def expire_tokens(self) -> int:
+        """Expire every access token issued so far (control API), so that a test of
+        refresh needs no waiting; returns the new token generation. Refresh tokens stay
+        valid: using one is how a client recovers."""
+        with self.lock:
+            self.token_generation += 1
+            self._commit()
+            return self.token_generation
 
     def add_user(
         self, client_id: Optional[str], email: str, password: Optional[str]
@@ -79,7 +110,7 @@ class AuthMixin(AtlasBase):
         claims = self.signer.verify(token)
         if claims is None:
             return None, "", "Invalid access token"
-        if claims.expires <= self.clock.now():
+        if claims.expires <= time.time() or claims.generation < self.token_generation:
             return None, "", "Access token expired"
         org = self.orgs.get(claims.org_id)
         if org is None:

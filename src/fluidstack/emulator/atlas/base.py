@@ -25,6 +25,7 @@ from fluidstack.emulator.atlas.records import (
     Instance,
     Invitation,
     Member,
+    NodePool,
     Organization,
     Project,
     ProvisioningFailure,
@@ -41,6 +42,7 @@ from fluidstack.emulator.responses import ApiError
 from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.ssh.hooks import SshHooks
 from fluidstack.emulator.store import Store
+from fluidstack.emulator.throttle import GuessThrottle
 
 __all__ = ["TABLE", "AtlasBase"]
 
@@ -69,11 +71,17 @@ class AtlasBase(JournaledState):
         self.region_names: List[str] = list(settings.effective_atlas_regions)
         self.logins = Logins(self)
         """Users, their authorization codes and refresh tokens (browser login)."""
+        self.guesses = GuessThrottle(settings.auth_attempt_limit, settings.auth_attempt_window)
+        """Failed logins, counted to lock out guessers (:mod:`~fluidstack.emulator.throttle`)."""
         self._empty()
         loaded = self._load_stored()
         key = loaded.get("meta", {}).get("signing-key", {}).get("key")
         self._signing_key: str = key if isinstance(key, str) else new_signing_key()
         self.signer = TokenSigner(self._signing_key)
+        generation = loaded.get("meta", {}).get("token-generation", {}).get("generation")
+        self.token_generation: int = generation if isinstance(generation, int) else 0
+        """Access tokens minted in an older generation are expired (control API); kept
+        across resets and restarts, like the signing key."""
         if loaded.get("org"):
             self._load(loaded)
         else:
@@ -95,6 +103,8 @@ class AtlasBase(JournaledState):
         self.filesystems: Dict[str, Filesystem] = {}
         self.instances: Dict[str, Instance] = {}
         self.clusters: Dict[str, Cluster] = {}
+        self.node_pools: Dict[str, NodePool] = {}
+        """Node pools made through the regional API (see ``orchestrators.py``)."""
         self.failures: List[ProvisioningFailure] = []
         self.regions: Dict[str, Region] = {}
         for index, name in enumerate(self.region_names):
@@ -122,7 +132,11 @@ class AtlasBase(JournaledState):
 
     def _meta(self, clear: bool) -> List[Tuple[str, Any]]:
         failures = [[f.region, f.instance_type, f.remaining] for f in self.failures]
-        meta = [*super()._meta(clear), ("failures", failures)]
+        meta = [
+            *super()._meta(clear),
+            ("failures", failures),
+            ("token-generation", {"generation": self.token_generation}),
+        ]
         if clear:
             meta.append(("signing-key", {"key": self._signing_key}))
         return meta
@@ -135,9 +149,15 @@ class AtlasBase(JournaledState):
 
     def _load(self, data: Dict[str, Dict[str, Any]], commit: bool = True) -> None:
         meta = data.get("meta", {})
+        generation = meta.get("token-generation", {}).get("generation")
+        if isinstance(generation, int):
+            self.token_generation = generation
         if "clock" in meta:
             self.clock.restore(meta["clock"])
         self.seq = int(meta.get("seq", {}).get("seq", 0))
+        key = meta.get("signing-key", {}).get("key")
+        if isinstance(key, str) and key != self._signing_key:  # a restored snapshot's
+            self._signing_key, self.signer = key, TokenSigner(key)
         self.failures = [
             ProvisioningFailure(str(r), t, int(n)) for r, t, n in meta.get("failures", [])
         ]
@@ -172,6 +192,9 @@ class AtlasBase(JournaledState):
         for raw in data.get("cluster", {}).values():
             cluster = Cluster(**raw)
             self.clusters[cluster.id] = cluster
+        for raw in data.get("nodepool", {}).values():
+            pool = NodePool(**raw)
+            self.node_pools[pool.id] = pool
         # Clients given now on the command line must work even with an older database.
         for client_id, secret in self.settings.effective_atlas_clients:
             existing = self.orgs.get(self.orgs_by_client.get(client_id, ""))

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from fluidstack.emulator.atlas.limits import check_tag_bounds
 from fluidstack.emulator.atlas.state import AtlasState, Organization, Project, Region
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError
@@ -58,6 +59,11 @@ class Call:
     base: str
     region: Optional[Region]
     param: str
+    params: Tuple[str, ...] = ()
+    """Every path parameter in order (``param`` is the first), e.g. a cluster's and a
+    node pool's id."""
+    response_headers: List[Tuple[bytes, bytes]] = field(default_factory=list)
+    """Headers a handler adds to its answer; its own ``content-type`` replaces JSON's."""
 
     def project(self) -> Project:
         """The project of the required ``X-PROJECT-ID`` header."""
@@ -132,6 +138,7 @@ def field_tags(data: Dict[str, Any]) -> Dict[str, str]:
     tags = data.get("tags", {})
     if not isinstance(tags, dict):
         raise ApiError(400, "'tags' must be an object of strings")
+    check_tag_bounds(tags)
     for key, value in tags.items():
         if not TAG_KEY.match(key):
             raise ApiError(

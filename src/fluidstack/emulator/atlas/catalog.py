@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from fluidstack.emulator.atlas.capabilities import CAPABILITIES
+
 __all__ = [
     "DEFAULT_CAPABILITIES",
     "DEFAULT_REGIONS",
@@ -20,8 +22,9 @@ __all__ = [
 ]
 
 DEFAULT_REGIONS: Tuple[str, ...] = ("eu-north-1", "us-east-1")
-DEFAULT_CAPABILITIES: Tuple[str, ...] = ("instances:create", "instances:delete")
-"""The only capabilities any source names (NOTES.md section 6)."""
+DEFAULT_CAPABILITIES: Tuple[str, ...] = CAPABILITIES
+"""Every region offers all 31 capabilities of the Infrastructure API unless some are
+withheld (the control API), e.g. to test 501 handling."""
 KNOWN_CAPABILITIES = DEFAULT_CAPABILITIES
 
 
@@ -34,11 +37,13 @@ class InstanceType:
     gpu_model: Optional[str] = None
 
     def view(self) -> Dict[str, object]:
-        """``InstanceType``: CPU types carry no GPU fields at all."""
+        """``InstanceType`` as the Infrastructure API spells it (``gpuModel``,
+        ``gpuCount``; the older Go client's ``gpu_model``/``gpu_count`` are not sent, as
+        the real API no longer sends them). CPU types carry no GPU fields at all."""
         data: Dict[str, object] = {"name": self.name, "cpu": self.cpu, "memory": self.memory}
         if self.gpu_count is not None:
-            data["gpu_count"] = self.gpu_count
-            data["gpu_model"] = self.gpu_model
+            data["gpuModel"] = self.gpu_model
+            data["gpuCount"] = self.gpu_count
         return data
 
 

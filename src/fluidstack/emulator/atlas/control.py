@@ -77,7 +77,7 @@ class MemberRequest(_ControlModel):
     client_id: Optional[StrictStr] = None
     name: StrictStr = Field(min_length=1, max_length=255)
     email: StrictStr = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    role: Literal["admin", "editor", "viewer"] = "viewer"
+    role: Literal["admin", "editor", "member", "viewer"] = "viewer"
 
 
 class UserRequest(_ControlModel):
@@ -92,6 +92,13 @@ async def create_organization(request: Request, body: OrganizationRequest) -> Re
     return json_response(201, {**org.view(), "client_id": org.client_id})
 
 
+@control.get("/organizations")
+async def list_organizations(request: Request) -> Response:
+    """``[{id, name, display_name, client_id}]``: every organization (never a secret),
+    those made with the Management API's ``POST /organizations`` included."""
+    return json_response(200, _state(request).organization_views())
+
+
 @control.post("/tokens")
 async def mint_token(request: Request, body: Optional[TokenRequest] = None) -> Response:
     state = _state(request)
@@ -101,6 +108,14 @@ async def mint_token(request: Request, body: Optional[TokenRequest] = None) -> R
     issuer = str(request.base_url)
     token, expires_in = state.mint_token(org, ttl, issuer)
     return json_response(201, {"access_token": token, "expires_in": expires_in})
+
+
+@control.post("/tokens/expire")
+async def expire_tokens(request: Request) -> Response:
+    """Every access token issued so far answers 401 "Access token expired" from now on
+    (refresh tokens and client credentials still get new ones): a test of refresh needs
+    no waiting, since tokens live in real seconds."""
+    return json_response(200, {"generation": _state(request).expire_tokens()})
 
 
 @control.get("/capacity")

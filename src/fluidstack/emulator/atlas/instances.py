@@ -88,7 +88,6 @@ class InstancesMixin(RegionsMixin):
         tags: Dict[str, str],
     ) -> Dict[str, Any]:
         with self.lock:
-            now = self.clock.now()
             if region.instance_type(type_name) is None:
                 names = ", ".join(t.name for t in region.offer.types)
                 raise ApiError(
@@ -109,15 +108,54 @@ class InstancesMixin(RegionsMixin):
                         f"Filesystem {filesystem_id} is not a filesystem of this project "
                         f"in {region.name}",
                     )
+            instance = self._launch(
+                org,
+                project,
+                region,
+                name=name,
+                type_name=type_name,
+                image=image,
+                preemptible=preemptible,
+                ephemeral=ephemeral,
+                user_data=user_data,
+                filesystems=filesystems,
+                tags=tags,
+            )
+            self._commit()
+            if self.ssh is not None:
+                self.ssh.atlas_created(instance.id, instance.ip)
+            return instance.view("creating")
+
+    def _launch(
+        self,
+        org: Organization,
+        project: Project,
+        region: Region,
+        *,
+        name: str,
+        type_name: str,
+        image: str,
+        preemptible: bool,
+        ephemeral: bool,
+        user_data: Optional[str],
+        filesystems: List[str],
+        tags: Dict[str, str],
+        ip: Optional[str] = None,
+    ) -> Instance:
+        """Make and index a checked instance (the caller commits, then tells the sshd);
+        also how node pools and Slurm login nodes get theirs. ``ip``: a fixed address
+        (a login node's loopback one) instead of a drawn one."""
+        with self.lock:
+            now = self.clock.now()
             rng = self._random("instance")
             instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             # RFC 5737 documentation ranges, as the platform side: a private-range address
             # may be someone's real network. (Three draws, as before: seeded runs keep ids.)
             net = ("192.0.2", "198.51.100", "203.0.113")[rng.randint(0, 255) % 3]
             rng.randint(0, 255)  # the draw the old 10.x address took: seeded runs keep ids
-            ip = f"{net}.{rng.randint(2, 254)}"
+            drawn = f"{net}.{rng.randint(2, 254)}"
             if self.ssh is not None:  # an address of its own, where its sshd listens
-                ip = self.ssh.atlas_address()
+                drawn = self.ssh.atlas_address()
             in_stock = self._available(region, type_name, now) > 0
             if not in_stock:
                 steps = [("creating", 0.0), ("out-of-stock", CREATING_SECONDS)]
@@ -142,7 +180,7 @@ class InstancesMixin(RegionsMixin):
                 user_data=user_data,
                 filesystems=list(filesystems),
                 tags=dict(tags),
-                ip=ip,
+                ip=drawn if ip is None or self.ssh is not None else ip,
                 created_at=now,
                 segments=[],
                 reserved=in_stock,
@@ -150,10 +188,7 @@ class InstancesMixin(RegionsMixin):
             instance.plan(now, steps)
             self._index(instance)
             self._touch_instance(instance)
-            self._commit()
-            if self.ssh is not None:
-                self.ssh.atlas_created(instance.id, instance.ip)
-            return instance.view("creating")
+            return instance
 
     def stop_instance(
         self, org: Organization, project: Project, region: Region, instance_id: str

@@ -36,6 +36,12 @@ def list_organizations(call: Call) -> Reply:
     return ok(200, [call.org.view()])
 
 
+def create_organization(call: Call) -> Reply:
+    display_name = field_string(call.json(), "display_name", required=True)
+    assert display_name is not None
+    return ok(201, call.state.organization_from_api(display_name).view())
+
+
 def list_members(call: Call) -> Reply:
     return ok(200, call.state.list_members(call.org))
 
@@ -122,7 +128,7 @@ def delete_user_key(call: Call) -> Reply:
 MANAGEMENT: Table = {
     ("regions",): {"GET": list_regions},
     ("clusters",): {"GET": list_clusters},
-    ("organizations",): {"GET": list_organizations},
+    ("organizations",): {"GET": list_organizations, "POST": create_organization},
     ("members",): {"GET": list_members},
     ("members", "{}"): {"PATCH": update_member, "DELETE": delete_member},
     ("invitations",): {"GET": list_invitations, "POST": create_invitation},

@@ -3,9 +3,10 @@
 Grants of the token endpoint:
 
 - ``client_credentials`` (machine access; client id and secret in the body or HTTP Basic);
-- ``authorization_code`` with PKCE (S256), for the public client ``fs-emulator-cli``,
-  after a user logged in at ``/authorize`` (what ``fluidctl`` does against
-  ``https://oauth.fluidstack.io``, NOTES.md section 3);
+- ``authorization_code`` with PKCE (S256), for the public clients (``fs-emulator-cli``,
+  and fluidctl's built-in ``diPhN35HH6jVXs615vsafkdIQM4Y5rF8``), after a user logged in
+  at ``/authorize`` (what ``fluidctl`` does against ``https://oauth.fluidstack.io``,
+  NOTES.md section 3);
 - ``refresh_token``, which rotates the refresh token (see :mod:`.users`).
 
 ``/authorize`` is what a browser sees: ``GET`` checks the request and answers a login
@@ -31,6 +32,7 @@ from fluidstack.emulator.atlas.state import AtlasState
 from fluidstack.emulator.atlas.tokens import AUDIENCE
 from fluidstack.emulator.atlas.users import PUBLIC_CLIENTS, GrantError
 from fluidstack.emulator.encoding import dumps
+from fluidstack.emulator.throttle import Throttled
 
 __all__ = [
     "AUTHORIZE_PATH",
@@ -140,14 +142,21 @@ def _required(params: Dict[str, str], *names: str) -> List[str]:
     return values
 
 
-def issue_token(state: AtlasState, headers: Dict[str, str], body: bytes, base: str) -> bytes:
-    """``POST /oauth/token``: the JSON answer of a grant (raises :class:`OAuthError`)."""
+def issue_token(
+    state: AtlasState,
+    headers: Dict[str, str],
+    body: bytes,
+    base: str,
+    peer: str = "",
+) -> bytes:
+    """``POST /oauth/token``: the JSON answer of a grant (raises :class:`OAuthError`, or
+    :class:`~fluidstack.emulator.throttle.Throttled` after too many wrong secrets)."""
     params = form_params(headers, body)
     grant = params.get("grant_type")
     if not grant:
         raise OAuthError(400, "invalid_request", "Missing parameter 'grant_type'")
     if grant == "client_credentials":
-        return _client_credentials(state, headers, params, base)
+        return _client_credentials(state, headers, params, base, peer)
     if grant in ("authorization_code", "refresh_token"):
         return _user_grant(state, headers, params, grant, base)
     raise OAuthError(
@@ -158,7 +167,11 @@ def issue_token(state: AtlasState, headers: Dict[str, str], body: bytes, base: s
 
 
 def _client_credentials(
-    state: AtlasState, headers: Dict[str, str], params: Dict[str, str], base: str
+    state: AtlasState,
+    headers: Dict[str, str],
+    params: Dict[str, str],
+    base: str,
+    peer: str,
 ) -> bytes:
     basic = _basic_credentials(headers)
     if basic is not None:
@@ -169,8 +182,10 @@ def _client_credentials(
         client_id, secret = basic
     else:
         client_id, secret = _required(params, "client_id", "client_secret")
+    state.guesses.check(client_id, peer)  # before the secret: a locked client learns nothing
     org = state.authenticate_client(client_id, secret)
     if org is None:
+        state.guesses.failed(client_id, peer)
         raise OAuthError(401, "invalid_client", "Unknown client or wrong client secret")
     audience = params.get("audience")
     if audience is not None and audience != AUDIENCE:
@@ -183,7 +198,8 @@ def _user_grant(
     state: AtlasState, headers: Dict[str, str], params: Dict[str, str], grant: str, base: str
 ) -> bytes:
     """The public client's grants: a code (with its PKCE verifier), or a refresh token."""
-    if "authorization" in headers or "client_secret" in params:
+    params = _public_client_in_basic(headers, params)
+    if "client_secret" in params:
         raise OAuthError(
             400, "invalid_request", "The public client authenticates with PKCE, not a secret"
         )
@@ -213,6 +229,31 @@ def _user_grant(
         answer["refresh_token"] = result.refresh_token
     answer["scope"] = result.scope
     return dumps(answer)
+
+
+def _public_client_in_basic(headers: Dict[str, str], params: Dict[str, str]) -> Dict[str, str]:
+    """A public client may name itself in HTTP Basic with an empty secret: Go's oauth2
+    (fluidctl's code exchange) tries that first. Anything else in ``Authorization`` is a
+    secret, which a public client has none of."""
+    header = headers.get("authorization")
+    if header is None:
+        return params
+    refused = OAuthError(
+        400, "invalid_request", "The public client authenticates with PKCE, not a secret"
+    )
+    if not header.lower().startswith("basic "):
+        raise refused
+    try:
+        basic = _basic_credentials(headers)
+    except OAuthError:
+        raise refused from None
+    assert basic is not None
+    client_id, secret = basic
+    if secret or client_id not in PUBLIC_CLIENTS:
+        raise refused
+    if params.get("client_id", client_id) != client_id:
+        raise OAuthError(400, "invalid_request", "Send the client id in one place only")
+    return {**params, "client_id": client_id}
 
 
 # -- /authorize ------------------------------------------------------------------------
@@ -393,6 +434,7 @@ def authorize(
     headers: Dict[str, str],
     body: bytes,
     base: str,
+    peer: str = "",
 ) -> Page:
     """``GET``/``POST /authorize``."""
     if method not in ("GET", "POST"):
@@ -415,8 +457,14 @@ def authorize(
     email, password = params.get("email", ""), params.get("password", "")
     if not email or not password:
         return login_page(request, email, "Enter your e-mail and password.")
+    try:
+        state.guesses.check(email.lower(), peer)
+    except Throttled as exc:
+        page = refusal_page(429, str(exc).capitalize() + ".")
+        return Page(429, page.body, [*page.headers, exc.header])
     user = state.logins.authenticate(email, password)
     if user is None:
+        state.guesses.failed(email.lower(), peer)
         # The same answer for an unknown e-mail and a wrong password.
         return login_page(request, email, "Wrong e-mail or password.")
     with state.lock:

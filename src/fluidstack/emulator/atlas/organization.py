@@ -17,6 +17,7 @@ from fluidstack.emulator.atlas.records import (
     Region,
     UserKey,
 )
+from fluidstack.emulator.atlas.roles import last_admin_guard
 from fluidstack.emulator.responses import ApiError
 
 __all__ = ["OrganizationMixin"]
@@ -81,6 +82,8 @@ class OrganizationMixin(AtlasBase):
         with self.lock:
             member = self._own_member(org, member_id)
             if role is not None and role != member.role:
+                if role != "admin":
+                    last_admin_guard(org, member, self.members)
                 member.role = role
                 self._touch("member", member.id, asdict(member))
                 self._commit()
@@ -88,6 +91,7 @@ class OrganizationMixin(AtlasBase):
     def delete_member(self, org: Organization, member_id: str) -> None:
         with self.lock:
             member = self._own_member(org, member_id)
+            last_admin_guard(org, member, self.members)
             del self.members[member.id]
             self._touch("member", member.id, None)
             # A member who logs in is a user: removing it revokes its logins.

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional
 
 from fluidstack.emulator.atlas.base import AtlasBase
+from fluidstack.emulator.atlas.limits import check_project_count
 from fluidstack.emulator.atlas.records import GONE, Filesystem, Organization, Project, Region
 from fluidstack.emulator.responses import ApiError
 
@@ -50,7 +51,10 @@ class ProjectsMixin(AtlasBase):
 
     def create_project(self, org: Organization, name: str, tags: Dict[str, str]) -> Dict[str, Any]:
         with self.lock:
-            project = Project(self._uuid("project"), org.id, name, tags, self.clock.now())
+            now = self.clock.now()
+            held = sum(1 for p in self.projects.values() if p.org_id == org.id and p.state_at(now))
+            check_project_count(held, self.settings.atlas_max_projects)
+            project = Project(self._uuid("project"), org.id, name, tags, now)
             self.projects[project.id] = project
             self._touch("project", project.id, asdict(project))
             self._commit()
@@ -81,6 +85,13 @@ class ProjectsMixin(AtlasBase):
                     409,
                     f"Project {project.id} still has {filesystems} filesystem(s): "
                     "delete them first",
+                )
+            clusters = sum(1 for c in self.clusters.values() if c.project_id == project.id)
+            if clusters:  # inferred, as for instances and filesystems
+                raise ApiError(
+                    409,
+                    f"Project {project.id} still has {clusters} Kubernetes or Slurm "
+                    "cluster(s): delete them first",
                 )
             project.deleted_at = now
             self._touch("project", project.id, asdict(project))

@@ -25,6 +25,7 @@ __all__ = [
     "Instance",
     "Invitation",
     "Member",
+    "NodePool",
     "Organization",
     "Project",
     "ProvisioningFailure",
@@ -50,7 +51,9 @@ GONE = "gone"
 CONSUMING = frozenset({"creating", "starting", "running", "stopping"})
 """States that hold one unit of the region's capacity for the instance's type."""
 TRANSITIONAL = frozenset({"creating", "starting", "stopping", "deleting"})
-ROLES = ("admin", "editor", "viewer")
+ROLES = ("admin", "editor", "member", "viewer")
+"""``editor`` is the Management API's enum; ``member`` the role its descriptions name
+(both the same rights, see :mod:`~fluidstack.emulator.atlas.roles`)."""
 CLUSTER_TYPES = ("kubernetes", "slurm")
 CLUSTER_HEALTH = ("healthy", "stale", "offline")
 ORG_NAMESPACE = uuid.UUID("6f1c2a8e-33d4-5b7e-9a41-0c8e5d2f7b10")
@@ -246,6 +249,14 @@ class Cluster:
     health: str
     updated_at: float
     node_pools: List[Dict[str, str]] = field(default_factory=list)
+    """Pools declared with the cluster (seeds, the control API): ``{id, name, type}``,
+    no nodes. Pools made through the regional API are :class:`NodePool` records."""
+    version: str = ""
+    """Kubernetes or Slurm version (empty for clusters stored before versions existed)."""
+    token: str = ""
+    """The bearer token of the cluster's kubeconfig user (Kubernetes)."""
+    login_nodes: List[Dict[str, str]] = field(default_factory=list)
+    """Slurm login nodes: ``{name, instance_id, ip}``, each backed by an instance."""
 
     def view(self) -> Dict[str, Any]:
         """The Management API's ``Cluster``."""
@@ -260,6 +271,25 @@ class Cluster:
         data["health"] = self.health
         data["updated_at"] = iso(self.updated_at)
         return data
+
+
+@dataclass
+class NodePool:
+    """A node pool made through the regional API: ``count`` nodes of ``type``, each
+    backed by an instance of the project (``nodes``: ``{name, instance_id}``)."""
+
+    id: str
+    org_id: str
+    project_id: str
+    region: str
+    cluster_id: str
+    kind: str
+    name: str
+    type: str
+    count: int
+    version: str
+    nodes: List[Dict[str, str]]
+    created_at: float
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """A region's Atlas API (``/regions/<name>/api/v1alpha1/...``): capabilities,
-capacity, instance types, projects, instances, filesystems and orchestrator clusters.
+capacity, instance types, projects, instances, filesystems, and the Kubernetes and
+Slurm routes of :mod:`~fluidstack.emulator.atlas.regional_orchestrators`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Callable, List
+from typing import List
 
 from fluidstack.emulator.atlas.call import (
     SIZE,
@@ -20,7 +21,7 @@ from fluidstack.emulator.atlas.call import (
     ok,
     parse_uuid,
 )
-from fluidstack.emulator.atlas.state import CLUSTER_TYPES
+from fluidstack.emulator.atlas.regional_orchestrators import ORCHESTRATOR_ROUTES
 from fluidstack.emulator.responses import ApiError
 
 __all__ = ["REGIONAL", "UUID_PARAMETERS"]
@@ -64,7 +65,6 @@ def list_instances(call: Call) -> Reply:
 
 def create_instance(call: Call) -> Reply:
     project, region = call.project(), call.where()
-    call.state.require_capability(region, "instances:create")
     data = call.json()
     name = field_name(data)
     type_name = field_string(data, "type", required=True)
@@ -111,7 +111,6 @@ def get_instance(call: Call) -> Reply:
 
 def delete_instance(call: Call) -> Reply:
     project, region = call.project(), call.where()
-    call.state.require_capability(region, "instances:delete")
     call.state.delete_instance(call.org, project, region, call.param)
     return 204, None
 
@@ -153,27 +152,6 @@ def delete_filesystem(call: Call) -> Reply:
     return 204, None
 
 
-def _clusters(kind: str) -> Callable[[Call], Reply]:
-    def handler(call: Call) -> Reply:
-        clusters = call.state.visible_clusters(call.org, call.project(), call.where(), kind)
-        return ok(200, [{"id": c.id, "name": c.name} for c in clusters])
-
-    return handler
-
-
-def _node_pools(kind: str) -> Callable[[Call], Reply]:
-    def handler(call: Call) -> Reply:
-        clusters = call.state.visible_clusters(call.org, call.project(), call.where(), kind)
-        if not clusters:
-            raise ApiError(404, f"No {kind} cluster in this project and region")
-        return ok(200, [dict(p) for c in clusters for p in c.node_pools])
-
-    return handler
-
-
-# The cluster routes below are spelled out for these two kinds.
-assert CLUSTER_TYPES == ("kubernetes", "slurm")
-
 REGIONAL: Table = {
     ("capabilities",): {"GET": get_capabilities},
     ("capacity",): {"GET": get_capacity},
@@ -186,10 +164,7 @@ REGIONAL: Table = {
     ("instances", "{}", "actions", "stop"): {"POST": stop_instance},
     ("filesystems",): {"GET": list_filesystems, "POST": create_filesystem},
     ("filesystems", "{}"): {"GET": get_filesystem, "DELETE": delete_filesystem},
-    ("kubernetes", "clusters"): {"GET": _clusters("kubernetes")},
-    ("kubernetes", "node-pools"): {"GET": _node_pools("kubernetes")},
-    ("slurm", "clusters"): {"GET": _clusters("slurm")},
-    ("slurm", "node-pools"): {"GET": _node_pools("slurm")},
+    **ORCHESTRATOR_ROUTES,
 }
 UUID_PARAMETERS = frozenset({"projects", "instances", "filesystems"})
 """Collections whose ``{id}`` is a uuid in the specs: anything else is a 404 at once."""

@@ -24,6 +24,7 @@ import logging
 from typing import Dict, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.call import Call, Handler, Table, parse_uuid
+from fluidstack.emulator.atlas.capabilities import capability_for
 from fluidstack.emulator.atlas.management import MANAGEMENT
 from fluidstack.emulator.atlas.oauth import (
     AUTHORIZE_PATH,
@@ -35,9 +36,11 @@ from fluidstack.emulator.atlas.oauth import (
     issue_token,
 )
 from fluidstack.emulator.atlas.regional import REGIONAL, UUID_PARAMETERS
+from fluidstack.emulator.atlas.roles import check_role, role_of
 from fluidstack.emulator.atlas.state import AtlasState, Organization, Region
 from fluidstack.emulator.encoding import dumps
 from fluidstack.emulator.responses import ApiError, Message, Receive, Scope, Send
+from fluidstack.emulator.throttle import Throttled, remote_address
 
 __all__ = [
     "ATLAS_ORG_KEY",
@@ -71,16 +74,28 @@ def is_atlas_path(path: str) -> bool:
     return path in (MANAGEMENT_PREFIX, TOKEN_PATH, AUTHORIZE_PATH)
 
 
-def _match(table: Table, parts: Tuple[str, ...]) -> Tuple[Optional[Dict[str, Handler]], str]:
+def _match(
+    table: Table, parts: Tuple[str, ...]
+) -> Tuple[Optional[Dict[str, Handler]], Tuple[str, ...]]:
+    """The methods of the route ``parts`` names, and its path parameters (``"{}"``
+    parts; one or two, e.g. a cluster's and its node pool's ids)."""
     methods = table.get(parts)
     if methods is not None:
-        return methods, ""
+        return methods, ()
     for index in range(1, len(parts)):
         candidate = (*parts[:index], "{}", *parts[index + 1 :])
         methods = table.get(candidate)
         if methods is not None:
-            return methods, parts[index]
-    return None, ""
+            return methods, (parts[index],)
+    for first in range(1, len(parts)):
+        for second in range(first + 2, len(parts)):
+            candidate = (
+                *parts[:first], "{}", *parts[first + 1 : second], "{}", *parts[second + 1 :]
+            )  # fmt: skip
+            methods = table.get(candidate)
+            if methods is not None:
+                return methods, (parts[first], parts[second])
+    return None, ()
 
 
 def _base_url(scope: Scope, headers: Dict[str, str]) -> str:
@@ -120,6 +135,7 @@ class AtlasApp:
                 headers,
                 b"".join(chunks),
                 _base_url(scope, headers),
+                remote_address(scope.get("client")),
             )
             page_headers = [*page.headers]
             if page.status != 302:
@@ -134,6 +150,9 @@ class AtlasApp:
         except ApiError as exc:
             status, body = exc.status, dumps({"message": exc.message})
             extra = [(k.encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+        except Throttled as exc:
+            status, extra = 429, [*NO_STORE, exc.header]
+            body = dumps({"error": "too_many_attempts", "error_description": str(exc)})
         except OAuthError as exc:
             status = exc.status
             body = dumps({"error": exc.error, "error_description": exc.description})
@@ -149,7 +168,8 @@ class AtlasApp:
             if status not in (204, 304):
                 response_headers.append((b"content-length", b"0"))
         else:
-            response_headers.append((b"content-type", b"application/json"))
+            if not any(name == b"content-type" for name, _ in response_headers):
+                response_headers.append((b"content-type", b"application/json"))
             response_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -162,7 +182,13 @@ class AtlasApp:
         if path == TOKEN_PATH:
             if method != "POST":
                 raise ApiError(405, "Method not allowed", {"allow": "POST"})
-            token = issue_token(self.state, headers, body, _base_url(scope, headers))
+            token = issue_token(
+                self.state,
+                headers,
+                body,
+                _base_url(scope, headers),
+                remote_address(scope.get("client")),
+            )
             return 200, token, list(NO_STORE)
         org = scope.get(ATLAS_ORG_KEY)
         if not isinstance(org, Organization):  # the middleware answers 401 before this
@@ -180,12 +206,20 @@ class AtlasApp:
             table, rest = REGIONAL, parts[5:]
         else:
             table, rest = MANAGEMENT, parts[3:]
-        methods, param = _match(table, rest)
+        methods, params = _match(table, rest)
+        param = params[0] if params else ""
         if methods is None:
             raise ApiError(404, f"No route {path[:200]!r}")
         handler = methods.get(method)
         if handler is None:
             raise ApiError(405, "Method not allowed", {"allow": ", ".join(sorted(methods))})
+        subject = str(scope.get(ATLAS_SUBJECT_KEY, ""))
+        # One check for every route, before its handler runs, so a refusal changes nothing.
+        check_role(role_of(org, subject, self.state.members), method, region is None, rest)
+        if region is not None:  # a withheld capability: 501 before anything is read
+            capability = capability_for(method, rest)
+            if capability is not None and capability not in region.capabilities:
+                raise ApiError(501, f"{capability} is not available in region {region.name}")
         if param and table is REGIONAL and rest[0] in UUID_PARAMETERS:
             normalised = parse_uuid(param)
             if normalised is None:
@@ -198,12 +232,13 @@ class AtlasApp:
         call = Call(
             state=self.state,
             org=org,
-            subject=str(scope.get(ATLAS_SUBJECT_KEY, "")),
+            subject=subject,
             headers=headers,
             body=body,
             base=_base_url(scope, headers),
             region=region,
             param=param,
+            params=(param, *params[1:]) if params else (),
         )
         status, payload = handler(call)
-        return status, payload, []
+        return status, payload, call.response_headers

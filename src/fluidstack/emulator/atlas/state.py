@@ -8,7 +8,8 @@ platform side (see :mod:`fluidstack.emulator.platform.state` for why mixins):
 - :mod:`~fluidstack.emulator.atlas.base`: the records in memory, load and journal (on
   :class:`~fluidstack.emulator.journaled.JournaledState`, shared with the platform).
 - ``auth.py``, ``organization.py``, ``projects.py``, ``regions.py``, ``instances.py``,
-  ``admin.py``: the behaviour, one resource each; users and logins in ``users.py``.
+  ``admin.py``, ``orchestrators.py`` (Kubernetes and Slurm clusters and node pools):
+  the behaviour, one resource each; users and logins in ``users.py``.
 
 The names below were importable from this module before the split and stay so.
 """
@@ -19,6 +20,7 @@ from fluidstack.emulator.atlas.admin import AdminMixin
 from fluidstack.emulator.atlas.auth import AuthMixin
 from fluidstack.emulator.atlas.base import TABLE
 from fluidstack.emulator.atlas.instances import InstancesMixin
+from fluidstack.emulator.atlas.orchestrators import OrchestratorsMixin
 from fluidstack.emulator.atlas.organization import OrganizationMixin
 from fluidstack.emulator.atlas.projects import ProjectsMixin
 from fluidstack.emulator.atlas.records import (
@@ -78,7 +80,14 @@ __all__ = [
 ]
 
 
-class AtlasState(AdminMixin, AuthMixin, InstancesMixin, OrganizationMixin, ProjectsMixin):
+class AtlasState(
+    AdminMixin,
+    AuthMixin,
+    OrchestratorsMixin,
+    InstancesMixin,
+    OrganizationMixin,
+    ProjectsMixin,
+):
     """All Atlas state, guarded by the emulator's one lock and persisted with its store.
 
     Construct it as ``AtlasState(settings, *, clock=None, lock=None, store=None)`` (see

@@ -1,7 +1,10 @@
 """Access tokens: HS256 JWTs signed with a key drawn from ``secrets`` per emulator.
 
-Expiry is judged against the *simulated* clock (``iat``/``exp`` are simulated epoch
-seconds), so a test can let a token expire by advancing the clock. Verified tokens are
+``iat``/``exp`` are wall-clock epoch seconds, consistent with the token endpoint's
+``expires_in``, and expiry is judged on the wall clock: a client that reads ``exp`` (as
+fluidctl does) must agree with the server on when a token dies, and simulated time
+runs hours ahead of real time. A test expires every token at once through the control
+API instead (a ``gen`` claim older than the state's generation). Verified tokens are
 cached, so that a request costs a dictionary lookup rather than an HMAC.
 """
 
@@ -33,6 +36,9 @@ class TokenClaims:
     expires: float
     email: Optional[str] = None
     """Set on a user's token (browser login); a client's token has none."""
+    generation: int = 0
+    """The token generation it was minted in (``gen``): one older than the state's
+    current generation was expired by the control API."""
 
 
 class TokenSigner:
@@ -53,6 +59,7 @@ class TokenSigner:
         expires: float,
         issuer: str,
         extra: Optional[Dict[str, str]] = None,
+        generation: int = 0,
     ) -> str:
         claims: Dict[str, object] = {
             "iss": issuer,
@@ -62,6 +69,8 @@ class TokenSigner:
             "iat": int(issued),
             "exp": int(expires),
         }
+        if generation:
+            claims["gen"] = generation
         if extra:
             claims.update(extra)
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
@@ -78,7 +87,7 @@ class TokenSigner:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 options={
-                    # Expiry is checked against the simulated clock by the caller.
+                    # The caller checks expiry (and the token generation).
                     "verify_exp": False,
                     "verify_iat": False,
                     "verify_nbf": False,
@@ -95,7 +104,10 @@ class TokenSigner:
         email = claims.get("email")
         if email is not None and not isinstance(email, str):
             return None
-        verified = TokenClaims(subject, org_id, float(expires), email)
+        generation = claims.get("gen", 0)
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            return None
+        verified = TokenClaims(subject, org_id, float(expires), email, generation)
         if len(self._verified) >= CACHE_LIMIT:
             self._verified.clear()
         self._verified[token] = verified

@@ -29,6 +29,7 @@ from fluidstack.emulator.responses import ApiError
 from fluidstack.emulator.settings import (
     DEV_ATLAS_PUBLIC_CLIENT_ID,
     DEV_ATLAS_USER_EMAIL,
+    FLUIDCTL_PUBLIC_CLIENT_ID,
     EmulatorSettings,
 )
 
@@ -460,5 +461,6 @@ def _valid_verifier(verifier: str) -> bool:
     )
 
 
-PUBLIC_CLIENTS = frozenset({DEV_ATLAS_PUBLIC_CLIENT_ID})
-"""OAuth clients without a secret, allowed only the browser login."""
+PUBLIC_CLIENTS = frozenset({DEV_ATLAS_PUBLIC_CLIENT_ID, FLUIDCTL_PUBLIC_CLIENT_ID})
+"""OAuth clients without a secret, allowed only the browser login: the emulator's own
+(``fs-emulator-cli``) and fluidctl's built-in one."""

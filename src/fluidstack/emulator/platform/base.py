@@ -101,8 +101,9 @@ class PlatformBase(JournaledState):
         self._touch("account", account.id, asdict(account))
 
     def _touch_instance(self, instance: Instance) -> None:
-        if self._store is not None:  # asdict() is a deep copy: only for the file
-            self._touch("instance", instance.id, asdict(instance))
+        # asdict() is a deep copy: only for the file; without one, the record itself
+        # (serialised only if a snapshot is taken).
+        self._touch("instance", instance.id, asdict(instance) if self._store else instance)
 
     def _meta(self, clear: bool) -> List[Tuple[str, Any]]:
         capacity = [[gpu_type, region, gpus] for (gpu_type, region), gpus in self.capacity.items()]

@@ -12,9 +12,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, ContextManager, Optional, Protocol, Set
 
-import asyncssh
-
 from fluidstack.emulator.ssh.procs import BootProcesses, ProcessTracker
+from fluidstack.emulator.ssh.quiet import asyncssh
 from fluidstack.emulator.ssh.tools import InstanceDisk
 
 __all__ = ["Host", "Machine"]

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import asyncssh
-
 from fluidstack.emulator.ssh.machine import Host, Machine
 from fluidstack.emulator.ssh.procs import ProcessTracker
-from fluidstack.emulator.ssh.sessions import InstanceServer, InstanceSFTPServer, run_session
+from fluidstack.emulator.ssh.quiet import asyncssh, quiet_asyncssh_logger
+from fluidstack.emulator.ssh.sessions import InstanceServer, run_session
+from fluidstack.emulator.ssh.sftp import InstanceSFTPServer
 from fluidstack.emulator.ssh.tools import (
     GpuSpec,
     InstanceDisk,
@@ -116,6 +116,7 @@ class SshMachines:
     """
 
     def __init__(self, emulator: Host, root: Optional[Path], atlas_port: int) -> None:
+        quiet_asyncssh_logger()  # no INFO line per connection unless --log-level debug
         self._emulator = emulator
         self.processes = ProcessTracker()
         """Every instance's processes (see :mod:`fluidstack.emulator.ssh.procs`)."""

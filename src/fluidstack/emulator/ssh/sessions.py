@@ -1,5 +1,6 @@
 """One SSH connection to an emulated instance: authentication, commands, shells with a
-pty, SFTP/scp and local port forwarding (asyncssh's server side)."""
+pty and local port forwarding (asyncssh's server side). SFTP and scp are in
+:mod:`fluidstack.emulator.ssh.sftp` (``InstanceSFTPServer`` is still importable from here)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import struct
 import termios
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
-import asyncssh
-
-from fluidstack.emulator.ssh.tools import USERNAME, InstanceDisk, shell
+from fluidstack.emulator.ssh.quiet import asyncssh
+from fluidstack.emulator.ssh.sftp import InstanceSFTPServer
+from fluidstack.emulator.ssh.tools import USERNAME, shell
 
 if TYPE_CHECKING:
     from fluidstack.emulator.ssh.machine import Machine
@@ -82,28 +83,6 @@ class InstanceServer(asyncssh.SSHServer):
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         return False
-
-
-class InstanceSFTPServer(asyncssh.SFTPServer):
-    """SFTP (and scp) confined to the instance's root; relative paths start at ``$HOME``."""
-
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], disk: InstanceDisk) -> None:
-        self._disk = disk
-        super().__init__(chan, chroot=str(disk.root).encode())
-
-    def map_path(self, path: bytes) -> bytes:
-        if not path.startswith(b"/"):
-            home = b"/home/" + USERNAME.encode()
-            path = home + (b"/" + path if path and path != b"." else b"")
-        return super().map_path(path)
-
-    def exit(self) -> None:
-        # OpenSSH's sftp-server exits 0 when the client is done, and scp (SFTP mode since
-        # OpenSSH 9) fails without that exit status; asyncssh sends none by itself.
-        super().exit()
-        channel = self.channel
-        if not channel.is_closing():
-            channel.exit(0)
 
 
 def _set_winsize(fd: int, size: Any) -> None:

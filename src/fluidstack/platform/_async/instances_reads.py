@@ -26,6 +26,10 @@ Volumes = Optional[Sequence[Union[VolumeInstanceRequest, Mapping[str, Any]]]]
 class AsyncInstanceReads(AsyncResource):
     """Reading instances and waiting for them (the base of :class:`AsyncInstancesResource`)."""
 
+    _page_size: Optional[int] = None
+    """The server's page size of ``GET /instances``, once a listing has shown it (a page
+    followed by a non-empty one was full): a shorter page is then the last."""
+
     async def list(
         self,
         *,
@@ -155,7 +159,14 @@ def _ssh_address(instance: InstanceResponse) -> Optional[Tuple[str, int]]:
 
 
 class AsyncInstancePager:
-    """Iterates over all pages of ``instances.list``; stops at an empty or repeated page."""
+    """Iterates over all pages of ``instances.list``; stops at an empty or repeated page,
+    or after a page shorter than the server's page size once that is known.
+
+    The API does not say its page size, so it is learned: a page followed by a non-empty
+    page was full. A listing of several pages then needs no request for an empty page
+    after its short last one, and later listings of the same client know the size from
+    the start. (A single short first page cannot be told from a full one: guessing a
+    size would silently drop instances on a server whose pages are smaller.)"""
 
     def __init__(
         self,
@@ -170,6 +181,7 @@ class AsyncInstancePager:
         self._buffer: List[ListInstanceResponse] = []
         self._seen: set[str] = set()
         self._done = False
+        self._last_size = 0
 
     def __aiter__(self) -> AsyncInstancePager:
         return self
@@ -191,4 +203,10 @@ class AsyncInstancePager:
                 raise StopAsyncIteration
             self._seen.update(i.id for i in fresh)
             self._buffer = fresh[::-1]
+            resource = self._resource
+            if self._last_size:  # the previous page was followed by this one: it was full
+                resource._page_size = max(resource._page_size or 0, self._last_size)
+            self._last_size = len(page)
+            if resource._page_size is not None and len(page) < resource._page_size:
+                self._done = True  # a short page is the last: no request for an empty one
         return self._buffer.pop()
