@@ -17,7 +17,10 @@ PUBLIC_KEY = (
 
 
 def quickstart(client: FluidStack) -> None:
-    client.ssh_keys.create(name="laptop", public_key=PUBLIC_KEY)
+    # Reuse the key on a second run against a real account (names are unique).
+    if not any(key.name == "laptop" for key in client.ssh_keys.list()):
+        client.ssh_keys.create(name="laptop", public_key=PUBLIC_KEY)
+    balance_before = client.user.get_balance().balance
     plan = client.instances.launch(gpu_type=None, ssh_key="laptop", dry_run=True)
     cheapest = plan.options[0]
     price = cheapest.price_per_hour
@@ -29,8 +32,10 @@ def quickstart(client: FluidStack) -> None:
         print(f"{instance.name} is {instance.status}: {instance.ssh_command}")
         print(f"burning ${instance_cost(instance).hourly:.2f}/h")
     # Leaving the block deleted the instance, even if the code inside had failed.
-    print(f"{instance.id} is {client.instances.get(instance.id).status}")
-    print(f"balance: ${client.user.get_balance().balance:.2f}")
+    print(f"{instance.name} is {client.instances.get(instance.id).status}")
+    balance = client.user.get_balance().balance
+    # Seconds at $0.30/h cost well under a cent: the balance barely moves.
+    print(f"balance: ${balance:.2f} (the run cost ${balance_before - balance:.2f})")
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
                 "regions: eu-north-1, us-east-1",
                 "h100-hgx-80gb.8x: 8x H100-HGX-80GB, 208 CPUs",  # GPU model and count per type
                 "cpu.2x: no GPU",
-                "is running at 10.",
+                "is running at 203.0.113.",
                 "deleted",
             ],
         ),

@@ -101,6 +101,7 @@ def _as_cli_error(exc: Exception, debug: bool) -> CliError:
         MissingCredentialsError,
         MissingProjectError,
         MissingRegionError,
+        UnknownRegionError,
     )
 
     if isinstance(exc, MissingApiKeyError):
@@ -112,13 +113,15 @@ def _as_cli_error(exc: Exception, debug: bool) -> CliError:
             "no region chosen: pass `fluidstack atlas --region NAME ...` or keep one with "
             f"`fluidstack atlas use --region NAME` (regions: {', '.join(exc.known) or 'none'})"
         )
+    if isinstance(exc, UnknownRegionError):  # bad input, exit 2 (as `atlas use` says it)
+        return InputError(str(exc))
     if isinstance(exc, MissingProjectError):
         return CliError(
             "no project chosen: pass `fluidstack atlas --project NAME ...` or keep one with "
             "`fluidstack atlas use --project NAME` (see `fluidstack atlas projects list`)"
         )
     if isinstance(exc, ApiError):
-        return CliError(str(exc) or type(exc).__name__)
+        return CliError(_with_hint(str(exc) or type(exc).__name__, exc))
     if isinstance(exc, ImportError):
         from .._extras import missing_extra
 
@@ -128,6 +131,24 @@ def _as_cli_error(exc: Exception, debug: bool) -> CliError:
             return error
     hint = "" if debug else " (run with --debug for the traceback)"
     return CliError(f"unexpected {type(exc).__name__}: {exc}{hint}")
+
+
+def _with_hint(message: str, exc: Exception) -> str:
+    """``message`` with the CLI command that fixes it, where the server names an HTTP
+    call or gives a bare 404 (issue 28 item 10)."""
+    import re
+
+    from fluidstack.core.errors import NotFoundError
+
+    if "POST /ssh_keys" in message:
+        return message.replace("POST /ssh_keys", "`fluidstack ssh-keys add NAME [FILE.pub]`")
+    if isinstance(exc, NotFoundError) and re.search(r"\bProject\b.*not found", message):
+        return (
+            f"{message}: the profile's project may be gone (an emulator forgets its "
+            "projects when restarted); choose one with `fluidstack atlas use --project "
+            "NAME` (see `fluidstack atlas projects list`)"
+        )
+    return message
 
 
 def _version_message() -> str:

@@ -196,8 +196,14 @@ def configure(
     except OSError as exc:
         raise CliError(f"cannot write {settings.path}: {exc.strerror or exc}") from exc
     names = {"api_key": "API key", "base_url": "base URL", "max_hourly_spend": "spend limit"}
-    changed = " and ".join(names[k] for k in values)
-    state.info(f"Stored the {changed} in profile {settings.profile!r} of {settings.path}.")
+    # An empty value (--max-hourly-spend '') removes the setting: say so, not "Stored".
+    stored = " and ".join(names[k] for k, v in values.items() if v)
+    removed = " and ".join(names[k] for k, v in values.items() if not v)
+    where = f"profile {settings.profile!r} of {settings.path}"
+    if stored:
+        state.info(f"Stored the {stored} in {where}.")
+    if removed:
+        state.info(f"Removed the {removed} from {where}.")
     if (
         settings.api_key_source == "env"
         and settings.profile_source != "flag"

@@ -24,6 +24,7 @@ from .remote import (
     exec_and_exit,
     exec_timeout_option,
     identity_option,
+    refuse_unreachable,
     remote_command,
     ssh_argv,
     ssh_port_option,
@@ -249,6 +250,10 @@ def add_ssh(
             return
         if found.refusal is not None:
             raise CliError(found.refusal)
+        try:  # before ssh is started: not one packet towards a documentation address
+            refuse_unreachable(found.endpoint)
+        except CliError as exc:
+            raise CliError(f"{exc.message} `--print` shows the ssh command.") from None
         system_ssh(state, argv, found.close)
 
     decorators: List[Decorator] = [

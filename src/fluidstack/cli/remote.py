@@ -28,6 +28,7 @@ __all__ = [
     "exec_timeout_option",
     "identity_option",
     "parse_copy",
+    "refuse_unreachable",
     "remote_command",
     "ssh_argv",
     "ssh_errors",
@@ -87,19 +88,21 @@ def ssh_argv(
     return argv
 
 
-_DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
-"""RFC 5737 addresses: reserved for examples, never reachable (the emulator's)."""
-
-
 def unreachable(address: str) -> bool:
-    """Whether ``address`` is one no network reaches (RFC 5737, for documentation)."""
-    import ipaddress
+    """Whether ``address`` is one no network reaches (RFC 5737, for documentation: an
+    emulator's without ``--ssh``); kept for callers of the old name."""
+    from fluidstack.core.addresses import is_documentation_address
 
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(net) for net in _DOCUMENTATION_NETWORKS)
+    return is_documentation_address(address)
+
+
+def refuse_unreachable(endpoint: Endpoint) -> None:
+    """Stop with the SDK's explanation before ``ssh`` or ``scp`` is started towards a
+    documentation address: nothing is there, and the packets would still leave."""
+    from fluidstack.core.addresses import is_documentation_address, refusal_message
+
+    if is_documentation_address(endpoint.host):
+        raise CliError(refusal_message(endpoint.instance_id, endpoint.host))
 
 
 ENV_SSH_PORT = "FLUIDSTACK_SSH_PORT"

@@ -148,8 +148,9 @@ def sweep_data(result: SweepResult[Any]) -> Dict[str, Any]:
             for f in result.failed
         ],
         "undecided": [{"id": u.id, "name": u.name, "reason": u.reason} for u in result.undecided],
-        "hourly": result.hourly,
-        "cost_so_far": result.cost_so_far,
+        # Unknown (no match has a price) is null, not 0.
+        "hourly": result.hourly if _priced(result) else None,
+        "cost_so_far": result.cost_so_far if _priced(result) else None,
     }
 
 
@@ -172,11 +173,27 @@ def _sweep_table(result: SweepResult[Any]) -> Any:
         ],
     )
     count = len(result.matched)
-    table.caption = (
-        f"{count} instance{'s' if count != 1 else ''}, {money(result.hourly)}/hour, "
-        f"{money(result.cost_so_far)} so far"
-    )
+    table.caption = f"{count} instance{'s' if count != 1 else ''}, " + _totals(result)
     return table
+
+
+def _priced(result: SweepResult[Any]) -> bool:
+    """Whether any price is known: no matches (a total of 0) or at least one priced."""
+    return not result.matched or any(m.hourly is not None for m in result.matched)
+
+
+def _totals(result: SweepResult[Any]) -> str:
+    """``$X/hour, $Y so far``: unknown prices (Atlas without a price table) are not
+    zero, so a total of none known is ``-`` and a partial one says what it leaves out."""
+    from .render import money
+
+    unpriced = sum(1 for m in result.matched if m.hourly is None)
+    if result.matched and unpriced == len(result.matched):
+        return "-/hour, - so far (no prices known)"
+    text = f"{money(result.hourly)}/hour, {money(result.cost_so_far)} so far"
+    if unpriced:
+        text += f" (without {unpriced} of unknown price)"
+    return text
 
 
 def _deletion_line(match: SweepMatch[Any], at: dt.datetime) -> str:
@@ -186,6 +203,25 @@ def _deletion_line(match: SweepMatch[Any], at: dt.datetime) -> str:
     return (
         f"{at.strftime('%Y-%m-%dT%H:%M:%SZ')} deleted instance {match.id} "
         f"({match.name or '-'}, {match.status}): {'; '.join(match.reasons)}{cost}"
+    )
+
+
+_CRITERIA = ("older_than", "name_prefix", "statuses", "expired", "tags")
+"""The SDK's sweep criteria (a command has the flags of those its API supports)."""
+
+
+def wanted_criteria(wanted: Dict[str, Any]) -> List[str]:
+    """The criteria among a sweep's keywords."""
+    return [name for name in _CRITERIA if name in wanted]
+
+
+def _no_criterion() -> str:
+    """The SDK names its keywords; say this command's flags instead."""
+    command = click.get_current_context().command
+    flags = [max(p.opts, key=len) for p in command.params if p.name in _CRITERIA and p.opts]
+    return (
+        f"a sweep needs at least one criterion ({', '.join(flags)}): it never selects "
+        "every instance by default"
     )
 
 
@@ -212,6 +248,8 @@ def run_sweep(
         try:
             return sweep(**wanted, dry_run=dry_run)
         except ValueError as exc:  # no criterion, say: before anything is sent
+            if not wanted_criteria(wanted):
+                raise click.UsageError(_no_criterion()) from exc
             raise click.UsageError(str(exc)) from exc
 
     if watch:

@@ -14,6 +14,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type
 
 import httpx
 
+from .redaction import PROSE_SAFE_LENGTH as PROSE_SAFE_LENGTH  # their old home: re-exported
+from .redaction import redact as redact
+from .redaction import redact_all as redact_all
+from .redaction import redact_value as redact_value
+
 __all__ = [
     "ApiConnectionError",
     "ApiError",
@@ -49,7 +54,6 @@ __all__ = [
     "may_have_acted",
 ]
 
-_REDACTED = "[redacted]"
 _MAX_MESSAGE = 300
 
 
@@ -537,33 +541,6 @@ def _reason_phrase(status_code: int) -> str:
         return httpx.codes.get_reason_phrase(status_code)
     except Exception:  # pragma: no cover - httpx never raises here today
         return ""
-
-
-def redact(text: str, secret: Optional[str]) -> str:
-    """Replace every occurrence of ``secret`` in ``text``; used before anything is logged."""
-    if secret and secret in text:
-        return text.replace(secret, _REDACTED)
-    return text
-
-
-def redact_all(text: str, secrets: Sequence[Optional[str]]) -> str:
-    """``text`` with every one of ``secrets`` replaced."""
-    for secret in secrets:
-        text = redact(text, secret)
-    return text
-
-
-def redact_value(value: Any, secrets: Sequence[Optional[str]]) -> Any:
-    """A decoded body (or any JSON-like value) with every secret replaced in its strings."""
-    if not any(secrets):
-        return value
-    if isinstance(value, str):
-        return redact_all(value, secrets)
-    if isinstance(value, dict):
-        return {redact_value(k, secrets): redact_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_value(v, secrets) for v in value]
-    return value
 
 
 def scrub_chain(exc: Optional[BaseException], secrets: Sequence[Optional[str]]) -> None:

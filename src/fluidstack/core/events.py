@@ -14,6 +14,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Optional, Protocol
 
+from .redaction import redact_all  # one rule for logs and errors (short secrets)
+
 __all__ = [
     "DuplicateEvent",
     "EventHooks",
@@ -156,7 +158,6 @@ class _SecretHolder(Protocol):
 
 
 _HOLDERS: weakref.WeakSet[_SecretHolder] = weakref.WeakSet()
-_REDACTED = "[redacted]"
 TRANSPORT_LOGGERS = (
     "httpx",
     "httpcore.connection",
@@ -180,10 +181,7 @@ class _RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record: let logging report it as it would
             return True
-        redacted = message
-        for secret in secrets:
-            if secret in redacted:
-                redacted = redacted.replace(secret, _REDACTED)
+        redacted = redact_all(message, secrets)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

@@ -400,7 +400,7 @@ def _browser(emulator: EmulatorHandle, tamper: bool = False) -> Any:
         params = dict(httpx.URL(url).params)
         state = "forged" if tamper else params["state"]
         location = emulator.atlas.login(params["redirect_uri"], params["code_challenge"], state)
-        assert httpx.get(location).status_code == 200
+        assert httpx.get(location).status_code == (400 if tamper else 200)
         return True
 
     return open_url
@@ -434,6 +434,38 @@ def test_browser_login_refuses_a_foreign_state(
     fs_no_creds: Fs, emulator: EmulatorHandle, home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("fluidstack.cli.atlas.login._open_browser", _browser(emulator, True))
-    result = fs_no_creds("atlas", "login", "--url", emulator.base_url, "--browser", expect=1)
+    result = fs_no_creds(
+        "atlas", "login", "--url", emulator.base_url, "--browser", "--login-timeout", "1",
+        expect=1,
+    )  # fmt: skip
+    # Ignored (issue 23 item 7), so the login waits for the real redirect, then times out.
     assert "does not carry this login's state" in result.stderr
+    assert "no login within 1 seconds" in result.stderr
     assert not home.config_file.exists()
+
+
+def test_browser_login_ignores_forged_redirects_and_takes_the_real_one(
+    fs_no_creds: Fs, emulator: EmulatorHandle, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23 item 7: any local program can call the login's listener. A forged
+    ``?error=access_denied`` or a wrong state must not abort the login."""
+    import httpx
+
+    real = _browser(emulator)
+    answers = []
+
+    def forger_then_browser(url: str) -> bool:
+        listener = dict(httpx.URL(url).params)["redirect_uri"]
+        for query in (
+            {"error": "access_denied"},
+            {"error": "access_denied", "state": "guessed"},
+            {"code": "stolen", "state": "guessed"},
+        ):
+            answers.append(httpx.get(listener, params=query).status_code)
+        return real(url)
+
+    monkeypatch.setattr("fluidstack.cli.atlas.login._open_browser", forger_then_browser)
+    result = fs_no_creds("atlas", "login", "--url", emulator.base_url, "--browser")
+    assert answers == [400, 400, 400]
+    assert "with a browser login" in result.stderr
+    assert stored(home)["login"] == "browser"

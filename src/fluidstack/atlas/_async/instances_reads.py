@@ -17,6 +17,7 @@ from typing import (
 )
 
 from ...core._async.polling import SSH_GOAL, poll_until, with_ssh_goal
+from ...core.addresses import refuse_documentation_address
 from ...core.errors import InstanceFailedError, NotFoundError, OutOfStockError
 from ...core.request_options import RequestOptions
 from ...core.ssh import SshError, SshTarget
@@ -246,6 +247,7 @@ class AsyncInstanceReads(AsyncAtlasResource):
     def _ssh_address(self, instance: Optional[Instance]) -> Optional[Tuple[str, int]]:
         if instance is None or str(instance.state) != "running" or not instance.ip:
             return None
+        refuse_documentation_address(instance.ip, str(instance.id))  # no packet to RFC 5737
         return instance.ip, self._scope.ssh_port
 
     async def _ssh_target(self, instance: Union[Id, Instance]) -> SshTarget:

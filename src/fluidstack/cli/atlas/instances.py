@@ -347,10 +347,14 @@ def _ssh_target(state: CliState, instance_id: str, port_option: Optional[int]) -
     atlas = ssh_client(state, port_option)
     instance = atlas.instances.get(instance_id)
     if not instance.ip:
-        raise CliError(
-            f"instance {instance.id} has no address (state: {instance.state}); wait for it "
-            f"with: fluidstack atlas instances wait {instance.id}"
-        )
+        current = str(instance.state)
+        if current in ("creating", "starting"):
+            hint = f"wait for it with: fluidstack atlas instances wait {instance.id}"
+        elif current in ("stopped", "stopping"):
+            hint = f"start it with: fluidstack atlas instances start {instance.id}"
+        else:  # deleted, error, out-of-stock...: waiting would not help
+            hint = "it will not get one"
+        raise CliError(f"instance {instance.id} has no address (state: {current}); {hint}")
     return SshTarget(Endpoint(str(instance.id), instance.ip, atlas.ssh_port, "ubuntu"), atlas.close)
 
 

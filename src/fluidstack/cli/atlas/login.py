@@ -38,7 +38,12 @@ _DONE_PAGE = (
 
 
 class _Redirects:
-    """A loopback HTTP listener that takes the one redirect a browser login ends with."""
+    """A loopback HTTP listener that takes the one redirect a browser login ends with.
+
+    Any program on this machine can send it requests: only a redirect carrying this
+    login's ``state`` counts. Others (a forged ``?error=access_denied``, a stale or wrong
+    state) get a 400 and are otherwise ignored, and the listener goes on waiting for the
+    real one until the timeout, so they cannot abort the login."""
 
     def __init__(self, port: int) -> None:
         # Here, not at the top: http.server (and the ssl it pulls in) would cost every
@@ -46,6 +51,9 @@ class _Redirects:
         from http.server import BaseHTTPRequestHandler, HTTPServer
 
         self.query: Optional[Dict[str, str]] = None
+        self.expected_state: Optional[str] = None
+        """Set once the login is started (its URL needs this listener's port first)."""
+        self.ignored = 0
         self._arrived = threading.Event()
         listener = self
 
@@ -54,6 +62,10 @@ class _Redirects:
                 query = dict(parse_qsl(urlsplit(self.path).query))
                 if "code" not in query and "error" not in query:
                     self.send_error(404)
+                    return
+                if not listener.carries_state(query):
+                    listener.ignored += 1
+                    self.send_error(400, "not the redirect of this login (wrong state)")
                     return
                 self.send_response(200)
                 self.send_header("content-type", "text/html; charset=utf-8")
@@ -78,11 +90,27 @@ class _Redirects:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
+    def carries_state(self, query: Dict[str, str]) -> bool:
+        """Whether ``query`` carries this login's state (compared in constant time)."""
+        import hmac
+
+        expected, given = self.expected_state, query.get("state")
+        if expected is None or given is None:
+            return False
+        return hmac.compare_digest(given.encode(), expected.encode())
+
     def wait(self, timeout: float) -> Dict[str, str]:
         try:
             if not self._arrived.wait(timeout):
+                ignored = ""
+                if self.ignored:
+                    ignored = (
+                        f" (ignored {self.ignored} redirect(s) that does not carry this "
+                        "login's state)"
+                    )
                 raise CliError(
-                    f"no login within {timeout:g} seconds; run `fluidstack atlas login` again"
+                    f"no login within {timeout:g} seconds{ignored}; run `fluidstack atlas "
+                    "login` again"
                 )
             assert self.query is not None
             return self.query
@@ -114,7 +142,11 @@ def _browser_login(
     chosen = port if port is not None else (0 if local else FLUIDCTL_PORT)
     redirects = _Redirects(chosen)
     login = atlas.start_browser_login(redirect_uri=f"http://localhost:{redirects.port}")
-    state.info("Log in in your browser. If it does not open, visit:")
+    redirects.expected_state = login.state.reveal()
+    if show:
+        state.info("Log in in your browser. If it does not open, visit:")
+    else:  # --no-browser: nothing is opened, so say what to do with the address
+        state.info("Open this address in a browser (on any machine) to log in:")
     click.echo(f"  {login.url}", err=True)
     if show:
         _open_browser(login.url)
@@ -203,7 +235,7 @@ def login(
     """
     if token and (client_id or client_secret):
         raise click.UsageError("pass --token or --client-id/--client-secret, not both")
-    settings = resolve_atlas(state)
+    settings = resolve_atlas(state, creating=True)  # may make an Atlas-only profile
     if management_url is not None or token_url is not None:
         settings = _with_urls(settings, management_url, token_url)
     kept: Dict[str, Any] = {}

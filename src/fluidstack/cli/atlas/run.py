@@ -4,8 +4,9 @@ or the smallest type with capacity), then the instance deleted. The steps are in
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, ContextManager, Optional, Tuple
+from typing import Any, ContextManager, Iterator, Optional, Tuple
 
 import click
 
@@ -106,14 +107,16 @@ def atlas_run(
 
     def open_instance() -> ContextManager[Any]:
         state.info(f"Creating a {kind} instance and waiting for SSH ...")
+        manager: ContextManager[Any]
         if keep:
-            return kept(
+            manager = kept(
                 lambda: atlas.instances.create(**arguments),
                 lambda created: atlas.instances.wait(created.id, **waits),
                 job,
             )
-        manager: ContextManager[Any] = atlas.instances.disposable(**arguments, **waits)
-        return manager
+        else:
+            manager = atlas.instances.disposable(**arguments, **waits)
+        return _explain_silence(manager, atlas.ssh_port, port_given=_port_given(ssh_port))
 
     def summary(job: Job, seconds: float, kept: bool) -> None:
         cost = f"Atlas publishes no prices: {kind} ran for {elapsed_text(seconds)}."
@@ -122,6 +125,40 @@ def atlas_run(
     if not _valid_name(arguments["name"]):
         arguments["name"] = "run"
     execute(state, atlas.instances, job, open_instance, summary, keep)
+
+
+def _port_given(option: Optional[int]) -> bool:
+    import os
+
+    from ..remote import ENV_SSH_PORT
+
+    return option is not None or bool(os.environ.get(ENV_SSH_PORT))
+
+
+@contextlib.contextmanager
+def _explain_silence(manager: ContextManager[Any], port: int, port_given: bool) -> Iterator[Any]:
+    """``manager``, whose wait for SSH, if it times out on a running instance, says why
+    that may be: Atlas reports no SSH port, so a wrong one is the usual cause (the
+    emulator's instances answer on its ``--ssh-port``, 2222 by default)."""
+    from fluidstack.core.errors import WaitTimeoutError
+
+    with contextlib.ExitStack() as stack:
+        try:
+            instance = stack.enter_context(manager)
+        except WaitTimeoutError as exc:
+            seen = exc.instance
+            if seen is None or str(getattr(seen, "state", "")) != "running":
+                raise
+            where = f"{seen.ip}:{port}" if getattr(seen, "ip", None) else f"port {port}"
+            origin = "" if port_given else " (the default: Atlas reports no SSH port)"
+            raise WaitTimeoutError(
+                f"{exc} -- the instance is running but nothing answered SSH at {where}"
+                f"{origin}. Give the port its instances answer on with --ssh-port or "
+                "$FLUIDSTACK_SSH_PORT; the emulator's is its --ssh-port (default 2222), "
+                "and only an emulator started with --ssh has instances to log into.",
+                instance=seen,
+            ) from None
+        yield instance
 
 
 def _valid_name(name: object) -> bool:

@@ -73,16 +73,30 @@ class AtlasSettings:
     file_refused: Optional[str] = None
 
 
-def resolve_atlas(state: CliState, environ: Optional[Mapping[str, str]] = None) -> AtlasSettings:
-    """Work out the Atlas settings of this command (see the module's docstring)."""
+def resolve_atlas(
+    state: CliState, environ: Optional[Mapping[str, str]] = None, creating: bool = False
+) -> AtlasSettings:
+    """Work out the Atlas settings of this command (see the module's docstring).
+
+    A profile named with ``--profile`` or ``FLUIDSTACK_PROFILE`` must exist in the file
+    (with platform or Atlas settings), unless ``creating``: ``atlas login`` makes an
+    Atlas-only profile, which needs no platform API key."""
     from ..config import ConfigError, load_config
 
     env = os.environ if environ is None else environ
-    platform = state.resolve()  # the profile, its source and the file's path
+    platform = state.resolve(require_profile=False)  # the profile, its source, the path
     try:
         config = load_config(platform.path)
     except ConfigError as exc:
         raise InputError(str(exc)) from exc
+    named = platform.profile_source != "default" and config.refused is None
+    if named and not creating and platform.profile not in {*config.profiles, *config.atlas}:
+        known = ", ".join(sorted({*config.profiles, *config.atlas})) or "none"
+        raise InputError(
+            f"profile {platform.profile!r} is not in {platform.path} (profiles: {known}); "
+            f"create it with `fluidstack --profile {platform.profile} atlas login` (Atlas) "
+            f"or `fluidstack --profile {platform.profile} configure` (platform API key)"
+        )
     stored: Dict[str, Any] = dict(config.atlas.get(platform.profile, {}))
     explicit = platform.profile_source == "flag"
 

@@ -18,7 +18,7 @@ from ..instance_commands import (
     add_ssh,
     add_sweep,
 )
-from ..remote import Endpoint, ssh_argv, unreachable
+from ..remote import Endpoint, ssh_argv
 from ..spend import to_duration
 from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
@@ -302,8 +302,8 @@ def create_instance(
         )
         raise
     except ApiError as exc:
-        if exc.status_code in (400, 422) and "gpu_type" in str(exc).lower():
-            _say_what_is_offered(state)
+        if exc.status_code in (400, 422):
+            _raise_with_what_is_offered(state, exc)
         raise
     except ValueError as exc:  # a name too long to carry a lease, say
         raise InputError(str(exc)) from exc
@@ -338,13 +338,26 @@ def create_instance(
     _connect_hint(state, instance)
 
 
-def _say_what_is_offered(state: CliState) -> None:
-    """After a refused GPU type: the types the catalog offers (not every known name)."""
+def _raise_with_what_is_offered(state: CliState, exc: Exception) -> None:
+    """After a refused GPU type or region: the server's status and field, then the one
+    list of what the catalog offers instead of its enum of every name it knows (a 422
+    lists 25 GPU types, most not offered). Returns when the refusal is about another field."""
+    text = str(exc)
+    field = next((f for f in ("gpu_type", "region") if f"{f}: " in text), None)
     try:
-        offered = sorted({str(c.gpu_type) for c in state.client.configurations.list()})
-    except Exception:  # the hint is a courtesy; the refusal is what gets reported
+        configurations = state.client.configurations.list() if field else []
+    except Exception:  # the list is a courtesy; the refusal is what gets reported
         return
-    state.info(f"Offered GPU types: {', '.join(offered)}.")
+    if field == "gpu_type":
+        offered, what = sorted({str(c.gpu_type) for c in configurations}), "GPU types"
+    elif field == "region":
+        offered, what = sorted({str(r) for c in configurations for r in c.regions}), "regions"
+    else:
+        return
+    raise CliError(
+        f"{text.split(f'{field}: ')[0]}{field}: not offered. Offered {what}: "
+        f"{', '.join(offered)}. (`fluidstack configurations list` shows prices.)"
+    ) from None
 
 
 # -- waiting -----------------------------------------------------------------------
@@ -533,10 +546,7 @@ def build_ssh_argv(
 
 def _endpoint(instance: InstanceResponse) -> Endpoint:
     if not instance.ip_address:
-        raise CliError(
-            f"instance {instance.id} has no address yet (status: {instance.status}); "
-            f"wait for it with: fluidstack instances wait {instance.id}"
-        )
+        raise CliError(_no_address(instance.id, str(instance.status)))
     try:
         port = int(instance.ssh_port or 22)
     except ValueError:
@@ -544,19 +554,23 @@ def _endpoint(instance: InstanceResponse) -> Endpoint:
     return Endpoint(instance.id, instance.ip_address, port, instance.username or "ubuntu")
 
 
+def _no_address(ident: str, status: str) -> str:
+    """Why an instance has no address, and what to do: waiting helps only on the way up."""
+    if status in ("terminated", "failed", "shutting_down"):
+        return f"instance {ident} is {status}: it has no address and will not get one"
+    if status in ("stopped", "stopping"):
+        return f"instance {ident} is {status}: start it with fluidstack instances start {ident}"
+    wait = f"wait for it with: fluidstack instances wait {ident}"
+    return f"instance {ident} has no address yet (status: {status}); {wait}"
+
+
 def _ssh_target(state: CliState, instance_id: str, ssh_port: Optional[int]) -> SshTarget:
     instance = state.client.instances.get(instance_id)
-    refusal = None
-    if instance.ip_address and unreachable(instance.ip_address):
-        refusal = (
-            f"instance {instance.id} has the documentation address {instance.ip_address} "
-            "(RFC 5737), which no network reaches: the emulator's instances cannot be "
-            "logged into yet. `--print` shows the command a real instance would take."
-        )
     warning = None
     if str(instance.status) != "running":
         warning = f"instance {instance.id} is {instance.status}, not running"
-    return SshTarget(_endpoint(instance), state.client.close, warning, refusal)
+    # A documentation address (an emulator without --ssh) is refused by add_ssh.
+    return SshTarget(_endpoint(instance), state.client.close, warning)
 
 
 ssh_instance = add_ssh(

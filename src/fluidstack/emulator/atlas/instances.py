@@ -149,7 +149,11 @@ class InstancesMixin(RegionsMixin):
             now = self.clock.now()
             rng = self._random("instance")
             instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            drawn = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+            # RFC 5737 documentation ranges, as the platform side: a private-range address
+            # may be someone's real network. (Three draws, as before: seeded runs keep ids.)
+            net = ("192.0.2", "198.51.100", "203.0.113")[rng.randint(0, 255) % 3]
+            rng.randint(0, 255)  # the draw the old 10.x address took: seeded runs keep ids
+            drawn = f"{net}.{rng.randint(2, 254)}"
             if self.ssh is not None:  # an address of its own, where its sshd listens
                 drawn = self.ssh.atlas_address()
             in_stock = self._available(region, type_name, now) > 0

@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, T
 
 from ...core._async._resource import AsyncResource
 from ...core._async.polling import SSH_GOAL, poll_until, with_ssh_goal
+from ...core.addresses import refuse_documentation_address
 from ...core.request_options import RequestOptions
 from ...core.ssh import SshError, SshTarget
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
@@ -149,6 +150,7 @@ def _ssh_address(instance: InstanceResponse) -> Optional[Tuple[str, int]]:
     """Where a running instance answers SSH (``None`` when it does not yet)."""
     if str(instance.status) != "running" or not instance.ip_address:
         return None
+    refuse_documentation_address(instance.ip_address, instance.id)  # no packet to RFC 5737
     try:
         port = int(instance.ssh_port or 22)
     except ValueError:
