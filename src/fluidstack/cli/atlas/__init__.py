@@ -43,22 +43,14 @@ def atlas(state: CliState, region: Optional[str], project: Optional[str]) -> Non
 
 
 def _register() -> None:
+    from .catalog import capabilities, capacity, clusters, instance_types, regions
+    from .filesystems import filesystems
     from .instances import instances
     from .kubernetes import kubernetes
     from .launch import launch
     from .login import login, logout, use, whoami
-    from .resources import (
-        capabilities,
-        capacity,
-        clusters,
-        filesystems,
-        instance_types,
-        invitations,
-        keys,
-        members,
-        projects,
-        regions,
-    )
+    from .organization import invitations, keys, members
+    from .projects import projects
     from .run import atlas_run
     from .slurm import slurm
 
