@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from typing import Any, AsyncIterator, Callable, Iterator, List
 
@@ -9,6 +10,15 @@ import pytest
 
 from fluidstack.testing.handle import EmulatorHandle
 from support import EMULATOR_KINDS, AtlasClients, Clients, Harness, emulator_clients
+
+# A suite started in the background of a script (`bash scripts/test.sh &`, `nohup ... &`)
+# inherits SIGINT ignored, and so would every child it starts: the tests that press
+# Ctrl-C on a `fluidstack` process would see nothing happen. Python's own handler here
+# means children start with SIGINT at its default, as under a terminal. (SIGHUP stays as
+# inherited: `nohup` must keep protecting the run; the tests that send it reset it in the
+# child only.)
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 MakeClients = Callable[[str, EmulatorHandle], Any]
 
