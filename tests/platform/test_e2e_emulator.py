@@ -189,14 +189,16 @@ def _journalled_creates(emulator: EmulatorHandle, count: int) -> List[Dict[str, 
         {"action": "error", "status": 500},
         {"action": "error", "status": 503},
         {"action": "drop"},
-        {"action": "delay", "seconds": 1.5},
+        {"action": "delay", "seconds": 3.0},
     ],
     ids=["500", "503", "dropped", "read-timeout"],
 )
 async def test_create_performed_then_failed_makes_exactly_one_instance(
     clients: Clients, emulator: EmulatorHandle, fault: Any, strip_idempotency: bool
 ) -> None:
-    client = clients.make(strip_idempotency=strip_idempotency, timeout=0.5)
+    # 1 s: the recovery's lookups must not time out on a loaded machine; the delayed
+    # create (3 s) always does.
+    client = clients.make(strip_idempotency=strip_idempotency, timeout=1.0)
     await add_key(client)
     emulator.add_fault(method="POST", path="/instances", perform=True, **fault)
     created = await resolve(client.instances.create(gpu_type="RTX_A4000_16GB", ssh_key="laptop"))
@@ -281,8 +283,8 @@ async def test_dropped_connections_are_retried_for_reads(
 
 
 async def test_latency_past_the_timeout(clients: Clients, emulator: EmulatorHandle) -> None:
-    client = clients.make(timeout=0.3)
-    emulator.add_fault(method="GET", path="/instances", action="delay", seconds=1.0)
+    client = clients.make(timeout=1.0)  # the retry, with no fault, answers well within it
+    emulator.add_fault(method="GET", path="/instances", action="delay", seconds=3.0)
     assert await resolve(client.instances.list()) == []
 
 
