@@ -126,11 +126,10 @@ MUTATIONS: List[Mutation] = [
     Mutation(
         "retry-guard",
         "a non-idempotent request is repeated after an ambiguous failure",
-        "src/fluidstack/core/_async/pipeline.py",
-        "                outcome, response.headers if response is not None else None, "
-        "endpoint.idempotent\n",
-        "                outcome, response.headers if response is not None else None, True\n",
-        ("tests/platform", "tests/core", "-k", "retr or ambiguous or performed"),
+        "src/fluidstack/core/budget.py",
+        "        if outcome is Outcome.AMBIGUOUS and not idempotent:\n            return None\n",
+        "",
+        ("tests/reliability/test_faults.py", "tests/platform/test_aiohttp.py"),
     ),
 ]
 
