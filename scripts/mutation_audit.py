@@ -129,7 +129,7 @@ MUTATIONS: List[Mutation] = [
         "src/fluidstack/core/budget.py",
         "        if outcome is Outcome.AMBIGUOUS and not idempotent:\n            return None\n",
         "",
-        ("tests/reliability/test_faults.py", "tests/platform/test_aiohttp.py"),
+        ("tests/core/test_core_units.py", "tests/reliability/test_faults.py"),
     ),
 ]
 
