@@ -14,6 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -109,10 +112,10 @@ class Preempter(threading.Thread):
             self.error = exc
 
 
-def _run_args(key: KeyPair, *extra: str) -> List[str]:
+def _run_args(key: KeyPair, *extra: str, poll: str = "5") -> List[str]:
     pub = str(key.private.parent / f"{key.private.name}.pub")
     return ["atlas", "run", "--type", "cpu.2x", "--ssh-key", pub, "-i", str(key.private),
-            "--poll-interval", "5", "--preemptible", "--sync-every", "0.1", "--out", "out",
+            "--poll-interval", poll, "--preemptible", "--sync-every", "0.1", "--out", "out",
             *extra]  # fmt: skip
 
 
@@ -237,4 +240,44 @@ def test_ctrl_c_during_a_resume_leaves_no_instance(
     (used,) = re.findall(r"Instances used, in order: (.*)\.", result.stderr)
     assert len(used.split(", ")) == 2
     assert "was deleted after" in result.stderr
+    assert _instances(ssh_emulator, atlas_project) == []
+
+
+def test_a_real_ctrl_c_while_the_resumed_command_runs_deletes_its_instance(
+    cli_env: Dict[str, str], key: KeyPair, project: Path, atlas_project: str,
+    ssh_emulator: EmulatorHandle,
+) -> None:  # fmt: skip
+    """``fluidstack atlas run`` as its own process, preempted once, then SIGINT while the
+    command runs again on the second instance: that one is deleted too, exit 130."""
+    args = _run_args(key, "--on-preempt", "retry", "--", "LAST=9 sh job.sh", poll="0.2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fluidstack", *args], cwd=project, env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+
+    def until_synced(n: int) -> None:
+        deadline = time.monotonic() + 120
+        while not (project / "out" / f"attempt-{n}.txt").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, f"attempt {n} never synced"
+            ssh_emulator.advance(30)  # the run waits in simulated time: move it along
+            time.sleep(0.05)
+
+    try:
+        until_synced(1)
+        (running,) = [i for i in _instances(ssh_emulator, atlas_project)
+                      if str(i.state) == "running"]  # fmt: skip
+        ssh_emulator.atlas.preempt(running.id)
+        until_synced(2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr
+    (used,) = re.findall(r"Instances used, in order: (.*)\.", stderr)
+    assert len(used.split(", ")) == 2
+    assert "was deleted after" in stderr
     assert _instances(ssh_emulator, atlas_project) == []

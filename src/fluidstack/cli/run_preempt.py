@@ -25,6 +25,8 @@ one instance, see :mod:`fluidstack.cli.run`).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shlex
 import shutil
@@ -262,17 +264,15 @@ def _attempt(state: CliState, resource: Any, job: Job, policy: Preemption) -> bo
         upload_workdir(state, resource, job)
         if job.attempt > 1 and job.outputs:
             upload_outputs(state, resource, job)
-        if job.outputs:
-            sync = OutputSync(lambda: fetch_outputs(resource, job), policy.sync_every)
-            sync.__enter__()
-        run_command(state, resource, job)
+        with contextlib.ExitStack() as stack:
+            if job.outputs:
+                fetch = functools.partial(fetch_outputs, resource, job)
+                sync = stack.enter_context(OutputSync(fetch, policy.sync_every))
+            run_command(state, resource, job)
     except CommandTimeoutError:
         raise
-    except SshError as exc:
+    except SshError as exc:  # the session dropped, or the upload failed: why, the API says
         lost = exc
-    finally:
-        if sync is not None:
-            sync.__exit__(None, None, None)
     if (lost is not None or job.status != 0) and policy.is_preempted(job.instance):
         job.status = None  # the command was stopped, it did not fail
         state.warn(f"instance {job.instance.id} was preempted while the command ran.")
