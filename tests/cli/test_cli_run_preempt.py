@@ -5,14 +5,16 @@ attempt tells a preemption (the API's state) from a failure. End to end, on the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import signal
 import tarfile
 import threading
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
 from cli_support import Fs
@@ -185,3 +187,55 @@ def test_the_atlas_cost_line_counts_every_instance() -> None:
     assert atlas_cost(priced, "cpu.2x", untagged, 61) == (
         "Atlas publishes no prices: cpu.2x ran for 1m 01s."
     )
+
+
+def _opener(opened: List[bool], after: Any = None) -> Any:
+    @contextlib.contextmanager
+    def open_instance(preemptible: bool) -> Iterator[Any]:
+        opened.append(preemptible)
+        yield SimpleNamespace(id=f"i-{len(opened)}")
+        if after is not None:
+            after()
+
+    return open_instance
+
+
+def test_the_loop_moves_to_on_demand_and_stops_at_a_signal_during_a_delete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fluidstack.cli import run_preempt
+    from fluidstack.cli.run import _Interrupts
+    from fluidstack.cli.state import CliState
+
+    outcomes = iter([True, False])  # preempted once, then finished
+    monkeypatch.setattr(run_preempt, "_attempt", lambda *args: next(outcomes))
+    job, opened = _job(tmp_path), []
+    policy = Preemption("on-demand", 30.0, lambda instance: True)
+    run_preempt.run_attempts(CliState(), None, job, _opener(opened), _Interrupts(job), policy)
+    assert opened == [True, False]  # preemptible, then on-demand
+    assert job.used == ["i-1", "i-2"]
+    assert job.attempt == 2
+    assert not job.preempted
+
+    # A Ctrl-C while the preempted instance was being deleted (deferred, not cutting the
+    # delete short): no next instance is created.
+    monkeypatch.setattr(run_preempt, "_attempt", lambda *args: True)
+    job, opened = _job(tmp_path), []
+    interrupts = _Interrupts(job)
+
+    def deferred() -> None:
+        interrupts.signal_number = signal.SIGINT
+
+    retry = Preemption("retry", 30.0, lambda instance: True)
+    with pytest.raises(KeyboardInterrupt):
+        run_preempt.run_attempts(CliState(), None, job, _opener(opened, deferred), interrupts,
+                                 retry)  # fmt: skip
+    assert opened == [True]
+
+    # fail: one instance, the run marked preempted (exit 75).
+    job, opened = _job(tmp_path), []
+    fail = Preemption("fail", 30.0, lambda instance: True)
+    run_preempt.run_attempts(CliState(), None, job, _opener(opened), _Interrupts(job), fail)
+    assert opened == [True]
+    assert job.preempted
+    assert "was preempted (--on-preempt fail" in job.notes[0]

@@ -317,10 +317,10 @@ def run_attempts(
                 preempted = _attempt(state, resource, job, policy)
             finally:
                 interrupts.tearing_down = True  # the delete comes next
-        if interrupts.signal_number is not None:
-            raise KeyboardInterrupt  # a signal came during the delete: no next instance
         if not preempted:
             return
+        if interrupts.signal_number is not None:
+            raise KeyboardInterrupt  # a signal came during the delete: no next instance
         if policy.on_preempt == "fail":
             job.preempted = True
             job.notes.append(
