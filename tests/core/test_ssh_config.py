@@ -185,3 +185,16 @@ def test_remove_all_takes_out_the_line_and_the_file_only(paths: tuple) -> None:
     assert not managed.exists()
     assert sorted(p.name for p in managed.parent.iterdir()) == []
     assert ssh_config.remove_all() == (False, False)
+
+
+def test_a_section_keeps_its_settings_even_with_no_hosts(paths: tuple) -> None:
+    settings = {"identity": "/k e y/id", "ssh-port": "2222"}
+    ssh_config.write_section("atlas:default", [SshHost("fs-a", "h")], settings=settings)
+    assert ssh_config.section_settings("atlas:default") == settings
+    assert ssh_config.managed_aliases() == {"fs-a": "atlas:default"}
+    ssh_config.write_section("atlas:default", [], settings=settings)
+    assert ssh_config.section_settings("atlas:default") == settings
+    assert ssh_config.managed_aliases() == {}
+    assert ssh_config.section_settings("other") == {}
+    with pytest.raises(ValueError):
+        ssh_config.write_section("atlas:default", [], settings={"Bad Key": "x"})

@@ -52,6 +52,7 @@ __all__ = [
     "remove_include",
     "remove_section",
     "render_host",
+    "section_settings",
     "user_ssh_config_path",
     "write_section",
 ]
@@ -68,6 +69,8 @@ _HEADER = (
 )
 _BEGIN = "# >>> fluidstack section "
 _END = "# <<< fluidstack section "
+_SETTING = "#: "
+_SETTING_KEY = re.compile(r"^[a-z][a-z0-9_-]*$")
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
 _OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -237,10 +240,31 @@ def _aliases_in(body: str) -> List[str]:
     return aliases
 
 
-def write_section(section: str, entries: Sequence[SshHost], path: Optional[Path] = None) -> Path:
-    """Make section ``section`` of the managed file hold exactly ``entries`` (none: the
-    section is taken out), keeping the other sections; creates the file (0600) and its
-    folder (0700) if needed. Returns the file's path.
+def section_settings(section: str, path: Optional[Path] = None) -> Dict[str, str]:
+    """The ``settings`` section ``section`` was last written with (``{}`` if none)."""
+    found: Dict[str, str] = {}
+    for line in read_sections(path).get(section, "").splitlines():
+        if line.startswith(_SETTING):
+            key, _, value = line[len(_SETTING) :].partition("=")
+            value = value.strip()
+            quoted = len(value) >= 2 and value[0] == value[-1] == '"'
+            found[key.strip()] = value[1:-1] if quoted else value
+    return found
+
+
+def write_section(
+    section: str,
+    entries: Sequence[SshHost],
+    path: Optional[Path] = None,
+    settings: Optional[Mapping[str, str]] = None,
+) -> Path:
+    """Make section ``section`` of the managed file hold exactly ``entries`` (none and no
+    ``settings``: the section is taken out), keeping the other sections; creates the
+    file (0600) and its folder (0700) if needed. Returns the file's path.
+
+    ``settings`` (short ``key: value`` texts, kept as ``#: key=value`` comment lines)
+    is what the writer needs to rewrite the section alike later, without its options
+    (``fluidstack ssh-config --identity``): read them back with :func:`section_settings`.
 
     ``ValueError``: an entry cannot be written (see :func:`render_host`), two entries
     share an alias, or an alias is another section's (ask :func:`managed_aliases`
@@ -249,6 +273,11 @@ def write_section(section: str, entries: Sequence[SshHost], path: Optional[Path]
     if not _SECTION.match(section):
         raise ValueError(f"section name {section!r}: letters, digits and . _ : @ / -")
     rendered = [render_host(entry) for entry in entries]  # refuse before any change
+    preamble = "".join(
+        f"{_SETTING}{key}={_value(value, key)}\n" for key, value in (settings or {}).items()
+    )
+    if any(not _SETTING_KEY.match(key) for key in settings or {}):
+        raise ValueError(f"setting names: lowercase letters, digits, _ and -: {settings}")
     seen: Set[str] = set()
     for entry in entries:
         if entry.alias in seen:
@@ -267,8 +296,8 @@ def write_section(section: str, entries: Sequence[SshHost], path: Optional[Path]
             raise ValueError(
                 f"alias {clash[0]!r} is already in section {taken[clash[0]]!r} of {path}"
             )
-        if rendered:
-            sections[section] = "\n".join(rendered)
+        if rendered or preamble:
+            sections[section] = preamble + "\n".join(rendered)
         else:
             sections.pop(section, None)
         _write_atomic(path, _document(sections).encode("utf-8"), 0o600)
