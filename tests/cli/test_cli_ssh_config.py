@@ -126,7 +126,7 @@ def test_off_a_terminal_without_yes_it_exits_2_and_writes_nothing(fs: Fs, home: 
 def test_on_a_terminal_it_asks_and_a_no_changes_nothing(
     fs: Fs, home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("fluidstack.cli.ssh_config.stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("fluidstack.cli.state.stdin_is_terminal", lambda: True)
     result = fs("ssh-config", input="n\n", expect=1)
     assert f"Include {_managed(home)}" in result.stderr
     assert "cancelled" in result.stderr
@@ -220,7 +220,8 @@ def test_ssh_scp_and_rsync_log_in_by_alias_with_only_the_written_config(
     instance = _create(fs, "trainer")
     fs("ssh-config", "--yes", "--identity", str(key))
     managed = _managed(home).read_text()
-    print("MANAGED>>>\n" + managed); print(fs("ssh-config","--refresh").stdout)
+    print("MANAGED>>>\n" + managed)
+    print(fs("ssh-config", "--refresh").stdout)
     assert f"IdentityFile {key}" in managed
     assert f"UserKnownHostsFile {home.xdg / 'fluidstack' / 'known_hosts'}" in managed
 
@@ -282,3 +283,11 @@ def test_atlas_instances_get_project_aliases_that_log_in(
     fs("atlas", "instances", "delete", instance_id, "--yes", "--wait")
     assert _aliases(home) == []
     assert _user_config(home).read_bytes() == f"Include {_managed(home)}\n".encode() + USER_CONFIG
+
+
+def test_help_and_no_credentials(fs_no_creds: Fs, home: Home) -> None:
+    assert "ssh-config" in fs_no_creds("--help").stdout
+    assert "fs-PROJECT-NAME" in fs_no_creds("ssh-config", "--help").stdout
+    result = fs_no_creds("ssh-config", "--yes")
+    assert "no platform API key and no Atlas session" in result.stderr
+    assert fs_no_creds("ssh-config", "--remove", "--refresh", expect=2).exit_code == 2
