@@ -407,8 +407,10 @@ def ssh_config(
     identity: Optional[str],
     ssh_port: Optional[int],
 ) -> None:
-    """Write an ~/.ssh/config alias for each instance: `ssh fs-NAME` (platform) and
-    `ssh fs-PROJECT-NAME` (Atlas), then scp, rsync and VS Code work too.
+    """SSH aliases for your instances (ssh fs-NAME, VS Code).
+
+    One alias per instance, `fs-NAME` (platform) and `fs-PROJECT-NAME` (Atlas), for
+    ssh, scp, rsync and VS Code or Cursor (`code --remote ssh-remote+fs-NAME /`).
 
     The hosts go to fluidstack's own file (ssh_config beside the CLI's config.toml),
     which one line at the top of ~/.ssh/config includes: added the first time, with your
