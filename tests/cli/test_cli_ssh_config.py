@@ -210,6 +210,16 @@ def test_names_two_instances_share_get_the_id_appended(fs: Fs, home: Home) -> No
     assert {row["api"] for row in doc} == {"platform"}
 
 
+def test_an_alias_another_writer_has_is_left_to_it(fs: Fs, home: Home) -> None:
+    from fluidstack.core.ssh_config import SshHost, write_section
+
+    write_section("slurm:hpc", [SshHost("fs-trainer", "10.0.0.9", user="root")])
+    instance_id = _create(fs, "trainer")["id"]
+    fs("ssh-config", "--yes")
+    assert _aliases(home) == sorted(["fs-trainer", f"fs-trainer-{instance_id[:8].lower()}"])
+    assert "10.0.0.9" in _managed(home).read_text()  # the other section is kept
+
+
 # -- logging in with the system's tools ----------------------------------------------------------
 
 

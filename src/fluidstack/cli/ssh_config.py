@@ -311,6 +311,8 @@ def alias_hint(state: CliState, api: str, instance_id: str, default: Callable[[]
     from fluidstack.core.errors import ApiError
     from fluidstack.core.ssh_config import managed_path, read_sections
 
+    if state.quiet:
+        return  # a hint, and --quiet prints none
     if managed_path().exists():
         body = read_sections().get(_section(api, _profile(state)), "")
         match = re.search(rf"# {api} instance {re.escape(instance_id)}\b.*\nHost (\S+)", body)
