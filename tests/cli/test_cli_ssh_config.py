@@ -185,6 +185,8 @@ def test_aliases_follow_create_stop_start_and_delete(fs: Fs, home: Home) -> None
     assert _aliases(home) == []
     fs("instances", "start", instance_id, "--wait", "--poll-interval", "5")
     assert _aliases(home) == ["fs-trainer"]
+    fs("instances", "rename", instance_id, "Trainer 2")
+    assert _aliases(home) == ["fs-trainer-2"]
     fs("instances", "delete", instance_id, "--yes")
     assert _aliases(home) == []
     assert _user_config(home).read_bytes() == f"Include {_managed(home)}\n".encode() + USER_CONFIG
