@@ -281,3 +281,41 @@ def test_a_real_ctrl_c_while_the_resumed_command_runs_deletes_its_instance(
     assert len(used.split(", ")) == 2
     assert "was deleted after" in stderr
     assert _instances(ssh_emulator, atlas_project) == []
+
+
+def test_preempted_before_it_answers_ssh_the_run_moves_on_at_once(
+    fs: Fs, key: KeyPair, project: Path, atlas_project: str, ssh_emulator: EmulatorHandle
+) -> None:
+    """Preempted while the run waits for SSH: the wait ends at once (it would otherwise
+    poll until --timeout), the instance is deleted and billed, and retry starts over."""
+    ssh_emulator.add_sshd_delay(600)  # the first boot's sshd: ten minutes after running
+    preempted: List[Dict[str, Any]] = []
+    errors: List[BaseException] = []
+
+    def preempt_once_running() -> None:
+        try:
+            deadline = time.monotonic() + 120
+            while not preempted:  # the event: the instance is up, its sshd not yet
+                assert time.monotonic() < deadline, "no instance came up"
+                running = [i for i in _instances(ssh_emulator, atlas_project)
+                           if str(i.state) == "running"]  # fmt: skip
+                if running:
+                    preempted.append(ssh_emulator.atlas.preempt(running[0].id))
+                time.sleep(0.02)
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=preempt_once_running, daemon=True)
+    thread.start()
+    result = fs(*_run_args(key, "--on-preempt", "retry", "--timeout", "3600", "--",
+                           "LAST=1 sh job.sh"))  # fmt: skip
+    thread.join(timeout=60)
+    assert errors == []
+    assert len(preempted) == 1
+    assert "was preempted before it answered SSH" in result.stderr
+    assert (project / "out" / "final.txt").read_text() == "finished\n"
+    assert (project / "out" / "attempt-2.txt").read_text() == "attempt 2 resume 1\n"
+    assert _instances(ssh_emulator, atlas_project) == []
+    (used,) = re.findall(r"Instances used, in order: (.*)\.", result.stderr)
+    assert len(used.split(", ")) == 2  # the preempted one is on the bill too
+    assert "2 instances of cpu.2x" in result.stderr

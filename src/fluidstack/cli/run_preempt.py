@@ -303,20 +303,29 @@ def run_attempts(
 ) -> None:
     """The run on a preemptible instance, and on the instances that replace it after
     each preemption as ``policy`` says; each one deleted before the next is created."""
+    from fluidstack.core.errors import InstancePreemptedError
+
     preemptible = True
     while True:
         interrupts.tearing_down = False
         started = time.monotonic()
         kind = "preemptible" if preemptible else "on-demand"
-        with open_instance(preemptible=preemptible) as instance:
-            try:
-                job.instance = instance
-                job.used.append(str(instance.id))
-                elapsed = elapsed_text(time.monotonic() - started)
-                state.info(f"Instance {instance.id} ({kind}) answers SSH ({elapsed}).")
-                preempted = _attempt(state, resource, job, policy)
-            finally:
-                interrupts.tearing_down = True  # the delete comes next
+        try:
+            with open_instance(preemptible=preemptible) as instance:
+                try:
+                    job.instance = instance
+                    job.used.append(str(instance.id))
+                    elapsed = elapsed_text(time.monotonic() - started)
+                    state.info(f"Instance {instance.id} ({kind}) answers SSH ({elapsed}).")
+                    preempted = _attempt(state, resource, job, policy)
+                finally:
+                    interrupts.tearing_down = True  # the delete comes next
+        except InstancePreemptedError as exc:  # before it answered SSH: nothing ran on it
+            if exc.instance is None:  # pragma: no cover - the SDK always says which
+                raise
+            instance, preempted = exc.instance, True
+            job.used.append(str(instance.id))
+            state.warn(f"instance {instance.id} was preempted before it answered SSH.")
         if not preempted:
             return
         if interrupts.signal_number is not None:

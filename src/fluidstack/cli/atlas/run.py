@@ -165,14 +165,25 @@ def _timed(manager: ContextManager[Any], atlas: Any, spans: List[Span]) -> Itera
     (the instance's ``fluidstack.created-at`` tag, the server's time) to the answer to
     its delete. What a run reports as its instances' time comes from these."""
     from fluidstack.atlas.spend import created_at_of
+    from fluidstack.core.errors import InstanceFailedError
 
-    with manager as instance:
-        span: Span = [instance.id, created_at_of(instance.tags), None]
-        spans.append(span)
-        try:
-            yield instance
-        finally:
-            span[2] = _server_now(atlas)
+    entered = False
+    try:
+        with manager as instance:
+            entered = True
+            span: Span = [instance.id, created_at_of(instance.tags), None]
+            spans.append(span)
+            try:
+                yield instance
+            finally:
+                span[2] = _server_now(atlas)
+    except InstanceFailedError as exc:
+        # Its wait ended (an error, a preemption): it existed, and was billed until the
+        # manager deleted it on the way out, which it has done by now.
+        if not entered and exc.instance is not None:
+            tags = exc.instance.tags
+            spans.append([exc.instance.id, created_at_of(tags), _server_now(atlas)])
+        raise
     span[2] = _server_now(atlas)  # after the delete's answer
 
 
