@@ -299,3 +299,38 @@ def test_slurm_missing_exits_2_naming_the_packages(
     assert command.main(["--port", "0", "--ssh", "--slurm"]) == 2
     err = capsys.readouterr().err
     assert "apt-get install slurm-wlm munge" in err, err
+
+
+@needs_slurm
+def test_ctrl_c_cancels_the_jobs_and_stops_the_daemons(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C at the terminal) takes the same way out as SIGTERM."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--ssh", "--ssh-port", "0",
+         "--slurm", "--log-level", "warning", "--control-token", TOKEN],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        handle = EmulatorHandle(line.split("listening on ")[1].strip(), DEV_API_KEY,
+                                control_token=TOKEN)  # fmt: skip
+        slurm = handle.ssh_info()["slurm"]
+        handle.close()
+        env = {**os.environ, "SLURM_CONF": slurm["conf"]}
+        (tmp_path / "long.sh").write_text("#!/bin/bash\nsleep 600\n")
+        job = subprocess.run(["sbatch", "--parsable", "long.sh"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        squeue = ["squeue", "--noheader", f"--jobs={job}", "--format=%T"]
+        deadline = time.monotonic() + 30
+        while subprocess.run(squeue, env=env, capture_output=True, text=True).stdout != "RUNNING\n":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert _emulator_pids_left(slurm["directory"])
+        assert _stop(process, signal.SIGINT) == 0
+        assert _emulator_pids_left(slurm["directory"]) == []
+        assert not Path(slurm["directory"]).exists()  # a temporary folder: removed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -213,6 +213,9 @@ def render_slurm_conf(
         "MailProg=/bin/true",
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",
+        # A job starts within a second of its submission, not after batch_sched_delay's
+        # 3 s: clients poll a rehearsal in tests, where seconds add up.
+        "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0",
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_CPU",
         "MpiDefault=none",
@@ -221,6 +224,9 @@ def render_slurm_conf(
         "AccountingStorageType=accounting_storage/none",
         "JobCompType=jobcomp/filetxt",
         f"JobCompLoc={layout.jobcomp}",
+        # More nodes or CPUs than the one node has are refused at submission, instead of
+        # pending for ever.
+        "EnforcePartLimits=ALL",
         f"MinJobAge={MIN_JOB_AGE_SECONDS}",
         f"KillWait={KILL_WAIT_SECONDS}",
         "ReturnToService=2",
