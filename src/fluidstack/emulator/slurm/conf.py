@@ -103,6 +103,11 @@ class SlurmLayout:
         """The job completion log (``jobcomp/filetxt``), what ``sacct -c`` reads."""
         return self.log / "jobcomp.log"
 
+    @property
+    def owner_file(self) -> Path:
+        """The emulator's pid: a folder whose owner died is cleaned by the next one."""
+        return self.run / "emulator.pid"
+
     def pid_file(self, daemon: str) -> Path:
         return self.run / f"{daemon}.pid"
 

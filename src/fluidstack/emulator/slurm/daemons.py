@@ -21,10 +21,12 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional, Set, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from fluidstack.emulator.slurm.conf import (
     KILL_WAIT_SECONDS,
@@ -180,9 +182,12 @@ class SlurmRehearsal:
         """A fresh directory (a kept one's old state is wiped: jobs never outlive the
         emulator), the munge key and the configuration files."""
         layout = self.layout
-        if layout.root.exists():
+        _clean_stale()
+        if layout.root.exists():  # kept with --db: what a killed emulator left ends now
+            _kill_leftovers(str(layout.root))
             shutil.rmtree(layout.root, ignore_errors=True)
         layout.create()
+        layout.owner_file.write_text(str(os.getpid()))
         fd = os.open(layout.munge_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o400)
         with os.fdopen(fd, "wb") as key:
             key.write(os.urandom(1024))
@@ -197,6 +202,14 @@ class SlurmRehearsal:
     def _spawn(self, name: str, argv: List[str]) -> None:
         procs = self._procs
         assert procs is not None
+        join = procs.join
+        orphaned = _parent_death_signal()
+
+        def prepare() -> None:  # in the child, before it runs the daemon
+            join()
+            if orphaned is not None:
+                orphaned()
+
         output = open(self.layout.log / f"{name}.out", "ab")  # noqa: SIM115 - closed in close()
         self._outputs.append(output)
         self._daemons[name] = subprocess.Popen(
@@ -207,7 +220,7 @@ class SlurmRehearsal:
             cwd=str(self.layout.log),
             env={**_clean_env(), **procs.env},
             start_new_session=True,  # a Ctrl-C at the terminal is the emulator's to handle
-            preexec_fn=procs.join,
+            preexec_fn=prepare,
         )
 
     def _start_munged(self) -> None:
@@ -328,6 +341,47 @@ class SlurmRehearsal:
             if not (left or "").split():
                 return
             time.sleep(0.1)
+
+
+def _parent_death_signal() -> Optional[Callable[[], None]]:
+    """What makes a daemon get ``SIGTERM`` when the emulator dies without stopping it
+    (``kill -9``): Linux's ``PR_SET_PDEATHSIG``. Only from the main thread: the signal
+    comes when the *thread* that started the child ends. Jobs already running outlive
+    such a death; the next emulator ends them (:func:`_clean_stale`)."""
+    if not sys.platform.startswith("linux") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    set_pdeathsig = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
+
+    def arm() -> None:
+        prctl(set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    return arm
+
+
+def _clean_stale() -> None:
+    """Rehearsal folders of emulators that died without stopping (``kill -9``): what
+    still runs of them (daemons, jobs) is killed, the folder removed. Only this user's,
+    and only those whose owner is known and gone (one being set up has no owner yet)."""
+    base = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for folder in base.glob("fluidstack-slurm-*"):
+            try:
+                if folder.stat().st_uid != os.getuid():
+                    continue
+                owner = int(SlurmLayout(folder).owner_file.read_text())
+            except (OSError, ValueError):
+                continue
+            if owner != os.getpid() and not process_alive(owner):
+                _kill_leftovers(str(folder))
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
