@@ -334,3 +334,31 @@ def test_ctrl_c_cancels_the_jobs_and_stops_the_daemons(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@needs_slurm
+def test_in_process_a_reset_cancels_the_jobs_and_stop_ends_everything(tmp_path: Path) -> None:
+    """``EmulatorServer`` (the pytest plugin's way) runs the same rehearsal; a reset that
+    leaves no Slurm cluster cancels every job, so tests sharing an emulator start with an
+    empty queue."""
+    from fluidstack.emulator import EmulatorServer, EmulatorSettings
+
+    settings = EmulatorSettings(port=0, manual_clock=True, log_level="warning", ssh=True,
+                                ssh_port=0, slurm=True)  # fmt: skip
+    with EmulatorServer(settings) as server:
+        handle = EmulatorHandle(server.base_url, server.api_key, control_token=server.control_token)
+        slurm = handle.ssh_info()["slurm"]
+        env = {**os.environ, "SLURM_CONF": slurm["conf"]}
+        (tmp_path / "long.sh").write_text("#!/bin/bash\nsleep 600\n")
+        job = subprocess.run(["sbatch", "--parsable", "long.sh"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        squeue = ["squeue", "--noheader", "--states=all", f"--jobs={job}", "--format=%T"]
+        handle.reset()
+        deadline = time.monotonic() + 10
+        while subprocess.run(squeue, env=env, capture_output=True, text=True).stdout != (
+            "CANCELLED\n"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        handle.close()
+    assert _emulator_pids_left(slurm["directory"]) == []
