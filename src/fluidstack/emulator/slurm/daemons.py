@@ -260,7 +260,8 @@ class SlurmRehearsal:
         while True:
             self._check_alive()
             state = self.client(["sinfo", "--noheader", "--Node", "--format=%T"], timeout=5.0)
-            if state is not None and state.strip().rstrip("*") in ("idle", "mixed", "allocated"):
+            # "idle*" (a trailing star) is a node not responding yet: not ready.
+            if state is not None and state.strip() in ("idle", "mixed", "allocated"):
                 return
             if time.monotonic() > deadline:
                 raise SlurmUnavailable(
