@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.catalog import InstanceType, RegionOffer
 from fluidstack.emulator.clock import iso
+from fluidstack.emulator.ledger import state_at
 
 __all__ = [
     "Cluster",
@@ -175,13 +176,12 @@ class Instance:
     created_at: float
     segments: List[Tuple[str, float]]
     reserved: bool
-    """Whether the current plan holds capacity (false on a path to ``out-of-stock``)."""
+    """Whether the current plan holds capacity (false on a path to ``out-of-stock``).
+    Change it and ``segments`` only through :meth:`AtlasBase._replanned` (or tell the
+    ledger): capacity in use is a running total over them."""
 
     def state_at(self, now: float) -> str:
-        for state, start in reversed(self.segments):
-            if start <= now:
-                return state
-        return self.segments[0][0]
+        return state_at(self.segments, now)
 
     def segment_start(self, now: float) -> float:
         for _, start in reversed(self.segments):
