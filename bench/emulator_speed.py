@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -223,17 +224,23 @@ def post_against_floor(
         }
         for api, (ours_head, answer, status) in sides.items():
             results.update(
-                _against_floor(api, emulator.base_url, ours_head, answer, status, rounds,
-                               requests, connections)
+                _against_floor(api, emulator, ours_head, answer, status, rounds, requests,
+                               connections)
             )  # fmt: skip
     finally:
         emulator.stop()
     return results
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _against_floor(
     api: str,
-    base_url: str,
+    emulator: Emulator,
     ours_head: bytes,
     answer: bytes,
     status: int,
@@ -241,12 +248,14 @@ def _against_floor(
     requests: int,
     connections: List[int],
 ) -> Dict[str, Dict[str, List[float]]]:
-    """One API's rounds against a floor app answering ``answer`` to every POST."""
+    """One API's rounds against a floor app answering ``answer`` to every POST: requests
+    a second, and (``"... cpu"``) the server's CPU seconds per request."""
     floor = FloorServer(b"[]", answer)
     results: Dict[str, Dict[str, List[float]]] = {}
     try:
         body = ours_head.split(b"\r\n\r\n", 1)[1]
-        urls = {"ours": base_url, "floor": floor.base_url}
+        urls = {"ours": emulator.base_url, "floor": floor.base_url}
+        pids = {"ours": emulator.process.pid, "floor": floor.process.pid}
         heads = {"ours": ours_head, "floor": request_bytes(floor.base_url, "/instances", {}, body)}
         oks = {"ours": status, "floor": 202}
         for c in connections:
@@ -254,10 +263,14 @@ def _against_floor(
             for name in ("ours", "floor"):  # warm-up
                 throughput(urls[name], heads[name], c, requests, oks[name])
             rates: Dict[str, List[float]] = {"ours": [], "floor": []}
+            cpu: Dict[str, List[float]] = {"ours": [], "floor": []}
             for i in range(rounds):
                 for name in rotations(["ours", "floor"], i):
+                    before = _cpu_seconds(pids[name])
                     rates[name].append(throughput(urls[name], heads[name], c, requests, oks[name]))
+                    cpu[name].append((_cpu_seconds(pids[name]) - before) / requests)
             results[f"{api} {c}"] = rates
+            results[f"{api} {c} cpu"] = cpu
     finally:
         floor.stop()
     return results
@@ -300,13 +313,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         results = post_against_floor(args.rounds, args.requests, [1, 16], env)
         dump["post"] = results
         for key, rates in results.items():
+            if key.endswith(" cpu"):
+                continue
             api, connections = key.split()
             ours, floor = median(rates["ours"]), median(rates["floor"])
+            cpu = results[f"{key} cpu"]
+            cpu_ours, cpu_floor = median(cpu["ours"]) * 1e6, median(cpu["floor"]) * 1e6
             rows.append((
                 f"{api} `POST /instances`, {connections} keep-alive connection(s), "
                 f"{args.requests:,} a round (throughput)",
-                f"{ours:,.0f} req/s",
-                f"{floor:,.0f} req/s (FastAPI hello-world, same answer)",
+                f"{ours:,.0f} req/s ({cpu_ours:.0f} µs server CPU a request)",
+                f"{floor:,.0f} req/s ({cpu_floor:.0f} µs; FastAPI hello-world, same answer)",
                 ours / floor,
                 f"≥ 0.85{X}",
             ))  # fmt: skip
