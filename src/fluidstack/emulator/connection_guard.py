@@ -87,6 +87,8 @@ def guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
             self._head_bytes = 0
             self._waiting_since = loop.time()
             self._head_timer: Optional[asyncio.TimerHandle] = None
+            self._head_deadline: Optional[float] = None
+            """When the head being awaited is due (``None``: no head awaited)."""
             self._body_timer: Optional[asyncio.TimerHandle] = None
             self._body_since = 0.0
             """When the body being received began (its head ended)."""
@@ -97,17 +99,36 @@ def guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
         # -- the head ------------------------------------------------------------------
 
         def _start_head_timer(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-            self._head_timer = self.loop.call_later(guard.header_timeout, self._head_timed_out)
+            # One timer per connection, re-armed only when it fires: a request moves the
+            # deadline stamp, and a timer that fires early sleeps on to the new one. A
+            # call_later and a cancel per request cost more than the rest of the guard.
+            self._head_deadline = self.loop.time() + guard.header_timeout
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(guard.header_timeout, self._head_due)
 
         def _stop_head_timer(self) -> None:
+            # The timer stays armed; with no deadline it lapses when it fires.
+            self._head_deadline = None
+
+        def _cancel_head_timer(self) -> None:
+            self._head_deadline = None
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
 
-        def _head_timed_out(self) -> None:
+        def _head_due(self) -> None:
             self._head_timer = None
+            deadline = self._head_deadline
+            if deadline is None:  # no head awaited now: the next one arms a timer again
+                return
+            left = deadline - self.loop.time()
+            if left > 0:  # a later request moved the deadline
+                self._head_timer = self.loop.call_later(left, self._head_due)
+                return
+            self._head_timed_out()
+
+        def _head_timed_out(self) -> None:
+            self._head_deadline = None
             if self._in_head and not self.transport.is_closing():
                 guard.note(
                     "head-timeout",
@@ -117,7 +138,7 @@ def guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
                 if self._head_bytes:
                     self._close(408, "Request headers not received in time")
                 else:  # nothing was said: nothing to answer
-                    self._stop_head_timer()
+                    self._cancel_head_timer()
                     self.transport.close()
 
         def data_received(self, data: bytes) -> None:
@@ -165,7 +186,7 @@ def guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
             """Close a connection whose body is still arriving: 408 if nothing was
             answered yet (the app sees a disconnect and performs nothing)."""
             if self.cycle is not None and self.cycle.response_started:
-                self._stop_head_timer()
+                self._cancel_head_timer()
                 self._stop_body_timer()
                 self.transport.close()
             else:
@@ -194,7 +215,7 @@ def guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
             self._waiting_since = self.loop.time()
 
         def connection_lost(self, exc: Optional[Exception]) -> None:
-            self._stop_head_timer()
+            self._cancel_head_timer()
             self._stop_body_timer()
             super().connection_lost(exc)
 
@@ -238,7 +259,7 @@ def guarded_protocol(guard: ConnectionGuard) -> Optional[Type[Any]]:
                 victim.transport.close()
 
         def _close(self, status: int, message: str) -> None:
-            self._stop_head_timer()
+            self._cancel_head_timer()
             self._stop_body_timer()
             self._in_head = False
             self.transport.write(_closing_answer(status, message))
