@@ -78,7 +78,8 @@ def test_a_shared_name_is_refused_with_the_ids(fs: Fs, ssh_key: str) -> None:
 
 def test_an_unknown_name_is_one_line(fs: Fs, ssh_key: str) -> None:
     _create(fs, "trainer")
-    for command in (["get", "nobody"], ["ssh", "nobody", "--print"], ["delete", "nobody", "-y"]):
+    for command in (["get", "nobody"], ["ssh", "nobody", "--print"], ["delete", "nobody", "-y"],
+                    ["forward", "nobody", "8888"], ["exec", "nobody", "--", "true"]):  # fmt: skip
         result = fs("instances", *command, expect=1)
         assert result.stderr.count("\n") == 1, command
         assert result.stderr.startswith("error: ")

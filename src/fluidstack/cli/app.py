@@ -231,6 +231,7 @@ def _register() -> None:
     from .platform.catalog import configurations, templates
     from .platform.cost import cost
     from .platform.instances import instances
+    from .platform.ports import jupyter  # and `instances forward`
     from .platform.run import run
     from .platform.ssh_keys import ssh_keys
 
@@ -238,6 +239,7 @@ def _register() -> None:
         atlas,
         instances,
         run,
+        jupyter,
         ssh_keys,
         configurations,
         templates,

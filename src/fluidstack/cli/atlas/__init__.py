@@ -50,6 +50,7 @@ def _register() -> None:
     from .launch import launch
     from .login import login, logout, use, whoami
     from .organization import invitations, keys, members
+    from .ports import jupyter  # and `instances forward`
     from .projects import projects
     from .run import atlas_run
     from .slurm import slurm
@@ -64,6 +65,7 @@ def _register() -> None:
         instances,
         launch,
         atlas_run,
+        jupyter,
         filesystems,
         instance_types,
         capacity,
