@@ -75,8 +75,8 @@ class Running:
         assert self.process.stderr is not None
         return self.process.stderr.read()
 
-    def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, signum: int = signal.SIGINT) -> int:
+        self.process.send_signal(signum)
         status = self.process.wait(60)
         self.watchdog.cancel()
         return status
@@ -150,7 +150,8 @@ def test_atlas_forward_by_name(
                        str(key.private)], cli_env)  # fmt: skip
     url = forward.line().split()[0]
     assert http_get(url + "x").startswith("served /x from ")
-    assert forward.interrupt() == 0
+    assert forward.interrupt(signal.SIGTERM) == 0  # as Ctrl-C: closed, exit 0
+    assert "Stopped forwarding." in forward.stderr()
 
 
 def _jupyter(prefix: List[str], name: str, port: int, key: KeyPair) -> List[str]:

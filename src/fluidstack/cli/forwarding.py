@@ -69,8 +69,16 @@ def open_forwards(
 
 
 def hold_until_interrupted(state: CliState, forwards: Sequence[Any], poll: float = 0.2) -> None:
-    """Keep the forwards open until Ctrl-C (then return: the command exits 0) or until
-    the SSH connection is lost (exit 255)."""
+    """Keep the forwards open until Ctrl-C or SIGTERM (then return: the command exits 0)
+    or until the SSH connection is lost (exit 255)."""
+    import signal
+    import threading
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a supervisor, `kill`) stops it as Ctrl-C does
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminated) if main else None
     state.info("Forwarding; press Ctrl-C to stop.")
     try:
         while all(f.is_open for f in forwards):
@@ -78,6 +86,9 @@ def hold_until_interrupted(state: CliState, forwards: Sequence[Any], poll: float
     except KeyboardInterrupt:
         state.info("Stopped forwarding.")
         return
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
     lost = next(f for f in forwards if not f.is_open)
     click.echo(
         f"error: the SSH connection to instance {lost.instance_id} was lost (was it stopped "
