@@ -208,3 +208,40 @@ def test_a_large_world_replays_from_a_snapshot(
     assert "--state" in capsys.readouterr().err
     assert main(["replay", str(path), "--state", str(world)]) == 0
     assert "3 requests, 0 differences" in capsys.readouterr().out
+
+
+FAILING_TEST = """
+from fluidstack import FluidStack
+
+
+def test_fails(emulator):
+    with FluidStack(api_key=emulator.api_key, base_url=emulator.base_url) as client:
+        client.ssh_keys.create(name="laptop", public_key="{key}")
+        client.instances.create(gpu_type="L40_48GB", ssh_key="laptop", name="one")
+        assert len(client.instances.list()) == 2
+"""
+
+
+@pytest.mark.slow
+def test_the_doc_conftest_keeps_a_failing_test_replayable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/emulator.md's conftest hook, as written: a failing test leaves its replay
+    file, which replays with zero differences."""
+    import re
+    import subprocess
+    import sys
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "emulator.md").read_text()
+    section = text[text.index("### Replaying a failing test") :]
+    hook = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    (tmp_path / "conftest.py").write_text(hook)
+    (tmp_path / "test_scenario.py").write_text(FAILING_TEST.format(key=public_key()))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "1 failed" in done.stdout, done.stdout + done.stderr
+    replay = tmp_path / "replay-test_fails.json"
+    assert main(["replay", str(replay)]) == 0
+    assert "3 requests, 0 differences" in capsys.readouterr().out

@@ -148,12 +148,17 @@ def kept_body(body: Optional[bytes], form: bool = False) -> Optional[Dict[str, A
             pairs = None
         if pairs is not None:
             return {"form": [[k, placeholder(v) if SECRET_FIELD.match(k) else v] for k, v in pairs]}
+    maybe_secret = _MAYBE_SECRET.search(body) is not None
     try:
         value = json.loads(body)
+        if maybe_secret:
+            value = redact_value(value)
     except (UnicodeDecodeError, ValueError):
+        if maybe_secret:
+            return {"length": len(body)}  # not JSON: its secrets cannot be found
         return {"text": body.decode("utf-8", "replace"), "length": len(body)}
-    if _MAYBE_SECRET.search(body):
-        value = redact_value(value)
+    except RecursionError:  # nested deeper than Python parses (the answer was a 4xx)
+        return {"length": len(body)}
     return {"json": value}
 
 
