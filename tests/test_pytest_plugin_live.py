@@ -230,3 +230,21 @@ def test_the_doc_example_runs(stand_in: EmulatorServer, tmp_path: Path) -> None:
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert on_the_emulator.returncode == 0, on_the_emulator.stdout + on_the_emulator.stderr
+
+
+def test_without_credentials_the_client_fixtures_skip(
+    stand_in: EmulatorServer, tmp_path: Path
+) -> None:
+    (tmp_path / "test_creds.py").write_text(
+        "def test_platform(fluidstack_client):\n    pass\n\n\ndef test_atlas(atlas):\n    pass\n"
+    )
+    env = {k: v for k, v in _env(tmp_path).items() if k not in (
+        "FLUIDSTACK_API_KEY", "FLUIDSTACK_CLIENT_ID", "FLUIDSTACK_CLIENT_SECRET")}  # fmt: skip
+    done = subprocess.run(
+        _pytest(stand_in, "-rs", str(tmp_path)), cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert "2 skipped" in out, out
+    assert "no platform API key" in out
+    assert "no Atlas credentials" in out
