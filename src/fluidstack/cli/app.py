@@ -234,6 +234,7 @@ def _register() -> None:
     from .platform.ports import jupyter  # and `instances forward`
     from .platform.run import run
     from .platform.ssh_keys import ssh_keys
+    from .ssh_config import ssh_config
 
     for command in (
         atlas,
@@ -241,6 +242,7 @@ def _register() -> None:
         run,
         jupyter,
         ssh_keys,
+        ssh_config,
         configurations,
         templates,
         balance,
