@@ -104,3 +104,17 @@ def test_atlas_commands_take_a_name(atlas_fs: Fs) -> None:
     assert "not found" in unknown.stderr.lower()
     done = atlas_fs.json("atlas", "instances", "delete", "box", "--yes")
     assert done["deleted"] == [box]
+
+
+def _complete(fs: Fs, words: str) -> str:
+    env = {"_FLUIDSTACK_COMPLETE": "bash_complete", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - 1)}  # fmt: skip
+    return str(fs(env=env).stdout)
+
+
+def test_completion_offers_names_as_well_as_ids(fs: Fs, ssh_key: str, atlas_fs: Fs) -> None:
+    trainer = _create(fs, "trainer")
+    assert "trainer" in _complete(fs, "fluidstack instances ssh tra")
+    assert trainer in _complete(fs, f"fluidstack instances ssh {trainer[:6]}")
+    atlas_fs("atlas", "instances", "create", "box", "--type", "cpu.2x")
+    assert "box" in _complete(atlas_fs, "fluidstack atlas instances get bo")
