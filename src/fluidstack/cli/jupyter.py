@@ -13,7 +13,8 @@ The install step and the start command can be replaced (``--install-command``,
 ``--start-command`` or ``$FLUIDSTACK_JUPYTER_INSTALL``, ``$FLUIDSTACK_JUPYTER_START``):
 an instance without internet access, a Jupyter of your own, or the emulator's tests,
 which start a stand-in HTTP server offline. Both run in a shell on the instance with
-``$FLUIDSTACK_JUPYTER_PORT``, ``_TOKEN``, ``_DIR`` and ``_VENV`` set.
+``$FLUIDSTACK_JUPYTER_PORT`` and ``_VENV`` set; the start command also gets ``_TOKEN``
+and ``_DIR`` (and runs in that folder).
 
 Only Click is imported at module level: ``fluidstack --help`` stays fast.
 """
@@ -173,6 +174,8 @@ def add_jupyter(api: InstanceCommands, group: click.Group, prog: str) -> click.C
             state.info(f"{done} on port {port} of instance {instance.id}.")
             return
         verb, _, token = outcome.partition(" ")
+        if verb not in ("running", "started") or not token:
+            raise CliError(f"unexpected answer from the instance's start script: {outcome!r}")
         state.info(
             f"JupyterLab {'was already running' if verb == 'running' else 'started'} on "
             f"port {port} of instance {instance.id}."
@@ -252,7 +255,7 @@ def add_jupyter(api: InstanceCommands, group: click.Group, prog: str) -> click.C
             envvar="FLUIDSTACK_JUPYTER_START",
             metavar="SHELL",
             help="Replaces the start command; it gets $FLUIDSTACK_JUPYTER_PORT, _TOKEN, "
-            "_DIR and _VENV (env: FLUIDSTACK_JUPYTER_START).",
+            "_DIR (it runs there) and _VENV (env: FLUIDSTACK_JUPYTER_START).",
         ),
         *_with_ssh_port(api, [identity_option]),
         pass_state,
