@@ -24,6 +24,7 @@ __all__ = [
     "AtlasSettings",
     "api_root",
     "browser_login_defaults",
+    "canonical_uuid",
     "check_project_id",
     "resolve_settings",
     "resolve_ssh_port",
@@ -99,7 +100,7 @@ def check_project_id(value: Optional[Id], what: str = "project_id") -> Optional[
     if uuid_module is not None and isinstance(value, uuid_module.UUID):
         return str(value)
     try:
-        return _canonical_uuid(str(value).strip())
+        return canonical_uuid(str(value).strip())
     except ValueError:
         raise ValueError(
             f"{what} must be a project's id (a UUID), got {str(value)[:60]!r}; "
@@ -107,7 +108,7 @@ def check_project_id(value: Optional[Id], what: str = "project_id") -> Optional[
         ) from None
 
 
-def _canonical_uuid(text: str) -> str:
+def canonical_uuid(text: str) -> str:
     """``str(uuid.UUID(text))`` without importing :mod:`uuid`: the same parsing as
     ``uuid.UUID``'s (braces, ``urn:uuid:``, hyphens anywhere, 32 hex digits), the same
     ``ValueError`` for anything else, and the same lowercase hyphenated form."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from fluidstack.core.events import ResponseEvent, RetryEvent
-    from fluidstack.platform.client import FluidStack
+    from fluidstack.platform._sync.client import FluidStack
 
     from .config import Resolved
 
@@ -145,7 +145,7 @@ class CliState:
     def client(self) -> FluidStack:
         """The SDK client, built on first use and closed when the command ends."""
         if self._client is None:
-            from fluidstack.platform.client import FluidStack
+            from fluidstack.platform._sync.client import FluidStack
 
             settings = self.resolve()
             hooks = self.debug_hooks()
@@ -272,13 +272,20 @@ class CliState:
                 yaml.safe_dump(jsonable(data), sort_keys=False, allow_unicode=True).rstrip("\n")
             )
         elif table is not None:
+            rendered = table()
             console = self.stdout
             if console.is_terminal:
-                console.print(table())
+                console.print(rendered)
+                return
+            # Piped: a listing is laid out without Rich's engine (the same characters).
+            plain = getattr(rendered, "plain", None)
+            text = plain(console.width) if callable(plain) else None
+            if text is not None:
+                click.echo(text)
                 return
             # Piped: no padding at the ends of lines, so the output diffs and greps well.
             with console.capture() as captured:
-                console.print(table())
+                console.print(rendered)
             click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
