@@ -29,7 +29,20 @@ _MISSING_KEY_HINT = (
 
 
 class FluidStackGroup(AliasedGroup):
-    """The root group: turns exceptions into one-line errors and the documented exit codes."""
+    """The root group: turns exceptions into one-line errors and the documented exit
+    codes, and imports each command's module when the command is first looked up."""
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return sorted(set(self.commands) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name in _COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute = _COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module, __package__), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -223,35 +236,24 @@ def cli(
     )
 
 
-def _register() -> None:
-    from .atlas import atlas
-    from .configure import configure
-    from .extras import completion, emulator
-    from .platform.account import api_keys, balance
-    from .platform.catalog import configurations, templates
-    from .platform.cost import cost
-    from .platform.instances import instances
-    from .platform.run import run
-    from .platform.ssh_keys import ssh_keys
-
-    for command in (
-        atlas,
-        instances,
-        run,
-        ssh_keys,
-        configurations,
-        templates,
-        balance,
-        cost,
-        api_keys,
-        configure,
-        completion,
-        emulator,
-    ):
-        cli.add_command(command)
-
-
-_register()
+# Each command's module is imported when the command is looked up, not at start: a
+# run of `fluidstack instances list` does not load the Atlas command tree (about 30
+# modules), `fluidstack atlas ...` not the platform's. `--help` and completion list
+# them all and so load them all. Name -> (module, attribute), relative to this package.
+_COMMANDS = {
+    "atlas": (".atlas", "atlas"),
+    "instances": (".platform.instances", "instances"),
+    "run": (".platform.run", "run"),
+    "ssh-keys": (".platform.ssh_keys", "ssh_keys"),
+    "configurations": (".platform.catalog", "configurations"),
+    "templates": (".platform.catalog", "templates"),
+    "balance": (".platform.account", "balance"),
+    "cost": (".platform.cost", "cost"),
+    "api-keys": (".platform.account", "api_keys"),
+    "configure": (".configure", "configure"),
+    "completion": (".extras", "completion"),
+    "emulator": (".extras", "emulator"),
+}
 
 
 def run(argv: Optional[List[str]] = None) -> None:
