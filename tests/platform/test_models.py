@@ -143,6 +143,20 @@ def test_a_page_of_a_listing_shares_field_sets_too() -> None:
     assert gc.isenabled()
 
 
+def test_a_listing_builds_only_the_validators_its_pages_need() -> None:
+    # A CLI run lists one page and an empty one: each pydantic schema built costs tens
+    # of milliseconds of its start-up (issue 24).
+    from fluidstack.core.endpoint import Endpoint
+
+    fresh = Endpoint(LIST.operation, LIST.method, LIST.path, LIST.response_type)
+    page = json.dumps([dict(INSTANCE, id=str(i)) for i in range(100)]).encode()
+    assert len(fresh.parse(page)) == 100
+    assert fresh.parse(b"[]") == []
+    assert list(fresh._adapter) == [True]  # the lean one only
+    assert len(fresh.parse(json.dumps([INSTANCE]).encode())) == 1  # then the plain one
+    assert set(fresh._adapter) == {True, False}
+
+
 def test_small_listings_are_parsed_as_they_are() -> None:
     # Sharing costs a little time per item: worth it only where memory adds up.
     body = json.dumps([dict(INSTANCE, id="a"), dict(INSTANCE, id="b")]).encode()
