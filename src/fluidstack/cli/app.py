@@ -14,7 +14,7 @@ from typing import Any, List, Optional, Sequence
 import click
 
 from .._version import __version__
-from .state import OUTPUT_FORMATS, AliasedGroup, CliError, CliState, InputError
+from .state import OUTPUT_FORMATS, CliError, CliState, InputError, LazyGroup
 
 __all__ = ["cli"]
 
@@ -28,21 +28,8 @@ _MISSING_KEY_HINT = (
 )
 
 
-class FluidStackGroup(AliasedGroup):
-    """The root group: turns exceptions into one-line errors and the documented exit
-    codes, and imports each command's module when the command is first looked up."""
-
-    def list_commands(self, ctx: click.Context) -> List[str]:
-        return sorted(set(self.commands) | set(_COMMANDS))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
-        if cmd_name in _COMMANDS and cmd_name not in self.commands:
-            import importlib
-
-            module, attribute = _COMMANDS[cmd_name]
-            command = getattr(importlib.import_module(module, __package__), attribute)
-            self.add_command(command, cmd_name)
-        return super().get_command(ctx, cmd_name)
+class FluidStackGroup(LazyGroup):
+    """The root group: turns exceptions into one-line errors and the documented exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -236,11 +223,9 @@ def cli(
     )
 
 
-# Each command's module is imported when the command is looked up, not at start: a
-# run of `fluidstack instances list` does not load the Atlas command tree (about 30
-# modules), `fluidstack atlas ...` not the platform's. `--help` and completion list
-# them all and so load them all. Name -> (module, attribute), relative to this package.
-_COMMANDS = {
+# Each command's module is imported when the command is looked up (see LazyGroup).
+cli.lazy_package = __package__
+cli.lazy_commands = {
     "atlas": (".atlas", "atlas"),
     "instances": (".platform.instances", "instances"),
     "run": (".platform.run", "run"),

@@ -10,7 +10,7 @@ import difflib
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import click
 
@@ -93,6 +93,31 @@ class AliasedGroup(click.Group):
         name, command, rest = super().resolve_command(ctx, args)
         # Report the command's own name (in usage lines and help), not the alias typed.
         return (command.name if command is not None else name), command, rest
+
+
+class LazyGroup(AliasedGroup):
+    """A command group whose commands' modules are imported when a command is looked
+    up, not when the group is built: ``fluidstack instances list`` then loads neither
+    the Atlas command tree nor the platform's other commands. Listing the commands
+    (``--help``, completion, suggestions) loads them all. ``lazy_commands`` maps each
+    name to ``(module, attribute)``, the module relative to ``lazy_package``."""
+
+    lazy_commands: Dict[str, Tuple[str, str]] = {}
+    lazy_package: Optional[str] = None
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return sorted(set(self.commands) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        names = [cmd_name] + [t for t, aliases in self.ALIASES.items() if cmd_name in aliases]
+        for name in names:
+            if name in self.lazy_commands and name not in self.commands:
+                import importlib
+
+                module, attribute = self.lazy_commands[name]
+                found = getattr(importlib.import_module(module, self.lazy_package), attribute)
+                self.add_command(found, name)
+        return super().get_command(ctx, cmd_name)
 
 
 def stdin_is_terminal() -> bool:

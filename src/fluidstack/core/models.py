@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Dict, NoReturn, Optional, Set, Type, TypeVar, Union
+from typing import Any, Dict, NoReturn, Optional, Set, Tuple, Type, TypeVar, Union, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -143,14 +143,32 @@ def share_fields_set(model: M) -> M:
         object.__setattr__(model, "__pydantic_extra__", _EMPTY_EXTRA)
     # The models inside it (an instance's configuration) share theirs too: each would
     # otherwise keep a set of its own, as large as the item's.
-    for value in model.__dict__.values():
+    names = _NESTED.get(type(model))
+    if names is None:
+        names = _NESTED[type(model)] = _nested_fields(type(model))
+    values = model.__dict__
+    for name in names:
+        value = values.get(name)
         if isinstance(value, FluidStackModel):
             share_fields_set(value)
-        elif type(value) is list and value and isinstance(value[0], FluidStackModel):
+        elif type(value) is list:
             for item in value:
                 if isinstance(item, FluidStackModel):
                     share_fields_set(item)
     return model
+
+
+_NESTED: Dict[type, Tuple[str, ...]] = {}
+"""Per model class, the fields whose type may hold models (looked up once a class)."""
+
+
+def _nested_fields(cls: Type[FluidStackModel]) -> Tuple[str, ...]:
+    def holds_models(annotation: Any) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, FluidStackModel):
+            return True
+        return any(holds_models(arg) for arg in get_args(annotation))
+
+    return tuple(name for name, f in cls.model_fields.items() if holds_models(f.annotation))
 
 
 E = TypeVar("E", bound="OpenEnum")
