@@ -106,27 +106,6 @@ def test_nested_models_share_too_and_stay_independent() -> None:
     assert "cpu_count" in b.configuration.model_fields_set
 
 
-def test_empty_extras_are_shared_and_still_behave_as_dicts() -> None:
-    a, b, c = parse({}, {}, {"brand_new": 1})
-    assert a.__pydantic_extra__ is b.__pydantic_extra__
-    assert a.model_extra == {}
-    assert c.model_extra == {"brand_new": 1}
-    with pytest.raises(TypeError, match="shared by several models"):
-        b.__pydantic_extra__["x"] = 1  # type: ignore[index]
-    assert type(copy.copy(b.__pydantic_extra__)) is dict
-    # model_extra is the model's own, as in pydantic: changes stick to that model only.
-    extra = a.model_extra
-    assert extra is not None
-    extra["kept"] = True
-    assert getattr(a, "kept") is True  # noqa: B009 - an attribute pydantic makes
-    b.other = 2  # an unknown attribute lands in the model's own extra
-    assert b.model_extra == {"other": 2}
-    assert c.model_extra == {"brand_new": 1}
-    assert a.model_dump()["kept"] is True
-    assert "kept" not in b.model_dump()
-    assert pickle.loads(pickle.dumps(b)) == b
-
-
 def test_atlas_listings_share_too() -> None:
     item: Dict[str, Any] = {"id": "x", "name": "a", "type": "t", "state": "running"}
     body = json.dumps([dict(item, id=str(i)) for i in range(_LARGE_BODY // 50)]).encode()

@@ -36,27 +36,13 @@ class FluidStackModel(BaseModel):
             object.__setattr__(self, "__pydantic_fields_set__", fields_set)
         return fields_set
 
-    def _own_extra(self) -> Optional[Dict[str, Any]]:
-        extra = self.__pydantic_extra__
-        if type(extra) is _SharedEmptyExtra:
-            extra = {}
-            object.__setattr__(self, "__pydantic_extra__", extra)
-        return extra
-
     def __setattr__(self, name: str, value: Any) -> None:
         self._own_fields_set()
-        self._own_extra()
         super().__setattr__(name, value)
 
     def __delattr__(self, name: str) -> None:
         self._own_fields_set()
-        self._own_extra()
         super().__delattr__(name)
-
-    @property
-    def model_extra(self) -> Optional[Dict[str, Any]]:
-        """The fields the SDK does not know, as sent (pydantic's ``model_extra``)."""
-        return self._own_extra()
 
     @property
     def model_fields_set(self) -> Set[str]:
@@ -91,33 +77,6 @@ class _SharedFieldsSet(Set[str]):
         return (set, (list(self),))
 
 
-class _SharedEmptyExtra(Dict[str, Any]):
-    """The empty ``__pydantic_extra__`` of many models of one listing, held once (an
-    empty dict is 64 bytes a model). Reads behave as on any dict; a change raises
-    instead of changing every model that shares it (models replace it with their own
-    dict first: ``model_extra``, setting an attribute), and copies are plain dicts."""
-
-    __slots__ = ()
-
-    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("this dict is shared by several models; change the model")
-
-    __setitem__ = __delitem__ = setdefault = pop = popitem = clear = update = _refuse
-    __ior__ = _refuse
-
-    def __copy__(self) -> Dict[str, Any]:
-        return {}
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> Dict[str, Any]:
-        return {}
-
-    def __reduce__(self) -> Any:
-        return (dict, ())
-
-
-_EMPTY_EXTRA = _SharedEmptyExtra()
-
-
 _LATEST_SHARED: Dict[type, _SharedFieldsSet] = {}
 """The shared set last given to a model of each class (one small set per class)."""
 
@@ -138,23 +97,21 @@ def share_fields_set(model: M) -> M:
     if shared is None or fields_set != shared:
         shared = _LATEST_SHARED[type(model)] = _SharedFieldsSet(fields_set)
     object.__setattr__(model, "__pydantic_fields_set__", shared)
-    extra = model.__pydantic_extra__
-    if type(extra) is dict and not extra:
-        object.__setattr__(model, "__pydantic_extra__", _EMPTY_EXTRA)
     # The models inside it (an instance's configuration) share theirs too: each would
     # otherwise keep a set of its own, as large as the item's.
     names = _NESTED.get(type(model))
     if names is None:
         names = _NESTED[type(model)] = _nested_fields(type(model))
-    values = model.__dict__
-    for name in names:
-        value = values.get(name)
-        if isinstance(value, FluidStackModel):
-            share_fields_set(value)
-        elif type(value) is list:
-            for item in value:
-                if isinstance(item, FluidStackModel):
-                    share_fields_set(item)
+    if names:
+        values = model.__dict__
+        for name in names:
+            value = values.get(name)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, FluidStackModel):
+                        share_fields_set(item)
+            elif value is not None and isinstance(value, FluidStackModel):
+                share_fields_set(value)
     return model
 
 
@@ -163,9 +120,13 @@ _NESTED: Dict[type, Tuple[str, ...]] = {}
 
 
 def _nested_fields(cls: Type[FluidStackModel]) -> Tuple[str, ...]:
+    """The fields of ``cls`` that may hold models of more than four fields: a set of up
+    to four names takes 216 bytes, of more 728, so only the larger are worth the time
+    a listing spends sharing them."""
+
     def holds_models(annotation: Any) -> bool:
         if isinstance(annotation, type) and issubclass(annotation, FluidStackModel):
-            return True
+            return len(annotation.model_fields) > 4
         return any(holds_models(arg) for arg in get_args(annotation))
 
     return tuple(name for name, f in cls.model_fields.items() if holds_models(f.annotation))
