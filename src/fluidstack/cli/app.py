@@ -230,6 +230,7 @@ cli.lazy_commands = {
     "instances": (".platform.instances", "instances"),
     "run": (".platform.run", "run"),
     "ssh-keys": (".platform.ssh_keys", "ssh_keys"),
+    "ssh-config": (".ssh_config", "ssh_config"),
     "configurations": (".platform.catalog", "configurations"),
     "templates": (".platform.catalog", "templates"),
     "balance": (".platform.account", "balance"),

@@ -214,6 +214,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "one (default 2222)",
     )
     parser.add_argument(
+        "--slurm",
+        action="store_true",
+        help="with --ssh: a real single-node Slurm on this machine behind every Slurm "
+        "cluster's login node (needs the slurm-wlm and munge packages)",
+    )
+    parser.add_argument(
         "--import-state",
         metavar="FILE",
         help="start from this snapshot (GET /_emulator/state), replacing what --db held",
@@ -305,7 +311,8 @@ def build_parser(prog: str = "fluidstack-emulator") -> argparse.ArgumentParser:
     """The standalone command's parser."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="A faithful, stateful local FluidStack API server (platform and Atlas).",
+        description="A faithful, stateful local FluidStack API server (platform and Atlas). "
+        "'%(prog)s replay FILE' replays a recorded journal (see its --help).",
     )
     return add_arguments(parser)
 
@@ -341,6 +348,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         atlas_max_projects=args.atlas_max_projects,
         ssh=args.ssh,
         ssh_port=args.ssh_port,
+        slurm=getattr(args, "slurm", False),
         import_state=args.import_state,
         export_on_exit=args.export_on_exit,
         export_secrets=args.export_secrets,
@@ -368,6 +376,19 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fluidstack-emulator: {exc}", flush=True)
         return 2
+    if settings.slurm:
+        from fluidstack.emulator.slurm import INSTALL_HINT, missing_programs
+
+        missing = missing_programs()
+        if missing:
+            print(
+                f"fluidstack-emulator: --slurm needs Slurm and munge on this machine "
+                f"({', '.join(missing)} not found): install the packages slurm-wlm and "
+                f"munge (`{INSTALL_HINT}`)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -379,6 +400,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         return run_forever(settings)
     except SnapshotError as exc:
         print(f"fluidstack-emulator: --import-state: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except RuntimeError as exc:
+        from fluidstack.emulator.slurm import SlurmUnavailable
+
+        if not isinstance(exc, SlurmUnavailable):
+            raise
+        print(f"fluidstack-emulator: --slurm: {exc}", file=sys.stderr, flush=True)
         return 2
 
 
@@ -394,7 +422,12 @@ def _hangup_stops() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Console entry point."""
+    """Console entry point (``fluidstack-emulator replay FILE``: see emulator/replay.py)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["replay"]:
+        from fluidstack.emulator.replay import main as replay_main
+
+        return replay_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return run_from_args(args)

@@ -20,6 +20,7 @@ from ..instance_commands import (
 )
 from ..remote import Endpoint, ssh_argv
 from ..spend import to_duration
+from ..ssh_config import after_change, after_delete
 from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
 from .completion import (
@@ -379,12 +380,13 @@ def _wait(
     return instance
 
 
-def _connect_hint(state: CliState, instance: InstanceResponse) -> None:
-    if str(instance.status) == "running" and instance.ip_address:
+def _connect_hint(state: CliState, instance: InstanceResponse, hint: bool = True) -> None:
+    if hint and str(instance.status) == "running" and instance.ip_address:
         state.info(
             f"Connect with: {shlex.join(build_ssh_argv(instance, connect_timeout=False))}"
             f"  (or: fluidstack instances ssh {instance.id})"
         )
+    after_change(state, "platform", instance if hint else None)  # ssh-config: `ssh fs-NAME`
 
 
 @instances.command("wait")
@@ -423,8 +425,7 @@ def _after_action(
     if wait_until is not None:
         instance = _wait(state, instance.id, wait_until, timeout, poll_interval)
     _show_instance(state, instance)
-    if wait_until == "running":
-        _connect_hint(state, instance)
+    _connect_hint(state, instance, hint=wait_until == "running")
 
 
 @instances.command("start")
@@ -481,6 +482,7 @@ def rename_instance(state: CliState, instance_id: str, name: str) -> None:
     instance = state.client.instances.rename(instance_id, name)
     state.info(f"Renamed {instance.id} to {instance.name or name!r}.")
     state.emit(instance, table=None, ids=[instance.id])
+    after_change(state, "platform")  # its fs-NAME alias follows the name
 
 
 # -- delete, sweep ------------------------------------------------------------------
@@ -502,7 +504,7 @@ def _start_deletion(state: CliState, wait: bool, timeout: float, poll_interval: 
         else:
             state.client.instances.delete(instance_id)
 
-    return Deletion(delete, "Terminated" if wait else "Deleted")
+    return Deletion(delete, "Terminated" if wait else "Deleted", after_delete(state, "platform"))
 
 
 delete_instances = add_delete(
