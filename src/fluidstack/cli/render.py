@@ -1,10 +1,8 @@
 """Tables for the CLI's table output. Imported only when a table is printed.
 
-Listings (:func:`simple_table`) are :class:`PlainTable` objects: printed to a pipe, as
-scripts and ``grep`` read them, they are laid out here in a few lines of Python, with
-exactly the characters Rich would print; on a terminal (colours, a width to fit) and
-for anything this layout does not cover, Rich renders them. Rich's import and layout
-engine cost more than the rest of ``fluidstack instances list`` together.
+Listings (:func:`simple_table`) are :class:`ListingTable` objects that Rich renders
+when they are printed: building one imports nothing of Rich, so a command that prints
+JSON or YAML never loads its table code.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATUS_STYLES",
-    "PlainTable",
+    "ListingTable",
     "Styled",
     "gpu_label",
     "instance_detail",
@@ -80,7 +78,7 @@ class Styled(str):
 Cell = Union[str, Styled, "Text"]
 
 
-class PlainColumn:
+class ListingColumn:
     """A column's header and alignment (``"left"`` or ``"right"``), as Rich's has."""
 
     def __init__(self, header: str, justify: str) -> None:
@@ -88,54 +86,15 @@ class PlainColumn:
         self.justify = justify
 
 
-class PlainTable:
-    """A borderless table with bold headers (Rich's ``SIMPLE_HEAD`` box, no edges).
-
-    :meth:`plain` lays it out for a pipe; Rich renders it otherwise (``__rich__``), so it
-    can be printed or grouped like any Rich renderable."""
+class ListingTable:
+    """A borderless table with bold headers (Rich's ``SIMPLE_HEAD`` box, no edges), built
+    as a Rich table only when printed (``__rich__``): it can be printed or grouped like
+    any Rich renderable."""
 
     def __init__(self, headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> None:
-        self.columns = [PlainColumn(h, _default_justify(h)) for h in headers]
+        self.columns = [ListingColumn(h, _default_justify(h)) for h in headers]
         self.rows: List[Sequence[Cell]] = [list(row) for row in rows]
         self.caption: Optional[str] = None
-
-    def plain(self, width: int) -> Optional[str]:
-        """The lines Rich prints for this table on a console of ``width`` columns that
-        is not a terminal (no colour, trailing spaces removed), or ``None`` where that
-        needs Rich: a table wider than ``width`` (Rich folds it), markup (``[``),
-        non-ASCII or multi-line text, leading or trailing spaces in a cell or caption."""
-        if not self.columns:
-            return None
-        texts = [[c.header for c in self.columns]]
-        for row in self.rows:
-            if len(row) > len(self.columns) or not all(isinstance(c, str) for c in row):
-                return None  # Rich adds columns; a Rich Text or other renderable
-            texts.append([str(c) for c in row] + [""] * (len(self.columns) - len(row)))
-        for row_texts in texts:
-            for text in row_texts:
-                if not _plain_cell(text):
-                    return None
-        widths = [max(len(row[i]) for row in texts) for i in range(len(self.columns))]
-        total = sum(widths) + 3 * (len(widths) - 1)
-        if total > width or not all(widths):  # Rich gives an empty column a width
-            return None
-        caption = self.caption
-        if caption is not None and not _plain_cell(caption):
-            return None
-        lines = []
-        for index, row_texts in enumerate(texts):
-            cells = [
-                text.rjust(w) if column.justify == "right" else text.ljust(w)
-                for text, w, column in zip(row_texts, widths, self.columns)
-            ]
-            # One space of padding either side of a cell (not at the table's edges)
-            # and the box's blank divider: three spaces between columns.
-            lines.append("   ".join(cells).rstrip())
-            if index == 0:
-                lines.append("\u2500" * total)
-        if caption:  # under the table (centred on a terminal only: soft wrap on a pipe)
-            lines.append(caption)
-        return "\n".join(lines)
 
     def __rich__(self) -> Table:
         from rich import box
@@ -159,19 +118,13 @@ def _default_justify(header: str) -> str:
     return "right" if header.startswith("$") or header in ("GPUS", "BALANCE") else "left"
 
 
-def _plain_cell(text: str) -> bool:
-    """Whether Rich would print ``text`` as it is, one character a cell: printable
-    ASCII without markup, and no padding of its own."""
-    return text.isascii() and text.isprintable() and "[" not in text and text == text.strip()
-
-
 def _rich_cell(cell: Any) -> Any:
     return cell.__rich__() if isinstance(cell, Styled) else cell
 
 
-def simple_table(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> PlainTable:
+def simple_table(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> ListingTable:
     """A borderless table with bold headers, easy to read and to ``grep``."""
-    return PlainTable(headers, rows)
+    return ListingTable(headers, rows)
 
 
 def key_value_table(rows: Iterable[Tuple[str, Cell]]) -> Table:
@@ -238,7 +191,7 @@ def region_label(instance: InstanceResponse) -> str:
     return str(config.region) if config is not None else "-"
 
 
-def instance_table(instances: Sequence[InstanceResponse]) -> PlainTable:
+def instance_table(instances: Sequence[InstanceResponse]) -> ListingTable:
     from fluidstack.platform.cost import instance_cost
 
     rows: List[List[Cell]] = []
@@ -306,7 +259,7 @@ def _cost_so_far(cost: InstanceCost) -> str:
     return "-"
 
 
-def plan_table(plan: Any) -> PlainTable:
+def plan_table(plan: Any) -> ListingTable:
     """The offers ``instances create --cheapest --dry-run`` would try, in order."""
     return simple_table(
         ["#", "GPU TYPE", "GPUS", "REGION", "$/GPU-HOUR", "$/HOUR"],

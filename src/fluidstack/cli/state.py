@@ -302,12 +302,6 @@ class CliState:
             if console.is_terminal:
                 console.print(rendered)
                 return
-            # Piped: a listing is laid out without Rich's engine (the same characters).
-            plain = getattr(rendered, "plain", None)
-            text = plain(console.width) if callable(plain) else None
-            if text is not None:
-                click.echo(text)
-                return
             # Piped: no padding at the ends of lines, so the output diffs and greps well.
             with console.capture() as captured:
                 console.print(rendered)

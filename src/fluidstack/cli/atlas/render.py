@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..render import Cell, PlainTable, Styled, key_value_table, simple_table, status_text
+from ..render import Cell, ListingTable, Styled, key_value_table, simple_table, status_text
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -50,7 +50,7 @@ def _flags(instance: Any) -> str:
     return ", ".join(flags) or "-"
 
 
-def instance_table(instances: Sequence[Instance]) -> PlainTable:
+def instance_table(instances: Sequence[Instance]) -> ListingTable:
     rows: List[List[Cell]] = [
         [
             i.id,
@@ -66,7 +66,7 @@ def instance_table(instances: Sequence[Instance]) -> PlainTable:
     return simple_table(["ID", "NAME", "STATE", "TYPE", "IP", "FLAGS", "TAGS"], rows)
 
 
-def global_instance_table(instances: Sequence[GlobalInstance]) -> PlainTable:
+def global_instance_table(instances: Sequence[GlobalInstance]) -> ListingTable:
     rows: List[List[Cell]] = [
         [
             i.id,
@@ -112,7 +112,7 @@ def instance_types_table(
     regions: Sequence[str],
     offered: Mapping[str, Sequence[str]],
     available: Callable[[str, str], Optional[int]],
-) -> PlainTable:
+) -> ListingTable:
     """One row per type, with each region's capacity side by side: ``-`` where the region
     does not offer the type, ``?`` where its capacity could not be read."""
     rows: List[List[Cell]] = []
@@ -141,7 +141,7 @@ def _login_nodes(cluster: Any) -> str:
     return ", ".join(f"{n.name} ({n.public_ip or 'no address yet'})" for n in nodes) or "-"
 
 
-def cluster_table(clusters: Sequence[Cluster], kind: str) -> PlainTable:
+def cluster_table(clusters: Sequence[Cluster], kind: str) -> ListingTable:
     """Kubernetes clusters with their API endpoint; Slurm clusters with their login nodes."""
     last = "ENDPOINT" if kind == "kubernetes" else "LOGIN NODES"
     rows: List[List[Cell]] = [
@@ -177,7 +177,7 @@ def _readiness(pool: NodePool) -> Styled:
 
 def node_pool_table(
     pools: Sequence[NodePool], kind: str, clusters: Optional[Mapping[str, str]] = None
-) -> PlainTable:
+) -> ListingTable:
     """One row per pool; ``clusters`` (pool id -> cluster id) adds a CLUSTER column."""
     rows: List[List[Cell]] = []
     for pool in pools:
