@@ -8,9 +8,9 @@ import click
 
 from ..forwarding import add_forward
 from ..jupyter import add_jupyter
-from .instances import _API
+from .instances import _API, instances
 
-__all__ = ["forward_ports", "jupyter"]
+__all__ = ["forward_ports", "instances", "jupyter"]
 
 
 @click.group()
