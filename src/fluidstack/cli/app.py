@@ -227,8 +227,10 @@ def cli(
 cli.lazy_package = __package__
 cli.lazy_commands = {
     "atlas": (".atlas", "atlas"),
-    "instances": (".platform.instances", "instances"),
+    # Through ports: loading the group there also adds its `forward` command.
+    "instances": (".platform.ports", "instances"),
     "run": (".platform.run", "run"),
+    "jupyter": (".platform.ports", "jupyter"),
     "ssh-keys": (".platform.ssh_keys", "ssh_keys"),
     "ssh-config": (".ssh_config", "ssh_config"),
     "configurations": (".platform.catalog", "configurations"),

@@ -53,9 +53,11 @@ atlas.lazy_commands = {
     "use": (".login", "use"),
     "regions": (".catalog", "regions"),
     "projects": (".projects", "projects"),
-    "instances": (".instances", "instances"),
+    # Through ports: loading the group there also adds its `forward` command.
+    "instances": (".ports", "instances"),
     "launch": (".launch", "launch"),
     "run": (".run", "atlas_run"),
+    "jupyter": (".ports", "jupyter"),
     "filesystems": (".filesystems", "filesystems"),
     "instance-types": (".catalog", "instance_types"),
     "capacity": (".catalog", "capacity"),
