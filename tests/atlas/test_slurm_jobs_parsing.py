@@ -105,6 +105,8 @@ def test_the_batch_script_from_a_file_text_or_command(tmp_path: Path) -> None:
     built = job_script("train.sh", None, tmp_path)
     assert built.text.startswith("#!/bin/bash\n#SBATCH --nodes=2")
     assert built.default_name == "train.sh"
+    assert (built.job_name(None), built.job_name("x")) == ("train.sh", "x")
+    assert job_script("#!/bin/sh\n#SBATCH -J mine\n", None, tmp_path).job_name(None) is None
     assert job_script("#!/bin/sh\necho x", None, tmp_path).text == "#!/bin/sh\necho x\n"
     built = job_script(None, ["python", "-c", "print(6*7)"], tmp_path)
     assert built.text == "#!/bin/bash\npython -c 'print(6*7)'\n"

@@ -54,6 +54,17 @@ class JobScript:
         self.text = text
         self.default_name = default_name
 
+    def names_itself(self) -> bool:
+        """Whether an ``#SBATCH --job-name``/``-J`` line names the job."""
+        return re.search(r"^#SBATCH\s+(--job-name\b|-J\b)", self.text, re.M) is not None
+
+    def job_name(self, name: Optional[str]) -> Optional[str]:
+        """The ``--job-name`` to pass: ``name``, else none when the script names
+        itself, else the default (sbatch would call a script read from stdin "sbatch")."""
+        if name is not None:
+            return name
+        return None if self.names_itself() else self.default_name
+
 
 def job_script(script: Script, command: Command, workdir: Path) -> JobScript:
     """The batch script to submit: ``script`` (a file, relative to ``workdir`` or the
@@ -107,7 +118,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def submit_command(
     *,
     remote_dir: Optional[str],
-    name: str,
+    name: Optional[str],
     nodes: Optional[int],
     gpus_per_node: Optional[int],
     time: Optional[str],
@@ -120,7 +131,11 @@ def submit_command(
     ``env`` is set for ``sbatch``, which hands its environment to the job (its default
     ``--export=ALL``): values may hold any character, commas included.
     """
-    options = ["--parsable", f"--job-name={name}", "--output=slurm-%j.out"]
+    # The output goes where sbatch puts it by default (slurm-<id>.out in the working
+    # directory) unless the script says otherwise: its #SBATCH lines are left to apply.
+    options = ["--parsable"]
+    if name is not None:
+        options.append(f"--job-name={name}")
     if nodes is not None:
         options.append(f"--nodes={int(nodes)}")
     if gpus_per_node is not None:

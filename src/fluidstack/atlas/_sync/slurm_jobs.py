@@ -203,7 +203,8 @@ class SlurmJobsResource(AtlasResource):
                 ``~/fluidstack/<its name>`` on the login node, where the job runs;
                 its output goes to ``slurm-<id>.out`` there.
             sync: ``False`` copies nothing: the job runs in the login user's home.
-            name: The job's name (default: the script's file name, or the command).
+            name: The job's name (default: the script's own ``#SBATCH --job-name``,
+                else its file name, or the command's first word).
             nodes: ``--nodes``.
             gpus_per_node: ``--gpus-per-node``.
             time: ``--time``: Slurm's text (``"1:00:00"``), minutes, or a timedelta.
@@ -224,7 +225,7 @@ class SlurmJobsResource(AtlasResource):
             self.sync(cluster_id, local, remote_dir)
         line = submit_command(
             remote_dir=remote_dir,
-            name=name or built.default_name,
+            name=built.job_name(name),
             nodes=nodes,
             gpus_per_node=gpus_per_node,
             time=time_limit(time),

@@ -1,6 +1,7 @@
 """``fluidstack atlas slurm``: the project's Slurm clusters, their node pools
-(:mod:`.orchestrators`), and ``ssh``, which logs into a cluster's first login node with
-the system's ssh client, as ``atlas instances ssh`` does for an instance."""
+(:mod:`.orchestrators`), jobs (``submit``, ``run``, ``jobs``, ``logs``, ``cancel``:
+:mod:`.slurm_jobs`), and ``ssh``, which logs into a cluster's first login node with the
+system's ssh client, as ``atlas instances ssh`` does for an instance."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..state import AliasedGroup, CliError, CliState
 from .completion import complete_clusters
 from .instances import ssh_client
 from .orchestrators import Kind, add_cluster_groups, cluster_id, explained
+from .slurm_jobs import add_job_commands
 
 __all__ = ["slurm"]
 
@@ -22,18 +24,20 @@ KIND = Kind("slurm", "Slurm")
 
 @click.group(cls=AliasedGroup)
 def slurm() -> None:
-    """Slurm clusters FluidStack runs for the project: clusters, node pools, ssh.
+    """Slurm clusters FluidStack runs for the project: clusters, node pools, jobs, ssh.
 
     \b
     Get started:
       fluidstack atlas slurm clusters create hpc --wait
       fluidstack atlas slurm node-pools create hpc --name gpu --type h100-hgx-80gb.8x \\
           --count 2 --wait
+      fluidstack atlas slurm run hpc --gpus 8 -- python train.py
       fluidstack atlas slurm ssh hpc                    then: sinfo, sbatch job.sh
     """
 
 
 add_cluster_groups(slurm, KIND)
+add_job_commands(slurm)
 
 
 def _no_resource(state: CliState, port: Optional[int]) -> Any:  # pragma: no cover
