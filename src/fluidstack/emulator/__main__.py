@@ -214,6 +214,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "one (default 2222)",
     )
     parser.add_argument(
+        "--slurm",
+        action="store_true",
+        help="with --ssh: a real single-node Slurm on this machine behind every Slurm "
+        "cluster's login node (needs the slurm-wlm and munge packages)",
+    )
+    parser.add_argument(
         "--import-state",
         metavar="FILE",
         help="start from this snapshot (GET /_emulator/state), replacing what --db held",
@@ -341,6 +347,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         atlas_max_projects=args.atlas_max_projects,
         ssh=args.ssh,
         ssh_port=args.ssh_port,
+        slurm=getattr(args, "slurm", False),
         import_state=args.import_state,
         export_on_exit=args.export_on_exit,
         export_secrets=args.export_secrets,
@@ -368,6 +375,19 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fluidstack-emulator: {exc}", flush=True)
         return 2
+    if settings.slurm:
+        from fluidstack.emulator.slurm import INSTALL_HINT, missing_programs
+
+        missing = missing_programs()
+        if missing:
+            print(
+                f"fluidstack-emulator: --slurm needs Slurm and munge on this machine "
+                f"({', '.join(missing)} not found): install the packages slurm-wlm and "
+                f"munge (`{INSTALL_HINT}`)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -379,6 +399,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         return run_forever(settings)
     except SnapshotError as exc:
         print(f"fluidstack-emulator: --import-state: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except RuntimeError as exc:
+        from fluidstack.emulator.slurm import SlurmUnavailable
+
+        if not isinstance(exc, SlurmUnavailable):
+            raise
+        print(f"fluidstack-emulator: --slurm: {exc}", file=sys.stderr, flush=True)
         return 2
 
 

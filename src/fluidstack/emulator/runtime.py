@@ -15,6 +15,7 @@ from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.store import Store
 
 if TYPE_CHECKING:
+    from fluidstack.emulator.slurm import SlurmRehearsal
     from fluidstack.emulator.ssh.machines import SshMachines
 
 __all__ = ["Emulator"]
@@ -40,9 +41,16 @@ class Emulator:
         """Bumped by a full reset: requests still in flight from before it are void."""
         self.ssh: Optional[SshMachines] = None
         """Every instance's sshd, with ``--ssh``."""
+        self.slurm: Optional[SlurmRehearsal] = None
+        """The real Slurm behind every Slurm cluster, with ``--slurm``."""
         self._exported = False
         if settings.ssh:
-            self._start_ssh()
+            try:
+                self._start_ssh()
+            except BaseException:  # --slurm could not start: nothing is left running
+                self._exported = True
+                self.close()
+                raise
         if settings.import_state:
             from fluidstack.emulator import snapshot
 
@@ -64,6 +72,12 @@ class Emulator:
         self.ssh = SshMachines(self, root, self.settings.ssh_port)
         self.platform.ssh = self.ssh
         self.atlas.ssh = self.ssh
+        if self.settings.slurm:
+            from fluidstack.emulator.slurm import SlurmRehearsal
+
+            rehearsal = SlurmRehearsal(self.ssh.processes, self.ssh.root, keep=root is not None)
+            self.slurm = rehearsal.start()
+            self.ssh.slurm = rehearsal
 
     def advance_clock(self, seconds: float) -> None:
         """Move simulated time forward (every API's lifecycles and expiries with it)."""
@@ -82,6 +96,9 @@ class Emulator:
                 snapshot.write_state_file(self, path, secrets)
             except OSError as exc:
                 logger.error("--export-on-exit: could not write %s: %s", path, exc)
+        if self.slurm is not None:  # jobs cancelled and daemons stopped before the sshds
+            self.slurm.close()
+            self.slurm = None
         if self.ssh is not None:
             self.ssh.close()
             self.ssh = None

@@ -144,6 +144,10 @@ class EmulatorSettings:
     address; 0 picks a free one); platform instances each get a port of their own (their
     ``ssh_port`` field)."""
 
+    slurm: bool = False
+    """A real single-node Slurm (munged, slurmctld, slurmd) behind every Slurm cluster's
+    login node (needs ``ssh`` and the ``slurm-wlm`` and ``munge`` packages)."""
+
     import_state: Optional[str] = None
     """A snapshot file (``GET /_emulator/state``) the state starts from, replacing what
     ``--db`` held (and committed to it)."""
@@ -196,6 +200,8 @@ class EmulatorSettings:
             raise ValueError(f"max_connections must be at least 1, got {self.max_connections}")
         if not self.body_timeout > 0:
             raise ValueError(f"body_timeout must be positive, got {self.body_timeout}")
+        if self.slurm and not self.ssh:
+            raise ValueError("--slurm needs --ssh: Slurm is reached through a login node's SSH")
         self.allowed_hosts = [check_allowed_host(name) for name in self.allowed_hosts]
         self.control_token_generated = self.control_token is None
         """Whether the control token was drawn here (and is then announced at start)."""

@@ -13,9 +13,18 @@ control = APIRouter(prefix="/_emulator")
 
 @control.get("/ssh")
 def ssh_info(request: Request) -> Dict[str, Any]:
-    """``{"enabled", "atlas_port", "directory"}``: whether ``--ssh`` is on, the port all
-    Atlas instances share, and the folder holding one directory per instance (by id)."""
-    machines = request.app.state.emulator.ssh
+    """``{"enabled", "atlas_port", "directory", "slurm"}``: whether ``--ssh`` is on, the
+    port all Atlas instances share, the folder holding one directory per instance (by
+    id), and the Slurm rehearsal (``--slurm``: ``{"conf", "directory", "node",
+    "partition"}``, else ``None``)."""
+    emulator = request.app.state.emulator
+    machines = emulator.ssh
     if machines is None:
-        return {"enabled": False, "atlas_port": None, "directory": None}
-    return {"enabled": True, "atlas_port": machines.atlas_port, "directory": str(machines.root)}
+        return {"enabled": False, "atlas_port": None, "directory": None, "slurm": None}
+    slurm = emulator.slurm
+    return {
+        "enabled": True,
+        "atlas_port": machines.atlas_port,
+        "directory": str(machines.root),
+        "slurm": None if slurm is None else slurm.info(),
+    }

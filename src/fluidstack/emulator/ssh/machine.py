@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Optional, Protocol, Set
+from typing import Any, ContextManager, Dict, List, Optional, Protocol, Set
 
 from fluidstack.emulator.ssh.procs import BootProcesses, ProcessTracker
 from fluidstack.emulator.ssh.quiet import asyncssh
 from fluidstack.emulator.ssh.tools import InstanceDisk
 
-__all__ = ["Host", "Machine"]
+__all__ = ["Host", "Machine", "SessionExtras"]
 
 
 class Host(Protocol):
@@ -37,6 +37,17 @@ class Host(Protocol):
 
     @property
     def atlas(self) -> Any: ...
+
+
+class SessionExtras(Protocol):
+    """What some instances' sessions see besides their own environment: the Slurm
+    rehearsal's (``fluidstack.emulator.slurm.SlurmRehearsal`` is one) on a Slurm
+    cluster's instances."""
+
+    @property
+    def bin_dir(self) -> str: ...
+
+    def session_env(self) -> Dict[str, str]: ...
 
 
 @dataclass
@@ -65,6 +76,11 @@ class Machine:
     closed: bool = False
     tasks: Set[asyncio.Task[None]] = field(default_factory=set)
     """Background work (the first boot), referenced so that it is not collected."""
+    extra_env: Dict[str, str] = field(default_factory=dict)
+    """Added to every new session's environment (``SLURM_CONF`` on a Slurm cluster's
+    instances under ``--slurm``); decided when a connection arrives."""
+    extra_path: List[str] = field(default_factory=list)
+    """Folders put on new sessions' ``PATH``, after the instance's own ``bin``."""
 
     def processes(self) -> BootProcesses:
         """The current boot's processes, where every new process of the instance goes."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from fluidstack.emulator.ssh.machine import Host, Machine
+from fluidstack.emulator.ssh.machine import Host, Machine, SessionExtras
 from fluidstack.emulator.ssh.procs import ProcessTracker
 from fluidstack.emulator.ssh.quiet import asyncssh, quiet_asyncssh_logger
 from fluidstack.emulator.ssh.sessions import InstanceServer, run_session
@@ -83,6 +83,8 @@ class Facts:
     fault_path: str
     scope: str
     """The account (platform) or organization (Atlas) id, for scoped fault rules."""
+    slurm: bool = False
+    """The instance is a Slurm cluster's (its login node, or a node of its pools)."""
 
 
 def _log_failure(done: concurrent.futures.Future[None], machine: Machine) -> None:
@@ -135,6 +137,8 @@ class SshMachines:
             atlas_port = self._port_holder.getsockname()[1]
         self.atlas_port = atlas_port
         """The port every Atlas instance's sshd listens on (each on its own address)."""
+        self.slurm: Optional[SessionExtras] = None
+        """The Slurm rehearsal (``--slurm``), whose environment Slurm clusters' sessions get."""
         self._machines: Dict[Tuple[str, str], Machine] = {}
         self._mutex = threading.Lock()
         self._warned_bind = False
@@ -360,6 +364,9 @@ class SshMachines:
             return False
         if machine.boot != facts.running_since:
             self._boot(machine, facts)
+        slurm = self.slurm if facts.slurm else None
+        machine.extra_env = slurm.session_env() if slurm is not None else {}
+        machine.extra_path = [slurm.bin_dir] if slurm is not None else []
         return facts.now >= machine.ready_at
 
     def _boot(self, machine: Machine, facts: Facts) -> None:
@@ -471,6 +478,7 @@ class SshMachines:
         )
 
     def _atlas_facts(self, instance_id: str, now: float) -> Optional[Facts]:
+        from fluidstack.emulator.atlas.nodes import CLUSTER_TAG
         from fluidstack.emulator.atlas.state import GONE
 
         atlas = self._emulator.atlas
@@ -498,6 +506,8 @@ class SshMachines:
             ephemeral=instance.ephemeral,
             fault_path=f"/regions/{instance.region}/api/v1alpha1/instances/{instance_id}",
             scope=instance.org_id,
+            slurm=getattr(atlas.clusters.get(instance.tags.get(CLUSTER_TAG, "")), "type", "")
+            == "slurm",
         )
 
     def _restore(self) -> None:

@@ -100,6 +100,11 @@ async def run_session(machine: Machine, process: asyncssh.SSHServerProcess[bytes
     argv = [shell(), "-c", command] if command is not None else [shell(), "-l"]
     env = disk.env(machine.instance_id, term)
     env.update(_connection_env(process))
+    env.update(machine.extra_env)
+    folders = [f for f in machine.extra_path if f not in env["PATH"].split(os.pathsep)]
+    if folders:
+        own, _, rest = env["PATH"].partition(os.pathsep)
+        env["PATH"] = os.pathsep.join([own, *folders, rest] if rest else [own, *folders])
     env.update(machine.processes().env)
     try:
         if term:
