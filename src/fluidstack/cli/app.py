@@ -233,12 +233,14 @@ def _register() -> None:
     from .platform.instances import instances
     from .platform.run import run
     from .platform.ssh_keys import ssh_keys
+    from .ssh_config import ssh_config
 
     for command in (
         atlas,
         instances,
         run,
         ssh_keys,
+        ssh_config,
         configurations,
         templates,
         balance,

@@ -20,6 +20,7 @@ from ..instance_commands import (
     add_sweep,
 )
 from ..remote import ENV_SSH_PORT, Endpoint
+from ..ssh_config import after_change
 from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
 from .completion import complete_instances
@@ -184,6 +185,7 @@ def create_instance(
     running = _wait(state, created.id, "running", timeout, poll_interval)
     assert running is not None
     show(state, running)
+    after_change(state, "atlas", running)  # the ssh-config aliases, and `ssh fs-PROJECT-NAME`
 
 
 @instances.command("wait")
@@ -205,6 +207,7 @@ def wait_instance(
     found = _wait(state, instance_id, until.lower(), timeout, poll_interval)
     if found is not None:
         show(state, found)
+    after_change(state, "atlas")
 
 
 def _action(
@@ -225,6 +228,7 @@ def _action(
         show(state, found)
     else:
         show(state, atlas.instances.get(instance_id))
+    after_change(state, "atlas")
 
 
 @instances.command("start")
@@ -268,6 +272,7 @@ def _start_deletion(state: CliState, wait: bool, timeout: float, poll_interval: 
             for instance_id in deleted:
                 # Confirmed: a delete that did not take (or was refused for now) is sent again.
                 _confirm_deleted(state, atlas, instance_id, timeout, poll_interval)
+        after_change(state, "atlas")
 
     return Deletion(atlas.instances.delete, "Deleting", then)
 

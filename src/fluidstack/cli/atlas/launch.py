@@ -80,3 +80,6 @@ def launch(
         raise CliError(f"no capacity for {instance_type} in {tried}") from exc
     state.info(f"Instance {instance.id} is running in {instance.region}.")
     show(state, instance)
+    from ..ssh_config import after_change
+
+    after_change(state, "atlas")

@@ -20,6 +20,7 @@ from ..instance_commands import (
 )
 from ..remote import Endpoint, ssh_argv
 from ..spend import to_duration
+from ..ssh_config import after_change, after_delete
 from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
 from .completion import (
@@ -336,6 +337,7 @@ def create_instance(
     instance = _wait(state, created.id, "running", timeout, poll_interval)
     _show_instance(state, instance)
     _connect_hint(state, instance)
+    after_change(state, "platform", instance)  # the ssh-config aliases, and `ssh fs-NAME`
 
 
 def _raise_with_what_is_offered(state: CliState, exc: Exception) -> None:
@@ -406,6 +408,7 @@ def wait_instance(
     instance = _wait(state, instance_id, until.lower(), timeout, poll_interval)
     _show_instance(state, instance)
     _connect_hint(state, instance)
+    after_change(state, "platform")
 
 
 # -- start / stop / rename ---------------------------------------------------------
@@ -425,6 +428,7 @@ def _after_action(
     _show_instance(state, instance)
     if wait_until == "running":
         _connect_hint(state, instance)
+    after_change(state, "platform")
 
 
 @instances.command("start")
@@ -502,7 +506,7 @@ def _start_deletion(state: CliState, wait: bool, timeout: float, poll_interval: 
         else:
             state.client.instances.delete(instance_id)
 
-    return Deletion(delete, "Terminated" if wait else "Deleted")
+    return Deletion(delete, "Terminated" if wait else "Deleted", after_delete(state, "platform"))
 
 
 delete_instances = add_delete(
