@@ -1,7 +1,8 @@
 """``fluidstack atlas slurm``: the project's Slurm clusters, their node pools
 (:mod:`.orchestrators`), jobs (``submit``, ``run``, ``jobs``, ``logs``, ``cancel``:
-:mod:`.slurm_jobs`), and ``ssh``, which logs into a cluster's first login node with the
-system's ssh client, as ``atlas instances ssh`` does for an instance."""
+:mod:`.slurm_jobs`), ``ssh-config`` (:mod:`.slurm_ssh_config`), and ``ssh``, which logs
+into a cluster's first login node with the system's ssh client, as ``atlas instances
+ssh`` does for an instance."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .completion import complete_clusters
 from .instances import ssh_client
 from .orchestrators import Kind, add_cluster_groups, cluster_id, explained
 from .slurm_jobs import add_job_commands
+from .slurm_ssh_config import slurm_ssh_config
 
 __all__ = ["slurm"]
 
@@ -38,6 +40,7 @@ def slurm() -> None:
 
 add_cluster_groups(slurm, KIND)
 add_job_commands(slurm)
+slurm.add_command(slurm_ssh_config)
 
 
 def _no_resource(state: CliState, port: Optional[int]) -> Any:  # pragma: no cover
