@@ -91,11 +91,7 @@ def slurm_site() -> Iterator[SlurmSite]:
             scoped.user_keys.create(name="k", key=key.export_public_key().decode().strip())
             cluster = scoped.slurm.clusters.create(name="hpc")
             emulator.advance(300)  # the login node's instance boots
-            target = scoped.slurm.jobs.with_ssh(key_path=key_path).login_target(cluster.id)
-            deadline = time.monotonic() + 30
-            while not _answers(emulator, target.host, target.port):
-                assert time.monotonic() < deadline, "the login node never answered SSH"
-                time.sleep(0.2)
+            scoped.slurm.jobs.wait_for_login(cluster.id, timeout=30, poll_interval=0.2)
         yield SlurmSite(emulator, region, project.id, cluster.id, key_path, known_hosts)
     finally:
         for _ in running:  # stops the emulator: Slurm's jobs and daemons with it
@@ -105,12 +101,6 @@ def slurm_site() -> Iterator[SlurmSite]:
         else:
             os.environ["FLUIDSTACK_KNOWN_HOSTS"] = previous
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _answers(emulator: EmulatorHandle, host: str, port: int) -> bool:
-    from fluidstack.core._sync._io import ssh_banner
-
-    return ssh_banner(host, port, 2.0)
 
 
 def write_project(root: Path) -> Path:

@@ -122,7 +122,11 @@ def test_a_login_node_at_a_documentation_address_is_refused_at_once(
         started = time.monotonic()
         with pytest.raises(EmulatorAddressError, match=r"documentation address 203\.0\.113\.7"):
             jobs.submit("c1", command="true", sync=False)
+        with pytest.raises(EmulatorAddressError):
+            jobs.wait_for_login("c1", timeout=60)  # never reachable: no waiting
         assert time.monotonic() - started < 5
         no_login = SlurmJobsResource(atlas._scope, lambda ident: SlurmCluster(id=ident, name="x"))
         with pytest.raises(SshError, match="no login node with a public IP yet"):
             no_login.list("c1")
+        with pytest.raises(WaitTimeoutError, match=r"did not answer SSH within 0\.3s"):
+            no_login.wait_for_login("c1", timeout=0.3, poll_interval=0.1)

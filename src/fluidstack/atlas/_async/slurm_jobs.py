@@ -24,8 +24,8 @@ from typing import (
     Union,
 )
 
-from ...core._async._io import run_ssh, sleep
-from ...core.addresses import refuse_documentation_address
+from ...core._async._io import run_ssh, sleep, ssh_banner
+from ...core.addresses import EmulatorAddressError, refuse_documentation_address
 from ...core.errors import NotFoundError, WaitTimeoutError
 from ...core.ssh import (
     DownloadSkippedWarning,
@@ -142,6 +142,36 @@ class AsyncSlurmJobsResource(AsyncAtlasResource):
             refuse_documentation_address(login.public_ip, alias)  # no packet to RFC 5737
             self._targets[ident] = SshTarget(login.public_ip, self._scope.ssh_port, "ubuntu", alias)
         return self._targets[ident]
+
+    async def wait_for_login(
+        self, cluster_id: Id, timeout: Optional[float] = 900.0, *, poll_interval: float = 2.0
+    ) -> SshTarget:
+        """Wait until the cluster's first login node has a public IP and its SSH server
+        answers (a new cluster's login node boots first); return where it answers.
+
+        Raises:
+            WaitTimeoutError: ``timeout`` seconds passed first (``None``: never).
+            EmulatorAddressError: Its address is a documentation address.
+        """
+        ident = id_text(cluster_id, "cluster_id")
+        started = _now()
+        while True:
+            self._targets.pop(ident, None)  # look again: the address may be new
+            target: Optional[SshTarget] = None
+            try:
+                target = await self.login_target(ident)
+            except EmulatorAddressError:
+                raise  # never reachable: waiting would not help
+            except SshError:
+                pass  # no login node with an address yet
+            if target is not None and await ssh_banner(target.host, target.port, 5.0):
+                return target
+            if timeout is not None and _now() - started + poll_interval > timeout:
+                raise WaitTimeoutError(
+                    f"the login node of Slurm cluster {ident} did not answer SSH within "
+                    f"{timeout:g}s" + ("" if target is None else f" (at {target})")
+                )
+            await sleep(poll_interval)
 
     async def _run(
         self,
