@@ -160,10 +160,16 @@ def submit_command(
 
 def sync_command(remote_dir: str) -> str:
     """Unpack a gzipped tar from standard input into ``remote_dir`` (created if
-    missing). Modification times are kept: :func:`download_list_command` tells what
-    a job wrote by them."""
+    missing), keeping modification times: :func:`download_list_command` tells what a job
+    wrote by them. A file changed in the last seconds (Slurm's submit time has a
+    one-second grain) is dated two seconds back, so that it never looks written by a
+    job submitted next."""
     target = _remote_path(remote_dir)
-    return f"mkdir -p {target} && tar xzf - -C {target}"
+    recent = "'2 seconds ago'"
+    return (
+        f"mkdir -p {target} && tar xzf - -C {target} && "
+        f"find {target} -newermt {recent} -exec touch -h -d {recent} {{}} +"
+    )
 
 
 def _remote_path(path: str) -> str:
