@@ -109,3 +109,35 @@ def test_ctrl_c_during_run_off_a_terminal_cancels_the_job(
         jobs = atlas.slurm.jobs.with_ssh(key_path=site.key)
         assert str(jobs.wait(site.cluster_id, job, timeout=10).state) == "CANCELLED"
     assert time.monotonic() - started < 30
+
+
+SKYPILOT_PYTHON = os.environ.get("FLUIDSTACK_TEST_SKYPILOT_PYTHON")
+"""A Python with SkyPilot installed (``pip install skypilot`` in a venv of its own: it is
+large, and no dependency of ours)."""
+
+SKYPILOT_CHECK = """
+from sky.adaptors import slurm
+from sky.provision.slurm import utils
+names = utils.get_all_slurm_cluster_names()
+print(names)
+found = utils.get_slurm_ssh_config().lookup(names[0])
+client = slurm.SlurmClient(found["hostname"], int(found.get("port", 22)), found["user"],
+                           utils.get_identity_file(found),
+                           identities_only=utils.get_identities_only(found))
+print(client.info())
+"""
+
+
+@pytest.mark.skipif(not SKYPILOT_PYTHON, reason="set FLUIDSTACK_TEST_SKYPILOT_PYTHON")
+def test_skypilot_reads_the_entry_and_runs_sinfo_on_the_login_node(
+    site: SlurmSite, fs: Fs, env: Dict[str, str]
+) -> None:
+    fs(*SLURM, "ssh-config", "hpc", "--skypilot", "--yes", "-i", str(site.key))
+    done = subprocess.run([str(SKYPILOT_PYTHON), "-c", SKYPILOT_CHECK],
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    names, *sinfo = done.stdout.splitlines()
+    assert names == "['fs-slurm-hpc']"
+    assert sinfo[0].split()[:2] == ["PARTITION", "AVAIL"]
+    assert sinfo[1].split()[0] == "main*"  # the rehearsal's one partition, the default
