@@ -141,3 +141,27 @@ def test_skypilot_reads_the_entry_and_runs_sinfo_on_the_login_node(
     assert names == "['fs-slurm-hpc']"
     assert sinfo[0].split()[:2] == ["PARTITION", "AVAIL"]
     assert sinfo[1].split()[0] == "main*"  # the rehearsal's one partition, the default
+
+
+def test_ctrl_c_on_a_terminal_asks_and_no_leaves_the_job_running(
+    site: SlurmSite, fs: Fs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fluidstack.atlas._sync.slurm_jobs import SlurmJobsResource
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # as Ctrl-C while the log is followed
+
+    monkeypatch.setattr(SlurmJobsResource, "logs", interrupted)
+    monkeypatch.setattr("fluidstack.cli.atlas.slurm_jobs.stdin_is_terminal", lambda: True)
+    result = fs(*SLURM, "run", "hpc", "-i", str(site.key), "--no-sync", "--", "sleep 300",
+                input="n\n", expect=130)  # fmt: skip
+    assert "Cancel Slurm job" in result.stderr
+    assert "goes on" in result.stderr
+    job = result.stderr.split("Submitted Slurm job ", 1)[1].split()[0]
+    from fluidstack.atlas import Atlas
+
+    with Atlas(**site.atlas_kwargs()) as atlas:  # type: ignore[arg-type]
+        jobs = atlas.slurm.jobs.with_ssh(key_path=site.key)
+        assert not jobs.get(site.cluster_id, job).finished  # still pending or running
+        jobs.cancel(site.cluster_id, job)
+        assert str(jobs.wait(site.cluster_id, job, timeout=10).state) == "CANCELLED"
