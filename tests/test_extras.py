@@ -73,6 +73,26 @@ def test_the_emulator_without_its_extra_says_what_to_install() -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_the_missing_extra_is_named_before_a_port_in_use() -> None:
+    """Issue 28 item 13: with the port taken, an SDK-only install still hears first
+    about the extra (freeing the port would only lead to that message next)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code = (
+            "import sys; from fluidstack.emulator.__main__ import main; "
+            f"sys.exit(main(['--port', '{port}']))"
+        )
+        done = _without(["uvicorn", "fastapi", "jwt"], code)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'fluidstack[emulator]'" in done.stderr
+    assert str(port) not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_the_pytest_plugin_without_the_emulator_fails_only_the_tests_that_use_it(
     tmp_path: Path,
 ) -> None:

@@ -163,6 +163,21 @@ def test_run_refuses_an_emulator_without_ssh_and_deletes_the_instance(
 
 
 @only_without_a_network
+def test_slurm_ssh_refuses_a_login_node_of_an_emulator_without_ssh_at_once(
+    plain_fs: Fs, emulator: EmulatorHandle
+) -> None:
+    """A Slurm login node is as unreachable as an instance when the emulator has no
+    ``--ssh``: ``atlas slurm ssh`` says so before ssh is started."""
+    cluster = plain_fs.json("atlas", "slurm", "clusters", "create", "hpc", "--wait")
+    (login,) = cluster["loginNodes"]
+    assert not ipaddress.ip_address(login["publicIP"]).is_loopback
+    assert _address_is_harmless(login["publicIP"])
+    started = time.monotonic()
+    result = plain_fs("atlas", "slurm", "ssh", "hpc", "--", "sinfo", expect=1)
+    _refused_at_once(result, started)
+
+
+@only_without_a_network
 def test_the_sdk_refuses_before_connecting(
     emulator: EmulatorHandle, atlas: Any, fluidstack_client: Any
 ) -> None:

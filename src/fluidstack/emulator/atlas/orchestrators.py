@@ -43,8 +43,6 @@ __all__ = ["MAX_NODES", "OrchestratorsMixin"]
 MAX_NODES = 64
 """The most nodes one pool may ask for (inferred: the contract states no limit)."""
 LOGIN_IMAGE = "image://ubuntu22.04"
-LOGIN_ADDRESS = "127.0.0.1"
-"""A login node's ``publicIP`` without ``--ssh`` (with it: the address its sshd has)."""
 
 
 def _noun(kind: str) -> str:
@@ -156,8 +154,9 @@ class OrchestratorsMixin(InstancesMixin, OrganizationMixin):
                     ephemeral=False,
                     user_data=None,
                     filesystems=[],
+                    # Its address is drawn as an instance's: a documentation one without
+                    # --ssh (127.0.0.1 sent `atlas slurm ssh` to the user's own port 22).
                     tags={CLUSTER_TAG: cluster.id, "fluidstack.role": "login"},
-                    ip=LOGIN_ADDRESS,
                 )
                 cluster.login_nodes = [
                     {"name": "login-01", "instance_id": login.id, "ip": login.ip}
