@@ -34,7 +34,6 @@ needs_slurm = pytest.mark.skipif(
     reason=f"Slurm is not installed ({', '.join(MISSING)} missing): "
     "apt-get install slurm-wlm munge",
 )
-needs_ssh = pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh client")
 
 TOKEN = "slurm-rehearsal-token"
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
@@ -47,18 +46,27 @@ class Rehearsal:
     process: subprocess.Popen[str]
     handle: EmulatorHandle
     login_ip: str
+    pool_node_ip: str
+    plain_ip: str
     ssh_port: int
     key: Path
     slurm_dir: str
     conf: str
 
-    def ssh(self, command: str, stdin: Optional[str] = None, check: bool = True) -> str:
-        """Run ``command`` on the login node with the system's ssh: its stdout."""
+    def ssh(
+        self,
+        command: str,
+        stdin: Optional[str] = None,
+        check: bool = True,
+        host: str = "",
+    ) -> str:
+        """Run ``command`` on the login node (or ``host``) with the system's ssh: its
+        stdout."""
         done = subprocess.run(
             ["ssh", "-F", "/dev/null", "-i", str(self.key), "-p", str(self.ssh_port),
              "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
              "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-             "-o", "ConnectTimeout=10", f"ubuntu@{self.login_ip}", command],
+             "-o", "ConnectTimeout=10", f"ubuntu@{host or self.login_ip}", command],
             input=stdin, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         if check:
@@ -150,11 +158,19 @@ def _start(home: Path) -> Rehearsal:
         cluster = atlas.slurm.clusters.create(name="hpc")
         (login,) = cluster.login_nodes
         assert login.public_ip is not None
+        cpu = next(t.name for t in atlas.instance_types.list() if not t.gpu_count)
+        atlas.slurm.node_pools.create(cluster.id, name="cpu", type=cpu, count=1)
+        atlas.instances.create(type=cpu, name="plain")
+        handle.advance(300)  # the instances boot (and have their addresses)
+        ips = {i.name: i.ip for i in atlas.instances.list()}
     finally:
         atlas.close()
-    handle.advance(300)  # the login node's instance boots
-    rehearsal = Rehearsal(process, handle, login.public_ip, int(info["atlas_port"]), key_path,
-                          info["slurm"]["directory"], info["slurm"]["conf"])  # fmt: skip
+    node_ip, plain_ip = ips["hpc-cpu-1"], ips["plain"]
+    assert node_ip is not None
+    assert plain_ip is not None
+    rehearsal = Rehearsal(process, handle, login.public_ip, node_ip, plain_ip,
+                          int(info["atlas_port"]), key_path, info["slurm"]["directory"],
+                          info["slurm"]["conf"])  # fmt: skip
     deadline = time.monotonic() + 30
     while _unreachable(rehearsal):
         assert time.monotonic() < deadline, "the login node never answered SSH"
@@ -190,7 +206,6 @@ def rehearsal() -> Iterator[Rehearsal]:
 
 
 @needs_slurm
-@needs_ssh
 def test_the_login_node_shell_reaches_the_real_slurm(rehearsal: Rehearsal) -> None:
     assert rehearsal.ssh("echo $SLURM_CONF").strip() == rehearsal.conf
     assert rehearsal.ssh("command -v sbatch squeue sacct scancel sinfo").count("\n") == 5
@@ -203,7 +218,17 @@ def test_the_login_node_shell_reaches_the_real_slurm(rehearsal: Rehearsal) -> No
 
 
 @needs_slurm
-@needs_ssh
+def test_a_node_pools_nodes_see_the_slurm_too_other_instances_do_not(
+    rehearsal: Rehearsal,
+) -> None:
+    on_node = rehearsal.ssh(
+        "echo $SLURM_CONF; sinfo --noheader --format=%P", host=rehearsal.pool_node_ip
+    )
+    assert on_node == f"{rehearsal.conf}\nmain*\n"
+    assert rehearsal.ssh("echo ${SLURM_CONF:-none}", host=rehearsal.plain_ip) == "none\n"
+
+
+@needs_slurm
 def test_a_script_from_the_working_directory_completes(rehearsal: Rehearsal) -> None:
     job = rehearsal.submit("hello.sh", "#!/bin/bash\necho hello from $SLURM_JOB_ID\n")
     assert rehearsal.wait(job) == "COMPLETED"
@@ -213,7 +238,6 @@ def test_a_script_from_the_working_directory_completes(rehearsal: Rehearsal) -> 
 
 
 @needs_slurm
-@needs_ssh
 def test_a_failing_script_fails_with_its_exit_code(rehearsal: Rehearsal) -> None:
     job = rehearsal.submit("fail.sh", "#!/bin/bash\necho about to fail >&2\nexit 3\n")
     assert rehearsal.wait(job) == "FAILED"
@@ -223,7 +247,6 @@ def test_a_failing_script_fails_with_its_exit_code(rehearsal: Rehearsal) -> None
 
 
 @needs_slurm
-@needs_ssh
 def test_scancel_of_a_sleeping_job_cancels_it(rehearsal: Rehearsal) -> None:
     job = rehearsal.submit("sleep.sh", "#!/bin/bash\nsleep 600\n")
     rehearsal.wait(job, {"RUNNING"})
@@ -235,7 +258,6 @@ def test_scancel_of_a_sleeping_job_cancels_it(rehearsal: Rehearsal) -> None:
 
 
 @needs_slurm
-@needs_ssh
 def test_two_jobs_submitted_at_once_both_complete(rehearsal: Rehearsal) -> None:
     jobs = rehearsal.ssh(
         "printf '#!/bin/bash\\nsleep 1\\necho $1\\n' > two.sh && "
@@ -247,7 +269,6 @@ def test_two_jobs_submitted_at_once_both_complete(rehearsal: Rehearsal) -> None:
 
 
 @needs_slurm
-@needs_ssh
 def test_stopping_the_emulator_leaves_no_daemon_and_no_job(rehearsal: Rehearsal) -> None:
     """Last: a job still runs when the emulator is told to stop (SIGTERM)."""
     job = rehearsal.submit("long.sh", "#!/bin/bash\nsleep 600\n")
@@ -334,3 +355,31 @@ def test_ctrl_c_cancels_the_jobs_and_stops_the_daemons(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@needs_slurm
+def test_in_process_a_reset_cancels_the_jobs_and_stop_ends_everything(tmp_path: Path) -> None:
+    """``EmulatorServer`` (the pytest plugin's way) runs the same rehearsal; a reset that
+    leaves no Slurm cluster cancels every job, so tests sharing an emulator start with an
+    empty queue."""
+    from fluidstack.emulator import EmulatorServer, EmulatorSettings
+
+    settings = EmulatorSettings(port=0, manual_clock=True, log_level="warning", ssh=True,
+                                ssh_port=0, slurm=True)  # fmt: skip
+    with EmulatorServer(settings) as server:
+        handle = EmulatorHandle(server.base_url, server.api_key, control_token=server.control_token)
+        slurm = handle.ssh_info()["slurm"]
+        env = {**os.environ, "SLURM_CONF": slurm["conf"]}
+        (tmp_path / "long.sh").write_text("#!/bin/bash\nsleep 600\n")
+        job = subprocess.run(["sbatch", "--parsable", "long.sh"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        squeue = ["squeue", "--noheader", "--states=all", f"--jobs={job}", "--format=%T"]
+        handle.reset()
+        deadline = time.monotonic() + 10
+        while subprocess.run(squeue, env=env, capture_output=True, text=True).stdout != (
+            "CANCELLED\n"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        handle.close()
+    assert _emulator_pids_left(slurm["directory"]) == []

@@ -260,7 +260,8 @@ class SlurmRehearsal:
         while True:
             self._check_alive()
             state = self.client(["sinfo", "--noheader", "--Node", "--format=%T"], timeout=5.0)
-            if state is not None and state.strip().rstrip("*") in ("idle", "mixed", "allocated"):
+            # "idle*" (a trailing star) is a node not responding yet: not ready.
+            if state is not None and state.strip() in ("idle", "mixed", "allocated"):
                 return
             if time.monotonic() > deadline:
                 raise SlurmUnavailable(
@@ -304,6 +305,15 @@ class SlurmRehearsal:
             return None
         return done.stdout if done.returncode == 0 else None
 
+    def cancel_jobs(self) -> None:
+        """Cancel every job, in the background (a reset must not wait for ``KillWait``)."""
+        if self.closed:
+            return
+        threading.Thread(
+            target=self._cancel_all, kwargs={"wait": False}, name="fluidstack-slurm-cancel",
+            daemon=True,
+        ).start()  # fmt: skip
+
     # -- stop -----------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -327,14 +337,16 @@ class SlurmRehearsal:
         if self._remove_on_close:
             shutil.rmtree(self.layout.root, ignore_errors=True)
 
-    def _cancel_all(self) -> None:
-        """``scancel`` every job, then wait (a little longer than ``KillWait``) until none
-        is pending, running or completing."""
+    def _cancel_all(self, wait: bool = True) -> None:
+        """``scancel`` every job, then (``wait``) wait a little longer than ``KillWait``
+        until none is pending, running or completing."""
         jobs = self.client(["squeue", "--noheader", "--format=%i"], timeout=5.0)
         ids = (jobs or "").split()
         if not ids:
             return
         self.client(["scancel", "--quiet", *ids], timeout=5.0)
+        if not wait:
+            return
         deadline = time.monotonic() + KILL_WAIT_SECONDS + 3.0
         while time.monotonic() < deadline:
             left = self.client(["squeue", "--noheader", "--format=%i"], timeout=5.0)

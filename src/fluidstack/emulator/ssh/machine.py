@@ -49,6 +49,9 @@ class SessionExtras(Protocol):
 
     def session_env(self) -> Dict[str, str]: ...
 
+    def cancel_jobs(self) -> None:
+        """Cancel every job, in the background (no Slurm cluster is left)."""
+
 
 @dataclass
 class Machine:

@@ -231,12 +231,20 @@ class SshMachines:
             shutil.rmtree(self.root / instance_id, ignore_errors=True)
 
     def sync(self) -> None:
-        """After a reset: forget (and remove) every machine whose instance is gone."""
+        """After a reset: forget (and remove) every machine whose instance is gone, and
+        cancel every Slurm job when no Slurm cluster with a login node is left."""
         with self._mutex:
             machines = list(self._machines.values())
         for machine in machines:
             if not self._exists(machine):
                 self._discard(machine, remove_disk=True)
+        if self.slurm is not None:
+            with self._emulator.lock:
+                clusters = list(self._emulator.atlas.clusters.values())
+            # The reset took every Slurm cluster with a login node (the seeded ones have
+            # none: nobody can submit there): the jobs end with them.
+            if not any(c.type == "slurm" and c.login_nodes for c in clusters):
+                self.slurm.cancel_jobs()
 
     def close(self) -> None:
         """Stop every sshd and the loop, end every process of every instance (before
