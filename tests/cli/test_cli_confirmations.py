@@ -112,6 +112,10 @@ DELETES = [
     ),
 ]
 SWEEPS = [("instances", "sweep"), ("atlas", "instances", "sweep")]
+CONSENTS = [("ssh-config",)]
+"""Commands whose --yes gives consent to a change outside fluidstack (a line in
+~/.ssh/config), not to a deletion; their questions are tested with them
+(tests/cli/test_cli_ssh_config.py)."""
 
 
 def _commands_with_yes() -> Iterator[Tuple[str, ...]]:
@@ -128,7 +132,7 @@ def _commands_with_yes() -> Iterator[Tuple[str, ...]]:
 
 
 def test_every_command_with_yes_is_in_the_table() -> None:
-    tested = {d.command for d in DELETES} | set(SWEEPS)
+    tested = {d.command for d in DELETES} | set(SWEEPS) | set(CONSENTS)
     assert set(_commands_with_yes()) == tested
 
 

@@ -126,7 +126,7 @@ def test_off_a_terminal_without_yes_it_exits_2_and_writes_nothing(fs: Fs, home: 
 def test_on_a_terminal_it_asks_and_a_no_changes_nothing(
     fs: Fs, home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("fluidstack.cli.ssh_config.stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("fluidstack.cli.state.stdin_is_terminal", lambda: True)
     result = fs("ssh-config", input="n\n", expect=1)
     assert f"Include {_managed(home)}" in result.stderr
     assert "cancelled" in result.stderr
@@ -220,7 +220,8 @@ def test_ssh_scp_and_rsync_log_in_by_alias_with_only_the_written_config(
     instance = _create(fs, "trainer")
     fs("ssh-config", "--yes", "--identity", str(key))
     managed = _managed(home).read_text()
-    print("MANAGED>>>\n" + managed); print(fs("ssh-config","--refresh").stdout)
+    print("MANAGED>>>\n" + managed)
+    print(fs("ssh-config", "--refresh").stdout)
     assert f"IdentityFile {key}" in managed
     assert f"UserKnownHostsFile {home.xdg / 'fluidstack' / 'known_hosts'}" in managed
 
@@ -282,3 +283,77 @@ def test_atlas_instances_get_project_aliases_that_log_in(
     fs("atlas", "instances", "delete", instance_id, "--yes", "--wait")
     assert _aliases(home) == []
     assert _user_config(home).read_bytes() == f"Include {_managed(home)}\n".encode() + USER_CONFIG
+
+
+def test_help_and_no_credentials(fs_no_creds: Fs, home: Home) -> None:
+    assert "ssh-config" in fs_no_creds("--help").stdout
+    assert "fs-PROJECT-NAME" in fs_no_creds("ssh-config", "--help").stdout
+    result = fs_no_creds("ssh-config", "--yes")
+    assert "no platform API key and no Atlas session" in result.stderr
+    assert fs_no_creds("ssh-config", "--remove", "--refresh", expect=2).exit_code == 2
+
+
+# -- the documentation's blocks, as written -------------------------------------------------------
+
+
+def _doc_blocks(name: str) -> List[str]:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / name).read_text()
+    start = text.index("### SSH config")
+    end = text.find("\n## ", start)
+    section = text[start : end if end != -1 else len(text)]
+    section = section.split("\n### ", 1)[0]  # up to the next subsection
+    return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+
+
+@needs_ssh_client
+def test_the_docs_blocks_run_as_written(
+    fs: Fs, home: Home, key: Path, tmp_path: Path, ssh_emulator: EmulatorHandle
+) -> None:
+    """The "SSH config" blocks of docs/guides.md and docs/cli.md, run by bash. Two
+    stand-ins only: ``ssh`` and ``scp`` on PATH add ``-F $HOME/.ssh/config`` (OpenSSH
+    takes ``~`` from the password database; this HOME is a temporary one), and the
+    emulator's clock moves on while ``--wait`` polls."""
+    import sys
+    import threading
+
+    ssh_dir = home.path / ".ssh"
+    shutil.copy(key, ssh_dir / "id_ed25519")
+    shutil.copy(f"{key}.pub", ssh_dir / "id_ed25519.pub")
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    for tool in ("ssh", "scp"):
+        real = shutil.which(tool)
+        assert real is not None
+        shim = shims / tool
+        shim.write_text(f'#!/bin/sh\nexec {real} -F "$HOME/.ssh/config" -o BatchMode=yes "$@"\n')
+        shim.chmod(0o755)
+    path = os.pathsep.join([str(shims), str(Path(sys.executable).parent), os.environ["PATH"]])
+    blocks = _doc_blocks("guides.md") + _doc_blocks("cli.md")
+    assert len(blocks) == 2
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.2):
+            ssh_emulator.advance(60)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        for number, block in enumerate(blocks, 1):
+            work = tmp_path / f"work{number}"
+            work.mkdir()
+            (work / "train.py").write_text("print('hi')\n")
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", block],
+                cwd=work, env={**os.environ, "PATH": path}, capture_output=True, text=True,
+                timeout=300, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, f"block {number}:\n{block}\n{done.stdout}{done.stderr}"
+            assert (work / "back" / "train.py").read_text() == "print('hi')\n"
+    finally:
+        stop.set()
+        ticker.join(10)
+    assert _user_config(home).read_bytes() == USER_CONFIG  # the last block removed it all
+    assert not _managed(home).exists()

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 import click
 
-from .state import CliError, CliState, InputError, output_options, pass_state, stdin_is_terminal
+from . import state as cli_state
+from .state import CliError, CliState, InputError, output_options, pass_state
 
 if TYPE_CHECKING:
     from fluidstack.core.ssh_config import SshHost
@@ -233,6 +234,11 @@ def _refresh(
             port = _atlas_port(atlas_port, settings[api])
             settings[api]["ssh-port"] = str(port)
             gathered[api] = _atlas_hosts(state, port)
+    if all(hosts is None for hosts in gathered.values()):
+        state.warn(
+            "no platform API key and no Atlas session: no instances to write "
+            "(see `fluidstack configure` and `fluidstack atlas login`)"
+        )
     taken = {
         alias: section
         for alias, section in files.managed_aliases().items()
@@ -401,8 +407,10 @@ def ssh_config(
     identity: Optional[str],
     ssh_port: Optional[int],
 ) -> None:
-    """Write an ~/.ssh/config alias for each instance: `ssh fs-NAME` (platform) and
-    `ssh fs-PROJECT-NAME` (Atlas), then scp, rsync and VS Code work too.
+    """SSH aliases for your instances (ssh fs-NAME, VS Code).
+
+    One alias per instance, `fs-NAME` (platform) and `fs-PROJECT-NAME` (Atlas), for
+    ssh, scp, rsync and VS Code or Cursor (`code --remote ssh-remote+fs-NAME /`).
 
     The hosts go to fluidstack's own file (ssh_config beside the CLI's config.toml),
     which one line at the top of ~/.ssh/config includes: added the first time, with your
@@ -471,7 +479,7 @@ def _require_consent(yes: bool) -> None:
     if yes:
         return
     user, line = files.user_ssh_config_path(), files.include_line()
-    if not stdin_is_terminal():
+    if not cli_state.stdin_is_terminal():  # (tests replace it there)
         raise InputError(
             f"{user} does not include fluidstack's hosts yet, and there is no terminal "
             f"to ask on: pass --yes to let fluidstack add the line `{line}` at its top"
