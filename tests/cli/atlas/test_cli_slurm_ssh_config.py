@@ -35,6 +35,10 @@ def test_print_shows_the_host_entry_and_writes_nothing(atlas_fs: Fs, home: Home)
     assert f"    HostName {login['publicIP']}\n" in printed  # type: ignore[index]
     assert "    Port 2222\n    User ubuntu\n" in printed
     assert f"HostKeyAlias fluidstack-slurm-{cluster['id']}-login-01" in printed
+    # An emulator without --ssh: a documentation address, which nothing answers.
+    warned = atlas_fs(*SLURM, "ssh-config", "hpc", "--print").stderr
+    assert "documentation address" in warned
+    assert "--ssh" in warned
     assert not (home.xdg / "fluidstack" / "ssh_config").exists()
     assert not (home.path / ".ssh").exists()
 

@@ -132,6 +132,10 @@ def slurm_ssh_config(state: CliState, cluster: str, skypilot: bool, only_print: 
             f"Slurm cluster {found.id} has no login node with a public IP yet; wait for it "
             f"with: fluidstack atlas slurm clusters create ... --wait"
         )
+    from fluidstack.core.addresses import is_documentation_address, refusal_message
+
+    if is_documentation_address(login.public_ip):  # written, but nothing answers there
+        state.warn(refusal_message(f"slurm-{found.id}-{login.name}", login.public_ip))
     alias = f"fs-slurm-{_slug(found.name)}"
     entry = files.SshHost(
         alias=alias,
