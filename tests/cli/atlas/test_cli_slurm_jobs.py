@@ -81,6 +81,13 @@ def test_submit_follow_jobs_logs_and_cancel(site: SlurmSite, fs: Fs, tmp_path: P
     assert "knows no job 99999" in missing.stderr
     bad = fs(*SLURM, "cancel", "hpc", "1;reboot", "-i", key, expect=2)
     assert "not a Slurm job id" in bad.stderr
+    missing_script = fs(*SLURM, "submit", "hpc", "nope.sh", "--no-sync", "-i", key, expect=2)
+    assert "no such script: nope.sh" in missing_script.stderr
+    bad_env = fs(*SLURM, "run", "hpc", "--env", "A B=1", "-i", key, "--", "true", expect=2)
+    assert "not an environment variable name" in bad_env.stderr
+    refused = fs(*SLURM, "run", "hpc", "--nodes", "9", "--no-sync", "-i", key, "--", "true",
+                 expect=1)  # fmt: skip
+    assert "sbatch" in refused.stderr  # Slurm's own refusal: one node here
     first = followed.stderr.split("Submitted Slurm job ", 1)[1].split()[0]
     assert fs(*SLURM, "logs", "hpc", first, "-i", key).stdout.splitlines()[1:] == [
         "the input", "done"]  # fmt: skip

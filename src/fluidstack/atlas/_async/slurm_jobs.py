@@ -135,7 +135,7 @@ class AsyncSlurmJobsResource(AsyncAtlasResource):
             if login is None or login.public_ip is None:
                 raise SshError(
                     f"Slurm cluster {cluster.id} has no login node with a public IP yet: "
-                    f"wait for it (atlas.slurm.clusters.wait({cluster.id!r}))"
+                    f"wait for it with atlas.slurm.jobs.wait_for_login({cluster.id!r})"
                 )
             # Host keys are remembered per login node, as `fluidstack atlas slurm ssh` does.
             alias = f"slurm-{cluster.id}-{login.name}"

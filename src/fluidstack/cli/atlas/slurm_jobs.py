@@ -8,16 +8,24 @@ Only Click is imported at module level: ``fluidstack --help`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import click
 
 from ..remote import identity_option, remote_command, require_ssh_extra, ssh_errors, ssh_port_option
-from ..state import CliError, CliState, output_options, pass_state, stdin_is_terminal
+from ..state import (
+    CliError,
+    CliState,
+    InputError,
+    output_options,
+    pass_state,
+    stdin_is_terminal,
+)
 from .completion import complete_clusters
 from .orchestrators import Kind, cluster_id, explained
 
@@ -71,6 +79,19 @@ def _env(pairs: Sequence[str]) -> Dict[str, str]:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--env")
         found[key] = value
     return found
+
+
+@contextlib.contextmanager
+def _submission() -> Iterator[None]:
+    """SSH failures as ``ssh_errors`` reports them; what the SDK refuses before sending
+    anything (a missing script, a bad ``--env`` name) as a usage error, exit 2."""
+    try:
+        with ssh_errors():
+            yield
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from exc
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def _job_table(jobs: Sequence[Any]) -> Any:
@@ -207,7 +228,7 @@ def add_job_commands(group: click.Group) -> None:
           fluidstack atlas slurm submit hpc train.sbatch --nodes 2 --gpus 8 --follow
         """
         jobs, ident = _jobs(state, cluster, ssh_port, identity)
-        with ssh_errors():
+        with _submission():
             job = jobs.submit(ident, script, workdir=sync_dir, sync=not no_sync, name=name,
                               nodes=nodes, gpus_per_node=gpus, time=time_limit,
                               partition=partition, env=_env(env_pairs))  # fmt: skip
@@ -245,7 +266,7 @@ def add_job_commands(group: click.Group) -> None:
         """
         line = remote_command(command)
         jobs, ident = _jobs(state, cluster, ssh_port, identity)
-        with ssh_errors():
+        with _submission():
             job = jobs.submit(ident, command=line, workdir=sync_dir, sync=not no_sync,
                               name=name, nodes=nodes, gpus_per_node=gpus, time=time_limit,
                               partition=partition, env=_env(env_pairs))  # fmt: skip
