@@ -51,6 +51,17 @@ def test_off_a_terminal_without_yes_nothing_is_written(atlas_fs: Fs, home: Home)
     assert not (home.path / ".ssh" / "config").exists()
 
 
+def test_on_a_terminal_it_asks_and_a_no_leaves_everything_as_it_was(
+    atlas_fs: Fs, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cluster(atlas_fs)
+    monkeypatch.setattr("fluidstack.cli.state.stdin_is_terminal", lambda: True)
+    result = atlas_fs(*SLURM, "ssh-config", "hpc", input="n\n", expect=1)
+    assert "Add the line `Include " in result.stderr
+    assert not (home.xdg / "fluidstack" / "ssh_config").exists()
+    assert not (home.path / ".ssh" / "config").exists()
+
+
 def test_the_entry_joins_the_managed_file_and_ssh_resolves_it(atlas_fs: Fs, home: Home) -> None:
     cluster = _cluster(atlas_fs)
     atlas_fs(*SLURM, "ssh-config", "hpc", "--yes", "--ssh-port", "2222")
