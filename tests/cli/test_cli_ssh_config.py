@@ -185,6 +185,8 @@ def test_aliases_follow_create_stop_start_and_delete(fs: Fs, home: Home) -> None
     assert _aliases(home) == []
     fs("instances", "start", instance_id, "--wait", "--poll-interval", "5")
     assert _aliases(home) == ["fs-trainer"]
+    fs("instances", "rename", instance_id, "Trainer 2")
+    assert _aliases(home) == ["fs-trainer-2"]
     fs("instances", "delete", instance_id, "--yes")
     assert _aliases(home) == []
     assert _user_config(home).read_bytes() == f"Include {_managed(home)}\n".encode() + USER_CONFIG
@@ -208,6 +210,16 @@ def test_names_two_instances_share_get_the_id_appended(fs: Fs, home: Home) -> No
         ["fs-solo", f"fs-twin-{first[:8].lower()}", f"fs-twin-{second[:8].lower()}"]
     )
     assert {row["api"] for row in doc} == {"platform"}
+
+
+def test_an_alias_another_writer_has_is_left_to_it(fs: Fs, home: Home) -> None:
+    from fluidstack.core.ssh_config import SshHost, write_section
+
+    write_section("slurm:hpc", [SshHost("fs-trainer", "10.0.0.9", user="root")])
+    instance_id = _create(fs, "trainer")["id"]
+    fs("ssh-config", "--yes")
+    assert _aliases(home) == sorted(["fs-trainer", f"fs-trainer-{instance_id[:8].lower()}"])
+    assert "10.0.0.9" in _managed(home).read_text()  # the other section is kept
 
 
 # -- logging in with the system's tools ----------------------------------------------------------

@@ -120,16 +120,17 @@ async def test_a_read_the_server_hung_up_on_is_retried(
 async def test_a_port_nobody_listens_on_is_a_connection_error_even_for_a_create(
     transport: str,
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     events: List[RetryEvent] = []
     hooks = EventHooks(on_retry=[events.append])
-    url = f"http://127.0.0.1:{port}"
-    async with make_client(transport, url, max_retries=1, event_hooks=hooks) as client:
-        client._pipeline.sleep = _no_sleep
-        with pytest.raises(ApiConnectionError) as info:
-            await client.api_keys.create(name="never-sent")
+    # Bound but never listening, and kept for the whole test: connections are refused,
+    # and no other process can take the port meanwhile (a closed probe could be reused).
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        async with make_client(transport, url, max_retries=1, event_hooks=hooks) as client:
+            client._pipeline.sleep = _no_sleep
+            with pytest.raises(ApiConnectionError) as info:
+                await client.api_keys.create(name="never-sent")
     # Never sent, so even a create without an idempotency key was tried again.
     assert [event.operation for event in events] == ["api_keys.create"]
     assert not isinstance(info.value, ApiTimeoutError)

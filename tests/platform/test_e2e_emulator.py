@@ -6,7 +6,8 @@ waiters on its clock, launches against its capacity.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List
+import time
+from typing import Any, Callable, Dict, List
 from urllib.parse import urlsplit
 
 import httpx
@@ -168,6 +169,19 @@ async def test_errors_from_the_emulator_are_typed(clients: Clients) -> None:
         await resolve(wrong.instances.list())
 
 
+def _journalled_creates(emulator: EmulatorHandle, count: int) -> List[Dict[str, Any]]:
+    """The journal's ``POST /instances`` entries once there are ``count``: a delayed answer
+    is journalled when it is finally sent, after the client gave up on it."""
+    deadline = time.monotonic() + 30
+    while True:
+        posts = [
+            e for e in emulator.journal() if e["method"] == "POST" and e["path"] == "/instances"
+        ]
+        if len(posts) >= count or time.monotonic() > deadline:
+            return posts
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("strip_idempotency", [False, True], ids=["key-honoured", "key-ignored"])
 @pytest.mark.parametrize(
     "fault",
@@ -175,20 +189,29 @@ async def test_errors_from_the_emulator_are_typed(clients: Clients) -> None:
         {"action": "error", "status": 500},
         {"action": "error", "status": 503},
         {"action": "drop"},
-        {"action": "delay", "seconds": 1.5},
+        {"action": "delay", "seconds": 3.0},
     ],
     ids=["500", "503", "dropped", "read-timeout"],
 )
 async def test_create_performed_then_failed_makes_exactly_one_instance(
     clients: Clients, emulator: EmulatorHandle, fault: Any, strip_idempotency: bool
 ) -> None:
-    client = clients.make(strip_idempotency=strip_idempotency, timeout=0.5)
+    # 1 s: the recovery's lookups must not time out on a loaded machine; the delayed
+    # create (3 s) always does.
+    client = clients.make(strip_idempotency=strip_idempotency, timeout=1.0)
     await add_key(client)
     emulator.add_fault(method="POST", path="/instances", perform=True, **fault)
     created = await resolve(client.instances.create(gpu_type="RTX_A4000_16GB", ssh_key="laptop"))
     made = instances_named(emulator, created.name)
     assert len(made) == 1
     assert made[0]["id"] == created.id
+    # The SDK did not send the create twice: it found the instance the failed answer hid.
+    (post,) = _journalled_creates(emulator, 1)
+    if strip_idempotency:  # the server saw no key, and the lookup still found it
+        assert post["idempotency_key"] is None
+    else:  # a real key went with the create (None would pass a "one key" check)
+        assert isinstance(post["idempotency_key"], str)
+        assert post["idempotency_key"]
 
 
 async def test_gpu_types_and_regions_are_accepted_in_any_case(clients: Clients) -> None:
@@ -218,7 +241,9 @@ async def test_create_not_performed_is_retried(clients: Clients, emulator: Emula
     assert clients.sleeps == [1.0, 1.0]
     posts = [e for e in emulator.journal() if e["method"] == "POST" and e["path"] == "/instances"]
     assert [e["status"] for e in posts] == [429, 429, 202]
-    assert len({e["idempotency_key"] for e in posts}) == 1
+    (key,) = {e["idempotency_key"] for e in posts}  # one key, sent on every attempt
+    assert isinstance(key, str)
+    assert key
     assert created.name == "once"
 
 
@@ -258,8 +283,8 @@ async def test_dropped_connections_are_retried_for_reads(
 
 
 async def test_latency_past_the_timeout(clients: Clients, emulator: EmulatorHandle) -> None:
-    client = clients.make(timeout=0.3)
-    emulator.add_fault(method="GET", path="/instances", action="delay", seconds=1.0)
+    client = clients.make(timeout=1.0)  # the retry, with no fault, answers well within it
+    emulator.add_fault(method="GET", path="/instances", action="delay", seconds=3.0)
     assert await resolve(client.instances.list()) == []
 
 

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import pytest
 from cli_support import Fs
@@ -111,28 +111,8 @@ def test_local_port_forwarding_reaches_a_service_on_the_instance(
         service.bind(("127.0.0.1", 0))
         service.listen(1)
         port = service.getsockname()[1]
-        with socket.socket() as free:
-            free.bind(("127.0.0.1", 0))
-            local = free.getsockname()[1]
-        argv = [sys.executable, "-m", "fluidstack", "instances", "ssh", platform_instance["id"],
-                "-i", str(key.private), "--", "-o", "BatchMode=yes", "-o",
-                "ExitOnForwardFailure=yes", "-N", "-L", f"{local}:127.0.0.1:{port}"]  # fmt: skip
-        tunnel = subprocess.Popen(argv, env={**os.environ, **cli_env}, stderr=subprocess.PIPE)
+        tunnel, _local, client = _open_tunnel(platform_instance["id"], key, cli_env, port)
         try:
-            for _ in range(200):  # until the tunnel listens (ssh -N prints nothing)
-                try:
-                    client = socket.create_connection(("127.0.0.1", local), timeout=5)
-                    break
-                except OSError:
-                    if tunnel.poll() is not None:
-                        raise AssertionError(
-                            tunnel.stderr.read() if tunnel.stderr else ""
-                        ) from None
-                    import time
-
-                    time.sleep(0.05)
-            else:
-                raise AssertionError("the tunnel never listened")
             with client:
                 client.sendall(b"ping")
                 served, _ = service.accept()
@@ -143,6 +123,37 @@ def test_local_port_forwarding_reaches_a_service_on_the_instance(
         finally:
             tunnel.terminate()
             tunnel.wait(10)
+
+
+def _open_tunnel(
+    instance_id: str, key: KeyPair, cli_env: Dict[str, str], port: int
+) -> Tuple[subprocess.Popen[bytes], int, Any]:
+    """``fluidstack instances ssh -L`` on a local port ssh must bind itself: a port found
+    free may be taken by another process before ssh binds it, so a tunnel that fails
+    with "Address already in use" is tried again on another port (5 tries)."""
+    import socket
+    import time
+
+    for _ in range(5):
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            local = free.getsockname()[1]
+        argv = [sys.executable, "-m", "fluidstack", "instances", "ssh", instance_id,
+                "-i", str(key.private), "--", "-o", "BatchMode=yes", "-o",
+                "ExitOnForwardFailure=yes", "-N", "-L", f"{local}:127.0.0.1:{port}"]  # fmt: skip
+        tunnel = subprocess.Popen(argv, env={**os.environ, **cli_env}, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while tunnel.poll() is None and time.monotonic() < deadline:
+            try:  # until the tunnel listens (ssh -N prints nothing)
+                return tunnel, local, socket.create_connection(("127.0.0.1", local), timeout=5)
+            except OSError:
+                time.sleep(0.05)
+        tunnel.terminate()
+        tunnel.wait(10)
+        error = tunnel.stderr.read().decode(errors="replace") if tunnel.stderr else ""
+        if "already in use" not in error:
+            raise AssertionError(error or "the tunnel never listened")
+    raise AssertionError("five local ports were taken before ssh could bind them")
 
 
 def test_exec_streams_and_exits_with_the_remote_status(

@@ -37,12 +37,17 @@ from .state import CliState
 from .waiting import elapsed_text
 
 __all__ = [
+    "ATTEMPT_ENV",
+    "EXIT_PREEMPTED",
     "EXIT_TIMEOUT",
+    "RESUME_ENV",
+    "Body",
     "Job",
     "download_outputs",
     "execute",
     "kept",
     "make_job",
+    "one_instance",
     "pack_directory",
     "report",
     "run_command",
@@ -52,6 +57,12 @@ __all__ = [
 
 EXIT_TIMEOUT = 124
 """Exit status when the command ran past ``--max-runtime`` (as ``timeout(1)``)."""
+
+RESUME_ENV = "FLUIDSTACK_RESUME"
+"""Set for the command of every run: ``0`` on its first instance, ``1`` when it starts
+again on a new one after a preemption (``--on-preempt retry|on-demand``)."""
+ATTEMPT_ENV = "FLUIDSTACK_ATTEMPT"
+"""Set for the command of every run: which start of the command this is (1, 2, ...)."""
 
 
 # -- the working directory ---------------------------------------------------------------
@@ -85,6 +96,15 @@ class Job:
     unsure: bool = False
     """The run ended in a way that leaves the instance's fate unknown (a failed delete,
     the delete abandoned): the report must not claim it is gone."""
+    attempt: int = 1
+    """Which start of the command this is: more than 1 after a preemption."""
+    used: List[str] = field(default_factory=list)
+    """The ids of the instances the run used, in order (more than one after a
+    preemption; the report names every one)."""
+    preempted: bool = False
+    """The run ended because its instance was preempted (``--on-preempt fail``)."""
+    ran_for: float = 0.0
+    """Seconds the command has run on earlier instances (``--max-runtime`` counts them)."""
 
 
 def upload_workdir(state: CliState, resource: Any, job: Job) -> None:
@@ -107,14 +127,22 @@ def run_command(state: CliState, resource: Any, job: Job) -> None:
     state.info(f"Running: {job.command}")
     sys.stdout.flush()
     sys.stderr.flush()
-    result = resource.exec(
-        job.instance,
-        f"cd {shlex.quote(job.remote_dir)} && {job.command}",
-        key_path=job.key_path,
-        timeout=job.max_runtime,
-        stdout=getattr(sys.stdout, "buffer", sys.stdout),
-        stderr=getattr(sys.stderr, "buffer", sys.stderr),
-    )
+    timeout = job.max_runtime
+    if timeout is not None:  # the time used on instances preempted before counts too
+        timeout = max(timeout - job.ran_for, 0.001)
+    resume = f"{RESUME_ENV}={int(job.attempt > 1)} {ATTEMPT_ENV}={job.attempt}"
+    started = time.monotonic()
+    try:
+        result = resource.exec(
+            job.instance,
+            f"export {resume}; cd {shlex.quote(job.remote_dir)} && {job.command}",
+            key_path=job.key_path,
+            timeout=timeout,
+            stdout=getattr(sys.stdout, "buffer", sys.stdout),
+            stderr=getattr(sys.stderr, "buffer", sys.stderr),
+        )
+    finally:
+        job.ran_for += time.monotonic() - started
     job.status = int(result.exit_status)
 
 
@@ -184,6 +212,8 @@ class _Interrupts:
             self.tearing_down = True
             self.signal_number = number
             raise KeyboardInterrupt
+        if self.signal_number is None:  # the run stops after this delete (no next instance)
+            self.signal_number = number
         self._deferred += 1
         ident = getattr(self._job.instance, "id", None) or "the instance"
         if self._deferred >= self.GIVE_UP_AFTER:
@@ -203,16 +233,45 @@ _STOP_SIGNALS = tuple(
 )
 
 
+Body = Callable[[CliState, Any, Job, Callable[..., ContextManager[Any]], _Interrupts], None]
+"""What a run does between its start and its report: open the instance(s), work on
+them and delete them (:func:`one_instance`, or the preemption loop of
+:mod:`fluidstack.cli.run_preempt`)."""
+
+
+def one_instance(state: CliState, resource: Any, job: Job,
+                 open_instance: Callable[..., ContextManager[Any]],
+                 interrupts: _Interrupts) -> None:  # fmt: skip
+    """The run on one instance: open it, upload, run, download, and delete it."""
+    started = time.monotonic()
+    with open_instance() as instance:
+        try:
+            job.instance = instance
+            job.used.append(str(instance.id))
+            elapsed = elapsed_text(time.monotonic() - started)
+            state.info(f"Instance {instance.id} answers SSH ({elapsed}).")
+            _on_instance(state, resource, job)
+        finally:
+            interrupts.tearing_down = True  # the delete comes next
+
+
+EXIT_PREEMPTED = 75
+"""Exit status when the instance was preempted and ``--on-preempt fail`` (the default)
+ended the run (``EX_TEMPFAIL``: trying again may work)."""
+
+
 def execute(
     state: CliState,
     resource: Any,
     job: Job,
-    open_instance: Callable[[], ContextManager[Any]],
+    open_instance: Callable[..., ContextManager[Any]],
     summary: Callable[[Job, float, bool], None],
     keep: bool,
+    body: Optional[Body] = None,
 ) -> None:
-    """Run the job on the instance ``open_instance`` gives, mapping the ways it can end
-    to exit statuses; the instance is gone (or kept) before anything is reported."""
+    """Run the job on the instance ``open_instance`` gives (through ``body``, by default
+    :func:`one_instance`), mapping the ways it can end to exit statuses; the instance is
+    gone (or kept) before anything is reported."""
     from fluidstack.core.errors import ApiError, InstanceFailedError, WaitTimeoutError
     from fluidstack.core.ssh import CommandTimeoutError, SshError
 
@@ -220,15 +279,9 @@ def execute(
     exit_code = 0
     interrupts = _Interrupts(job)
     try:
-        with interrupts, open_instance() as instance:
-            try:
-                job.instance = instance
-                elapsed = elapsed_text(time.monotonic() - started)
-                state.info(f"Instance {instance.id} answers SSH ({elapsed}).")
-                _on_instance(state, resource, job)
-            finally:
-                interrupts.tearing_down = True  # the delete comes next
-        exit_code = job.status or 0
+        with interrupts:
+            (body or one_instance)(state, resource, job, open_instance, interrupts)
+        exit_code = EXIT_PREEMPTED if job.preempted else job.status or 0
     except KeyboardInterrupt:
         job.unsure = interrupts.gave_up
         summary(job, time.monotonic() - started, keep)
@@ -262,6 +315,8 @@ def report(state: CliState, job: Job, seconds: float, kept: bool, cost: Optional
     for note in job.notes:
         click.echo(f"error: {note}", err=True)
     ident = getattr(job.instance, "id", None)
+    if len(job.used) > 1:  # earlier instances were preempted and deleted on the way
+        state.info(f"Instances used, in order: {', '.join(job.used)}.")
     if kept and ident is not None:
         state.info(f"Instance {ident} was kept (--keep). Delete it with: {delete_command} {ident}")
     elif job.unsure:

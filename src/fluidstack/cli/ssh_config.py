@@ -272,9 +272,10 @@ def refresh_after_change(state: CliState, api: str) -> None:
 
 
 def after_change(state: CliState, api: str, created: Any = None) -> None:
-    """What the instance commands of ``api`` call after a create, start, stop, wait or
-    delete: :func:`refresh_after_change`, then, given the instance a ``create --wait``
-    brought up (``created``), :func:`alias_hint` for it."""
+    """What the instance commands of ``api`` call after a create, start, stop, wait,
+    rename or delete: :func:`refresh_after_change`, then, given the instance a
+    ``create --wait`` (or a ``wait``, a ``start --wait``) brought up (``created``),
+    :func:`alias_hint` for it."""
     refresh_after_change(state, api)
     if created is None:
         return
@@ -311,6 +312,8 @@ def alias_hint(state: CliState, api: str, instance_id: str, default: Callable[[]
     from fluidstack.core.errors import ApiError
     from fluidstack.core.ssh_config import managed_path, read_sections
 
+    if state.quiet:
+        return  # a hint, and --quiet prints none
     if managed_path().exists():
         body = read_sections().get(_section(api, _profile(state)), "")
         match = re.search(rf"# {api} instance {re.escape(instance_id)}\b.*\nHost (\S+)", body)

@@ -439,6 +439,12 @@ class OutOfStockError(InstanceFailedError):
     type. ``instance`` is the last state seen; delete it, or try another region."""
 
 
+class InstancePreemptedError(InstanceFailedError):
+    """A waited-for preemptible instance was preempted during the wait (it went
+    ``stopping``/``stopped`` after being seen on its way up): it will not get there on its
+    own. ``instance`` is the last state seen; delete it, or start it again."""
+
+
 class WaitTimeoutError(ApiTimeoutError):
     """A wait reached its deadline. ``instance`` is the last state seen (or ``None``)."""
 

@@ -374,9 +374,16 @@ class AtlasControl(BrowserLogin):
     def withhold_capabilities(self, region: str, *capabilities: str) -> Dict[str, Any]:
         """Let ``region`` offer every capability but ``capabilities`` (its operations
         then answer 501), e.g. ``withhold_capabilities("eu-north-1", "instances:create")``.
-        ``set_capabilities(region, all_capabilities)`` gives them back."""
+        ``set_capabilities(region, all_capabilities)`` gives them back. A name that is not
+        one of :attr:`all_capabilities` raises ``ValueError`` (it would withhold nothing)."""
         from fluidstack.emulator.atlas.capabilities import CAPABILITIES
 
+        unknown = [c for c in capabilities if c not in CAPABILITIES]
+        if unknown:
+            raise ValueError(
+                f"not a capability: {', '.join(map(repr, unknown))}; the capabilities are "
+                f"{', '.join(CAPABILITIES)}"
+            )
         kept = [c for c in CAPABILITIES if c not in capabilities]
         return self.set_capabilities(region, kept)
 

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -383,3 +384,31 @@ def test_in_process_a_reset_cancels_the_jobs_and_stop_ends_everything(tmp_path: 
             time.sleep(0.1)
         handle.close()
     assert _emulator_pids_left(slurm["directory"]) == []
+
+
+@needs_slurm
+def test_a_port_taken_before_slurmctld_binds_it_is_retried_with_new_ports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ports are probed free, then bound by the daemon: another program may take one in
+    between (two emulators starting at once). The start is tried again with new ports."""
+    from fluidstack.emulator.slurm import daemons
+    from fluidstack.emulator.slurm.conf import free_loopback_port as real
+    from fluidstack.emulator.ssh.procs import ProcessTracker
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        ports = [taken.getsockname()[1]]  # the first port handed out: slurmctld's
+        monkeypatch.setattr(
+            daemons, "free_loopback_port", lambda avoid=None: ports.pop() if ports else real(avoid)
+        )
+        tracker = ProcessTracker()
+        rehearsal = daemons.SlurmRehearsal(tracker).start()
+        try:
+            assert rehearsal.client(["sinfo", "--noheader", "--format=%P"]) == "main*\n"
+            assert f"SlurmctldPort={taken.getsockname()[1]}\n" not in rehearsal.conf.read_text()
+        finally:
+            rehearsal.close()
+            tracker.close()
+    assert _emulator_pids_left(str(rehearsal.root)) == []

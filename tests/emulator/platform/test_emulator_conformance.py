@@ -20,7 +20,6 @@ import collections
 from typing import Any, Dict
 
 import httpx
-import pytest
 from emulator_support import ClientFactory, Conformance, public_key
 
 from fluidstack.testing import EmulatorHandle
@@ -88,9 +87,16 @@ def test_a_representative_session_conforms(
     assert any("202" in r for r in relaxed)
 
 
-def test_the_whole_suite_was_checked(conformance: Conformance) -> None:
+def test_the_whole_suite_was_checked(
+    conformance: Conformance, api: httpx.Client, anon: httpx.Client
+) -> None:
     """Every response the other tests received through ``api``/``anon`` was validated
-    as it arrived (this only shows the checker was live)."""
+    as it arrived (this only shows the checker was live). Run alone or with ``-k``, it
+    sends requests of its own first, so it checks something either way."""
     if not conformance.seen:
-        pytest.skip("run with the rest of the emulator suite")
+        api.get("/instances")
+        api.get("/ssh_keys")
+        api.get("/instances/unknown")  # 404
+        anon.get("/instances")  # 401
+    assert conformance.seen
     assert all(o.status < 500 for o in conformance.seen)

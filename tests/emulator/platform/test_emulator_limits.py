@@ -196,9 +196,12 @@ def test_item7_slow_and_idle_connections_cannot_starve_the_server(
                 with httpx.Client(base_url=server.base_url, timeout=3.0) as client:
                     answered.append(client.get("/healthcheck").status_code)
             legit = time.monotonic() - started
-            time.sleep(1.5)  # past the head timeout: every slow head is cut off
             guard = server.connection_guard
             assert guard is not None
+            deadline = time.monotonic() + 30  # the event: the head timeout cut one off
+            while not guard.counts.get("head-timeout"):
+                assert time.monotonic() < deadline, f"no head timed out: {dict(guard.counts)}"
+                time.sleep(0.05)
             counts = dict(guard.counts)
         finally:
             stop.set()
@@ -220,7 +223,8 @@ def test_item7_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(
         with socket.create_connection(_host_port(server.base_url), timeout=5) as sock:
             started = time.monotonic()
             assert sock.recv(4096) == b""  # closed by the server, nothing said
-            assert 0.3 < time.monotonic() - started < 3.0
+            # Not at once (the point), and within a bound a loaded machine keeps.
+            assert 0.3 < time.monotonic() - started < 15.0
         with socket.create_connection(_host_port(server.base_url), timeout=5) as sock:
             sock.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n")  # never finished
             assert sock.recv(4096).startswith(b"HTTP/1.1 408")
@@ -246,7 +250,13 @@ def test_item7_past_the_limit_with_every_connection_busy_a_new_one_gets_503() ->
         ]
         for thread in busy:
             thread.start()
-        time.sleep(0.5)
+        # The event: both requests are in their delay. Read in-process, since over HTTP
+        # the question would itself need a third connection.
+        rules = server.app.state.emulator.faults
+        deadline = time.monotonic() + 30
+        while sum(rule.hits for rule in rules.list()) < 2:
+            assert time.monotonic() < deadline, "the two slow requests never arrived"
+            time.sleep(0.02)
         refused = httpx.get(server.base_url + "/healthcheck", timeout=5)
         for thread in busy:
             thread.join()

@@ -18,7 +18,12 @@ from typing import (
 
 from ...core._async.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ...core.addresses import refuse_documentation_address
-from ...core.errors import InstanceFailedError, NotFoundError, OutOfStockError
+from ...core.errors import (
+    InstanceFailedError,
+    InstancePreemptedError,
+    NotFoundError,
+    OutOfStockError,
+)
 from ...core.request_options import RequestOptions
 from ...core.ssh import SshError, SshTarget
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, GONE, WaitPolicy
@@ -35,15 +40,42 @@ States = Union[InstanceState, str, Iterable[Union[InstanceState, str]]]
 Filesystems = Optional[Sequence[Union[Id, Filesystem]]]
 
 
+PREEMPTED = "preempted"
+"""What a wait calls a preemptible instance that stopped after it was seen on its way up."""
+
+_STOPPED = frozenset({str(InstanceState.STOPPING), str(InstanceState.STOPPED)})
+
+
 # States an instance cannot leave for another goal: waiting on raises.
 _DEAD_ENDS = {
     str(InstanceState.ERROR): InstanceFailedError,
     str(InstanceState.OUT_OF_STOCK): OutOfStockError,
+    PREEMPTED: InstancePreemptedError,
 }
 
 
 def _state(instance: Optional[Instance]) -> str:
     return GONE if instance is None else str(instance.state)
+
+
+def _noticing_preemption(
+    state_of: Callable[[Optional[Instance]], str],
+) -> Callable[[Optional[Instance]], str]:
+    """``state_of`` for one wait, reading a preemptible instance that goes ``stopping`` or
+    ``stopped`` after being seen in another state as :data:`PREEMPTED`, a dead end.
+    Stopped from the first poll on is not a preemption: a wait just after ``start`` may
+    still see it stopped, and it will move."""
+    moving = False
+
+    def state(instance: Optional[Instance]) -> str:
+        nonlocal moving
+        seen = state_of(instance)
+        if instance is None or seen not in _STOPPED:
+            moving = moving or instance is not None
+            return seen
+        return PREEMPTED if moving and instance.preemptible else seen
+
+    return state
 
 
 class AsyncInstanceReads(AsyncAtlasResource):
@@ -213,6 +245,8 @@ class AsyncInstanceReads(AsyncAtlasResource):
             OutOfStockError: The instance went ``out-of-stock`` (the region had no
                 capacity for its type) while waiting for another state.
             InstanceFailedError: It went ``error``.
+            InstancePreemptedError: A preemptible instance was preempted (went
+                ``stopping``/``stopped``) during the wait, unless ``until`` is one of those.
             WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
             NotFoundError: It does not exist, and ``until`` is not ``"deleted"``.
         """
@@ -229,8 +263,10 @@ class AsyncInstanceReads(AsyncAtlasResource):
 
         poll: Callable[[Optional[RequestOptions]], Awaitable[Optional[Instance]]] = fetch
         status_of: Callable[[Optional[Instance]], str] = _state
+        if not goals & _STOPPED:  # waiting for a stop, a preemption is no dead end
+            status_of = _noticing_preemption(_state)
         if SSH_GOAL in goals:
-            poll, status_of = with_ssh_goal(fetch, _state, self._ssh_address)
+            poll, status_of = with_ssh_goal(fetch, status_of, self._ssh_address)
         policy = WaitPolicy.build(
             goals,
             timeout,

@@ -337,7 +337,6 @@ def create_instance(
     instance = _wait(state, created.id, "running", timeout, poll_interval)
     _show_instance(state, instance)
     _connect_hint(state, instance)
-    after_change(state, "platform", instance)  # the ssh-config aliases, and `ssh fs-NAME`
 
 
 def _raise_with_what_is_offered(state: CliState, exc: Exception) -> None:
@@ -381,12 +380,13 @@ def _wait(
     return instance
 
 
-def _connect_hint(state: CliState, instance: InstanceResponse) -> None:
-    if str(instance.status) == "running" and instance.ip_address:
+def _connect_hint(state: CliState, instance: InstanceResponse, hint: bool = True) -> None:
+    if hint and str(instance.status) == "running" and instance.ip_address:
         state.info(
             f"Connect with: {shlex.join(build_ssh_argv(instance, connect_timeout=False))}"
             f"  (or: fluidstack instances ssh {instance.id})"
         )
+    after_change(state, "platform", instance if hint else None)  # ssh-config: `ssh fs-NAME`
 
 
 @instances.command("wait")
@@ -408,7 +408,6 @@ def wait_instance(
     instance = _wait(state, instance_id, until.lower(), timeout, poll_interval)
     _show_instance(state, instance)
     _connect_hint(state, instance)
-    after_change(state, "platform")
 
 
 # -- start / stop / rename ---------------------------------------------------------
@@ -426,9 +425,7 @@ def _after_action(
     if wait_until is not None:
         instance = _wait(state, instance.id, wait_until, timeout, poll_interval)
     _show_instance(state, instance)
-    if wait_until == "running":
-        _connect_hint(state, instance)
-    after_change(state, "platform")
+    _connect_hint(state, instance, hint=wait_until == "running")
 
 
 @instances.command("start")
@@ -485,6 +482,7 @@ def rename_instance(state: CliState, instance_id: str, name: str) -> None:
     instance = state.client.instances.rename(instance_id, name)
     state.info(f"Renamed {instance.id} to {instance.name or name!r}.")
     state.emit(instance, table=None, ids=[instance.id])
+    after_change(state, "platform")  # its fs-NAME alias follows the name
 
 
 # -- delete, sweep ------------------------------------------------------------------

@@ -27,6 +27,9 @@ __all__ = ["run"]
 @click.option("--region", "regions", multiple=True, metavar="REGION", help="Acceptable region.")
 @click.option("--max-price", type=float, metavar="USD", help="Highest price per hour.")
 @click.option("--ssh-key", metavar="NAME", help="Account SSH key (default: your only one).")
+@click.option("--preemptible", "--on-preempt", "--sync-every", "preempt_option", hidden=True,
+              is_flag=False, flag_value="", default=None, expose_value=True,
+              help="Atlas only: the platform API has no preemptible instances.")  # fmt: skip
 @run_options
 @pass_state
 def run(
@@ -36,6 +39,7 @@ def run(
     regions: Tuple[str, ...],
     max_price: Optional[float],
     ssh_key: Optional[str],
+    preempt_option: Optional[str],
     command: Tuple[str, ...],
     identity: Optional[str],
     max_runtime: Optional[float],
@@ -64,6 +68,11 @@ def run(
     from ..render import money
     from .instances import _pick_ssh_key
 
+    if preempt_option is not None:
+        raise click.UsageError(
+            "the platform API has no preemptible instances, so `fluidstack run` has no "
+            "--preemptible, --on-preempt or --sync-every; `fluidstack atlas run` has them"
+        )
     require_ssh_extra()
     job = make_job(command, identity, max_runtime, outputs)
     client = state.client

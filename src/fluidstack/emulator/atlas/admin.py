@@ -50,7 +50,9 @@ class AdminMixin(AtlasBase):
         for owner in [s for s in self.user_keys if s[0] == org.id]:
             for name in self.user_keys.pop(owner):
                 self._touch("userkey", f"{owner[0]} {owner[1]} {name}", None)
+        now = self.clock.now()
         for instance_id in self.org_instances.pop(org.id, []):
+            self.ledger.forget(instance_id, now)
             self.instances.pop(instance_id, None)
             self._encoded.pop(instance_id, None)
             self._touch("instance", instance_id, None)

@@ -187,7 +187,7 @@ class InstancesMixin(RegionsMixin):
             )
             instance.plan(now, steps)
             self._index(instance)
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             return instance
 
     def stop_instance(
@@ -202,7 +202,7 @@ class InstancesMixin(RegionsMixin):
                     409, f"Instance {instance.id} is {state}; only a running instance can stop"
                 )
             instance.plan(now, [("stopping", 0.0), ("stopped", STOPPING_SECONDS)])
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             self._commit()
 
     def start_instance(
@@ -222,7 +222,7 @@ class InstancesMixin(RegionsMixin):
             end = "running" if in_stock else "out-of-stock"
             instance.reserved = in_stock
             instance.plan(now, [("starting", 0.0), (end, STARTING_SECONDS)])
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             self._commit()
 
     def delete_instance(
@@ -234,7 +234,7 @@ class InstancesMixin(RegionsMixin):
             if instance.state_at(now) == "deleting":
                 return
             instance.plan(now, [("deleting", 0.0), (GONE, DELETING_SECONDS)])
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             self._commit()
             if self.ssh is not None:  # its boot disk is lost at once
                 self.ssh.deleted("atlas", instance.id)
@@ -255,7 +255,7 @@ class InstancesMixin(RegionsMixin):
             if state != "running":
                 raise ApiError(409, f"Instance {instance.id} is {state}; only a running one")
             instance.plan(now, [("stopping", 0.0), ("stopped", STOPPING_SECONDS)])
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             self._commit()
             return instance.view("stopping")
 
@@ -264,7 +264,7 @@ class InstancesMixin(RegionsMixin):
             instance = self._any_instance(instance_id)
             now = self.clock.now()
             instance.plan(now, [("error", 0.0)])
-            self._touch_instance(instance)
+            self._replanned(instance, now)
             self._commit()
             return instance.view("error")
 

@@ -384,7 +384,7 @@ class OrchestratorsMixin(InstancesMixin, OrganizationMixin):
             if instance is None or instance.state_at(now) in ("deleting", GONE):
                 continue
             instance.plan(now, [("deleting", 0.0), (GONE, DELETING_SECONDS)])
-            self._touch_instance(instance)
+            self._replanned(instance, now)
 
     def _forget_machines(self, instance_ids: List[str]) -> None:
         if self.ssh is not None:  # their boot disks are lost at once

@@ -6,13 +6,19 @@ filesystem still in use cannot be deleted (409).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional
 
 from fluidstack.emulator.atlas.base import AtlasBase
 from fluidstack.emulator.atlas.limits import check_project_count
-from fluidstack.emulator.atlas.records import GONE, Filesystem, Organization, Project, Region
+from fluidstack.emulator.atlas.records import (
+    GONE,
+    Filesystem,
+    Organization,
+    Project,
+    Region,
+    parse_uuid,
+)
 from fluidstack.emulator.responses import ApiError
 
 __all__ = ["ProjectsMixin"]
@@ -25,10 +31,9 @@ class ProjectsMixin(AtlasBase):
         """The project named by ``X-PROJECT-ID`` (400 missing or not a uuid, else 404)."""
         if header is None or not header.strip():
             raise ApiError(400, "The X-PROJECT-ID header is required (a project id)")
-        try:
-            project_id = str(uuid.UUID(header.strip()))
-        except ValueError:
-            raise ApiError(400, "X-PROJECT-ID must be a uuid") from None
+        project_id = parse_uuid(header.strip())
+        if project_id is None:
+            raise ApiError(400, "X-PROJECT-ID must be a uuid")
         return self._active_project(org, project_id)
 
     def list_projects(self, org: Organization) -> List[Dict[str, Any]]:

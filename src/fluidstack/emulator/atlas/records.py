@@ -11,6 +11,7 @@ segments decided when something happens (create, start, stop, delete, preempt, f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.catalog import InstanceType, RegionOffer
 from fluidstack.emulator.clock import iso
+from fluidstack.emulator.ledger import state_at
 
 __all__ = [
     "Cluster",
@@ -33,6 +35,7 @@ __all__ = [
     "UserKey",
     "hash_secret",
     "org_id_for",
+    "parse_uuid",
 ]
 
 CREATING_SECONDS = 20.0
@@ -62,6 +65,16 @@ ORG_NAMESPACE = uuid.UUID("6f1c2a8e-33d4-5b7e-9a41-0c8e5d2f7b10")
 def hash_secret(secret: str) -> str:
     """Client secrets are kept hashed: the secret itself is never stored."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_uuid(value: str) -> Optional[str]:
+    """The canonical form of a uuid (``None`` if ``value`` is none). Cached: clients send
+    the same few ids (a project's with every regional request)."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def org_id_for(client_id: str) -> str:
@@ -175,13 +188,12 @@ class Instance:
     created_at: float
     segments: List[Tuple[str, float]]
     reserved: bool
-    """Whether the current plan holds capacity (false on a path to ``out-of-stock``)."""
+    """Whether the current plan holds capacity (false on a path to ``out-of-stock``).
+    Change it and ``segments`` only through :meth:`AtlasBase._replanned` (or tell the
+    ledger): capacity in use is a running total over them."""
 
     def state_at(self, now: float) -> str:
-        for state, start in reversed(self.segments):
-            if start <= now:
-                return state
-        return self.segments[0][0]
+        return state_at(self.segments, now)
 
     def segment_start(self, now: float) -> float:
         for _, start in reversed(self.segments):
@@ -298,9 +310,13 @@ class Region:
     offer: RegionOffer
     capabilities: List[str]
     capacity: Dict[str, int]
+    _types: Dict[str, InstanceType] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._types = {t.name: t for t in reversed(self.offer.types)}  # the first wins
 
     def instance_type(self, name: str) -> Optional[InstanceType]:
-        return next((t for t in self.offer.types if t.name == name), None)
+        return self._types.get(name)
 
 
 @dataclass

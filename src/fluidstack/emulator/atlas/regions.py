@@ -17,11 +17,7 @@ class RegionsMixin(AtlasBase):
     """Capacity, capabilities and scheduled failures."""
 
     def _used(self, region: str, type_name: str, now: float) -> int:
-        return sum(
-            1
-            for i in self.instances.values()
-            if i.region == region and i.type == type_name and i.holds_capacity(now)
-        )
+        return self.ledger.in_use(region, type_name, now)
 
     def _available(self, region: Region, type_name: str, now: float) -> int:
         return region.capacity.get(type_name, 0) - self._used(region.name, type_name, now)

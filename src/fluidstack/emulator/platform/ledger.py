@@ -28,9 +28,9 @@ the rounding of the balance (6 decimals).
 from __future__ import annotations
 
 import heapq
-import itertools
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from fluidstack.emulator.ledger import Event, TimedTotals, Track
 from fluidstack.emulator.platform.records import Account, Instance, status_at
 
 __all__ = ["CAPACITY_FREE_STATUSES", "HIDDEN_STATUS", "Ledger", "status_at"]
@@ -41,8 +41,6 @@ HIDDEN_STATUS = "failed"
 """The status ``GET /instances`` leaves out unless ``include_failed_instances=true``."""
 
 CapacityKey = Tuple[str, str]
-_Event = Tuple[float, int, str, int]
-"""(simulated time, tie-break, instance id, plan version)."""
 
 
 def rate_at(instance: Instance, now: float) -> float:
@@ -53,17 +51,15 @@ def rate_at(instance: Instance, now: float) -> float:
     return instance.rate_per_gpu(status_at(segments, now)) * instance.gpu_count / 3600.0
 
 
-class _Track:
-    """What the totals currently count for one instance."""
+class _Track(Track):
+    """What the totals currently count for one instance (``holds``: its GPUs)."""
 
-    __slots__ = ("account_id", "holds", "key", "pos", "rate", "version", "visible")
+    __slots__ = ("account_id", "pos", "rate", "visible")
 
-    def __init__(self, account_id: str, key: CapacityKey, pos: int) -> None:
+    def __init__(self, account_id: str, key: CapacityKey, gpus: int, pos: int) -> None:
+        super().__init__(key, gpus)
         self.account_id = account_id
-        self.key = key
         self.pos = pos
-        self.version = 0
-        self.holds = False
         self.visible = False
         self.rate = 0.0
 
@@ -79,7 +75,7 @@ class _Bill:
         self.spent = 0.0
         self.rate = 0.0
         """USD per simulated second at ``t0``, every instance of the account together."""
-        self.events: List[_Event] = []
+        self.events: List[Event] = []
         self.budget = budget
         self.crossed: Optional[float] = since if budget < 0 else None
 
@@ -145,8 +141,9 @@ class _Order:
         return min(index, len(self.ids))  # 0-based position of the (skip+1)-th
 
 
-class Ledger:
-    """Capacity in use, spend and listing order, kept up to date incrementally."""
+class Ledger(TimedTotals[Instance, _Track]):
+    """Capacity in use, spend and listing order, kept up to date incrementally (the
+    capacity and the moments it changes: :class:`~fluidstack.emulator.ledger.TimedTotals`)."""
 
     def __init__(
         self,
@@ -156,62 +153,43 @@ class Ledger:
     ) -> None:
         self._accounts = accounts
         self._instances = instances
-        self._tie = itertools.count()
-        self.rebuild(now)
+        super().__init__(instances, now)
 
-    # -- building ------------------------------------------------------------------
+    # -- what the shared totals ask ------------------------------------------------------
 
-    def rebuild(self, now: float) -> None:
-        """Count everything again from the instances (at load, or if time went back)."""
-        self._tracks: Dict[str, _Track] = {}
-        self._in_use: Dict[CapacityKey, int] = {}
-        self._events: List[_Event] = []
-        self._settled = now
+    def _started(self) -> None:
         self._bills: Dict[str, _Bill] = {}
         self._orders: Dict[str, _Order] = {}
         self._live: Dict[str, int] = {}
         """Instances per account not terminated or failed, as of the settled moment."""
         for account in self._accounts.values():
             self.add_account(account)
-        for instance in self._instances.values():  # creation order
-            self.track(instance, now)
+
+    def _new_track(self, instance: Instance) -> _Track:
+        order = self._orders.setdefault(instance.account_id, _Order())
+        key = (instance.gpu_type, instance.region)
+        return _Track(instance.account_id, key, instance.gpu_count, order.append(instance.id))
+
+    def _holds(self, instance: Instance, state: str) -> bool:
+        return state not in CAPACITY_FREE_STATUSES
+
+    def _phase(self, instance: Instance, state: str) -> Tuple[bool, bool]:
+        # A create's provisioning -> running changes neither.
+        return (state in CAPACITY_FREE_STATUSES, state == HIDDEN_STATUS)
+
+    def _held(self, track: _Track, holds: bool) -> None:
+        self._live[track.account_id] = self._live.get(track.account_id, 0) + (1 if holds else -1)
+
+    def _count(self, instance: Instance, track: _Track, when: float) -> None:
+        super()._count(instance, track, when)
+        visible = status_at(instance.segments, when) != HIDDEN_STATUS
+        if visible != track.visible:
+            self._orders[track.account_id].set_visible(track.pos, visible)
+            track.visible = visible
 
     def add_account(self, account: Account) -> None:
         self._bills[account.id] = _Bill(account.balance_time, account.balance_base)
         self._orders.setdefault(account.id, _Order())
-
-    # -- moving forward ------------------------------------------------------------
-
-    def _check_time(self, now: float) -> None:
-        if now < self._settled:
-            self.rebuild(now)
-
-    def _settle(self, now: float) -> None:
-        """Apply every planned change of capacity use and visibility up to ``now``."""
-        self._check_time(now)
-        events = self._events
-        while events and events[0][0] <= now:
-            when, _, instance_id, version = heapq.heappop(events)
-            track = self._tracks.get(instance_id)
-            if track is not None and track.version == version:
-                self._count(self._instances[instance_id], track, when)
-        self._settled = now
-
-    def _count(self, instance: Instance, track: _Track, when: float) -> None:
-        status = status_at(instance.segments, when)
-        holds = status not in CAPACITY_FREE_STATUSES
-        if holds != track.holds:
-            self._in_use[track.key] = self._in_use.get(track.key, 0) + (
-                instance.gpu_count if holds else -instance.gpu_count
-            )
-            self._live[track.account_id] = self._live.get(track.account_id, 0) + (
-                1 if holds else -1
-            )
-            track.holds = holds
-        visible = status != HIDDEN_STATUS
-        if visible != track.visible:
-            self._orders[track.account_id].set_visible(track.pos, visible)
-            track.visible = visible
 
     def _bill(self, account_id: str, now: float) -> Optional[_Bill]:
         """The account's bill integrated up to ``now``; ``None`` if ``now`` is before the
@@ -234,19 +212,10 @@ class Ledger:
 
     # -- what the state tells it -------------------------------------------------------
 
-    def track(self, instance: Instance, now: float) -> None:
+    def track(self, instance: Instance, now: float) -> _Track:
         """A new instance, or one whose segments were just re-planned at ``now``."""
-        self._settle(now)
-        track = self._tracks.get(instance.id)
-        if track is None:
-            order = self._orders.setdefault(instance.account_id, _Order())
-            track = _Track(instance.account_id, (instance.gpu_type, instance.region), 0)
-            track.pos = order.append(instance.id)
-            self._tracks[instance.id] = track
-        track.version += 1
-        self._count(instance, track, now)
+        track = super().track(instance, now)
         bill = self._bills.get(instance.account_id)
-        billed_from = now
         if bill is not None:
             # From the account's last integration point on: on a rebuild that is its
             # balance_time, which may be long before now.
@@ -256,21 +225,7 @@ class Ledger:
                 bill.rate += rate - track.rate
                 track.rate = rate
                 self._plan_bill(instance, track, bill, billed_from)
-        self._plan(instance, track, now)
-
-    def _plan(self, instance: Instance, track: _Track, now: float) -> None:
-        """Schedule the moments after ``now`` when the capacity it holds or its being
-        listed changes (a create's provisioning -> running changes neither)."""
-        segments = instance.segments
-        status = status_at(segments, now)
-        counted = (status in CAPACITY_FREE_STATUSES, status == HIDDEN_STATUS)
-        for status, start in segments:
-            if start > now:
-                changed = (status in CAPACITY_FREE_STATUSES, status == HIDDEN_STATUS)
-                if changed != counted:
-                    counted = changed
-                    event = (start, next(self._tie), instance.id, track.version)
-                    heapq.heappush(self._events, event)
+        return track
 
     def _plan_bill(self, instance: Instance, track: _Track, bill: _Bill, since: float) -> None:
         """Schedule the moments after ``since`` when the instance's rate changes."""
@@ -302,19 +257,14 @@ class Ledger:
             bill.rate += track.rate
             self._plan_bill(instance, track, bill, bill.t0)
 
-    def forget(self, instance_id: str, now: float) -> None:
+    def forget(self, instance_id: str, now: float) -> Optional[_Track]:
         """An instance removed from the state (a per-account reset)."""
-        self._settle(now)
-        track = self._tracks.pop(instance_id, None)
-        if track is None:
-            return
-        instance = self._instances.get(instance_id)
-        if track.holds and instance is not None:
-            self._in_use[track.key] -= instance.gpu_count
-            self._live[track.account_id] -= 1
-        bill = self._bill(track.account_id, now)
-        if bill is not None:
-            bill.rate -= track.rate
+        track = super().forget(instance_id, now)
+        if track is not None:
+            bill = self._bill(track.account_id, now)
+            if bill is not None:
+                bill.rate -= track.rate
+        return track
 
     def clear_account(self, account: Account, now: float) -> None:
         """After a per-account reset: a fresh bill from ``balance_time``, an empty order."""
@@ -337,8 +287,7 @@ class Ledger:
 
     def in_use(self, key: CapacityKey, now: float) -> int:
         """GPUs of ``key`` held at ``now``, every account together."""
-        self._settle(now)
-        return self._in_use.get(key, 0)
+        return self.total(key, now)
 
     def spent(self, account: Account, at: float) -> Optional[float]:
         """USD the account's instances cost from its ``balance_time`` to ``at``; ``None``

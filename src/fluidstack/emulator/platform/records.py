@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+from fluidstack.emulator.ledger import state_at
 
 __all__ = [
     "Account",
@@ -69,12 +71,9 @@ _NOUNS = (
 )  # fmt: skip
 
 
-def status_at(segments: Sequence[Tuple[str, float]], now: float) -> str:
-    """The status of the last segment begun at ``now`` (the first one before any)."""
-    for status, start in reversed(segments):
-        if start <= now:
-            return status
-    return segments[0][0]
+status_at = state_at
+"""The status of the last segment begun at ``now`` (the first one before any): the
+rule both APIs share (:func:`fluidstack.emulator.ledger.state_at`)."""
 
 
 def random_name(rng: random.Random) -> str:

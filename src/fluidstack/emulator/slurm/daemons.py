@@ -60,6 +60,8 @@ INSTALL_HINT = "apt-get install slurm-wlm munge"
 _SBIN = os.pathsep.join(("/usr/local/sbin", "/usr/sbin", "/sbin"))
 START_SECONDS = 30.0
 """Real seconds the daemons may take until the node is idle."""
+START_ATTEMPTS = 2
+"""Tries at starting the daemons (the second with new ports)."""
 STOP_SECONDS = 5.0
 """Real seconds a daemon may take to exit after ``SIGTERM``, before ``SIGKILL``."""
 _SOCKET_PATH_MAX = 100
@@ -151,17 +153,21 @@ class SlurmRehearsal:
             )
         atexit.register(self.close)
         try:
-            self._prepare()
-            self._procs = self._tracker.boot("slurm")
-            self._start_munged()
-            conf = str(self.conf)
-            self._spawn("slurmctld", [self._program("slurmctld"), "-D", "-i", "-f", conf])
-            assert self.node is not None
-            self._spawn("slurmd", [self._program("slurmd"), "-D", "-f", conf, "-N", self.node.name])
-            self._wait_idle()
+            for attempt in range(START_ATTEMPTS):
+                try:
+                    self._start_once()
+                    break
+                except SlurmUnavailable as exc:
+                    if attempt + 1 == START_ATTEMPTS:
+                        raise
+                    # A free port taken between the probe and the daemon's bind (another
+                    # emulator starting at the same moment): again, with new ports.
+                    logger.warning("Slurm did not start (%s): trying again", exc)
+                    self._stop_all()
         except BaseException:
             self.close()
             raise
+        assert self.node is not None
         logger.info(
             "Slurm (--slurm): one node %r, partition %r, behind every Slurm cluster's login "
             "node (its shells have SLURM_CONF=%s)",
@@ -170,6 +176,16 @@ class SlurmRehearsal:
             self.conf,
         )
         return self
+
+    def _start_once(self) -> None:
+        self._prepare()
+        self._procs = self._tracker.boot("slurm")
+        self._start_munged()
+        conf = str(self.conf)
+        self._spawn("slurmctld", [self._program("slurmctld"), "-D", "-i", "-f", conf])
+        assert self.node is not None
+        self._spawn("slurmd", [self._program("slurmd"), "-D", "-f", conf, "-N", self.node.name])
+        self._wait_idle()
 
     @staticmethod
     def _program(name: str) -> str:
@@ -259,7 +275,7 @@ class SlurmRehearsal:
         deadline = time.monotonic() + START_SECONDS
         while True:
             self._check_alive()
-            state = self.client(["sinfo", "--noheader", "--Node", "--format=%T"], timeout=5.0)
+            state = self.client(["sinfo", "--noheader", "--Node", "--format=%T"], timeout=2.0)
             # "idle*" (a trailing star) is a node not responding yet: not ready.
             if state is not None and state.strip() in ("idle", "mixed", "allocated"):
                 return
@@ -325,17 +341,23 @@ class SlurmRehearsal:
         ctld = self._daemons.get("slurmctld")
         if ctld is not None and ctld.poll() is None:
             self._cancel_all()
+        self._stop_all()
+        if self._remove_on_close:
+            shutil.rmtree(self.layout.root, ignore_errors=True)
+
+    def _stop_all(self) -> None:
+        """Stop the daemons, kill what is left of them and of their jobs."""
         for name in ("slurmd", "slurmctld", "munged"):
-            process = self._daemons.get(name)
+            process = self._daemons.pop(name, None)
             if process is not None:
                 _stop(process)
         _kill_leftovers(str(self.layout.root))
-        if self._procs is not None:
-            self._tracker.end(self._procs, wait=True)
-        for output in self._outputs:
+        procs, self._procs = self._procs, None
+        if procs is not None:
+            self._tracker.end(procs, wait=True)
+        outputs, self._outputs = self._outputs, []
+        for output in outputs:
             output.close()
-        if self._remove_on_close:
-            shutil.rmtree(self.layout.root, ignore_errors=True)
 
     def _cancel_all(self, wait: bool = True) -> None:
         """``scancel`` every job, then (``wait``) wait a little longer than ``KillWait``
