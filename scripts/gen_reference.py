@@ -59,6 +59,9 @@ ATLAS_GROUPS = [
 
 
 def _annotation(text: str) -> str:
+    # A name given as a string in a runtime type (`Id` names "uuid.UUID" so that the
+    # SDK need not import uuid) reads as the name itself.
+    text = re.sub(r"ForwardRef\('([^']*)'[^)]*\)", r"\1", text)
     text = re.sub(r"\b(?:typing|fluidstack\.[\w.]+)\.", "", text)
     return text.replace("NoneType", "None")
 

@@ -52,7 +52,7 @@ def complete_instances(ctx: click.Context, param: click.Parameter, incomplete: s
 
 def completion_client(ctx: click.Context) -> Any:
     """A short-lived, impatient client built from the root options seen so far."""
-    from fluidstack.platform.client import FluidStack
+    from fluidstack.platform._sync.client import FluidStack
 
     from ..config import resolve
 
