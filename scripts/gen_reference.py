@@ -54,6 +54,7 @@ ATLAS_GROUPS = [
     ),
     ("slurm.clusters", "SlurmClustersResource", "fluidstack.atlas._sync.orchestrators"),
     ("slurm.node_pools", "SlurmNodePoolsResource", "fluidstack.atlas._sync.orchestrators"),
+    ("slurm.jobs", "SlurmJobsResource", "fluidstack.atlas._sync.slurm_jobs"),
 ]
 
 
