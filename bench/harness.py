@@ -242,8 +242,8 @@ class Emulator:
                 "86400",
                 "--log-level",
                 "warning",
-                "--control-token",
-                self.control["x-emulator-token"],
+                # One argument: a token drawn with a leading "-" is not taken for an option.
+                "--control-token=" + self.control["x-emulator-token"],
             ],
             stdout=subprocess.PIPE,
             stderr=self._log,

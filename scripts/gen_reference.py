@@ -54,10 +54,14 @@ ATLAS_GROUPS = [
     ),
     ("slurm.clusters", "SlurmClustersResource", "fluidstack.atlas._sync.orchestrators"),
     ("slurm.node_pools", "SlurmNodePoolsResource", "fluidstack.atlas._sync.orchestrators"),
+    ("slurm.jobs", "SlurmJobsResource", "fluidstack.atlas._sync.slurm_jobs"),
 ]
 
 
 def _annotation(text: str) -> str:
+    # A name given as a string in a runtime type (`Id` names "uuid.UUID" so that the
+    # SDK need not import uuid) reads as the name itself.
+    text = re.sub(r"ForwardRef\('([^']*)'[^)]*\)", r"\1", text)
     text = re.sub(r"\b(?:typing|fluidstack\.[\w.]+)\.", "", text)
     return text.replace("NoneType", "None")
 

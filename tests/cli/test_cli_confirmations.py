@@ -112,10 +112,10 @@ DELETES = [
     ),
 ]
 SWEEPS = [("instances", "sweep"), ("atlas", "instances", "sweep")]
-CONSENTS = [("ssh-config",)]
+CONSENTS = [("ssh-config",), ("atlas", "slurm", "ssh-config")]
 """Commands whose --yes gives consent to a change outside fluidstack (a line in
 ~/.ssh/config), not to a deletion; their questions are tested with them
-(tests/cli/test_cli_ssh_config.py)."""
+(tests/cli/test_cli_ssh_config.py, tests/cli/atlas/test_cli_slurm_ssh_config.py)."""
 
 
 def _commands_with_yes() -> Iterator[Tuple[str, ...]]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         WaitTimeoutError,
     )
     from .client import AsyncAtlas, Atlas
+    from .slurm_types import SlurmCommandError, SlurmJob, SlurmJobState
     from .tokens import IssuedToken
     from .types import (
         Accelerator,
@@ -119,10 +120,12 @@ _TYPES = (
     "SlurmNode",
     "SlurmNodePool",
 )
+_SLURM_JOBS = ("SlurmCommandError", "SlurmJob", "SlurmJobState")
 _LAZY: Dict[str, str] = {
     "Atlas": "fluidstack.atlas._sync.client",
     "AsyncAtlas": "fluidstack.atlas._async.client",
     "IssuedToken": "fluidstack.atlas.tokens",
+    **dict.fromkeys(_SLURM_JOBS, "fluidstack.atlas.slurm_types"),
     **dict.fromkeys(_ERRORS, "fluidstack.core"),
     **dict.fromkeys(_TYPES, "fluidstack.atlas.types"),
 }
@@ -170,6 +173,9 @@ __all__ = [
     "Region",
     "SSHKey",
     "SlurmCluster",
+    "SlurmCommandError",
+    "SlurmJob",
+    "SlurmJobState",
     "SlurmLoginNode",
     "SlurmNode",
     "SlurmNodePool",

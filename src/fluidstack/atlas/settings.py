@@ -6,12 +6,15 @@ Resolved once when the client is built; nothing here does I/O.
 from __future__ import annotations
 
 import os
-import uuid
+import sys
 from dataclasses import dataclass, field
-from typing import Optional, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ..core.config import Secret, check_base_url, checked_secret, is_loopback, warn_if_plain_http
+
+if TYPE_CHECKING:
+    import uuid
 
 __all__ = [
     "API_PREFIX",
@@ -21,6 +24,7 @@ __all__ = [
     "AtlasSettings",
     "api_root",
     "browser_login_defaults",
+    "canonical_uuid",
     "check_project_id",
     "resolve_settings",
     "resolve_ssh_port",
@@ -52,7 +56,9 @@ ENV_REGION_URL = "FLUIDSTACK_REGION_URL"
 ENV_SSH_PORT = "FLUIDSTACK_SSH_PORT"
 DEFAULT_SSH_PORT = 22
 
-Id = Union[str, uuid.UUID]
+# A string for uuid.UUID: importing uuid imports `platform` (~5 ms), which neither the
+# client nor the CLI needs; annotations only name it.
+Id = Union[str, "uuid.UUID"]
 
 
 @dataclass(frozen=True)
@@ -90,15 +96,27 @@ def check_project_id(value: Optional[Id], what: str = "project_id") -> Optional[
     """A project id in canonical form; the API takes only UUIDs (``X-PROJECT-ID``)."""
     if value is None:
         return None
-    if isinstance(value, uuid.UUID):
+    uuid_module = sys.modules.get("uuid")  # a caller holding a UUID has imported it
+    if uuid_module is not None and isinstance(value, uuid_module.UUID):
         return str(value)
     try:
-        return str(uuid.UUID(str(value).strip()))
+        return canonical_uuid(str(value).strip())
     except ValueError:
         raise ValueError(
             f"{what} must be a project's id (a UUID), got {str(value)[:60]!r}; "
             "atlas.projects.list() shows them"
         ) from None
+
+
+def canonical_uuid(text: str) -> str:
+    """``str(uuid.UUID(text))`` without importing :mod:`uuid`: the same parsing as
+    ``uuid.UUID``'s (braces, ``urn:uuid:``, hyphens anywhere, 32 hex digits), the same
+    ``ValueError`` for anything else, and the same lowercase hyphenated form."""
+    digits = text.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")
+    if len(digits) != 32:
+        raise ValueError("badly formed hexadecimal UUID string")
+    value = f"{int(digits, 16):032x}"
+    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
 
 def _local_root(management_url: str) -> Optional[str]:

@@ -14,7 +14,7 @@ from typing import Any, List, Optional, Sequence
 import click
 
 from .._version import __version__
-from .state import OUTPUT_FORMATS, AliasedGroup, CliError, CliState, InputError
+from .state import OUTPUT_FORMATS, CliError, CliState, InputError, LazyGroup
 
 __all__ = ["cli"]
 
@@ -28,7 +28,7 @@ _MISSING_KEY_HINT = (
 )
 
 
-class FluidStackGroup(AliasedGroup):
+class FluidStackGroup(LazyGroup):
     """The root group: turns exceptions into one-line errors and the documented exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -223,37 +223,25 @@ def cli(
     )
 
 
-def _register() -> None:
-    from .atlas import atlas
-    from .configure import configure
-    from .extras import completion, emulator
-    from .platform.account import api_keys, balance
-    from .platform.catalog import configurations, templates
-    from .platform.cost import cost
-    from .platform.instances import instances
-    from .platform.run import run
-    from .platform.ssh_keys import ssh_keys
-    from .ssh_config import ssh_config
-
-    for command in (
-        atlas,
-        instances,
-        run,
-        ssh_keys,
-        ssh_config,
-        configurations,
-        templates,
-        balance,
-        cost,
-        api_keys,
-        configure,
-        completion,
-        emulator,
-    ):
-        cli.add_command(command)
-
-
-_register()
+# Each command's module is imported when the command is looked up (see LazyGroup).
+cli.lazy_package = __package__
+cli.lazy_commands = {
+    "atlas": (".atlas", "atlas"),
+    # Through ports: loading the group there also adds its `forward` command.
+    "instances": (".platform.ports", "instances"),
+    "run": (".platform.run", "run"),
+    "jupyter": (".platform.ports", "jupyter"),
+    "ssh-keys": (".platform.ssh_keys", "ssh_keys"),
+    "ssh-config": (".ssh_config", "ssh_config"),
+    "configurations": (".platform.catalog", "configurations"),
+    "templates": (".platform.catalog", "templates"),
+    "balance": (".platform.account", "balance"),
+    "cost": (".platform.cost", "cost"),
+    "api-keys": (".platform.account", "api_keys"),
+    "configure": (".configure", "configure"),
+    "completion": (".extras", "completion"),
+    "emulator": (".extras", "emulator"),
+}
 
 
 def run(argv: Optional[List[str]] = None) -> None:

@@ -53,7 +53,7 @@ Decorator = Callable[[Any], Any]
 class InstanceCommands:
     """What one API's ``instances`` group gives the shared commands."""
 
-    __slots__ = ("complete_ids", "group", "resource", "ssh_port")
+    __slots__ = ("complete_ids", "group", "resolve", "resource", "ssh_port")
 
     def __init__(
         self,
@@ -61,6 +61,7 @@ class InstanceCommands:
         complete_ids: Callable[..., Any],
         resource: Callable[[CliState, Optional[int]], Any],
         ssh_port: bool = False,
+        resolve: Optional[Callable[[CliState, str], str]] = None,
     ) -> None:
         self.group = group
         """The group the commands are added to."""
@@ -71,6 +72,9 @@ class InstanceCommands:
         option (always ``None`` when :attr:`ssh_port` is false)."""
         self.ssh_port = ssh_port
         """Whether ``ssh``, ``exec`` and ``cp`` take ``--ssh-port`` (Atlas reports no port)."""
+        self.resolve: Callable[[CliState, str], str] = resolve or (lambda state, ref: ref)
+        """The id of the instance an argument names, by id or by name
+        (:mod:`fluidstack.cli.resolve`)."""
 
 
 # -- delete -------------------------------------------------------------------------------
@@ -129,7 +133,7 @@ def add_delete(
     ) -> None:
         from fluidstack.core.errors import ApiError
 
-        ids = list(dict.fromkeys(instance_ids))
+        ids = list(dict.fromkeys(api.resolve(state, ref) for ref in instance_ids))
         what = f"instance {ids[0]}" if len(ids) == 1 else f"{len(ids)} instances ({', '.join(ids)})"
         confirm_or_require_yes(
             state, f"Delete {what}? This cannot be undone.", yes, "nothing was deleted"
@@ -240,7 +244,7 @@ def add_ssh(
         print_only: bool,
         ssh_port: Optional[int] = None,
     ) -> None:
-        found = target(state, instance_id, ssh_port)
+        found = target(state, api.resolve(state, instance_id), ssh_port)
         key = os.path.expanduser(identity) if identity else None
         argv = ssh_argv(found.endpoint, key, ssh_args)
         if found.warning is not None:
@@ -293,7 +297,7 @@ def add_exec(api: InstanceCommands, prog: str, command_first: bool) -> click.Com
         if command_first:
             remote_command(command)  # a usage error before anything is sent
         resource = api.resource(state, ssh_port)
-        exec_and_exit(resource, instance_id, command, identity, timeout)
+        exec_and_exit(resource, api.resolve(state, instance_id), command, identity, timeout)
 
     help_text = f"""Run a command on an instance over SSH: its output streams here, and this exits
     with its exit status (255 when SSH itself fails).
@@ -329,7 +333,9 @@ def add_cp(api: InstanceCommands, prog: str, home: str) -> click.Command:
         def resource() -> Any:
             return api.resource(state, ssh_port)
 
-        copy_and_report(state, resource, source, destination, identity)
+        copy_and_report(
+            state, resource, source, destination, identity, lambda ref: api.resolve(state, ref)
+        )
 
     help_text = f"""Copy files or directories (recursively) to or from an instance, over SFTP.
     The instance side is ID:PATH; a relative PATH is in {home} home.

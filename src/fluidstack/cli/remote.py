@@ -228,14 +228,15 @@ def copy_and_report(
     source: str,
     destination: str,
     identity: Optional[str],
+    resolve: Callable[[str], str] = str,
 ) -> None:
-    """``instances cp`` of either API: one side is ``ID:PATH``; files and folders go
-    over SFTP with the instances resource that ``resource()`` gives (made only once the
-    arguments are known to be right)."""
-    direction, instance_id, remote, local = parse_copy(source, destination)
+    """``instances cp`` of either API: one side is ``ID:PATH`` (or ``NAME:PATH``); files
+    and folders go over SFTP with the instances resource that ``resource()`` gives (made
+    only once the arguments are known to be right); ``resolve`` turns a name into an id."""
+    direction, instance_ref, remote, local = parse_copy(source, destination)
     key = os.path.expanduser(identity) if identity else None
     instances = resource()
-    instance = instances.get(instance_id)
+    instance = instances.get(resolve(instance_ref))
     with ssh_errors():
         if direction == "up":
             instances.upload(instance, local, remote, key_path=key)

@@ -1,4 +1,9 @@
-"""Rich tables for the CLI's table output. Imported only when a table is printed."""
+"""Tables for the CLI's table output. Imported only when a table is printed.
+
+Listings (:func:`simple_table`) are :class:`ListingTable` objects that Rich renders
+when they are printed: building one imports nothing of Rich, so a command that prints
+JSON or YAML never loads its table code.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple, Union
 
-from rich import box
-from rich.table import Table
-from rich.text import Text
-
 if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.text import Text
+
     from fluidstack.platform.cost import InstanceCost
     from fluidstack.platform.types.instances import InstanceResponse
 
 __all__ = [
     "STATUS_STYLES",
+    "ListingTable",
+    "Styled",
     "gpu_label",
     "instance_detail",
     "instance_table",
@@ -51,33 +57,91 @@ STATUS_STYLES = {
 }
 """Colours of statuses and states of both APIs (instances, projects, health)."""
 
-Cell = Union[str, Text]
+
+class Styled(str):
+    """A table cell's text with the Rich style it has on a terminal (``"green"``);
+    a plain ``str`` everywhere else."""
+
+    style: str
+
+    def __new__(cls, text: str, style: str = "") -> Styled:
+        cell = super().__new__(cls, text)
+        cell.style = style
+        return cell
+
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
+        return Text(str(self), style=self.style)
 
 
-def simple_table(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Table:
+Cell = Union[str, Styled, "Text"]
+
+
+class ListingColumn:
+    """A column's header and alignment (``"left"`` or ``"right"``), as Rich's has."""
+
+    def __init__(self, header: str, justify: str) -> None:
+        self.header = header
+        self.justify = justify
+
+
+class ListingTable:
+    """A borderless table with bold headers (Rich's ``SIMPLE_HEAD`` box, no edges), built
+    as a Rich table only when printed (``__rich__``): it can be printed or grouped like
+    any Rich renderable."""
+
+    def __init__(self, headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> None:
+        self.columns = [ListingColumn(h, _default_justify(h)) for h in headers]
+        self.rows: List[Sequence[Cell]] = [list(row) for row in rows]
+        self.caption: Optional[str] = None
+
+    def __rich__(self) -> Table:
+        from rich import box
+        from rich.table import Table
+
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            header_style="bold",
+            caption=self.caption,
+        )
+        for column in self.columns:
+            table.add_column(column.header, justify=column.justify, overflow="fold")  # type: ignore[arg-type]
+        for row in self.rows:
+            table.add_row(*(_rich_cell(cell) for cell in row))
+        return table
+
+
+def _default_justify(header: str) -> str:
+    return "right" if header.startswith("$") or header in ("GPUS", "BALANCE") else "left"
+
+
+def _rich_cell(cell: Any) -> Any:
+    return cell.__rich__() if isinstance(cell, Styled) else cell
+
+
+def simple_table(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> ListingTable:
     """A borderless table with bold headers, easy to read and to ``grep``."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    for header in headers:
-        numeric = header.startswith("$") or header in ("GPUS", "BALANCE")
-        table.add_column(header, justify="right" if numeric else "left", overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    return table
+    return ListingTable(headers, rows)
 
 
 def key_value_table(rows: Iterable[Tuple[str, Cell]]) -> Table:
     """Two columns, field name and value, for one object."""
+    from rich.table import Table
+
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, _rich_cell(value))
     return table
 
 
-def status_text(status: object) -> Text:
+def status_text(status: object) -> Styled:
     value = str(status)
-    return Text(value, style=STATUS_STYLES.get(value, ""))
+    return Styled(value, STATUS_STYLES.get(value, ""))
 
 
 def money(value: Union[float, Decimal, None], suffix: str = "") -> str:
@@ -127,7 +191,7 @@ def region_label(instance: InstanceResponse) -> str:
     return str(config.region) if config is not None else "-"
 
 
-def instance_table(instances: Sequence[InstanceResponse]) -> Table:
+def instance_table(instances: Sequence[InstanceResponse]) -> ListingTable:
     from fluidstack.platform.cost import instance_cost
 
     rows: List[List[Cell]] = []
@@ -195,7 +259,7 @@ def _cost_so_far(cost: InstanceCost) -> str:
     return "-"
 
 
-def plan_table(plan: Any) -> Table:
+def plan_table(plan: Any) -> ListingTable:
     """The offers ``instances create --cheapest --dry-run`` would try, in order."""
     return simple_table(
         ["#", "GPU TYPE", "GPUS", "REGION", "$/GPU-HOUR", "$/HOUR"],

@@ -68,63 +68,13 @@ ATTEMPT_ENV = "FLUIDSTACK_ATTEMPT"
 # -- the working directory ---------------------------------------------------------------
 
 
-def _ignore_specs(root: Path) -> Callable[[str, bool], bool]:
-    """Whether a path (relative to ``root``, ``/``-separated) is ignored by the
-    ``.gitignore`` files of ``root`` and its folders (each applies below its folder)."""
-    import pathspec
-
-    specs: Dict[str, Any] = {}
-
-    def spec_for(folder: str) -> Any:
-        if folder not in specs:
-            path = root / folder / ".gitignore"
-            try:
-                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                lines = []
-            specs[folder] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
-        return specs[folder]
-
-    def ignored(relative: str, is_dir: bool) -> bool:
-        parts = relative.split("/")
-        if parts[0] == ".git":
-            return True
-        for depth in range(len(parts)):
-            folder = "/".join(parts[:depth])
-            spec = spec_for(folder)
-            if spec is None:
-                continue
-            below = "/".join(parts[depth:]) + ("/" if is_dir else "")
-            if spec.match_file(below):
-                return True
-        return False
-
-    return ignored
-
-
 def pack_directory(root: Path) -> Tuple[bytes, int]:
-    """The files of ``root`` that ``.gitignore`` does not ignore (``.git`` never goes),
-    as a gzipped tar, and how many files it holds."""
-    import io
-    import tarfile
+    """The files of ``root`` that ``.gitignore`` does not ignore, as a gzipped tar, and
+    how many files it holds: :func:`fluidstack.core.workdir.pack_directory`, which
+    ``atlas.slurm.jobs`` shares (imported here on use: ``fluidstack.core`` loads httpx)."""
+    from fluidstack.core.workdir import pack_directory as pack
 
-    ignored = _ignore_specs(root)
-    buffer = io.BytesIO()
-    count = 0
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for folder, dirs, files in os.walk(root):
-            base = Path(folder).relative_to(root).as_posix()
-            prefix = "" if base == "." else base + "/"
-            dirs[:] = sorted(d for d in dirs if not ignored(prefix + d, True))
-            for name in sorted(files):
-                relative = prefix + name
-                if ignored(relative, False):
-                    continue
-                path = Path(folder) / name
-                if path.is_symlink() or path.is_file():
-                    tar.add(str(path), arcname=relative, recursive=False)
-                    count += 1
-    return buffer.getvalue(), count
+    return pack(root)
 
 
 # -- the steps (module-level, so that a test can interrupt any one of them) ---------------

@@ -10,7 +10,7 @@ import difflib
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import click
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from fluidstack.core.events import ResponseEvent, RetryEvent
-    from fluidstack.platform.client import FluidStack
+    from fluidstack.platform._sync.client import FluidStack
 
     from .config import Resolved
 
@@ -95,6 +95,31 @@ class AliasedGroup(click.Group):
         return (command.name if command is not None else name), command, rest
 
 
+class LazyGroup(AliasedGroup):
+    """A command group whose commands' modules are imported when a command is looked
+    up, not when the group is built: ``fluidstack instances list`` then loads neither
+    the Atlas command tree nor the platform's other commands. Listing the commands
+    (``--help``, completion, suggestions) loads them all. ``lazy_commands`` maps each
+    name to ``(module, attribute)``, the module relative to ``lazy_package``."""
+
+    lazy_commands: Dict[str, Tuple[str, str]] = {}
+    lazy_package: Optional[str] = None
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return sorted(set(self.commands) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        names = [cmd_name] + [t for t, aliases in self.ALIASES.items() if cmd_name in aliases]
+        for name in names:
+            if name in self.lazy_commands and name not in self.commands:
+                import importlib
+
+                module, attribute = self.lazy_commands[name]
+                found = getattr(importlib.import_module(module, self.lazy_package), attribute)
+                self.add_command(found, name)
+        return super().get_command(ctx, cmd_name)
+
+
 def stdin_is_terminal() -> bool:
     """Whether a person can answer a prompt (tests replace this)."""
     try:
@@ -145,7 +170,7 @@ class CliState:
     def client(self) -> FluidStack:
         """The SDK client, built on first use and closed when the command ends."""
         if self._client is None:
-            from fluidstack.platform.client import FluidStack
+            from fluidstack.platform._sync.client import FluidStack
 
             settings = self.resolve()
             hooks = self.debug_hooks()
@@ -272,13 +297,14 @@ class CliState:
                 yaml.safe_dump(jsonable(data), sort_keys=False, allow_unicode=True).rstrip("\n")
             )
         elif table is not None:
+            rendered = table()
             console = self.stdout
             if console.is_terminal:
-                console.print(table())
+                console.print(rendered)
                 return
             # Piped: no padding at the ends of lines, so the output diffs and greps well.
             with console.capture() as captured:
-                console.print(table())
+                console.print(rendered)
             click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 

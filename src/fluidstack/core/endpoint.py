@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from typing import Any, Generic, List, Optional, TypeVar
+from typing import Any, Dict, Generic, List, Optional, TypeVar
 
 __all__ = ["Endpoint", "Found"]
 
@@ -62,7 +62,7 @@ class Endpoint(Generic[T]):
     sends_idempotency_key: bool = True
     capability: Optional[str] = None
     body_optional: bool = False
-    _adapter: List[Any] = field(default_factory=list, repr=False, compare=False)
+    _adapter: Dict[bool, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def parse(self, content: bytes) -> T:
         """Validate JSON bytes straight into the response type (the fast path)."""
@@ -72,7 +72,13 @@ class Endpoint(Generic[T]):
             or not gc.isenabled()
             or (size < _LARGE_BODY and not self._is_listing())
         ):
-            result: T = self._adapters(large=False).validate_json(content)
+            adapter = self._adapter.get(False)
+            if adapter is None and content == b"[]" and True in self._adapter:
+                # The empty page that ends a listing: the lean adapter, already built
+                # for the pages before, gives the same empty list; building the plain
+                # one for it cost a CLI listing tens of milliseconds.
+                adapter = self._adapter[True]
+            result: T = (adapter or self._adapters(large=False)).validate_json(content)
             return result
         # A large listing allocates hundreds of thousands of containers, which trigger
         # cyclic collections that can find nothing (parsed models hold no cycles):
@@ -87,21 +93,27 @@ class Endpoint(Generic[T]):
 
     def _is_listing(self) -> bool:
         """Whether the response type is a list of models (see ``_LISTING_PAGE``)."""
-        self._adapters(large=False)
-        return self._adapter[1] is not self._adapter[0]
+        lean = self._adapters(large=True)  # built anyway: a listing is parsed with it
+        return self._adapter.get(False) is not lean  # a non-listing's two are one
 
     def _adapters(self, large: bool) -> Any:
         """The pydantic ``TypeAdapter`` for bodies of this size, built on first use (so
         that ``import fluidstack`` stays light): for a large one, a listing's items
-        share their sets of field names (see ``_lean``)."""
-        if not self._adapter:
+        share their sets of field names (see ``_lean``). Each is built only when a body
+        needs it: a CLI listing one page never builds the plain one (pydantic's schema
+        for a list of models costs tens of milliseconds)."""
+        adapter = self._adapter.get(large)
+        if adapter is None:
             from pydantic import TypeAdapter
 
-            plain = TypeAdapter(self.response_type)
             lean_type = _lean(self.response_type)
-            lean = plain if lean_type is self.response_type else TypeAdapter(lean_type)
-            self._adapter.extend((plain, lean))
-        return self._adapter[1 if large else 0]
+            if lean_type is self.response_type:  # not a listing: one adapter serves both
+                adapter = self._adapter.get(not large) or TypeAdapter(lean_type)
+                self._adapter[True] = self._adapter[False] = adapter
+            else:
+                adapter = TypeAdapter(lean_type if large else self.response_type)
+                self._adapter[large] = adapter
+        return adapter
 
 
 def _lean(response_type: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Dict, NoReturn, Optional, Set, Type, TypeVar, Union
+from typing import Any, Dict, NoReturn, Optional, Set, Tuple, Type, TypeVar, Union, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -97,7 +97,39 @@ def share_fields_set(model: M) -> M:
     if shared is None or fields_set != shared:
         shared = _LATEST_SHARED[type(model)] = _SharedFieldsSet(fields_set)
     object.__setattr__(model, "__pydantic_fields_set__", shared)
+    # The models inside it (an instance's configuration) share theirs too: each would
+    # otherwise keep a set of its own, as large as the item's.
+    names = _NESTED.get(type(model))
+    if names is None:
+        names = _NESTED[type(model)] = _nested_fields(type(model))
+    if names:
+        values = model.__dict__
+        for name in names:
+            value = values.get(name)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, FluidStackModel):
+                        share_fields_set(item)
+            elif value is not None and isinstance(value, FluidStackModel):
+                share_fields_set(value)
     return model
+
+
+_NESTED: Dict[type, Tuple[str, ...]] = {}
+"""Per model class, the fields whose type may hold models (looked up once a class)."""
+
+
+def _nested_fields(cls: Type[FluidStackModel]) -> Tuple[str, ...]:
+    """The fields of ``cls`` that may hold models of more than four fields: a set of up
+    to four names takes 216 bytes, of more 728, so only the larger are worth the time
+    a listing spends sharing them."""
+
+    def holds_models(annotation: Any) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, FluidStackModel):
+            return len(annotation.model_fields) > 4
+        return any(holds_models(arg) for arg in get_args(annotation))
+
+    return tuple(name for name, f in cls.model_fields.items() if holds_models(f.annotation))
 
 
 E = TypeVar("E", bound="OpenEnum")

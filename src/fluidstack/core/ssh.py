@@ -9,8 +9,6 @@ when the calling thread already runs an event loop (Jupyter).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import sys
 import threading
@@ -204,6 +202,8 @@ async def _connect(
     known_hosts: KnownHosts,
     connect_timeout: float,
 ) -> SSHClientConnection:
+    import asyncio  # not at import: a client that never uses SSH never loads asyncio
+
     asyncssh = _import_asyncssh()
     alias = host_key_alias(target.instance_id)
     tofu_file: Optional[Path] = None
@@ -309,6 +309,8 @@ async def ssh_exec(
 ) -> ExecResult:
     """Run ``command`` on the instance; its output is captured, or streamed to
     ``stdout``/``stderr`` (binary files or callables) as it arrives."""
+    import asyncio
+
     asyncssh = _import_asyncssh()
     out_sink, err_sink = _sink(stdout), _sink(stderr)
     captured: Tuple[List[bytes], List[bytes]] = ([], [])
@@ -449,6 +451,8 @@ class _SshThread:
     """One event loop in a daemon thread, for the synchronous clients' SSH calls."""
 
     def __init__(self) -> None:
+        import asyncio
+
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=self.loop.run_forever, name="fluidstack-ssh", daemon=True
@@ -466,6 +470,9 @@ def run_in_ssh_thread(make: Callable[[], Awaitable[T]]) -> T:
     Ctrl-C (KeyboardInterrupt) while waiting cancels it there, then propagates: the
     session is closed, and the remote command ends with it.
     """
+    import asyncio
+    import concurrent.futures
+
     global _thread
     with _thread_lock:
         if _thread is None or not _thread.thread.is_alive():
@@ -496,6 +503,8 @@ def asyncio_is_running() -> bool:
 
 
 def _has_running_loop() -> bool:
+    import asyncio  # only called once asyncio is in sys.modules
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -311,7 +311,8 @@ def build_parser(prog: str = "fluidstack-emulator") -> argparse.ArgumentParser:
     """The standalone command's parser."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="A faithful, stateful local FluidStack API server (platform and Atlas).",
+        description="A faithful, stateful local FluidStack API server (platform and Atlas). "
+        "'%(prog)s replay FILE' replays a recorded journal (see its --help).",
     )
     return add_arguments(parser)
 
@@ -421,7 +422,12 @@ def _hangup_stops() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Console entry point."""
+    """Console entry point (``fluidstack-emulator replay FILE``: see emulator/replay.py)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["replay"]:
+        from fluidstack.emulator.replay import main as replay_main
+
+        return replay_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return run_from_args(args)

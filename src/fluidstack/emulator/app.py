@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from fluidstack.emulator import snapshot
+from fluidstack.emulator import recording, snapshot
 from fluidstack.emulator.atlas import control as atlas_control
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.faults import FaultSpec
@@ -136,8 +136,14 @@ async def control_remove_fault(request: Request, fault_id: str) -> Response:
 
 @control.get("/journal")
 async def control_journal(
-    request: Request, since: Optional[int] = Query(default=None, ge=0)
+    request: Request,
+    since: Optional[int] = Query(default=None, ge=0),
+    format: Optional[str] = Query(default=None, pattern="^replay$"),
 ) -> Response:
+    """The journal; ``?format=replay`` exports it as a replay file (see
+    emulator/recording.py and ``fluidstack-emulator replay``)."""
+    if format == "replay":
+        return json_response(200, recording.export_journal(_emulator(request)))
     return json_response(200, _emulator(request).journal.entries(since))
 
 

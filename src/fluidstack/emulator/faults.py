@@ -169,6 +169,15 @@ class Journal:
         self.byte_limit = byte_limit
         self.bytes = 0
         """The estimated size of what is kept."""
+        self.origin: Optional[Dict[str, Any]] = None
+        """The state (a snapshot without secrets) just before the first request kept,
+        for a replay; taken when that request arrives (see :attr:`origin_wanted`)."""
+        self.origin_wanted = True
+        """Set when the journal starts afresh (start, full reset, restore, clear): the
+        next request takes :attr:`origin` first."""
+        self.truncated = False
+        """Entries since :attr:`origin` were dropped (the oldest, or one account's): a
+        replay of what is left may differ."""
 
     def append(self, entry: Dict[str, Any]) -> None:
         entry["seq"] = next(self._seq)
@@ -189,22 +198,41 @@ class Journal:
         by every collection while the journal held them (issue 24)."""
         self._keep(_Lazy(next(self._seq), account, build, args), size)
 
+    def attach_replay(self, build: Callable[[], Dict[str, Any]], size: int) -> None:
+        """Give the entry just appended what a replay needs (``build``, called when the
+        journal is read with ``replay=True``; it must hold no secret)."""
+        if self._entries and isinstance(self._entries[-1], _Lazy):
+            self._entries[-1].replay = build
+            self._sizes[-1] += size
+            self.bytes += size
+            self._evict()
+
     def _keep(self, entry: Union[Dict[str, Any], _Lazy], size: int) -> None:
         self._entries.append(entry)
         self._sizes.append(size)
         self.bytes += size
+        self._evict()
+
+    def _evict(self) -> None:
         while self._entries and (len(self._entries) > self.limit or self.bytes > self.byte_limit):
             self._entries.popleft()
             self.bytes -= self._sizes.popleft()
+            self.truncated = True
 
-    def entries(self, since: Optional[int] = None) -> List[Dict[str, Any]]:
+    def entries(self, since: Optional[int] = None, replay: bool = False) -> List[Dict[str, Any]]:
+        """The entries kept (after ``since``); ``replay`` adds each one's ``replay``
+        part (the clock, fingerprinted credentials, bodies, the fault)."""
         return [
-            e if isinstance(e, dict) else e.entry()
+            e if isinstance(e, dict) else e.entry(replay)
             for e in self._entries
             if since is None or _seq(e) > since
         ]
 
     def clear(self, account_label: Optional[str] = None) -> None:
+        if account_label is None:
+            self.origin, self.origin_wanted, self.truncated = None, True, False
+        else:
+            self.truncated = True
         kept = [
             (e, n)
             for e, n in zip(self._entries, self._sizes)
@@ -219,7 +247,7 @@ class Journal:
 
 
 class _Lazy:
-    __slots__ = ("account", "args", "build", "seq")
+    __slots__ = ("account", "args", "build", "replay", "seq")
 
     def __init__(
         self,
@@ -232,10 +260,13 @@ class _Lazy:
         self.account = account
         self.build = build
         self.args = args
+        self.replay: Optional[Callable[[], Dict[str, Any]]] = None
 
-    def entry(self) -> Dict[str, Any]:
+    def entry(self, replay: bool = False) -> Dict[str, Any]:
         entry = self.build(*self.args)
         entry["seq"] = self.seq
+        if replay:
+            entry["replay"] = self.replay() if self.replay is not None else None
         return entry
 
 

@@ -41,6 +41,7 @@ from fluidstack.emulator.platform.routes import (
     VIA_KEY,
 )
 from fluidstack.emulator.platform.state import Account
+from fluidstack.emulator.recording import replay_part, take_origin
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
 from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STATE_BYTES
@@ -162,7 +163,10 @@ class EmulatorMiddleware:
         if scope["path"].startswith(CONTROL_PREFIX):
             await self._control(scope, receive, send)
             return
+        if self.emulator.journal.origin_wanted:
+            take_origin(self.emulator)
         started = time.perf_counter()
+        clock_at = self.emulator.clock.now()
         method: str = scope["method"]
         path: str = scope["path"]
         api_key = cookie = idem = content_type = content_length = authorization = None
@@ -208,9 +212,12 @@ class EmulatorMiddleware:
         generation = self.emulator.generation
 
         status_seen: List[Optional[int]] = [None]
+        answer: List[bytes] = []
 
         async def tracking_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.body":
+                answer.append(message.get("body", b""))
+            elif message["type"] == "http.response.start":
                 status_seen[0] = message["status"]
                 # The Date of the simulated clock, the one created_at is stamped with:
                 # clients measure ages and costs against it (uvicorn's is turned off).
@@ -231,6 +238,11 @@ class EmulatorMiddleware:
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
                 self._record(scope, method, path, status_seen[0], label, idem, rule, started)
+                credentials = (("api-key", api_key), ("authorization", authorization),
+                               ("cookie", cookie))  # fmt: skip
+                replay = replay_part(scope, clock_at, credentials, request.content_type,
+                                     request.body, answer, rule)  # fmt: skip
+                self.emulator.journal.attach_replay(*replay)
 
     async def _refused_host(self, scope: Scope, send: Send) -> bool:
         """Answer 421 (and say so) when the request's ``Host`` is not one served here."""
@@ -366,6 +378,7 @@ class EmulatorMiddleware:
         if body is None:
             await send_json(send, 413, TOO_LARGE)
             return
+        request.body = body
         content_type = request.content_type
         if body and scope["method"] in BODY_METHODS and content_type is not None:
             media = content_type.split(";", 1)[0].strip().lower()
@@ -435,6 +448,7 @@ class _Request:
 
     __slots__ = (
         "atlas",
+        "body",
         "content_length",
         "content_type",
         "denial",
@@ -460,6 +474,8 @@ class _Request:
         self.path = path
         self.content_type = content_type
         self.content_length = content_length
+        self.body: Optional[bytes] = None
+        """The body as read (for the journal)."""
 
 
 def _platform_denial(api_key: Optional[str], cookie: Optional[str]) -> str:

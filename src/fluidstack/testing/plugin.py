@@ -20,15 +20,22 @@ the fixtures available everywhere:
   with the emulator's development client, in its first region, on a fresh project of
   their own, waiting in simulated time as above.
 
+With ``--fluidstack-target=live`` the client fixtures are built from your credentials
+against the real service instead, everything a test creates is named with the run's
+prefix and deleted at the end of the session (even after failures and Ctrl-C), a spend
+guard is on, and the fixtures that need the emulator's control API skip: see
+:mod:`fluidstack.testing.live`. Tests marked ``live`` run only then.
+
 Everything heavy is imported inside the fixtures so that loading the plugin costs nothing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
+from fluidstack.testing import live
 from fluidstack.testing.handle import EmulatorHandle
 
 if TYPE_CHECKING:
@@ -42,6 +49,7 @@ __all__ = [
     "emulator",
     "fluidstack_client",
     "fluidstack_emulator",
+    "fluidstack_live",
     "fluidstack_snapshot",
     "fluidstack_ssh_emulator",
     "snapshot_emulator",
@@ -50,6 +58,62 @@ __all__ = [
 
 SESSION_SEED = 1234
 """Seed of the session emulator: ids, names and addresses repeat from run to run."""
+
+_LIVE_RUN = pytest.StashKey[live.LiveRun]()
+
+
+# -- --fluidstack-target=live (see testing/live.py) ----------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    live.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    live.register_marker(config)
+    if live.target(config) == "live" and _LIVE_RUN not in config.stash:
+        run = live.LiveRun(live.live_settings(config))
+        run.start()
+        config.stash[_LIVE_RUN] = run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    if live.target(config) == "live":
+        return
+    skip = pytest.mark.skip(reason="a live test: run with --fluidstack-target=live")
+    for item in items:
+        if item.get_closest_marker("live") is not None:
+            item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(_LIVE_RUN, None)
+    if run is not None:
+        run.finish()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    run = config.stash.get(_LIVE_RUN, None)
+    if run is not None:
+        live.write_summary(run, terminalreporter.write_line)
+
+
+def _live_run(request: pytest.FixtureRequest) -> Optional[live.LiveRun]:
+    return request.config.stash.get(_LIVE_RUN, None)
+
+
+def _skip_if_live(request: pytest.FixtureRequest) -> None:
+    if _live_run(request) is not None:
+        pytest.skip(live.CONTROL_ONLY)
+
+
+@pytest.fixture(scope="session")
+def fluidstack_live(request: pytest.FixtureRequest) -> live.LiveRun:
+    """The live session (its ``prefix``, its settings); skips on the emulator."""
+    run = _live_run(request)
+    if run is None:
+        pytest.skip("needs --fluidstack-target=live")
+    return run
 
 
 def _session_emulator(**extra: Any) -> Iterator[EmulatorHandle]:
@@ -84,8 +148,9 @@ def _session_emulator(**extra: Any) -> Iterator[EmulatorHandle]:
 
 
 @pytest.fixture(scope="session")
-def fluidstack_emulator() -> Iterator[EmulatorHandle]:
+def fluidstack_emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorHandle]:
     """A FluidStack emulator for the whole test session (manual clock, seed, no failures)."""
+    _skip_if_live(request)
     try:
         from fluidstack.emulator.app import create_app  # noqa: F401 - checks the extra
     except ImportError as exc:
@@ -104,11 +169,12 @@ def fluidstack_emulator() -> Iterator[EmulatorHandle]:
 
 
 @pytest.fixture(scope="session")
-def fluidstack_ssh_emulator() -> Iterator[EmulatorHandle]:
+def fluidstack_ssh_emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorHandle]:
     """A second session emulator, started with ``--ssh``: running instances of both
     APIs answer SSH on loopback (Atlas on ``handle.ssh_port``). Otherwise like
     ``fluidstack_emulator``. Skips the tests that use it when the ``[ssh]`` extra is
     missing (it says what to install)."""
+    _skip_if_live(request)
     try:
         from fluidstack.emulator.app import create_app  # noqa: F401
         from fluidstack.emulator.ssh.quiet import asyncssh  # noqa: F401 - checks the extra
@@ -156,10 +222,17 @@ def snapshot_emulator(
 
 
 @pytest.fixture
-def fluidstack_client(emulator: EmulatorHandle) -> Iterator[FluidStack]:
-    """``fluidstack.client.FluidStack`` bound to the (freshly reset) emulator."""
+def fluidstack_client(request: pytest.FixtureRequest) -> Iterator[FluidStack]:
+    """``fluidstack.client.FluidStack`` bound to the (freshly reset) emulator (live:
+    to the service, with your API key and the spend guard)."""
     from fluidstack.platform.client import FluidStack
 
+    run = _live_run(request)
+    if run is not None:
+        with run.platform_client() as live_client:
+            yield live_client
+        return
+    emulator: EmulatorHandle = request.getfixturevalue("emulator")
     client = FluidStack(api_key=emulator.api_key, base_url=emulator.base_url)
     client._pipeline.sleep = simulated_sleep(emulator)
     try:
@@ -169,7 +242,9 @@ def fluidstack_client(emulator: EmulatorHandle) -> Iterator[FluidStack]:
 
 
 @pytest.fixture
-async def async_fluidstack_client(emulator: EmulatorHandle) -> AsyncIterator[AsyncFluidStack]:
+async def async_fluidstack_client(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[AsyncFluidStack]:
     """``fluidstack.client.AsyncFluidStack`` bound to the (freshly reset) emulator.
 
     Needs an async test runner; the project uses anyio's plugin (``@pytest.mark.anyio``),
@@ -177,6 +252,18 @@ async def async_fluidstack_client(emulator: EmulatorHandle) -> AsyncIterator[Asy
     """
     from fluidstack.platform.client import AsyncFluidStack
 
+    run = _live_run(request)
+    if run is not None:
+        with run.platform_client():  # checks the credentials (skips without)
+            pass
+        async with AsyncFluidStack(
+            api_key=run.settings.api_key,
+            base_url=run.settings.base_url,
+            max_hourly_spend=run.settings.max_hourly_spend,
+        ) as live_client:
+            yield live_client
+        return
+    emulator: EmulatorHandle = request.getfixturevalue("emulator")
     client = AsyncFluidStack(api_key=emulator.api_key, base_url=emulator.base_url)
     sleep = simulated_sleep(emulator)
 
@@ -191,13 +278,19 @@ async def async_fluidstack_client(emulator: EmulatorHandle) -> AsyncIterator[Asy
 
 
 @pytest.fixture
-def atlas(emulator: EmulatorHandle) -> Iterator[Atlas]:
+def atlas(request: pytest.FixtureRequest) -> Iterator[Atlas]:
     """``fluidstack.atlas.Atlas`` bound to the (freshly reset) emulator: the development
-    client, the first region, and a new project named ``test`` as ``project_id``."""
+    client, the first region, and a new project named ``test`` as ``project_id`` (live:
+    your client and region, and a new project named with the run's prefix)."""
     from fluidstack.atlas import Atlas
 
-    client = Atlas(**_atlas_settings(emulator))
-    client._pipeline.sleep = simulated_sleep(emulator)
+    run = _live_run(request)
+    if run is not None:
+        client = run.atlas_client()
+    else:
+        emulator: EmulatorHandle = request.getfixturevalue("emulator")
+        client = Atlas(**_atlas_settings(emulator))
+        client._pipeline.sleep = simulated_sleep(emulator)
     try:
         project = client.projects.create(name="test")
         yield client.with_options(project_id=project.id)
@@ -206,18 +299,24 @@ def atlas(emulator: EmulatorHandle) -> Iterator[Atlas]:
 
 
 @pytest.fixture
-async def async_atlas(emulator: EmulatorHandle) -> AsyncIterator[AsyncAtlas]:
+async def async_atlas(request: pytest.FixtureRequest) -> AsyncIterator[AsyncAtlas]:
     """``fluidstack.atlas.AsyncAtlas`` like the ``atlas`` fixture (needs an async test
     runner, as ``async_fluidstack_client`` does)."""
     from fluidstack.atlas import AsyncAtlas
 
-    client = AsyncAtlas(**_atlas_settings(emulator))
-    sleep = simulated_sleep(emulator)
+    run = _live_run(request)
+    if run is not None:
+        run.atlas_client().close()  # checks the credentials (skips without)
+        client = AsyncAtlas(**run.atlas_kwargs())
+    else:
+        emulator: EmulatorHandle = request.getfixturevalue("emulator")
+        client = AsyncAtlas(**_atlas_settings(emulator))
+        sleep = simulated_sleep(emulator)
 
-    async def async_sleep(seconds: float) -> None:
-        sleep(seconds)
+        async def async_sleep(seconds: float) -> None:
+            sleep(seconds)
 
-    client._pipeline.sleep = async_sleep
+        client._pipeline.sleep = async_sleep
     try:
         project = await client.projects.create(name="test")
         yield client.with_options(project_id=project.id)

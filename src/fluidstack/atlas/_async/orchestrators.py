@@ -547,10 +547,14 @@ class AsyncKubernetesResource:
 
 
 class AsyncSlurmResource:
-    """``atlas.slurm``: ``clusters`` and ``node_pools``."""
+    """``atlas.slurm``: ``clusters``, ``node_pools`` and ``jobs``."""
 
     def __init__(self, scope: AsyncScope) -> None:
+        from .slurm_jobs import AsyncSlurmJobsResource
+
         self.clusters = AsyncSlurmClustersResource(scope)
         """The project's Slurm clusters."""
         self.node_pools = AsyncSlurmNodePoolsResource(scope)
         """Their node pools."""
+        self.jobs = AsyncSlurmJobsResource(scope, self.clusters.get)
+        """Jobs on them, over SSH on a login node (``fluidstack[ssh]``)."""

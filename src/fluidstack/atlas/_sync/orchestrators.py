@@ -543,10 +543,14 @@ class KubernetesResource:
 
 
 class SlurmResource:
-    """``atlas.slurm``: ``clusters`` and ``node_pools``."""
+    """``atlas.slurm``: ``clusters``, ``node_pools`` and ``jobs``."""
 
     def __init__(self, scope: Scope) -> None:
+        from .slurm_jobs import SlurmJobsResource
+
         self.clusters = SlurmClustersResource(scope)
         """The project's Slurm clusters."""
         self.node_pools = SlurmNodePoolsResource(scope)
         """Their node pools."""
+        self.jobs = SlurmJobsResource(scope, self.clusters.get)
+        """Jobs on them, over SSH on a login node (``fluidstack[ssh]``)."""

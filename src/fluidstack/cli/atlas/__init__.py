@@ -7,13 +7,13 @@ from typing import Optional
 
 import click
 
-from ..state import AliasedGroup, CliState, pass_state
+from ..state import CliState, LazyGroup, pass_state
 from .completion import complete_projects, complete_regions
 
 __all__ = ["atlas"]
 
 
-@click.group(cls=AliasedGroup)
+@click.group(cls=LazyGroup)
 @click.option(
     "--region",
     metavar="NAME",
@@ -42,40 +42,30 @@ def atlas(state: CliState, region: Optional[str], project: Optional[str]) -> Non
     state.atlas_project = project
 
 
-def _register() -> None:
-    from .catalog import capabilities, capacity, clusters, instance_types, regions
-    from .filesystems import filesystems
-    from .instances import instances
-    from .kubernetes import kubernetes
-    from .launch import launch
-    from .login import login, logout, use, whoami
-    from .organization import invitations, keys, members
-    from .projects import projects
-    from .run import atlas_run
-    from .slurm import slurm
-
-    for command in (
-        login,
-        logout,
-        whoami,
-        use,
-        regions,
-        projects,
-        instances,
-        launch,
-        atlas_run,
-        filesystems,
-        instance_types,
-        capacity,
-        capabilities,
-        kubernetes,
-        slurm,
-        clusters,
-        members,
-        invitations,
-        keys,
-    ):
-        atlas.add_command(command)
-
-
-_register()
+# Each command's module is imported when the command is looked up (see LazyGroup):
+# `fluidstack atlas instances list` loads neither the cluster nor the organization
+# commands. Name -> (module, attribute), relative to this package.
+atlas.lazy_package = __package__
+atlas.lazy_commands = {
+    "login": (".login", "login"),
+    "logout": (".login", "logout"),
+    "whoami": (".login", "whoami"),
+    "use": (".login", "use"),
+    "regions": (".catalog", "regions"),
+    "projects": (".projects", "projects"),
+    # Through ports: loading the group there also adds its `forward` command.
+    "instances": (".ports", "instances"),
+    "launch": (".launch", "launch"),
+    "run": (".run", "atlas_run"),
+    "jupyter": (".ports", "jupyter"),
+    "filesystems": (".filesystems", "filesystems"),
+    "instance-types": (".catalog", "instance_types"),
+    "capacity": (".catalog", "capacity"),
+    "capabilities": (".catalog", "capabilities"),
+    "kubernetes": (".kubernetes", "kubernetes"),
+    "slurm": (".slurm", "slurm"),
+    "clusters": (".catalog", "clusters"),
+    "members": (".organization", "members"),
+    "invitations": (".organization", "invitations"),
+    "keys": (".organization", "keys"),
+}

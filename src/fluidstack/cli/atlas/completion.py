@@ -73,9 +73,16 @@ def _projects(atlas: Atlas) -> List[Any]:
 
 
 complete_projects = _completer(_projects)
-complete_instances = _completer(
-    lambda a: [(i.id, f"{i.name} ({i.state})") for i in a.instances.list()]
-)
+
+
+def _instances(atlas: Atlas) -> List[Any]:
+    found = atlas.instances.list()  # names too: every instance command takes one
+    return [(i.id, f"{i.name} ({i.state})") for i in found] + [
+        (i.name, f"{i.id} ({i.state})") for i in found if i.name
+    ]
+
+
+complete_instances = _completer(_instances)
 complete_types = _completer(
     lambda a: [
         (t.name, f"{t.gpu_count}x {t.gpu_model}" if t.gpu_count else f"{t.cpu} CPUs")

@@ -20,6 +20,7 @@ from ..instance_commands import (
     add_sweep,
 )
 from ..remote import ENV_SSH_PORT, Endpoint
+from ..resolve import atlas_instance_id as by_name
 from ..ssh_config import after_change
 from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
 from ..waiting import wait_for, wait_options
@@ -124,7 +125,7 @@ def list_instances(state: CliState, all_regions: bool, states: Tuple[str, ...]) 
 @pass_state
 def get_instance(state: CliState, instance_id: str) -> None:
     """Show one instance."""
-    show(state, atlas_client(state).instances.get(instance_id))
+    show(state, atlas_client(state).instances.get(by_name(state, instance_id)))
 
 
 @instances.command("create")
@@ -204,7 +205,7 @@ def wait_instance(
     state: CliState, instance_id: str, until: str, timeout: float, poll_interval: float
 ) -> None:
     """Wait until an instance reaches a state (default: running)."""
-    found = _wait(state, instance_id, until.lower(), timeout, poll_interval)
+    found = _wait(state, by_name(state, instance_id), until.lower(), timeout, poll_interval)
     if found is not None:
         show(state, found)
     after_change(state, "atlas")
@@ -220,6 +221,7 @@ def _action(
     poll_interval: float,
 ) -> None:
     atlas = atlas_client(state)
+    instance_id = by_name(state, instance_id)
     getattr(atlas.instances, verb)(instance_id)
     state.info(f"{'Starting' if verb == 'start' else 'Stopping'} {instance_id}.")
     if wait:
@@ -261,7 +263,9 @@ def _instances_resource(state: CliState, port_option: Optional[int]) -> Any:
     return ssh_client(state, port_option).instances
 
 
-_API = InstanceCommands(instances, complete_instances, _instances_resource, ssh_port=True)
+_API = InstanceCommands(
+    instances, complete_instances, _instances_resource, ssh_port=True, resolve=by_name
+)
 
 
 def _start_deletion(state: CliState, wait: bool, timeout: float, poll_interval: float) -> Deletion:

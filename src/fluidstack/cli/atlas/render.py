@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
-
-from ..render import Cell, key_value_table, simple_table, status_text
+from ..render import Cell, ListingTable, Styled, key_value_table, simple_table, status_text
 
 if TYPE_CHECKING:
+    from rich.console import Group
+    from rich.table import Table
+
     from fluidstack.atlas import (
         GlobalInstance,
         Instance,
@@ -51,7 +50,7 @@ def _flags(instance: Any) -> str:
     return ", ".join(flags) or "-"
 
 
-def instance_table(instances: Sequence[Instance]) -> Table:
+def instance_table(instances: Sequence[Instance]) -> ListingTable:
     rows: List[List[Cell]] = [
         [
             i.id,
@@ -67,7 +66,7 @@ def instance_table(instances: Sequence[Instance]) -> Table:
     return simple_table(["ID", "NAME", "STATE", "TYPE", "IP", "FLAGS", "TAGS"], rows)
 
 
-def global_instance_table(instances: Sequence[GlobalInstance]) -> Table:
+def global_instance_table(instances: Sequence[GlobalInstance]) -> ListingTable:
     rows: List[List[Cell]] = [
         [
             i.id,
@@ -113,7 +112,7 @@ def instance_types_table(
     regions: Sequence[str],
     offered: Mapping[str, Sequence[str]],
     available: Callable[[str, str], Optional[int]],
-) -> Table:
+) -> ListingTable:
     """One row per type, with each region's capacity side by side: ``-`` where the region
     does not offer the type, ``?`` where its capacity could not be read."""
     rows: List[List[Cell]] = []
@@ -142,7 +141,7 @@ def _login_nodes(cluster: Any) -> str:
     return ", ".join(f"{n.name} ({n.public_ip or 'no address yet'})" for n in nodes) or "-"
 
 
-def cluster_table(clusters: Sequence[Cluster], kind: str) -> Table:
+def cluster_table(clusters: Sequence[Cluster], kind: str) -> ListingTable:
     """Kubernetes clusters with their API endpoint; Slurm clusters with their login nodes."""
     last = "ENDPOINT" if kind == "kubernetes" else "LOGIN NODES"
     rows: List[List[Cell]] = [
@@ -170,15 +169,15 @@ def cluster_detail(cluster: Cluster, kind: str) -> Table:
     return key_value_table(rows)
 
 
-def _readiness(pool: NodePool) -> Text:
+def _readiness(pool: NodePool) -> Styled:
     """``2/3 ready``: green when the pool is ready, yellow while it is not."""
     wanted = len(pool.nodes) if pool.count is None else pool.count
-    return Text(f"{pool.ready_nodes}/{wanted} ready", style="green" if pool.ready else "yellow")
+    return Styled(f"{pool.ready_nodes}/{wanted} ready", "green" if pool.ready else "yellow")
 
 
 def node_pool_table(
     pools: Sequence[NodePool], kind: str, clusters: Optional[Mapping[str, str]] = None
-) -> Table:
+) -> ListingTable:
     """One row per pool; ``clusters`` (pool id -> cluster id) adds a CLUSTER column."""
     rows: List[List[Cell]] = []
     for pool in pools:
@@ -194,7 +193,7 @@ def _node_state(node: Any) -> Cell:
     # Kubernetes: ready, not_ready, unknown; Slurm: its states, e.g. DOWN+NOT_RESPONDING.
     kubernetes = hasattr(node, "state")
     value = str(node.state) if kubernetes else "+".join(node.states) or "-"
-    return Text(value, style="green" if node.ready else "yellow")
+    return Styled(value, "green" if node.ready else "yellow")
 
 
 def node_pool_detail(pool: NodePool, kind: str, cluster: str) -> Group:
@@ -211,6 +210,8 @@ def node_pool_detail(pool: NodePool, kind: str, cluster: str) -> Group:
     nodes: List[List[Cell]] = [
         [n.name, n.instance_id, _node_state(n), n.reason or "-"] for n in pool.nodes
     ]
+    from rich.console import Group
+
     parts: List[Any] = [key_value_table(rows)]
     if nodes:
         parts += ["", simple_table(["NODE", "INSTANCE", "STATE", "REASON"], nodes)]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,8 +301,10 @@ def unauthenticated(state: CliState, settings: AtlasSettings, **overrides: Any) 
 def _is_uuid(value: Optional[str]) -> bool:
     if not value:
         return False
+    from fluidstack.atlas.settings import canonical_uuid  # uuid would import `platform`
+
     try:
-        uuid.UUID(value)
+        canonical_uuid(value)
     except ValueError:
         return False
     return True

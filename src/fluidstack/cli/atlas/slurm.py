@@ -1,6 +1,8 @@
 """``fluidstack atlas slurm``: the project's Slurm clusters, their node pools
-(:mod:`.orchestrators`), and ``ssh``, which logs into a cluster's first login node with
-the system's ssh client, as ``atlas instances ssh`` does for an instance."""
+(:mod:`.orchestrators`), jobs (``submit``, ``run``, ``jobs``, ``logs``, ``cancel``:
+:mod:`.slurm_jobs`), ``ssh-config`` (:mod:`.slurm_ssh_config`), and ``ssh``, which logs
+into a cluster's first login node with the system's ssh client, as ``atlas instances
+ssh`` does for an instance."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from ..state import AliasedGroup, CliError, CliState
 from .completion import complete_clusters
 from .instances import ssh_client
 from .orchestrators import Kind, add_cluster_groups, cluster_id, explained
+from .slurm_jobs import add_job_commands
+from .slurm_ssh_config import slurm_ssh_config
 
 __all__ = ["slurm"]
 
@@ -22,18 +26,21 @@ KIND = Kind("slurm", "Slurm")
 
 @click.group(cls=AliasedGroup)
 def slurm() -> None:
-    """Slurm clusters FluidStack runs for the project: clusters, node pools, ssh.
+    """Slurm clusters FluidStack runs for the project: clusters, node pools, jobs, ssh.
 
     \b
     Get started:
       fluidstack atlas slurm clusters create hpc --wait
       fluidstack atlas slurm node-pools create hpc --name gpu --type h100-hgx-80gb.8x \\
           --count 2 --wait
+      fluidstack atlas slurm run hpc --gpus 8 -- python train.py
       fluidstack atlas slurm ssh hpc                    then: sinfo, sbatch job.sh
     """
 
 
 add_cluster_groups(slurm, KIND)
+add_job_commands(slurm)
+slurm.add_command(slurm_ssh_config)
 
 
 def _no_resource(state: CliState, port: Optional[int]) -> Any:  # pragma: no cover

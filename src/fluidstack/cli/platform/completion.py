@@ -36,23 +36,22 @@ def complete_os(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
 
 
 def complete_instances(ctx: click.Context, param: click.Parameter, incomplete: str) -> Any:
-    """Instance ids from the API (with name and status as help); nothing on any error."""
+    """Instance ids and names from the API (with the other and the status as help);
+    nothing on any error. Every instance command takes a name as well as an id."""
     from click.shell_completion import CompletionItem
 
     try:
         found = completion_client(ctx).instances.list()
     except Exception:
         return []
-    return [
-        CompletionItem(i.id, help=f"{i.name or ''} ({i.status})")
-        for i in found
-        if i.id.startswith(incomplete)
-    ]
+    items = [(i.id, f"{i.name or ''} ({i.status})") for i in found]
+    items += [(i.name, f"{i.id} ({i.status})") for i in found if i.name]
+    return [CompletionItem(v, help=text) for v, text in items if v.startswith(incomplete)]
 
 
 def completion_client(ctx: click.Context) -> Any:
     """A short-lived, impatient client built from the root options seen so far."""
-    from fluidstack.platform.client import FluidStack
+    from fluidstack.platform._sync.client import FluidStack
 
     from ..config import resolve
 

@@ -19,6 +19,7 @@ from ..instance_commands import (
     add_sweep,
 )
 from ..remote import Endpoint, ssh_argv
+from ..resolve import platform_instance_id as by_name
 from ..spend import to_duration
 from ..ssh_config import after_change, after_delete
 from ..state import AliasedGroup, CliError, CliState, InputError, output_options, pass_state
@@ -115,7 +116,7 @@ def _show_instance(state: CliState, instance: InstanceResponse) -> None:
 @pass_state
 def get_instance(state: CliState, instance_id: str) -> None:
     """Show one instance: status, hardware, address, SSH command and cost."""
-    _show_instance(state, state.client.instances.get(instance_id))
+    _show_instance(state, state.client.instances.get(by_name(state, instance_id)))
 
 
 # -- create ------------------------------------------------------------------------
@@ -405,7 +406,7 @@ def wait_instance(
     state: CliState, instance_id: str, until: str, timeout: float, poll_interval: float
 ) -> None:
     """Wait until an instance reaches a status (default: running)."""
-    instance = _wait(state, instance_id, until.lower(), timeout, poll_interval)
+    instance = _wait(state, by_name(state, instance_id), until.lower(), timeout, poll_interval)
     _show_instance(state, instance)
     _connect_hint(state, instance)
 
@@ -438,7 +439,7 @@ def start_instance(
     state: CliState, instance_id: str, wait: bool, timeout: float, poll_interval: float
 ) -> None:
     """Start a stopped instance."""
-    instance = state.client.instances.start(instance_id)
+    instance = state.client.instances.start(by_name(state, instance_id))
     _after_action(
         state,
         instance,
@@ -459,7 +460,7 @@ def stop_instance(
     state: CliState, instance_id: str, wait: bool, timeout: float, poll_interval: float
 ) -> None:
     """Stop a running instance (it then bills the lower stopped price)."""
-    instance = state.client.instances.stop(instance_id)
+    instance = state.client.instances.stop(by_name(state, instance_id))
     _after_action(
         state,
         instance,
@@ -479,7 +480,7 @@ def rename_instance(state: CliState, instance_id: str, name: str) -> None:
     """Give an instance a new name."""
     if not name.strip():
         raise click.BadParameter("must not be empty", param_hint="NAME")
-    instance = state.client.instances.rename(instance_id, name)
+    instance = state.client.instances.rename(by_name(state, instance_id), name)
     state.info(f"Renamed {instance.id} to {instance.name or name!r}.")
     state.emit(instance, table=None, ids=[instance.id])
     after_change(state, "platform")  # its fs-NAME alias follows the name
@@ -492,7 +493,7 @@ def _instances_resource(state: CliState, ssh_port: Optional[int]) -> Any:
     return state.client.instances
 
 
-_API = InstanceCommands(instances, complete_instances, _instances_resource)
+_API = InstanceCommands(instances, complete_instances, _instances_resource, resolve=by_name)
 
 
 def _start_deletion(state: CliState, wait: bool, timeout: float, poll_interval: float) -> Deletion:

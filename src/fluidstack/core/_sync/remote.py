@@ -1,12 +1,13 @@
 # Generated from fluidstack/core/_async by scripts/unasync.py: do not edit by hand.
-"""``exec``, ``upload`` and ``download`` over SSH: one definition for both APIs'
-instances resources, each of which says only where its instances answer
+"""``exec``, ``upload``, ``download`` and ``forward`` over SSH: one definition for both
+APIs' instances resources, each of which says only where its instances answer
 (``_ssh_target``)."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Generic, List, Optional, TypeVar, Union
+from contextlib import contextmanager
+from typing import Generic, Iterator, List, Optional, TypeVar, Union
 
 from ..ssh import (
     DownloadSkippedWarning,
@@ -19,7 +20,8 @@ from ..ssh import (
     ssh_exec,
     ssh_upload,
 )
-from ._io import run_ssh
+from ..ssh_forward import PortForward, ssh_forward
+from ._io import run_ssh, shielded
 
 __all__ = ["RemoteAccess"]
 
@@ -146,3 +148,59 @@ class RemoteAccess(Generic[InstanceRef]):
         )
         for message in skipped:
             warnings.warn(message, DownloadSkippedWarning, stacklevel=2)
+
+    @contextmanager
+    def forward(
+        self,
+        instance: InstanceRef,
+        remote_port: int,
+        local_port: int = 0,
+        *,
+        remote_host: str = "127.0.0.1",
+        key_path: Optional[PathLike] = None,
+        known_hosts: KnownHosts = None,
+        connect_timeout: float = 15.0,
+    ) -> Iterator[PortForward]:
+        """Forward a local port to a port on a running instance over SSH (``ssh -L``),
+        for as long as the ``with`` block runs; leaving it closes the forward.
+
+        Example::
+
+            with client.instances.forward(instance, 8888) as fwd:
+                print(fwd.url)  # http://127.0.0.1:<free port>/
+
+        Args:
+            instance: The instance (or its id) to forward to.
+            remote_port: The port on the instance (a service listening on its loopback,
+                say Jupyter on 8888).
+            local_port: The port to listen on here, on ``127.0.0.1`` only; 0 (the
+                default) picks a free one: read it from ``local_port`` of the result.
+            remote_host: Where the instance connects to; its own loopback by default.
+            key_path, known_hosts, connect_timeout: As for :meth:`exec`.
+
+        Yields:
+            :class:`~fluidstack.core.ssh_forward.PortForward`: ``local_port``, ``url``,
+            ``is_open``.
+
+        Raises:
+            LocalPortInUseError: ``local_port`` is taken here (a subclass of SshError).
+            SshError: The instance is not running, refused the login, or the connection
+                failed (a documentation address is refused before anything is sent).
+        """
+        target = self._ssh_target(instance)
+        opened = run_ssh(
+            lambda: ssh_forward(
+                target,
+                remote_port,
+                local_port,
+                remote_host=remote_host,
+                key_path=key_path,
+                known_hosts=known_hosts,
+                connect_timeout=connect_timeout,
+            )
+        )
+        try:
+            yield opened
+        finally:
+            with shielded():  # a cancelled block still closes its connection
+                run_ssh(opened.stop)

@@ -1,0 +1,192 @@
+"""``atlas.slurm.jobs`` without a cluster: the parsers of Slurm's machine-readable output
+(on output captured from Debian's slurm-wlm 22.05, in ``slurm_output/``), the command
+lines and batch scripts it builds, and which files a sync takes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fluidstack.atlas import SlurmJob, SlurmJobState
+from fluidstack.atlas.slurm_commands import (
+    download_list_command,
+    group_by_folder,
+    job_script,
+    log_chunk_command,
+    relative_to_home,
+    split_log_chunk,
+    submit_command,
+    time_limit,
+)
+from fluidstack.atlas.slurm_types import (
+    parse_exit_code,
+    parse_sacct,
+    parse_sbatch,
+    parse_scontrol,
+    parse_squeue,
+)
+from fluidstack.core.workdir import workdir_files
+
+OUTPUT = Path(__file__).parent / "slurm_output"
+
+
+def _read(name: str) -> str:
+    return (OUTPUT / name).read_text()
+
+
+def test_sbatch_parsable_gives_the_job_id_after_any_warning() -> None:
+    assert parse_sbatch(_read("sbatch.txt")) == "11"
+    assert parse_sbatch("sbatch: warning: something\n42;cluster-a\n") == "42"
+    assert parse_sbatch("7_3\n") == "7_3"
+    with pytest.raises(ValueError, match="no job id"):
+        parse_sbatch("sbatch: error: Batch job submission failed\n")
+
+
+def test_scontrol_one_line_per_job_with_exit_codes_and_paths() -> None:
+    jobs = {j.id: j for j in parse_scontrol(_read("scontrol.txt"), "c1")}
+    done, failed, cancelled = jobs["1"], jobs["2"], jobs["3"]
+    assert done.name == "my|job name"  # a value with spaces and the delimiter kept whole
+    assert done.state is SlurmJobState.COMPLETED
+    assert (done.exit_code, done.signal, done.ok, done.finished) == (0, 0, True, True)
+    assert done.user == "root"
+    assert done.stdout == "/tmp/sdk-slurm/work/slurm-1.out"
+    assert done.workdir == "/tmp/sdk-slurm/work"
+    assert done.node_list == "vm"
+    assert done.end_time == dt.datetime(2026, 12, 7, 9, 25, 55)
+    assert failed.state == "FAILED"
+    assert (failed.exit_code, failed.ok, failed.reason) == (3, False, "NonZeroExitCode")
+    assert cancelled.state is SlurmJobState.CANCELLED
+    assert cancelled.node_list is None
+    assert parse_scontrol("slurm_load_jobs error: Invalid job id specified\n", "c1") == []
+    assert parse_scontrol("No jobs in the system\n", "c1") == []
+
+
+def test_squeue_with_finished_pending_and_running_jobs() -> None:
+    jobs = {j.id: j for j in parse_squeue(_read("squeue.txt"), "c1")}
+    assert jobs["1"].name == "my|job name"
+    assert jobs["1"].state is SlurmJobState.COMPLETED
+    assert jobs["2"].reason == "NonZeroExitCode"
+    assert jobs["3"].state is SlurmJobState.CANCELLED
+    active = {j.id: j for j in parse_squeue(_read("squeue_active.txt"), "c1")}
+    assert active["10"].state is SlurmJobState.PENDING
+    assert active["10"].reason == "Resources"
+    assert active["10"].start_time is None
+    assert active["10"].node_list is None
+    assert active["8"].state is SlurmJobState.RUNNING
+    assert active["8"].node_list == "vm"
+    assert active["8"].start_time == dt.datetime(2026, 12, 7, 9, 30, 45)
+    assert not active["8"].finished
+    assert all(j.cluster_id == "c1" for j in active.values())
+
+
+def test_sacct_parsable2_and_states_slurm_adds_later() -> None:
+    # Captured from `sacct -c` (the jobcomp/filetxt log): its COMPLETED comes out empty.
+    jobs = {j.id: j for j in parse_sacct(_read("sacct_jobcomp.txt"), "c1")}
+    assert (jobs["2"].state, jobs["2"].exit_code) == ("FAILED", 3)
+    assert jobs["3"].state is SlurmJobState.CANCELLED
+    assert not jobs["1"].state.is_known
+    line = "5|CANCELLED by 1000|0:15|me|gpu|2|n[1-2]|/home/me|2026-01-01T00:00:00|Unknown|Unknown|a"
+    (job,) = parse_sacct(line, "c1")
+    assert (job.state, job.signal, job.nodes, job.start_time) == ("CANCELLED", 15, 2, None)
+    assert SlurmJobState("RESV_DEL_HOLD") is SlurmJobState.RESV_DEL_HOLD
+    later = SlurmJob(cluster_id="c", id="1", state="LAUNCH_FAILED")
+    assert str(later.state) == "LAUNCH_FAILED"
+    assert not later.state.is_known
+    assert not later.finished
+    assert parse_exit_code("garbage") == (None, None)
+
+
+def test_the_batch_script_from_a_file_text_or_command(tmp_path: Path) -> None:
+    (tmp_path / "train.sh").write_text("#!/bin/bash\n#SBATCH --nodes=2\necho hi\n")
+    built = job_script("train.sh", None, tmp_path)
+    assert built.text.startswith("#!/bin/bash\n#SBATCH --nodes=2")
+    assert built.default_name == "train.sh"
+    assert (built.job_name(None), built.job_name("x")) == ("train.sh", "x")
+    assert job_script("#!/bin/sh\n#SBATCH -J mine\n", None, tmp_path).job_name(None) is None
+    assert job_script("#!/bin/sh\necho x", None, tmp_path).text == "#!/bin/sh\necho x\n"
+    built = job_script(None, ["python", "-c", "print(6*7)"], tmp_path)
+    assert built.text == "#!/bin/bash\npython -c 'print(6*7)'\n"
+    assert built.default_name == "python"
+    with pytest.raises(FileNotFoundError, match="no such script"):
+        job_script("missing.sh", None, tmp_path)
+    with pytest.raises(ValueError, match="not both"):
+        job_script("train.sh", "echo", tmp_path)
+    with pytest.raises(ValueError, match="not both"):
+        job_script(None, None, tmp_path)
+
+
+def test_submit_quotes_every_value_and_passes_env_through_sbatch() -> None:
+    line = submit_command(remote_dir="~/fluidstack/my dir", name="a b", nodes=2, gpus_per_node=8,
+                          time="1:00:00", partition="gpu",
+                          env={"TOKEN": "x,y z'"})  # fmt: skip
+    assert line.startswith("cd \"$HOME\"/'fluidstack/my dir' && ")
+    assert "env TOKEN='x,y z'\"'\"'' sbatch --parsable '--job-name=a b'" in line
+    assert "--nodes=2 --gpus-per-node=8 --time=1:00:00 --partition=gpu" in line
+    with pytest.raises(ValueError, match="environment variable name"):
+        submit_command(remote_dir=None, name="n", nodes=None, gpus_per_node=None, time=None,
+                       partition=None, env={"A B": "1"})  # fmt: skip
+    assert time_limit(dt.timedelta(seconds=61)) == "2"
+    assert time_limit(90) == "90"
+    assert time_limit("2-00") == "2-00"
+    with pytest.raises(ValueError):
+        time_limit(0)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_the_log_command_reads_state_then_bytes_from_an_offset(tmp_path: Path) -> None:
+    log = tmp_path / "slurm-1.out"
+    log.write_bytes(b"one\ntw\xffo\nthree")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text("#!/bin/sh\necho 'JobId=1 JobName=a JobState=RUNNING Reason=None'\n")
+    scontrol.chmod(0o755)
+    path = f"{bin_dir}:/usr/bin:/bin"
+    done = subprocess.run([str(shutil.which("bash")), "-c", log_chunk_command("1", str(log), 4)],
+                          capture_output=True, check=True, env={"PATH": path})  # fmt: skip
+    state, data = split_log_chunk(done.stdout)
+    assert (state, data) == ("RUNNING", b"tw\xffo\nthree")
+    scontrol.write_text("#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id' >&2; exit 1\n")
+    done = subprocess.run([str(shutil.which("bash")), "-c", log_chunk_command("1", str(log), 99)],
+                          capture_output=True, check=True, env={"PATH": path})  # fmt: skip
+    assert split_log_chunk(done.stdout) == (None, b"")  # forgotten: no state
+    assert split_log_chunk(b"FLUIDSTACK-STATE:RUNNING\nabc") == ("RUNNING", b"abc")
+    with pytest.raises(ValueError, match="unexpected output"):
+        split_log_chunk(b"Welcome!\n")
+    with pytest.raises(ValueError, match="not a Slurm job id"):
+        log_chunk_command("1; rm -rf ~", "x", 0)
+
+
+def test_download_lists_what_the_job_wrote_relative_to_home() -> None:
+    since = dt.datetime(2026, 12, 7, 9, 25, 54)
+    line = download_list_command("/home/u/fluidstack/p", since)
+    assert "-newermt '2026-12-07 09:25:54'" in line
+    assert relative_to_home("/home/u/fluidstack/p", "/home/u") == "fluidstack/p"
+    assert relative_to_home("/scratch/p", "/home/u") == "/scratch/p"
+    assert group_by_folder(["./a", "./r/b", "./r/c", "./r/s/d"]) == {
+        "": ["a"], "r": ["r/b", "r/c"], "r/s": ["r/s/d"]}  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_sync_takes_what_git_counts_in_a_repository(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "data").mkdir(parents=True)
+    (root / ".gitignore").write_text("data/\n*.log\n")
+    (root / "train.py").write_text("print(1)\n")
+    (root / "run.log").write_text("x\n")
+    (root / "data" / "big.bin").write_text("x\n")
+    (root / "new.py").write_text("untracked, not ignored\n")
+    git = ["git", "-C", str(root), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", ".gitignore", "train.py"], check=True)
+    subprocess.run([*git, "add", "-f", "run.log"], check=True)  # tracked though ignored
+    assert workdir_files(root) == [".gitignore", "new.py", "run.log", "train.py"]
+    (root / "train.py").unlink()  # deleted since: not copied
+    assert workdir_files(root) == [".gitignore", "new.py", "run.log"]
+    # Outside git, the .gitignore files decide.
+    shutil.rmtree(root / ".git")
+    assert workdir_files(root) == [".gitignore", "new.py"]
