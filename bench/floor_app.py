@@ -21,13 +21,13 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from fluidstack.emulator.server import _CoalescingTransport
+from fluidstack.emulator.transport import CoalescingTransport
 
 
 class OneWriteProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        proxy: Any = _CoalescingTransport(transport, asyncio.get_running_loop())
+        proxy: Any = CoalescingTransport(transport, asyncio.get_running_loop())
         super().connection_made(proxy)
 
 

@@ -308,22 +308,9 @@ class EmulatorMiddleware:
         fault = rule.id if rule is not None else None
         duration = time.perf_counter() - started
 
-        def build() -> Dict[str, Any]:
-            return {
-                "time": iso(now),
-                "method": method,
-                "path": clip(path),
-                "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
-                "status": status,
-                "account": label,
-                "headers": redact_headers(headers),
-                "idempotency_key": clip(idem, 255) if idem is not None else None,
-                "fault": fault,
-                "duration_ms": round(duration * 1000, 3),
-            }
-
         size += 400 + len(path) + len(raw_query) + len(label or "") + len(idem or "")
-        self.emulator.journal.append_lazy(label, size, build)
+        entry = (now, method, path, raw_query, status, label, headers, idem, fault, duration)
+        self.emulator.journal.append_lazy(label, size, _journal_entry, entry)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s (%s)", method, path, status, label or "anonymous")
 
@@ -427,6 +414,33 @@ class EmulatorMiddleware:
         ):
             return
         await request.downstream(scope, _replaying(body, receive), send)
+
+
+def _journal_entry(
+    now: float,
+    method: str,
+    path: str,
+    raw_query: bytes,
+    status: Optional[int],
+    label: Optional[str],
+    headers: Tuple[Tuple[bytes, bytes], ...],
+    idem: Optional[str],
+    fault: Optional[str],
+    duration: float,
+) -> Dict[str, Any]:
+    """A served request's journal entry, built when the journal is read."""
+    return {
+        "time": iso(now),
+        "method": method,
+        "path": clip(path),
+        "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
+        "status": status,
+        "account": label,
+        "headers": redact_headers(headers),
+        "idempotency_key": clip(idem, 255) if idem is not None else None,
+        "fault": fault,
+        "duration_ms": round(duration * 1000, 3),
+    }
 
 
 class _Request:

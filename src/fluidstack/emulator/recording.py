@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import partial
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, urlencode
 
@@ -231,18 +232,30 @@ def replay_part(
     if scope.get("query_string"):
         target += b"?" + scope["query_string"]
 
-    def build() -> Dict[str, Any]:
-        return {
-            "clock": clock_at,
-            "target": target.decode("latin-1"),
-            "auth": auth,
-            "body": expand(sent),
-            "answer": expand(received),
-            "fault": fault,
-        }
-
+    # A partial over plain values, not a closure: the journal holds one per request,
+    # and a closure's cells are objects the cyclic collector walks (issue 24).
+    build = partial(_replay_entry, clock_at, target, auth, sent, received, fault)
     kept = [len(b) for b in (body, *answer) if b and len(b) <= MAX_KEPT_BODY]
     return build, sum(kept) + len(target)
+
+
+def _replay_entry(
+    clock_at: float,
+    target: bytes,
+    auth: Dict[str, str],
+    sent: Optional[Captured],
+    received: Optional[Captured],
+    fault: Optional[Dict[str, Any]],
+) -> Dict[str, Any]:
+    """The ``replay`` part of a journal entry, built when the journal is read."""
+    return {
+        "clock": clock_at,
+        "target": target.decode("latin-1"),
+        "auth": auth,
+        "body": expand(sent),
+        "answer": expand(received),
+        "fault": fault,
+    }
 
 
 def body_bytes(kept: Optional[Dict[str, Any]], secrets: Dict[str, str]) -> bytes:

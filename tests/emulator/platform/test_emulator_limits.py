@@ -235,6 +235,24 @@ def test_item7_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(
             assert client.get("/healthcheck").status_code == 200
 
 
+def test_item7_a_later_head_on_a_kept_alive_connection_gets_its_own_full_timeout() -> None:
+    # The head timer is one per connection, re-armed only when it fires: the deadline
+    # of a later head counts from that head, whether the timer was still armed from an
+    # earlier request or had lapsed while the connection idled.
+    settings = EmulatorSettings(port=0, manual_clock=True, header_timeout=0.6, log_level="error")
+    request = b"GET /healthcheck HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with EmulatorServer(settings) as server:
+        for idle in (0.3, 1.0):  # timer still armed from the first head / lapsed
+            with socket.create_connection(_host_port(server.base_url), timeout=10) as sock:
+                sock.sendall(request)
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+                time.sleep(idle)
+                started = time.monotonic()
+                sock.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n")  # never finished
+                assert sock.recv(4096).startswith(b"HTTP/1.1 408")
+                assert 0.45 < time.monotonic() - started < 15.0
+
+
 def test_item7_past_the_limit_with_every_connection_busy_a_new_one_gets_503() -> None:
     settings = EmulatorSettings(port=0, manual_clock=True, max_connections=2, log_level="error")
     with EmulatorServer(settings) as server:
