@@ -7,7 +7,7 @@ exact id wins, else an exact name. A name several instances share is refused wit
 their ids (exit 2); a name nobody has is sent as an id, and the server's "not found"
 is one line (exit 1, as for an unknown id).
 
-Only Click is imported at module level: ``fluidstack --help`` stays fast.
+Nothing of the SDK is imported here: ``fluidstack --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def resolve_instance_id(ref: str, listing: Callable[[], Iterable[Any]], list_com
         return ref  # the server says whether it exists: one line, exit 1, as before
     ids = ", ".join(f"{i.id} ({_status(i)})" for i in named)
     raise InputError(
-        f"{len(named)} instances are named {ref!r}: {ids}. Pass the id of the one you mean."
+        f"{len(named)} instances are named {ref!r}: {ids}. Pass the id of the one you mean "
+        f"(`{list_command}` lists them)."
     )
 
 
