@@ -12,122 +12,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import httpx
 import pytest
-
-LISTENING = re.compile(r"^FluidStack emulator listening on (http://\S+)$")
-API_KEY = "acknowledged"
-CLIENT_ID, CLIENT_SECRET = "ack-client", "ack-client-secret-0123456789"
-CONTROL_TOKEN = "acknowledged-control-token"
-WEBHOOK_SECRET = "whsec_acknowledged"
-PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlZrNQiO9x/cSV8+8kF4khUmIupYM4FWj8WT0wfbsoV you@laptop"
+from acknowledged_support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PUBLIC_KEY,
+    REGION,
+    WEBHOOK_SECRET,
+    Case,
+    Emulator,
+    assert_that,
+    ok,
+    platform_call,
+    regional_call,
+    then,
 )
-REGION = "eu-north-1"
-
-
-class Emulator:
-    """One ``--db`` and the emulator process serving it, killed and restarted at will."""
-
-    def __init__(self, db: Path) -> None:
-        self.db = db
-        self.process: Optional[subprocess.Popen[str]] = None
-        self.url = ""
-        self.token = ""
-        self.project = ""
-        self.start()
-
-    def start(self) -> None:
-        command = [
-            sys.executable, "-m", "fluidstack.emulator", "--port", "0", "--db", str(self.db),
-            "--api-key", API_KEY, "--atlas-client", f"{CLIENT_ID}:{CLIENT_SECRET}",
-            "--control-token", CONTROL_TOKEN, "--stripe-webhook-secret", WEBHOOK_SECRET,
-            "--manual-clock", "--failure-rate", "0", "--log-level", "error",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert self.process.stdout is not None
-        match = LISTENING.match(self.process.stdout.readline().strip())
-        assert match is not None, "the emulator did not start"
-        self.url = match.group(1)
-
-    def kill_9_and_restart(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.communicate(timeout=30)
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate(timeout=30)
-
-    # -- clients (new ones after each restart: the port changes) -------------------------
-
-    def platform(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"api-key": API_KEY}, timeout=30)
-
-    def control(self) -> httpx.Client:
-        headers = {"x-emulator-token": CONTROL_TOKEN}
-        return httpx.Client(base_url=f"{self.url}/_emulator", headers=headers, timeout=30)
-
-    def management(self) -> httpx.Client:
-        headers = {"authorization": f"Bearer {self.token}"}
-        return httpx.Client(base_url=f"{self.url}/api/v1alpha1", headers=headers, timeout=30)
-
-    def regional(self) -> httpx.Client:
-        headers = {"authorization": f"Bearer {self.token}", "x-project-id": self.project}
-        base = f"{self.url}/regions/{REGION}/api/v1alpha1"
-        return httpx.Client(base_url=base, headers=headers, timeout=30)
-
-    def advance(self, seconds: float) -> None:
-        with self.control() as control:
-            ok(control.post("/clock/advance", json={"seconds": seconds}))
-
-
-def ok(response: httpx.Response) -> Any:
-    """The decoded body of a success answer (``None`` when there is none)."""
-    assert response.is_success, f"{response.request.method} {response.request.url}: " + (
-        f"{response.status_code} {response.text[:300]}"
-    )
-    return response.json() if response.content else None
-
-
-def _platform_call(emu: Emulator, method: str, path: str, json: Any = None) -> Any:
-    with emu.platform() as api:
-        return ok(api.request(method, path, json=json))
-
-
-def _regional_call(emu: Emulator, method: str, path: str, json: Any = None) -> Any:
-    with emu.regional() as api:
-        return ok(api.request(method, path, json=json))
-
-
-@dataclass
-class Case:
-    """``act`` sends the route's request (and returns what ``check`` needs); ``check``
-    runs after the kill and the restart. ``prepare`` makes what ``act`` needs."""
-
-    route: str
-    act: Callable[[Emulator, Any], Any]
-    check: Callable[[Emulator, Any], None]
-    prepare: Callable[[Emulator], Any] = lambda emu: None
-
 
 # -- platform ----------------------------------------------------------------------------
 
@@ -193,6 +96,11 @@ def _webhook(emu: Emulator, intent: str) -> None:
     assert answer["applied"] is True
 
 
+def _paid(emu: Emulator, intent: str) -> str:
+    _webhook(emu, intent)
+    return intent
+
+
 def _put(path: str, body: Optional[Dict[str, Any]] = None) -> Callable[[Emulator, Any], Any]:
     def act(emu: Emulator, ident: Any) -> Any:
         with emu.platform() as api:
@@ -205,88 +113,92 @@ def _put(path: str, body: Optional[Dict[str, Any]] = None) -> Callable[[Emulator
 PLATFORM = [
     Case(
         "POST /ssh_keys",
-        lambda emu, _: _platform_call(
+        lambda emu, _: platform_call(
             emu, "POST", "/ssh_keys", json={"name": "k-new", "public_key": PUBLIC_KEY}
         ),
-        lambda emu, _: _assert("k-new" in _platform_key_names(emu)),
+        lambda emu, _: assert_that("k-new" in _platform_key_names(emu)),
     ),
     Case(
         "DELETE /ssh_keys/{ssh_key_name}",
-        lambda emu, _: _platform_call(emu, "DELETE", "/ssh_keys/k-gone"),
-        lambda emu, _: _assert("k-gone" not in _platform_key_names(emu)),
-        lambda emu: _platform_call(
+        lambda emu, _: platform_call(emu, "DELETE", "/ssh_keys/k-gone"),
+        lambda emu, _: assert_that("k-gone" not in _platform_key_names(emu)),
+        lambda emu: platform_call(
             emu, "POST", "/ssh_keys", json={"name": "k-gone", "public_key": PUBLIC_KEY}
         ),
     ),
     Case(
         "POST /list_user_ssh_keys",
         lambda emu, _: _legacy_key(emu, "legacy-new"),
-        lambda emu, _: _assert("legacy-new" in _platform_key_names(emu)),
+        lambda emu, _: assert_that("legacy-new" in _platform_key_names(emu)),
     ),
     Case(
         "DELETE /list_user_ssh_keys/{ssh_key_id}",
-        lambda emu, key_id: _platform_call(emu, "DELETE", f"/list_user_ssh_keys/{key_id}"),
-        lambda emu, _: _assert("legacy-gone" not in _platform_key_names(emu)),
+        lambda emu, key_id: platform_call(emu, "DELETE", f"/list_user_ssh_keys/{key_id}"),
+        lambda emu, _: assert_that("legacy-gone" not in _platform_key_names(emu)),
         lambda emu: _legacy_key(emu, "legacy-gone"),
     ),
     Case(
         "POST /instances",
         lambda emu, _: _platform_instance(emu, running=False),
-        lambda emu, ident: _assert(_platform_status(emu, ident) != "terminated"),
+        lambda emu, ident: assert_that(_platform_status(emu, ident) != "terminated"),
     ),
     Case(
         "DELETE /instances/{instance_id}",
-        lambda emu, ident: _then(_platform_call(emu, "DELETE", f"/instances/{ident}"), ident),
-        lambda emu, ident: _assert(_platform_status(emu, ident) in ("terminating", "terminated")),
+        lambda emu, ident: then(platform_call(emu, "DELETE", f"/instances/{ident}"), ident),
+        lambda emu, ident: assert_that(
+            _platform_status(emu, ident) in ("terminating", "terminated")
+        ),
         _platform_instance,
     ),
     Case(
         "PUT /instances/{instance_id}/stop",
         _put("/instances/{}/stop"),
-        lambda emu, ident: _assert(_platform_status(emu, ident) in ("stopping", "stopped")),
+        lambda emu, ident: assert_that(_platform_status(emu, ident) in ("stopping", "stopped")),
         _platform_instance,
     ),
     Case(
         "PUT /instances/{instance_id}/start",
         _put("/instances/{}/start"),
-        lambda emu, ident: _assert(_platform_status(emu, ident) in ("starting", "running")),
+        lambda emu, ident: assert_that(_platform_status(emu, ident) in ("starting", "running")),
         lambda emu: _stopped_platform_instance(emu),
     ),
     Case(
         "PUT /instances/{instance_id}/rename",
         _put("/instances/{}/rename", {"new_instance_name": "renamed-ack"}),
-        lambda emu, ident: _assert(
-            _platform_call(emu, "GET", f"/instances/{ident}")["name"] == "renamed-ack"
+        lambda emu, ident: assert_that(
+            platform_call(emu, "GET", f"/instances/{ident}")["name"] == "renamed-ack"
         ),
         _platform_instance,
     ),
     Case(
         "PUT /user/company-details",
-        lambda emu, _: _platform_call(
+        lambda emu, _: platform_call(
             emu, "PUT", "/user/company-details", json={"company_name": "Ack Ltd"}
         ),
-        lambda emu, _: _assert("Ack Ltd" in json.dumps(_company(emu))),
+        lambda emu, _: assert_that("Ack Ltd" in json.dumps(_company(emu))),
     ),
     Case(
         "POST /api_keys",
-        lambda emu, _: str(_platform_call(emu, "POST", "/api_keys", json={"name": "ci"})["id"]),
-        lambda emu, ident: _assert(ident in _api_key_ids(emu)),
+        lambda emu, _: str(platform_call(emu, "POST", "/api_keys", json={"name": "ci"})["id"]),
+        lambda emu, ident: assert_that(ident in _api_key_ids(emu)),
     ),
     Case(
         "DELETE /api_keys/{api_key_id}",
-        lambda emu, ident: _then(_platform_call(emu, "DELETE", f"/api_keys/{ident}"), ident),
-        lambda emu, ident: _assert(ident not in _api_key_ids(emu)),
-        lambda emu: str(_platform_call(emu, "POST", "/api_keys", json={"name": "gone"})["id"]),
+        lambda emu, ident: then(platform_call(emu, "DELETE", f"/api_keys/{ident}"), ident),
+        lambda emu, ident: assert_that(ident not in _api_key_ids(emu)),
+        lambda emu: str(platform_call(emu, "POST", "/api_keys", json={"name": "gone"})["id"]),
     ),
     Case(
         "POST /payments/create-intent",
         lambda emu, _: _intent(emu),
-        lambda emu, intent: _assert(_payment(emu, intent)["status"] == "requires_payment_method"),
+        lambda emu, intent: assert_that(
+            _payment(emu, intent)["status"] == "requires_payment_method"
+        ),
     ),
     Case(
         "POST /webhooks/stripe/payment_completed",
-        lambda emu, intent: _then(_webhook(emu, intent), intent),
-        lambda emu, intent: _assert(_payment(emu, intent)["status"] == "succeeded"),
+        _paid,
+        lambda emu, intent: assert_that(_payment(emu, intent)["status"] == "succeeded"),
         _intent,
     ),
 ]
@@ -303,15 +215,6 @@ def _stopped_platform_instance(emu: Emulator) -> str:
 def _company(emu: Emulator) -> Any:
     with emu.control() as control:
         return ok(control.get("/state"))["apis"]["platform"]
-
-
-def _then(_answer: Any, ident: Any) -> Any:
-    """``ident``, once the request that gave ``_answer`` has succeeded."""
-    return ident
-
-
-def _assert(condition: bool) -> None:
-    assert condition
 
 
 # -- Atlas ---------------------------------------------------------------------------------
@@ -444,40 +347,40 @@ ATLAS = [
         lambda emu, _: _management_call(emu, "POST", "/organizations", {"display_name": "Ack"})[
             "id"
         ],
-        lambda emu, org_id: _assert(org_id in _all_organizations(emu)),
+        lambda emu, org_id: assert_that(org_id in _all_organizations(emu)),
     ),
     Case(
         "PATCH /api/v1alpha1/members/{}",
         _mgmt("PATCH", "/members/{}", {"role": "editor"}),
-        lambda emu, _: _assert(_role_of(emu, "patched@example.com") == "editor"),
+        lambda emu, _: assert_that(_role_of(emu, "patched@example.com") == "editor"),
         lambda emu: _member(emu, "patched@example.com"),
     ),
     Case(
         "DELETE /api/v1alpha1/members/{}",
         _mgmt("DELETE", "/members/{}"),
-        lambda emu, _: _assert("removed@example.com" not in _members(emu)),
+        lambda emu, _: assert_that("removed@example.com" not in _members(emu)),
         lambda emu: _member(emu, "removed@example.com"),
     ),
     Case(
         "POST /api/v1alpha1/invitations",
         _mgmt("POST", "/invitations", {"email": "invited@example.com", "role": "viewer"}),
-        lambda emu, _: _assert("invited@example.com" in _invitations(emu)),
+        lambda emu, _: assert_that("invited@example.com" in _invitations(emu)),
     ),
     Case(
         "DELETE /api/v1alpha1/invitations/{}",
         _mgmt("DELETE", "/invitations/{}"),
-        lambda emu, _: _assert("uninvited@example.com" not in _invitations(emu)),
+        lambda emu, _: assert_that("uninvited@example.com" not in _invitations(emu)),
         lambda emu: _invite(emu, "uninvited@example.com"),
     ),
     Case(
         "POST /api/v1alpha1/user/keys",
         _mgmt("POST", "/user/keys", {"name": "laptop", "key": PUBLIC_KEY}),
-        lambda emu, _: _assert("laptop" in _user_keys(emu)),
+        lambda emu, _: assert_that("laptop" in _user_keys(emu)),
     ),
     Case(
         "DELETE /api/v1alpha1/user/keys/{}",
         _mgmt("DELETE", "/user/keys/old"),
-        lambda emu, _: _assert("old" not in _user_keys(emu)),
+        lambda emu, _: assert_that("old" not in _user_keys(emu)),
         lambda emu: _mgmt("POST", "/user/keys", {"name": "old", "key": PUBLIC_KEY})(emu, None),
     ),
     Case(
@@ -504,18 +407,18 @@ ATLAS = [
     ),
     Case(
         "POST /regions/*/instances/{}/actions/stop",
-        lambda emu, ident: _then(
-            _regional_call(emu, "POST", f"/instances/{ident}/actions/stop"), ident
+        lambda emu, ident: then(
+            regional_call(emu, "POST", f"/instances/{ident}/actions/stop"), ident
         ),
-        lambda emu, ident: _assert(_atlas_state(emu, ident) in ("stopping", "stopped")),
+        lambda emu, ident: assert_that(_atlas_state(emu, ident) in ("stopping", "stopped")),
         _atlas_instance,
     ),
     Case(
         "POST /regions/*/instances/{}/actions/start",
-        lambda emu, ident: _then(
-            _regional_call(emu, "POST", f"/instances/{ident}/actions/start"), ident
+        lambda emu, ident: then(
+            regional_call(emu, "POST", f"/instances/{ident}/actions/start"), ident
         ),
-        lambda emu, ident: _assert(_atlas_state(emu, ident) in ("starting", "running")),
+        lambda emu, ident: assert_that(_atlas_state(emu, ident) in ("starting", "running")),
         lambda emu: _stopped_atlas_instance(emu),
     ),
     Case(
