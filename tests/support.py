@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, List, Optional
+import time
+from typing import Any, Callable, Dict, List, Optional
 
 import httpx
 
@@ -253,3 +254,22 @@ def emulator_clients(api: str, kind: str, emulator: EmulatorHandle) -> Any:
 def _strip_idempotency_key(request: httpx.Request) -> None:
     """Makes the emulator behave like a server that ignores the header."""
     request.headers.pop("idempotency-key", None)
+
+
+def journal_entries(
+    emulator: EmulatorHandle, path: str, count: int = 1, method: Optional[str] = None
+) -> List[Dict[str, Any]]:
+    """The journal's entries for ``path`` (and ``method``, if given) once there are at
+    least ``count``. A request the client gave up on is journalled when the emulator
+    finally answers it: wait for that event, not for a duration (30 s is a bound on a
+    loaded machine, not a timing claim)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = [
+            e for e in emulator.journal()
+            if e["path"] == path and (method is None or e["method"] == method)
+        ]  # fmt: skip
+        if len(found) >= count:
+            return found
+        assert time.monotonic() < deadline, f"{method or ''} {path} never completed".strip()
+        time.sleep(0.02)

@@ -6,8 +6,7 @@ waiters on its clock, launches against its capacity.
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, List
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,7 +34,7 @@ from fluidstack.types import (
     SSHKeyResponse,
     User,
 )
-from support import Clients, resolve
+from support import Clients, journal_entries, resolve
 
 pytestmark = pytest.mark.anyio
 
@@ -169,19 +168,6 @@ async def test_errors_from_the_emulator_are_typed(clients: Clients) -> None:
         await resolve(wrong.instances.list())
 
 
-def _journalled_creates(emulator: EmulatorHandle, count: int) -> List[Dict[str, Any]]:
-    """The journal's ``POST /instances`` entries once there are ``count``: a delayed answer
-    is journalled when it is finally sent, after the client gave up on it."""
-    deadline = time.monotonic() + 30
-    while True:
-        posts = [
-            e for e in emulator.journal() if e["method"] == "POST" and e["path"] == "/instances"
-        ]
-        if len(posts) >= count or time.monotonic() > deadline:
-            return posts
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("strip_idempotency", [False, True], ids=["key-honoured", "key-ignored"])
 @pytest.mark.parametrize(
     "fault",
@@ -206,7 +192,7 @@ async def test_create_performed_then_failed_makes_exactly_one_instance(
     assert len(made) == 1
     assert made[0]["id"] == created.id
     # The SDK did not send the create twice: it found the instance the failed answer hid.
-    (post,) = _journalled_creates(emulator, 1)
+    (post,) = journal_entries(emulator, "/instances", method="POST")
     if strip_idempotency:  # the server saw no key, and the lookup still found it
         assert post["idempotency_key"] is None
     else:  # a real key went with the create (None would pass a "one key" check)

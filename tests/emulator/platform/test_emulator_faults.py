@@ -11,15 +11,7 @@ import pytest
 from emulator_support import ClientFactory
 
 from fluidstack.testing import EmulatorControlError, EmulatorHandle
-
-
-def _wait_for_journal(emulator: EmulatorHandle, path: str, count: int = 1) -> None:
-    """Let a request the client gave up on finish server-side (it must not leak into the
-    next test)."""
-    deadline = time.monotonic() + 30  # a bound on a loaded machine, not a timing claim
-    while sum(e["path"] == path for e in emulator.journal()) < count:
-        assert time.monotonic() < deadline, f"{path} never completed"
-        time.sleep(0.02)
+from support import journal_entries
 
 
 @pytest.fixture
@@ -114,7 +106,7 @@ def test_delay_then_normal_answer(emulator: EmulatorHandle, raw: httpx.Client) -
     emulator.add_fault(path="/healthcheck", action="delay", seconds=0.5)
     with pytest.raises(httpx.ReadTimeout):
         raw.get("/healthcheck", timeout=0.1)
-    _wait_for_journal(emulator, "/healthcheck", count=2)
+    journal_entries(emulator, "/healthcheck", count=2)
 
 
 def test_a_delayed_request_is_performed_even_if_its_client_gave_up(
@@ -138,7 +130,7 @@ def test_delay_after_performing(emulator: EmulatorHandle, raw: httpx.Client) -> 
     emulator.add_fault(method="POST", path="/api_keys", action="delay", seconds=0.5, perform=True)
     with pytest.raises(httpx.ReadTimeout):
         raw.post("/api_keys", json={"name": "slow"}, timeout=0.2)
-    _wait_for_journal(emulator, "/api_keys")
+    journal_entries(emulator, "/api_keys")
     assert [k["name"] for k in raw.get("/api_keys").json()] == ["default", "slow"]
 
 
