@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Tuple, Uni
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
+from httpx_aiohttp.transport import AIOHTTP_EXC_MAP, AiohttpResponseStream
 
 from .config import DEFAULT_TIMEOUT, TimeoutTypes
 from .request import LeanRequest
@@ -47,6 +47,27 @@ def _as_httpx_error(exc: httpx.TransportError) -> httpx.TransportError:
     if isinstance(cause, aiohttp.ServerDisconnectedError):
         return httpx.RemoteProtocolError(str(cause) or "server disconnected")
     return httpx.ReadError(str(cause) or type(cause).__name__)
+
+
+def _mapped_error(exc: Exception) -> Optional[httpx.TransportError]:
+    """The httpx error httpx-aiohttp's ``map_aiohttp_exceptions`` raises for ``exc``
+    (``None``: it lets ``exc`` through), for a ``try``/``except`` on the per-request path
+    instead of its generator-based context manager."""
+    mapped = None
+    for from_exc, to_exc in AIOHTTP_EXC_MAP.items():
+        if isinstance(exc, from_exc) and (mapped is None or issubclass(to_exc, mapped)):
+            mapped = to_exc
+    return None if mapped is None else mapped(str(exc))
+
+
+def _body_error(exc: Exception) -> Optional[httpx.TransportError]:
+    """The error reading a body with aiohttp raises as httpx's reading would raise it
+    (``None``: ``exc`` is not aiohttp's, let it through)."""
+    error = _mapped_error(exc)
+    if error is None:
+        return _unmapped_error(exc) if isinstance(exc, aiohttp.ClientError) else None
+    error.__cause__ = exc
+    return _as_httpx_error(error)
 
 
 def _unmapped_error(exc: aiohttp.ClientError) -> httpx.TransportError:
@@ -87,25 +108,33 @@ class _AioBody(httpx.AsyncByteStream):
         self._timed = (response, started)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._response.content
+        while True:
+            chunk = await self.read()
+            if not chunk:
+                return
+            yield chunk
+
+    async def read(self) -> bytes:
+        """The next piece of the body (``b""`` at its end)."""
         try:
-            with map_aiohttp_exceptions():
-                while True:
-                    chunk = await content.read(AiohttpResponseStream.CHUNK_SIZE)
-                    if not chunk:
-                        return
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise _as_httpx_error(exc) from exc.__cause__
-        except aiohttp.ClientError as exc:
-            raise _unmapped_error(exc) from exc
+            return await self._response.content.read(AiohttpResponseStream.CHUNK_SIZE)
+        except Exception as exc:
+            error = _body_error(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     async def aclose(self) -> None:
         if self._timed is not None:
             response, started = self._timed
             response.elapsed = dt.timedelta(seconds=time.perf_counter() - started)
-        with map_aiohttp_exceptions():
+        try:
             await self._response.__aexit__(None, None, None)
+        except Exception as exc:
+            error = _mapped_error(exc)
+            if error is None:
+                raise
+            raise error from exc
 
 
 class _LeanResponse(httpx.Response):
@@ -166,14 +195,30 @@ class _LeanResponse(httpx.Response):
         if self.is_closed:
             raise httpx.StreamClosed()
         self.is_stream_consumed = True
+        body = self.stream
         try:
-            async for chunk in self.stream:
+            while True:
+                chunk = await body.read()
+                if not chunk:
+                    break
                 self._num_bytes_downloaded += len(chunk)
                 yield chunk
         except httpx.RequestError as exc:
             exc.request = self.request  # as httpx's own reading does: errors name it
             raise
         await self.aclose()
+
+    async def aclose(self) -> None:
+        """httpx's ``aclose`` (without its generator-based context manager)."""
+        if not isinstance(self.stream, _AioBody):
+            await super().aclose()
+        elif not self.is_closed:
+            self.is_closed = True
+            try:
+                await self.stream.aclose()
+            except httpx.RequestError as exc:
+                exc.request = self.request
+                raise
 
 
 class _Timed(httpx.AsyncByteStream):
@@ -265,7 +310,7 @@ class _Transport(AiohttpTransport):
         else:
             url = str(request.url)
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        with map_aiohttp_exceptions():
+        try:
             response = await self.client.request(
                 request.method,
                 url,
@@ -276,6 +321,11 @@ class _Transport(AiohttpTransport):
                 compress=False,
                 timeout=client_timeout,
             ).__aenter__()
+        except Exception as exc:
+            error = _mapped_error(exc)
+            if error is None:
+                raise
+            raise error from exc
         return _LeanResponse.of(response, request)
 
 
