@@ -114,6 +114,10 @@ class _AioBody(httpx.AsyncByteStream):
                 return
             yield chunk
 
+    def at_eof(self) -> bool:
+        """Whether the whole body has been read."""
+        return self._response.content.at_eof()
+
     async def read(self) -> bytes:
         """The next piece of the body (``b""`` at its end)."""
         try:
@@ -199,10 +203,11 @@ class _LeanResponse(httpx.Response):
         try:
             while True:
                 chunk = await body.read()
-                if not chunk:
+                if chunk:
+                    self._num_bytes_downloaded += len(chunk)
+                    yield chunk
+                if not chunk or body.at_eof():  # all read: no read just to learn it
                     break
-                self._num_bytes_downloaded += len(chunk)
-                yield chunk
         except httpx.RequestError as exc:
             exc.request = self.request  # as httpx's own reading does: errors name it
             raise
