@@ -130,7 +130,10 @@ class _AioBody(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         if self._timed is not None:
-            response, started = self._timed
+            # Let go of the response, which holds this stream: without that cycle, the
+            # objects of a call are freed at once instead of by the cyclic collector
+            # (a tenth of a call's CPU time at 64 in flight).
+            (response, started), self._timed = self._timed, None
             response.elapsed = dt.timedelta(seconds=time.perf_counter() - started)
         try:
             await self._response.__aexit__(None, None, None)
