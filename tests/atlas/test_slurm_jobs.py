@@ -15,8 +15,7 @@ import pytest
 from fluidstack.atlas import AsyncAtlas, Atlas, SlurmCluster, SlurmJobState
 from fluidstack.core.addresses import EmulatorAddressError
 from fluidstack.core.errors import NotFoundError, WaitTimeoutError
-from fluidstack.core.ssh import SshError
-from fluidstack.core.ssh_stream import SshSessionLostError
+from fluidstack.core.ssh import SshError, SshSessionLostError
 from fluidstack.testing.handle import EmulatorHandle
 from slurm_support import (
     CountingProxy,

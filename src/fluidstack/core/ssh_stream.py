@@ -32,6 +32,7 @@ from .ssh import (
     KnownHosts,
     PathLike,
     SshError,
+    SshSessionLostError,
     SshTarget,
     _connect,
     _describe,
@@ -55,11 +56,6 @@ KEEPALIVE_COUNT_MAX = 3
 after about 30 s of silence, instead of hanging a follow until TCP gives up (hours)."""
 
 _STDERR_KEPT = 2000
-
-
-class SshSessionLostError(SshError):
-    """The SSH connection dropped while a command ran (a network blip, a restarted
-    server): what was received before it stands, and a new connection may go on."""
 
 
 class _Link:

@@ -91,6 +91,9 @@ def test_submit_follow_jobs_logs_and_cancel(site: SlurmSite, fs: Fs, tmp_path: P
     first = followed.stderr.split("Submitted Slurm job ", 1)[1].split()[0]
     assert fs(*SLURM, "logs", "hpc", first, "-i", key).stdout.splitlines()[1:] == [
         "the input", "done"]  # fmt: skip
+    # -f of a job that has ended: the whole log, then the end (no waiting)
+    assert fs(*SLURM, "logs", "hpc", first, "-f", "-i", key).stdout.splitlines()[1:] == [
+        "the input", "done"]  # fmt: skip
 
 
 def test_ctrl_c_during_run_off_a_terminal_cancels_the_job(

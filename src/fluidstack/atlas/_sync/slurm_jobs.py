@@ -34,11 +34,12 @@ from ...core.ssh import (
     KnownHosts,
     PathLike,
     SshError,
+    SshSessionLostError,
     SshTarget,
     ssh_download,
     ssh_exec,
 )
-from ...core.ssh_stream import SshSession, SshSessionLostError
+from ...core.ssh_stream import SshSession
 from ..endpoints import Id, id_text
 from ..slurm_commands import (
     HOME_FIRST,
@@ -352,8 +353,8 @@ class SlurmJobsResource(AtlasResource):
         follow: one command there streams the file as it grows (GNU ``tail``) and ends
         once the job has ended (its state read every ``poll_interval`` seconds, on the
         login node). Should the connection drop, a new one goes on from the last byte
-        received: no line lost, none twice; after :data:`FOLLOW_RECONNECTS` failed
-        attempts in a row, :class:`SshSessionLostError` is raised. Stopping early
+        received: no line lost, none twice; after 3 failed attempts in a row
+        (``FOLLOW_RECONNECTS``), :class:`SshSessionLostError` is raised. Stopping early
         (``break``, closing the iterator, cancelling, Ctrl-C) closes the connection;
         from async code, close the iterator (``contextlib.aclosing``) to have that
         happen at once rather than when it is garbage-collected.
