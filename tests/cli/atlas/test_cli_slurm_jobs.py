@@ -79,6 +79,10 @@ def test_submit_follow_jobs_logs_and_cancel(site: SlurmSite, fs: Fs, tmp_path: P
     fs(*SLURM, "cancel", "hpc", job["id"], "-i", key)
     missing = fs(*SLURM, "logs", "hpc", "99999", "-i", key, expect=1)
     assert "knows no job 99999" in missing.stderr
+    missing = fs(*SLURM, "logs", "hpc", "99999", "-f", "-i", key, expect=1)
+    assert "knows no job 99999" in missing.stderr
+    bad = fs(*SLURM, "logs", "hpc", "1;reboot", "-f", "-i", key, expect=2)
+    assert "not a Slurm job id" in bad.stderr
     bad = fs(*SLURM, "cancel", "hpc", "1;reboot", "-i", key, expect=2)
     assert "not a Slurm job id" in bad.stderr
     missing_script = fs(*SLURM, "submit", "hpc", "nope.sh", "--no-sync", "-i", key, expect=2)

@@ -376,6 +376,7 @@ class AsyncSlurmJobsResource(AsyncAtlasResource):
             if lines[-1]:
                 yield lines[-1].decode("utf-8", "replace")
             return
+        look_up = get_command(str(job_id))  # a job id that is none: ValueError, unsent
         target = await self.login_target(cluster_id)
         what = f"following the log of Slurm job {job_id} on cluster {cluster_id}"
         offset, pending, failures = 0, b"", 0
@@ -387,7 +388,7 @@ class AsyncSlurmJobsResource(AsyncAtlasResource):
             known_hosts=self._known_hosts,
             connect_timeout=self._connect_timeout,
         ) as session:
-            found = await session.run(get_command(str(job_id)), what=what)
+            found = await session.run(look_up, what=what)
             job = _only_job(found.stdout, cluster_id, job_id)
             while True:
                 command = follow_command(job.id, _log_path(job), offset, poll_interval)
