@@ -4,9 +4,11 @@ it arrives: what following a growing log needs (one login, not one per poll).
 :class:`AsyncSshSession` (asynchronous clients) and :class:`SshSession` (synchronous
 ones) share one asyncio half, :class:`_Link`, which lives on one event loop: the
 caller's under asyncio, else the SSH thread's (:func:`~fluidstack.core.ssh.run_in_ssh_thread`),
-as for every other SSH call of the SDK. Leaving the ``with`` block, breaking out of a
-stream, cancelling it or Ctrl-C closes the connection, which ends the remote command's
-session: no ssh connection or process outlives its consumer.
+as for every other SSH call of the SDK. Leaving the ``with`` block (however: an
+exception, cancellation, Ctrl-C), or closing a stream before its end, closes the
+connection and so ends the remote command's session: no connection outlives its
+consumer. (A server ends a session's command however it does; OpenSSH's and the
+emulator's close its standard input, which a command may watch.)
 """
 
 from __future__ import annotations
