@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterator, List
 import anyio
 import pytest
 
-from fluidstack.atlas import AsyncAtlas, Atlas, SlurmCluster, SlurmJobState
+from fluidstack.atlas import AsyncAtlas, Atlas, SlurmCluster, SlurmJob, SlurmJobState
 from fluidstack.core.addresses import EmulatorAddressError
 from fluidstack.core.errors import NotFoundError, WaitTimeoutError
 from fluidstack.core.ssh import SshError, SshSessionLostError
@@ -176,8 +176,9 @@ def test_follow_streams_lines_over_one_connection_and_a_drop_resumes_without_dup
         assert proxy.wait_closed() == 0  # the follow's connection closed as it ended
     assert seen == TICKS
     assert proxy.accepted == 2  # one connection, and one more after the drop
-    assert jobs.wait(site.cluster_id, job.id, timeout=30).state is SlurmJobState.COMPLETED
-    assert not processes_mentioning(f"slurm-{job.id}.out")  # nothing left on the node
+    done = jobs.wait(site.cluster_id, job.id, timeout=30)
+    assert done.state is SlurmJobState.COMPLETED
+    assert not processes_mentioning(_log_path(done))  # nothing left on the node
 
 
 def test_follow_stopped_early_closes_its_connection_and_its_remote_command(
@@ -185,6 +186,7 @@ def test_follow_stopped_early_closes_its_connection_and_its_remote_command(
 ) -> None:
     jobs = atlas.slurm.jobs.with_ssh(key_path=site.key)
     job = jobs.submit(site.cluster_id, command="echo first; sleep 60", sync=False)
+    log = _log_path(jobs.get(site.cluster_id, job.id))
     try:
         with Atlas(**_via(site, proxy)) as relayed:
             follower = relayed.slurm.jobs.with_ssh(key_path=site.key)
@@ -193,7 +195,7 @@ def test_follow_stopped_early_closes_its_connection_and_its_remote_command(
             assert proxy.active() == 1
             lines.close()  # what `break` does
             assert proxy.wait_closed() == 0
-            _gone(f"slurm-{job.id}.out")
+            _gone(log)
             # A login node that no longer answers: a bounded number of attempts, then
             # a clear error (one attempt here, to stay fast).
             from fluidstack.atlas._sync import slurm_jobs
@@ -208,7 +210,14 @@ def test_follow_stopped_early_closes_its_connection_and_its_remote_command(
             assert proxy.wait_closed() == 0
     finally:
         jobs.cancel(site.cluster_id, job.id)
-    _gone(f"slurm-{job.id}.out")
+    _gone(log)
+
+
+def _log_path(job: SlurmJob) -> str:
+    """The job's output file as the login node names it: its full path, which no other
+    test's job shares (job ids alone repeat across the parallel test processes' Slurms)."""
+    assert job.stdout, job
+    return job.stdout
 
 
 def _gone(text: str, within: float = 5.0) -> None:
