@@ -16,6 +16,9 @@ X = "\u00d7"  # the multiplication sign, in the table
 
 @dataclass(frozen=True)
 class Counts:
+    """How many samples each row takes: the full run's counts (``QUICK``: the smoke
+    test's tiny ones; ``--scale`` replaces ``scale_instances``)."""
+
     imports: int = 15
     instances: int = 50
     list_rounds: int = 10

@@ -60,22 +60,17 @@ def _closed(sock: socket.socket) -> bool:
 
 
 def _server_side(port: int) -> Optional[Tuple[int, int]]:
-    """The server's ends of the connections to ``port``, from the kernel's TCP table: how
-    many there are, and how many bytes they hold that the server has not read yet.
-    None off Linux (no /proc/net/tcp)."""
+    """The server's ends of the connections to 127.0.0.1:``port``, from the kernel's TCP
+    table: how many there are, and how many bytes they hold that the server has not read
+    yet. None off Linux (no /proc/net/tcp)."""
     if not os.path.exists("/proc/net/tcp"):
         return None
+    local = f"0100007F:{port:04X}"  # 127.0.0.1, as the table writes it
     connections = unread = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as listing:
-                lines = listing.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
+    with open("/proc/net/tcp") as table:
+        for line in table.read().splitlines()[1:]:
             fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01":  # ESTABLISHED
+            if fields[1] == local and fields[3] == "01":  # ESTABLISHED
                 connections += 1
                 unread += int(fields[4].split(":")[1], 16)  # tx_queue:rx_queue
     return connections, unread
