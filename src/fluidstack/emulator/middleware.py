@@ -30,9 +30,16 @@ from fluidstack.emulator.atlas.routes import (
 )
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
-from fluidstack.emulator.faults import FaultRule, clip, journal_headers, redact_headers
+from fluidstack.emulator.faults import (
+    FaultRule,
+    clip,
+    flat_journal_headers,
+    header_pairs,
+    redact_headers,
+)
 from fluidstack.emulator.hosts import HostPolicy
 from fluidstack.emulator.platform.fast import serve_fast
+from fluidstack.emulator.platform.records import hash_key
 from fluidstack.emulator.platform.routes import (
     ACCOUNT_KEY,
     PUBLIC_PATHS,
@@ -41,7 +48,13 @@ from fluidstack.emulator.platform.routes import (
     VIA_KEY,
 )
 from fluidstack.emulator.platform.state import Account
-from fluidstack.emulator.recording import replay_part, take_origin
+from fluidstack.emulator.recording import (
+    ReplayValues,
+    credentials,
+    replay_entry,
+    replay_values,
+    take_origin,
+)
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
 from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STATE_BYTES
@@ -136,16 +149,18 @@ class EmulatorMiddleware:
         return self._date[1]
 
     def _authenticate(
-        self, path: str, api_key: Optional[str], cookie: Optional[str]
+        self, path: str, key_hash: Optional[str], cookie: Optional[str]
     ) -> Tuple[Optional[Account], Optional[str]]:
+        """The account of the request's session or API key (given as its
+        :func:`hash_key`), and which it was."""
         state = self.emulator.platform
         token = cookie_parser(cookie).get(SESSION_COOKIE) if cookie is not None else None
         # Refreshing a session needs the session, whatever else is sent: the vendor's
         # older SDK sends its api-key header on every request, this one included.
-        if token is not None and (api_key is None or path == SESSION_PATH):
+        if token is not None and (key_hash is None or path == SESSION_PATH):
             return state.account_for_session(token), "session"
-        if api_key is not None:
-            return state.account_for_key(api_key), "api-key"
+        if key_hash is not None:
+            return state.account_for_key_hash(key_hash), "api-key"
         return None, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,6 +198,8 @@ class EmulatorMiddleware:
                 content_type = value.decode("latin-1")
             elif name == b"content-length":
                 content_length = value
+        # Hashed once: to find the account, and as the journal's fingerprint of the key.
+        key_hash = hash_key(api_key) if api_key is not None else None
         denial: Optional[Denial] = None
         if is_atlas_path(path):
             downstream: ASGIApp = self.atlas_app
@@ -198,7 +215,7 @@ class EmulatorMiddleware:
             atlas = True
         else:
             downstream = self.app
-            account, via = self._authenticate(path, api_key, cookie)
+            account, via = self._authenticate(path, key_hash, cookie)
             if account is not None:
                 self.emulator.platform.settle(account)  # e.g. ran out of balance meanwhile
             scope[ACCOUNT_KEY] = account
@@ -237,12 +254,12 @@ class EmulatorMiddleware:
             # A request that began before a reset (a delayed one, say) belongs to a
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
-                self._record(scope, method, path, status_seen[0], label, idem, rule, started)
-                credentials = (("api-key", api_key), ("authorization", authorization),
-                               ("cookie", cookie))  # fmt: skip
-                replay = replay_part(scope, clock_at, credentials, request.content_type,
-                                     request.body, answer, rule)  # fmt: skip
-                self.emulator.journal.attach_replay(*replay)
+                duration = time.perf_counter() - started
+                auth = credentials(key_hash if api_key else None, authorization, cookie)
+                replay = replay_values(scope, clock_at, auth, request.content_type,
+                                       request.body, answer, rule)  # fmt: skip
+                self._record(scope, method, path, status_seen[0], label, idem, rule, duration,
+                             replay)  # fmt: skip
 
     async def _refused_host(self, scope: Scope, send: Send) -> bool:
         """Answer 421 (and say so) when the request's ``Host`` is not one served here."""
@@ -299,18 +316,21 @@ class EmulatorMiddleware:
         label: Optional[str],
         idem: Optional[str],
         rule: Optional[FaultRule],
-        started: float,
+        duration: float,
+        replay: Tuple[ReplayValues, int],
     ) -> None:
-        """Add one served request to the journal (and the debug log)."""
+        """Add one served request to the journal (and the debug log), with what a
+        replay needs of it (``replay``: :func:`replay_values` and its size)."""
         raw_query = scope.get("query_string", b"")[:4096]
-        headers, size = journal_headers(scope["headers"])
+        headers, size = flat_journal_headers(scope["headers"])
         now = self.emulator.clock.now()
         fault = rule.id if rule is not None else None
-        duration = time.perf_counter() - started
 
         size += 400 + len(path) + len(raw_query) + len(label or "") + len(idem or "")
-        entry = (now, method, path, raw_query, status, label, headers, idem, fault, duration)
-        self.emulator.journal.append_lazy(label, size, _journal_entry, entry)
+        values = (now, method, path, raw_query, status, label, headers, idem, fault, duration,
+                  *replay[0])  # fmt: skip
+        self.emulator.journal.append_lazy(label, size + replay[1], _journal_entry, values,
+                                          _journal_replay)  # fmt: skip
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s (%s)", method, path, status, label or "anonymous")
 
@@ -416,19 +436,10 @@ class EmulatorMiddleware:
         await request.downstream(scope, _replaying(body, receive), send)
 
 
-def _journal_entry(
-    now: float,
-    method: str,
-    path: str,
-    raw_query: bytes,
-    status: Optional[int],
-    label: Optional[str],
-    headers: Tuple[Tuple[bytes, bytes], ...],
-    idem: Optional[str],
-    fault: Optional[str],
-    duration: float,
-) -> Dict[str, Any]:
-    """A served request's journal entry, built when the journal is read."""
+def _journal_entry(values: Tuple[Any, ...]) -> Dict[str, Any]:
+    """A served request's journal entry, built when the journal is read (``values``
+    as :meth:`EmulatorMiddleware._record` keeps them)."""
+    now, method, path, raw_query, status, label, headers, idem, fault, duration = values[:10]
     return {
         "time": iso(now),
         "method": method,
@@ -436,11 +447,16 @@ def _journal_entry(
         "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
         "status": status,
         "account": label,
-        "headers": redact_headers(headers),
+        "headers": redact_headers(header_pairs(headers)),
         "idempotency_key": clip(idem, 255) if idem is not None else None,
         "fault": fault,
         "duration_ms": round(duration * 1000, 3),
     }
+
+
+def _journal_replay(values: Tuple[Any, ...]) -> Dict[str, Any]:
+    """A served request's ``replay`` part (see :func:`replay_entry`)."""
+    return replay_entry(*values[10:])
 
 
 class _Request:
