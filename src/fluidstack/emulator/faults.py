@@ -302,7 +302,17 @@ def flat_journal_headers(raw: List[Any]) -> Tuple[Tuple[bytes, ...], int]:
     """:func:`journal_headers` as one flat tuple (name, value, name, value, ...): no
     tuple inside, so the collector untracks it at once (see :meth:`Journal.append_lazy`);
     :func:`header_pairs` makes the pairs again."""
-    kept: List[bytes] = []
+    if len(raw) <= MAX_JOURNAL_HEADERS:  # the usual head: no name can be over the limit
+        kept: List[bytes] = []
+        size = 0
+        for name_bytes, value_bytes in raw:
+            name = name_bytes[:64].lower()
+            if name not in _REDACTED_BYTES:
+                value = value_bytes[:256]
+                kept += (name, value)
+                size += len(name) + len(value) + 100
+        return tuple(kept), size
+    kept = []
     names: Set[bytes] = set()
     size = 0
     for name_bytes, value_bytes in raw:

@@ -104,6 +104,10 @@ fast scan, a regex over every answer is not: a tenth of a millisecond per 13 KB)
 
 
 def _may_hold_secret_field(body: bytes) -> bool:
+    if len(body) <= 1024:
+        # One scan: every match holds one of the endings, so the answer is the same
+        # (seven scans and a generator cost a small body more than the regex; issue 24).
+        return _MAYBE_SECRET_FIELD.search(body) is not None
     return any(ending in body for ending in _ENDINGS) and bool(_MAYBE_SECRET_FIELD.search(body))
 
 
@@ -251,18 +255,24 @@ def replay_values(
     (``rule``), if any, to inject again; with the estimated bytes it adds. Plain values
     only (text, bytes, numbers, tuples of them: see :meth:`Journal.append_lazy`); the
     ``replay`` part is made of them by :func:`replay_entry` when the journal is read."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    sent = capture(body, form=media == "application/x-www-form-urlencoded")
+    form = False
+    if content_type is not None and content_type != "application/json":
+        media = content_type.split(";", 1)[0].strip().lower()
+        form = media == "application/x-www-form-urlencoded"
+    sent = capture(body, form=form)
     size = sum(len(chunk) for chunk in answer)
     received: Optional[Captured] = ("length", size)  # not joined: too large
     if size <= MAX_KEPT_BODY:
         received = capture(answer[0] if len(answer) == 1 else b"".join(answer), answer=True)
+        answer_kept = size
+    else:
+        answer_kept = sum(len(chunk) for chunk in answer if len(chunk) <= MAX_KEPT_BODY)
     fault = rule.spec.model_dump(exclude={"api_key", "client_id"}) if rule else None
     target = scope.get("raw_path") or scope["path"].encode()
     if scope.get("query_string"):
         target += b"?" + scope["query_string"]
-    kept = [len(b) for b in (body, *answer) if b and len(b) <= MAX_KEPT_BODY]
-    return (clock_at, target, auth, sent, received, fault), sum(kept) + len(target)
+    body_kept = len(body) if body and len(body) <= MAX_KEPT_BODY else 0
+    return (clock_at, target, auth, sent, received, fault), body_kept + answer_kept + len(target)
 
 
 def replay_entry(
