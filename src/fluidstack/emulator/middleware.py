@@ -15,7 +15,7 @@ import hmac
 import logging
 import time
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.requests import cookie_parser
 
@@ -28,14 +28,10 @@ from fluidstack.emulator.atlas.routes import (
     AtlasApp,
     is_atlas_path,
 )
-from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
 from fluidstack.emulator.faults import (
     FaultRule,
-    clip,
     flat_journal_headers,
-    header_pairs,
-    redact_headers,
 )
 from fluidstack.emulator.hosts import HostPolicy
 from fluidstack.emulator.platform.fast import serve_fast
@@ -51,8 +47,10 @@ from fluidstack.emulator.platform.state import Account
 from fluidstack.emulator.recording import (
     ReplayValues,
     credentials,
-    replay_entry,
+    redact_header,
     replay_values,
+    served_entry,
+    served_replay,
     take_origin,
 )
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
@@ -64,6 +62,8 @@ __all__ = ["ConnectionDropped", "EmulatorMiddleware"]
 logger = logging.getLogger("fluidstack.emulator")
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BEARER_CACHE = 1_024
+"""Valid ``Authorization`` headers whose fingerprint is kept (see ``_bearer_prints``)."""
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CONTROL_PREFIX = "/_emulator"
 STATE_PATH = CONTROL_PREFIX + "/state"
@@ -140,6 +140,11 @@ class EmulatorMiddleware:
         settings = emulator.settings
         self.hosts = HostPolicy(settings.host, settings.allowed_hosts) if check_host else None
         self._refused_hosts = 0
+        self._bearer_prints: Dict[str, str] = {}
+        """A valid ``Authorization`` header -> its journal form (fingerprinted): hashing
+        a token costs an Atlas request as much as verifying it did before the signer
+        cached verified tokens, which it keeps the same way (at most
+        :data:`BEARER_CACHE` of them here)."""
 
     def _date_header(self) -> bytes:
         """``Date`` at the simulated clock's second, formatted once per second."""
@@ -167,7 +172,10 @@ class EmulatorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if sum(len(n) + len(v) + 4 for n, v in scope["headers"]) > MAX_HEADER_BYTES:
+        head_size = 0
+        for name, value in scope["headers"]:  # (a loop: a generator costs more per request)
+            head_size += len(name) + len(value) + 4
+        if head_size > MAX_HEADER_BYTES:
             # The protocol refuses heads it sees growing past the limit; one that arrived
             # in a single read is refused here.
             message = f"Request headers larger than {MAX_HEADER_BYTES // 1024} KiB"
@@ -200,6 +208,7 @@ class EmulatorMiddleware:
                 content_length = value
         # Hashed once: to find the account, and as the journal's fingerprint of the key.
         key_hash = hash_key(api_key) if api_key is not None else None
+        bearer: Optional[str] = None
         denial: Optional[Denial] = None
         if is_atlas_path(path):
             downstream: ASGIApp = self.atlas_app
@@ -212,6 +221,13 @@ class EmulatorMiddleware:
                     denial = (401, {"message": why}, _BEARER_CHALLENGE)
                 else:
                     principal_id, label = org.id, org.name
+                    assert authorization is not None  # (a valid token came in it)
+                    bearer = self._bearer_prints.get(authorization)
+                    if bearer is None:
+                        if len(self._bearer_prints) >= BEARER_CACHE:
+                            self._bearer_prints.clear()
+                        bearer = redact_header("authorization", authorization)
+                        self._bearer_prints[authorization] = bearer
             atlas = True
         else:
             downstream = self.app
@@ -258,7 +274,7 @@ class EmulatorMiddleware:
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
                 duration = time.perf_counter() - started
-                auth = credentials(key_hash if api_key else None, authorization, cookie)
+                auth = credentials(key_hash if api_key else None, authorization, cookie, bearer)
                 replay = replay_values(scope, clock_at, auth, request.content_type,
                                        request.body, answer, rule)  # fmt: skip
                 self._record(scope, method, path, status_seen[0], label, idem, rule, duration,
@@ -332,8 +348,8 @@ class EmulatorMiddleware:
         size += 400 + len(path) + len(raw_query) + len(label or "") + len(idem or "")
         values = (now, method, path, raw_query, status, label, headers, idem, fault, duration,
                   *replay[0])  # fmt: skip
-        self.emulator.journal.append_lazy(label, size + replay[1], _journal_entry, values,
-                                          _journal_replay)  # fmt: skip
+        self.emulator.journal.append_lazy(label, size + replay[1], served_entry, values,
+                                          served_replay)  # fmt: skip
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s (%s)", method, path, status, label or "anonymous")
 
@@ -437,29 +453,6 @@ class EmulatorMiddleware:
         ):
             return
         await request.downstream(scope, _replaying(body, receive), send)
-
-
-def _journal_entry(values: Tuple[Any, ...]) -> Dict[str, Any]:
-    """A served request's journal entry, built when the journal is read (``values``
-    as :meth:`EmulatorMiddleware._record` keeps them)."""
-    now, method, path, raw_query, status, label, headers, idem, fault, duration = values[:10]
-    return {
-        "time": iso(now),
-        "method": method,
-        "path": clip(path),
-        "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
-        "status": status,
-        "account": label,
-        "headers": redact_headers(header_pairs(headers)),
-        "idempotency_key": clip(idem, 255) if idem is not None else None,
-        "fault": fault,
-        "duration_ms": round(duration * 1000, 3),
-    }
-
-
-def _journal_replay(values: Tuple[Any, ...]) -> Dict[str, Any]:
-    """A served request's ``replay`` part (see :func:`replay_entry`)."""
-    return replay_entry(*values[10:])
 
 
 class _Request:

@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 __all__ = [
     "FORMAT",
@@ -46,6 +46,8 @@ __all__ = [
     "redact_value",
     "replay_entry",
     "replay_values",
+    "served_entry",
+    "served_replay",
     "substitute",
     "substitute_value",
     "take_origin",
@@ -217,17 +219,24 @@ def expand(captured: Optional[Captured]) -> Optional[Dict[str, Any]]:
 
 
 def credentials(
-    api_key_hash: Optional[str], authorization: Optional[str], cookie: Optional[str]
+    api_key_hash: Optional[str],
+    authorization: Optional[str],
+    cookie: Optional[str],
+    redacted_authorization: Optional[str] = None,
 ) -> Tuple[str, ...]:
     """A request's credential headers as the journal keeps them (:func:`redact_header`),
     in this order, those sent only, as one flat tuple (name, value, name, value, ...).
     The API key comes as the SHA-256 (hex) the authentication already computed: its
-    fingerprint is that hash's first 16 digits, so the key is not hashed twice."""
+    fingerprint is that hash's first 16 digits, so the key is not hashed twice; and
+    ``redacted_authorization`` is the ``Authorization`` header's journal form, when the
+    caller has it already."""
     auth: List[str] = []
     if api_key_hash is not None:
         auth += ("api-key", f"<secret:{api_key_hash[:16]}>")
     if authorization:
-        auth += ("authorization", redact_header("authorization", authorization))
+        if redacted_authorization is None:
+            redacted_authorization = redact_header("authorization", authorization)
+        auth += ("authorization", redacted_authorization)
     if cookie:
         auth += ("cookie", redact_header("cookie", cookie))
     return tuple(auth)
@@ -292,6 +301,34 @@ def replay_entry(
         "answer": expand(received),
         "fault": fault,
     }
+
+
+def served_entry(values: Tuple[Any, ...]) -> Dict[str, Any]:
+    """A served request's journal entry, built when the journal is read: ``values`` as
+    the middleware keeps them (its time, method, path, query, status, account, flat
+    headers, idempotency key, fault id, duration, then :func:`replay_values`)."""
+    from fluidstack.emulator.clock import iso
+    from fluidstack.emulator.faults import clip, header_pairs, redact_headers
+
+    now, method, path, raw_query, status, label, headers, idem, fault, duration = values[:10]
+    return {
+        "time": iso(now),
+        "method": method,
+        "path": clip(path),
+        "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
+        "status": status,
+        "account": label,
+        "headers": redact_headers(header_pairs(headers)),
+        "idempotency_key": clip(idem, 255) if idem is not None else None,
+        "fault": fault,
+        "duration_ms": round(duration * 1000, 3),
+    }
+
+
+def served_replay(values: Tuple[Any, ...]) -> Dict[str, Any]:
+    """A served request's ``replay`` part (see :func:`served_entry` and
+    :func:`replay_entry`)."""
+    return replay_entry(*values[10:])
 
 
 def body_bytes(kept: Optional[Dict[str, Any]], secrets: Dict[str, str]) -> bytes:
