@@ -304,14 +304,13 @@ def flat_journal_headers(raw: List[Any]) -> Tuple[Tuple[bytes, ...], int]:
     :func:`header_pairs` makes the pairs again."""
     if len(raw) <= MAX_JOURNAL_HEADERS:  # the usual head: no name can be over the limit
         kept: List[bytes] = []
-        size = 0
+        append = kept.append
         for name_bytes, value_bytes in raw:
             name = name_bytes[:64].lower()
             if name not in _REDACTED_BYTES:
-                value = value_bytes[:256]
-                kept += (name, value)
-                size += len(name) + len(value) + 100
-        return tuple(kept), size
+                append(name)
+                append(value_bytes[:256])
+        return tuple(kept), sum(map(len, kept)) + 50 * len(kept)
     kept = []
     names: Set[bytes] = set()
     size = 0

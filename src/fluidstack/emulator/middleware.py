@@ -172,9 +172,23 @@ class EmulatorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # One pass over the head: its size, and the headers the middleware reads.
         head_size = 0
-        for name, value in scope["headers"]:  # (a loop: a generator costs more per request)
+        api_key = cookie = idem = content_type = content_length = authorization = None
+        for name, value in scope["headers"]:
             head_size += len(name) + len(value) + 4
+            if name == b"api-key":
+                api_key = value.decode("latin-1")
+            elif name == b"cookie":
+                cookie = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"idempotency-key":
+                idem = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                content_length = value
         if head_size > MAX_HEADER_BYTES:
             # The protocol refuses heads it sees growing past the limit; one that arrived
             # in a single read is refused here.
@@ -192,20 +206,6 @@ class EmulatorMiddleware:
         clock_at = self.emulator.clock.now()
         method: str = scope["method"]
         path: str = scope["path"]
-        api_key = cookie = idem = content_type = content_length = authorization = None
-        for name, value in scope["headers"]:
-            if name == b"api-key":
-                api_key = value.decode("latin-1")
-            elif name == b"cookie":
-                cookie = value.decode("latin-1")
-            elif name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"idempotency-key":
-                idem = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                content_length = value
         # Hashed once: to find the account, and as the journal's fingerprint of the key.
         key_hash = hash_key(api_key) if api_key is not None else None
         bearer: Optional[str] = None
@@ -411,7 +411,13 @@ class EmulatorMiddleware:
             await send_json(send, status, content, extra)
             return
         try:
-            body = await _read_body(receive)
+            first = await receive()
+            chunk = first.get("body", b"")
+            if first["type"] == "http.request" and not first.get("more_body", False):
+                # The whole body in one message (the usual request): no reading loop.
+                body: Optional[bytes] = chunk if len(chunk) <= MAX_BODY_BYTES else None
+            else:
+                body = await _read_body(receive, first=first)
         except ClientGone:
             return
         if body is None:
@@ -525,13 +531,16 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole body: nothing is performed."""
 
 
-async def _read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> Optional[bytes]:
+async def _read_body(
+    receive: Receive, limit: int = MAX_BODY_BYTES, first: Optional[Message] = None
+) -> Optional[bytes]:
     """The whole request body, or ``None`` past ``limit`` bytes (never buffered beyond
-    it). Raises :class:`ClientGone` when the client went away."""
+    it); ``first``: its first message, already received. Raises :class:`ClientGone`
+    when the client went away."""
     chunks: List[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message, first = (first, None) if first is not None else (await receive(), None)
         if message["type"] != "http.request":
             raise ClientGone()
         chunk = message.get("body", b"")
