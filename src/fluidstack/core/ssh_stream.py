@@ -216,14 +216,8 @@ async def _on_loop(make: Callable[[], Awaitable[T]]) -> T:
         return result
 
 
-class AsyncSshSession:
-    """One SSH connection to ``target`` for several commands, for asynchronous code.
-
-    ``async with AsyncSshSession(target) as session:`` connects (a refused login, a host
-    key that changed, a documentation address: raised here); :meth:`run` runs a command
-    to its end; :meth:`stream` yields a command's output as it comes; :meth:`reconnect`
-    replaces a lost connection. Leaving the block closes the connection.
-    """
+class _Session:
+    """What both sessions hold: the target, how to log in, and the open connection."""
 
     def __init__(
         self,
@@ -236,6 +230,21 @@ class AsyncSshSession:
         self.target = target
         self._options = (key_path, known_hosts, connect_timeout)
         self._link: Optional[_Link] = None
+
+    def _current(self) -> _Link:
+        if self._link is None:
+            raise SshError("the SSH session is closed", instance_id=self.target.instance_id)
+        return self._link
+
+
+class AsyncSshSession(_Session):
+    """One SSH connection to ``target`` for several commands, for asynchronous code.
+
+    ``async with AsyncSshSession(target) as session:`` connects (a refused login, a host
+    key that changed, a documentation address: raised here); :meth:`run` runs a command
+    to its end; :meth:`stream` yields a command's output as it comes; :meth:`reconnect`
+    replaces a lost connection. Leaving the block closes the connection.
+    """
 
     async def __aenter__(self) -> AsyncSshSession:
         await self.reconnect()
@@ -254,11 +263,6 @@ class AsyncSshSession:
         await self.aclose()
         target, (key, known, within) = self.target, self._options
         self._link = await _on_loop(lambda: _Link.open(target, key, known, within))
-
-    def _current(self) -> _Link:
-        if self._link is None:
-            raise SshError("the SSH session is closed", instance_id=self.target.instance_id)
-        return self._link
 
     async def run(
         self, command: str, *, stdin: Union[bytes, str, None] = None, what: str = "a command ran"
@@ -301,7 +305,7 @@ class AsyncSshSession:
             link.close()
 
 
-class SshSession:
+class SshSession(_Session):
     """One SSH connection to ``target`` for several commands, for synchronous code.
 
     ``with SshSession(target) as session:`` connects (a refused login, a host key that
@@ -309,18 +313,6 @@ class SshSession:
     end; :meth:`stream` yields a command's output as it comes; :meth:`reconnect`
     replaces a lost connection. Leaving the block, or Ctrl-C, closes the connection.
     """
-
-    def __init__(
-        self,
-        target: SshTarget,
-        *,
-        key_path: Optional[PathLike] = None,
-        known_hosts: KnownHosts = None,
-        connect_timeout: float = 15.0,
-    ) -> None:
-        self.target = target
-        self._options = (key_path, known_hosts, connect_timeout)
-        self._link: Optional[_Link] = None
 
     def __enter__(self) -> SshSession:
         self.reconnect()
@@ -339,11 +331,6 @@ class SshSession:
         self.close()
         target, (key, known, within) = self.target, self._options
         self._link = run_in_ssh_thread(lambda: _Link.open(target, key, known, within))
-
-    def _current(self) -> _Link:
-        if self._link is None:
-            raise SshError("the SSH session is closed", instance_id=self.target.instance_id)
-        return self._link
 
     def run(
         self, command: str, *, stdin: Union[bytes, str, None] = None, what: str = "a command ran"
