@@ -139,6 +139,9 @@ def main() -> None:
             "XDG_CONFIG_HOME": str(home / ".config"),
             "FLUIDSTACK_API_KEY": emulator.api_key,
             "FLUIDSTACK_BASE_URL": emulator.base_url,
+            # The profile `atlas login` writes: this run's own, not clean_env()'s path in
+            # .bench/, which every run (and every bench) would share.
+            "FLUIDSTACK_CONFIG": str(home / "config.toml"),
             "COLUMNS": "120",
         }
         env = {name: clean_env({**base_env, **extra}) for name, extra in versions.items()}

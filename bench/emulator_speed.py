@@ -17,19 +17,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
     API_KEY,
+    SCRATCH,
     Emulator,
     FloorServer,
     RawConnection,
@@ -189,44 +192,125 @@ def post_against_floor(
     emulator = Emulator(env=env, log_name="emulator-post.log")
     results: Dict[str, Dict[str, List[float]]] = {}
     try:
-        import httpx
-
-        ids = emulator.seed(1)  # an ssh key "k" and one instance, whose offer we reuse
-        with httpx.Client(base_url=emulator.base_url, headers={"api-key": API_KEY}) as http:
-            made = http.get(f"/instances/{ids[0]}").json()
-            gpu_type = made["configuration"]["gpu_model"]["name"]
-            region = made["configuration"]["region"]
-            http.put(
-                "/_emulator/capacity",
-                json={"gpu_type": gpu_type, "region": region, "gpus": 1_000_000},
-                headers=emulator.control,
-            ).raise_for_status()
-            post = json.dumps({"gpu_type": gpu_type, "ssh_key": "k", "region": region}).encode()
-            platform_answer = http.post("/instances", content=post,
-                                        headers={"content-type": "application/json"})  # fmt: skip
-            platform_answer.raise_for_status()
-        atlas_headers, _ = atlas_session(emulator, 1_000_000)
-        with httpx.Client(base_url=emulator.base_url, headers=atlas_headers) as http:
-            atlas_answer = http.post(f"{API}/instances", content=ATLAS_POST,
-                                     headers={"content-type": "application/json"})  # fmt: skip
-            atlas_answer.raise_for_status()
-        sides: Dict[str, Tuple[bytes, bytes, int]] = {
-            "platform": (
-                request_bytes(emulator.base_url, "/instances", {"api-key": API_KEY}, post),
-                platform_answer.content,
-                202,
-            ),
-            "atlas": (
-                request_bytes(emulator.base_url, f"{API}/instances", atlas_headers, ATLAS_POST),
-                atlas_answer.content,
-                201,
-            ),
-        }
-        for api, (ours_head, answer, status) in sides.items():
+        for api, (ours_head, answer, status) in _post_sides(emulator).items():
             results.update(
                 _against_floor(api, emulator, ours_head, answer, status, rounds, requests,
                                connections)
             )  # fmt: skip
+    finally:
+        emulator.stop()
+    return results
+
+
+def _post_sides(emulator: Emulator) -> Dict[str, Tuple[bytes, bytes, int]]:
+    """Each API's ``POST /instances`` on ``emulator``: ``{api: (the whole request, the
+    answer's body, its status)}`` (the floor app answers that body)."""
+    import httpx
+
+    ids = emulator.seed(1)  # an ssh key "k" and one instance, whose offer we reuse
+    with httpx.Client(base_url=emulator.base_url, headers={"api-key": API_KEY}) as http:
+        made = http.get(f"/instances/{ids[0]}").json()
+        gpu_type = made["configuration"]["gpu_model"]["name"]
+        region = made["configuration"]["region"]
+        http.put(
+            "/_emulator/capacity",
+            json={"gpu_type": gpu_type, "region": region, "gpus": 1_000_000},
+            headers=emulator.control,
+        ).raise_for_status()
+        post = json.dumps({"gpu_type": gpu_type, "ssh_key": "k", "region": region}).encode()
+        platform_answer = http.post("/instances", content=post,
+                                    headers={"content-type": "application/json"})  # fmt: skip
+        platform_answer.raise_for_status()
+    atlas_headers, _ = atlas_session(emulator, 1_000_000)
+    with httpx.Client(base_url=emulator.base_url, headers=atlas_headers) as http:
+        atlas_answer = http.post(f"{API}/instances", content=ATLAS_POST,
+                                 headers={"content-type": "application/json"})  # fmt: skip
+        atlas_answer.raise_for_status()
+    return {
+        "platform": (
+            request_bytes(emulator.base_url, "/instances", {"api-key": API_KEY}, post),
+            platform_answer.content,
+            202,
+        ),
+        "atlas": (
+            request_bytes(emulator.base_url, f"{API}/instances", atlas_headers, ATLAS_POST),
+            atlas_answer.content,
+            201,
+        ),
+    }
+
+
+# -- the same, counted in instructions (callgrind) ---------------------------------------
+
+
+@contextlib.contextmanager
+def _python(executable: str) -> Iterator[None]:
+    """``sys.executable`` as ``executable`` meanwhile: what ``FloorServer`` starts."""
+    real = sys.executable
+    sys.executable = executable
+    try:
+        yield
+    finally:
+        sys.executable = real
+
+
+def _callgrind(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, check=False)
+
+
+def _instructions(pid: int, url: str, head: bytes, connections: int, total: int, ok: int) -> float:
+    """Instructions the server ``pid`` (under callgrind) ran per request, over ``total``."""
+    for old in SCRATCH.glob(f"callgrind.{pid}.*"):
+        old.unlink()
+    _callgrind(pid, "--zero")
+    throughput(url, head, connections, total, ok)
+    _callgrind(pid, "--dump")
+    for _ in range(100):
+        for dump in SCRATCH.glob(f"callgrind.{pid}.*"):
+            for line in dump.read_text().splitlines():
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1]) / total
+        time.sleep(0.1)
+    raise RuntimeError(f"callgrind wrote no dump for process {pid}")
+
+
+def instructions_against_floor(
+    requests: int, connections: List[int], env: Dict[str, str]
+) -> Dict[str, Dict[str, float]]:
+    """Server instructions per ``POST /instances``, ours and the floor's, with both
+    servers under callgrind (user-space instructions: deterministic, where CPU time on a
+    shared machine is not; cache misses and the kernel are not counted):
+    ``{"platform 1": {"ours": n, "floor": n}, ...}``."""
+    wrapper = SCRATCH / "callgrind-python"
+    wrapper.write_text(
+        "#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no "
+        f'--callgrind-out-file={SCRATCH}/callgrind.%p {sys.executable} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    emulator = Emulator(python=str(wrapper), env=env, log_name="emulator-callgrind.log")
+    results: Dict[str, Dict[str, float]] = {}
+    try:
+        for api, (ours_head, answer, status) in _post_sides(emulator).items():
+            with _python(str(wrapper)):
+                floor = FloorServer(b"[]", answer)
+            try:
+                body = ours_head.split(b"\r\n\r\n", 1)[1]
+                floor_head = request_bytes(floor.base_url, "/instances", {}, body)
+                sides = {
+                    "ours": (emulator.process.pid, emulator.base_url, ours_head, status),
+                    "floor": (floor.process.pid, floor.base_url, floor_head, 202),
+                }
+                for pid, *_ in sides.values():
+                    _callgrind(pid, "--instr=on")
+                for c in connections:
+                    log(f"{api} POST /instances with {c} connection(s), under callgrind")
+                    counted: Dict[str, float] = {}
+                    for name, (pid, url, head, ok) in sides.items():
+                        throughput(url, head, c, max(100, requests // 2), ok)  # warm-up
+                        counted[name] = _instructions(pid, url, head, c, requests, ok)
+                    results[f"{api} {c}"] = counted
+            finally:
+                floor.stop()
     finally:
         emulator.stop()
     return results
@@ -286,6 +370,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--creates", type=int, default=100, help="creates a round at scale")
     parser.add_argument("--requests", type=int, default=1000, help="POSTs a throughput round")
     parser.add_argument("--only", choices=["scale", "post"], help="one half only")
+    parser.add_argument(
+        "--callgrind", action="store_true",
+        help="POST rows only, as server instructions per request with both servers under "
+        "valgrind's callgrind (deterministic; slow to start)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
     parser.add_argument("--json", metavar="PATH", help="also write every sample as JSON")
     parser.add_argument(
@@ -297,6 +386,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.scale, args.rounds, args.creates, args.requests = 2_000, 2, 10, 40
     rows: List[Tuple[str, str, str, float, str]] = []
     dump: Dict[str, Any] = {"args": vars(args)}
+    if args.callgrind:
+        counts = instructions_against_floor(args.requests // 2, [1, 16], env)
+        dump["callgrind"] = counts
+        print("\n| server instructions per `POST /instances` | ours | floor | ratio |")
+        print("|---|---|---|---|")
+        for key, pair in counts.items():
+            api, connections = key.split()
+            ours, floor = pair["ours"] / 1e3, pair["floor"] / 1e3
+            print(f"| {api}, {connections} connection(s) | {ours:,.1f}k | {floor:,.1f}k | "
+                  f"{ours / floor:.3f}{X} |")  # fmt: skip
+        if args.json:
+            Path(args.json).write_text(json.dumps(dump, indent=2))
+        return 0
     if args.only != "post":
         times, restore = atlas_create_at_scale(args.scale, args.rounds, args.creates, env)
         dump["atlas_create"] = times

@@ -1,5 +1,6 @@
 """The plumbing of the benchmarks: the emulator subprocess, the vendor virtual environment,
-the measurement workers, and small statistics helpers.
+the measurement workers, and small statistics helpers. ``RawConnection`` lives in
+``raw_http.py`` and is importable from here too, as the benchmarks have always done.
 
 Nothing here measures anything by itself; ``bench/run.py`` decides what to run and how
 often, and prints the table.
@@ -12,7 +13,6 @@ import os
 import queue
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,7 +20,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
-from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for raw_http, however we were found
+
+from raw_http import RawConnection  # noqa: F401 - re-exported: the benchmarks import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / ".bench"
@@ -438,86 +441,6 @@ class FloorServer:
             self.process.terminate()
             self.process.wait(timeout=10)
         self._log.close()
-
-
-class _ClosedIdle(Exception):
-    pass
-
-
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection over a plain socket: no client library in
-    the way, so what is timed is the server (and loopback)."""
-
-    def __init__(self, base_url: str, headers: Dict[str, str]) -> None:
-        parts = urlsplit(base_url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self._connect()
-
-    def _connect(self) -> None:
-        self.sock = socket.create_connection((self.host, self.port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def request(self, method: str, path: str, body: bytes = b"") -> Tuple[int, bytes]:
-        try:
-            return self._request(method, path, body)
-        except _ClosedIdle:
-            # The server closed the connection while it sat idle (keep-alive timeout,
-            # during another server's rounds): nothing was received, open a new one.
-            self.sock.close()
-            self._connect()
-            return self._request(method, path, body)
-
-    def _request(self, method: str, path: str, body: bytes = b"") -> Tuple[int, bytes]:
-        extra = f"content-type: application/json\r\ncontent-length: {len(body)}\r\n" if body else ""
-        self.sock.sendall(
-            (
-                f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.head}"
-                f"accept: application/json\r\n{extra}\r\n"
-            ).encode("latin-1")
-            + body
-        )
-        try:
-            while b"\r\n\r\n" not in self.buf:
-                self._fill()
-        except (ConnectionError, OSError) as exc:
-            if not self.buf:
-                raise _ClosedIdle() from exc
-            raise
-        head, _, rest = self.buf.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split()[1])
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        self.buf = rest
-        while len(self.buf) < length:
-            self._fill()
-        content, self.buf = self.buf[:length], self.buf[length:]
-        return status, content
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        self.buf += chunk
-
-    def timed(self, method: str, path: str, body: bytes, n: int, ok: int) -> List[float]:
-        """``n`` sequential requests; the time of each (raises on an unexpected status)."""
-        times = []
-        for _ in range(n):
-            started = time.perf_counter()
-            status, content = self.request(method, path, body)
-            times.append(time.perf_counter() - started)
-            if status != ok:
-                raise RuntimeError(f"{method} {path} answered {status}: {content[:200]!r}")
-        return times
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 # -- workers ----------------------------------------------------------------------------

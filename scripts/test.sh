@@ -20,4 +20,7 @@ echo "== ruff";   ruff check src tests bench scripts examples
 echo "== ruff format"; ruff format --check src tests bench scripts examples
 echo "== generated"; python scripts/unasync.py --check && python scripts/gen_reference.py --check
 echo "== mypy";   mypy
-echo "== pytest"; python -m pytest "$@"
+# The tests run in parallel processes (pytest-xdist): scripts/test_workers.py says how
+# many; `-n 0` among the arguments runs them in this process (e.g. for `--pdb`).
+workers="$(python scripts/test_workers.py)"
+echo "== pytest ($workers workers)"; python -m pytest -n "$workers" "$@"

@@ -4,12 +4,13 @@ cluster's login node), with a project, a registered user key and a booted cluste
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -120,3 +121,97 @@ def write_project(root: Path) -> Path:
     (root / "data").mkdir(exist_ok=True)
     (root / "data" / "big.bin").write_text("not to be copied\n")
     return root
+
+
+class CountingProxy:
+    """A TCP relay on the login node's address, in front of its SSH server: counts the
+    connections made through it and cuts them on demand (a network blip), so that a
+    test can tell how many SSH logins a follow took and what a dropped one does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+        import threading
+
+        self.upstream = (host, port)
+        self.listener = socket.create_server((host, 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.accepted = 0
+        self.refuse = False  # accept, then close at once: a login node that is gone
+        self.open: List[Any] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+            if self.refuse:
+                client.close()
+                continue
+            server = socket.create_connection(self.upstream)
+            with self.lock:
+                self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: Any, sink: Any) -> None:
+        import socket
+
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with self.lock:
+            self.open = [s for s in self.open if s not in (source, sink)]
+
+    def active(self) -> int:
+        """How many relayed connections are still open."""
+        with self.lock:
+            return len(self.open) // 2
+
+    def wait_closed(self, within: float = 5.0) -> int:
+        """Wait until no relayed connection is open (or ``within`` s); how many are."""
+        import time
+
+        until = time.monotonic() + within
+        while self.active() and time.monotonic() < until:
+            time.sleep(0.05)
+        return self.active()
+
+    def drop(self) -> None:
+        """Cut every relayed connection, as a network failure would."""
+        import socket
+
+        with self.lock:
+            cut, self.open = self.open, []
+        for sock in cut:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.drop()
+
+
+def processes_mentioning(text: str) -> List[str]:
+    """Command lines of this machine's processes that mention ``text`` (an emulated
+    login node's processes are this machine's)."""
+    import subprocess
+
+    done = subprocess.run(["pgrep", "-af", text], capture_output=True, text=True)
+    return [line for line in done.stdout.splitlines() if "pgrep" not in line]

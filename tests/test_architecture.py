@@ -115,8 +115,13 @@ def _circles(graph: Dict[str, Set[str]]) -> List[List[str]]:
     return found
 
 
+ROOT = SRC.parent
+CHECKED_TREES = ("src/fluidstack", "tests", "bench", "scripts", "examples")
+"""Every tree of Python we write by hand: the rule is the house's, not only the package's."""
+
+
 def _hand_written() -> Iterator[Tuple[Path, int]]:
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in sorted(p for tree in CHECKED_TREES for p in (ROOT / tree).rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         if text.startswith(GENERATED_MARK):
             continue
@@ -136,7 +141,7 @@ def test_the_circle_finder_finds_a_circle() -> None:
 
 def test_no_hand_written_file_over_600_lines() -> None:
     too_long = [
-        f"{path.relative_to(SRC)}: {lines}" for path, lines in _hand_written() if lines > MAX_LINES
+        f"{path.relative_to(ROOT)}: {lines}" for path, lines in _hand_written() if lines > MAX_LINES
     ]
     assert too_long == [], "split these files:\n" + "\n".join(too_long)
 

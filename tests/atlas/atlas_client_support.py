@@ -13,7 +13,7 @@ import httpx
 
 from fluidstack.atlas import AsyncAtlas, Atlas
 from support import AtlasClients as AtlasClients  # moved to support; old imports work
-from support import ClientFactory, FakeClock
+from support import ClientFactory, FakeClock, resolve
 
 PROJECT = "4b0e7b7e-2d43-4bb6-9d8a-3f6f0c3c4a11"
 CLIENT_ID = "client-abc"
@@ -177,3 +177,11 @@ class AtlasHarness(ClientFactory):
         )
         client._pipeline.clock = self.clock
         return client
+
+
+async def on_project(clients: AtlasClients, **kwargs: Any) -> Any:
+    """A client (sync or async, as ``clients`` makes them) on a new project of the
+    emulator's development organization."""
+    atlas = clients.make(**kwargs)
+    project = await resolve(atlas.projects.create(name="e2e"))
+    return atlas.with_options(project_id=project.id)

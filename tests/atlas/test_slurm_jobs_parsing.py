@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from fluidstack.atlas import SlurmJob, SlurmJobState
 from fluidstack.atlas.slurm_commands import (
     download_list_command,
+    follow_command,
     group_by_folder,
     job_script,
     log_chunk_command,
@@ -159,6 +161,50 @@ def test_the_log_command_reads_state_then_bytes_from_an_offset(tmp_path: Path) -
         split_log_chunk(b"Welcome!\n")
     with pytest.raises(ValueError, match="not a Slurm job id"):
         log_chunk_command("1; rm -rf ~", "x", 0)
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_the_follow_command_streams_from_an_offset_and_ends_with_the_job_or_its_client(
+    tmp_path: Path, shell: str
+) -> None:
+    """The one command a follow runs on the login node, with a fake scontrol whose state
+    is a file: bytes from the offset as written (the file may come late), the end once
+    the job has ended, and nothing left running once the client's input closes."""
+    log, state = tmp_path / "slurm-1.out", tmp_path / "state"
+    state.write_text("PENDING")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "JobId=1 JobState=$(cat {state}) Reason=None"\n')
+    scontrol.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    command = follow_command("1", str(log), 2, 0.1)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([str(shutil.which(shell)), "-c", command], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+
+    follower = start()
+    assert follower.stdout is not None
+    time.sleep(0.3)
+    log.write_bytes(b"0123")  # the job started: its file appears
+    state.write_text("RUNNING")
+    assert follower.stdout.read(2) == b"23"  # from the offset, while the job runs
+    with log.open("ab") as out:
+        out.write(b"\nlast\n")
+    state.write_text("COMPLETED")
+    assert follower.stdout.read() == b"\nlast\n"  # the rest, then the end
+    assert follower.wait(timeout=5) == 0
+    state.write_text("RUNNING")
+    follower = start()  # a client that goes away: its input closes
+    assert follower.stdout is not None
+    assert follower.stdout.read(2) == b"23"
+    assert follower.stdin is not None
+    follower.stdin.close()
+    assert follower.wait(timeout=5) == 0
+    follower.stdout.close()
+    with pytest.raises(ValueError, match="not a Slurm job id"):
+        follow_command("1; reboot", "x", 0)
 
 
 def test_download_lists_what_the_job_wrote_relative_to_home() -> None:

@@ -9,10 +9,10 @@ Nothing here imports Ray: the test modules skip themselves where it is not insta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
-from ray_support import PUBLIC_KEY, atlas_provider_config, platform_provider_config
+from ray_support import PUBLIC_KEY, Make, atlas_provider_config, platform_provider_config
 
 from fluidstack.atlas import Atlas
 from fluidstack.client import FluidStack
@@ -88,6 +88,20 @@ def providers() -> Iterator[List[Any]]:
     yield made
     for provider in made:
         provider.backend.close()
+
+
+@pytest.fixture
+def make(provider_config: Callable[..., Dict[str, Any]], providers: List[Any]) -> Make:
+    """``make(**provider_settings)``: a provider of the cluster ``demo``, as Ray builds it
+    (its client closed after the test)."""
+    from fluidstack.integrations.ray import FluidStackNodeProvider
+
+    def build(cluster: str = "demo", **extra: Any) -> FluidStackNodeProvider:
+        provider = FluidStackNodeProvider(provider_config(**extra), cluster)
+        providers.append(provider)
+        return provider
+
+    return build
 
 
 @pytest.fixture

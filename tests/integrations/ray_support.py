@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Callable, Dict, List
 
 from fluidstack.testing.handle import EmulatorHandle
+
+if TYPE_CHECKING:  # nothing here imports Ray, which the provider's module needs
+    from fluidstack.integrations.ray import FluidStackNodeProvider
+
+Make = Callable[..., "FluidStackNodeProvider"]
+"""The ``make`` fixture: ``make(cluster="demo", **provider_settings)`` builds a provider."""
 
 PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMlZrNQiO9x/cSV8+8kF4khUmIupYM4FWj8WT0wfbsoV you@laptop"
@@ -125,3 +131,8 @@ class Cloud:
         if self.api == "atlas":
             return self.client.instances.get(instance_id, all_regions=True)
         return self.client.instances.get(instance_id)
+
+
+def ids_of(instances: List[Any]) -> List[str]:
+    """The ids of SDK instances, sorted: to compare with what the provider reports."""
+    return sorted(i.id for i in instances)

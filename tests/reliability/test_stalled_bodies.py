@@ -6,11 +6,12 @@ for a new connection. (docs/reliability.md has the figures with 1,000 such bodie
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
-from typing import List
+from typing import List, Optional, Tuple
 
 import httpx
 
@@ -58,6 +59,38 @@ def _closed(sock: socket.socket) -> bool:
         return True
 
 
+def _server_side(port: int) -> Optional[Tuple[int, int]]:
+    """The server's ends of the connections to 127.0.0.1:``port``, from the kernel's TCP
+    table: how many there are, and how many bytes they hold that the server has not read
+    yet. None off Linux (no /proc/net/tcp)."""
+    if not os.path.exists("/proc/net/tcp"):
+        return None
+    local = f"0100007F:{port:04X}"  # 127.0.0.1, as the table writes it
+    connections = unread = 0
+    with open("/proc/net/tcp") as table:
+        for line in table.read().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] == local and fields[3] == "01":  # ESTABLISHED
+                connections += 1
+                unread += int(fields[4].split(":")[1], 16)  # tx_queue:rx_queue
+    return connections, unread
+
+
+def _wait_until_read(port: int, count: int, timeout: float = 30.0) -> None:
+    """Until the server has accepted ``count`` connections and read all they sent."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = _server_side(port)
+        if seen is None:  # nothing to look at off Linux: half a second, as this test had
+            time.sleep(0.5)
+            return
+        connections, unread = seen
+        if connections >= count and unread == 0:
+            return
+        assert time.monotonic() < deadline, f"{connections} connections, {unread} bytes unread"
+        time.sleep(0.01)
+
+
 def test_stalled_bodies_neither_lock_others_out_nor_stay_open(
     processes: List[subprocess.Popen[str]],
 ) -> None:
@@ -70,7 +103,9 @@ def test_stalled_bodies_neither_lock_others_out_nor_stay_open(
             sock = socket.create_connection((host, int(port)), timeout=5)
             sock.sendall(HEAD + b"g")
             sockets.append(sock)
-        time.sleep(0.5)  # let the server read every head
+        # Every head read, so that the requests below meet bodies being received (the
+        # eviction under test), not connections still idle in their heads.
+        _wait_until_read(int(port), STALLED)
         _trickle(sockets)
 
         form = {
@@ -86,12 +121,16 @@ def test_stalled_bodies_neither_lock_others_out_nor_stay_open(
             assert took < 2.0, took
 
         # Every stalled body is closed within the timeout (plus scheduling slack on a
-        # busy machine), however faithfully it trickles.
+        # busy machine), however faithfully it trickles: a byte a second on each, the
+        # attack's pace, while whether they are closed is looked at every 50 ms.
         deadline = started + BODY_TIMEOUT + 4.0
         open_ones = list(sockets)
+        next_byte = time.monotonic() + 1.0
         while open_ones and time.monotonic() < deadline:
-            time.sleep(1.0)
-            _trickle(open_ones)
+            time.sleep(0.05)
+            if time.monotonic() >= next_byte:
+                _trickle(open_ones)
+                next_byte += 1.0
             open_ones = [s for s in open_ones if not _closed(s)]
         assert not open_ones, f"{len(open_ones)} stalled bodies still open"
     finally:
@@ -112,6 +151,8 @@ def test_a_slow_but_steady_body_within_the_timeout_is_served(
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(head)
         for start in range(0, len(body), len(body) // 4 + 1):
+            # The sleep is the point: a body that arrives slowly (1.2 s in four parts) but
+            # steadily within the 3 s --body-timeout is still served.
             time.sleep(0.3)
             sock.sendall(body[start : start + len(body) // 4 + 1])
         answer = sock.recv(65536)

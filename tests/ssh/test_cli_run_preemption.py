@@ -26,6 +26,7 @@ import pytest
 from cli_support import Fs
 from ssh_support import KeyPair
 
+from fluidstack.core._sync.pipeline import Pipeline
 from fluidstack.testing.handle import EmulatorHandle
 
 # Attempt N writes out/attempt-N.txt (with what it was told) and out/seen-N.txt (what
@@ -81,6 +82,16 @@ def _instances(ssh_emulator: EmulatorHandle, project_id: str) -> List[Any]:
         return [i for i in atlas.instances.list() if str(i.state) != "deleting"]
 
 
+def _import_before_threads(ssh_emulator: EmulatorHandle, project_id: str) -> None:
+    """Make the SDK modules a watching thread uses imported by this thread first.
+    pytest rewrites the asserts of every fluidstack module as it is imported (the package
+    holds a pytest plugin), with ``ast.parse``; on CPython before 3.11.8 two threads
+    parsing at once can fail with "SystemError: AST constructor recursion depth
+    mismatch" (python/cpython#106905), which the CLI running here in-process, importing
+    its commands lazily, then reports as its own error."""
+    _instances(ssh_emulator, project_id)
+
+
 class Preempter(threading.Thread):
     """Preempts the running instance once ``out/attempt-N.txt`` has been synced here, for
     each N in ``attempts``; ``on_preempted(n)`` runs after each (in this thread)."""
@@ -93,6 +104,7 @@ class Preempter(threading.Thread):
         self.attempts, self.on_preempted = attempts, on_preempted
         self.preempted: List[Dict[str, Any]] = []
         self.error: Optional[BaseException] = None
+        _import_before_threads(ssh_emulator, project_id)
 
     def run(self) -> None:
         try:
@@ -284,33 +296,34 @@ def test_a_real_ctrl_c_while_the_resumed_command_runs_deletes_its_instance(
 
 
 def test_preempted_before_it_answers_ssh_the_run_moves_on_at_once(
-    fs: Fs, key: KeyPair, project: Path, atlas_project: str, ssh_emulator: EmulatorHandle
+    fs: Fs,
+    key: KeyPair,
+    project: Path,
+    atlas_project: str,
+    ssh_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Preempted while the run waits for SSH: the wait ends at once (it would otherwise
     poll until --timeout), the instance is deleted and billed, and retry starts over."""
     ssh_emulator.add_sshd_delay(600)  # the first boot's sshd: ten minutes after running
     preempted: List[Dict[str, Any]] = []
-    errors: List[BaseException] = []
 
-    def preempt_once_running() -> None:
-        try:
-            deadline = time.monotonic() + 120
-            while not preempted:  # the event: the instance is up, its sshd not yet
-                assert time.monotonic() < deadline, "no instance came up"
-                running = [i for i in _instances(ssh_emulator, atlas_project)
-                           if str(i.state) == "running"]  # fmt: skip
-                if running:
-                    preempted.append(ssh_emulator.atlas.preempt(running[0].id))
-                time.sleep(0.02)
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
+    # The run's waits move the emulator's clock (tests/ssh/conftest.py); the preemption
+    # comes at the first move after the instance is running, in the run's own thread.
+    # (A watching thread lost the race under load: the run's polls moved the clock past
+    # the sshd delay before the thread saw the instance running.)
+    def preempt_once_running_then_advance(seconds: float) -> None:
+        if not preempted:
+            running = [i for i in _instances(ssh_emulator, atlas_project)
+                       if str(i.state) == "running"]  # fmt: skip
+            if running:
+                preempted.append(ssh_emulator.atlas.preempt(running[0].id))
+        ssh_emulator.advance(seconds)
 
-    thread = threading.Thread(target=preempt_once_running, daemon=True)
-    thread.start()
+    monkeypatch.setitem(Pipeline.__init__.__kwdefaults__, "sleep",
+                        preempt_once_running_then_advance)  # fmt: skip
     result = fs(*_run_args(key, "--on-preempt", "retry", "--timeout", "3600", "--",
                            "LAST=1 sh job.sh"))  # fmt: skip
-    thread.join(timeout=60)
-    assert errors == []
     assert len(preempted) == 1
     assert "was preempted before it answered SSH" in result.stderr
     assert (project / "out" / "final.txt").read_text() == "finished\n"

@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .slurm_types import SACCT_FIELDS, SQUEUE_FORMAT
+from .slurm_types import FINISHED_STATES, SACCT_FIELDS, SQUEUE_FORMAT
 
 __all__ = [
     "HOME_FIRST",
@@ -23,6 +23,7 @@ __all__ = [
     "JobScript",
     "cancel_command",
     "download_list_command",
+    "follow_command",
     "get_command",
     "group_by_folder",
     "job_script",
@@ -218,6 +219,43 @@ def log_chunk_command(job_id: str, path: str, offset: int) -> str:
         f"s=$(scontrol show job -o {ident} 2>/dev/null | grep -o 'JobState=[A-Z_]*' "
         f"| cut -d= -f2); printf '{STATE_MARK}%s\\n' \"$s\"; "
         f"tail -c +{int(offset) + 1} {_remote_path(path)} 2>/dev/null || true"
+    )
+
+
+def follow_command(job_id: str, path: str, offset: int, interval: float = 1.0) -> str:
+    """The log's bytes from ``offset`` on, as they are written, ending by itself once the
+    job has ended: one long-running command for one SSH session, nothing but the log's
+    bytes on its standard output.
+
+    A watcher checks the job's state every ``interval`` seconds (``scontrol``; an empty
+    state, a job slurmctld forgot, counts as ended); GNU ``tail -F --pid`` follows the
+    file by name (it may not exist yet while the job is pending) and, once the watcher
+    has exited, reads what is left and ends. (The shell reaps the watcher as soon as it
+    exits, even while waiting for tail: a zombie would look alive to ``--pid``; an
+    orphan left to init may wait for a slow init.) The watcher also stops when the
+    session's standard input closes (the client left or the connection dropped), so
+    nothing stays behind on the login node. Exit status 3: the login node's ``tail``
+    cannot do this (not GNU coreutils)."""
+    ident = _job(job_id)
+    where = _remote_path(path)
+    pause = f"{max(float(interval), 0.1):g}"
+    ended = "|".join(['""', *sorted(FINISHED_STATES)])
+    state = f"scontrol show job -o {ident} 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2"
+    watch = (
+        f'while kill -0 "$c" 2>/dev/null; do s=$({state}); case "$s" in {ended}) break;; '
+        f"esac; sleep {pause}; done"
+    )
+    return (
+        "tail --pid=$$ -c 1 /dev/null >/dev/null 2>&1 || { echo 'following a log needs "
+        "GNU tail (coreutils) on the login node' >&2; exit 3; }; "
+        # Background commands read /dev/null unless told: hand them the session's input.
+        "exec 3<&0; cat <&3 >/dev/null 2>&1 & c=$!; "
+        f"{{ {watch}; }} </dev/null >/dev/null 2>&1 & w=$!; "
+        # Opened at ``offset`` once it exists: tail -F reads a file that appears later
+        # from its start.
+        f'while [ ! -e {where} ] && kill -0 "$w" 2>/dev/null; do sleep {pause}; done; '
+        f'tail -F -s {pause} --pid="$w" -c +{int(offset) + 1} {where} 2>/dev/null; '
+        'kill "$c" "$w" 2>/dev/null; exit 0'
     )
 
 

@@ -14,6 +14,9 @@ __all__ = ["main"]
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of the ``fluidstack`` console script; exits with the command's code."""
+    from .collector import defer_collection
+
+    defer_collection()  # the start-up's long-lived objects are no garbage to look for
     try:
         from .app import run
     except ImportError as exc:

@@ -41,6 +41,7 @@ __all__ = [
     "HostKeyChangedError",
     "KnownHosts",
     "SshError",
+    "SshSessionLostError",
     "SshTarget",
     "default_known_hosts_path",
     "host_key_alias",
@@ -73,6 +74,12 @@ class SshError(ApiError):
 
 class CommandTimeoutError(SshError):
     """A command ran longer than its ``timeout``: its session was closed, which ends it."""
+
+
+class SshSessionLostError(SshError):
+    """The connection dropped while a command ran (a network blip, a restarted server):
+    what was received before it stands, and a new connection may go on (a followed
+    Slurm log does, see :mod:`fluidstack.core.ssh_stream`)."""
 
 
 class DownloadSkippedWarning(UserWarning):

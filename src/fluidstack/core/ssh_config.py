@@ -330,9 +330,20 @@ def _document(sections: Mapping[str, str]) -> str:
 # -- the Include line in ~/.ssh/config -----------------------------------------------------
 
 
+def _managed(managed: Optional[Path]) -> Path:
+    """The managed file's absolute path (Include lines are compared by it), by default
+    :func:`managed_path`."""
+    return managed_path() if managed is None else _absolute(managed)
+
+
+def _paths(ssh_config: Optional[Path], managed: Optional[Path]) -> Tuple[Path, Path]:
+    """``~/.ssh/config`` (or the path given) and :func:`_managed`."""
+    return user_ssh_config_path() if ssh_config is None else ssh_config, _managed(managed)
+
+
 def include_line(managed: Optional[Path] = None) -> str:
     """The line :func:`add_include` puts first in ``~/.ssh/config`` (no newline)."""
-    managed = managed_path() if managed is None else _absolute(managed)
+    managed = _managed(managed)
     return f"Include {_value(os.fspath(managed), 'managed file path')}"
 
 
@@ -367,8 +378,7 @@ def _our_lines(text: str, managed: Path, ssh_dir: Path) -> List[int]:
 def has_include(ssh_config: Optional[Path] = None, managed: Optional[Path] = None) -> bool:
     """Whether ``~/.ssh/config`` already has a line that includes the managed file
     (whoever wrote it, wherever it is)."""
-    ssh_config = user_ssh_config_path() if ssh_config is None else ssh_config
-    managed = managed_path() if managed is None else _absolute(managed)
+    ssh_config, managed = _paths(ssh_config, managed)
     try:
         text = ssh_config.read_text(encoding="utf-8", errors="surrogateescape")
     except FileNotFoundError:
@@ -382,8 +392,7 @@ def add_include(ssh_config: Optional[Path] = None, managed: Optional[Path] = Non
     kept byte for byte, and its mode too (a new file, and ``~/.ssh``, are made 0600 and
     0700). A symlinked ``~/.ssh/config`` is written through, the link kept. Ask the
     user before calling this."""
-    ssh_config = user_ssh_config_path() if ssh_config is None else ssh_config
-    managed = managed_path() if managed is None else _absolute(managed)
+    ssh_config, managed = _paths(ssh_config, managed)
     target = Path(os.path.realpath(ssh_config))
     with _locked(managed):
         try:
@@ -402,8 +411,7 @@ def add_include(ssh_config: Optional[Path] = None, managed: Optional[Path] = Non
 def remove_include(ssh_config: Optional[Path] = None, managed: Optional[Path] = None) -> bool:
     """Take out of ``~/.ssh/config`` every line that includes the managed file, and
     nothing else; whether there was one."""
-    ssh_config = user_ssh_config_path() if ssh_config is None else ssh_config
-    managed = managed_path() if managed is None else _absolute(managed)
+    ssh_config, managed = _paths(ssh_config, managed)
     target = Path(os.path.realpath(ssh_config))
     with _locked(managed):
         try:
@@ -427,7 +435,7 @@ def remove_all(
     """Undo everything: the Include line out of ``~/.ssh/config`` first (so ssh never
     names a missing file), then the managed file deleted. Returns ``(include_removed,
     file_removed)``."""
-    managed = managed_path() if managed is None else _absolute(managed)
+    managed = _managed(managed)
     include_removed = remove_include(ssh_config, managed)
     with _locked(managed):
         try:

@@ -12,6 +12,17 @@ __all__ = ["dumps", "has_lone_surrogate"]
 # (profiled: a tenth of an Atlas create's JSON time).
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _ESCAPED = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+# The C encoder _COMPACT.encode() makes on every call, made once, without the check for
+# circular references (answers are built fresh from records, never circular): a third
+# of a small answer's encoding time (issue 24). The same text.
+_C_COMPACT = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",", False, False,
+        False,
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)  # fmt: skip
 
 
 def dumps(content: Any) -> bytes:
@@ -21,7 +32,7 @@ def dumps(content: Any) -> bytes:
     written as an escape rather than failing to encode: an answer must never turn into
     a 500 because of what it echoes.
     """
-    text = _COMPACT.encode(content)
+    text = "".join(_C_COMPACT(content, 0)) if _C_COMPACT is not None else _COMPACT.encode(content)
     try:
         return text.encode()
     except UnicodeEncodeError:

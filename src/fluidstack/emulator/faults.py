@@ -22,7 +22,15 @@ from typing import (
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-__all__ = ["FaultBook", "FaultRule", "FaultSpec", "Journal", "journal_headers"]
+__all__ = [
+    "FaultBook",
+    "FaultRule",
+    "FaultSpec",
+    "Journal",
+    "flat_journal_headers",
+    "header_pairs",
+    "journal_headers",
+]
 
 JOURNAL_LIMIT = 10_000
 """Most entries the journal keeps (the oldest go first)."""
@@ -156,15 +164,24 @@ class FaultBook:
         return None
 
 
+Builder = Callable[[Tuple[Any, ...]], Dict[str, Any]]
+"""Makes a journal entry (or its replay part) from the plain values kept while serving."""
+
+_Kept = Tuple[Any, ...]
+"""A lazy entry: (seq, account, builder index, replay builder index or -1, *values)."""
+
+
 class Journal:
     """The last requests served, with secrets removed: a ring buffer bounded both by a
     count and by (estimated) bytes, so that no stream of requests, large-headed or
     unauthenticated, can make it grow without end."""
 
     def __init__(self, limit: int = JOURNAL_LIMIT, byte_limit: int = JOURNAL_BYTES) -> None:
-        self._entries: Deque[Union[Dict[str, Any], _Lazy]] = deque()
+        self._entries: Deque[Union[Dict[str, Any], _Kept]] = deque()
         self._sizes: Deque[int] = deque()
         self._seq = itertools.count(1)
+        self._builders: List[Builder] = []
+        self._builder_index: Dict[Builder, int] = {}
         self.limit = limit
         self.byte_limit = byte_limit
         self.bytes = 0
@@ -187,31 +204,37 @@ class Journal:
         self,
         account: Optional[str],
         size: int,
-        build: Callable[..., Dict[str, Any]],
-        args: Tuple[Any, ...] = (),
+        build: Builder,
+        values: Tuple[Any, ...],
+        replay: Optional[Builder] = None,
     ) -> None:
-        """An entry whose dictionary is ``build(*args)``, built only when the journal is
-        read: serving a request then costs a tuple, not a dictionary of decoded text
-        (issue 15). ``size`` is its estimated size; ``args`` must hold no secret. Plain
-        values in ``args`` (text, bytes, numbers, tuples of them) let the cyclic
-        collector stop tracking it: a closure kept ~10 tracked cells per entry, walked
-        by every collection while the journal held them (issue 24)."""
-        self._keep(_Lazy(next(self._seq), account, build, args), size)
+        """An entry whose dictionary is ``build(values)``, built only when the journal is
+        read (serving a request then costs a tuple, not a dictionary of decoded text:
+        issue 15), and whose ``replay`` part, if any, is ``replay(values)``, built only
+        for a replay file. ``size`` is its estimated size; ``values`` must hold no
+        secret. The entry is kept as one tuple of plain values (text, bytes, numbers,
+        tuples of them; the builders by index, not reference), which the cyclic
+        collector stops tracking, so the thousands the journal holds are not walked
+        by every collection (issue 24). It untracks a tuple only once the tuples in it
+        are untracked, one level per collection: ``values`` are kept in the entry's
+        own tuple, and are best plain or flat tuples."""
+        replay_index = self._index(replay) if replay is not None else -1
+        kept = (next(self._seq), account, self._index(build), replay_index, *values)
+        self._keep(kept, size)
 
-    def attach_replay(self, build: Callable[[], Dict[str, Any]], size: int) -> None:
-        """Give the entry just appended what a replay needs (``build``, called when the
-        journal is read with ``replay=True``; it must hold no secret)."""
-        if self._entries and isinstance(self._entries[-1], _Lazy):
-            self._entries[-1].replay = build
-            self._sizes[-1] += size
-            self.bytes += size
-            self._evict()
+    def _index(self, build: Builder) -> int:
+        index = self._builder_index.get(build)
+        if index is None:
+            index = self._builder_index[build] = len(self._builders)
+            self._builders.append(build)
+        return index
 
-    def _keep(self, entry: Union[Dict[str, Any], _Lazy], size: int) -> None:
+    def _keep(self, entry: Union[Dict[str, Any], _Kept], size: int) -> None:
         self._entries.append(entry)
         self._sizes.append(size)
         self.bytes += size
-        self._evict()
+        if len(self._entries) > self.limit or self.bytes > self.byte_limit:
+            self._evict()
 
     def _evict(self) -> None:
         while self._entries and (len(self._entries) > self.limit or self.bytes > self.byte_limit):
@@ -223,10 +246,19 @@ class Journal:
         """The entries kept (after ``since``); ``replay`` adds each one's ``replay``
         part (the clock, fingerprinted credentials, bodies, the fault)."""
         return [
-            e if isinstance(e, dict) else e.entry(replay)
+            e if isinstance(e, dict) else self._built(e, replay)
             for e in self._entries
             if since is None or _seq(e) > since
         ]
+
+    def _built(self, kept: _Kept, replay: bool) -> Dict[str, Any]:
+        seq, _, build, replay_build = kept[:4]
+        values = kept[4:]
+        entry = self._builders[build](values)
+        entry["seq"] = seq
+        if replay:
+            entry["replay"] = self._builders[replay_build](values) if replay_build >= 0 else None
+        return entry
 
     def clear(self, account_label: Optional[str] = None) -> None:
         if account_label is None:
@@ -246,36 +278,12 @@ class Journal:
         return len(self._entries)
 
 
-class _Lazy:
-    __slots__ = ("account", "args", "build", "replay", "seq")
-
-    def __init__(
-        self,
-        seq: int,
-        account: Optional[str],
-        build: Callable[..., Dict[str, Any]],
-        args: Tuple[Any, ...],
-    ) -> None:
-        self.seq = seq
-        self.account = account
-        self.build = build
-        self.args = args
-        self.replay: Optional[Callable[[], Dict[str, Any]]] = None
-
-    def entry(self, replay: bool = False) -> Dict[str, Any]:
-        entry = self.build(*self.args)
-        entry["seq"] = self.seq
-        if replay:
-            entry["replay"] = self.replay() if self.replay is not None else None
-        return entry
+def _seq(entry: Union[Dict[str, Any], _Kept]) -> int:
+    return int(entry["seq"]) if isinstance(entry, dict) else entry[0]
 
 
-def _seq(entry: Union[Dict[str, Any], _Lazy]) -> int:
-    return entry.seq if isinstance(entry, _Lazy) else int(entry["seq"])
-
-
-def _account(entry: Union[Dict[str, Any], _Lazy]) -> Any:
-    return entry.account if isinstance(entry, _Lazy) else entry.get("account")
+def _account(entry: Union[Dict[str, Any], _Kept]) -> Any:
+    return entry.get("account") if isinstance(entry, dict) else entry[1]
 
 
 _REDACTED_BYTES = frozenset(name.encode() for name in REDACTED_HEADERS)
@@ -286,7 +294,24 @@ def journal_headers(raw: List[Any]) -> Tuple[Tuple[Tuple[bytes, bytes], ...], in
     the secret ones (dropped here, so no secret is ever kept), within the first
     :data:`MAX_JOURNAL_HEADERS` names, clipped; and their estimated size.
     :func:`redact_headers` of the result is what :func:`redact_headers` of ``raw`` is."""
-    kept: List[Tuple[bytes, bytes]] = []
+    flat, size = flat_journal_headers(raw)
+    return tuple(zip(flat[::2], flat[1::2])), size
+
+
+def flat_journal_headers(raw: List[Any]) -> Tuple[Tuple[bytes, ...], int]:
+    """:func:`journal_headers` as one flat tuple (name, value, name, value, ...): no
+    tuple inside, so the collector untracks it at once (see :meth:`Journal.append_lazy`);
+    :func:`header_pairs` makes the pairs again."""
+    if len(raw) <= MAX_JOURNAL_HEADERS:  # the usual head: no name can be over the limit
+        kept: List[bytes] = []
+        append = kept.append
+        for name_bytes, value_bytes in raw:
+            name = name_bytes[:64].lower()
+            if name not in _REDACTED_BYTES:
+                append(name)
+                append(value_bytes[:256])
+        return tuple(kept), sum(map(len, kept)) + 50 * len(kept)
+    kept = []
     names: Set[bytes] = set()
     size = 0
     for name_bytes, value_bytes in raw:
@@ -298,9 +323,14 @@ def journal_headers(raw: List[Any]) -> Tuple[Tuple[Tuple[bytes, bytes], ...], in
                 continue
             names.add(name)
         value = value_bytes[:256]
-        kept.append((name, value))
+        kept += (name, value)
         size += len(name) + len(value) + 100
     return tuple(kept), size  # a tuple of bytes: untracked by the cyclic collector
+
+
+def header_pairs(flat: Sequence[bytes]) -> List[Tuple[bytes, bytes]]:
+    """The (name, value) pairs of a :func:`flat_journal_headers` tuple."""
+    return list(zip(flat[::2], flat[1::2]))
 
 
 def _estimated_size(entry: Dict[str, Any]) -> int:

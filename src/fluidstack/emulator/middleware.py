@@ -15,7 +15,7 @@ import hmac
 import logging
 import time
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.requests import cookie_parser
 
@@ -28,11 +28,14 @@ from fluidstack.emulator.atlas.routes import (
     AtlasApp,
     is_atlas_path,
 )
-from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import has_lone_surrogate
-from fluidstack.emulator.faults import FaultRule, clip, journal_headers, redact_headers
+from fluidstack.emulator.faults import (
+    FaultRule,
+    flat_journal_headers,
+)
 from fluidstack.emulator.hosts import HostPolicy
 from fluidstack.emulator.platform.fast import serve_fast
+from fluidstack.emulator.platform.records import hash_key
 from fluidstack.emulator.platform.routes import (
     ACCOUNT_KEY,
     PUBLIC_PATHS,
@@ -41,7 +44,15 @@ from fluidstack.emulator.platform.routes import (
     VIA_KEY,
 )
 from fluidstack.emulator.platform.state import Account
-from fluidstack.emulator.recording import replay_part, take_origin
+from fluidstack.emulator.recording import (
+    ReplayValues,
+    credentials,
+    redact_header,
+    replay_values,
+    served_entry,
+    served_replay,
+    take_origin,
+)
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
 from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STATE_BYTES
@@ -51,6 +62,8 @@ __all__ = ["ConnectionDropped", "EmulatorMiddleware"]
 logger = logging.getLogger("fluidstack.emulator")
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BEARER_CACHE = 1_024
+"""Valid ``Authorization`` headers whose fingerprint is kept (see ``_bearer_prints``)."""
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CONTROL_PREFIX = "/_emulator"
 STATE_PATH = CONTROL_PREFIX + "/state"
@@ -127,6 +140,11 @@ class EmulatorMiddleware:
         settings = emulator.settings
         self.hosts = HostPolicy(settings.host, settings.allowed_hosts) if check_host else None
         self._refused_hosts = 0
+        self._bearer_prints: Dict[str, str] = {}
+        """A valid ``Authorization`` header -> its journal form (the token fingerprinted):
+        hashing a ~300-byte token on every Atlas request was ~5 % of a create (py-spy,
+        issue 24). The token signer keeps the same verified tokens in its own cache; at
+        most :data:`BEARER_CACHE` here."""
 
     def _date_header(self) -> bytes:
         """``Date`` at the simulated clock's second, formatted once per second."""
@@ -136,23 +154,42 @@ class EmulatorMiddleware:
         return self._date[1]
 
     def _authenticate(
-        self, path: str, api_key: Optional[str], cookie: Optional[str]
+        self, path: str, key_hash: Optional[str], cookie: Optional[str]
     ) -> Tuple[Optional[Account], Optional[str]]:
+        """The account of the request's session or API key (given as its
+        :func:`hash_key`), and which it was."""
         state = self.emulator.platform
         token = cookie_parser(cookie).get(SESSION_COOKIE) if cookie is not None else None
         # Refreshing a session needs the session, whatever else is sent: the vendor's
         # older SDK sends its api-key header on every request, this one included.
-        if token is not None and (api_key is None or path == SESSION_PATH):
+        if token is not None and (key_hash is None or path == SESSION_PATH):
             return state.account_for_session(token), "session"
-        if api_key is not None:
-            return state.account_for_key(api_key), "api-key"
+        if key_hash is not None:
+            return state.account_for_key_hash(key_hash), "api-key"
         return None, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if sum(len(n) + len(v) + 4 for n, v in scope["headers"]) > MAX_HEADER_BYTES:
+        # One pass over the head: its size, and the headers the middleware reads.
+        head_size = 0
+        api_key = cookie = idem = content_type = content_length = authorization = None
+        for name, value in scope["headers"]:
+            head_size += len(name) + len(value) + 4
+            if name == b"api-key":
+                api_key = value.decode("latin-1")
+            elif name == b"cookie":
+                cookie = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"idempotency-key":
+                idem = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                content_length = value
+        if head_size > MAX_HEADER_BYTES:
             # The protocol refuses heads it sees growing past the limit; one that arrived
             # in a single read is refused here.
             message = f"Request headers larger than {MAX_HEADER_BYTES // 1024} KiB"
@@ -169,20 +206,9 @@ class EmulatorMiddleware:
         clock_at = self.emulator.clock.now()
         method: str = scope["method"]
         path: str = scope["path"]
-        api_key = cookie = idem = content_type = content_length = authorization = None
-        for name, value in scope["headers"]:
-            if name == b"api-key":
-                api_key = value.decode("latin-1")
-            elif name == b"cookie":
-                cookie = value.decode("latin-1")
-            elif name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"idempotency-key":
-                idem = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                content_length = value
+        # Hashed once: to find the account, and as the journal's fingerprint of the key.
+        key_hash = hash_key(api_key) if api_key is not None else None
+        bearer: Optional[str] = None
         denial: Optional[Denial] = None
         if is_atlas_path(path):
             downstream: ASGIApp = self.atlas_app
@@ -195,10 +221,17 @@ class EmulatorMiddleware:
                     denial = (401, {"message": why}, _BEARER_CHALLENGE)
                 else:
                     principal_id, label = org.id, org.name
+                    assert authorization is not None  # (a valid token came in it)
+                    bearer = self._bearer_prints.get(authorization)
+                    if bearer is None:
+                        if len(self._bearer_prints) >= BEARER_CACHE:
+                            self._bearer_prints.clear()
+                        bearer = redact_header("authorization", authorization)
+                        self._bearer_prints[authorization] = bearer
             atlas = True
         else:
             downstream = self.app
-            account, via = self._authenticate(path, api_key, cookie)
+            account, via = self._authenticate(path, key_hash, cookie)
             if account is not None:
                 self.emulator.platform.settle(account)  # e.g. ran out of balance meanwhile
             scope[ACCOUNT_KEY] = account
@@ -230,19 +263,22 @@ class EmulatorMiddleware:
 
         request = _Request(downstream, denial, atlas, path, content_type, content_length, idem)
         try:
-            await self._serve(scope, receive, tracking_send, rule, request, generation)
+            if rule is None:  # the usual request: no fault to play (one coroutine fewer)
+                await self._perform(scope, receive, tracking_send, request)
+            else:
+                await self._serve(scope, receive, tracking_send, rule, request, generation)
         finally:
             if rule is not None and rule.spec.action == "drop":
                 status_seen[0] = None
             # A request that began before a reset (a delayed one, say) belongs to a
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
-                self._record(scope, method, path, status_seen[0], label, idem, rule, started)
-                credentials = (("api-key", api_key), ("authorization", authorization),
-                               ("cookie", cookie))  # fmt: skip
-                replay = replay_part(scope, clock_at, credentials, request.content_type,
-                                     request.body, answer, rule)  # fmt: skip
-                self.emulator.journal.attach_replay(*replay)
+                duration = time.perf_counter() - started
+                auth = credentials(key_hash if api_key else None, authorization, cookie, bearer)
+                replay = replay_values(scope, clock_at, auth, request.content_type,
+                                       request.body, answer, rule)  # fmt: skip
+                self._record(scope, method, path, status_seen[0], label, idem, rule, duration,
+                             replay)  # fmt: skip
 
     async def _refused_host(self, scope: Scope, send: Send) -> bool:
         """Answer 421 (and say so) when the request's ``Host`` is not one served here."""
@@ -299,18 +335,21 @@ class EmulatorMiddleware:
         label: Optional[str],
         idem: Optional[str],
         rule: Optional[FaultRule],
-        started: float,
+        duration: float,
+        replay: Tuple[ReplayValues, int],
     ) -> None:
-        """Add one served request to the journal (and the debug log)."""
+        """Add one served request to the journal (and the debug log), with what a
+        replay needs of it (``replay``: :func:`replay_values` and its size)."""
         raw_query = scope.get("query_string", b"")[:4096]
-        headers, size = journal_headers(scope["headers"])
+        headers, size = flat_journal_headers(scope["headers"])
         now = self.emulator.clock.now()
         fault = rule.id if rule is not None else None
-        duration = time.perf_counter() - started
 
         size += 400 + len(path) + len(raw_query) + len(label or "") + len(idem or "")
-        entry = (now, method, path, raw_query, status, label, headers, idem, fault, duration)
-        self.emulator.journal.append_lazy(label, size, _journal_entry, entry)
+        values = (now, method, path, raw_query, status, label, headers, idem, fault, duration,
+                  *replay[0])  # fmt: skip
+        self.emulator.journal.append_lazy(label, size + replay[1], served_entry, values,
+                                          served_replay)  # fmt: skip
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s (%s)", method, path, status, label or "anonymous")
 
@@ -372,7 +411,13 @@ class EmulatorMiddleware:
             await send_json(send, status, content, extra)
             return
         try:
-            body = await _read_body(receive)
+            first = await receive()
+            chunk = first.get("body", b"")
+            if first["type"] == "http.request" and not first.get("more_body", False):
+                # The whole body in one message (the usual request): no reading loop.
+                body: Optional[bytes] = chunk if len(chunk) <= MAX_BODY_BYTES else None
+            else:
+                body = await _read_body(receive, first=first)
         except ClientGone:
             return
         if body is None:
@@ -414,33 +459,6 @@ class EmulatorMiddleware:
         ):
             return
         await request.downstream(scope, _replaying(body, receive), send)
-
-
-def _journal_entry(
-    now: float,
-    method: str,
-    path: str,
-    raw_query: bytes,
-    status: Optional[int],
-    label: Optional[str],
-    headers: Tuple[Tuple[bytes, bytes], ...],
-    idem: Optional[str],
-    fault: Optional[str],
-    duration: float,
-) -> Dict[str, Any]:
-    """A served request's journal entry, built when the journal is read."""
-    return {
-        "time": iso(now),
-        "method": method,
-        "path": clip(path),
-        "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
-        "status": status,
-        "account": label,
-        "headers": redact_headers(headers),
-        "idempotency_key": clip(idem, 255) if idem is not None else None,
-        "fault": fault,
-        "duration_ms": round(duration * 1000, 3),
-    }
 
 
 class _Request:
@@ -513,13 +531,16 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole body: nothing is performed."""
 
 
-async def _read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> Optional[bytes]:
+async def _read_body(
+    receive: Receive, limit: int = MAX_BODY_BYTES, first: Optional[Message] = None
+) -> Optional[bytes]:
     """The whole request body, or ``None`` past ``limit`` bytes (never buffered beyond
-    it). Raises :class:`ClientGone` when the client went away."""
+    it); ``first``: its first message, already received. Raises :class:`ClientGone`
+    when the client went away."""
     chunks: List[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message, first = (first, None) if first is not None else (await receive(), None)
         if message["type"] != "http.request":
             raise ClientGone()
         chunk = message.get("body", b"")

@@ -21,9 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from functools import partial
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import parse_qsl, urlencode
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import parse_qsl, unquote, urlencode
 
 __all__ = [
     "FORMAT",
@@ -36,6 +35,7 @@ __all__ = [
     "VERSION",
     "body_bytes",
     "capture",
+    "credentials",
     "expand",
     "export_journal",
     "fingerprint",
@@ -44,7 +44,10 @@ __all__ = [
     "placeholder",
     "redact_header",
     "redact_value",
-    "replay_part",
+    "replay_entry",
+    "replay_values",
+    "served_entry",
+    "served_replay",
     "substitute",
     "substitute_value",
     "take_origin",
@@ -103,6 +106,10 @@ fast scan, a regex over every answer is not: a tenth of a millisecond per 13 KB)
 
 
 def _may_hold_secret_field(body: bytes) -> bool:
+    if len(body) <= 1024:
+        # One scan: every match holds one of the endings, so the answer is the same
+        # (seven scans and a generator cost a small body more than the regex; issue 24).
+        return _MAYBE_SECRET_FIELD.search(body) is not None
     return any(ending in body for ending in _ENDINGS) and bool(_MAYBE_SECRET_FIELD.search(body))
 
 
@@ -187,11 +194,13 @@ def capture(body: Optional[bytes], form: bool = False, answer: bool = False) -> 
     bytes already in memory, parsed and redacted only when the journal is read (scanning
     every answer as it leaves would cost a list of 100 instances a tenth of its time).
     A request body that may hold a secret is redacted now: credentials a client sends
-    are never kept; one that cannot is kept as it is."""
+    are never kept; one that cannot is kept as it is. A body over
+    :data:`MAX_KEPT_BODY` is kept as ``("length", n)``: plain values, which the cyclic
+    collector stops tracking (issue 24)."""
     if not body:
         return None
     if len(body) > MAX_KEPT_BODY:
-        return ("kept", {"length": len(body)})
+        return ("length", len(body))
     if answer:
         return ("raw", body)
     if form or not _JSON_START.match(body) or _may_hold_secret_field(body):
@@ -204,45 +213,81 @@ def expand(captured: Optional[Captured]) -> Optional[Dict[str, Any]]:
     if captured is None:
         return None
     kind, data = captured
-    return kept_body(data) if kind == "raw" else dict(data)
+    if kind == "raw":
+        return kept_body(data)
+    return {"length": data} if kind == "length" else dict(data)
 
 
-def replay_part(
+def credentials(
+    api_key_hash: Optional[str],
+    authorization: Optional[str],
+    cookie: Optional[str],
+    redacted_authorization: Optional[str] = None,
+) -> Tuple[str, ...]:
+    """A request's credential headers as the journal keeps them (:func:`redact_header`),
+    in this order, those sent only, as one flat tuple (name, value, name, value, ...).
+    The API key comes as the SHA-256 (hex) the authentication already computed: its
+    fingerprint is that hash's first 16 digits, so the key is not hashed twice; and
+    ``redacted_authorization`` is the ``Authorization`` header's journal form, when the
+    caller has it already."""
+    auth: List[str] = []
+    if api_key_hash is not None:
+        auth += ("api-key", f"<secret:{api_key_hash[:16]}>")
+    if authorization:
+        if redacted_authorization is None:
+            redacted_authorization = redact_header("authorization", authorization)
+        auth += ("authorization", redacted_authorization)
+    if cookie:
+        auth += ("cookie", redact_header("cookie", cookie))
+    return tuple(auth)
+
+
+ReplayValues = Tuple[
+    float, bytes, Tuple[str, ...], Optional[Captured], Optional[Captured],
+    Optional[Dict[str, Any]],
+]  # fmt: skip
+"""What :func:`replay_values` keeps of one request: :func:`replay_entry`'s arguments."""
+
+
+def replay_values(
     scope: Mapping[str, Any],
     clock_at: float,
-    credentials: Sequence[Tuple[str, Optional[str]]],
+    auth: Tuple[str, ...],
     content_type: Optional[str],
     body: Optional[bytes],
     answer: List[bytes],
     rule: Any,
-) -> Tuple[Callable[[], Dict[str, Any]], int]:
-    """What a replay needs of one request just served, to add to its journal entry: the
-    clock when it came, its exact target, its credentials as fingerprints, its body and
-    the answer's, and the injected fault (``rule``), if any, to inject again; with the
-    estimated bytes it adds."""
-    auth = {name: redact_header(name, value) for name, value in credentials if value}
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    sent = capture(body, form=media == "application/x-www-form-urlencoded")
+) -> Tuple[ReplayValues, int]:
+    """What a replay needs of one request just served, kept in its journal entry: the
+    clock when it came, its exact target, its credentials as fingerprints
+    (:func:`credentials`), its body and the answer's, and the injected fault
+    (``rule``), if any, to inject again; with the estimated bytes it adds. Plain values
+    only (text, bytes, numbers, tuples of them: see :meth:`Journal.append_lazy`); the
+    ``replay`` part is made of them by :func:`replay_entry` when the journal is read."""
+    form = False
+    if content_type is not None and content_type != "application/json":
+        media = content_type.split(";", 1)[0].strip().lower()
+        form = media == "application/x-www-form-urlencoded"
+    sent = capture(body, form=form)
     size = sum(len(chunk) for chunk in answer)
-    received: Optional[Captured] = ("kept", {"length": size})  # not joined: too large
+    received: Optional[Captured] = ("length", size)  # not joined: too large
     if size <= MAX_KEPT_BODY:
         received = capture(answer[0] if len(answer) == 1 else b"".join(answer), answer=True)
+        answer_kept = size
+    else:
+        answer_kept = sum(len(chunk) for chunk in answer if len(chunk) <= MAX_KEPT_BODY)
     fault = rule.spec.model_dump(exclude={"api_key", "client_id"}) if rule else None
     target = scope.get("raw_path") or scope["path"].encode()
     if scope.get("query_string"):
         target += b"?" + scope["query_string"]
-
-    # A partial over plain values, not a closure: the journal holds one per request,
-    # and a closure's cells are objects the cyclic collector walks (issue 24).
-    build = partial(_replay_entry, clock_at, target, auth, sent, received, fault)
-    kept = [len(b) for b in (body, *answer) if b and len(b) <= MAX_KEPT_BODY]
-    return build, sum(kept) + len(target)
+    body_kept = len(body) if body and len(body) <= MAX_KEPT_BODY else 0
+    return (clock_at, target, auth, sent, received, fault), body_kept + answer_kept + len(target)
 
 
-def _replay_entry(
+def replay_entry(
     clock_at: float,
     target: bytes,
-    auth: Dict[str, str],
+    auth: Tuple[str, ...],
     sent: Optional[Captured],
     received: Optional[Captured],
     fault: Optional[Dict[str, Any]],
@@ -251,11 +296,39 @@ def _replay_entry(
     return {
         "clock": clock_at,
         "target": target.decode("latin-1"),
-        "auth": auth,
+        "auth": dict(zip(auth[::2], auth[1::2])),
         "body": expand(sent),
         "answer": expand(received),
         "fault": fault,
     }
+
+
+def served_entry(values: Tuple[Any, ...]) -> Dict[str, Any]:
+    """A served request's journal entry, built when the journal is read: ``values`` as
+    the middleware keeps them (its time, method, path, query, status, account, flat
+    headers, idempotency key, fault id, duration, then :func:`replay_values`)."""
+    from fluidstack.emulator.clock import iso
+    from fluidstack.emulator.faults import clip, header_pairs, redact_headers
+
+    now, method, path, raw_query, status, label, headers, idem, fault, duration = values[:10]
+    return {
+        "time": iso(now),
+        "method": method,
+        "path": clip(path),
+        "query": clip(unquote(raw_query.decode("latin-1"))) if raw_query else "",
+        "status": status,
+        "account": label,
+        "headers": redact_headers(header_pairs(headers)),
+        "idempotency_key": clip(idem, 255) if idem is not None else None,
+        "fault": fault,
+        "duration_ms": round(duration * 1000, 3),
+    }
+
+
+def served_replay(values: Tuple[Any, ...]) -> Dict[str, Any]:
+    """A served request's ``replay`` part (see :func:`served_entry` and
+    :func:`replay_entry`)."""
+    return replay_entry(*values[10:])
 
 
 def body_bytes(kept: Optional[Dict[str, Any]], secrets: Dict[str, str]) -> bytes:

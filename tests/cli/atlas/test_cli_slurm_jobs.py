@@ -79,6 +79,10 @@ def test_submit_follow_jobs_logs_and_cancel(site: SlurmSite, fs: Fs, tmp_path: P
     fs(*SLURM, "cancel", "hpc", job["id"], "-i", key)
     missing = fs(*SLURM, "logs", "hpc", "99999", "-i", key, expect=1)
     assert "knows no job 99999" in missing.stderr
+    missing = fs(*SLURM, "logs", "hpc", "99999", "-f", "-i", key, expect=1)
+    assert "knows no job 99999" in missing.stderr
+    bad = fs(*SLURM, "logs", "hpc", "1;reboot", "-f", "-i", key, expect=2)
+    assert "not a Slurm job id" in bad.stderr
     bad = fs(*SLURM, "cancel", "hpc", "1;reboot", "-i", key, expect=2)
     assert "not a Slurm job id" in bad.stderr
     missing_script = fs(*SLURM, "submit", "hpc", "nope.sh", "--no-sync", "-i", key, expect=2)
@@ -90,6 +94,9 @@ def test_submit_follow_jobs_logs_and_cancel(site: SlurmSite, fs: Fs, tmp_path: P
     assert "sbatch" in refused.stderr  # Slurm's own refusal: one node here
     first = followed.stderr.split("Submitted Slurm job ", 1)[1].split()[0]
     assert fs(*SLURM, "logs", "hpc", first, "-i", key).stdout.splitlines()[1:] == [
+        "the input", "done"]  # fmt: skip
+    # -f of a job that has ended: the whole log, then the end (no waiting)
+    assert fs(*SLURM, "logs", "hpc", first, "-f", "-i", key).stdout.splitlines()[1:] == [
         "the input", "done"]  # fmt: skip
 
 

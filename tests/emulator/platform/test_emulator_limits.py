@@ -300,3 +300,45 @@ def test_the_journal_keeps_headers_as_bytes_and_shows_them_as_before() -> None:
         assert redact_headers(kept) == redact_headers(raw)
         assert not {n for n, _ in kept} & {b"api-key", b"cookie", b"authorization"}
         assert size == sum(len(n) + len(v) + 100 for n, v in kept)
+
+
+def test_a_served_request_is_journaled_as_values_the_collector_stops_tracking() -> None:
+    """Issue 24: an entry (and its replay part) is one tuple of plain values and flat
+    tuples, not objects the cyclic collector walks while the journal holds thousands
+    (it untracks a tuple one level per collection: two here); the credentials in it
+    are fingerprints only."""
+    import gc
+
+    from fluidstack.emulator.faults import flat_journal_headers
+    from fluidstack.emulator.platform.records import hash_key
+    from fluidstack.emulator.recording import credentials, replay_entry, replay_values
+
+    key, token = "fs_secret_key", "secret.jwt.token"
+    auth = credentials(hash_key(key), f"Bearer {token}", None)
+    scope = {"path": "/instances", "raw_path": b"/instances", "query_string": b"page=2"}
+    replay, size = replay_values(
+        scope, 5.0, auth, "application/json", b'{"name": "a"}', [b'{"id": "b"}'], None
+    )
+    headers, _ = flat_journal_headers([(b"api-key", key.encode()), (b"accept", b"*/*")])
+    journal = Journal()
+    journal.append_lazy("org", size, lambda v: {"method": v[0]}, ("POST", headers, *replay),
+                        lambda v: replay_entry(*v[2:]))  # fmt: skip
+    gc.collect()
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in journal._entries)
+    assert key not in repr(journal._entries)
+    assert token not in repr(journal._entries)
+    (entry,) = journal.entries(replay=True)
+    assert entry["method"] == "POST"
+    assert entry["seq"] == 1
+    assert entry["replay"] == {
+        "clock": 5.0,
+        "target": "/instances?page=2",
+        "auth": {
+            "api-key": f"<secret:{hash_key(key)[:16]}>",
+            "authorization": f"Bearer <secret:{hash_key(token)[:16]}>",
+        },
+        "body": {"json": {"name": "a"}},
+        "answer": {"json": {"id": "b"}},
+        "fault": None,
+    }

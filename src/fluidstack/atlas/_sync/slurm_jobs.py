@@ -30,13 +30,16 @@ from ...core.errors import NotFoundError, WaitTimeoutError
 from ...core.ssh import (
     DownloadSkippedWarning,
     ExecResult,
+    HostKeyChangedError,
     KnownHosts,
     PathLike,
     SshError,
+    SshSessionLostError,
     SshTarget,
     ssh_download,
     ssh_exec,
 )
+from ...core.ssh_stream import SshSession
 from ..endpoints import Id, id_text
 from ..slurm_commands import (
     HOME_FIRST,
@@ -45,6 +48,7 @@ from ..slurm_commands import (
     Script,
     cancel_command,
     download_list_command,
+    follow_command,
     get_command,
     group_by_folder,
     job_script,
@@ -58,7 +62,6 @@ from ..slurm_commands import (
     time_limit,
 )
 from ..slurm_types import (
-    FINISHED_STATES,
     SlurmCommandError,
     SlurmJob,
     parse_sacct,
@@ -69,7 +72,14 @@ from ..types import SlurmCluster
 from ._resource import AtlasResource
 from .scope import Scope
 
-__all__ = ["SlurmJobsResource"]
+__all__ = ["FOLLOW_RECONNECTS", "SlurmJobsResource"]
+
+FOLLOW_RECONNECTS = 3
+"""How many times in a row ``logs(follow=True)`` tries to restore a lost connection
+(0.5, 1, then 2 s apart) before it raises :class:`SshSessionLostError`."""
+
+FOLLOW_STABLE_SECONDS = 60.0
+"""A followed session that lasted this long before it dropped starts the count anew."""
 
 
 class SlurmJobsResource(AtlasResource):
@@ -286,11 +296,7 @@ class SlurmJobsResource(AtlasResource):
             NotFoundError: Slurm knows no such job (any more).
         """
         done = self._run(cluster_id, get_command(str(job_id)))
-        ident = str(cluster_id)
-        jobs = parse_scontrol(done.stdout, ident) or parse_sacct(done.stdout, ident)
-        if not jobs:
-            raise NotFoundError(f"Slurm cluster {cluster_id} knows no job {job_id}")
-        return jobs[0]
+        return _only_job(done.stdout, cluster_id, job_id)
 
     def list(self, cluster_id: Id, mine: bool = True) -> List[SlurmJob]:
         """The jobs slurmctld knows: pending, running, and finished ones it still
@@ -341,24 +347,71 @@ class SlurmJobsResource(AtlasResource):
         is written; with ``follow``, lines as they come until the job has ended.
 
         The file is the job's ``StdOut`` (``slurm-<id>.out`` in its working directory
-        unless the script said otherwise); a job not started yet has none."""
-        job = self.get(cluster_id, job_id)
-        path = job.stdout or f"{job.workdir or '~'}/slurm-{job.id}.out"
-        offset = 0
-        pending = b""
-        while True:
-            # The bytes as sent (not decoded text): the offset counts the file's bytes.
-            chunks: List[bytes] = []
-            self._run(cluster_id, log_chunk_command(job.id, path, offset), stdout=chunks.append)
-            state, data = split_log_chunk(b"".join(chunks))
-            offset += len(data)
-            lines = (pending + data).split(b"\n")
-            pending = lines.pop()
-            for line in lines:
+        unless the script said otherwise); a job not started yet has none.
+
+        ``follow`` keeps one SSH connection open to the login node for the whole
+        follow: one command there streams the file as it grows (GNU ``tail``) and ends
+        once the job has ended (its state read every ``poll_interval`` seconds, on the
+        login node). Should the connection drop, a new one goes on from the last byte
+        received: no line lost, none twice; after 3 failed attempts in a row
+        (``FOLLOW_RECONNECTS``), :class:`SshSessionLostError` is raised. Stopping early
+        (``break``, closing the iterator, cancelling, Ctrl-C) closes the connection;
+        from async code, close the iterator (``contextlib.aclosing``) to have that
+        happen at once rather than when it is garbage-collected.
+
+        Raises:
+            SshSessionLostError: With ``follow``, the connection could not be restored.
+            SlurmCommandError: With ``follow``, the login node could not follow the file
+                (its ``tail`` is not GNU coreutils').
+        """
+        if not follow:
+            job = self.get(cluster_id, job_id)
+            chunks: List[bytes] = []  # bytes as sent: the offset counts the file's bytes
+            command = log_chunk_command(job.id, _log_path(job), 0)
+            self._run(cluster_id, command, stdout=chunks.append)
+            _, data = split_log_chunk(b"".join(chunks))
+            lines = data.split(b"\n")
+            for line in lines[:-1]:
                 yield line.decode("utf-8", "replace")
-            if not follow or state is None or state in FINISHED_STATES:
-                break
-            sleep(poll_interval)
+            if lines[-1]:
+                yield lines[-1].decode("utf-8", "replace")
+            return
+        look_up = get_command(str(job_id))  # a job id that is none: ValueError, unsent
+        target = self.login_target(cluster_id)
+        what = f"following the log of Slurm job {job_id} on cluster {cluster_id}"
+        offset, pending, failures = 0, b"", 0
+        # One connection for the whole follow (the job's look-up included), closed
+        # however this generator ends.
+        with SshSession(
+            target,
+            key_path=self._key_path,
+            known_hosts=self._known_hosts,
+            connect_timeout=self._connect_timeout,
+        ) as session:
+            found = session.run(look_up, what=what)
+            job = _only_job(found.stdout, cluster_id, job_id)
+            while True:
+                command = follow_command(job.id, _log_path(job), offset, poll_interval)
+                started = _now()
+                try:
+                    for data in session.stream(command, what=what):
+                        failures = 0  # progress: not a connection that keeps failing
+                        offset += len(data)
+                        lines = (pending + data).split(b"\n")
+                        pending = lines.pop()
+                        for line in lines:
+                            yield line.decode("utf-8", "replace")
+                    break
+                except SshSessionLostError as exc:
+                    # A session that lasted a while was no failed attempt: a long follow
+                    # survives a blip an hour, however quiet the job.
+                    stable = _now() - started > FOLLOW_STABLE_SECONDS
+                    failures = _restore(
+                        session, 1 if stable else failures + 1, exc, f"{what}: {offset} bytes "
+                        "of the log had arrived"
+                    )  # fmt: skip
+                except SshError as exc:
+                    raise SlurmCommandError(str(exc)) from exc  # e.g. no GNU tail there
         if pending:
             yield pending.decode("utf-8", "replace")
 
@@ -417,6 +470,39 @@ class SlurmJobsResource(AtlasResource):
                 warnings.warn(message, DownloadSkippedWarning, stacklevel=2)
             copied += names
         return copied
+
+
+def _restore(session: SshSession, failures: int, lost: SshError, note: str) -> int:
+    """Reconnect ``session`` after its ``failures``-th loss in a row (0.5, 1, 2 s apart),
+    up to :data:`FOLLOW_RECONNECTS` attempts; return the failures counted so far."""
+    while failures <= FOLLOW_RECONNECTS:
+        sleep(min(0.5 * 2 ** (failures - 1), 5.0))
+        try:
+            session.reconnect()
+            return failures
+        except (HostKeyChangedError, EmulatorAddressError):
+            raise  # not a blip: trying again would not help
+        except SshError as exc:
+            failures, lost = failures + 1, exc
+    raise SshSessionLostError(
+        f"{note}; the connection to the login node ({session.target}) was lost and "
+        f"could not be restored in {FOLLOW_RECONNECTS} attempts. Last: {lost}",
+        instance_id=session.target.instance_id,
+    ) from lost
+
+
+def _only_job(output: str, cluster_id: Id, job_id: str) -> SlurmJob:
+    """The job of :func:`get_command`'s output, or :class:`NotFoundError`."""
+    ident = str(cluster_id)
+    jobs = parse_scontrol(output, ident) or parse_sacct(output, ident)
+    if not jobs:
+        raise NotFoundError(f"Slurm cluster {cluster_id} knows no job {job_id}")
+    return jobs[0]
+
+
+def _log_path(job: SlurmJob) -> str:
+    """Where the job's output goes: its ``StdOut``, else Slurm's default."""
+    return job.stdout or f"{job.workdir or '~'}/slurm-{job.id}.out"
 
 
 def _now() -> float:

@@ -309,9 +309,10 @@ def add_job_commands(group: click.Group) -> None:
              ssh_port: Optional[int]) -> None:  # fmt: skip
         """Print a Slurm job's output (its slurm-<id>.out); -f follows it to the end."""
         jobs, ident = _jobs(state, cluster, ssh_port, identity)
-        _found(jobs, ident, job)
-        try:
-            with ssh_errors():
+        if not follow:
+            _found(jobs, ident, job)
+        try:  # -f looks the job up over the connection it follows with: one login
+            with ssh_errors(), _job_errors():
                 for line in jobs.logs(ident, job, follow=follow):
                     click.echo(line)
         except KeyboardInterrupt:  # stop following; the job goes on
@@ -335,11 +336,17 @@ def add_job_commands(group: click.Group) -> None:
 
 
 def _found(jobs: Any, ident: str, job: str) -> Any:
+    with ssh_errors(), _job_errors():
+        return jobs.get(ident, job)
+
+
+@contextlib.contextmanager
+def _job_errors() -> Iterator[None]:
+    """A JOB that is no Slurm job id: a usage error; one Slurm does not know: an error."""
     from fluidstack.core.errors import NotFoundError
 
     try:
-        with ssh_errors():
-            return jobs.get(ident, job)
+        yield
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="JOB") from exc
     except NotFoundError as exc:

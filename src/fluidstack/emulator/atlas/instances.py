@@ -5,7 +5,6 @@ fail).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Dict, List, Optional
 
 from fluidstack.emulator.atlas.records import (
@@ -21,6 +20,7 @@ from fluidstack.emulator.atlas.records import (
 )
 from fluidstack.emulator.atlas.regions import RegionsMixin
 from fluidstack.emulator.encoding import dumps
+from fluidstack.emulator.journaled import uuid4_text
 from fluidstack.emulator.responses import ApiError
 
 __all__ = ["InstancesMixin"]
@@ -148,7 +148,7 @@ class InstancesMixin(RegionsMixin):
         with self.lock:
             now = self.clock.now()
             rng = self._random("instance")
-            instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            instance_id = uuid4_text(rng.getrandbits(128))
             # RFC 5737 documentation ranges, as the platform side: a private-range address
             # may be someone's real network. (Three draws, as before: seeded runs keep ids.)
             net = ("192.0.2", "198.51.100", "203.0.113")[rng.randint(0, 255) % 3]

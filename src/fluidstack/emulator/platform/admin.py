@@ -6,9 +6,9 @@ statuses no request can cause (``unhealthy``, ``shutting_down``).
 from __future__ import annotations
 
 import random
-import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
+from fluidstack.emulator.journaled import uuid4_text
 from fluidstack.emulator.platform.catalog import OS_LABELS
 from fluidstack.emulator.platform.instances import InstancesMixin
 from fluidstack.emulator.platform.ledger import CAPACITY_FREE_STATUSES
@@ -192,7 +192,7 @@ class AdminMixin(InstancesMixin):
         instances, mine = self.instances, self.account_instances.setdefault(account.id, [])
         for number in range(1, group.count + 1):
             self.seq += 1
-            instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            instance_id = uuid4_text(rng.getrandbits(128))
             if group.name_prefix is not None:
                 name = f"{group.name_prefix}-{number}"
             else:

@@ -205,7 +205,11 @@ class PlatformBase(JournaledState):
     # -- helpers every resource uses -----------------------------------------------------
 
     def account_for_key(self, api_key: str) -> Optional[Account]:
-        record = self.api_keys.get(hash_key(api_key))
+        return self.account_for_key_hash(hash_key(api_key))
+
+    def account_for_key_hash(self, key_hash: str) -> Optional[Account]:
+        """The account of the API key whose :func:`hash_key` is ``key_hash``."""
+        record = self.api_keys.get(key_hash)
         return self.accounts.get(record.account_id) if record is not None else None
 
     def require_account_for_key(self, api_key: str) -> Account:

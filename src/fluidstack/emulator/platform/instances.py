@@ -8,11 +8,11 @@ answer of their own.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import dumps
+from fluidstack.emulator.journaled import uuid4_text
 from fluidstack.emulator.platform.billing import BillingMixin
 from fluidstack.emulator.platform.catalog import OS_LABELS, Offer
 from fluidstack.emulator.platform.idempotency import IdempotencyMixin
@@ -107,7 +107,7 @@ class InstancesMixin(BillingMixin, IdempotencyMixin):
             chosen_region = self._choose_region(offer, gpu_count, region, now)
 
             rng = self._random("instance")
-            instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            instance_id = uuid4_text(rng.getrandbits(128))
             if not name:
                 name = random_name(rng)
             fails = rng.random() < self.settings.failure_rate

@@ -166,7 +166,9 @@ class Ledger(TimedTotals[Instance, _Track]):
             self.add_account(account)
 
     def _new_track(self, instance: Instance) -> _Track:
-        order = self._orders.setdefault(instance.account_id, _Order())
+        order = self._orders.get(instance.account_id)
+        if order is None:  # (not setdefault: that would build an _Order every time)
+            order = self._orders[instance.account_id] = _Order()
         key = (instance.gpu_type, instance.region)
         return _Track(instance.account_id, key, instance.gpu_count, order.append(instance.id))
 
@@ -224,12 +226,21 @@ class Ledger(TimedTotals[Instance, _Track]):
                 rate = rate_at(instance, billed_from)
                 bill.rate += rate - track.rate
                 track.rate = rate
-                self._plan_bill(instance, track, bill, billed_from)
+                self._plan_bill(instance, track, bill, billed_from, rate)
         return track
 
-    def _plan_bill(self, instance: Instance, track: _Track, bill: _Bill, since: float) -> None:
-        """Schedule the moments after ``since`` when the instance's rate changes."""
-        rate = rate_at(instance, since)
+    def _plan_bill(
+        self,
+        instance: Instance,
+        track: _Track,
+        bill: _Bill,
+        since: float,
+        rate: Optional[float] = None,
+    ) -> None:
+        """Schedule the moments after ``since`` when the instance's rate changes
+        (``rate``: :func:`rate_at` ``since``, when the caller has it)."""
+        if rate is None:
+            rate = rate_at(instance, since)
         for status, start in instance.segments:
             if start > since:
                 new_rate = instance.rate_per_gpu(status) * instance.gpu_count / 3600.0
