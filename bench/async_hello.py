@@ -13,9 +13,14 @@ flight (one shared counter, as ``bench/run.py`` does) through:
 - ``ours-aiohttp``: the same on ``AioHttpClient()``.
 
 Each implementation is a separate process per round (``--impl``), rounds alternate and
-rotate, and the table gives medians and same-run ratios::
+rotate, and the table gives medians and same-run ratios, of the calls per second and of
+the client's CPU time per call (user + system of its process during the measured calls:
+on a shared machine, steadier than the wall time, which also counts waits for a core).
+``--other-src DIR`` adds ``main-aiohttp`` / ``main``: the same as ``ours-aiohttp`` /
+``ours`` with another copy of ``src/`` (``git archive main src``) first on the path::
 
     python bench/async_hello.py                    # 5 rounds, 3,000 calls, 64 in flight
+    python bench/async_hello.py --impls aiohttp,ours-aiohttp --other-src /tmp/main/src
     python bench/async_hello.py --python .bench/lean-venv/bin/python --impls httpx,ours
 """
 
@@ -66,7 +71,8 @@ def serve(port_file: str) -> None:
     asyncio.run(main())
 
 
-async def _drive(call, total: int, inflight: int) -> float:
+async def _drive(call, total: int, inflight: int) -> tuple[float, float]:
+    """Calls per second, and the process's CPU seconds per call."""
     left = [total]
 
     async def worker() -> None:
@@ -74,12 +80,12 @@ async def _drive(call, total: int, inflight: int) -> float:
             left[0] -= 1
             await call()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(inflight)))
-    return total / (time.perf_counter() - started)
+    return total / (time.perf_counter() - started), (time.process_time() - cpu) / total
 
 
-async def run_impl(impl: str, url: str, total: int, inflight: int) -> float:
+async def run_impl(impl: str, url: str, total: int, inflight: int) -> tuple[float, float]:
     if impl == "aiohttp":
         import aiohttp
 
@@ -113,6 +119,10 @@ async def run_impl(impl: str, url: str, total: int, inflight: int) -> float:
         return await _drive(call, total, inflight)
 
 
+_OTHER = {"ours": "main", "ours-aiohttp": "main-aiohttp"}
+"""Each of ours, measured again with ``--other-src`` on the path, under this name."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -120,6 +130,7 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--impls", default="aiohttp,ours-aiohttp,httpx,ours")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the clients")
+    parser.add_argument("--other-src", help="also measure ours with this copy of src/ (main)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--impl", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -128,8 +139,7 @@ def main() -> None:
         serve(args.serve)
         return
     if args.impl:
-        rate = asyncio.run(run_impl(args.impl, args.url, args.total, args.inflight))
-        print(json.dumps(rate))
+        print(json.dumps(asyncio.run(run_impl(args.impl, args.url, args.total, args.inflight))))
         return
     port_file = Path(f"/tmp/async-hello-{os.getpid()}.port")
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port_file)])
@@ -139,16 +149,24 @@ def main() -> None:
         url = f"http://127.0.0.1:{port_file.read_text()}"
         socket.create_connection(("127.0.0.1", int(port_file.read_text()))).close()
         impls = args.impls.split(",")
+        if args.other_src:
+            impls += [_OTHER[i] for i in impls if i in _OTHER]
         rates: dict[str, list[float]] = {impl: [] for impl in impls}
+        cpus: dict[str, list[float]] = {impl: [] for impl in impls}
         for r in range(args.rounds):
             order = impls[r % len(impls) :] + impls[: r % len(impls)]
             for impl in order:
+                env = {**os.environ}
+                run_as = impl
+                if impl in _OTHER.values():
+                    env["PYTHONPATH"] = os.path.abspath(args.other_src)
+                    run_as = {v: k for k, v in _OTHER.items()}[impl]
                 out = subprocess.run(
                     [
                         args.python,
                         __file__,
                         "--impl",
-                        impl,
+                        run_as,
                         "--url",
                         url,
                         "--total",
@@ -159,17 +177,38 @@ def main() -> None:
                     check=True,
                     capture_output=True,
                     text=True,
+                    env=env,
                 )
-                rates[impl].append(json.loads(out.stdout.strip().splitlines()[-1]))
-                print(f"round {r + 1} {impl}: {rates[impl][-1]:,.0f} req/s", file=sys.stderr)
+                rate, cpu = json.loads(out.stdout.strip().splitlines()[-1])
+                rates[impl].append(rate)
+                cpus[impl].append(cpu)
+                print(
+                    f"round {r + 1} {impl}: {rate:,.0f} req/s, {cpu * 1e6:.0f} us CPU a call",
+                    file=sys.stderr,
+                )
         med = {impl: statistics.median(v) for impl, v in rates.items()}
-        print(f"| client | req/s (median of {args.rounds}) | ratio |")
-        print("|---|---|---|")
-        floors = {"ours": "httpx", "ours-aiohttp": "aiohttp"}
+        cpu_med = {impl: statistics.median(v) for impl, v in cpus.items()}
+        print(
+            f"| client | req/s (median of {args.rounds}) | ratio | "
+            "client CPU a call | floor's CPU / ours |"
+        )
+        print("|---|---|---|---|---|")
+        floors = {
+            "ours": "httpx",
+            "ours-aiohttp": "aiohttp",
+            "main": "httpx",
+            "main-aiohttp": "aiohttp",
+        }
         for impl in impls:
             floor = floors.get(impl)
-            ratio = f"{med[impl] / med[floor]:.2f}x {floor}" if floor in med else "floor"
-            print(f"| {impl} | {med[impl]:,.0f} | {ratio} |")
+            ratio = cpu_ratio = "floor"
+            if floor in med:
+                ratio = f"{med[impl] / med[floor]:.2f}x {floor}"
+                cpu_ratio = f"{cpu_med[floor] / cpu_med[impl]:.2f}x"
+            print(
+                f"| {impl} | {med[impl]:,.0f} | {ratio} | "
+                f"{cpu_med[impl] * 1e6:.0f} us | {cpu_ratio} |"
+            )
     finally:
         server.terminate()
         server.wait()

@@ -25,7 +25,9 @@ class CallBudget:
 
     __slots__ = (
         "_attempt_end",
+        "_attempt_seconds",
         "_clock",
+        "_phases",
         "create_grace",
         "deadline",
         "max_response_bytes",
@@ -65,6 +67,12 @@ class CallBudget:
                 if total <= 0:
                     raise ValueError("total_timeout_in_seconds must be > 0")
         self.timeout = timeout
+        # Per phase, and the whole attempt's bound: asked on every attempt, built once.
+        self._phases = timeout.as_dict()
+        phases = list(self._phases.values())
+        self._attempt_seconds: Optional[float] = None
+        if not any(p is None for p in phases):
+            self._attempt_seconds = max(float(p) for p in phases if p is not None)
         self.max_retries = max_retries
         self.total = total
         self.deadline = None if total is None else clock() + total
@@ -83,10 +91,7 @@ class CallBudget:
         ``httpx.Timeout``, the largest of its phases (``None`` if any phase is
         unbounded). httpx's own timeouts are per read, which a server dripping its
         answer a byte at a time never trips."""
-        phases = list(self.timeout.as_dict().values())
-        if any(p is None for p in phases):
-            return None
-        return max(float(p) for p in phases if p is not None)
+        return self._attempt_seconds
 
     def start_attempt(self) -> Optional[float]:
         """Start the clock of one attempt; return the seconds it may take, the call's
@@ -117,9 +122,9 @@ class CallBudget:
         Raises :class:`ApiTimeoutError` when the deadline has already passed.
         """
         left = self.remaining()
-        base = self.timeout.as_dict()
+        base = self._phases
         if left is None:
-            return base
+            return dict(base)
         if left <= 0:
             raise self.deadline_error()
         return {k: left if v is None else min(v, left) for k, v in base.items()}

@@ -4,7 +4,7 @@ turned into the SDK's typed errors (transport failures, oversized bodies, status
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, TypeVar
 
 import httpx
 
@@ -29,6 +29,7 @@ __all__ = [
     "decode_body",
     "error_from_response",
     "parse_response",
+    "quick_headers",
     "too_large_error",
     "transport_error",
 ]
@@ -79,10 +80,17 @@ def too_large_error(response: httpx.Response, limit: int) -> ResponseTooLargeErr
     )
 
 
+def quick_headers(response: httpx.Response) -> Mapping[str, str]:
+    """``response.headers`` for reading a header by name; from ``AioHttpClient``, the
+    same headers as aiohttp read them, without decoding them all again for httpx."""
+    quick: Optional[Mapping[str, str]] = getattr(response, "quick_headers", None)
+    return response.headers if quick is None else quick
+
+
 def declared_too_large(response: httpx.Response, limit: int) -> bool:
     """Whether the body length the server declares is already past ``limit`` (with a
     ``Content-Encoding`` the decoded body is larger still; the stream will tell)."""
-    value = response.headers.get("content-length")
+    value = quick_headers(response).get("content-length")
     return value is not None and value.isdigit() and int(value) > limit
 
 

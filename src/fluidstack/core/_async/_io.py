@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import sys
-from typing import Awaitable, Callable, ContextManager, Mapping, Optional, TypeVar
+from types import TracebackType
+from typing import Awaitable, Callable, ContextManager, Mapping, Optional, Type, TypeVar
 
 import anyio
 import httpx
@@ -86,7 +88,61 @@ def deadline(seconds: Optional[float]) -> ContextManager[object]:
     response headers and body included, whatever the server's pace."""
     if seconds is None:
         return _NO_DEADLINE  # the common case: no cancel scope to enter
-    return anyio.fail_after(seconds)
+    return _task_deadline(seconds) or anyio.fail_after(seconds)
+
+
+if sys.version_info >= (3, 11):
+
+    class _TaskDeadline:
+        """``asyncio.timeout`` as a plain context manager, raising :class:`TimeoutError`
+        like ``anyio.fail_after``: one timer on the loop, where anyio's cancel scope
+        costs a tenth of a fast call on aiohttp. Tasks count their cancellations
+        (``uncancel``, Python 3.11), so cancellations from elsewhere (a task group, an
+        outer scope, ``task.cancel()``) pass through unchanged, as with ``asyncio.timeout``.
+        """
+
+        __slots__ = ("_cancelling", "_fired", "_handle", "_seconds", "_task")
+
+        def __init__(self, task: asyncio.Task[object], seconds: float) -> None:
+            self._task = task
+            self._seconds = seconds
+            self._fired = False
+
+        def __enter__(self) -> _TaskDeadline:
+            self._cancelling = self._task.cancelling()
+            self._handle = self._task.get_loop().call_later(self._seconds, self._fire)
+            return self
+
+        def _fire(self) -> None:
+            self._fired = True
+            self._task.cancel()
+
+        def __exit__(
+            self,
+            exc_type: Optional[Type[BaseException]],
+            exc: Optional[BaseException],
+            tb: Optional[TracebackType],
+        ) -> None:
+            self._handle.cancel()
+            if (
+                self._fired
+                and self._task.uncancel() <= self._cancelling
+                and exc_type is asyncio.CancelledError
+            ):
+                raise TimeoutError from exc
+
+    def _task_deadline(seconds: float) -> Optional[ContextManager[object]]:
+        """The deadline of the current asyncio task (``None`` under trio)."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no asyncio loop: trio
+            return None
+        return None if task is None else _TaskDeadline(task, seconds)
+
+else:
+
+    def _task_deadline(seconds: float) -> Optional[ContextManager[object]]:
+        return None  # Python < 3.11: tasks cannot tell whose cancellation it was
 
 
 _NO_DEADLINE = contextlib.nullcontext()

@@ -20,12 +20,13 @@ from ..errors import ApiError, scrub_chain
 from ..events import RequestEvent, ResponseEvent, RetryEvent, logger, watch_secrets
 from ..raw import RawResponse, claim_raw_slot
 from ..redirects import redirect_request
-from ..request import build_request
+from ..request import build_request, request_path
 from ..request_options import RequestOptions
 from ..response import (
     declared_too_large,
     error_from_response,
     parse_response,
+    quick_headers,
     too_large_error,
     transport_error,
 )
@@ -184,7 +185,7 @@ class Pipeline:
         config = self.config
         hooks = config.hooks
         budget = CallBudget(config, options, self.clock)
-        path = request.url.path
+        path = request_path(request)
         auth = self.auth if endpoint.authenticated else None
         credentials: Mapping[str, str] = {}
         refreshed = False
@@ -228,7 +229,7 @@ class Pipeline:
                     )
                 )
             else:
-                self.server_clock.observe(response.headers, self.clock())
+                self.server_clock.observe(quick_headers(response), self.clock())
                 outcome = classify_status(response.status_code)
                 hooks.response(
                     ResponseEvent(
