@@ -141,7 +141,12 @@ def test_a_login_node_at_a_documentation_address_is_refused_at_once(
 
 # -- following a log over one SSH connection -------------------------------------------
 
-TICKER = "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.25; done"
+# Prints its first line, then waits (30 s at most) for the test's go-file, so that the
+# first line surely comes while the job runs, whatever the machine's load.
+TICKER = (
+    "echo tick 1; n=0; while [ ! -e go-$SLURM_JOB_ID ] && [ $n -lt 600 ]; do sleep 0.05; "
+    "n=$((n+1)); done; for i in 2 3 4 5 6 7 8; do echo tick $i; sleep 0.05; done"
+)
 TICKS = [f"tick {i}" for i in range(1, 9)]
 
 
@@ -168,7 +173,7 @@ def test_follow_streams_lines_over_one_connection_and_a_drop_resumes_without_dup
         follower = relayed.slurm.jobs.with_ssh(key_path=site.key)
         for line in follower.logs(site.cluster_id, job.id, follow=True, poll_interval=0.2):
             if not seen:  # the first line comes while the job still runs
-                assert not jobs.get(site.cluster_id, job.id).finished
+                _release(jobs.get(site.cluster_id, job.id))
                 assert proxy.accepted == 1
             seen.append(line)
             if len(seen) == 3:
@@ -213,6 +218,13 @@ def test_follow_stopped_early_closes_its_connection_and_its_remote_command(
     _gone(log)
 
 
+def _release(ticker: SlurmJob) -> None:
+    """Check the ticker job still runs (it waits for this), then let it go on."""
+    assert not ticker.finished, ticker
+    assert ticker.workdir, ticker
+    (Path(ticker.workdir) / f"go-{ticker.id}").touch()
+
+
 def _log_path(job: SlurmJob) -> str:
     """The job's output file as the login node names it: its full path, which no other
     test's job shares (job ids alone repeat across the parallel test processes' Slurms)."""
@@ -240,7 +252,7 @@ async def test_async_follow_streams_over_one_connection_and_cancelling_closes_it
         seen: List[str] = []
         async for line in follower.logs(site.cluster_id, job.id, True, poll_interval=0.2):
             if not seen:
-                assert not (await jobs.get(site.cluster_id, job.id)).finished
+                _release(await jobs.get(site.cluster_id, job.id))
             seen.append(line)
             if len(seen) == 4:
                 proxy.drop()
