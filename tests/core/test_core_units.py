@@ -92,6 +92,23 @@ def test_a_retry_that_would_outlast_the_total_deadline_is_not_made() -> None:
     assert budget.total_deadline_passed()
 
 
+def test_a_timeout_changed_in_place_between_calls_is_the_one_used() -> None:
+    """Phases are kept from call to call by value: a change to the same object shows."""
+    settings = config()
+    first = CallBudget(settings, None)
+    assert first.attempt_seconds() == 10.0
+    assert first.attempt_timeout() == {"connect": 10.0, "read": 10.0, "write": 10.0, "pool": 10.0}
+    settings.timeout.read = 30.0
+    again = CallBudget(settings, None)
+    assert again.attempt_seconds() == 30.0
+    assert again.attempt_timeout()["read"] == 30.0
+    settings.timeout.pool = None
+    assert CallBudget(settings, None).attempt_seconds() is None
+    clock = Clock()
+    both = CallBudget(config(total_timeout=5.0), None, clock=clock)
+    assert both.start_attempt() == 5.0  # the sooner of the attempt's end and the deadline
+
+
 def test_per_call_options_are_checked() -> None:
     with pytest.raises(ValueError, match="create_grace_period_in_seconds"):
         CallBudget(config(), {"create_grace_period_in_seconds": -1})

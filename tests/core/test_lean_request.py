@@ -118,3 +118,19 @@ def test_a_client_that_does_not_ask_for_them_gets_httpx_requests() -> None:
     assert type(parts("https://api.example.test", LIST).build(httpx.AsyncClient())) is (
         httpx.Request
     )
+
+
+def test_a_change_to_the_clients_headers_between_calls_is_sent() -> None:
+    """The client's decoded headers are kept from call to call: a change must show."""
+    http = lean_client(headers={"X-Trace": "1"})
+    described = parts("https://api.example.test", LIST)
+    for value in ("1", "2"):
+        http.headers["X-Trace"] = value
+        lean = described.build(http)
+        assert isinstance(lean, LeanRequest)
+        wire = lean.wire()
+        assert wire is not None
+        assert ("X-Trace", value) in wire[1]
+        assert wire == (str(described.build_httpx(http).url), as_pairs(lean.headers))
+    http.headers = httpx.Headers([("X-Trace", "1"), ("X-Trace", "2")])  # repeated
+    assert type(described.build(http)) is httpx.Request

@@ -162,6 +162,32 @@ async def test_event_hooks_see_transport_errors(harness: Harness) -> None:
     assert events[0].error == "ConnectError"
 
 
+async def test_events_reach_a_subclass_and_the_log_without_hooks(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pipeline builds events only when something listens: a subclass's own
+    ``request``/``response`` and the log listen, with no hook in the lists."""
+    seen: List[Any] = []
+
+    class Recording(EventHooks):
+        def request(self, event: RequestEvent) -> None:
+            seen.append(event)
+
+        def response(self, event: ResponseEvent) -> None:
+            seen.append(event)
+
+    client = harness.client(lambda r: json_response(200, INSTANCE), event_hooks=Recording())
+    await resolve(client.instances.get("i-1"))
+    assert [type(e).__name__ for e in seen] == ["RequestEvent", "ResponseEvent"]
+
+    quiet = harness.client(lambda r: json_response(200, INSTANCE))
+    with caplog.at_level(logging.DEBUG, logger="fluidstack"):
+        await resolve(quiet.instances.get("i-1"))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "GET /instances/i-1 attempt=1" in text
+    assert "GET /instances/i-1 -> 200 attempt=1" in text
+
+
 async def test_logs_never_contain_the_key_or_bodies(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -4,7 +4,9 @@ client's timeouts and retries, overridden by the call's ``request_options``)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import httpx
 
 from .config import DEFAULT_CREATE_GRACE_PERIOD, ClientConfig, as_timeout, check_max_response_bytes
 from .errors import (
@@ -68,11 +70,7 @@ class CallBudget:
                     raise ValueError("total_timeout_in_seconds must be > 0")
         self.timeout = timeout
         # Per phase, and the whole attempt's bound: asked on every attempt, built once.
-        self._phases = timeout.as_dict()
-        phases = list(self._phases.values())
-        self._attempt_seconds: Optional[float] = None
-        if not any(p is None for p in phases):
-            self._attempt_seconds = max(float(p) for p in phases if p is not None)
+        self._phases, self._attempt_seconds = _phases_of(timeout)
         self.max_retries = max_retries
         self.total = total
         self.deadline = None if total is None else clock() + total
@@ -109,8 +107,10 @@ class CallBudget:
     def attempt_left(self) -> Optional[float]:
         """Seconds the current attempt has left: the sooner of its own end and the
         call's deadline (``None``: no bound)."""
-        ends = [e for e in (self._attempt_end, self.deadline) if e is not None]
-        return None if not ends else min(ends) - self._clock()
+        end, deadline = self._attempt_end, self.deadline
+        if end is None or (deadline is not None and deadline < end):
+            end = deadline
+        return None if end is None else end - self._clock()
 
     def total_deadline_passed(self) -> bool:
         """Whether the call's total deadline (not just an attempt's) has passed."""
@@ -153,3 +153,30 @@ class CallBudget:
         if left is not None and delay >= left:
             return None
         return delay
+
+
+_Key = Tuple[Optional[float], Optional[float], Optional[float], Optional[float]]
+_LAST_PHASES: Tuple[Optional[_Key], Dict[str, Optional[float]], Optional[float]]
+_LAST_PHASES = (None, {}, None)
+"""The last timeout's phases and attempt bound: the same client's timeout comes back on
+every call (its values are compared, not the object, which could change). One entry,
+read and replaced whole (threads share it). The dict is shared: callers copy it."""
+
+
+def _phases_of(
+    timeout: httpx.Timeout,
+) -> Tuple[Dict[str, Optional[float]], Optional[float]]:
+    """``timeout`` per phase, and the whole attempt's bound: the largest phase, or
+    ``None`` when any phase is unbounded."""
+    global _LAST_PHASES
+    key = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+    last = _LAST_PHASES
+    if key == last[0]:
+        return last[1], last[2]
+    phases = timeout.as_dict()
+    values = list(phases.values())
+    bound: Optional[float] = None
+    if not any(p is None for p in values):
+        bound = max(float(p) for p in values if p is not None)
+    _LAST_PHASES = (key, phases, bound)
+    return phases, bound

@@ -140,6 +140,23 @@ class EventHooks:
                 event.attempt,
             )
 
+    def _hears_requests(self) -> bool:
+        """Whether ``request`` would do anything (a hook, a subclass's own ``request``, the
+        debug log): when not, the pipeline does not build the event (~3% of a quick call)."""
+        return (
+            bool(self.on_request)
+            or type(self).request is not EventHooks.request
+            or logger.isEnabledFor(logging.DEBUG)
+        )
+
+    def _hears_responses(self) -> bool:
+        """The same for ``response`` (and the info log)."""
+        return (
+            bool(self.on_response)
+            or type(self).response is not EventHooks.response
+            or logger.isEnabledFor(logging.INFO)
+        )
+
     def duplicate(self, event: DuplicateEvent) -> None:
         for hook in self.on_duplicate:
             hook(event)

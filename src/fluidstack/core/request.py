@@ -95,6 +95,31 @@ def _lean_origin(origin: str) -> Optional[Tuple[str, str]]:
     return known
 
 
+_LAST_CLIENT_HEADERS: Tuple[List[Tuple[bytes, bytes]], Optional[Dict[str, Tuple[str, str]]]]
+_LAST_CLIENT_HEADERS = ([], {})
+"""The last client's raw headers and their decoded form: decoding them on every call was
+~3% of a quick call. One entry (read and replaced whole, so threads may share it)."""
+
+
+def _client_headers(raw: List[Tuple[bytes, bytes]]) -> Optional[Dict[str, Tuple[str, str]]]:
+    """A client's headers by lower-case name, as (name, value) text; ``None`` if a name
+    repeats. Do not change the result: it is shared between calls."""
+    global _LAST_CLIENT_HEADERS
+    last = _LAST_CLIENT_HEADERS
+    if raw == last[0]:
+        return last[1]
+    decoded: Dict[str, Tuple[str, str]] = {}
+    result: Optional[Dict[str, Tuple[str, str]]] = decoded
+    for raw_key, raw_value in raw:
+        key = raw_key.decode("latin-1")
+        if key.lower() in decoded:
+            result = None
+            break
+        decoded[key.lower()] = (key, raw_value.decode("latin-1"))
+    _LAST_CLIENT_HEADERS = (raw, result)
+    return result
+
+
 class LeanRequest(httpx.Request):
     """An ``httpx.Request`` whose URL and headers are built by httpx only when something
     reads them (an event hook, auth, a redirect, an error message); until then the
@@ -130,12 +155,10 @@ class LeanRequest(httpx.Request):
             return None  # httpx would escape or normalise something: let it
         # The headers as httpx merges them: the client's, less those the call sets
         # (names compared case-insensitively), then the call's; the host first.
-        merged: Dict[str, Tuple[str, str]] = {}
-        for raw_key, raw_value in http.headers.raw:
-            key = raw_key.decode("latin-1")
-            if key.lower() in merged:
-                return None  # a repeated header: httpx's merge keeps both
-            merged[key.lower()] = (key, raw_value.decode("latin-1"))
+        client_headers = _client_headers(http.headers.raw)
+        if client_headers is None:
+            return None  # a repeated header: httpx's merge keeps both
+        merged = dict(client_headers)
         called: Dict[str, Tuple[str, str]] = {}
         for key, value in parts.headers.items():
             if not (key.isascii() and value.isascii()) or key.lower() in called:

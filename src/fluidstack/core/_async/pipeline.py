@@ -195,7 +195,8 @@ class AsyncPipeline:
                 credentials = await auth.headers()
                 request.headers.update(credentials)
             request.extensions["timeout"] = budget.attempt_timeout()
-            hooks.request(RequestEvent(endpoint.operation, endpoint.method, path, attempt))
+            if hooks._hears_requests():
+                hooks.request(RequestEvent(endpoint.operation, endpoint.method, path, attempt))
             started = self.clock()
             response: Optional[httpx.Response] = None
             try:
@@ -216,30 +217,34 @@ class AsyncPipeline:
                 error: ApiError = transport_error(exc, budget, self.secrets())
                 scrub_chain(exc, self.secrets())
                 error.__cause__ = exc
-                hooks.response(
-                    ResponseEvent(
-                        endpoint.operation,
-                        endpoint.method,
-                        path,
-                        attempt,
-                        None,
-                        self.clock() - started,
-                        type(exc).__name__,
+                elapsed = self.clock() - started
+                if hooks._hears_responses():
+                    hooks.response(
+                        ResponseEvent(
+                            endpoint.operation,
+                            endpoint.method,
+                            path,
+                            attempt,
+                            None,
+                            elapsed,
+                            type(exc).__name__,
+                        )
                     )
-                )
             else:
                 self.server_clock.observe(quick_headers(response), self.clock())
                 outcome = classify_status(response.status_code)
-                hooks.response(
-                    ResponseEvent(
-                        endpoint.operation,
-                        endpoint.method,
-                        path,
-                        attempt,
-                        response.status_code,
-                        self.clock() - started,
+                elapsed = self.clock() - started
+                if hooks._hears_responses():
+                    hooks.response(
+                        ResponseEvent(
+                            endpoint.operation,
+                            endpoint.method,
+                            path,
+                            attempt,
+                            response.status_code,
+                            elapsed,
+                        )
                     )
-                )
                 if outcome is Outcome.SUCCESS:
                     return response, budget.retries_done
                 if response.status_code == 401 and auth is not None and not refreshed:
