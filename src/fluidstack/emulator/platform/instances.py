@@ -102,7 +102,7 @@ class InstancesMixin(BillingMixin, IdempotencyMixin):
                     f"Unknown operating_system_label {operating_system_label[:80]!r}; "
                     f"available: {', '.join(OS_LABELS)}",
                 )
-            if self.balance(account, now) <= 0:
+            if self._balance_for_sign(account, now) <= 0:
                 raise ApiError(402, "Insufficient balance: top up your account to create instances")
             chosen_region = self._choose_region(offer, gpu_count, region, now)
 
