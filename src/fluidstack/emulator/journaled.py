@@ -23,7 +23,7 @@ from fluidstack.emulator.responses import storage_unavailable
 from fluidstack.emulator.settings import EmulatorSettings
 from fluidstack.emulator.store import RecordKey, Store, StoreUnavailable
 
-__all__ = ["JournaledState", "uuid4_text"]
+__all__ = ["JournaledState", "draw_below", "draw_int", "uuid4_text"]
 
 logger = logging.getLogger("fluidstack.emulator")
 
@@ -241,6 +241,23 @@ def uuid4_text(bits: int) -> str:
     (issue 24). The same text: the variant and version bits set, lower-case hex."""
     text = "%032x" % ((bits & _VERSION_4) | (0x8000 << 48) | (4 << 76))
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def draw_below(rng: random.Random, n: int) -> int:
+    """``rng.choice``'s index into ``n`` items (``n`` > 0): the very draw CPython's
+    ``Random._randbelow`` makes, so seeded runs keep their ids and names, without the
+    Python frames of ``randint`` -> ``randrange`` -> ``_randbelow`` (a create makes two
+    to four such draws; issue 24). ``test_seeded_draws`` checks it against ``rng``."""
+    k = n.bit_length()
+    r = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
+
+
+def draw_int(rng: random.Random, low: int, high: int) -> int:
+    """``rng.randint(low, high)``, the same draw (see :func:`draw_below`)."""
+    return low + draw_below(rng, high - low + 1)
 
 
 def _serialised(value: Any) -> Any:

@@ -142,15 +142,18 @@ class TimedTotals(Generic[R, T]):
                 self._count(self._records[record_id], track, when)
         self._settled = now
 
-    def _count(self, record: R, track: T, when: float) -> None:
-        """Bring ``track`` up to ``record``'s state at ``when``."""
-        holds = self._holds(record, state_at(record.segments, when))
+    def _count(self, record: R, track: T, when: float) -> str:
+        """Bring ``track`` up to ``record``'s state at ``when``; that state (so an
+        override that needs it does not look it up again)."""
+        state = state_at(record.segments, when)
+        holds = self._holds(record, state)
         if holds != track.holds:
             self._totals[track.key] = self._totals.get(track.key, 0) + (
                 track.weight if holds else -track.weight
             )
             track.holds = holds
             self._held(track, holds)
+        return state
 
     def _plan(self, record: R, track: T, now: float) -> None:
         """Schedule the moments after ``now`` at which the record's phase changes."""

@@ -20,7 +20,7 @@ from fluidstack.emulator.atlas.records import (
 )
 from fluidstack.emulator.atlas.regions import RegionsMixin
 from fluidstack.emulator.encoding import dumps
-from fluidstack.emulator.journaled import uuid4_text
+from fluidstack.emulator.journaled import draw_int, uuid4_text
 from fluidstack.emulator.responses import ApiError
 
 __all__ = ["InstancesMixin"]
@@ -151,9 +151,9 @@ class InstancesMixin(RegionsMixin):
             instance_id = uuid4_text(rng.getrandbits(128))
             # RFC 5737 documentation ranges, as the platform side: a private-range address
             # may be someone's real network. (Three draws, as before: seeded runs keep ids.)
-            net = ("192.0.2", "198.51.100", "203.0.113")[rng.randint(0, 255) % 3]
-            rng.randint(0, 255)  # the draw the old 10.x address took: seeded runs keep ids
-            drawn = f"{net}.{rng.randint(2, 254)}"
+            net = ("192.0.2", "198.51.100", "203.0.113")[draw_int(rng, 0, 255) % 3]
+            draw_int(rng, 0, 255)  # the draw the old 10.x address took: seeded runs keep ids
+            drawn = f"{net}.{draw_int(rng, 2, 254)}"
             if self.ssh is not None:  # an address of its own, where its sshd listens
                 drawn = self.ssh.atlas_address()
             in_stock = self._available(region, type_name, now) > 0

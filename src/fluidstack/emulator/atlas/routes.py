@@ -21,7 +21,7 @@ read it.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.call import Call, Handler, Table, parse_uuid
 from fluidstack.emulator.atlas.capabilities import capability_for
@@ -98,13 +98,24 @@ def _match(
     return None, ()
 
 
+_BASE_URLS: Dict[Tuple[Any, Any], str] = {}
+""":func:`_base_url` per (scheme, server): one per listening address, so a handful."""
+
+
 def _base_url(scope: Scope, headers: Dict[str, str]) -> str:
     """``scheme://address:port`` the request came in on: the server's own address, never
-    the ``Host`` header (a rebound name must not end up in the region URLs)."""
-    scheme = scope.get("scheme", "http")
-    server = scope.get("server") or ("127.0.0.1", 80)
-    name = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
-    return f"{scheme}://{name}" + (f":{server[1]}" if server[1] is not None else "")
+    the ``Host`` header (a rebound name must not end up in the region URLs). Cached:
+    every Atlas request builds it (issue 24)."""
+    server = scope.get("server")
+    key = (scope.get("scheme", "http"), None if server is None else tuple(server))
+    url = _BASE_URLS.get(key)
+    if url is None:
+        scheme, server = key[0], key[1] or ("127.0.0.1", 80)
+        name = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
+        url = f"{scheme}://{name}" + (f":{server[1]}" if server[1] is not None else "")
+        if len(_BASE_URLS) < 64:  # bounded, whatever a caller's scope holds
+            _BASE_URLS[key] = url
+    return url
 
 
 class AtlasApp:

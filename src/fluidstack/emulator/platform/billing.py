@@ -36,13 +36,28 @@ class BillingMixin(PlatformBase):
         """Balance at ``now``: the last set balance minus what instances cost since."""
         with self.lock:
             at = self.clock.now() if now is None else now
-            spent = self.ledger.spent(account, at)
-            if spent is None:  # a moment before the ledger's: sum every instance
-                spent = sum(
-                    self.instances[i].cost_between(account.balance_time, at)
-                    for i in self.account_instances.get(account.id, [])
-                )
-            return round(account.balance_base - spent, 6)
+            return round(self._unrounded_balance(account, at), 6)
+
+    def _unrounded_balance(self, account: Account, at: float) -> float:
+        """:meth:`balance` at ``at`` before its rounding to 6 decimals (lock held)."""
+        spent = self.ledger.spent(account, at)
+        if spent is None:  # a moment before the ledger's: sum every instance
+            spent = sum(
+                self.instances[i].cost_between(account.balance_time, at)
+                for i in self.account_instances.get(account.id, [])
+            )
+        return account.balance_base - spent
+
+    def _balance_for_sign(self, account: Account, now: float) -> float:
+        """A value with the sign (and zeroness) of ``balance(account, now)``, for the
+        checks that compare it with 0 (every create, twice). The rounding to 6 decimals
+        is a correctly rounded decimal conversion (~40 % of a balance's cost); it can
+        only change the sign of a value within 1e-6 of 0, so only such a value is
+        rounded."""
+        unrounded = self._unrounded_balance(account, now)
+        if -1e-6 <= unrounded <= 1e-6:
+            return round(unrounded, 6)
+        return unrounded
 
     def user_view(self, account: Account) -> Dict[str, Any]:
         company = account.company
@@ -158,7 +173,7 @@ class BillingMixin(PlatformBase):
     def _settle_depletion(self, account: Account, now: float) -> bool:
         """With ``auto_terminate_on_depletion``, terminate the account's instances at the
         moment its balance reached zero, if it has by ``now``. True when it did."""
-        if not account.auto_terminate_on_depletion or self.balance(account, now) >= 0:
+        if not account.auto_terminate_on_depletion or self._balance_for_sign(account, now) >= 0:
             return False
         # The ledger noted the moment spending passed the balance while integrating it
         # (at balance_time for a balance set negative by hand): no walk over instances

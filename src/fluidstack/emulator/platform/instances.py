@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from fluidstack.emulator.clock import iso
 from fluidstack.emulator.encoding import dumps
-from fluidstack.emulator.journaled import uuid4_text
+from fluidstack.emulator.journaled import draw_int, uuid4_text
 from fluidstack.emulator.platform.billing import BillingMixin
 from fluidstack.emulator.platform.catalog import OS_LABELS, Offer
 from fluidstack.emulator.platform.idempotency import IdempotencyMixin
@@ -102,7 +102,7 @@ class InstancesMixin(BillingMixin, IdempotencyMixin):
                     f"Unknown operating_system_label {operating_system_label[:80]!r}; "
                     f"available: {', '.join(OS_LABELS)}",
                 )
-            if self.balance(account, now) <= 0:
+            if self._balance_for_sign(account, now) <= 0:
                 raise ApiError(402, "Insufficient balance: top up your account to create instances")
             chosen_region = self._choose_region(offer, gpu_count, region, now)
 
@@ -134,9 +134,9 @@ class InstancesMixin(BillingMixin, IdempotencyMixin):
                 provisioning_minutes=offer.provisioning_minutes,
                 price_per_gpu_hr=offer.price_per_gpu_hr,
                 stopped_price_per_hour=offer.stopped_price_per_hour,
-                ip_address=f"198.51.100.{rng.randint(2, 254)}"
+                ip_address=f"198.51.100.{draw_int(rng, 2, 254)}"
                 if rng.random() < 0.5
-                else f"203.0.113.{rng.randint(2, 254)}",
+                else f"203.0.113.{draw_int(rng, 2, 254)}",
                 created_at=now,
                 segments=[
                     ("pending", now),

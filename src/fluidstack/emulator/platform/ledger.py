@@ -182,12 +182,13 @@ class Ledger(TimedTotals[Instance, _Track]):
     def _held(self, track: _Track, holds: bool) -> None:
         self._live[track.account_id] = self._live.get(track.account_id, 0) + (1 if holds else -1)
 
-    def _count(self, instance: Instance, track: _Track, when: float) -> None:
-        super()._count(instance, track, when)
-        visible = status_at(instance.segments, when) != HIDDEN_STATUS
+    def _count(self, instance: Instance, track: _Track, when: float) -> str:
+        status = super()._count(instance, track, when)
+        visible = status != HIDDEN_STATUS
         if visible != track.visible:
             self._orders[track.account_id].set_visible(track.pos, visible)
             track.visible = visible
+        return status
 
     def add_account(self, account: Account) -> None:
         self._bills[account.id] = _Bill(account.balance_time, account.balance_base)

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from fluidstack.emulator.journaled import draw_below
 from fluidstack.emulator.ledger import state_at
 
 __all__ = [
@@ -78,7 +79,9 @@ rule both APIs share (:func:`fluidstack.emulator.ledger.state_at`)."""
 
 def random_name(rng: random.Random) -> str:
     """A name for an instance created without one (``brave-otter-1a2b``)."""
-    return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.getrandbits(16):04x}"
+    adjective = _ADJECTIVES[draw_below(rng, len(_ADJECTIVES))]  # rng.choice's draw
+    noun = _NOUNS[draw_below(rng, len(_NOUNS))]
+    return f"{adjective}-{noun}-{rng.getrandbits(16):04x}"
 
 
 def hash_key(api_key: str) -> str:
