@@ -236,6 +236,12 @@ class _Session:
             raise SshError("the SSH session is closed", instance_id=self.target.instance_id)
         return self._link
 
+    def _drop(self, link: _Link) -> None:
+        """Close ``link`` (a stream on it ended early) and forget it if it is current."""
+        link.close()
+        if self._link is link:
+            self._link = None
+
 
 class AsyncSshSession(_Session):
     """One SSH connection to ``target`` for several commands, for asynchronous code.
@@ -294,9 +300,7 @@ class AsyncSshSession(_Session):
                 yield data
         finally:
             if not finished:  # abandoned, cancelled or failed: the session cannot go on
-                link.close()
-                if self._link is link:
-                    self._link = None
+                self._drop(link)
 
     async def aclose(self) -> None:
         """Close the connection (nothing to do when closed already)."""
@@ -362,9 +366,7 @@ class SshSession(_Session):
                 yield data
         finally:
             if not finished:  # abandoned, interrupted or failed: the session cannot go on
-                link.close()
-                if self._link is link:
-                    self._link = None
+                self._drop(link)
 
     def close(self) -> None:
         """Close the connection (nothing to do when closed already)."""

@@ -17,7 +17,14 @@ from ..budget import CallBudget
 from ..config import ClientConfig
 from ..endpoint import Endpoint, Found
 from ..errors import ApiError, scrub_chain
-from ..events import RequestEvent, ResponseEvent, RetryEvent, logger, watch_secrets
+from ..events import (
+    EventHooks,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    logger,
+    watch_secrets,
+)
 from ..raw import RawResponse, claim_raw_slot
 from ..redirects import redirect_request
 from ..request import build_request, request_path
@@ -218,34 +225,13 @@ class Pipeline:
                 error: ApiError = transport_error(exc, budget, self.secrets())
                 scrub_chain(exc, self.secrets())
                 error.__cause__ = exc
-                elapsed = self.clock() - started
-                if hooks._hears_responses():
-                    hooks.response(
-                        ResponseEvent(
-                            endpoint.operation,
-                            endpoint.method,
-                            path,
-                            attempt,
-                            None,
-                            elapsed,
-                            type(exc).__name__,
-                        )
-                    )
+                _report(hooks, endpoint, path, attempt, None, self.clock() - started,
+                        type(exc).__name__)  # fmt: skip
             else:
                 self.server_clock.observe(quick_headers(response), self.clock())
                 outcome = classify_status(response.status_code)
-                elapsed = self.clock() - started
-                if hooks._hears_responses():
-                    hooks.response(
-                        ResponseEvent(
-                            endpoint.operation,
-                            endpoint.method,
-                            path,
-                            attempt,
-                            response.status_code,
-                            elapsed,
-                        )
-                    )
+                _report(hooks, endpoint, path, attempt, response.status_code,
+                        self.clock() - started)  # fmt: skip
                 if outcome is Outcome.SUCCESS:
                     return response, budget.retries_done
                 if response.status_code == 401 and auth is not None and not refreshed:
@@ -357,6 +343,25 @@ class Pipeline:
             raise
         # What httpx's own read() does, with the cap: the body is the response's content.
         response._content = b"".join(chunks)
+
+
+def _report(
+    hooks: EventHooks,
+    endpoint: Endpoint[Any],
+    path: str,
+    attempt: int,
+    status_code: Optional[int],
+    elapsed: float,
+    error: Optional[str] = None,
+) -> None:
+    """How an attempt ended, to the hooks and the log; the event is built only when
+    something listens (building it is ~3% of a fast call on aiohttp)."""
+    if hooks._hears_responses():
+        hooks.response(
+            ResponseEvent(
+                endpoint.operation, endpoint.method, path, attempt, status_code, elapsed, error
+            )
+        )
 
 
 def _deadline_message(budget: CallBudget) -> str:
