@@ -79,7 +79,7 @@ def skip_final_collection() -> None:
 
     At exit the interpreter collects four more times (once, then once per stage of
     unloading the modules), each walking every object start-up made (modules, classes,
-    models: ~77,000 for ``instances list``) to find them all alive: 74 M of the
+    models: ~77,000 for ``instances list``) to find them all alive: 75 M of the
     command's 1,522 M instructions (issue 24, fifth round). Frozen objects are left out.
     What is given up: reference cycles still alive at exit are not collected, so their
     finalizers do not run, which Python never promised at exit anyway; the command's
