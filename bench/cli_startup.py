@@ -22,13 +22,23 @@ own CLI dependencies. The emulator runs in its own process on loopback.
 
     python bench/cli_startup.py                       # 8 rounds
     python bench/cli_startup.py --rounds 12 --ours-src /tmp/main-src
+    python bench/cli_startup.py --rounds 6 --ours-src /tmp/main-src --instructions
+
+``--instructions`` adds, after the rounds, each CLI row's instructions in one run under
+``valgrind --tool=callgrind`` (``PYTHONHASHSEED=0``): a figure the machine's load does
+not move. (Under callgrind a run takes ~50x longer, so the CLI's 2-second deferral of
+the garbage collector, ``fluidstack.cli.collector``, ends during the run and ~45 M
+instructions of collections are counted that a real run does not make, in every
+version's column alike.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,11 +122,33 @@ def timed(argv: List[str], env: Dict[str, str], cwd: str) -> Tuple[float, float]
     return elapsed, cpu
 
 
+def count_instructions(argv: List[str], env: Dict[str, str], cwd: str) -> int:
+    """The instructions one run of ``argv`` executes, counted by callgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    done = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONHASHSEED": "0"},
+        cwd=cwd,
+        timeout=600,
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"{argv[-3:]} under callgrind: {done.stderr[-400:]!r}")
+    return int(found.group(1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--ours-src", help="another src/ to measure in the same rounds")
     parser.add_argument("--json", help="write every sample here")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count each CLI row's instructions"
+    )
     args = parser.parse_args()
 
     cli_py = ensure_cli_python()
@@ -203,6 +235,12 @@ def main() -> None:
                     samples[name].append(seconds)
                     cpu[name].append(cpu_seconds)
             log(f"round {i}/{args.rounds} done")
+        instructions: Dict[str, int] = {}
+        if args.instructions:
+            for name, (argv, command_env) in commands.items():
+                if "list" in name or name.startswith("raw"):
+                    instructions[name] = count_instructions(argv, command_env, scratch)
+                    log(f"{name}: {instructions[name]:,} instructions")
     finally:
         emulator.stop()
 
@@ -226,8 +264,21 @@ def main() -> None:
                 for n in versions
             )
             print(f"| {figure} | {ms(floor):.1f} ({floor}) |{cells}")
+    if instructions:
+        print("\ninstructions, one run each under callgrind (M), ratio to the floor's\n")
+        print("| figure | floor |" + "".join(f" {n} |" for n in versions))
+        print("|---|---|" + "---|" * len(versions))
+        for figure, floor in pairs[:2]:
+            cells = "".join(
+                f" {instructions[f'{n}: {figure}'] / 1e6:,.0f} = "
+                f"{instructions[f'{n}: {figure}'] / instructions[floor]:.2f}x |"
+                for n in versions
+            )
+            print(f"| {figure} | {instructions[floor] / 1e6:,.0f} ({floor}) |{cells}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"wall": samples, "cpu": cpu}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"wall": samples, "cpu": cpu, "instructions": instructions}, indent=1)
+        )
 
 
 if __name__ == "__main__":

@@ -270,3 +270,31 @@ def test_the_license_the_metadata_names_is_shipped() -> None:
     root = Path(__file__).resolve().parents[2]
     assert (root / "LICENSE").read_text().startswith("MIT License")
     assert 'license-files = ["LICENSE"]' in (root / "pyproject.toml").read_text()
+
+
+def test_a_listing_loads_none_of_its_groups_other_commands(home: Home) -> None:
+    # Each `instances` group loads a command's module when it is named (issue 24):
+    # `list` needs neither the SSH, sweep, create and waiting code nor `forward`.
+    code = (
+        "import sys\n"
+        "from fluidstack.cli import main\n"
+        "for argv in (['instances', 'list', '--help'], ['atlas', 'instances', 'list', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, e.code\n"
+        "others = ['instance_changes', 'instance_access', 'ports', 'instance_commands',\n"
+        "          'forwarding', 'jupyter', 'remote', 'waiting', 'spend', 'ssh_config',\n"
+        "          'creation', 'launch']\n"
+        "print('LOADED:' + ','.join(sorted(m for m in sys.modules if m.startswith(\n"
+        "    'fluidstack.cli.') and m.rsplit('.', 1)[-1] in others)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(home),
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "LOADED:"

@@ -4,6 +4,9 @@ gets the usual thresholds back at the first collection or at a deadline (issue 2
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+from pathlib import Path
 from typing import Iterator, Tuple
 
 import pytest
@@ -66,3 +69,37 @@ def test_nothing_changes_when_the_collector_is_off(usual: Tuple[int, ...]) -> No
     finally:
         gc.enable()
     assert defer_collection(usual[0]) is None  # already as high
+
+
+def test_the_program_exits_with_the_objects_frozen(tmp_path: Path) -> None:
+    # fluidstack.cli.main() run as the program (no argv given) freezes them as it ends,
+    # so that the interpreter's collections at exit skip them (issue 24, fifth round).
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('FROZEN', gc.get_freeze_count() > 0))\n"
+        "sys.argv = ['fluidstack', '--version']\n"
+        "from fluidstack.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "FROZEN True"
+
+
+def test_a_caller_passing_its_own_argv_keeps_its_collector(tmp_path: Path) -> None:
+    code = (
+        "import gc\n"
+        "from fluidstack.cli import main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('FROZEN', gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "FROZEN False"

@@ -52,3 +52,25 @@ def test_widths_are_given_only_for_plain_one_line_cells() -> None:
     assert ListingTable(["A", "B"], [["abc", Styled("x" * 7)]])._natural_widths() == [3, 7]
     assert ListingTable(["A"], [["[b]x"]])._natural_widths() is None
     assert ListingTable(["A"], [["a\nb"]])._natural_widths() is None
+
+
+@pytest.mark.parametrize("color", ["standard", "truecolor"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_listing_prints_as_rich_does_in_colour_too(case: str, color: str) -> None:
+    # Fitted cells are handed to Rich as the segments its Padding and Text would make
+    # (issue 24, fifth round): with colour, each segment's style shows in the output.
+    listing = ListingTable(["ID", "NAME", "STATUS", "$/HOUR"], CASES[case])
+    listing.caption = "3 instances"
+    for width in (10_000, 120):
+        console = Console(
+            file=io.StringIO(),
+            color_system=color,  # type: ignore[arg-type]
+            highlight=False,
+            emoji=False,
+            width=width,
+        )
+        with console.capture() as ours:
+            console.print(listing)
+        with console.capture() as rich:
+            console.print(listing.rich_table())
+        assert ours.get() == rich.get()

@@ -14,7 +14,7 @@ __all__ = ["main"]
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of the ``fluidstack`` console script; exits with the command's code."""
-    from .collector import defer_collection
+    from .collector import defer_collection, skip_final_collection
 
     defer_collection()  # the start-up's long-lived objects are no garbage to look for
     try:
@@ -29,4 +29,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"fluidstack: the command line needs its extra ({exc.name} is missing): {command}\n"
         )
         raise SystemExit(2) from None
-    run(argv)
+    try:
+        run(argv)
+    finally:
+        if argv is None:  # the program's own run (not a caller's, which goes on)
+            skip_final_collection()

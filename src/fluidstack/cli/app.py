@@ -227,8 +227,7 @@ def cli(
 cli.lazy_package = __package__
 cli.lazy_commands = {
     "atlas": (".atlas", "atlas"),
-    # Through ports: loading the group there also adds its `forward` command.
-    "instances": (".platform.ports", "instances"),
+    "instances": (".platform.instances", "instances"),
     "run": (".platform.run", "run"),
     "jupyter": (".platform.ports", "jupyter"),
     "ssh-keys": (".platform.ssh_keys", "ssh_keys"),

@@ -10,48 +10,109 @@ Every exception the SDK raises derives from :class:`ApiError`::
         print(e.status_code, e.body)
 """
 
-from .config import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    FluidStackEnvironment,
-    InsecureTransportWarning,
-)
-from .errors import (
-    ApiConnectionError,
-    ApiError,
-    ApiTimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConflictError,
-    InstanceFailedError,
-    InstancePreemptedError,
-    InternalServerError,
-    MissingApiKeyError,
-    MissingCredentialsError,
-    MissingProjectError,
-    MissingRegionError,
-    NoCapacityError,
-    NotFoundError,
-    NotSupportedError,
-    OutOfStockError,
-    PaymentRequiredError,
-    PermissionDeniedError,
-    RateLimitError,
-    RedirectRefusedError,
-    ResponseTooLargeError,
-    ResponseValidationError,
-    SpendLimitError,
-    TokenError,
-    UnknownRegionError,
-    UnprocessableEntityError,
-    ValidationErrorItem,
-    WaitTimeoutError,
-)
-from .events import DuplicateEvent, EventHooks, RequestEvent, ResponseEvent, RetryEvent
-from .raw import RawResponse
-from .request_options import RequestOptions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Dict, List
+
+if TYPE_CHECKING:
+    from .config import (
+        DEFAULT_MAX_RESPONSE_BYTES,
+        DEFAULT_MAX_RETRIES,
+        DEFAULT_TIMEOUT,
+        FluidStackEnvironment,
+        InsecureTransportWarning,
+    )
+    from .errors import (
+        ApiConnectionError,
+        ApiError,
+        ApiTimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        ConflictError,
+        InstanceFailedError,
+        InstancePreemptedError,
+        InternalServerError,
+        MissingApiKeyError,
+        MissingCredentialsError,
+        MissingProjectError,
+        MissingRegionError,
+        NoCapacityError,
+        NotFoundError,
+        NotSupportedError,
+        OutOfStockError,
+        PaymentRequiredError,
+        PermissionDeniedError,
+        RateLimitError,
+        RedirectRefusedError,
+        ResponseTooLargeError,
+        ResponseValidationError,
+        SpendLimitError,
+        TokenError,
+        UnknownRegionError,
+        UnprocessableEntityError,
+        ValidationErrorItem,
+        WaitTimeoutError,
+    )
+    from .events import DuplicateEvent, EventHooks, RequestEvent, ResponseEvent, RetryEvent
+    from .raw import RawResponse
+    from .request_options import RequestOptions
+
+# Each name is imported from its module on first use: a command or a client needs a few
+# of these modules, and importing all of them made every start-up pay for the rest.
+_HOMES: Dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "DEFAULT_MAX_RESPONSE_BYTES",
+            "DEFAULT_MAX_RETRIES",
+            "DEFAULT_TIMEOUT",
+            "FluidStackEnvironment",
+            "InsecureTransportWarning",
+        ),
+        "config",
+    ),
+    **dict.fromkeys(
+        (
+            "ApiConnectionError",
+            "ApiError",
+            "ApiTimeoutError",
+            "AuthenticationError",
+            "BadRequestError",
+            "ConfigurationError",
+            "ConflictError",
+            "InstanceFailedError",
+            "InstancePreemptedError",
+            "InternalServerError",
+            "MissingApiKeyError",
+            "MissingCredentialsError",
+            "MissingProjectError",
+            "MissingRegionError",
+            "NoCapacityError",
+            "NotFoundError",
+            "NotSupportedError",
+            "OutOfStockError",
+            "PaymentRequiredError",
+            "PermissionDeniedError",
+            "RateLimitError",
+            "RedirectRefusedError",
+            "ResponseTooLargeError",
+            "ResponseValidationError",
+            "SpendLimitError",
+            "TokenError",
+            "UnknownRegionError",
+            "UnprocessableEntityError",
+            "ValidationErrorItem",
+            "WaitTimeoutError",
+        ),
+        "errors",
+    ),
+    **dict.fromkeys(
+        ("DuplicateEvent", "EventHooks", "RequestEvent", "ResponseEvent", "RetryEvent"), "events"
+    ),
+    **dict.fromkeys(("RawResponse",), "raw"),
+    **dict.fromkeys(("RequestOptions",), "request_options"),
+}
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -97,3 +158,16 @@ __all__ = [
     "ValidationErrorItem",
     "WaitTimeoutError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fluidstack.core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_HOMES))

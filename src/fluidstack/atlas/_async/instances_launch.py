@@ -4,7 +4,7 @@ after region) and ``disposable`` (an instance for the length of a block)."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, AsyncIterator, List, Optional, Sequence, Tuple, Union
 
 from ...core._async.lifetime import for_the_block
 from ...core.errors import (
@@ -16,7 +16,6 @@ from ...core.errors import (
     OutOfStockError,
 )
 from ...core.request_options import RequestOptions, for_lookups, option
-from ...core.spend import Duration
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
 from .. import endpoints as api
 from ..endpoints import Tags, UserData
@@ -24,6 +23,9 @@ from ..types import Instance, InstanceState
 from .instances_changes import AsyncInstanceChanges
 from .instances_reads import Filesystems
 from .scope import AsyncScope
+
+if TYPE_CHECKING:
+    from ...core.spend import Duration  # the spend and lease code loads when used
 
 __all__ = ["AsyncInstanceLaunches"]
 

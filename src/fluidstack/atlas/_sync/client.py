@@ -154,9 +154,12 @@ class Atlas:
         max_hourly_spend: Union[Decimal, int, float, str, None] = None,
         prices: Optional[Prices] = None,
     ) -> None:
-        from ..spend import spend_settings  # the spend rules load when a client is made
+        limit: Optional[Decimal] = None
+        table: Optional[Dict[str, Decimal]] = None
+        if max_hourly_spend is not None or prices is not None:
+            from ..spend import spend_settings  # the spend rules load only when asked for
 
-        limit, table = spend_settings(max_hourly_spend, prices)
+            limit, table = spend_settings(max_hourly_spend, prices)
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
         settings = resolve_settings(

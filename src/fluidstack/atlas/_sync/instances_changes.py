@@ -5,24 +5,34 @@ stop, delete (confirmed with ``wait``) and sweep instances."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import FrozenSet, List, Literal, Mapping, Optional, Tuple, Union, overload
+from typing import (
+    TYPE_CHECKING,
+    FrozenSet,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+    overload,
+)
 
 from ...core._sync.creates import CreateGuard
 from ...core.endpoint import Endpoint, Found
 from ...core.errors import NotFoundError
 from ...core.raw import side_calls
 from ...core.request_options import RequestOptions, for_lookups, option
-from ...core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
 from .. import endpoints as api
 from ..endpoints import Id, Tags, UserData, check_tags, id_text
-from ..spend import CREATED_AT_TAG, LEASE_TAG, stamp
 from ..types import Instance, InstanceState
 from .clock import server_now
 from .instances_reads import Filesystems, InstanceReads, States
-from .spend import admitting
-from .sweep import sweep_instances
-from .teardown import delete_confirmed
+
+if TYPE_CHECKING:
+    # A listing needs none of the create, spend, sweep and lease code: each method
+    # imports what it uses (issue 24: start-up of `fluidstack atlas instances list`).
+    from ...core.spend import Duration, SweepResult
 
 __all__ = ["InstanceChanges"]
 
@@ -97,6 +107,10 @@ class InstanceChanges(InstanceReads):
             SpendLimitError: The client has a ``max_hourly_spend`` and this instance
                 would take the organization's hourly spend over it; nothing was sent.
         """
+        from ...core.spend import lease_expiry
+        from ..spend import CREATED_AT_TAG, LEASE_TAG, stamp
+        from .spend import admitting
+
         token = option(request_options, "idempotency_key") or api.new_client_token()
         own = check_tags(tags)
         if lease is not None:
@@ -225,6 +239,8 @@ class InstanceChanges(InstanceReads):
                     current = None
             if current is not None and str(current.state) == "stopped":
                 instance_type = current.type
+        from .spend import admitting
+
         with admitting(
             self._scope.spend,
             self._scope,
@@ -363,6 +379,8 @@ class InstanceChanges(InstanceReads):
         """
         ident = id_text(instance_id, "instance_id")
         if wait:
+            from .teardown import delete_confirmed
+
             delete_confirmed(
                 self._scope,
                 ident,
@@ -418,6 +436,9 @@ class InstanceChanges(InstanceReads):
             A :class:`~fluidstack.core.spend.SweepResult`. Hourly prices and costs so
             far are known only for types in the client's ``prices`` table.
         """
+        from ...core.spend import SweepCriteria
+        from .sweep import sweep_instances
+
         criteria = SweepCriteria.build(
             older_than=older_than,
             name_prefix=name_prefix,

@@ -5,7 +5,7 @@ after region) and ``disposable`` (an instance for the length of a block)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ...core._sync.lifetime import for_the_block
 from ...core.errors import (
@@ -17,7 +17,6 @@ from ...core.errors import (
     OutOfStockError,
 )
 from ...core.request_options import RequestOptions, for_lookups, option
-from ...core.spend import Duration
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
 from .. import endpoints as api
 from ..endpoints import Tags, UserData
@@ -25,6 +24,9 @@ from ..types import Instance, InstanceState
 from .instances_changes import InstanceChanges
 from .instances_reads import Filesystems
 from .scope import Scope
+
+if TYPE_CHECKING:
+    from ...core.spend import Duration  # the spend and lease code loads when used
 
 __all__ = ["InstanceLaunches"]
 

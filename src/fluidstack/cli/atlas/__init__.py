@@ -53,8 +53,7 @@ atlas.lazy_commands = {
     "use": (".login", "use"),
     "regions": (".catalog", "regions"),
     "projects": (".projects", "projects"),
-    # Through ports: loading the group there also adds its `forward` command.
-    "instances": (".ports", "instances"),
+    "instances": (".instances", "instances"),
     "launch": (".launch", "launch"),
     "run": (".run", "atlas_run"),
     "jupyter": (".ports", "jupyter"),

@@ -9,7 +9,8 @@ import click
 
 from ..forwarding import add_forward
 from ..jupyter import add_jupyter
-from .instances import _API, instances
+from .instance_access import _API
+from .instances import instances
 
 __all__ = ["forward_ports", "instances", "jupyter"]
 

@@ -66,7 +66,7 @@ def run(
     from fluidstack.platform.launch import is_out_of_stock
 
     from ..render import money
-    from .instances import _pick_ssh_key
+    from .instance_changes import _pick_ssh_key
 
     if preempt_option is not None:
         raise click.UsageError(

@@ -101,9 +101,11 @@ class AsyncFluidStack:
         event_hooks: Optional[EventHooks] = None,
         max_hourly_spend: Union[Decimal, int, float, str, None] = None,
     ) -> None:
-        from ...core.spend import spend_limit  # 3.5 ms of dataclasses: not at import
+        limit = None
+        if max_hourly_spend is not None:  # the spend rules (dataclasses) load only for a limit
+            from ...core.spend import spend_limit
 
-        limit = spend_limit(max_hourly_spend)
+            limit = spend_limit(max_hourly_spend)
         custom, timeout = own_http_client(httpx_client, http_client, HttpClient, timeout)
         configure_logging_from_env()
         self._config: ClientConfig = build_config(

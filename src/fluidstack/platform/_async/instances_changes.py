@@ -3,23 +3,23 @@ start, rename, delete (confirmed with ``wait``) and sweep instances."""
 
 from __future__ import annotations
 
-from typing import Callable, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, Tuple, Union
 
 from ...core._async.creates import AsyncCreateGuard
 from ...core._async.pipeline import AsyncPipeline
 from ...core.errors import ConflictError
 from ...core.request_options import RequestOptions, for_lookups
-from ...core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, TERMINAL_STATUSES
 from .. import endpoints as api
-from ..spend import check_lease, leased_name
 from ..types.enums import GPUType, InstanceStatus, Region, SupportedOperatingSystem
 from ..types.instances import CreateInstanceResponse, InstanceResponse, ListInstanceResponse
-from . import spend
-from .clock import server_now
 from .instances_reads import AsyncInstanceReads, Statuses, Volumes
-from .sweep import sweep_instances
-from .teardown import delete_confirmed
+
+if TYPE_CHECKING:
+    # A listing needs none of the create, spend, sweep and lease code: each method
+    # imports what it uses (issue 24: start-up of `fluidstack instances list`).
+    from ...core.spend import Duration, SweepResult
+    from . import spend
 
 __all__ = ["AsyncInstanceChanges"]
 
@@ -75,8 +75,11 @@ class AsyncInstanceChanges(AsyncInstanceReads):
             SpendLimitError: The client has a ``max_hourly_spend`` and this instance
                 would take the account's hourly spend over it; nothing was created.
         """
+        from ..spend import check_lease
+        from .spend import admitting_create
+
         check_lease(name, lease)
-        async with spend.admitting_create(
+        async with admitting_create(
             self._spend, self._pipeline, self._all_instances, gpu_type, gpu_count, request_options
         ):
             return await self._create(
@@ -107,6 +110,10 @@ class AsyncInstanceChanges(AsyncInstanceReads):
         """``create`` without the spend check (the caller holds it)."""
         instance_name = name if name is not None else api.generated_name()
         if lease is not None:
+            from ...core.spend import lease_expiry
+            from ..spend import leased_name
+            from .clock import server_now
+
             # Expiry on the server's clock: this machine's may be off by hours.
             now = await server_now(self._pipeline, request_options)
             instance_name = leased_name(instance_name, lease_expiry(now, lease))
@@ -201,7 +208,9 @@ class AsyncInstanceChanges(AsyncInstanceReads):
             SpendLimitError: The client has a ``max_hourly_spend`` and running this
                 instance would take the account's hourly spend over it; nothing was sent.
         """
-        async with spend.admitting_start(
+        from .spend import admitting_start
+
+        async with admitting_start(
             self._spend, self._pipeline, self._all_instances, instance_id, request_options
         ):
             return await self._pipeline.call(
@@ -248,6 +257,8 @@ class AsyncInstanceChanges(AsyncInstanceReads):
                 message says how many deletes were sent, ``.instance`` the last state.
         """
         if wait:
+            from .teardown import delete_confirmed
+
             await delete_confirmed(
                 self._pipeline,
                 instance_id,
@@ -312,6 +323,9 @@ class AsyncInstanceChanges(AsyncInstanceReads):
                 "platform instances have no tags: select them by name_prefix, older_than, "
                 "statuses or expired (Atlas instances have tags: atlas.instances.sweep)"
             )
+        from ...core.spend import SweepCriteria
+        from .sweep import sweep_instances
+
         criteria = SweepCriteria.build(
             older_than=older_than,
             name_prefix=name_prefix,

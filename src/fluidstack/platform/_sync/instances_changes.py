@@ -4,23 +4,23 @@ start, rename, delete (confirmed with ``wait``) and sweep instances."""
 
 from __future__ import annotations
 
-from typing import Callable, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, Tuple, Union
 
 from ...core._sync.creates import CreateGuard
 from ...core._sync.pipeline import Pipeline
 from ...core.errors import ConflictError
 from ...core.request_options import RequestOptions, for_lookups
-from ...core.spend import Duration, SweepCriteria, SweepResult, lease_expiry
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, TERMINAL_STATUSES
 from .. import endpoints as api
-from ..spend import check_lease, leased_name
 from ..types.enums import GPUType, InstanceStatus, Region, SupportedOperatingSystem
 from ..types.instances import CreateInstanceResponse, InstanceResponse, ListInstanceResponse
-from . import spend
-from .clock import server_now
 from .instances_reads import InstanceReads, Statuses, Volumes
-from .sweep import sweep_instances
-from .teardown import delete_confirmed
+
+if TYPE_CHECKING:
+    # A listing needs none of the create, spend, sweep and lease code: each method
+    # imports what it uses (issue 24: start-up of `fluidstack instances list`).
+    from ...core.spend import Duration, SweepResult
+    from . import spend
 
 __all__ = ["InstanceChanges"]
 
@@ -74,8 +74,11 @@ class InstanceChanges(InstanceReads):
             SpendLimitError: The client has a ``max_hourly_spend`` and this instance
                 would take the account's hourly spend over it; nothing was created.
         """
+        from ..spend import check_lease
+        from .spend import admitting_create
+
         check_lease(name, lease)
-        with spend.admitting_create(
+        with admitting_create(
             self._spend, self._pipeline, self._all_instances, gpu_type, gpu_count, request_options
         ):
             return self._create(
@@ -106,6 +109,10 @@ class InstanceChanges(InstanceReads):
         """``create`` without the spend check (the caller holds it)."""
         instance_name = name if name is not None else api.generated_name()
         if lease is not None:
+            from ...core.spend import lease_expiry
+            from ..spend import leased_name
+            from .clock import server_now
+
             # Expiry on the server's clock: this machine's may be off by hours.
             now = server_now(self._pipeline, request_options)
             instance_name = leased_name(instance_name, lease_expiry(now, lease))
@@ -200,7 +207,9 @@ class InstanceChanges(InstanceReads):
             SpendLimitError: The client has a ``max_hourly_spend`` and running this
                 instance would take the account's hourly spend over it; nothing was sent.
         """
-        with spend.admitting_start(
+        from .spend import admitting_start
+
+        with admitting_start(
             self._spend, self._pipeline, self._all_instances, instance_id, request_options
         ):
             return self._pipeline.call(
@@ -247,6 +256,8 @@ class InstanceChanges(InstanceReads):
                 message says how many deletes were sent, ``.instance`` the last state.
         """
         if wait:
+            from .teardown import delete_confirmed
+
             delete_confirmed(
                 self._pipeline,
                 instance_id,
@@ -311,6 +322,9 @@ class InstanceChanges(InstanceReads):
                 "platform instances have no tags: select them by name_prefix, older_than, "
                 "statuses or expired (Atlas instances have tags: atlas.instances.sweep)"
             )
+        from ...core.spend import SweepCriteria
+        from .sweep import sweep_instances
+
         criteria = SweepCriteria.build(
             older_than=older_than,
             name_prefix=name_prefix,

@@ -6,22 +6,31 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
+from typing import (
+    TYPE_CHECKING,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
 
 from ...core._sync.lifetime import for_the_block
 from ...core.errors import ApiError, NoCapacityError, NotFoundError
 from ...core.request_options import RequestOptions, for_lookups, option, without_idempotency_key
-from ...core.spend import Duration
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
 from .. import endpoints as api
-from ..launch import is_out_of_stock, plan_launch
-from ..spend import check_lease
 from ..types.enums import GPUType, InstanceStatus, Region, SupportedOperatingSystem
 from ..types.instances import CreateInstanceResponse, InstanceResponse
 from ..types.launch import LaunchOption, LaunchPlan
-from . import spend
 from .instances_changes import InstanceChanges
 from .instances_reads import Statuses, Volumes
+
+if TYPE_CHECKING:
+    from ...core.spend import Duration
 
 __all__ = ["InstanceLaunches"]
 
@@ -136,6 +145,11 @@ class InstanceLaunches(InstanceChanges):
             WaitTimeoutError, InstanceFailedError: With ``until``, as :meth:`wait`; the
                 instance is left as it is (the error's ``instance`` says which).
         """
+        # Imported here: a listing needs none of the launch, lease and spend code.
+        from ..launch import is_out_of_stock, plan_launch
+        from ..spend import check_lease
+        from . import spend
+
         check_lease(name, lease)
         created: Optional[CreateInstanceResponse] = None
         with spend.holding(self._spend):
