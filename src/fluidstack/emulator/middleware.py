@@ -458,6 +458,9 @@ class EmulatorMiddleware:
             send,
         ):
             return
+        if request.atlas:  # (the body is read: no replaying receive, issue 24)
+            await self.atlas_app.serve(scope, body, send)
+            return
         await request.downstream(scope, _replaying(body, receive), send)
 
 
