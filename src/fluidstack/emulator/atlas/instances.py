@@ -182,10 +182,10 @@ class InstancesMixin(RegionsMixin):
                 tags=dict(tags),
                 ip=drawn if ip is None or self.ssh is not None else ip,
                 created_at=now,
-                segments=[],
+                # What plan(now, steps) makes of no segments, without its two passes.
+                segments=[(state, now + offset) for state, offset in steps],
                 reserved=in_stock,
             )
-            instance.plan(now, steps)
             self._index(instance)
             self._replanned(instance, now)
             return instance

@@ -79,8 +79,10 @@ def create_instance(call: Call) -> Reply:
             base64.b64decode(user_data.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError, ValueError):
             raise ApiError(400, "'userData' is not valid base64") from None
-    filesystems = data.get("filesystems", [])
-    if not isinstance(filesystems, list) or not all(isinstance(f, str) for f in filesystems):
+    filesystems = data.get("filesystems", ())
+    if filesystems != () and (
+        not isinstance(filesystems, list) or not all(isinstance(f, str) for f in filesystems)
+    ):
         raise ApiError(400, "'filesystems' must be a list of filesystem ids")
     normalised: List[str] = []
     for filesystem_id in filesystems:

@@ -21,9 +21,9 @@ read it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from fluidstack.emulator.atlas.call import Call, Handler, Table, parse_uuid
+from fluidstack.emulator.atlas.call import Call, Handler, Table, base_url, parse_uuid
 from fluidstack.emulator.atlas.capabilities import capability_for
 from fluidstack.emulator.atlas.management import MANAGEMENT
 from fluidstack.emulator.atlas.oauth import (
@@ -98,26 +98,6 @@ def _match(
     return None, ()
 
 
-_BASE_URLS: Dict[Tuple[Any, Any], str] = {}
-""":func:`_base_url` per (scheme, server): one per listening address, so a handful."""
-
-
-def _base_url(scope: Scope, headers: Dict[str, str]) -> str:
-    """``scheme://address:port`` the request came in on: the server's own address, never
-    the ``Host`` header (a rebound name must not end up in the region URLs). Cached:
-    every Atlas request builds it (issue 24)."""
-    server = scope.get("server")
-    key = (scope.get("scheme", "http"), None if server is None else tuple(server))
-    url = _BASE_URLS.get(key)
-    if url is None:
-        scheme, server = key[0], key[1] or ("127.0.0.1", 80)
-        name = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
-        url = f"{scheme}://{name}" + (f":{server[1]}" if server[1] is not None else "")
-        if len(_BASE_URLS) < 64:  # bounded, whatever a caller's scope holds
-            _BASE_URLS[key] = url
-    return url
-
-
 class AtlasApp:
     """The ASGI app serving every Atlas path (see :func:`is_atlas_path`)."""
 
@@ -151,7 +131,7 @@ class AtlasApp:
                 query,
                 headers,
                 body,
-                _base_url(scope, headers),
+                base_url(scope),
                 remote_address(scope.get("client")),
             )
             page_headers = [*page.headers]
@@ -205,7 +185,7 @@ class AtlasApp:
                 self.state,
                 headers,
                 body,
-                _base_url(scope, headers),
+                base_url(scope),
                 remote_address(scope.get("client")),
             )
             return 200, token, list(NO_STORE)
@@ -254,7 +234,7 @@ class AtlasApp:
             subject=subject,
             headers=headers,
             body=body,
-            base=_base_url(scope, headers),
+            scope=scope,
             region=region,
             param=param,
             params=(param, *params[1:]) if params else (),
