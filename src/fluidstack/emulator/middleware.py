@@ -175,9 +175,13 @@ class EmulatorMiddleware:
         # One pass over the head: its size, and the headers the middleware reads.
         head_size = 0
         api_key = cookie = idem = content_type = content_length = authorization = None
+        host: Optional[bytes] = None
         for name, value in scope["headers"]:
             head_size += len(name) + len(value) + 4
-            if name == b"api-key":
+            if name == b"host":
+                if host is None:  # (the first one, as the Host check has always read it)
+                    host = value
+            elif name == b"api-key":
                 api_key = value.decode("latin-1")
             elif name == b"cookie":
                 cookie = value.decode("latin-1")
@@ -195,8 +199,12 @@ class EmulatorMiddleware:
             message = f"Request headers larger than {MAX_HEADER_BYTES // 1024} KiB"
             await send_json(send, 431, {"message": message})
             return
-        if self.hosts is not None and await self._refused_host(scope, send):
-            return
+        if self.hosts is not None and host is not None:
+            server = scope.get("server")
+            text = host.decode("latin-1")
+            if not self.hosts.allows(text, str(server[0]) if server else None):
+                await self._refuse_host(text, send)
+                return
         if scope["path"].startswith(CONTROL_PREFIX):
             await self._control(scope, receive, send)
             return
@@ -280,18 +288,8 @@ class EmulatorMiddleware:
                 self._record(scope, method, path, status_seen[0], label, idem, rule, duration,
                              replay)  # fmt: skip
 
-    async def _refused_host(self, scope: Scope, send: Send) -> bool:
-        """Answer 421 (and say so) when the request's ``Host`` is not one served here."""
-        assert self.hosts is not None
-        host: Optional[str] = None
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value.decode("latin-1")
-                break
-        server = scope.get("server")
-        local = str(server[0]) if server else None
-        if host is None or self.hosts.allows(host, local):
-            return False
+    async def _refuse_host(self, host: str, send: Send) -> None:
+        """Answer 421 (and say so): the request's ``Host`` is not one served here."""
         if not self._refused_hosts:
             logger.warning(
                 "refused a request for Host %r (DNS rebinding?); --allowed-host accepts a "
@@ -300,7 +298,6 @@ class EmulatorMiddleware:
             )
         self._refused_hosts += 1
         await send_json(send, 421, {"message": HostPolicy.refusal(host)})
-        return True
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The control API: only for a caller that knows the control token, never from a

@@ -98,6 +98,11 @@ def _match(
     return None, ()
 
 
+_ROUTE_CAPABILITY: Dict[Tuple[str, Tuple[str, ...]], Optional[str]] = {}
+""":func:`capability_for` of each (method, route) without a path parameter: both come
+from the handler tables, so a handful (issue 24)."""
+
+
 class AtlasApp:
     """The ASGI app serving every Atlas path (see :func:`is_atlas_path`)."""
 
@@ -216,7 +221,13 @@ class AtlasApp:
         # One check for every route, before its handler runs, so a refusal changes nothing.
         check_role(role_of(org, subject, self.state.members), method, region is None, rest)
         if region is not None:  # a withheld capability: 501 before anything is read
-            capability = capability_for(method, rest)
+            if params:
+                capability = capability_for(method, rest)
+            else:  # a fixed route (a table key): its capability, worked out once
+                key = (method, rest)
+                capability = _ROUTE_CAPABILITY.get(key, "")
+                if capability == "":
+                    capability = _ROUTE_CAPABILITY[key] = capability_for(method, rest)
             if capability is not None and capability not in region.capabilities:
                 raise ApiError(501, f"{capability} is not available in region {region.name}")
         if param and table is REGIONAL and rest[0] in UUID_PARAMETERS:
