@@ -132,10 +132,14 @@ class JournaledState:
             self._mirror = {}
         mirror = self._mirror
         for (kind, key), value in changes:
+            records = mirror.get(kind)
             if value is None:
-                mirror.get(kind, {}).pop(key, None)
-            else:
-                mirror.setdefault(kind, {})[key] = value
+                if records is not None:
+                    records.pop(key, None)
+            elif records is None:
+                mirror[kind] = {key: value}
+            else:  # (no empty dict made and dropped per change, as setdefault did)
+                records[key] = value
 
     # -- snapshots (emulator/snapshot.py) ---------------------------------------------
 

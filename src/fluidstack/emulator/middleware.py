@@ -140,8 +140,9 @@ class EmulatorMiddleware:
         settings = emulator.settings
         self.hosts = HostPolicy(settings.host, settings.allowed_hosts) if check_host else None
         self._refused_hosts = 0
-        self._bearer_prints: Dict[str, str] = {}
-        """A valid ``Authorization`` header -> its journal form (the token fingerprinted):
+        self._bearer_prints: Dict[str, Tuple[str, str]] = {}
+        """A valid ``Authorization`` header -> its journal form (the token fingerprinted),
+        as the credentials :func:`credentials` makes of it alone:
         hashing a ~300-byte token on every Atlas request was ~5 % of a create (py-spy,
         issue 24). The token signer keeps the same verified tokens in its own cache; at
         most :data:`BEARER_CACHE` here."""
@@ -216,7 +217,7 @@ class EmulatorMiddleware:
         path: str = scope["path"]
         # Hashed once: to find the account, and as the journal's fingerprint of the key.
         key_hash = hash_key(api_key) if api_key is not None else None
-        bearer: Optional[str] = None
+        bearer: Optional[Tuple[str, str]] = None
         denial: Optional[Denial] = None
         if is_atlas_path(path):
             downstream: ASGIApp = self.atlas_app
@@ -234,7 +235,7 @@ class EmulatorMiddleware:
                     if bearer is None:
                         if len(self._bearer_prints) >= BEARER_CACHE:
                             self._bearer_prints.clear()
-                        bearer = redact_header("authorization", authorization)
+                        bearer = ("authorization", redact_header("authorization", authorization))
                         self._bearer_prints[authorization] = bearer
             atlas = True
         else:
@@ -282,7 +283,11 @@ class EmulatorMiddleware:
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
                 duration = time.perf_counter() - started
-                auth = credentials(key_hash if api_key else None, authorization, cookie, bearer)
+                if bearer is not None and not api_key and not cookie:
+                    auth: Tuple[str, ...] = bearer  # what credentials() makes of it alone
+                else:
+                    auth = credentials(key_hash if api_key else None, authorization, cookie,
+                                       bearer[1] if bearer is not None else None)  # fmt: skip
                 replay = replay_values(scope, clock_at, auth, request.content_type,
                                        request.body, answer, rule)  # fmt: skip
                 self._record(scope, method, path, status_seen[0], label, idem, rule, duration,
