@@ -20,7 +20,9 @@ def _settings() -> EmulatorSettings:
     return EmulatorSettings(manual_clock=True, seed=7, failure_rate=0.0)
 
 
-async def _ask(app: Any, method: str, path: str, **kwargs: Any) -> Tuple[int, bytes, Dict[str, str]]:
+async def _ask(
+    app: Any, method: str, path: str, **kwargs: Any
+) -> Tuple[int, bytes, Dict[str, str]]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as http:
         answer = await http.request(method, path, headers={"api-key": DEV_API_KEY}, **kwargs)
@@ -31,7 +33,7 @@ def test_the_entry_serves_the_apps_own_middleware_behind_the_error_layer() -> No
     app = create_app(_settings())
     entry = served_entry(app)
     assert entry is not app
-    layer = app.middleware_stack
+    layer: Any = app.middleware_stack
     while not isinstance(layer, EmulatorMiddleware):
         layer = layer.app
     assert entry.lean.app is layer  # type: ignore[attr-defined]  # one middleware, not two
