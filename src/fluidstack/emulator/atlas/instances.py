@@ -46,7 +46,7 @@ class InstancesMixin(RegionsMixin):
                     continue
                 cached = encoded.get(instance_id)
                 if cached is None or cached[0] != state:
-                    cached = (state, dumps(instance.view(state)))
+                    cached = (state, instance.view_json(state))
                     encoded[instance_id] = cached
                 entries.append(cached[1])
             return b"[" + b",".join(entries) + b"]"
@@ -86,7 +86,8 @@ class InstancesMixin(RegionsMixin):
         user_data: Optional[str],
         filesystems: List[str],
         tags: Dict[str, str],
-    ) -> Dict[str, Any]:
+    ) -> bytes:
+        """Regional ``POST /instances``: the new instance's answer, as JSON."""
         with self.lock:
             if region.instance_type(type_name) is None:
                 names = ", ".join(t.name for t in region.offer.types)
@@ -124,7 +125,7 @@ class InstancesMixin(RegionsMixin):
             self._commit()
             if self.ssh is not None:
                 self.ssh.atlas_created(instance.id, instance.ip)
-            return instance.view("creating")
+            return instance.view_json("creating")
 
     def _launch(
         self,

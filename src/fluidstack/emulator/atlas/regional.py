@@ -91,7 +91,7 @@ def create_instance(call: Call) -> Reply:
             raise ApiError(400, f"Filesystem id {filesystem_id[:80]!r} is not a uuid")
         normalised.append(parsed)
     tags = field_tags(data)
-    view = call.state.create_instance(
+    answer = call.state.create_instance(
         call.org,
         project,
         region,
@@ -104,7 +104,7 @@ def create_instance(call: Call) -> Reply:
         filesystems=normalised,
         tags=tags,
     )
-    return ok(201, view)
+    return 201, answer
 
 
 def get_instance(call: Call) -> Reply:
