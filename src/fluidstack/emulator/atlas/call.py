@@ -93,8 +93,13 @@ class Call:
             # detect_encoding's own rules (no BOM starts with "{"): the usual body skips it.
             plain = body[:1] == b"{" and body[1:2] != b"\x00"
             text = body.decode("utf-8" if plain else json.detect_encoding(body), "surrogatepass")
-            data = _DECODER.decode(text)
-        except (ValueError, RecursionError):
+            # JSONDecoder.decode's steps, without its two Python frames: skip white space,
+            # scan one value, allow only white space after it.
+            data, end = _SCAN(text, _SPACE.match(text).end())  # type: ignore[union-attr]
+            if _SPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+                raise ValueError("extra data")
+        except (ValueError, RecursionError, StopIteration):
+            # (StopIteration: the scanner found no value, which decode calls an error.)
             raise ApiError(400, "The body is not valid JSON") from None
         if not isinstance(data, dict):
             raise ApiError(400, "The body must be a JSON object")
@@ -126,6 +131,10 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\n\r]*")
+"""``json.decoder.WHITESPACE``: what ``JSONDecoder.decode`` skips around the value (it
+always matches, if only the empty string)."""
 
 
 def ok(status: int, content: Any) -> Reply:

@@ -25,6 +25,9 @@ from fluidstack.emulator.responses import ApiError
 
 __all__ = ["InstancesMixin"]
 
+_STARTED = CREATING_SECONDS + STARTING_SECONDS
+"""Seconds from a create to the end of ``starting`` (the one sum the steps made)."""
+
 
 class InstancesMixin(RegionsMixin):
     """Instances, regional and management."""
@@ -158,14 +161,15 @@ class InstancesMixin(RegionsMixin):
             if self.ssh is not None:  # an address of its own, where its sshd listens
                 drawn = self.ssh.atlas_address()
             in_stock = self._available(region, type_name, now) > 0
+            # What plan(now, steps) makes of no segments: (state, now + seconds) each.
             if not in_stock:
-                steps = [("creating", 0.0), ("out-of-stock", CREATING_SECONDS)]
+                segments = [("creating", now + 0.0), ("out-of-stock", now + CREATING_SECONDS)]
             else:
                 end = "error" if self._take_failure(region.name, type_name) else "running"
-                steps = [
-                    ("creating", 0.0),
-                    ("starting", CREATING_SECONDS),
-                    (end, CREATING_SECONDS + STARTING_SECONDS),
+                segments = [
+                    ("creating", now + 0.0),
+                    ("starting", now + CREATING_SECONDS),
+                    (end, now + _STARTED),
                 ]
             instance = Instance(
                 id=instance_id,
@@ -183,8 +187,7 @@ class InstancesMixin(RegionsMixin):
                 tags=dict(tags),
                 ip=drawn if ip is None or self.ssh is not None else ip,
                 created_at=now,
-                # What plan(now, steps) makes of no segments, without its two passes.
-                segments=[(state, now + offset) for state, offset in steps],
+                segments=segments,
                 reserved=in_stock,
             )
             self._index(instance)
