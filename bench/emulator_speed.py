@@ -258,8 +258,11 @@ def _callgrind(pid: int, *args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, check=False)
 
 
-def _instructions(pid: int, url: str, head: bytes, connections: int, total: int, ok: int) -> float:
-    """Instructions the server ``pid`` (under callgrind) ran per request, over ``total``."""
+def _instructions(
+    pid: int, url: str, head: bytes, connections: int, total: int, ok: int, keep: str
+) -> float:
+    """Instructions the server ``pid`` (under callgrind) ran per request, over ``total``.
+    The dump is kept as ``.bench/callgrind-<keep>.out`` for ``callgrind_annotate``."""
     for old in SCRATCH.glob(f"callgrind.{pid}.*"):
         old.unlink()
     _callgrind(pid, "--zero")
@@ -269,6 +272,7 @@ def _instructions(pid: int, url: str, head: bytes, connections: int, total: int,
         for dump in SCRATCH.glob(f"callgrind.{pid}.*"):
             for line in dump.read_text().splitlines():
                 if line.startswith(("summary:", "totals:")):
+                    dump.replace(SCRATCH / f"callgrind-{keep}.out")
                     return int(line.split()[1]) / total
         time.sleep(0.1)
     raise RuntimeError(f"callgrind wrote no dump for process {pid}")
@@ -281,6 +285,7 @@ def instructions_against_floor(
     servers under callgrind (user-space instructions: deterministic, where CPU time on a
     shared machine is not; cache misses and the kernel are not counted):
     ``{"platform 1": {"ours": n, "floor": n}, ...}``."""
+    SCRATCH.mkdir(exist_ok=True)
     wrapper = SCRATCH / "callgrind-python"
     wrapper.write_text(
         "#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no "
@@ -307,7 +312,9 @@ def instructions_against_floor(
                     counted: Dict[str, float] = {}
                     for name, (pid, url, head, ok) in sides.items():
                         throughput(url, head, c, max(100, requests // 2), ok)  # warm-up
-                        counted[name] = _instructions(pid, url, head, c, requests, ok)
+                        counted[name] = _instructions(
+                            pid, url, head, c, requests, ok, f"{api}-{c}-{name}"
+                        )
                     results[f"{api} {c}"] = counted
             finally:
                 floor.stop()

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["dumps", "has_lone_surrogate"]
+__all__ = ["dumps", "encode_string", "has_lone_surrogate"]
 
 # Made once: json.dumps() with any non-default option builds a new encoder per call
 # (profiled: a tenth of an Atlas create's JSON time).
@@ -23,6 +23,11 @@ _C_COMPACT = (
     if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
     else None
 )  # fmt: skip
+
+
+encode_string = json.encoder.encode_basestring
+"""A string as :func:`dumps` writes it (quoted, escaped; non-ASCII kept): the function
+its encoder is given."""
 
 
 def dumps(content: Any) -> bytes:

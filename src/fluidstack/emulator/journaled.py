@@ -12,6 +12,8 @@ neither place.
 
 from __future__ import annotations
 
+import _random
+import hashlib
 import logging
 import random
 import threading
@@ -132,10 +134,14 @@ class JournaledState:
             self._mirror = {}
         mirror = self._mirror
         for (kind, key), value in changes:
+            records = mirror.get(kind)
             if value is None:
-                mirror.get(kind, {}).pop(key, None)
-            else:
-                mirror.setdefault(kind, {})[key] = value
+                if records is not None:
+                    records.pop(key, None)
+            elif records is None:
+                mirror[kind] = {key: value}
+            else:  # (no empty dict made and dropped per change, as setdefault did)
+                records[key] = value
 
     # -- snapshots (emulator/snapshot.py) ---------------------------------------------
 
@@ -217,7 +223,7 @@ class JournaledState:
         self.seq += 1
         if self.settings.seed is None:
             return random.Random(self._system_random.getrandbits(64))
-        return random.Random(f"{self.SEED_PREFIX}{self.settings.seed}:{self.seq}:{purpose}")
+        return seeded_random(f"{self.SEED_PREFIX}{self.settings.seed}:{self.seq}:{purpose}")
 
     def _uuid(self, purpose: str) -> str:
         return uuid4_text(self._random(purpose).getrandbits(128))
@@ -230,6 +236,21 @@ class JournaledState:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def seeded_random(text: str) -> random.Random:
+    """``random.Random(text)``, the same generator in the same state, without the
+    Python frames of ``Random.__init__`` and ``Random.seed``: the seed is the integer
+    ``Random.seed`` makes of a string (its bytes and their SHA-512, big-endian), given
+    to the C seeding directly. ``test_seeded_draws`` checks the states are equal."""
+    data = text.encode()
+    rng: random.Random = random.Random.__new__(random.Random)
+    _seed(rng, int.from_bytes(data + hashlib.sha512(data).digest(), "big"))
+    rng.gauss_next = None  # type: ignore[attr-defined]  # (what Random.seed resets)
+    return rng
+
+
+_seed = _random.Random.seed
 
 
 _VERSION_4 = ~((0xC000 << 48) | (0xF000 << 64))

@@ -140,8 +140,9 @@ class EmulatorMiddleware:
         settings = emulator.settings
         self.hosts = HostPolicy(settings.host, settings.allowed_hosts) if check_host else None
         self._refused_hosts = 0
-        self._bearer_prints: Dict[str, str] = {}
-        """A valid ``Authorization`` header -> its journal form (the token fingerprinted):
+        self._bearer_prints: Dict[str, Tuple[str, str]] = {}
+        """A valid ``Authorization`` header -> its journal form (the token fingerprinted),
+        as the credentials :func:`credentials` makes of it alone:
         hashing a ~300-byte token on every Atlas request was ~5 % of a create (py-spy,
         issue 24). The token signer keeps the same verified tokens in its own cache; at
         most :data:`BEARER_CACHE` here."""
@@ -175,9 +176,13 @@ class EmulatorMiddleware:
         # One pass over the head: its size, and the headers the middleware reads.
         head_size = 0
         api_key = cookie = idem = content_type = content_length = authorization = None
+        host: Optional[bytes] = None
         for name, value in scope["headers"]:
             head_size += len(name) + len(value) + 4
-            if name == b"api-key":
+            if name == b"host":
+                if host is None:  # (the first one, as the Host check has always read it)
+                    host = value
+            elif name == b"api-key":
                 api_key = value.decode("latin-1")
             elif name == b"cookie":
                 cookie = value.decode("latin-1")
@@ -195,8 +200,12 @@ class EmulatorMiddleware:
             message = f"Request headers larger than {MAX_HEADER_BYTES // 1024} KiB"
             await send_json(send, 431, {"message": message})
             return
-        if self.hosts is not None and await self._refused_host(scope, send):
-            return
+        if self.hosts is not None and host is not None:
+            server = scope.get("server")
+            text = host.decode("latin-1")
+            if not self.hosts.allows(text, str(server[0]) if server else None):
+                await self._refuse_host(text, send)
+                return
         if scope["path"].startswith(CONTROL_PREFIX):
             await self._control(scope, receive, send)
             return
@@ -208,7 +217,7 @@ class EmulatorMiddleware:
         path: str = scope["path"]
         # Hashed once: to find the account, and as the journal's fingerprint of the key.
         key_hash = hash_key(api_key) if api_key is not None else None
-        bearer: Optional[str] = None
+        bearer: Optional[Tuple[str, str]] = None
         denial: Optional[Denial] = None
         if is_atlas_path(path):
             downstream: ASGIApp = self.atlas_app
@@ -226,7 +235,7 @@ class EmulatorMiddleware:
                     if bearer is None:
                         if len(self._bearer_prints) >= BEARER_CACHE:
                             self._bearer_prints.clear()
-                        bearer = redact_header("authorization", authorization)
+                        bearer = ("authorization", redact_header("authorization", authorization))
                         self._bearer_prints[authorization] = bearer
             atlas = True
         else:
@@ -274,24 +283,18 @@ class EmulatorMiddleware:
             # world that no longer exists: it must not show in the new journal.
             if generation == self.emulator.generation:
                 duration = time.perf_counter() - started
-                auth = credentials(key_hash if api_key else None, authorization, cookie, bearer)
+                if bearer is not None and not api_key and not cookie:
+                    auth: Tuple[str, ...] = bearer  # what credentials() makes of it alone
+                else:
+                    auth = credentials(key_hash if api_key else None, authorization, cookie,
+                                       bearer[1] if bearer is not None else None)  # fmt: skip
                 replay = replay_values(scope, clock_at, auth, request.content_type,
                                        request.body, answer, rule)  # fmt: skip
                 self._record(scope, method, path, status_seen[0], label, idem, rule, duration,
                              replay)  # fmt: skip
 
-    async def _refused_host(self, scope: Scope, send: Send) -> bool:
-        """Answer 421 (and say so) when the request's ``Host`` is not one served here."""
-        assert self.hosts is not None
-        host: Optional[str] = None
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value.decode("latin-1")
-                break
-        server = scope.get("server")
-        local = str(server[0]) if server else None
-        if host is None or self.hosts.allows(host, local):
-            return False
+    async def _refuse_host(self, host: str, send: Send) -> None:
+        """Answer 421 (and say so): the request's ``Host`` is not one served here."""
         if not self._refused_hosts:
             logger.warning(
                 "refused a request for Host %r (DNS rebinding?); --allowed-host accepts a "
@@ -300,7 +303,6 @@ class EmulatorMiddleware:
             )
         self._refused_hosts += 1
         await send_json(send, 421, {"message": HostPolicy.refusal(host)})
-        return True
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The control API: only for a caller that knows the control token, never from a
@@ -457,6 +459,9 @@ class EmulatorMiddleware:
             receive,
             send,
         ):
+            return
+        if request.atlas:  # (the body is read: no replaying receive, issue 24)
+            await self.atlas_app.serve(scope, body, send)
             return
         await request.downstream(scope, _replaying(body, receive), send)
 

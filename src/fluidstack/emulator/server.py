@@ -97,6 +97,7 @@ def build_uvicorn_server(
     import uvicorn
 
     from fluidstack.emulator.app import create_app
+    from fluidstack.emulator.entry import served_entry
 
     app = create_app(settings, check_host=True)
     guard = ConnectionGuard(
@@ -107,7 +108,7 @@ def build_uvicorn_server(
     )
     protocol = _guarded_protocol(guard)
     config = uvicorn.Config(
-        app,
+        served_entry(app),  # fewer pass-through layers per request (issue 24)
         http=protocol if protocol is not None else "h11",
         loop="asyncio",
         lifespan="off",

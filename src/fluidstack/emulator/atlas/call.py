@@ -18,7 +18,7 @@ from fluidstack.emulator.atlas.limits import check_tag_bounds
 from fluidstack.emulator.atlas.records import parse_uuid
 from fluidstack.emulator.atlas.state import AtlasState, Organization, Project, Region
 from fluidstack.emulator.encoding import dumps
-from fluidstack.emulator.responses import ApiError
+from fluidstack.emulator.responses import ApiError, Scope
 
 __all__ = [
     "EMAIL",
@@ -28,6 +28,7 @@ __all__ = [
     "Handler",
     "Reply",
     "Table",
+    "base_url",
     "field_boolean",
     "field_name",
     "field_string",
@@ -57,7 +58,8 @@ class Call:
     subject: str
     headers: Dict[str, str]
     body: bytes
-    base: str
+    scope: Scope
+    """The ASGI scope (for :attr:`base`, made only when a handler asks: issue 24)."""
     region: Optional[Region]
     param: str
     params: Tuple[str, ...] = ()
@@ -65,6 +67,11 @@ class Call:
     node pool's id."""
     response_headers: List[Tuple[bytes, bytes]] = field(default_factory=list)
     """Headers a handler adds to its answer; its own ``content-type`` replaces JSON's."""
+
+    @property
+    def base(self) -> str:
+        """``scheme://address:port`` the request came in on (the region URLs' base)."""
+        return base_url(self.scope)
 
     def project(self) -> Project:
         """The project of the required ``X-PROJECT-ID`` header."""
@@ -81,13 +88,42 @@ class Call:
         try:
             # What json.loads does with bytes, on a decoder made once (json.loads makes
             # one per call when given parse_constant).
-            text = self.body.decode(json.detect_encoding(self.body), "surrogatepass")
-            data = _DECODER.decode(text)
-        except (ValueError, RecursionError):
+            body = self.body
+            # A body that opens an object with a non-NUL byte next is UTF-8 by
+            # detect_encoding's own rules (no BOM starts with "{"): the usual body skips it.
+            plain = body[:1] == b"{" and body[1:2] != b"\x00"
+            text = body.decode("utf-8" if plain else json.detect_encoding(body), "surrogatepass")
+            # JSONDecoder.decode's steps, without its two Python frames: skip white space,
+            # scan one value, allow only white space after it.
+            data, end = _SCAN(text, _SPACE.match(text).end())  # type: ignore[union-attr]
+            if _SPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+                raise ValueError("extra data")
+        except (ValueError, RecursionError, StopIteration):
+            # (StopIteration: the scanner found no value, which decode calls an error.)
             raise ApiError(400, "The body is not valid JSON") from None
         if not isinstance(data, dict):
             raise ApiError(400, "The body must be a JSON object")
         return data
+
+
+_BASE_URLS: Dict[Tuple[Any, Any], str] = {}
+""":func:`base_url` per (scheme, server): one per listening address, so a handful."""
+
+
+def base_url(scope: Scope) -> str:
+    """``scheme://address:port`` the request came in on: the server's own address, never
+    the ``Host`` header (a rebound name must not end up in the region URLs). Cached:
+    every Atlas request built it (issue 24)."""
+    server = scope.get("server")
+    key = (scope.get("scheme", "http"), None if server is None else tuple(server))
+    url = _BASE_URLS.get(key)
+    if url is None:
+        scheme, server = key[0], key[1] or ("127.0.0.1", 80)
+        name = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
+        url = f"{scheme}://{name}" + (f":{server[1]}" if server[1] is not None else "")
+        if len(_BASE_URLS) < 64:  # bounded, whatever a caller's scope holds
+            _BASE_URLS[key] = url
+    return url
 
 
 def _no_constant(name: str) -> Any:
@@ -95,6 +131,10 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\n\r]*")
+"""``json.decoder.WHITESPACE``: what ``JSONDecoder.decode`` skips around the value (it
+always matches, if only the empty string)."""
 
 
 def ok(status: int, content: Any) -> Reply:
@@ -142,7 +182,9 @@ def field_boolean(data: Dict[str, Any], key: str) -> bool:
 
 
 def field_tags(data: Dict[str, Any]) -> Dict[str, str]:
-    tags = data.get("tags", {})
+    tags = data.get("tags")
+    if tags is None and "tags" not in data:
+        return {}  # (what the checks below make of the default, an empty object)
     if not isinstance(tags, dict):
         raise ApiError(400, "'tags' must be an object of strings")
     check_tag_bounds(tags)

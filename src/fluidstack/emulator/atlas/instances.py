@@ -25,6 +25,9 @@ from fluidstack.emulator.responses import ApiError
 
 __all__ = ["InstancesMixin"]
 
+_STARTED = CREATING_SECONDS + STARTING_SECONDS
+"""Seconds from a create to the end of ``starting`` (the one sum the steps made)."""
+
 
 class InstancesMixin(RegionsMixin):
     """Instances, regional and management."""
@@ -46,7 +49,7 @@ class InstancesMixin(RegionsMixin):
                     continue
                 cached = encoded.get(instance_id)
                 if cached is None or cached[0] != state:
-                    cached = (state, dumps(instance.view(state)))
+                    cached = (state, instance.view_json(state))
                     encoded[instance_id] = cached
                 entries.append(cached[1])
             return b"[" + b",".join(entries) + b"]"
@@ -86,7 +89,8 @@ class InstancesMixin(RegionsMixin):
         user_data: Optional[str],
         filesystems: List[str],
         tags: Dict[str, str],
-    ) -> Dict[str, Any]:
+    ) -> bytes:
+        """Regional ``POST /instances``: the new instance's answer, as JSON."""
         with self.lock:
             if region.instance_type(type_name) is None:
                 names = ", ".join(t.name for t in region.offer.types)
@@ -124,7 +128,7 @@ class InstancesMixin(RegionsMixin):
             self._commit()
             if self.ssh is not None:
                 self.ssh.atlas_created(instance.id, instance.ip)
-            return instance.view("creating")
+            return instance.view_json("creating")
 
     def _launch(
         self,
@@ -157,14 +161,15 @@ class InstancesMixin(RegionsMixin):
             if self.ssh is not None:  # an address of its own, where its sshd listens
                 drawn = self.ssh.atlas_address()
             in_stock = self._available(region, type_name, now) > 0
+            # What plan(now, steps) makes of no segments: (state, now + seconds) each.
             if not in_stock:
-                steps = [("creating", 0.0), ("out-of-stock", CREATING_SECONDS)]
+                segments = [("creating", now + 0.0), ("out-of-stock", now + CREATING_SECONDS)]
             else:
                 end = "error" if self._take_failure(region.name, type_name) else "running"
-                steps = [
-                    ("creating", 0.0),
-                    ("starting", CREATING_SECONDS),
-                    (end, CREATING_SECONDS + STARTING_SECONDS),
+                segments = [
+                    ("creating", now + 0.0),
+                    ("starting", now + CREATING_SECONDS),
+                    (end, now + _STARTED),
                 ]
             instance = Instance(
                 id=instance_id,
@@ -182,10 +187,9 @@ class InstancesMixin(RegionsMixin):
                 tags=dict(tags),
                 ip=drawn if ip is None or self.ssh is not None else ip,
                 created_at=now,
-                segments=[],
+                segments=segments,
                 reserved=in_stock,
             )
-            instance.plan(now, steps)
             self._index(instance)
             self._replanned(instance, now)
             return instance

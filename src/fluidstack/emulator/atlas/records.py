@@ -19,6 +19,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from fluidstack.emulator.atlas.catalog import InstanceType, RegionOffer
 from fluidstack.emulator.clock import iso
+from fluidstack.emulator.encoding import dumps
+from fluidstack.emulator.encoding import encode_string as _encode_string
 from fluidstack.emulator.ledger import state_at
 
 __all__ = [
@@ -224,6 +226,32 @@ class Instance:
             "filesystems": list(self.filesystems),
             "tags": dict(self.tags),
         }
+
+    def view_json(self, state: str) -> bytes:
+        """``dumps(self.view(state))``, the same bytes, written from a template: the
+        dictionary, its eleven keys' encoding and the encoder's walk were about a
+        hundredth of a served create (issue 24). Strings go through the encoder's own
+        string function; anything unusual (a lone surrogate, a value of another type)
+        takes the dictionary's way."""
+        if type(self.preemptible) is not bool or type(self.ephemeral) is not bool:
+            return dumps(self.view(state))
+        enc = _encode_string
+        try:
+            user_data = self.user_data
+            text = (
+                f'{{"id":{enc(self.id)},"name":{enc(self.name)},"type":{enc(self.type)},'
+                f'"state":{enc(state)},'
+                f'"ip":{enc(self.ip) if state == "running" else "null"},'
+                f'"image":{enc(self.image)},'
+                f'"preemptible":{"true" if self.preemptible else "false"},'
+                f'"ephemeral":{"true" if self.ephemeral else "false"},'
+                f'"userData":{"null" if user_data is None else enc(user_data)},'
+                f'"filesystems":[{",".join(map(enc, self.filesystems))}],'
+                f'"tags":{{{",".join(f"{enc(k)}:{enc(v)}" for k, v in self.tags.items())}}}}}'
+            )
+            return text.encode()
+        except (TypeError, UnicodeEncodeError):
+            return dumps(self.view(state))
 
     def management_view(self, state: str, updated_at: float) -> Dict[str, Any]:
         """The Management API's ``Instance``: no userData/filesystems, plus where it is."""

@@ -79,8 +79,10 @@ def create_instance(call: Call) -> Reply:
             base64.b64decode(user_data.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError, ValueError):
             raise ApiError(400, "'userData' is not valid base64") from None
-    filesystems = data.get("filesystems", [])
-    if not isinstance(filesystems, list) or not all(isinstance(f, str) for f in filesystems):
+    filesystems = data.get("filesystems", ())
+    if filesystems != () and (
+        not isinstance(filesystems, list) or not all(isinstance(f, str) for f in filesystems)
+    ):
         raise ApiError(400, "'filesystems' must be a list of filesystem ids")
     normalised: List[str] = []
     for filesystem_id in filesystems:
@@ -89,7 +91,7 @@ def create_instance(call: Call) -> Reply:
             raise ApiError(400, f"Filesystem id {filesystem_id[:80]!r} is not a uuid")
         normalised.append(parsed)
     tags = field_tags(data)
-    view = call.state.create_instance(
+    answer = call.state.create_instance(
         call.org,
         project,
         region,
@@ -102,7 +104,7 @@ def create_instance(call: Call) -> Reply:
         filesystems=normalised,
         tags=tags,
     )
-    return ok(201, view)
+    return 201, answer
 
 
 def get_instance(call: Call) -> Reply:

@@ -21,9 +21,9 @@ read it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from fluidstack.emulator.atlas.call import Call, Handler, Table, parse_uuid
+from fluidstack.emulator.atlas.call import Call, Handler, Table, base_url, parse_uuid
 from fluidstack.emulator.atlas.capabilities import capability_for
 from fluidstack.emulator.atlas.management import MANAGEMENT
 from fluidstack.emulator.atlas.oauth import (
@@ -98,24 +98,9 @@ def _match(
     return None, ()
 
 
-_BASE_URLS: Dict[Tuple[Any, Any], str] = {}
-""":func:`_base_url` per (scheme, server): one per listening address, so a handful."""
-
-
-def _base_url(scope: Scope, headers: Dict[str, str]) -> str:
-    """``scheme://address:port`` the request came in on: the server's own address, never
-    the ``Host`` header (a rebound name must not end up in the region URLs). Cached:
-    every Atlas request builds it (issue 24)."""
-    server = scope.get("server")
-    key = (scope.get("scheme", "http"), None if server is None else tuple(server))
-    url = _BASE_URLS.get(key)
-    if url is None:
-        scheme, server = key[0], key[1] or ("127.0.0.1", 80)
-        name = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
-        url = f"{scheme}://{name}" + (f":{server[1]}" if server[1] is not None else "")
-        if len(_BASE_URLS) < 64:  # bounded, whatever a caller's scope holds
-            _BASE_URLS[key] = url
-    return url
+_ROUTE_CAPABILITY: Dict[Tuple[str, Tuple[str, ...]], Optional[str]] = {}
+""":func:`capability_for` of each (method, route) without a path parameter: both come
+from the handler tables, so a handful (issue 24)."""
 
 
 class AtlasApp:
@@ -133,10 +118,16 @@ class AtlasApp:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
+        await self.serve(scope, b"".join(chunks), send)
+
+    async def serve(self, scope: Scope, body: bytes, send: Send) -> None:
+        """Answer the request whose whole ``body`` has been read: what the middleware
+        calls (it has read the body already; a replaying ``receive`` and a second read
+        loop per request were ~2 % of an Atlas create, issue 24)."""
         headers: Dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             headers[raw_name.decode("latin-1").lower()] = raw_value.decode("latin-1")
-        extra: List[Tuple[bytes, bytes]] = []
+        extra: List[Tuple[bytes, bytes]]
         if scope["path"] == AUTHORIZE_PATH:
             query = scope.get("query_string", b"").decode("latin-1")
             page: Page = authorize(
@@ -144,8 +135,8 @@ class AtlasApp:
                 scope["method"],
                 query,
                 headers,
-                b"".join(chunks),
-                _base_url(scope, headers),
+                body,
+                base_url(scope),
                 remote_address(scope.get("client")),
             )
             page_headers = [*page.headers]
@@ -156,34 +147,36 @@ class AtlasApp:
             )
             await send({"type": "http.response.body", "body": page.body, "more_body": False})
             return
+        answer: Optional[bytes]
         try:
-            status, body, extra = self._answer(scope, headers, b"".join(chunks))
+            status, answer, extra = self._answer(scope, headers, body)
         except ApiError as exc:
-            status, body = exc.status, dumps({"message": exc.message})
+            status, answer = exc.status, dumps({"message": exc.message})
             extra = [(k.encode(), v.encode()) for k, v in (exc.headers or {}).items()]
         except Throttled as exc:
             status, extra = 429, [*NO_STORE, exc.header]
-            body = dumps({"error": "too_many_attempts", "error_description": str(exc)})
+            answer = dumps({"error": "too_many_attempts", "error_description": str(exc)})
         except OAuthError as exc:
             status = exc.status
-            body = dumps({"error": exc.error, "error_description": exc.description})
+            answer = dumps({"error": exc.error, "error_description": exc.description})
             extra = list(NO_STORE)
             if exc.status == 401 and "authorization" in headers:
                 extra.append((b"www-authenticate", b'Basic realm="atlas"'))
         except Exception:
             logger.exception("internal error on %s %s", scope["method"], scope["path"])
-            status, body = 500, dumps({"message": "Internal emulator error"})
-        response_headers = list(extra)
-        if body is None:
-            body = b""
+            status, answer, extra = 500, dumps({"message": "Internal emulator error"}), []
+        # ``extra`` is a list of this request's own (every branch above makes a new one),
+        # so the answer's headers are appended to it rather than to a copy.
+        if answer is None:
+            answer = b""
             if status not in (204, 304):
-                response_headers.append((b"content-length", b"0"))
+                extra.append((b"content-length", b"0"))
         else:
-            if not any(name == b"content-type" for name, _ in response_headers):
-                response_headers.append((b"content-type", b"application/json"))
-            response_headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+            if not extra or not any(name == b"content-type" for name, _ in extra):
+                extra.append((b"content-type", b"application/json"))
+            extra.append((b"content-length", str(len(answer)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": extra})
+        await send({"type": "http.response.body", "body": answer, "more_body": False})
 
     def _answer(
         self, scope: Scope, headers: Dict[str, str], body: bytes
@@ -197,7 +190,7 @@ class AtlasApp:
                 self.state,
                 headers,
                 body,
-                _base_url(scope, headers),
+                base_url(scope),
                 remote_address(scope.get("client")),
             )
             return 200, token, list(NO_STORE)
@@ -228,7 +221,13 @@ class AtlasApp:
         # One check for every route, before its handler runs, so a refusal changes nothing.
         check_role(role_of(org, subject, self.state.members), method, region is None, rest)
         if region is not None:  # a withheld capability: 501 before anything is read
-            capability = capability_for(method, rest)
+            if params:
+                capability = capability_for(method, rest)
+            else:  # a fixed route (a table key): its capability, worked out once
+                key = (method, rest)
+                capability = _ROUTE_CAPABILITY.get(key, "")
+                if capability == "":
+                    capability = _ROUTE_CAPABILITY[key] = capability_for(method, rest)
             if capability is not None and capability not in region.capabilities:
                 raise ApiError(501, f"{capability} is not available in region {region.name}")
         if param and table is REGIONAL and rest[0] in UUID_PARAMETERS:
@@ -246,7 +245,7 @@ class AtlasApp:
             subject=subject,
             headers=headers,
             body=body,
-            base=_base_url(scope, headers),
+            scope=scope,
             region=region,
             param=param,
             params=(param, *params[1:]) if params else (),
