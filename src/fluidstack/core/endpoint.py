@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from typing import Any, Dict, Generic, Optional, TypeVar
+from typing import Any, Dict, Generic, List, Optional, TypeVar
 
 __all__ = ["Endpoint", "Found"]
 
@@ -80,6 +80,12 @@ class Endpoint(Generic[T]):
         # they cost more than half the parse. Pause the collector for its duration,
         # and for the sharing of a listing's field-name sets, which frees one set per
         # model and so leaves the collector fewer new objects to look at once resumed.
+        if share is not None and size >= _LARGE_BODY:
+            # A whole listing in one body: its items share their sets as each is made
+            # (while it is still in the CPU's cache), not in a pass over thousands of
+            # models afterwards, which measured ~10% slower for 10,000 instances.
+            adapter = self._adapter.get("items") or self._build_adapter(items=True)
+            share = None
         gc.disable()
         try:
             result = adapter.validate_json(content)
@@ -89,20 +95,31 @@ class Endpoint(Generic[T]):
             gc.enable()
         return result
 
-    def _build_adapter(self) -> Any:
+    def _build_adapter(self, items: bool = False) -> Any:
         """The pydantic ``TypeAdapter`` of the response type, built on first use (so that
         ``import fluidstack`` stays light; pydantic's schema for a list of models costs
         tens of milliseconds), and for a list of models the function that lets its items
-        share their sets of field names (``share_fields_sets``; ``None`` otherwise)."""
+        share their sets of field names (``share_fields_sets``; ``None`` otherwise).
+
+        With ``items``, the adapter of a listing whose items share their sets as they
+        are validated (``share_fields_set``), built only when a body of at least
+        ``_LARGE_BODY`` needs it."""
         from typing import get_args, get_origin
 
         from pydantic import TypeAdapter
 
-        from .models import FluidStackModel, share_fields_sets
+        from .models import FluidStackModel, share_fields_set, share_fields_sets
 
-        adapter = TypeAdapter(self.response_type)
         args = get_args(self.response_type)
         item = args[0] if get_origin(self.response_type) is list and len(args) == 1 else None
+        if items:
+            from pydantic import AfterValidator
+            from typing_extensions import Annotated
+
+            lean = List[Annotated[item, AfterValidator(share_fields_set)]]  # type: ignore[valid-type]
+            adapter = self._adapter["items"] = TypeAdapter(lean)
+            return adapter
+        adapter = TypeAdapter(self.response_type)
         listing = isinstance(item, type) and issubclass(item, FluidStackModel)
         self._adapter["share"] = share_fields_sets if listing else None
         self._adapter["adapter"] = adapter
