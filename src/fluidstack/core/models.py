@@ -123,7 +123,9 @@ def share_fields_set(model: M) -> M:
     if shared is None or fields_set != shared:
         shared = _LATEST_SHARED[cls] = _SharedFieldsSet(fields_set)
     object.__setattr__(model, "__pydantic_fields_set__", shared)
-    names = _NESTED.get(cls) or _nested(cls)
+    names = _NESTED.get(cls)
+    if names is None:
+        names = _nested(cls)
     if names:
         values = model.__dict__
         for name in names:
