@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Dict, NoReturn, Optional, Set, Tuple, Type, TypeVar, Union, get_args
+import operator
+from collections import deque
+from itertools import repeat
+from typing import (
+    Any,
+    Dict,
+    List,
+    NoReturn,
+    Optional,
+    Set,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    get_args,
+)
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FluidStackModel", "OpenEnum", "share_fields_set"]
+__all__ = ["FluidStackModel", "OpenEnum", "share_fields_set", "share_fields_sets"]
 
 
 class FluidStackModel(BaseModel):
@@ -80,28 +95,37 @@ class _SharedFieldsSet(Set[str]):
 _LATEST_SHARED: Dict[type, _SharedFieldsSet] = {}
 """The shared set last given to a model of each class (one small set per class)."""
 
+_FULL_SET: Dict[type, Tuple[int, _SharedFieldsSet]] = {}
+"""Per model class, the number of its fields and the shared set naming all of them."""
+
 M = TypeVar("M", bound=FluidStackModel)
+
+# The slots pydantic keeps a model's field-name set and extras in, read and written
+# without going through the class's attribute machinery (a listing does it per item).
+_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"]
+_EXTRA = BaseModel.__dict__["__pydantic_extra__"]
 
 
 def share_fields_set(model: M) -> M:
     """Let ``model`` share its set of field names with the model of its class before it,
-    when the two sets are equal; used on each item of a listing as it is parsed.
+    when the two sets are equal (and so do the larger models inside it: an instance's
+    configuration). :func:`share_fields_sets` does the same for a whole listing at once.
 
     The set each model would hold alone is freed at once, so its memory serves the next
-    item: holding a 10,000-instance listing takes about 7 MB less. Nothing about the
-    model changes for its user."""
+    item. Nothing about the model changes for its user. Used while a whole listing in
+    one body is validated, on each item as it is made."""
+    cls = type(model)
     fields_set = model.__pydantic_fields_set__
-    shared = _LATEST_SHARED.get(type(model))
+    shared = _LATEST_SHARED.get(cls)
     # A shared set never changes, so this comparison stays true even if another thread
-    # replaces the entry meanwhile.
+    # replaces the entry meanwhile. (The body of _share_one, inlined: this runs once
+    # per item of a large listing.)
     if shared is None or fields_set != shared:
-        shared = _LATEST_SHARED[type(model)] = _SharedFieldsSet(fields_set)
+        shared = _LATEST_SHARED[cls] = _SharedFieldsSet(fields_set)
     object.__setattr__(model, "__pydantic_fields_set__", shared)
-    # The models inside it (an instance's configuration) share theirs too: each would
-    # otherwise keep a set of its own, as large as the item's.
-    names = _NESTED.get(type(model))
+    names = _NESTED.get(cls)
     if names is None:
-        names = _NESTED[type(model)] = _nested_fields(type(model))
+        names = _nested(cls)
     if names:
         values = model.__dict__
         for name in names:
@@ -115,21 +139,79 @@ def share_fields_set(model: M) -> M:
     return model
 
 
+def _share_one(model: FluidStackModel) -> None:
+    fields_set = model.__pydantic_fields_set__
+    shared = _LATEST_SHARED.get(type(model))
+    # A shared set never changes, so this comparison stays true even if another thread
+    # replaces the entry meanwhile.
+    if shared is None or fields_set != shared:
+        shared = _LATEST_SHARED[type(model)] = _SharedFieldsSet(fields_set)
+    _FIELDS_SET.__set__(model, shared)
+
+
+def share_fields_sets(models: List[Any]) -> None:
+    """Let the models of one parsed listing, and the models inside them, share their
+    sets of field names: a set of more than four names takes 728 bytes, one per model
+    was the largest cost of holding a listing (issue 24).
+
+    Done for the whole page after parsing it rather than item by item while parsing:
+    in the usual page every item of a class sent every field and nothing else, which
+    ``len`` and the (empty) extras show without comparing the sets, and the loops run
+    in C (``map``) instead of a Python call per item from inside pydantic's validation:
+    about half the cost (issue 24, fifth round). Items of several classes, or that
+    differ in their fields, take the item-by-item path."""
+    count = len(models)
+    if not count:
+        return
+    cls = type(models[0])
+    if not issubclass(cls, FluidStackModel) or list(map(type, models)).count(cls) != count:
+        for model in models:  # several classes (a union), or not models
+            if isinstance(model, FluidStackModel):
+                share_fields_set(model)
+        return
+    full = _FULL_SET.get(cls)
+    if full is None:
+        full = _FULL_SET[cls] = (len(cls.model_fields), _SharedFieldsSet(cls.model_fields))
+    size, shared = full
+    # A validated model's set names only its fields and its extras: with no extras and
+    # as many names as the class has fields, it names them all.
+    if (
+        list(map(len, map(_FIELDS_SET.__get__, models))).count(size) == count
+        and list(map(_EXTRA.__get__, models)).count({}) == count
+    ):
+        deque(map(_FIELDS_SET.__set__, models, repeat(shared, count)), maxlen=0)
+    else:
+        for model in models:
+            _share_one(model)
+    for name in _nested(cls):
+        # Empty lists (an instance's volumes, usually) and None drop out here.
+        inner = list(filter(None, map(operator.attrgetter(name), models)))
+        if list in set(map(type, inner)):
+            inner = [i for v in inner for i in (v if type(v) is list else (v,))]
+        share_fields_sets(inner)
+
+
 _NESTED: Dict[type, Tuple[str, ...]] = {}
-"""Per model class, the fields whose type may hold models (looked up once a class)."""
+"""Per model class, the fields whose type may hold larger models (see ``_nested``)."""
 
 
-def _nested_fields(cls: Type[FluidStackModel]) -> Tuple[str, ...]:
-    """The fields of ``cls`` that may hold models of more than four fields: a set of up
-    to four names takes 216 bytes, of more 728, so only the larger are worth the time
-    a listing spends sharing them."""
+def _nested(cls: Type[FluidStackModel]) -> Tuple[str, ...]:
+    """The fields of ``cls`` that may hold models of more than four fields (an
+    instance's configuration, its volumes): a set of up to four names takes 216 bytes,
+    of more 728, so only the larger are worth the time a listing spends sharing them
+    (sharing a configuration's two-field GPU model too cost a listing of 10,000
+    instances 29 M instructions more than it saved in cyclic collections)."""
+    names = _NESTED.get(cls)
+    if names is None:
 
-    def holds_models(annotation: Any) -> bool:
-        if isinstance(annotation, type) and issubclass(annotation, FluidStackModel):
-            return len(annotation.model_fields) > 4
-        return any(holds_models(arg) for arg in get_args(annotation))
+        def holds_models(annotation: Any) -> bool:
+            if isinstance(annotation, type) and issubclass(annotation, FluidStackModel):
+                return len(annotation.model_fields) > 4
+            return any(holds_models(arg) for arg in get_args(annotation))
 
-    return tuple(name for name, f in cls.model_fields.items() if holds_models(f.annotation))
+        fields = cls.model_fields.items()
+        names = _NESTED[cls] = tuple(n for n, f in fields if holds_models(f.annotation))
+    return names
 
 
 E = TypeVar("E", bound="OpenEnum")

@@ -4,6 +4,7 @@ the SSH address its remote commands use."""
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ...core._sync._resource import Resource
@@ -17,6 +18,8 @@ from ..types.enums import InstanceStatus
 from ..types.instances import InstanceResponse, ListInstanceResponse, VolumeInstanceRequest
 
 __all__ = ["InstancePager", "InstanceReads", "Statuses", "Volumes"]
+
+_ID = attrgetter("id")
 
 Statuses = Union[InstanceStatus, str, Iterable[Union[InstanceStatus, str]]]
 
@@ -186,6 +189,9 @@ class InstancePager:
         return self
 
     def __next__(self) -> ListInstanceResponse:
+        buffer = self._buffer
+        if buffer:  # the common case first: one call per instance
+            return buffer.pop()
         while not self._buffer:
             if self._done:
                 raise StopIteration
@@ -195,12 +201,17 @@ class InstancePager:
                 include_failed_instances=self._include_failed,
                 request_options=self._options,
             )
-            fresh = [i for i in page if i.id not in self._seen]
+            seen = self._seen
+            ids = list(map(_ID, page))
+            if seen.isdisjoint(ids):  # the usual page: every instance new (no loop per item)
+                fresh = page
+            else:
+                fresh = [i for i, id_ in zip(page, ids) if id_ not in seen]
             # A server that ignores `page` repeats itself: stop rather than loop forever.
             if not fresh:
                 self._done = True
                 raise StopIteration
-            self._seen.update(i.id for i in fresh)
+            seen.update(ids)
             self._buffer = fresh[::-1]
             resource = self._resource
             if self._last_size:  # the previous page was followed by this one: it was full
