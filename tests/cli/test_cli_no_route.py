@@ -17,12 +17,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 from cli_support import Fs, Home, write_key_pair
 
 from fluidstack.testing import EmulatorHandle
+from support import refuse_connections_beyond_loopback
 
 IN_NAMESPACE = "FLUIDSTACK_TEST_LOOPBACK_ONLY"
 """Set when these tests run inside the loopback-only network namespace."""
@@ -46,29 +47,8 @@ holds however loaded the machine is (a bound on the seconds it took did not)."""
 def _no_connection_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every socket connection beyond loopback fails, as in a loopback-only namespace,
     and is recorded in ``ATTEMPTS``: none leaves this machine, whatever the code does."""
-    import errno
-    import socket
-
-    def beyond_loopback(address: Any) -> bool:
-        if not isinstance(address, tuple):  # a Unix socket's path
-            return False
-        try:
-            return not ipaddress.ip_address(address[0].split("%")[0]).is_loopback
-        except ValueError:  # a name: only localhost stays here
-            return bool(address[0] != "localhost")
-
-    def refused(connect: Callable[..., Any]) -> Callable[..., Any]:
-        def attempt(self: socket.socket, address: Any) -> Any:
-            if beyond_loopback(address):
-                ATTEMPTS.append(address)
-                raise OSError(errno.ENETUNREACH, os.strerror(errno.ENETUNREACH))
-            return connect(self, address)
-
-        return attempt
-
-    monkeypatch.setattr(socket.socket, "connect", refused(socket.socket.connect))
-    monkeypatch.setattr(socket.socket, "connect_ex", refused(socket.socket.connect_ex))
     ATTEMPTS.clear()
+    refuse_connections_beyond_loopback(monkeypatch, ATTEMPTS)
     yield
     ATTEMPTS.clear()
 
