@@ -273,3 +273,35 @@ def journal_entries(
             return found
         assert time.monotonic() < deadline, f"{method or ''} {path} never completed".strip()
         time.sleep(0.02)
+
+
+def refuse_connections_beyond_loopback(monkeypatch: Any, record: List[Any]) -> None:
+    """Make every socket connection beyond loopback in this process fail at once, as in
+    a loopback-only network namespace ("Network is unreachable"), and append its address
+    to ``record``: a test of a refusal "at once" asserts ``record`` stayed empty, which
+    holds however loaded the machine is (a bound on the seconds the call took did not),
+    and no packet leaves the machine whatever the code under test does."""
+    import errno
+    import ipaddress
+    import os
+    import socket
+
+    def beyond_loopback(address: Any) -> bool:
+        if not isinstance(address, tuple):  # a Unix socket's path
+            return False
+        try:
+            return not ipaddress.ip_address(address[0].split("%")[0]).is_loopback
+        except ValueError:  # a name: only localhost stays here
+            return bool(address[0] != "localhost")
+
+    def refused(connect: Callable[..., Any]) -> Callable[..., Any]:
+        def attempt(self: socket.socket, address: Any) -> Any:
+            if beyond_loopback(address):
+                record.append(address)
+                raise OSError(errno.ENETUNREACH, os.strerror(errno.ENETUNREACH))
+            return connect(self, address)
+
+        return attempt
+
+    monkeypatch.setattr(socket.socket, "connect", refused(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", refused(socket.socket.connect_ex))

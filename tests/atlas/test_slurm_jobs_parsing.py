@@ -5,6 +5,7 @@ lines and batch scripts it builds, and which files a sync takes."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import time
@@ -22,6 +23,7 @@ from fluidstack.atlas.slurm_commands import (
     relative_to_home,
     split_log_chunk,
     submit_command,
+    sync_command,
     time_limit,
 )
 from fluidstack.atlas.slurm_types import (
@@ -31,7 +33,7 @@ from fluidstack.atlas.slurm_types import (
     parse_scontrol,
     parse_squeue,
 )
-from fluidstack.core.workdir import workdir_files
+from fluidstack.core.workdir import pack_directory, workdir_files
 
 OUTPUT = Path(__file__).parent / "slurm_output"
 
@@ -236,3 +238,69 @@ def test_a_sync_takes_what_git_counts_in_a_repository(tmp_path: Path) -> None:
     # Outside git, the .gitignore files decide.
     shutil.rmtree(root / ".git")
     assert workdir_files(root) == [".gitignore", "new.py"]
+
+
+def _sync(shell: str, archive: bytes, into: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([str(shutil.which(shell)), "-c", sync_command(str(into))],
+                          input=archive, capture_output=True, timeout=60, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_a_sync_replaces_its_files_dates_them_back_and_leaves_the_others_alone(
+    tmp_path: Path, shell: str
+) -> None:
+    """What a sync brings is dated two seconds back (so it never looks like a next job's
+    output); what it does not bring, like a job's output just written, keeps its
+    date: another job's fresh output must still download as that job's."""
+    local = tmp_path / "proj"
+    (local / "pkg").mkdir(parents=True)
+    (local / "input.txt").write_text("new input\n")
+    (local / "pkg" / "mod.py").write_text("x = 1\n")
+    archive, count = pack_directory(local)
+    assert count == 2
+    remote = tmp_path / "remote" / "proj"
+    remote.mkdir(parents=True)
+    (remote / "input.txt").write_text("old input\n")
+    (remote / "slurm-7.out").write_text("a job's fresh output\n")
+    fresh = (remote / "slurm-7.out").stat().st_mtime
+    started = time.time()
+    done = _sync(shell, archive, remote)
+    ended = time.time()
+    assert done.returncode == 0, done.stderr
+    assert (remote / "input.txt").read_text() == "new input\n"
+    assert (remote / "pkg" / "mod.py").read_text() == "x = 1\n"
+    for brought in ("input.txt", "pkg/mod.py"):  # dated 2 s before a moment of the sync
+        assert started - 2.05 <= (remote / brought).stat().st_mtime <= ended - 2
+    assert (remote / "slurm-7.out").stat().st_mtime == fresh
+    assert sorted(p.name for p in remote.iterdir()) == ["input.txt", "pkg", "slurm-7.out"]
+
+
+def test_two_syncs_into_one_folder_at_once_both_succeed_and_no_file_goes_missing(
+    tmp_path: Path,
+) -> None:
+    """Two submissions from one folder at once sync into one remote folder. Each file is
+    renamed into place: never missing for a moment (a reader, a job, the other sync's
+    dating would fail on it, as they did when tar unlinked and re-created it)."""
+    local = tmp_path / "proj"
+    local.mkdir()
+    names = [f"f{i}.txt" for i in range(150)]
+    for name in names:
+        (local / name).write_text(name)
+    archive, _ = pack_directory(local)
+    remote = tmp_path / "remote"
+    assert _sync("sh", archive, remote).returncode == 0
+    for _ in range(3):
+        command = ["sh", "-c", sync_command(str(remote))]
+        pipe = subprocess.PIPE
+        syncs = [subprocess.Popen(command, stdin=pipe, stderr=pipe) for _ in range(2)]
+        for sync in syncs:
+            assert sync.stdin is not None
+            sync.stdin.write(archive)
+            sync.stdin.close()
+        missing = set()
+        while any(sync.poll() is None for sync in syncs):
+            missing.update(set(names) - set(os.listdir(remote)))
+        errors = [sync.stderr.read() for sync in syncs if sync.stderr is not None]
+        assert [sync.wait() for sync in syncs] == [0, 0], errors
+        assert not missing
+    assert sorted(os.listdir(remote)) == sorted(names)  # no private folder left

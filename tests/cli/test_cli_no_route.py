@@ -16,14 +16,14 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 from cli_support import Fs, Home, write_key_pair
 
 from fluidstack.testing import EmulatorHandle
+from support import refuse_connections_beyond_loopback
 
 IN_NAMESPACE = "FLUIDSTACK_TEST_LOOPBACK_ONLY"
 """Set when these tests run inside the loopback-only network namespace."""
@@ -36,6 +36,21 @@ only_without_a_network = pytest.mark.skipif(
 
 NEVER = ("Network is unreachable", "timed out", "Connection lost", "Connection refused")
 """What an error would say had a connection been attempted."""
+
+ATTEMPTS: List[Any] = []
+"""Where this test process tried to connect beyond loopback (the autouse fixture below
+refuses and records it): a refusal "at once" is one made before any such attempt, which
+holds however loaded the machine is (a bound on the seconds it took did not)."""
+
+
+@pytest.fixture(autouse=True)
+def _no_connection_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every socket connection beyond loopback fails, as in a loopback-only namespace,
+    and is recorded in ``ATTEMPTS``: none leaves this machine, whatever the code does."""
+    ATTEMPTS.clear()
+    refuse_connections_beyond_loopback(monkeypatch, ATTEMPTS)
+    yield
+    ATTEMPTS.clear()
 
 
 def _point_cli_at(handle: EmulatorHandle, home: Home, monkeypatch: pytest.MonkeyPatch) -> Fs:
@@ -112,9 +127,8 @@ def plain_fs(emulator: EmulatorHandle, home: Home, monkeypatch: pytest.MonkeyPat
     return _point_cli_at(emulator, home, monkeypatch)
 
 
-def _refused_at_once(result: Any, started: float) -> None:
-    elapsed = time.monotonic() - started
-    assert elapsed < 2, f"took {elapsed:.1f}s"
+def _refused_at_once(result: Any) -> None:
+    assert ATTEMPTS == [], result.stderr  # refused before any connection was tried
     assert "--ssh" in result.stderr, result.stderr
     assert "documentation address" in result.stderr, result.stderr
     for words in NEVER:
@@ -138,9 +152,8 @@ def test_ssh_exec_cp_refuse_an_emulator_without_ssh_at_once(
         (["instances", "cp", f"{ident}:data.txt", str(tmp_path / "back.txt")], 255),
     ]
     for args, code in commands:
-        started = time.monotonic()
         result = plain_fs(*prefix, *args, expect=code)
-        _refused_at_once(result, started)
+        _refused_at_once(result)
     assert not (tmp_path / "back.txt").exists()
 
 
@@ -153,9 +166,8 @@ def test_run_refuses_an_emulator_without_ssh_and_deletes_the_instance(
     monkeypatch.chdir(tmp_path)
     prefix = ["atlas"] if api == "atlas" else []
     extra = ["--type", "cpu.2x"] if api == "atlas" else []
-    started = time.monotonic()
     result = plain_fs(*prefix, "run", *extra, "--", "true", expect=255)
-    _refused_at_once(result, started)
+    _refused_at_once(result)
     assert "waiting for SSH" in result.stderr
     listed = plain_fs.json(*prefix, "instances", "list")
     states = [doc.get("status") or doc.get("state") for doc in listed]
@@ -172,9 +184,8 @@ def test_slurm_ssh_refuses_a_login_node_of_an_emulator_without_ssh_at_once(
     (login,) = cluster["loginNodes"]
     assert not ipaddress.ip_address(login["publicIP"]).is_loopback
     assert _address_is_harmless(login["publicIP"])
-    started = time.monotonic()
     result = plain_fs("atlas", "slurm", "ssh", "hpc", "--", "sinfo", expect=1)
-    _refused_at_once(result, started)
+    _refused_at_once(result)
 
 
 @only_without_a_network
@@ -198,10 +209,9 @@ def test_the_sdk_refuses_before_connecting(
         lambda: scoped.instances.upload(box.id, __file__, "x.py"),
     ]
     for call in calls:
-        started = time.monotonic()
         with pytest.raises(EmulatorAddressError) as caught:
             call()
-        assert time.monotonic() - started < 2
+        assert ATTEMPTS == []  # refused before any connection was tried
         assert isinstance(caught.value, SshError)  # old handlers still catch it
         assert "fluidstack-emulator --ssh" in str(caught.value)
 

@@ -20,6 +20,7 @@ from .slurm_types import FINISHED_STATES, SACCT_FIELDS, SQUEUE_FORMAT
 __all__ = [
     "HOME_FIRST",
     "REMOTE_ROOT",
+    "SYNC_TMP_PREFIX",
     "JobScript",
     "cancel_command",
     "download_list_command",
@@ -164,13 +165,33 @@ def sync_command(remote_dir: str) -> str:
     missing), keeping modification times: :func:`download_list_command` tells what a job
     wrote by them. A file changed in the last seconds (Slurm's submit time has a
     one-second grain) is dated two seconds back, so that it never looks written by a
-    job submitted next."""
+    job submitted next.
+
+    Other syncs and running jobs may share ``remote_dir`` (two submissions from one
+    folder at once): the tar is unpacked and dated in a private folder
+    (:data:`SYNC_TMP_PREFIX`) and each file then renamed into place, so a file is
+    replaced at once, never missing for a moment (as tar's unlink-and-create leaves
+    it), and only the files this sync brings are re-dated, not those another sync is
+    replacing or a job has just written."""
     target = _remote_path(remote_dir)
     recent = "'2 seconds ago'"
-    return (
-        f"mkdir -p {target} && tar xzf - -C {target} && "
-        f"find {target} -newermt {recent} -exec touch -h -d {recent} {{}} +"
+    # Run in the private folder, "../$d" is the folder's place in remote_dir: each
+    # folder is made there, and its files renamed into it (one `mv` per folder).
+    place = (
+        'find . -type d -exec sh -c \'for d do mkdir -p "../$d" && find "$d" -maxdepth 1 '
+        '! -type d -print0 | xargs -0r mv -f -t "../$d" || exit 1; done\' sh {} +'
     )
+    return (
+        f"mkdir -p {target} && cd {target} && tmp=$(mktemp -d {SYNC_TMP_PREFIX}XXXXXX) && "
+        '{ (cd "$tmp" && tar xzf - && '
+        f"find . -newermt {recent} -exec touch -h -d {recent} {{}} + && {place}); "
+        's=$?; rm -rf "$tmp"; [ "$s" = 0 ]; }'
+    )
+
+
+SYNC_TMP_PREFIX = ".fluidstack-sync."
+"""How the private folder a sync unpacks into (inside the remote directory, for a
+same-filesystem rename) begins; :func:`download_list_command` leaves it out."""
 
 
 def _remote_path(path: str) -> str:
@@ -270,9 +291,14 @@ def split_log_chunk(output: bytes) -> Tuple[Optional[str], bytes]:
 
 def download_list_command(workdir: str, since: Optional[dt.datetime]) -> str:
     """The login user's home, then the files under ``workdir`` (relative) changed after
-    ``since`` (the job's submission: what it wrote), or all of them; NUL-separated."""
+    ``since`` (the job's submission: what it wrote), or all of them; NUL-separated.
+    A sync's private folder (:data:`SYNC_TMP_PREFIX`) is no job's output."""
     newer = f" -newermt {shlex.quote(since.isoformat(sep=' '))}" if since is not None else ""
-    return f"{HOME_FIRST}cd {_remote_path(workdir)} && find . -type f{newer} -print0"
+    syncing = shlex.quote(f"./{SYNC_TMP_PREFIX}*")
+    return (
+        f"{HOME_FIRST}cd {_remote_path(workdir)} && "
+        f"find . -path {syncing} -prune -o -type f{newer} -print0"
+    )
 
 
 HOME_FIRST = 'printf "%s\\0" "$HOME"; '

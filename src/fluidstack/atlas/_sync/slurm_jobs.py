@@ -282,7 +282,8 @@ class SlurmJobsResource(AtlasResource):
         """Copy the directory ``local`` (minus what ``.gitignore`` ignores; ``.git``
         never) into ``remote_dir`` on the login node (``~/`` is its home) in one gzipped
         tar; return how many files went. Files already there are overwritten, others
-        left."""
+        left; each is replaced at once (renamed into place), so another sync or a job in
+        that directory never finds one missing."""
         from ...core.workdir import pack_directory
 
         archive, count = pack_directory(local_path(local))
