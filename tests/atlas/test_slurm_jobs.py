@@ -25,6 +25,7 @@ from slurm_support import (
     slurm_site,
     write_project,
 )
+from support import refuse_connections_beyond_loopback
 
 pytestmark = needs_slurm
 
@@ -113,7 +114,7 @@ async def test_async_two_jobs_at_once_and_a_failing_one(site: SlurmSite, tmp_pat
 
 
 def test_a_login_node_at_a_documentation_address_is_refused_at_once(
-    emulator: EmulatorHandle,
+    emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fluidstack.atlas._sync.slurm_jobs import SlurmJobsResource
 
@@ -126,12 +127,17 @@ def test_a_login_node_at_a_documentation_address_is_refused_at_once(
             atlas._scope,
             lambda ident: SlurmCluster(id=ident, name="hpc", loginNodes=[login]),
         )
+        # "At once": no connection is tried (recorded, not timed, so load cannot fail
+        # it) and no waiting (a wait would last the 60 s timeout; 30 s is far from both).
+        attempts: List[Any] = []
+        refuse_connections_beyond_loopback(monkeypatch, attempts)
         started = time.monotonic()
         with pytest.raises(EmulatorAddressError, match=r"documentation address 203\.0\.113\.7"):
             jobs.submit("c1", command="true", sync=False)
         with pytest.raises(EmulatorAddressError):
             jobs.wait_for_login("c1", timeout=60)  # never reachable: no waiting
-        assert time.monotonic() - started < 5
+        assert attempts == []
+        assert time.monotonic() - started < 30
         no_login = SlurmJobsResource(atlas._scope, lambda ident: SlurmCluster(id=ident, name="x"))
         with pytest.raises(SshError, match="no login node with a public IP yet"):
             no_login.list("c1")
