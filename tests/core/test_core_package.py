@@ -14,7 +14,7 @@ import fluidstack.core as core
 
 @pytest.mark.parametrize("name", core.__all__)
 def test_every_public_name_resolves_to_its_home_modules_object(name: str) -> None:
-    home = importlib.import_module(f"fluidstack.core.{core._HOMES[name]}")
+    home = importlib.import_module(core._HOMES[name], "fluidstack.core")
     assert getattr(core, name) is getattr(home, name)
     assert name in dir(core)
 

@@ -12,8 +12,9 @@ Every exception the SDK raises derives from :class:`ApiError`::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Dict
+
+from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .config import (
@@ -70,7 +71,7 @@ _HOMES: Dict[str, str] = {
             "FluidStackEnvironment",
             "InsecureTransportWarning",
         ),
-        "config",
+        ".config",
     ),
     **dict.fromkeys(
         (
@@ -105,13 +106,13 @@ _HOMES: Dict[str, str] = {
             "ValidationErrorItem",
             "WaitTimeoutError",
         ),
-        "errors",
+        ".errors",
     ),
     **dict.fromkeys(
-        ("DuplicateEvent", "EventHooks", "RequestEvent", "ResponseEvent", "RetryEvent"), "events"
+        ("DuplicateEvent", "EventHooks", "RequestEvent", "ResponseEvent", "RetryEvent"), ".events"
     ),
-    **dict.fromkeys(("RawResponse",), "raw"),
-    **dict.fromkeys(("RequestOptions",), "request_options"),
+    **dict.fromkeys(("RawResponse",), ".raw"),
+    **dict.fromkeys(("RequestOptions",), ".request_options"),
 }
 
 __all__ = [
@@ -160,14 +161,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fluidstack.core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES)

@@ -114,18 +114,8 @@ def share_fields_set(model: M) -> M:
     The set each model would hold alone is freed at once, so its memory serves the next
     item. Nothing about the model changes for its user. Used while a whole listing in
     one body is validated, on each item as it is made."""
-    cls = type(model)
-    fields_set = model.__pydantic_fields_set__
-    shared = _LATEST_SHARED.get(cls)
-    # A shared set never changes, so this comparison stays true even if another thread
-    # replaces the entry meanwhile. (The body of _share_one, inlined: this runs once
-    # per item of a large listing.)
-    if shared is None or fields_set != shared:
-        shared = _LATEST_SHARED[cls] = _SharedFieldsSet(fields_set)
-    object.__setattr__(model, "__pydantic_fields_set__", shared)
-    names = _NESTED.get(cls)
-    if names is None:
-        names = _nested(cls)
+    _share_one(model)
+    names = _nested(type(model))
     if names:
         values = model.__dict__
         for name in names:

@@ -14,8 +14,9 @@ package stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Dict
+
+from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .client import AsyncFluidStack, FluidStack, FluidStackEnvironment
@@ -29,14 +30,4 @@ _LAZY: Dict[str, str] = {
 __all__ = ["AsyncFluidStack", "FluidStack", "FluidStackEnvironment"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fluidstack.platform' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -9,11 +9,11 @@ load the SSH, sweep, create and waiting code."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 import click
 
+from ..._lazy import lazy_attributes
 from ..resolve import atlas_instance_id as by_name
 from ..state import CliState, InputError, LazyGroup, output_options, pass_state
 from .completion import complete_instances
@@ -46,11 +46,7 @@ _MOVED = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MOVED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __package__), name)
+__getattr__, __dir__ = lazy_attributes(__name__, _MOVED)
 
 
 @click.group(cls=LazyGroup)
