@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import click
 
-from .state import CliError, CliState
+from .state import CliError, CliState, InputError
 
 __all__ = [
     "ENV_SSH_PORT",
@@ -234,6 +234,9 @@ def copy_and_report(
     and folders go over SFTP with the instances resource that ``resource()`` gives (made
     only once the arguments are known to be right); ``resolve`` turns a name into an id."""
     direction, instance_ref, remote, local = parse_copy(source, destination)
+    if direction == "up" and not os.path.exists(local):
+        # Checked before any call, like a missing script of `slurm submit`: bad input.
+        raise InputError(f"no such file or directory: {local}")
     key = os.path.expanduser(identity) if identity else None
     instances = resource()
     instance = instances.get(resolve(instance_ref))

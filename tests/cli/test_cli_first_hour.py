@@ -1,0 +1,21 @@
+"""What a newcomer ran into in their first hour with the CLI (round 6): each test is one
+message that was wrong, or a traceback's class name where a sentence belonged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_support import Fs
+
+
+@pytest.mark.parametrize("api", ["platform", "atlas"])
+def test_copying_a_missing_local_file_is_a_usage_error_before_any_call(
+    api: str, fs_no_creds: Fs, tmp_path: Path
+) -> None:
+    # It was "unexpected FileNotFoundError: ... (run with --debug for the traceback)",
+    # exit 1, after the instance had been looked up. No credentials here: nothing is sent.
+    prefix = ["atlas"] if api == "atlas" else []
+    missing = tmp_path / "no-such-file.txt"
+    result = fs_no_creds(*prefix, "instances", "cp", str(missing), "trainer:data", expect=2)
+    assert result.stderr.strip() == f"error: no such file or directory: {missing}"
