@@ -4,9 +4,12 @@ message that was wrong, or a traceback's class name where a sentence belonged.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, List
 
 import pytest
 from cli_support import Fs
+
+from fluidstack.cli.run import Job, upload_workdir
 
 
 @pytest.mark.parametrize("api", ["platform", "atlas"])
@@ -19,3 +22,25 @@ def test_copying_a_missing_local_file_is_a_usage_error_before_any_call(
     missing = tmp_path / "no-such-file.txt"
     result = fs_no_creds(*prefix, "instances", "cp", str(missing), "trainer:data", expect=2)
     assert result.stderr.strip() == f"error: no such file or directory: {missing}"
+
+
+@pytest.mark.parametrize(("files", "said"), [(1, "1 file "), (3, "3 files ")])
+def test_run_counts_the_uploaded_files_in_english(tmp_path: Path, files: int, said: str) -> None:
+    for number in range(files):
+        (tmp_path / f"f{number}.py").write_text("")
+    infos: List[str] = []
+
+    class State:
+        def info(self, message: str) -> None:
+            infos.append(message)
+
+    class Resource:
+        def exec(self, *args: Any, **kwargs: Any) -> Any:
+            return self
+
+        def check(self) -> None:
+            pass
+
+    job = Job("true", None, None, [], tmp_path, "work")
+    upload_workdir(State(), Resource(), job)  # type: ignore[arg-type]
+    assert infos == [f"Uploading {said}from {tmp_path} to ~/work ..."]
