@@ -3,6 +3,7 @@ message that was wrong, or a traceback's class name where a sentence belonged.""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any, List
 
@@ -10,6 +11,7 @@ import pytest
 from cli_support import Fs
 
 from fluidstack.cli.run import Job, upload_workdir
+from fluidstack.testing import EmulatorHandle
 
 
 @pytest.mark.parametrize("api", ["platform", "atlas"])
@@ -44,3 +46,55 @@ def test_run_counts_the_uploaded_files_in_english(tmp_path: Path, files: int, sa
     job = Job("true", None, None, [], tmp_path, "work")
     upload_workdir(State(), Resource(), job)  # type: ignore[arg-type]
     assert infos == [f"Uploading {said}from {tmp_path} to ~/work ..."]
+
+
+def test_a_refused_api_key_says_where_the_key_came_from(fs: Fs) -> None:
+    result = fs("balance", env={"FLUIDSTACK_API_KEY": "fs-wrong-key"}, expect=1)
+    line = result.stderr.strip()
+    assert line.startswith("error: 401 Unauthorized: ")
+    assert "--api-key, else FLUIDSTACK_API_KEY, else the one `fluidstack configure`" in line
+    assert "fs-wrong-key" not in line
+
+
+def test_a_refused_atlas_token_says_to_log_in_again(
+    fs_no_creds: Fs, emulator: EmulatorHandle
+) -> None:
+    env = {"FLUIDSTACK_TOKEN": "not-a-token", "FLUIDSTACK_ATLAS_URL": emulator.base_url}
+    result = fs_no_creds("atlas", "regions", "list", env=env, expect=1)
+    line = result.stderr.strip()
+    assert line.startswith("error: 401 Unauthorized: ")
+    assert "log in again with `fluidstack atlas login`" in line
+    assert "not-a-token" not in line
+
+
+@pytest.fixture
+def closed_port(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A loopback port nothing listens on; the retries' back-off does not sleep."""
+    from fluidstack.core._sync.pipeline import Pipeline
+
+    monkeypatch.setitem(Pipeline.__init__.__kwdefaults__, "sleep", lambda seconds: None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("api", ["platform", "atlas"])
+def test_an_api_that_is_not_there_names_the_setting_to_check(
+    api: str, fs_no_creds: Fs, closed_port: int
+) -> None:
+    # It was the connection error alone: nothing said where the address came from.
+    url = f"http://127.0.0.1:{closed_port}"
+    if api == "atlas":
+        env = {"FLUIDSTACK_TOKEN": "t", "FLUIDSTACK_ATLAS_URL": url}
+        result = fs_no_creds("atlas", "regions", "list", env=env, expect=1)
+        setting = "FLUIDSTACK_ATLAS_URL or the profile (`fluidstack atlas login --url URL`)"
+    else:
+        env = {"FLUIDSTACK_API_KEY": "k", "FLUIDSTACK_BASE_URL": url}
+        result = fs_no_creds("balance", env=env, expect=1)
+        setting = "--base-url, FLUIDSTACK_BASE_URL or the profile (`fluidstack configure`)"
+    line = result.stderr.strip()
+    assert line.startswith("error: connection error: ")
+    assert url in line
+    assert line.endswith(f"is the API running at that address? It comes from {setting}")
+    assert len(result.stderr.splitlines()) == 1
