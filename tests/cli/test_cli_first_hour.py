@@ -98,3 +98,33 @@ def test_an_api_that_is_not_there_names_the_setting_to_check(
     assert url in line
     assert line.endswith(f"is the API running at that address? It comes from {setting}")
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("api", ["instance", "slurm"])
+def test_a_refused_login_names_the_cli_option_not_the_sdk_argument(
+    api: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The SDK's message ends "(pass key_path=, ...)": a CLI user has -i KEY. A Slurm
+    # login node also lets in the keys of `atlas keys create` (registered before it booted).
+    import inspect
+
+    import click
+
+    import fluidstack.core.ssh
+    from fluidstack.cli import remote
+    from fluidstack.cli.atlas import slurm_jobs
+    from fluidstack.core.ssh import SshError
+
+    assert remote._SDK_REFUSED_HINT in inspect.getsource(fluidstack.core.ssh)
+    errors = slurm_jobs.ssh_errors if api == "slurm" else remote.ssh_errors
+    refused = (
+        f"instance i-1 (ubuntu@127.0.0.1:22) refused the login: ... {remote._SDK_REFUSED_HINT}"
+    )
+    context = click.Context(click.Command("x"))
+    with context, pytest.raises(click.exceptions.Exit) as exited, errors():
+        raise SshError(refused, instance_id="i-1")
+    assert exited.value.exit_code == 255
+    line = capsys.readouterr().err.strip()
+    assert "key_path=" not in line
+    assert line.endswith("pass -i KEY, or load it into ssh-agent)")
+    assert ("`fluidstack atlas keys create` before it first booted" in line) == (api == "slurm")

@@ -173,9 +173,16 @@ def remote_command(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else shlex.join(words)
 
 
+_SDK_REFUSED_HINT = "(pass key_path=, or load it into ssh-agent)"
+"""How the SDK's refused-login error ends (``fluidstack.core.ssh``): SDK words, which
+the CLI replaces with its own option."""
+REFUSED_HINT = "pass -i KEY, or load it into ssh-agent"
+
+
 @contextlib.contextmanager
-def ssh_errors() -> Iterator[None]:
-    """Turn an SSH failure into one line on stderr and exit status 255 (as ``ssh``)."""
+def ssh_errors(refused: str = REFUSED_HINT) -> Iterator[None]:
+    """Turn an SSH failure into one line on stderr and exit status 255 (as ``ssh``);
+    a refused login ends with ``refused``, what to do in this command."""
     from fluidstack.core.ssh import CommandTimeoutError, SshError
 
     try:
@@ -183,7 +190,8 @@ def ssh_errors() -> Iterator[None]:
     except CommandTimeoutError:
         raise  # the command's own limit: the caller says so (exit 124)
     except SshError as exc:
-        click.echo(f"error: {exc}", err=True)
+        message = str(exc).replace(_SDK_REFUSED_HINT, f"({refused})")
+        click.echo(f"error: {message}", err=True)
         click.get_current_context().exit(EXIT_SSH_FAILED)
 
 
