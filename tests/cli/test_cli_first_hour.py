@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any, List
 
+import click
 import pytest
 from cli_support import Fs
 
@@ -26,26 +27,57 @@ def test_copying_a_missing_local_file_is_a_usage_error_before_any_call(
     assert result.stderr.strip() == f"error: no such file or directory: {missing}"
 
 
-@pytest.mark.parametrize(("files", "said"), [(1, "1 file "), (3, "3 files ")])
-def test_run_counts_the_uploaded_files_in_english(tmp_path: Path, files: int, said: str) -> None:
-    for number in range(files):
-        (tmp_path / f"f{number}.py").write_text("")
-    infos: List[str] = []
+class _State:
+    """Records the progress lines a step prints."""
 
-    class State:
-        def info(self, message: str) -> None:
-            infos.append(message)
+    def __init__(self) -> None:
+        self.infos: List[str] = []
 
-    class Resource:
-        def exec(self, *args: Any, **kwargs: Any) -> Any:
-            return self
+    def info(self, message: str) -> None:
+        self.infos.append(message)
 
-        def check(self) -> None:
-            pass
+    def warn(self, message: str) -> None:
+        self.infos.append(message)
 
-    job = Job("true", None, None, [], tmp_path, "work")
-    upload_workdir(State(), Resource(), job)  # type: ignore[arg-type]
-    assert infos == [f"Uploading {said}from {tmp_path} to ~/work ..."]
+
+class _Resource:
+    """An instances resource whose every command succeeds."""
+
+    def exec(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+    def check(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("files", "said"), [(1, "1 file"), (3, "3 files")])
+def test_progress_lines_count_files_in_english(tmp_path: Path, files: int, said: str) -> None:
+    # "Uploading 1 files", "Downloaded 1 file(s)": a one-script directory is the usual run.
+    from fluidstack.cli.atlas.slurm_jobs import _download
+    from fluidstack.cli.run_preempt import upload_outputs
+
+    names = [f"f{number}.py" for number in range(files)]
+    for name in names:
+        (tmp_path / name).write_text("")
+    job = Job("true", None, None, names, tmp_path, "work")
+
+    state = _State()
+    upload_workdir(state, _Resource(), job)  # type: ignore[arg-type]
+    assert state.infos == [f"Uploading {said} from {tmp_path} to ~/work ..."]
+
+    state = _State()
+    upload_outputs(state, _Resource(), job)  # type: ignore[arg-type]
+    outputs = "output file" if files == 1 else f"{said.split()[0]} output files"
+    assert state.infos == [f"Uploading the {outputs} synced so far ..."]
+
+    class Jobs:
+        def download(self, ident: str, job_id: str, *, local: Path) -> List[str]:
+            return names
+
+    state = _State()
+    with click.Context(click.Command("x")):
+        _download(state, Jobs(), "hpc", "7", tmp_path)  # type: ignore[arg-type]
+    assert state.infos == [f"Downloaded {said} into {tmp_path}: {', '.join(names)}."]
 
 
 def test_a_refused_api_key_says_where_the_key_came_from(fs: Fs) -> None:

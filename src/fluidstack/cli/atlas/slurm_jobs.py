@@ -175,7 +175,8 @@ def _download(state: CliState, jobs: Any, ident: str, job_id: str, local: Path) 
         state.warn(str(warning.message))
     if copied:
         shown = ", ".join(copied[:5]) + (f" and {len(copied) - 5} more" if len(copied) > 5 else "")
-        state.info(f"Downloaded {len(copied)} file(s) into {local}: {shown}.")
+        files = "1 file" if len(copied) == 1 else f"{len(copied)} files"
+        state.info(f"Downloaded {files} into {local}: {shown}.")
 
 
 def _submit_options(func: Any) -> Any:
