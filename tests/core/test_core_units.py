@@ -283,3 +283,24 @@ def test_a_setting_that_is_no_number_is_named(setting: Dict[str, Any], said: str
         client = FluidStack(api_key=KEY, base_url="http://127.0.0.1:9")
         with pytest.raises(TypeError, match="timeout must be a number of seconds"):
             client.instances.list(request_options={"timeout_in_seconds": "30"})
+
+
+@pytest.mark.parametrize(
+    ("url", "suggested"),
+    [
+        ("localhost:8080", "http://localhost:8080"),
+        ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("platform.example.com", "https://platform.example.com"),
+    ],
+)
+def test_a_url_without_a_scheme_is_refused_with_the_likely_one(url: str, suggested: str) -> None:
+    # `export FLUIDSTACK_BASE_URL=localhost:8080` is the usual slip with the emulator.
+    with pytest.raises(ValueError) as raised:
+        check_base_url(url)
+    assert str(raised.value) == (
+        f"base_url must be an http(s) URL, got {url!r}; did you mean '{suggested}'?"
+    )
+    from fluidstack.atlas import Atlas
+
+    with pytest.raises(ValueError, match="did you mean"):
+        Atlas(token="t", management_url=url)

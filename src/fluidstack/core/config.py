@@ -285,7 +285,11 @@ def check_base_url(url: str, what: str = "base_url") -> str:
     """``url`` without a trailing slash; raises ``ValueError`` unless it is http(s)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{what} must be an http(s) URL, got {url!r}")
+        hint = ""
+        if "://" not in url and url:  # `localhost:8080`, the emulator's address as typed
+            host = urlsplit(f"//{url}").hostname or ""
+            hint = f"; did you mean '{'http' if is_loopback(host) else 'https'}://{url}'?"
+        raise ValueError(f"{what} must be an http(s) URL, got {url!r}{hint}")
     return url.rstrip("/")
 
 
