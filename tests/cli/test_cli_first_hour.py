@@ -160,3 +160,15 @@ def test_a_refused_login_names_the_cli_option_not_the_sdk_argument(
     assert "key_path=" not in line
     assert line.endswith("pass -i KEY, or load it into ssh-agent)")
     assert ("`fluidstack atlas keys create` before it first booted" in line) == (api == "slurm")
+
+
+def test_atlas_use_of_a_project_not_yet_made_gives_the_command_that_makes_it(
+    atlas_fs: Fs,
+) -> None:
+    refused = atlas_fs("atlas", "use", "--project", "brand-new", expect=2)
+    line = refused.stderr.strip()
+    assert line.startswith("error: no project 'brand-new': see `fluidstack atlas projects list`")
+    suggested = line.split("or create it with `")[1].rstrip("`")
+    assert suggested == "fluidstack atlas --region eu-north-1 projects create brand-new"
+    atlas_fs(*suggested.split()[1:])
+    atlas_fs("atlas", "use", "--project", "brand-new")
