@@ -172,3 +172,52 @@ def test_atlas_use_of_a_project_not_yet_made_gives_the_command_that_makes_it(
     assert suggested == "fluidstack atlas --region eu-north-1 projects create brand-new"
     atlas_fs(*suggested.split()[1:])
     atlas_fs("atlas", "use", "--project", "brand-new")
+
+
+def test_an_atlas_instance_ssh_cannot_reach_names_the_port_setting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Atlas reports no SSH port: "Connect call failed ('127.77.0.2', 22)" alone did not
+    # say that the emulator's instances answer on another one.
+    from fluidstack.cli import remote
+    from fluidstack.core.ssh import SshError
+
+    failed = "could not connect to instance i-1 (ubuntu@127.77.0.2:22): Connect call failed"
+    for hint in (None, remote.ATLAS_PORT_HINT):
+        context = click.Context(click.Command("x"))
+        with context, pytest.raises(click.exceptions.Exit), remote.ssh_errors(no_connection=hint):
+            raise SshError(failed, instance_id="i-1")
+        line = capsys.readouterr().err.strip()
+        assert line == (f"error: {failed}" if hint is None else f"error: {failed}. {hint}")
+    assert "--ssh-port PORT or set FLUIDSTACK_SSH_PORT" in remote.ATLAS_PORT_HINT
+
+
+@pytest.mark.parametrize("api", ["platform", "atlas"])
+def test_exec_and_cp_pass_the_port_hint_for_atlas_only(
+    api: str, fs_no_creds: Fs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fluidstack.cli import instance_commands
+
+    given: List[Any] = []
+    monkeypatch.setattr(
+        instance_commands, "exec_and_exit", lambda *args, **kwargs: given.append(args[-1])
+    )
+    monkeypatch.setattr(
+        instance_commands, "copy_and_report", lambda *a, **kwargs: given.append(kwargs)
+    )
+    prefix = ["atlas"] if api == "atlas" else []
+    ident = "3f2b8c1e-1111-4222-8333-944455556666"  # an id: nothing is looked up
+    env = {
+        "FLUIDSTACK_TOKEN": "t",
+        "FLUIDSTACK_API_KEY": "k",
+        "FLUIDSTACK_REGION": "r",
+        "FLUIDSTACK_PROJECT_ID": ident,
+        "FLUIDSTACK_REGION_URL": "http://127.0.0.1:9",
+    }
+    fs_no_creds(*prefix, "instances", "exec", ident, "--", "true", env=env)
+    (tmp_path / "f").write_text("")
+    fs_no_creds(*prefix, "instances", "cp", str(tmp_path / "f"), f"{ident}:f", env=env)
+    from fluidstack.cli.remote import ATLAS_PORT_HINT
+
+    hint = ATLAS_PORT_HINT if api == "atlas" else None
+    assert given == [hint, {"no_connection": hint}]

@@ -179,10 +179,18 @@ the CLI replaces with its own option."""
 REFUSED_HINT = "pass -i KEY, or load it into ssh-agent"
 
 
+ATLAS_PORT_HINT = (
+    "Atlas reports no SSH port: pass --ssh-port PORT or set FLUIDSTACK_SSH_PORT (the "
+    "emulator prints its port at start, 2222 by default)"
+)
+"""What to check when an Atlas instance's SSH cannot be reached: the port is a guess."""
+
+
 @contextlib.contextmanager
-def ssh_errors(refused: str = REFUSED_HINT) -> Iterator[None]:
+def ssh_errors(refused: str = REFUSED_HINT, no_connection: Optional[str] = None) -> Iterator[None]:
     """Turn an SSH failure into one line on stderr and exit status 255 (as ``ssh``);
-    a refused login ends with ``refused``, what to do in this command."""
+    a refused login ends with ``refused``, what to do in this command, and a connection
+    that could not be made with ``no_connection``, when given."""
     from fluidstack.core.ssh import CommandTimeoutError, SshError
 
     try:
@@ -191,6 +199,8 @@ def ssh_errors(refused: str = REFUSED_HINT) -> Iterator[None]:
         raise  # the command's own limit: the caller says so (exit 124)
     except SshError as exc:
         message = str(exc).replace(_SDK_REFUSED_HINT, f"({refused})")
+        if no_connection and message.startswith("could not connect to instance"):
+            message = f"{message}. {no_connection}"
         click.echo(f"error: {message}", err=True)
         click.get_current_context().exit(EXIT_SSH_FAILED)
 
@@ -201,11 +211,12 @@ def exec_and_exit(
     words: Sequence[str],
     identity: Optional[str],
     timeout: Optional[float],
+    no_connection: Optional[str] = None,
 ) -> None:
     """``instances exec`` of either API: run the command on the instance with
     ``resource.exec`` (an SDK instances resource), its output streamed to this process's
     stdout and stderr, and exit with its status (124 past ``timeout``, 255 when SSH
-    itself failed)."""
+    itself failed; ``no_connection``: what to check when it could not connect)."""
     from fluidstack.core.ssh import CommandTimeoutError
 
     command = remote_command(words)
@@ -215,7 +226,7 @@ def exec_and_exit(
     stdout: Any = getattr(sys.stdout, "buffer", sys.stdout)
     stderr: Any = getattr(sys.stderr, "buffer", sys.stderr)
     try:
-        with ssh_errors():
+        with ssh_errors(no_connection=no_connection):
             result = resource.exec(
                 instance,
                 command,
@@ -237,6 +248,7 @@ def copy_and_report(
     destination: str,
     identity: Optional[str],
     resolve: Callable[[str], str] = str,
+    no_connection: Optional[str] = None,
 ) -> None:
     """``instances cp`` of either API: one side is ``ID:PATH`` (or ``NAME:PATH``); files
     and folders go over SFTP with the instances resource that ``resource()`` gives (made
@@ -248,7 +260,7 @@ def copy_and_report(
     key = os.path.expanduser(identity) if identity else None
     instances = resource()
     instance = instances.get(resolve(instance_ref))
-    with ssh_errors():
+    with ssh_errors(no_connection=no_connection):
         if direction == "up":
             instances.upload(instance, local, remote, key_path=key)
         else:
