@@ -34,8 +34,8 @@ def quickstart(client: FluidStack) -> None:
     # Leaving the block deleted the instance, even if the code inside had failed.
     print(f"{instance.name} is {client.instances.get(instance.id).status}")
     balance = client.user.get_balance().balance
-    # Seconds at $0.30/h cost well under a cent: the balance barely moves.
-    print(f"balance: ${balance:.2f} (the run cost ${balance_before - balance:.2f})")
+    # Seconds at $0.30/h cost well under a cent: four decimals, or it would say $0.00.
+    print(f"balance: ${balance:.2f} (the run cost ${balance_before - balance:.4f})")
 
 
 def main() -> None:

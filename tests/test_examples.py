@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,5 @@ def test_quickstart_runs_on_the_bundled_emulator(example: str, expected: list) -
     assert done.returncode == 0, done.stdout + done.stderr
     for text in expected:
         assert text in done.stdout, done.stdout
+    if example == "quickstart.py":  # "the run cost $0.00" read as if nothing was billed
+        assert re.search(r"the run cost \$\d+\.\d{4}\)", done.stdout), done.stdout

@@ -73,6 +73,7 @@ def test_every_python_block_runs(
     fast_emulator: EmulatorServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     path: Path,
     minimum: int,
 ) -> None:
@@ -126,6 +127,11 @@ def test_every_python_block_runs(
                 exec(compile(block, f"{path.name} block {number}", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
             pytest.fail(f"{path.name} block {number} failed: {exc!r}\n{block}")
+    # What a reader sees is readable: a status prints as `running`, not as the enum's
+    # repr `<InstanceStatus.RUNNING: 'running'>` (the README's async block printed a list
+    # of those).
+    printed = capsys.readouterr().out
+    assert re.findall(r"<\w+\.\w+: [^>]*>", printed) == []
     # Like a reader's script, the blocks leave some clients open: collect them here, so
     # that their ResourceWarnings do not land in whichever later test the GC runs in (a
     # CLI test's one-line stderr).

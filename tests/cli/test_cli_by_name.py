@@ -6,6 +6,7 @@ without listing the fleet."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
@@ -63,8 +64,13 @@ def test_an_id_shaped_argument_is_fetched_without_listing(
     assert all("GET /instances?" not in p and p != "GET /instances" for p in _paths(emulator))
 
 
-def test_a_shared_name_is_refused_with_the_ids(fs: Fs, ssh_key: str) -> None:
+def test_a_shared_name_is_refused_with_the_ids(
+    fs: Fs, ssh_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = _create(fs, "twin"), _create(fs, "twin")
+    # cp's local file exists: a missing one is refused first, before any call.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").write_text("x")
     for command in (["get", "twin"], ["stop", "twin"], ["delete", "twin", "--yes"],
                     ["exec", "twin", "--", "true"], ["cp", "./x", "twin:x"]):  # fmt: skip
         result = fs("instances", *command, expect=2)

@@ -254,3 +254,53 @@ def test_config_checks() -> None:
     assert is_loopback("::1")
     assert not is_loopback("192.0.2.1")
     assert KEY not in repr(config())  # the key never shows in a repr
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        (
+            {"timeout": "30"},
+            "timeout must be a number of seconds, None or an httpx.Timeout, got '30'",
+        ),
+        ({"total_timeout": "30"}, "total_timeout must be a number of seconds, got '30'"),
+        ({"max_retries": "2"}, "max_retries must be a whole number, got '2'"),
+    ],
+)
+def test_a_setting_that_is_no_number_is_named(setting: Dict[str, Any], said: str) -> None:
+    # A value read from an environment variable is a string: the error was Python's
+    # "'<=' not supported between instances of 'str' and 'int'", naming no setting.
+    from fluidstack import FluidStack
+    from fluidstack.atlas import Atlas
+
+    with pytest.raises(TypeError) as raised:
+        FluidStack(api_key=KEY, **setting)
+    assert str(raised.value) == said
+    with pytest.raises(TypeError) as raised:
+        Atlas(token="t", **setting)
+    assert str(raised.value) == said
+    if "timeout" in setting:  # the per-call option too (the others are converted)
+        client = FluidStack(api_key=KEY, base_url="http://127.0.0.1:9")
+        with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+            client.instances.list(request_options={"timeout_in_seconds": "30"})
+
+
+@pytest.mark.parametrize(
+    ("url", "suggested"),
+    [
+        ("localhost:8080", "http://localhost:8080"),
+        ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("platform.example.com", "https://platform.example.com"),
+    ],
+)
+def test_a_url_without_a_scheme_is_refused_with_the_likely_one(url: str, suggested: str) -> None:
+    # `export FLUIDSTACK_BASE_URL=localhost:8080` is the usual slip with the emulator.
+    with pytest.raises(ValueError) as raised:
+        check_base_url(url)
+    assert str(raised.value) == (
+        f"base_url must be an http(s) URL, got {url!r}; did you mean '{suggested}'?"
+    )
+    from fluidstack.atlas import Atlas
+
+    with pytest.raises(ValueError, match="did you mean"):
+        Atlas(token="t", management_url=url)

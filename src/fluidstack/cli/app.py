@@ -26,6 +26,12 @@ EXIT_INTERRUPTED = 130
 _MISSING_KEY_HINT = (
     "pass --api-key, set FLUIDSTACK_API_KEY, or store one with `fluidstack configure`"
 )
+_WRONG_KEY_HINT = (
+    "check the key: --api-key, else FLUIDSTACK_API_KEY, else the one `fluidstack configure` stored"
+)
+_TOKEN = "FLUIDSTACK_TOKEN and FLUIDSTACK_CLIENT_ID/_SECRET, when set, come first"
+_BASE_URL_HINT = "--base-url, FLUIDSTACK_BASE_URL or the profile (`fluidstack configure`)"
+_ATLAS_URL_HINT = "FLUIDSTACK_ATLAS_URL or the profile (`fluidstack atlas login --url URL`)"
 
 
 class FluidStackGroup(LazyGroup):
@@ -52,7 +58,7 @@ class FluidStackGroup(LazyGroup):
             import traceback
 
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-        return _as_cli_error(exc, debug)
+        return _as_cli_error(exc, debug, atlas=ctx.invoked_subcommand == "atlas")
 
     def main(
         self,
@@ -93,8 +99,9 @@ class FluidStackGroup(LazyGroup):
         sys.exit(code)
 
 
-def _as_cli_error(exc: Exception, debug: bool) -> CliError:
-    """The one-line error for an exception raised by a command."""
+def _as_cli_error(exc: Exception, debug: bool, atlas: bool = False) -> CliError:
+    """The one-line error for an exception raised by a command (``atlas``: one of
+    ``fluidstack atlas``, whose hints name Atlas's settings)."""
     from fluidstack.core.errors import (
         ApiError,
         MissingApiKeyError,
@@ -121,7 +128,7 @@ def _as_cli_error(exc: Exception, debug: bool) -> CliError:
             "`fluidstack atlas use --project NAME` (see `fluidstack atlas projects list`)"
         )
     if isinstance(exc, ApiError):
-        return CliError(_with_hint(str(exc) or type(exc).__name__, exc))
+        return CliError(_with_hint(str(exc) or type(exc).__name__, exc, atlas))
     if isinstance(exc, ImportError):
         from .._extras import missing_extra
 
@@ -133,12 +140,28 @@ def _as_cli_error(exc: Exception, debug: bool) -> CliError:
     return CliError(f"unexpected {type(exc).__name__}: {exc}{hint}")
 
 
-def _with_hint(message: str, exc: Exception) -> str:
+def _with_hint(message: str, exc: Exception, atlas: bool = False) -> str:
     """``message`` with the CLI command that fixes it, where the server names an HTTP
-    call or gives a bare 404 (issue 28 item 10)."""
+    call or gives a bare 404 (issue 28 item 10), and with the setting to check where
+    the key or token was refused or the API could not be reached (``atlas``: for a
+    command of ``fluidstack atlas``)."""
     import re
 
-    from fluidstack.core.errors import NotFoundError
+    from fluidstack.core.errors import (
+        ApiConnectionError,
+        ApiTimeoutError,
+        AuthenticationError,
+        NotFoundError,
+        TokenError,
+    )
+
+    if isinstance(exc, AuthenticationError) and not isinstance(exc, TokenError):
+        if atlas:
+            return f"{message}: log in again with `fluidstack atlas login` ({_TOKEN})"
+        return f"{message}: {_WRONG_KEY_HINT}"
+    if isinstance(exc, ApiConnectionError) and not isinstance(exc, ApiTimeoutError):
+        where = _ATLAS_URL_HINT if atlas else _BASE_URL_HINT
+        return f"{message}: is the API running at that address? It comes from {where}"
 
     if "POST /ssh_keys" in message:
         return message.replace("POST /ssh_keys", "`fluidstack ssh-keys add NAME [FILE.pub]`")

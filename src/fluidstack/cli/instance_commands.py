@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import click
 
 from .remote import (
+    ATLAS_PORT_HINT,
     Endpoint,
     copy_and_report,
     exec_and_exit,
@@ -297,7 +298,10 @@ def add_exec(api: InstanceCommands, prog: str, command_first: bool) -> click.Com
         if command_first:
             remote_command(command)  # a usage error before anything is sent
         resource = api.resource(state, ssh_port)
-        exec_and_exit(resource, api.resolve(state, instance_id), command, identity, timeout)
+        no_connection = ATLAS_PORT_HINT if api.ssh_port else None
+        exec_and_exit(
+            resource, api.resolve(state, instance_id), command, identity, timeout, no_connection
+        )
 
     help_text = f"""Run a command on an instance over SSH: its output streams here, and this exits
     with its exit status (255 when SSH itself fails).
@@ -334,8 +338,9 @@ def add_cp(api: InstanceCommands, prog: str, home: str) -> click.Command:
             return api.resource(state, ssh_port)
 
         copy_and_report(
-            state, resource, source, destination, identity, lambda ref: api.resolve(state, ref)
-        )
+            state, resource, source, destination, identity, lambda ref: api.resolve(state, ref),
+            no_connection=ATLAS_PORT_HINT if api.ssh_port else None,
+        )  # fmt: skip
 
     help_text = f"""Copy files or directories (recursively) to or from an instance, over SFTP.
     The instance side is ID:PATH; a relative PATH is in {home} home.

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import click
 
-from .state import CliError, CliState
+from .state import CliError, CliState, InputError
 
 __all__ = [
     "ENV_SSH_PORT",
@@ -173,9 +173,24 @@ def remote_command(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else shlex.join(words)
 
 
+_SDK_REFUSED_HINT = "(pass key_path=, or load it into ssh-agent)"
+"""How the SDK's refused-login error ends (``fluidstack.core.ssh``): SDK words, which
+the CLI replaces with its own option."""
+REFUSED_HINT = "pass -i KEY, or load it into ssh-agent"
+
+
+ATLAS_PORT_HINT = (
+    "Atlas reports no SSH port: pass --ssh-port PORT or set FLUIDSTACK_SSH_PORT (the "
+    "emulator prints its port at start, 2222 by default)"
+)
+"""What to check when an Atlas instance's SSH cannot be reached: the port is a guess."""
+
+
 @contextlib.contextmanager
-def ssh_errors() -> Iterator[None]:
-    """Turn an SSH failure into one line on stderr and exit status 255 (as ``ssh``)."""
+def ssh_errors(refused: str = REFUSED_HINT, no_connection: Optional[str] = None) -> Iterator[None]:
+    """Turn an SSH failure into one line on stderr and exit status 255 (as ``ssh``);
+    a refused login ends with ``refused``, what to do in this command, and a connection
+    that could not be made with ``no_connection``, when given."""
     from fluidstack.core.ssh import CommandTimeoutError, SshError
 
     try:
@@ -183,7 +198,10 @@ def ssh_errors() -> Iterator[None]:
     except CommandTimeoutError:
         raise  # the command's own limit: the caller says so (exit 124)
     except SshError as exc:
-        click.echo(f"error: {exc}", err=True)
+        message = str(exc).replace(_SDK_REFUSED_HINT, f"({refused})")
+        if no_connection and message.startswith("could not connect to instance"):
+            message = f"{message}. {no_connection}"
+        click.echo(f"error: {message}", err=True)
         click.get_current_context().exit(EXIT_SSH_FAILED)
 
 
@@ -193,11 +211,12 @@ def exec_and_exit(
     words: Sequence[str],
     identity: Optional[str],
     timeout: Optional[float],
+    no_connection: Optional[str] = None,
 ) -> None:
     """``instances exec`` of either API: run the command on the instance with
     ``resource.exec`` (an SDK instances resource), its output streamed to this process's
     stdout and stderr, and exit with its status (124 past ``timeout``, 255 when SSH
-    itself failed)."""
+    itself failed; ``no_connection``: what to check when it could not connect)."""
     from fluidstack.core.ssh import CommandTimeoutError
 
     command = remote_command(words)
@@ -207,7 +226,7 @@ def exec_and_exit(
     stdout: Any = getattr(sys.stdout, "buffer", sys.stdout)
     stderr: Any = getattr(sys.stderr, "buffer", sys.stderr)
     try:
-        with ssh_errors():
+        with ssh_errors(no_connection=no_connection):
             result = resource.exec(
                 instance,
                 command,
@@ -229,15 +248,19 @@ def copy_and_report(
     destination: str,
     identity: Optional[str],
     resolve: Callable[[str], str] = str,
+    no_connection: Optional[str] = None,
 ) -> None:
     """``instances cp`` of either API: one side is ``ID:PATH`` (or ``NAME:PATH``); files
     and folders go over SFTP with the instances resource that ``resource()`` gives (made
     only once the arguments are known to be right); ``resolve`` turns a name into an id."""
     direction, instance_ref, remote, local = parse_copy(source, destination)
+    if direction == "up" and not os.path.exists(local):
+        # Checked before any call, like a missing script of `slurm submit`: bad input.
+        raise InputError(f"no such file or directory: {local}")
     key = os.path.expanduser(identity) if identity else None
     instances = resource()
     instance = instances.get(resolve(instance_ref))
-    with ssh_errors():
+    with ssh_errors(no_connection=no_connection):
         if direction == "up":
             instances.upload(instance, local, remote, key_path=key)
         else:

@@ -110,7 +110,8 @@ class Job:
 def upload_workdir(state: CliState, resource: Any, job: Job) -> None:
     """Step 4: the working directory into ``~/<its name>`` on the instance."""
     archive, count = pack_directory(job.local_root)
-    state.info(f"Uploading {count} files from {job.local_root} to ~/{job.remote_dir} ...")
+    files = "1 file" if count == 1 else f"{count} files"
+    state.info(f"Uploading {files} from {job.local_root} to ~/{job.remote_dir} ...")
     quoted = shlex.quote(job.remote_dir)
     resource.exec(
         job.instance,

@@ -147,7 +147,8 @@ def upload_outputs(state: CliState, resource: Any, job: Job) -> None:
     archive, count = pack_outputs(job.local_root, job.outputs)
     if not count:
         return
-    state.info(f"Uploading the {count} output file(s) synced so far ...")
+    files = "output file" if count == 1 else f"{count} output files"
+    state.info(f"Uploading the {files} synced so far ...")
     quoted = shlex.quote(job.remote_dir)
     resource.exec(
         job.instance, f"mkdir -p {quoted} && tar xzf - -C {quoted}", stdin=archive,

@@ -197,10 +197,10 @@ def finish_config(
 ) -> ClientConfig:
     """Check the settings both APIs' clients share and build the :class:`ClientConfig`."""
     base_url = check_base_url(base_url)
-    if max_retries < 0:
+    if _number(max_retries, "max_retries", "a whole number") < 0:
         raise ValueError("max_retries must be >= 0")
     check_max_response_bytes(max_response_bytes)
-    if total_timeout is not None and total_timeout <= 0:
+    if total_timeout is not None and _number(total_timeout, "total_timeout") <= 0:
         raise ValueError("total_timeout must be > 0 seconds")
 
     headers: Dict[str, str] = {"user-agent": USER_AGENT, "accept": "application/json"}
@@ -262,16 +262,34 @@ def as_timeout(value: TimeoutTypes) -> httpx.Timeout:
     """Accept seconds, ``None`` (no timeout) or an ``httpx.Timeout``."""
     if isinstance(value, httpx.Timeout):
         return value
-    if value is not None and value <= 0:
+    if (
+        value is not None
+        and _number(value, "timeout", "a number of seconds, None or an httpx.Timeout") <= 0
+    ):
         raise ValueError("timeout must be > 0 seconds (or None for no timeout)")
     return httpx.Timeout(value)
+
+
+def _number(value: Any, what: str, kind: str = "a number of seconds") -> Any:
+    """``value``, checked to compare with numbers: one that does not (``timeout="30"``,
+    read from an environment variable) is a ``TypeError`` that names the setting, not
+    Python's ``'<=' not supported between instances of 'str' and 'int'``."""
+    try:
+        value < 0  # noqa: B015 - only whether it compares
+    except TypeError:
+        raise TypeError(f"{what} must be {kind}, got {value!r}") from None
+    return value
 
 
 def check_base_url(url: str, what: str = "base_url") -> str:
     """``url`` without a trailing slash; raises ``ValueError`` unless it is http(s)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{what} must be an http(s) URL, got {url!r}")
+        hint = ""
+        if "://" not in url and url:  # `localhost:8080`, the emulator's address as typed
+            host = urlsplit(f"//{url}").hostname or ""
+            hint = f"; did you mean '{'http' if is_loopback(host) else 'https'}://{url}'?"
+        raise ValueError(f"{what} must be an http(s) URL, got {url!r}{hint}")
     return url.rstrip("/")
 
 

@@ -15,6 +15,8 @@ from process_support import start_emulator
 
 from fluidstack.emulator.__main__ import build_parser, settings_from_args
 
+ROOT = Path(__file__).resolve().parents[3]
+
 
 def test_listening_line_dev_key_and_clean_sigterm(
     processes: List[subprocess.Popen[str]],
@@ -29,6 +31,16 @@ def test_listening_line_dev_key_and_clean_sigterm(
     assert process.returncode == 0
     assert "fs-emulator-dev-key" in err  # the development key is announced
     assert out == ""  # the listening line is the only line on stdout
+    # The docs quote these lines as a reader will see them (docs/atlas.md had an older
+    # wording of the Atlas one).
+    quoted = [
+        line.split("   (stderr)")[0].rstrip()
+        for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+        for line in page.read_text().splitlines()
+        if line.startswith(("No --api-key given", "No --atlas-client given"))
+    ]
+    assert len(quoted) >= 3
+    assert [line for line in quoted if line not in err.splitlines()] == []
 
 
 def test_api_keys_and_no_control(processes: List[subprocess.Popen[str]]) -> None:

@@ -449,7 +449,14 @@ def use(state: CliState, region: Optional[str], project: Optional[str]) -> None:
     if project is not None:
         matches = [p for p in atlas.projects.list() if project in (p.id, p.name)]
         if not matches:
-            raise InputError(f"no project {project!r}: see `fluidstack atlas projects list`")
+            import shlex
+
+            # A newcomer's first `use` names a project that does not exist yet.
+            where = f" --region {atlas.region}" if atlas.region else ""
+            raise InputError(
+                f"no project {project!r}: see `fluidstack atlas projects list`, or create it "
+                f"with `fluidstack atlas{where} projects create {shlex.quote(project)}`"
+            )
         if len(matches) > 1:
             ids = ", ".join(p.id for p in matches)
             raise InputError(f"{len(matches)} projects are named {project!r} ({ids}): pass its id")

@@ -13,11 +13,18 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import click
 
-from ..remote import identity_option, remote_command, require_ssh_extra, ssh_errors, ssh_port_option
+from ..remote import (
+    REFUSED_HINT,
+    identity_option,
+    remote_command,
+    require_ssh_extra,
+    ssh_port_option,
+)
+from ..remote import ssh_errors as _any_ssh_errors
 from ..state import (
     CliError,
     CliState,
@@ -35,6 +42,18 @@ KIND = Kind("slurm", "Slurm")
 EXIT_TIMEOUT = 124
 """A job that ran past its time limit (``TIMEOUT``) exits as ``timeout(1)`` does."""
 EXIT_INTERRUPTED = 130
+
+_LOGIN_KEYS = (
+    "a login node lets in the keys registered with `fluidstack atlas keys create` "
+    f"before it first booted; or {REFUSED_HINT}"
+)
+
+
+def ssh_errors() -> ContextManager[None]:
+    """:func:`~fluidstack.cli.remote.ssh_errors`, a refused login saying which keys a
+    login node lets in (not the instance's own, as for an instance)."""
+    return _any_ssh_errors(refused=_LOGIN_KEYS)
+
 
 _cluster_argument = click.argument(
     "cluster", metavar="CLUSTER", shell_complete=complete_clusters("slurm")
@@ -156,7 +175,8 @@ def _download(state: CliState, jobs: Any, ident: str, job_id: str, local: Path) 
         state.warn(str(warning.message))
     if copied:
         shown = ", ".join(copied[:5]) + (f" and {len(copied) - 5} more" if len(copied) > 5 else "")
-        state.info(f"Downloaded {len(copied)} file(s) into {local}: {shown}.")
+        files = "1 file" if len(copied) == 1 else f"{len(copied)} files"
+        state.info(f"Downloaded {files} into {local}: {shown}.")
 
 
 def _submit_options(func: Any) -> Any:
