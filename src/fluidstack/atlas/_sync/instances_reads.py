@@ -26,7 +26,13 @@ from ...core.errors import (
 )
 from ...core.request_options import RequestOptions
 from ...core.ssh import SshError, SshTarget
-from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, GONE, WaitPolicy
+from ...core.waiters import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    GONE,
+    WaitPolicy,
+    wait_goals,
+)
 from .. import endpoints as api
 from ..endpoints import Id, id_text
 from ..types import Filesystem, GlobalInstance, Instance, InstanceState
@@ -247,7 +253,7 @@ class InstanceReads(AtlasResource):
             NotFoundError: It does not exist, and ``until`` is not ``"deleted"``.
         """
         ident = id_text(instance_id, "instance_id")
-        goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
+        goals = wait_goals(until, InstanceState, SSH_GOAL, GONE)
 
         def fetch(options: Optional[RequestOptions]) -> Optional[Instance]:
             try:
