@@ -244,6 +244,8 @@ class InstanceReads(AtlasResource):
             request_options: Per-call options for each poll.
 
         Raises:
+            ValueError: ``until`` is a string naming no state this SDK knows (a typo);
+                pass a member of the enumeration for a state it does not list yet.
             OutOfStockError: The instance went ``out-of-stock`` (the region had no
                 capacity for its type) while waiting for another state.
             InstanceFailedError: It went ``error``.

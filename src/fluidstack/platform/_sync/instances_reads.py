@@ -113,6 +113,8 @@ class InstanceReads(Resource):
             request_options: Per-call options for each poll.
 
         Raises:
+            ValueError: ``until`` is a string naming no state this SDK knows (a typo);
+                pass a member of the enumeration for a state it does not list yet.
             InstanceFailedError: The instance reached ``failed`` or ``terminated``
                 while waiting for another status.
             WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
