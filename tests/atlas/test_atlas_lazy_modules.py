@@ -4,6 +4,7 @@ Slurm parts on first use (issue 24, sixth round); every name stays where it was.
 from __future__ import annotations
 
 import importlib
+import inspect
 import subprocess
 import sys
 from typing import Any, Dict
@@ -56,14 +57,25 @@ def test_every_cluster_endpoint_name_still_imports_from_the_table(name: str) -> 
     assert name in home.__all__
 
 
-def test_a_listing_of_instances_loads_no_cluster_code() -> None:
+def test_the_browser_logins_default_scope_has_one_value() -> None:
+    from fluidstack.atlas import login, settings
+    from fluidstack.atlas._sync.client import Atlas
+
+    assert login.DEFAULT_SCOPE is settings.DEFAULT_SCOPE
+    assert "offline_access" in login.DEFAULT_SCOPE.split()
+    scope = inspect.signature(Atlas.start_browser_login).parameters["scope"]
+    assert scope.default == login.DEFAULT_SCOPE
+
+
+def test_a_listing_of_instances_loads_no_cluster_code_nor_the_login_flow() -> None:
     code = (
         "import sys\n"
         "from fluidstack.atlas import Atlas\n"
         "from fluidstack.atlas._sync.instances import InstancesResource\n"
         "import fluidstack.atlas.endpoints as api\n"
         "assert api.INSTANCES.response_type is not None\n"
-        "print(sorted(m for m in sys.modules if m.startswith('fluidstack.atlas.orchestrator')))"
+        "print(sorted(m for m in sys.modules if m.startswith('fluidstack.atlas.orchestrator')"
+        " or m == 'fluidstack.atlas.login'))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
