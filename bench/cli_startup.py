@@ -34,9 +34,10 @@ version's column alike.)
 ``--steps DIR [DIR ...]`` counts, instead of everything above, each CLI row's
 instructions for each of several copies of ``src/`` (e.g. one per commit, from ``git
 archive COMMIT src``) against one emulator, ``--step-runs`` times each in alternation,
-and prints the medians: the figures of a per-commit table. A single count moves by a few
-M from run to run (the collector's timing, addresses), so one count cannot tell a
-step of 2 M from none::
+and prints the medians: the figures of a per-commit table. Counts of one copy against one
+emulator repeat within ~0.5 M, but another session (other ids and tokens) or a change
+off the command's path moves them by a few M (where the collector runs), so the copies
+are compared in one session::
 
     python bench/cli_startup.py --steps /tmp/main/src /tmp/step1/src --step-runs 3
 """
