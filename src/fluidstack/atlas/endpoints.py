@@ -2,7 +2,9 @@
 request bodies they take. Pure: the clients in ``_async``/``_sync`` send them.
 
 Paths are relative to the management API's root or to a region's (both end in
-``/api/v1alpha1``); the resource methods say which.
+``/api/v1alpha1``); the resource methods say which. The Kubernetes and Slurm rows are
+declared in :mod:`fluidstack.atlas.orchestrator_endpoints` and imported from here on
+first use, so that other calls do not build them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 One table for the whole API, as ``fluidstack.atlas.endpoints`` is for Atlas. The
 resource classes users call (``client.instances`` and friends, in ``_async`` and its
 generated ``_sync`` twin) are thin: each method is a typed signature, a docstring and one
-call into the shared pipeline with an endpoint declared here.
+call into the shared pipeline with an endpoint declared here. The account and SSH-key
+rows are declared in :mod:`fluidstack.platform.account_endpoints` and imported from here
+on first use, so that a call on instances does not build them.
 """
 
 from __future__ import annotations
