@@ -30,6 +30,16 @@ not move. (Under callgrind a run takes ~50x longer, so the CLI's 2-second deferr
 the garbage collector, ``fluidstack.cli.collector``, ends during the run and ~45 M
 instructions of collections are counted that a real run does not make, in every
 version's column alike.)
+
+``--steps DIR [DIR ...]`` counts, instead of everything above, each CLI row's
+instructions for each of several copies of ``src/`` (e.g. one per commit, from ``git
+archive COMMIT src``) against one emulator, ``--step-runs`` times each in alternation,
+and prints the medians: the figures of a per-commit table. Counts of one copy against one
+emulator repeat within ~0.5 M, but another session (other ids and tokens) or a change
+off the command's path moves them by a few M (where the collector runs), so the copies
+are compared in one session::
+
+    python bench/cli_startup.py --steps /tmp/main/src /tmp/step1/src --step-runs 3
 """
 
 from __future__ import annotations
@@ -141,6 +151,33 @@ def count_instructions(argv: List[str], env: Dict[str, str], cwd: str) -> int:
     return int(found.group(1))
 
 
+def count_steps(
+    sources: List[str], runs: int, cli: List[str], base_env: Dict[str, str], cwd: str
+) -> None:
+    """``--steps``: the median instructions of each CLI row for each copy of ``src/``."""
+    rows = (["instances", "list"], ["atlas", "instances", "list"])
+    counts: Dict[Tuple[str, str], List[int]] = {}
+    for i in range(runs):
+        for source in rotations(sources, i):
+            env = clean_env({**base_env, "PYTHONPATH": str(Path(source).resolve())})
+            for argv in rows:
+                if i == 0:
+                    timed([*cli, *argv], env, cwd)  # writes the copy's .pyc files
+                n = count_instructions([*cli, *argv], env, cwd)
+                counts.setdefault((source, " ".join(argv)), []).append(n)
+                log(f"{source}: {' '.join(argv)}: {n:,}")
+    print("\ninstructions (M), median of", runs, "counts each (all counts in brackets)\n")
+    print("| src | instances list | atlas instances list |")
+    print("|---|---|---|")
+    for source in sources:
+        cells = []
+        for argv in rows:
+            found = counts[(source, " ".join(argv))]
+            every = ", ".join(f"{n / 1e6:,.1f}" for n in found)
+            cells.append(f"{median(found) / 1e6:,.1f} ({every})")
+        print(f"| {source} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
@@ -149,6 +186,10 @@ def main() -> None:
     parser.add_argument(
         "--instructions", action="store_true", help="also count each CLI row's instructions"
     )
+    parser.add_argument(
+        "--steps", nargs="+", metavar="SRC", help="only count instructions, for each src/"
+    )
+    parser.add_argument("--step-runs", type=int, default=3, help="counts per --steps entry")
     args = parser.parse_args()
 
     cli_py = ensure_cli_python()
@@ -198,6 +239,9 @@ def main() -> None:
                 "RAW_PROJECT": project,
             }
         )
+        if args.steps:
+            count_steps(args.steps, args.step_runs, cli, base_env, scratch)
+            return
         commands: Dict[str, Tuple[List[str], Dict[str, str]]] = {
             "raw platform": ([str(cli_py), "-c", RAW_PLATFORM], raw_env),
             "raw atlas": ([str(cli_py), "-c", RAW_ATLAS], raw_env),

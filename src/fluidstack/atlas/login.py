@@ -20,11 +20,9 @@ from urllib.parse import urlencode, urlsplit
 
 from ..core.config import Secret, is_loopback
 from ..core.errors import TokenError
+from .settings import DEFAULT_SCOPE
 
 __all__ = ["DEFAULT_SCOPE", "AuthorizationCodeLogin"]
-
-DEFAULT_SCOPE = "openid profile email offline_access"
-"""The scopes FluidStack's own CLI asks for; ``offline_access`` brings a refresh token."""
 
 
 def _challenge(verifier: str) -> str:

@@ -42,6 +42,11 @@ PRODUCTION_PUBLIC_CLIENT_ID = "diPhN35HH6jVXs615vsafkdIQM4Y5rF8"
 """The public OAuth client FluidStack's own CLI (fluidctl) logs people in with."""
 EMULATOR_PUBLIC_CLIENT_ID = "fs-emulator-cli"
 """The emulator's public client for browser logins."""
+DEFAULT_SCOPE = "openid profile email offline_access"
+"""The scopes FluidStack's own CLI asks for; ``offline_access`` brings a refresh token.
+(Here rather than in :mod:`fluidstack.atlas.login`, which re-exports it: the clients'
+``start_browser_login`` default needs it, and a client that never logs a person in with
+a browser need not import the login flow.)"""
 API_PREFIX = "/api/v1alpha1"
 """Appended to the management URL and to every region's URL."""
 

@@ -10,24 +10,45 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from pydantic import AliasChoices, Field
 
+from .._lazy import lazy_attributes
 from ..core.models import FluidStackModel, OpenEnum
-from .orchestrator_types import (
-    Accelerator,
-    KubernetesCluster,
-    KubernetesNode,
-    KubernetesNodePool,
-    NodeCondition,
-    NodeState,
-    NodeTaint,
-    SlurmCluster,
-    SlurmLoginNode,
-    SlurmNode,
-    SlurmNodePool,
+
+if TYPE_CHECKING:
+    from .orchestrator_types import (
+        Accelerator,
+        KubernetesCluster,
+        KubernetesNode,
+        KubernetesNodePool,
+        NodeCondition,
+        NodeState,
+        NodeTaint,
+        SlurmCluster,
+        SlurmLoginNode,
+        SlurmNode,
+        SlurmNodePool,
+    )
+
+# The Kubernetes and Slurm models are imported on first use: a call on instances,
+# projects or the management API does not build their eleven pydantic classes (issue 24,
+# sixth round: ~25 M instructions of every `fluidstack atlas` command).
+_ORCHESTRATOR_TYPES = (
+    "Accelerator",
+    "KubernetesCluster",
+    "KubernetesNode",
+    "KubernetesNodePool",
+    "NodeCondition",
+    "NodeState",
+    "NodeTaint",
+    "SlurmCluster",
+    "SlurmLoginNode",
+    "SlurmNode",
+    "SlurmNodePool",
 )
+_HOMES = dict.fromkeys(_ORCHESTRATOR_TYPES, ".orchestrator_types")
 
 __all__ = [
     "Accelerator",
@@ -306,3 +327,6 @@ class Cluster(FluidStackModel):
     project_id: Optional[str] = None
     health: Optional[ClusterHealth] = None
     updated_at: Optional[dt.datetime] = None
+
+
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES)

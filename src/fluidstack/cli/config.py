@@ -280,6 +280,9 @@ class Resolved:
     file_refused: Optional[str] = None
     max_hourly_spend: Optional[str] = None
     """The profile's spend limit, USD per hour (``None``: none)."""
+    config: Optional[ConfigFile] = field(default=None, repr=False, compare=False)
+    """The file as read for these settings, so that a command needing more of it (the
+    profile's ``atlas`` table) does not parse it again."""
 
 
 def resolve(
@@ -346,4 +349,5 @@ def resolve(
         base_url_source=url_source or "default",
         file_refused=config.refused,
         max_hourly_spend=stored.get("max_hourly_spend"),
+        config=config,
     )

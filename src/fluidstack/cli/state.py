@@ -6,7 +6,6 @@ inside the functions that need them, so ``fluidstack --help`` stays fast.
 
 from __future__ import annotations
 
-import difflib
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -85,6 +84,8 @@ class AliasedGroup(click.Group):
             and not ctx.resilient_parsing
             and self.get_command(ctx, typed) is None
         ):
+            import difflib  # only for a mistyped command: ~3 M instructions otherwise
+
             close = difflib.get_close_matches(typed, self.list_commands(ctx), n=2)
             hint = ""
             if close:

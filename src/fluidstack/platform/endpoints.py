@@ -3,23 +3,18 @@
 One table for the whole API, as ``fluidstack.atlas.endpoints`` is for Atlas. The
 resource classes users call (``client.instances`` and friends, in ``_async`` and its
 generated ``_sync`` twin) are thin: each method is a typed signature, a docstring and one
-call into the shared pipeline with an endpoint declared here.
+call into the shared pipeline with an endpoint declared here. The account and SSH-key
+rows are declared in :mod:`fluidstack.platform.account_endpoints` and imported from here
+on first use, so that a call on instances does not build them.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from .._lazy import lazy_attributes
 from ..core.endpoint import Endpoint
-from .types.account import (
-    APIKeyResponse,
-    CreatePaymentResponse,
-    HealthCheckOutSchema,
-    SSHKeyResponse,
-    User,
-    UserBalanceResponse,
-)
 from .types.enums import GPUType, Region, SupportedOperatingSystem
 from .types.instances import (
     ConfigurationResponse,
@@ -30,47 +25,47 @@ from .types.instances import (
     VolumeInstanceRequest,
 )
 
-# -- The account: user details, balance, API keys, the browser login flow, payments, health.
+if TYPE_CHECKING:
+    from .account_endpoints import AUTH_CALLBACK as AUTH_CALLBACK
+    from .account_endpoints import AUTH_SESSION as AUTH_SESSION
+    from .account_endpoints import AUTH_URL as AUTH_URL
+    from .account_endpoints import AUTH_USER as AUTH_USER
+    from .account_endpoints import CREATE_API_KEY as CREATE_API_KEY
+    from .account_endpoints import CREATE_PAYMENT_INTENT as CREATE_PAYMENT_INTENT
+    from .account_endpoints import DELETE_API_KEY as DELETE_API_KEY
+    from .account_endpoints import GET_BALANCE as GET_BALANCE
+    from .account_endpoints import HEALTHCHECK as HEALTHCHECK
+    from .account_endpoints import LIST_API_KEYS as LIST_API_KEYS
+    from .account_endpoints import SSH_KEY_CREATE as SSH_KEY_CREATE
+    from .account_endpoints import SSH_KEY_DELETE as SSH_KEY_DELETE
+    from .account_endpoints import SSH_KEYS as SSH_KEYS
+    from .account_endpoints import UPDATE_COMPANY_DETAILS as UPDATE_COMPANY_DETAILS
+    from .account_endpoints import find_stored as find_stored
 
-HEALTHCHECK: Endpoint[HealthCheckOutSchema] = Endpoint(
-    "healthcheck", "GET", "/healthcheck", HealthCheckOutSchema, authenticated=False
-)
+# -- The account (user details, balance, API keys, the browser login flow, payments,
+# health) and SSH keys: in fluidstack.platform.account_endpoints, loaded on first use with
+# the account models they parse into; a listing of instances needs neither (issue 24,
+# sixth round). Every name still imports from here.
 
-UPDATE_COMPANY_DETAILS: Endpoint[User] = Endpoint(
-    "user.update_company_details", "PUT", "/user/company-details", User
+_ACCOUNT_NAMES = (
+    "HEALTHCHECK",
+    "UPDATE_COMPANY_DETAILS",
+    "GET_BALANCE",
+    "LIST_API_KEYS",
+    "CREATE_API_KEY",
+    "DELETE_API_KEY",
+    "AUTH_URL",
+    "AUTH_CALLBACK",
+    "AUTH_SESSION",
+    "AUTH_USER",
+    "CREATE_PAYMENT_INTENT",
+    "SSH_KEYS",
+    "SSH_KEY_CREATE",
+    "SSH_KEY_DELETE",
+    "find_stored",
 )
-GET_BALANCE: Endpoint[UserBalanceResponse] = Endpoint(
-    "user.get_balance", "GET", "/user/balance", UserBalanceResponse
-)
-
-LIST_API_KEYS: Endpoint[List[APIKeyResponse]] = Endpoint(
-    "api_keys.list", "GET", "/api_keys", List[APIKeyResponse]
-)
-CREATE_API_KEY: Endpoint[APIKeyResponse] = Endpoint(
-    "api_keys.create", "POST", "/api_keys", APIKeyResponse, idempotent=False
-)
-DELETE_API_KEY: Endpoint[None] = Endpoint(
-    "api_keys.delete", "DELETE", "/api_keys/{api_key_id}", None
-)
-
-# The browser login flow authenticates with the `wos_session` cookie, not the API key.
-AUTH_URL: Endpoint[str] = Endpoint("auth.get_url", "GET", "/auth/url", str, authenticated=False)
-AUTH_CALLBACK: Endpoint[Dict[str, Any]] = Endpoint(
-    "auth.get_callback", "GET", "/auth/callback", Dict[str, Any], authenticated=False
-)
-AUTH_SESSION: Endpoint[Dict[str, Any]] = Endpoint(
-    "auth.get_session", "GET", "/auth/session", Dict[str, Any], authenticated=False
-)
-AUTH_USER: Endpoint[Dict[str, Any]] = Endpoint(
-    "auth.get_user", "GET", "/auth/user", Dict[str, Any], authenticated=False
-)
-
-CREATE_PAYMENT_INTENT: Endpoint[CreatePaymentResponse] = Endpoint(
-    "payments.create_intent",
-    "POST",
-    "/payments/create-intent",
-    CreatePaymentResponse,
-    idempotent=False,
+__getattr__, __dir__ = lazy_attributes(
+    __name__, dict.fromkeys(_ACCOUNT_NAMES, ".account_endpoints")
 )
 
 # -- The catalog: configurations (GPU offers) and operating-system templates.
@@ -81,29 +76,6 @@ CONFIGURATIONS: Endpoint[List[ConfigurationResponse]] = Endpoint(
 TEMPLATES: Endpoint[List[OperatingSystemResponse]] = Endpoint(
     "templates.list", "GET", "/list_available_os_templates", List[OperatingSystemResponse]
 )
-
-# -- SSH keys, addressed by name.
-
-SSH_KEYS: Endpoint[List[SSHKeyResponse]] = Endpoint(
-    "ssh_keys.list", "GET", "/ssh_keys", List[SSHKeyResponse]
-)
-SSH_KEY_CREATE: Endpoint[SSHKeyResponse] = Endpoint(
-    "ssh_keys.create", "POST", "/ssh_keys", SSHKeyResponse, idempotent=False
-)
-SSH_KEY_DELETE: Endpoint[None] = Endpoint(
-    "ssh_keys.delete", "DELETE", "/ssh_keys/{ssh_key_name}", None
-)
-
-
-def find_stored(
-    keys: Sequence[SSHKeyResponse], name: str, public_key: str
-) -> Optional[SSHKeyResponse]:
-    """The key a create stored, if the listing shows the same name and the same key."""
-    for key in keys:
-        if key.name == name and (key.public_key or "").split()[:2] == public_key.split()[:2]:
-            return key
-    return None
-
 
 # -- Instances.
 

@@ -136,6 +136,25 @@ def test_a_command_with_a_kept_token_sends_one_request(
     assert sent == [("GET", "/regions/eu-north-1/api/v1alpha1/instances")]
 
 
+def test_a_listing_reads_the_profile_once(
+    atlas_fs: Fs, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The platform settings and the Atlas table come from one read of the file.
+    import fluidstack.cli.config as config
+
+    atlas_fs("atlas", "instances", "list")  # the token and region URL are kept
+    parsed: List[str] = []
+    parse = config._parse_toml
+
+    def counting(text: str) -> Dict[str, Any]:
+        parsed.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(config, "_parse_toml", counting)
+    atlas_fs("atlas", "instances", "list")
+    assert len(parsed) == 1
+
+
 def test_a_kept_region_url_that_moved_is_looked_up_again(
     atlas_fs: Fs, emulator: EmulatorHandle, home: Home
 ) -> None:

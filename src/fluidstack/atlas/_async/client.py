@@ -21,9 +21,9 @@ from ...core.config import (
     own_http_client,
 )
 from ...core.events import EventHooks, configure_logging_from_env
-from ..login import DEFAULT_SCOPE, AuthorizationCodeLogin
 from ..settings import (
     DEFAULT_AUDIENCE,
+    DEFAULT_SCOPE,
     AtlasSettings,
     Id,
     api_root,
@@ -36,6 +36,7 @@ from .auth import AsyncTokenAuth
 from .scope import AsyncRegionDirectory, AsyncScope
 
 if TYPE_CHECKING:
+    from ..login import AuthorizationCodeLogin
     from ..spend import Prices
     from .catalog import (
         AsyncCapabilitiesResource,
@@ -418,6 +419,8 @@ class AsyncAtlas:
             authorize_url: The login page (default: FluidStack's, or the emulator's).
             scope: What to ask for (default includes ``offline_access``: a refresh token).
         """
+        from ..login import AuthorizationCodeLogin  # the login flow loads when first used
+
         default_url, default_client = browser_login_defaults(self._settings.management_api)
         return AuthorizationCodeLogin(
             client_id=client_id or default_client,

@@ -31,8 +31,9 @@ from ...core.request_options import RequestOptions, for_lookups
 from ...core.ssh import PathLike
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, GONE, WaitPolicy
 from .. import endpoints as api
-from ..endpoints import Id, Orchestrator, id_text
-from ..types import KubernetesCluster, KubernetesNodePool, SlurmCluster, SlurmNodePool
+from ..endpoints import Id, id_text
+from ..orchestrator_endpoints import KUBERNETES, KUBERNETES_CREDENTIALS, SLURM, Orchestrator
+from ..orchestrator_types import KubernetesCluster, KubernetesNodePool, SlurmCluster, SlurmNodePool
 from ._resource import AsyncAtlasResource
 from .scope import AsyncScope
 from .spend import admitting
@@ -415,7 +416,7 @@ class AsyncKubernetesClustersResource(AsyncClusters[KubernetesCluster]):
     """The project's Kubernetes clusters in the client's region."""
 
     def __init__(self, scope: AsyncScope) -> None:
-        super().__init__(scope, api.KUBERNETES)
+        super().__init__(scope, KUBERNETES)
 
     async def credentials(
         self, cluster_id: Id, *, request_options: Optional[RequestOptions] = None
@@ -427,7 +428,7 @@ class AsyncKubernetesClustersResource(AsyncClusters[KubernetesCluster]):
         a bearer token for the cluster.
         """
         return await self._scope.regional(
-            api.KUBERNETES_CREDENTIALS,
+            KUBERNETES_CREDENTIALS,
             project=True,
             path_params={"cluster_id": id_text(cluster_id, "cluster_id")},
             request_options=request_options,
@@ -474,7 +475,7 @@ class AsyncKubernetesNodePoolsResource(AsyncNodePools[KubernetesNodePool]):
     """The node pools of the project's Kubernetes clusters in the client's region."""
 
     def __init__(self, scope: AsyncScope) -> None:
-        super().__init__(scope, api.KUBERNETES)
+        super().__init__(scope, KUBERNETES)
 
     async def create(
         self,
@@ -504,14 +505,14 @@ class AsyncSlurmClustersResource(AsyncClusters[SlurmCluster]):
     """The project's Slurm clusters in the client's region."""
 
     def __init__(self, scope: AsyncScope) -> None:
-        super().__init__(scope, api.SLURM)
+        super().__init__(scope, SLURM)
 
 
 class AsyncSlurmNodePoolsResource(AsyncNodePools[SlurmNodePool]):
     """The node pools of the project's Slurm clusters in the client's region."""
 
     def __init__(self, scope: AsyncScope) -> None:
-        super().__init__(scope, api.SLURM)
+        super().__init__(scope, SLURM)
 
     async def create(
         self,

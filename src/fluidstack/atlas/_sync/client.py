@@ -22,9 +22,9 @@ from ...core.config import (
     own_http_client,
 )
 from ...core.events import EventHooks, configure_logging_from_env
-from ..login import DEFAULT_SCOPE, AuthorizationCodeLogin
 from ..settings import (
     DEFAULT_AUDIENCE,
+    DEFAULT_SCOPE,
     AtlasSettings,
     Id,
     api_root,
@@ -37,6 +37,7 @@ from .auth import TokenAuth
 from .scope import RegionDirectory, Scope
 
 if TYPE_CHECKING:
+    from ..login import AuthorizationCodeLogin
     from ..spend import Prices
     from .catalog import (
         CapabilitiesResource,
@@ -419,6 +420,8 @@ class Atlas:
             authorize_url: The login page (default: FluidStack's, or the emulator's).
             scope: What to ask for (default includes ``offline_access``: a refresh token).
         """
+        from ..login import AuthorizationCodeLogin  # the login flow loads when first used
+
         default_url, default_client = browser_login_defaults(self._settings.management_api)
         return AuthorizationCodeLogin(
             client_id=client_id or default_client,

@@ -31,8 +31,9 @@ from ...core.request_options import RequestOptions, for_lookups
 from ...core.ssh import PathLike
 from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, GONE, WaitPolicy
 from .. import endpoints as api
-from ..endpoints import Id, Orchestrator, id_text
-from ..types import KubernetesCluster, KubernetesNodePool, SlurmCluster, SlurmNodePool
+from ..endpoints import Id, id_text
+from ..orchestrator_endpoints import KUBERNETES, KUBERNETES_CREDENTIALS, SLURM, Orchestrator
+from ..orchestrator_types import KubernetesCluster, KubernetesNodePool, SlurmCluster, SlurmNodePool
 from ._resource import AtlasResource
 from .scope import Scope
 from .spend import admitting
@@ -411,7 +412,7 @@ class KubernetesClustersResource(Clusters[KubernetesCluster]):
     """The project's Kubernetes clusters in the client's region."""
 
     def __init__(self, scope: Scope) -> None:
-        super().__init__(scope, api.KUBERNETES)
+        super().__init__(scope, KUBERNETES)
 
     def credentials(
         self, cluster_id: Id, *, request_options: Optional[RequestOptions] = None
@@ -423,7 +424,7 @@ class KubernetesClustersResource(Clusters[KubernetesCluster]):
         a bearer token for the cluster.
         """
         return self._scope.regional(
-            api.KUBERNETES_CREDENTIALS,
+            KUBERNETES_CREDENTIALS,
             project=True,
             path_params={"cluster_id": id_text(cluster_id, "cluster_id")},
             request_options=request_options,
@@ -470,7 +471,7 @@ class KubernetesNodePoolsResource(NodePools[KubernetesNodePool]):
     """The node pools of the project's Kubernetes clusters in the client's region."""
 
     def __init__(self, scope: Scope) -> None:
-        super().__init__(scope, api.KUBERNETES)
+        super().__init__(scope, KUBERNETES)
 
     def create(
         self,
@@ -500,14 +501,14 @@ class SlurmClustersResource(Clusters[SlurmCluster]):
     """The project's Slurm clusters in the client's region."""
 
     def __init__(self, scope: Scope) -> None:
-        super().__init__(scope, api.SLURM)
+        super().__init__(scope, SLURM)
 
 
 class SlurmNodePoolsResource(NodePools[SlurmNodePool]):
     """The node pools of the project's Slurm clusters in the client's region."""
 
     def __init__(self, scope: Scope) -> None:
-        super().__init__(scope, api.SLURM)
+        super().__init__(scope, SLURM)
 
     def create(
         self,

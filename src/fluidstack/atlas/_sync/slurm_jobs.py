@@ -41,6 +41,7 @@ from ...core.ssh import (
 )
 from ...core.ssh_stream import SshSession
 from ..endpoints import Id, id_text
+from ..orchestrator_types import SlurmCluster
 from ..slurm_commands import (
     HOME_FIRST,
     REMOTE_ROOT,
@@ -68,7 +69,6 @@ from ..slurm_types import (
     parse_scontrol,
     parse_squeue,
 )
-from ..types import SlurmCluster
 from ._resource import AtlasResource
 from .scope import Scope
 

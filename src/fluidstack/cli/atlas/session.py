@@ -84,10 +84,12 @@ def resolve_atlas(
 
     env = os.environ if environ is None else environ
     platform = state.resolve(require_profile=False)  # the profile, its source, the path
-    try:
-        config = load_config(platform.path)
-    except ConfigError as exc:
-        raise InputError(str(exc)) from exc
+    config = platform.config  # the file as that read it: parsed once per command
+    if config is None:
+        try:
+            config = load_config(platform.path)
+        except ConfigError as exc:
+            raise InputError(str(exc)) from exc
     named = platform.profile_source != "default" and config.refused is None
     if named and not creating and platform.profile not in {*config.profiles, *config.atlas}:
         known = ", ".join(sorted({*config.profiles, *config.atlas})) or "none"
