@@ -218,7 +218,7 @@ def test_an_open_config_file_is_refused_by_commands_with_a_warning(
         home.config_file, "default", {"api_key": emulator.api_key, "base_url": emulator.base_url}
     )
     home.config_file.chmod(0o644)
-    result = fs_no_creds("balance", expect=1)
+    result = fs_no_creds("balance", expect=2)
     assert "warning: ignoring" in result.stderr
     assert "readable by others" in result.stderr
     assert "no API key" in result.stderr
@@ -252,7 +252,7 @@ def test_a_broken_config_file_is_reported(fs_no_creds: Fs, home: Home) -> None:
 
 
 def test_no_key_anywhere_says_how_to_configure(fs_no_creds: Fs) -> None:
-    result = fs_no_creds("instances", "list", expect=1)
+    result = fs_no_creds("instances", "list", expect=2)
     assert result.stderr.strip().startswith("error: no API key")
     assert "fluidstack configure" in result.stderr
 

@@ -221,3 +221,34 @@ def test_exec_and_cp_pass_the_port_hint_for_atlas_only(
 
     hint = ATLAS_PORT_HINT if api == "atlas" else None
     assert given == [hint, {"no_connection": hint}]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "where"),
+    [
+        (["--base-url", "localhost:8080", "balance"], {}, "--base-url"),
+        (["balance"], {"FLUIDSTACK_BASE_URL": "localhost:8080"}, "FLUIDSTACK_BASE_URL"),
+        (
+            ["atlas", "regions", "list"],
+            {"FLUIDSTACK_TOKEN": "t", "FLUIDSTACK_ATLAS_URL": "localhost:8080"},
+            "FLUIDSTACK_ATLAS_URL",
+        ),
+    ],
+)
+def test_a_bad_url_names_the_setting_it_came_from(
+    fs_no_creds: Fs, args: List[str], env: Any, where: str
+) -> None:
+    # It said "(profile 'default')" whichever of the flag, the variable or the profile
+    # the URL came from.
+    result = fs_no_creds("--api-key", "k", *args, env=env, expect=2)
+    line = result.stderr.strip()
+    assert "got 'localhost:8080'; did you mean 'http://localhost:8080'?" in line
+    assert line.endswith(f"({where})")
+
+
+def test_a_bad_url_in_the_profile_names_the_profile(fs_no_creds: Fs, home: Any) -> None:
+    fs_no_creds("--profile", "lab", "--api-key", "k", "configure", "--base-url", "http://a.test")
+    path = home.config_file
+    path.write_text(path.read_text().replace("http://a.test", "a.test"))
+    result = fs_no_creds("--profile", "lab", "balance", expect=2)
+    assert result.stderr.strip().endswith("(profile 'lab')")

@@ -18,7 +18,7 @@ from fluidstack.core.retries import (
     retry_after,
     retry_delay,
 )
-from fluidstack.core.waiters import WaitPolicy
+from fluidstack.core.waiters import WaitPolicy, wait_goals
 from fluidstack.cost import instance_cost
 from fluidstack.platform.launch import is_out_of_stock, plan_launch
 from fluidstack.types import ConfigurationResponse, GPUType, InstanceResponse, InstanceStatus
@@ -205,3 +205,15 @@ def test_large_parses_pause_the_collector_and_always_restore_it() -> None:
         assert not gc.isenabled()  # a caller's choice to run without the collector stands
     finally:
         gc.enable()
+
+
+def test_wait_goals_refuse_typos_and_take_enum_members() -> None:
+    assert wait_goals("running", InstanceStatus, "ssh") == {"running"}
+    assert wait_goals(["ssh", InstanceStatus.STOPPED], InstanceStatus, "ssh") == {"ssh", "stopped"}
+    assert wait_goals(InstanceStatus("resizing"), InstanceStatus) == {"resizing"}
+    with pytest.raises(ValueError, match=r"until='stoped' .*did you mean 'stopped'\?"):
+        wait_goals("stoped", InstanceStatus)
+    with pytest.raises(ValueError, match=r"until='zzz' is not a state to wait for Known: "):
+        wait_goals(("running", "zzz"), InstanceStatus)
+    with pytest.raises(ValueError, match=r"pass InstanceStatus\('ssh'\)"):
+        wait_goals("ssh", InstanceStatus)  # "ssh" only where the caller allows it

@@ -536,3 +536,22 @@ async def test_ephemeral_deletes_when_its_task_is_cancelled(server: FakeServer) 
     assert seen[-1] == "DELETE /instances/i-1"
     assert server.instances[0]["status"] == "terminated"
     await http.aclose()
+
+
+async def test_wait_refuses_a_status_it_does_not_know_before_any_request(
+    harness: Harness, server: FakeServer
+) -> None:
+    """A typo would poll for the whole timeout (900 s): it is refused at once, with the
+    status it probably meant; a status this SDK does not list is waited for when passed
+    as a member of the enumeration."""
+    server.statuses = ["pending", "resizing"]
+    client = harness.client(server.handler)
+    with pytest.raises(ValueError, match=r"until='runing'.*did you mean 'running'\?"):
+        await resolve(client.instances.wait("i-1", until="runing"))
+    with pytest.raises(ValueError, match=r"InstanceStatus\('RUNNING'\)"):
+        await resolve(client.instances.wait("i-1", until=["ssh", "RUNNING"]))
+    assert harness.requests == []
+    found = await resolve(
+        client.instances.wait("i-1", until=InstanceStatus("resizing"), poll_interval=1)
+    )
+    assert found.status == "resizing"

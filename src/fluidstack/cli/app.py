@@ -111,19 +111,21 @@ def _as_cli_error(exc: Exception, debug: bool, atlas: bool = False) -> CliError:
         UnknownRegionError,
     )
 
+    # A setting that is missing is a usage error (exit 2), as a bad one is: the fix is
+    # the user's, and a script can tell it from an API that failed (exit 1).
     if isinstance(exc, MissingApiKeyError):
-        return CliError(f"no API key: {_MISSING_KEY_HINT}")
+        return InputError(f"no API key: {_MISSING_KEY_HINT}")
     if isinstance(exc, MissingCredentialsError):
-        return CliError("no Atlas credentials: run `fluidstack atlas login`")
+        return InputError("no Atlas credentials: run `fluidstack atlas login`")
     if isinstance(exc, MissingRegionError):
-        return CliError(
+        return InputError(
             "no region chosen: pass `fluidstack atlas --region NAME ...` or keep one with "
             f"`fluidstack atlas use --region NAME` (regions: {', '.join(exc.known) or 'none'})"
         )
     if isinstance(exc, UnknownRegionError):  # bad input, exit 2 (as `atlas use` says it)
         return InputError(str(exc))
     if isinstance(exc, MissingProjectError):
-        return CliError(
+        return InputError(
             "no project chosen: pass `fluidstack atlas --project NAME ...` or keep one with "
             "`fluidstack atlas use --project NAME` (see `fluidstack atlas projects list`)"
         )

@@ -192,7 +192,14 @@ class CliState:
                         max_hourly_spend=settings.max_hourly_spend,
                     )
                 except ValueError as exc:
-                    raise InputError(f"{exc} (profile {settings.profile!r})") from exc
+                    from .config import BASE_URL_ENV
+
+                    where = f"profile {settings.profile!r}"
+                    if str(exc).startswith("base_url") and settings.base_url_source == "flag":
+                        where = "--base-url"
+                    elif str(exc).startswith("base_url") and settings.base_url_source == "env":
+                        where = BASE_URL_ENV
+                    raise InputError(f"{exc} ({where})") from exc
             for warning in caught:
                 self.warn(str(warning.message))
             ctx = click.get_current_context(silent=True)

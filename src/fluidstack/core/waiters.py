@@ -8,7 +8,7 @@ from typing import Any, Callable, FrozenSet, Iterable, Mapping, Optional, Type, 
 
 from .errors import InstanceFailedError, WaitTimeoutError
 
-__all__ = ["GONE", "TERMINAL_STATUSES", "WaitPolicy"]
+__all__ = ["GONE", "TERMINAL_STATUSES", "WaitPolicy", "wait_goals"]
 
 TERMINAL_STATUSES: FrozenSet[str] = frozenset({"failed", "terminated"})
 """Platform statuses an instance never leaves."""
@@ -28,6 +28,31 @@ _PLATFORM_DEAD_ENDS: DeadEnds = dict.fromkeys(TERMINAL_STATUSES, InstanceFailedE
 
 def _status(instance: Any) -> str:
     return GONE if instance is None else str(instance.status)
+
+
+def wait_goals(until: Union[str, Iterable[str]], states: Type[Any], *also: str) -> FrozenSet[str]:
+    """The states a wait for ``until`` ends at, as strings.
+
+    ``states`` is the API's enumeration of them (an :class:`~fluidstack.core.models.OpenEnum`)
+    and ``also`` the other goals a wait takes (``"ssh"``, ``"deleted"``). A plain string
+    that names none of them is refused at once: a typo (``"runing"``) would otherwise
+    poll for the whole timeout. A member of ``states`` is always taken, even one this
+    SDK does not list, so ``InstanceStatus("resizing")`` waits for a state a newer API
+    added."""
+    given = [until] if isinstance(until, str) else list(until)
+    known = {str(m.value) for m in states}.union(also)
+    for goal in given:
+        if type(goal) is str and goal not in known:  # an enum member is a str too
+            import difflib
+
+            close = difflib.get_close_matches(goal, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"until={goal!r} is not a state to wait for{hint} Known: "
+                f"{', '.join(sorted(known))}. For a state this SDK does not list yet, "
+                f"pass {states.__name__}({goal!r})."
+            )
+    return frozenset(str(goal) for goal in given)
 
 
 @dataclass(frozen=True)

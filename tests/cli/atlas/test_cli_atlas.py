@@ -207,10 +207,10 @@ def test_missing_region_and_project_say_how_to_choose(
         "atlas", "login", "--url", control.management_url, "--client-id", control.client_id,
         "--client-secret", control.client_secret,
     )  # fmt: skip
-    result = fs_no_creds("atlas", "projects", "list", expect=1)
+    result = fs_no_creds("atlas", "projects", "list", expect=2)
     assert "no region chosen: pass `fluidstack atlas --region NAME ...`" in result.stderr
     assert "eu-north-1, us-east-1" in result.stderr
-    result = fs_no_creds("atlas", "--region", "eu-north-1", "instances", "list", expect=1)
+    result = fs_no_creds("atlas", "--region", "eu-north-1", "instances", "list", expect=2)
     assert "no project chosen" in result.stderr
 
 

@@ -26,7 +26,13 @@ from ...core.errors import (
 )
 from ...core.request_options import RequestOptions
 from ...core.ssh import SshError, SshTarget
-from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, GONE, WaitPolicy
+from ...core.waiters import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    GONE,
+    WaitPolicy,
+    wait_goals,
+)
 from .. import endpoints as api
 from ..endpoints import Id, id_text
 from ..types import Filesystem, GlobalInstance, Instance, InstanceState
@@ -242,6 +248,8 @@ class AsyncInstanceReads(AsyncAtlasResource):
             request_options: Per-call options for each poll.
 
         Raises:
+            ValueError: ``until`` is a string naming no state this SDK knows (a typo);
+                pass a member of the enumeration for a state it does not list yet.
             OutOfStockError: The instance went ``out-of-stock`` (the region had no
                 capacity for its type) while waiting for another state.
             InstanceFailedError: It went ``error``.
@@ -251,7 +259,7 @@ class AsyncInstanceReads(AsyncAtlasResource):
             NotFoundError: It does not exist, and ``until`` is not ``"deleted"``.
         """
         ident = id_text(instance_id, "instance_id")
-        goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
+        goals = wait_goals(until, InstanceState, SSH_GOAL, GONE)
 
         async def fetch(options: Optional[RequestOptions]) -> Optional[Instance]:
             try:

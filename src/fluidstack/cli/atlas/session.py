@@ -70,6 +70,9 @@ class AtlasSettings:
     """A project id, or a name to look up."""
     project_source: Optional[str]
     file_refused: Optional[str] = None
+    url_sources: Dict[str, str] = field(default_factory=dict)
+    """Per URL setting given (``management_url``...), the environment variable it came
+    from, or ``file``."""
 
 
 def resolve_atlas(
@@ -127,6 +130,17 @@ def resolve_atlas(
     else:
         credentials, source, login = {}, None, None
 
+    urls: Dict[str, str] = {}
+    url_sources: Dict[str, str] = {}
+    for key, env_name in (
+        ("management_url", ENV_URL),
+        ("token_url", ENV_TOKEN_URL),
+        ("region_url", ENV_REGION_URL),
+    ):
+        url, url_source = pick(key, env_name)
+        if url is not None:
+            urls[key] = url
+            url_sources[key] = env_name if url_source == "env" else "file"
     region, region_source = pick("region", ENV_REGION)
     if state.atlas_region:
         region, region_source = state.atlas_region, "flag"
@@ -141,14 +155,15 @@ def resolve_atlas(
         credentials=credentials,
         credentials_source=source,
         login=login,
-        management_url=pick("management_url", ENV_URL)[0],
-        token_url=pick("token_url", ENV_TOKEN_URL)[0],
-        region_url=pick("region_url", ENV_REGION_URL)[0] if not state.atlas_region else None,
+        management_url=urls.get("management_url"),
+        token_url=urls.get("token_url"),
+        region_url=urls.get("region_url") if not state.atlas_region else None,
         region=region,
         region_source=region_source,
         project=project,
         project_source=project_source,
         file_refused=config.refused,
+        url_sources=url_sources,
     )
 
 
@@ -244,7 +259,11 @@ def _build(state: CliState, settings: AtlasSettings, **overrides: Any) -> Atlas:
         try:
             client = Atlas(event_hooks=state.debug_hooks(), use_environment=False, **kwargs)
         except (ValueError, TypeError) as exc:  # a bad setting, e.g. the profile's prices
-            raise InputError(f"{exc} (profile {settings.profile!r}, atlas table)") from exc
+            where = f"profile {settings.profile!r}, atlas table"
+            for key, source in settings.url_sources.items():
+                if str(exc).startswith(key) and source != "file":
+                    where = source  # the environment variable the URL came from
+            raise InputError(f"{exc} ({where})") from exc
     for warning in caught:
         state.warn(str(warning.message))
     ctx = click.get_current_context(silent=True)

@@ -11,7 +11,7 @@ from ...core._async.polling import SSH_GOAL, poll_until, with_ssh_goal
 from ...core.addresses import refuse_documentation_address
 from ...core.request_options import RequestOptions
 from ...core.ssh import SshError, SshTarget
-from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy
+from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitPolicy, wait_goals
 from .. import endpoints as api
 from ..types.enums import InstanceStatus
 from ..types.instances import InstanceResponse, ListInstanceResponse, VolumeInstanceRequest
@@ -114,11 +114,13 @@ class AsyncInstanceReads(AsyncResource):
             request_options: Per-call options for each poll.
 
         Raises:
+            ValueError: ``until`` is a string naming no state this SDK knows (a typo);
+                pass a member of the enumeration for a state it does not list yet.
             InstanceFailedError: The instance reached ``failed`` or ``terminated``
                 while waiting for another status.
             WaitTimeoutError: The deadline passed; ``.instance`` is the last state seen.
         """
-        goals = {str(until)} if isinstance(until, str) else {str(u) for u in until}
+        goals = wait_goals(until, InstanceStatus, SSH_GOAL)
 
         async def fetch(options: Optional[RequestOptions]) -> InstanceResponse:
             return await self.get(instance_id, request_options=options)
