@@ -193,7 +193,7 @@ def sync_command(remote_dir: str, stale_minutes: int = 60) -> str:
     # A folder with nothing changed (inode change time) in the last stale_minutes.
     stale = (
         f'for d in {SYNC_TMP_PREFIX}*; do [ -d "$d" ] && '
-        f'[ -z "$(find "$d" -cmin -{int(stale_minutes)} -print -quit 2>/dev/null)" ] && '
+        f'[ -z "$(find "$d" -cmin -{max(0, int(stale_minutes))} -print -quit 2>/dev/null)" ] && '
         'rm -rf "$d" 2>/dev/null; done; '
     )
     # The traps come before mktemp: no moment when the folder exists and nothing would
