@@ -190,11 +190,12 @@ def sync_command(remote_dir: str, stale_minutes: int = 60) -> str:
         'find . -type d -exec sh -c \'for d do mkdir -p "../$d" && find "$d" -maxdepth 1 '
         '! -type d -print0 | xargs -0r mv -f -t "../$d" || exit 1; done\' sh {} +'
     )
-    # A folder with nothing changed (inode change time) in the last stale_minutes.
+    # A folder with nothing changed (inode change time) in the last stale_minutes. A
+    # find that fails (an option this find lacks) removes nothing: fresh or not unknown.
     stale = (
         f'for d in {SYNC_TMP_PREFIX}*; do [ -d "$d" ] && '
-        f'[ -z "$(find "$d" -cmin -{max(0, int(stale_minutes))} -print -quit 2>/dev/null)" ] && '
-        'rm -rf "$d" 2>/dev/null; done; '
+        f'r=$(find "$d" -cmin -{max(0, int(stale_minutes))} -print -quit 2>/dev/null) && '
+        '[ -z "$r" ] && rm -rf "$d" 2>/dev/null; done; '
     )
     # The traps come before mktemp: no moment when the folder exists and nothing would
     # remove it. A trapped signal exits (128 + its number), which runs the EXIT trap.
