@@ -335,9 +335,8 @@ def test_a_sync_cut_half_way_leaves_no_private_folder_on_the_login_node(
     assert len(failed) == 1, failed
     if how == "HUP":
         assert "status 129" in str(failed[0]), failed
-    until = time.monotonic() + 10
-    while list(remote.glob(".fluidstack-sync.*")) and time.monotonic() < until:
-        time.sleep(0.05)
+    # The remote shell ends on its own (tar sees its input end, or the hang-up); on a
+    # loaded machine that can take a moment after the client has given up.
+    _gone(name, within=30)  # nothing of the sync left running
     assert list(remote.glob(".fluidstack-sync.*")) == []
-    assert not processes_mentioning(name)  # nothing of the sync left running
     proxy.drop()
