@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -137,6 +137,10 @@ class CountingProxy:
         self.port: int = self.listener.getsockname()[1]
         self.accepted = 0
         self.refuse = False  # accept, then close at once: a login node that is gone
+        self.upload_limit: Optional[int] = None
+        """Client-to-server bytes relayed (over all connections) after which that
+        direction stalls until :meth:`drop`: a transfer caught half-way."""
+        self.uploaded = 0
         self.open: List[Any] = []
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -158,17 +162,30 @@ class CountingProxy:
             server = socket.create_connection(self.upstream)
             with self.lock:
                 self.open += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, up in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, up), daemon=True).start()
 
-    def _pipe(self, source: Any, sink: Any) -> None:
+    def _pipe(self, source: Any, sink: Any, upload: bool) -> None:
         import socket
+        import time
 
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                if upload and self.upload_limit is not None:
+                    with self.lock:
+                        room = max(0, self.upload_limit - self.uploaded)
+                        data = data[:room]
+                        self.uploaded += len(data)
+                    if data:
+                        sink.sendall(data)
+                    if room <= len(data):  # the limit reached: hold until dropped
+                        while any(s is source for s in self.open):
+                            time.sleep(0.02)
+                        break
+                    continue
                 sink.sendall(data)
         except OSError:
             pass

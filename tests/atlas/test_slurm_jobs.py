@@ -5,6 +5,7 @@ and slurmd) behind the login node of an emulated Slurm cluster (``fluidstack-emu
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -279,3 +280,63 @@ async def test_async_follow_streams_over_one_connection_and_cancelling_closes_it
         assert proxy.wait_closed() == 0
         await jobs.cancel(site.cluster_id, slow.id)
     _gone(log)
+
+
+@pytest.mark.parametrize("how", ["cut", "HUP"])
+def test_a_sync_cut_half_way_leaves_no_private_folder_on_the_login_node(
+    site: SlurmSite, atlas: Atlas, proxy: CountingProxy, tmp_path: Path, how: str
+) -> None:
+    """A sync caught half-way (the relay stops passing its archive on): the connection
+    cut (``cut``), or the session's process group hung up on the login node (``HUP``,
+    what sshd does to a session it loses a terminal for). Either way the sync fails and
+    its private ``.fluidstack-sync.*`` folder is gone from the remote directory."""
+    import os
+    import signal
+    import threading
+    import uuid
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    for i in range(40):  # ~2.6 MB that does not compress
+        (root / f"part{i:02}.bin").write_bytes(os.urandom(64 * 1024))
+    jobs = atlas.slurm.jobs.with_ssh(key_path=site.key)
+    home = jobs._run(site.cluster_id, 'printf "%s" "$HOME"').stdout
+    name = f"sync-{how}-{uuid.uuid4().hex[:8]}"
+    remote = Path(home) / "fluidstack" / name
+    proxy.upload_limit = 1_000_000
+    failed: List[BaseException] = []
+
+    def sync() -> None:
+        with Atlas(**_via(site, proxy)) as relayed:
+            try:
+                relayed.slurm.jobs.with_ssh(key_path=site.key).sync(
+                    site.cluster_id, root, f"fluidstack/{name}"
+                )
+            except Exception as exc:  # (any: the assertion below says which)
+                failed.append(exc)
+
+    worker = threading.Thread(target=sync, daemon=True)
+    worker.start()
+    until = time.monotonic() + 30
+    while not any(p.is_dir() and any(p.iterdir()) for p in remote.glob(".fluidstack-sync.*")):
+        assert time.monotonic() < until, "the sync never unpacked its first files"
+        assert worker.is_alive(), failed
+        time.sleep(0.05)
+    if how == "cut":
+        proxy.drop()
+    else:
+        shells = [line for line in processes_mentioning(name) if " -c " in line]
+        assert shells, processes_mentioning(name)
+        for line in shells:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(int(line.split()[0])), signal.SIGHUP)
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert len(failed) == 1, failed
+    if how == "HUP":
+        assert "status 129" in str(failed[0]), failed
+    # The remote shell ends on its own (tar sees its input end, or the hang-up); on a
+    # loaded machine that can take a moment after the client has given up.
+    _gone(name, within=30)  # nothing of the sync left running
+    assert list(remote.glob(".fluidstack-sync.*")) == []
+    proxy.drop()

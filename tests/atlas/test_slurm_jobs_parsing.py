@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -304,3 +305,124 @@ def test_two_syncs_into_one_folder_at_once_both_succeed_and_no_file_goes_missing
         assert [sync.wait() for sync in syncs] == [0, 0], errors
         assert not missing
     assert sorted(os.listdir(remote)) == sorted(names)  # no private folder left
+
+
+def _big_project(root: Path, files: int = 40, size: int = 64 * 1024) -> bytes:
+    """A working directory of random (incompressible) files, packed: an archive large
+    enough that a sync can be caught half-way."""
+    root.mkdir(parents=True)
+    for i in range(files):
+        (root / f"part{i:02}.bin").write_bytes(os.urandom(size))
+    archive, count = pack_directory(root)
+    assert count == files
+    return archive
+
+
+def _private_folders(remote: Path) -> List[str]:
+    return sorted(p.name for p in remote.glob(".fluidstack-sync.*"))
+
+
+def _start_half_way(shell: str, archive: bytes, remote: Path) -> subprocess.Popen[bytes]:
+    """A sync in its own process group that has unpacked part of ``archive`` into its
+    private folder and waits for the rest (standard input still open)."""
+    sync = subprocess.Popen([str(shutil.which(shell)), "-c", sync_command(str(remote))],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    assert sync.stdin is not None
+    sync.stdin.write(archive[: len(archive) // 2])
+    sync.stdin.flush()
+    until = time.monotonic() + 30
+    while time.monotonic() < until:
+        folders = list(remote.glob(".fluidstack-sync.*"))
+        if folders and any(folders[0].iterdir()):
+            return sync
+        assert sync.poll() is None, sync.stderr.read() if sync.stderr else b""
+        time.sleep(0.02)
+    raise AssertionError("the sync never unpacked its first files")
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+@pytest.mark.parametrize("how", ["HUP", "INT", "TERM", "cut"])
+def test_a_sync_killed_or_cut_half_way_removes_its_private_folder(
+    tmp_path: Path, shell: str, how: str
+) -> None:
+    """A hang-up, an interrupt or a termination of the session's process group (the
+    login node's sshd, a shutdown), or an archive cut short (the connection dropped:
+    standard input ends), half-way through the unpacking: the private folder goes
+    with the sync, and nothing it brought half-way is placed."""
+    import signal
+
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    archive = _big_project(tmp_path / "proj")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "keep.txt").write_text("a job's file\n")
+    sync = _start_half_way(shell, archive, remote)
+    assert sync.stdin is not None
+    if how == "cut":
+        sync.stdin.close()
+        expected = None  # tar's own failure status
+    else:
+        number = getattr(signal, f"SIG{how}")
+        os.killpg(sync.pid, number)
+        expected = 128 + number
+    status = sync.wait(timeout=30)
+    if how != "cut":
+        sync.stdin.close()
+    assert status != 0
+    if expected is not None:
+        assert status == expected
+    assert _private_folders(remote) == []
+    assert sorted(os.listdir(remote)) == ["keep.txt"]
+
+
+def test_a_later_sync_removes_an_abandoned_private_folder_but_never_a_fresh_one(
+    tmp_path: Path,
+) -> None:
+    """``SIGKILL`` runs no trap: the folder stays. A later sync removes it once nothing
+    in it has changed (inode change time) for ``stale_minutes``, not before, whatever
+    the modification times (tar copies them from the archive: an hour old means
+    nothing); the folder of a sync still running (fresh) is never touched."""
+    import signal
+
+    archive = _big_project(tmp_path / "proj")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    killed = _start_half_way("sh", archive, remote)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=30)
+    assert killed.stdin is not None
+    killed.stdin.close()
+    left = _private_folders(remote)
+    assert len(left) == 1
+    two_hours_ago = time.time() - 7200  # an hour-old mtime alone does not make it stale
+    for path in (remote / left[0]).rglob("*"):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    os.utime(remote / left[0], (two_hours_ago, two_hours_ago))
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "a.txt").write_text("a\n")
+    packed, _ = pack_directory(small)
+
+    # Another sync still running alongside (its folder fresh), and the default age.
+    running = _start_half_way("sh", archive, remote)
+    try:
+        assert len(_private_folders(remote)) == 2
+        assert _sync("sh", packed, remote).returncode == 0  # stale_minutes=60
+        assert len(_private_folders(remote)) == 2  # both changed within the hour
+    finally:
+        assert running.stdin is not None
+        running.stdin.write(archive[len(archive) // 2 :])
+        running.stdin.close()
+        assert running.wait(timeout=60) == 0
+    assert _private_folders(remote) == left  # the running one removed its own
+    # As if the abandoned folder had been left an hour ago (a change time cannot be set
+    # back): with a threshold of 0 minutes, nothing counts as recent.
+    command = sync_command(str(remote), stale_minutes=0)
+    done = subprocess.run(["sh", "-c", command], input=packed, capture_output=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _private_folders(remote) == []
+    assert (remote / "a.txt").read_text() == "a\n"
+    assert (remote / "part00.bin").exists()  # the completed sync's files

@@ -91,23 +91,32 @@ def _wait_until_read(port: int, count: int, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
-def test_stalled_bodies_neither_lock_others_out_nor_stay_open(
-    processes: List[subprocess.Popen[str]],
-) -> None:
-    base = _start(processes, "--max-connections", str(STALLED), "--body-timeout", str(BODY_TIMEOUT))
+def _stall(base: str) -> List[socket.socket]:
+    """``STALLED`` connections whose body is arriving (a byte so far, another sent once
+    the server has read every head): every slot of an emulator started with
+    ``--max-connections STALLED``."""
     host, port = base.split("//")[1].rsplit(":", 1)
     sockets: List[socket.socket] = []
-    try:
-        started = time.monotonic()
-        for _ in range(STALLED):
-            sock = socket.create_connection((host, int(port)), timeout=5)
-            sock.sendall(HEAD + b"g")
-            sockets.append(sock)
-        # Every head read, so that the requests below meet bodies being received (the
-        # eviction under test), not connections still idle in their heads.
-        _wait_until_read(int(port), STALLED)
-        _trickle(sockets)
+    for _ in range(STALLED):
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        sock.sendall(HEAD + b"g")
+        sockets.append(sock)
+    # Every head read, so that what comes next meets bodies being received (the eviction
+    # under test), not connections still idle in their heads.
+    _wait_until_read(int(port), STALLED)
+    _trickle(sockets)
+    return sockets
 
+
+def test_stalled_bodies_do_not_lock_others_out(processes: List[subprocess.Popen[str]]) -> None:
+    """Every slot held by a stalled body: a new request is served at once, the body
+    that has been arriving longest closed to make room. The body timeout is 60 s here,
+    so a request that waited for a stalled body to time out would take a minute; the
+    bound (20 s) is far from it and far from the ~0.1 s an eviction takes, so that a
+    loaded machine cannot fail it."""
+    base = _start(processes, "--max-connections", str(STALLED), "--body-timeout", "60")
+    sockets = _stall(base)
+    try:
         form = {
             "grant_type": "client_credentials",
             "client_id": DEV_ATLAS_CLIENT_ID,
@@ -115,15 +124,26 @@ def test_stalled_bodies_neither_lock_others_out_nor_stay_open(
         }
         for _ in range(3):
             asked = time.monotonic()
-            answer = httpx.post(base + "/oauth/token", data=form, timeout=10)
+            answer = httpx.post(base + "/oauth/token", data=form, timeout=120)
             took = time.monotonic() - asked
-            assert answer.status_code == 200, answer.text
-            assert took < 2.0, took
+            assert answer.status_code == 200, answer.text  # not 503: room was made
+            assert took < 20.0, took
+    finally:
+        for sock in sockets:
+            sock.close()
 
-        # Every stalled body is closed within the timeout (plus scheduling slack on a
-        # busy machine), however faithfully it trickles: a byte a second on each, the
-        # attack's pace, while whether they are closed is looked at every 50 ms.
-        deadline = started + BODY_TIMEOUT + 4.0
+
+def test_stalled_bodies_do_not_stay_open(processes: List[subprocess.Popen[str]]) -> None:
+    """Every stalled body is closed once its ``--body-timeout`` (3 s) has passed, however
+    faithfully it trickles: a byte a second on each, the attack's pace, while whether
+    they are closed is looked at every 50 ms. Nothing else would ever close them, so
+    the deadline (30 s past the timeout) only has to be finite: far from 3 s, so that
+    a loaded machine cannot fail it."""
+    base = _start(processes, "--max-connections", str(STALLED), "--body-timeout", str(BODY_TIMEOUT))
+    started = time.monotonic()
+    sockets = _stall(base)
+    try:
+        deadline = time.monotonic() + BODY_TIMEOUT + 30.0
         open_ones = list(sockets)
         next_byte = time.monotonic() + 1.0
         while open_ones and time.monotonic() < deadline:
@@ -133,6 +153,7 @@ def test_stalled_bodies_neither_lock_others_out_nor_stay_open(
                 next_byte += 1.0
             open_ones = [s for s in open_ones if not _closed(s)]
         assert not open_ones, f"{len(open_ones)} stalled bodies still open"
+        print(f"\nall {STALLED} stalled bodies closed {time.monotonic() - started:.1f} s in")
     finally:
         for sock in sockets:
             sock.close()
@@ -162,7 +183,9 @@ def test_a_slow_but_steady_body_within_the_timeout_is_served(
 def test_a_body_that_stops_gets_408(processes: List[subprocess.Popen[str]]) -> None:
     base = _start(processes, "--body-timeout", "1")
     host, port = base.split("//")[1].rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    # The bound (30 s) is far from the 1 s timeout, for a loaded machine, and below the
+    # socket's own timeout (60 s): a body timeout that never fires fails the test.
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
         sock.sendall(HEAD + b"grant_type=")
         started = time.monotonic()
         answer = b""
@@ -174,4 +197,4 @@ def test_a_body_that_stops_gets_408(processes: List[subprocess.Popen[str]]) -> N
         took = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"Request body not received in time" in answer
-    assert 0.8 < took < 4.0, took
+    assert 0.8 < took < 30.0, took

@@ -160,7 +160,7 @@ def submit_command(
     )
 
 
-def sync_command(remote_dir: str) -> str:
+def sync_command(remote_dir: str, stale_minutes: int = 60) -> str:
     """Unpack a gzipped tar from standard input into ``remote_dir`` (created if
     missing), keeping modification times: :func:`download_list_command` tells what a job
     wrote by them. A file changed in the last seconds (Slurm's submit time has a
@@ -172,7 +172,16 @@ def sync_command(remote_dir: str) -> str:
     (:data:`SYNC_TMP_PREFIX`) and each file then renamed into place, so a file is
     replaced at once, never missing for a moment (as tar's unlink-and-create leaves
     it), and only the files this sync brings are re-dated, not those another sync is
-    replacing or a job has just written."""
+    replacing or a job has just written.
+
+    The private folder is removed on every exit the shell sees: success, failure (an
+    archive cut short when the connection drops) and ``HUP``/``INT``/``TERM`` (a
+    hang-up, a login node shutting down; POSIX ``trap``, as dash has it). Only a
+    ``SIGKILL`` or a crash leaves it, so each sync first removes the private folders
+    in which nothing has changed for ``stale_minutes``: abandoned, since a running
+    sync changes its folder as it goes. Change means the inode's change time
+    (``find -cmin``), which tar cannot set back, unlike the modification times it
+    copies from the archive (a file a year old unpacks a year old)."""
     target = _remote_path(remote_dir)
     recent = "'2 seconds ago'"
     # Run in the private folder, "../$d" is the folder's place in remote_dir: each
@@ -181,17 +190,33 @@ def sync_command(remote_dir: str) -> str:
         'find . -type d -exec sh -c \'for d do mkdir -p "../$d" && find "$d" -maxdepth 1 '
         '! -type d -print0 | xargs -0r mv -f -t "../$d" || exit 1; done\' sh {} +'
     )
+    # A folder with nothing changed (inode change time) in the last stale_minutes. A
+    # find that fails (an option this find lacks) removes nothing: fresh or not unknown.
+    stale = (
+        f'for d in {SYNC_TMP_PREFIX}*; do [ -d "$d" ] && '
+        f'r=$(find "$d" -cmin -{max(0, int(stale_minutes))} -print -quit 2>/dev/null) && '
+        '[ -z "$r" ] && rm -rf "$d" 2>/dev/null; done; '
+    )
+    # The traps come before mktemp: no moment when the folder exists and nothing would
+    # remove it. A trapped signal exits (128 + its number), which runs the EXIT trap.
+    # (The command is a session's whole command: `exit` ends it, traps and all.)
+    traps = (
+        'tmp=; trap \'[ -z "$tmp" ] || rm -rf "$tmp"\' EXIT; '
+        "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; "
+    )
     return (
-        f"mkdir -p {target} && cd {target} && tmp=$(mktemp -d {SYNC_TMP_PREFIX}XXXXXX) && "
-        '{ (cd "$tmp" && tar xzf - && '
+        f"mkdir -p {target} && cd {target} || exit; {stale}{traps}"
+        f"tmp=$(mktemp -d {SYNC_TMP_PREFIX}XXXXXX) || exit; "
+        '(cd "$tmp" && tar xzf - && '
         f"find . -newermt {recent} -exec touch -h -d {recent} {{}} + && {place}); "
-        's=$?; rm -rf "$tmp"; [ "$s" = 0 ]; }'
+        's=$?; rm -rf "$tmp"; tmp=; exit "$s"'
     )
 
 
 SYNC_TMP_PREFIX = ".fluidstack-sync."
 """How the private folder a sync unpacks into (inside the remote directory, for a
-same-filesystem rename) begins; :func:`download_list_command` leaves it out."""
+same-filesystem rename) begins; :func:`download_list_command` leaves it out, and
+:func:`sync_command` removes it, or a later sync an abandoned one."""
 
 
 def _remote_path(path: str) -> str:

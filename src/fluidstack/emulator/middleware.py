@@ -5,16 +5,24 @@ Platform requests go on to the FastAPI app; Atlas requests (``/oauth/token``,
 ``/api/v1alpha1/...``, ``/regions/...``) to the Atlas dispatcher. Either way the
 credentials are checked before the body is read, and faults, the 1 MiB limit and the
 journal work the same.
+
+This module holds the per-request path (one pass over the headers, authentication,
+serving, the journal entry), kept in one class because every call and attribute lookup
+on it counts (docs/benchmarks.md). The parts off that path have their own modules:
+:mod:`~fluidstack.emulator.host_guard` (the 421 refusal),
+:mod:`~fluidstack.emulator.control_gate` (the control API's gate),
+:mod:`~fluidstack.emulator.fault_play` (playing an injected fault),
+:mod:`~fluidstack.emulator.request_body` (reading a body within its limit) and
+:mod:`~fluidstack.emulator.request_plan` (what is decided before serving).
+``ConnectionDropped`` and ``ClientGone`` are still importable from here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import hmac
 import logging
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from starlette.requests import cookie_parser
@@ -28,12 +36,11 @@ from fluidstack.emulator.atlas.routes import (
     AtlasApp,
     is_atlas_path,
 )
+from fluidstack.emulator.control_gate import CONTROL_PREFIX, serve_control
 from fluidstack.emulator.encoding import has_lone_surrogate
-from fluidstack.emulator.faults import (
-    FaultRule,
-    flat_journal_headers,
-)
-from fluidstack.emulator.hosts import HostPolicy
+from fluidstack.emulator.fault_play import ConnectionDropped, play_fault
+from fluidstack.emulator.faults import FaultRule, flat_journal_headers
+from fluidstack.emulator.host_guard import HostGuard
 from fluidstack.emulator.platform.fast import serve_fast
 from fluidstack.emulator.platform.records import hash_key
 from fluidstack.emulator.platform.routes import (
@@ -53,71 +60,27 @@ from fluidstack.emulator.recording import (
     served_replay,
     take_origin,
 )
+from fluidstack.emulator.request_body import (
+    BODY_METHODS,
+    NOT_UNICODE,
+    TOO_LARGE,
+    ClientGone,
+    declared_length,
+    read_body,
+    replaying,
+)
+from fluidstack.emulator.request_plan import Denial, RequestPlan, platform_denial
 from fluidstack.emulator.responses import ASGIApp, Message, Receive, Scope, Send, send_json
 from fluidstack.emulator.runtime import Emulator
-from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STATE_BYTES
+from fluidstack.emulator.settings import MAX_BODY_BYTES, MAX_HEADER_BYTES
 
-__all__ = ["ConnectionDropped", "EmulatorMiddleware"]
+__all__ = ["ClientGone", "ConnectionDropped", "EmulatorMiddleware"]
 
 logger = logging.getLogger("fluidstack.emulator")
 
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BEARER_CACHE = 1_024
 """Valid ``Authorization`` headers whose fingerprint is kept (see ``_bearer_prints``)."""
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-CONTROL_PREFIX = "/_emulator"
-STATE_PATH = CONTROL_PREFIX + "/state"
-CONTROL_TOKEN_HEADER = b"x-emulator-token"
-TOO_LARGE = {"message": "Request body larger than 1 MiB"}
-NOT_UNICODE = {
-    "message": "The body is not valid Unicode: a string holds a lone surrogate such as \\ud800"
-}
-
-
-class ConnectionDropped(Exception):
-    """Raised by a ``drop`` fault after starting a response: the server aborts it."""
-
-
-async def _drop(send: Send) -> None:
-    """Start a response, send part of it, then abort the connection."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
-    raise ConnectionDropped("connection dropped by an injected fault")
-
-
-class _Captured:
-    """A response recorded instead of sent (for faults with ``perform: true``)."""
-
-    def __init__(self) -> None:
-        self.messages: List[Message] = []
-
-    async def send(self, message: Message) -> None:
-        self.messages.append(message)
-
-    async def replay(self, send: Send) -> None:
-        for message in self.messages:
-            await send(message)
-
-
-def _fault_error(rule: FaultRule) -> Tuple[int, Any, List[Tuple[bytes, bytes]]]:
-    spec = rule.spec
-    body = spec.body if spec.body is not None else {"message": "Injected fault"}
-    extra: List[Tuple[bytes, bytes]] = []
-    if spec.retry_after is not None:
-        extra.append((b"retry-after", spec.retry_after.encode("ascii")))
-    if spec.retry_after_ms is not None:
-        extra.append((b"retry-after-ms", str(spec.retry_after_ms).encode("ascii")))
-    return spec.status, body, extra
-
-
-Denial = Tuple[int, Dict[str, str], List[Tuple[bytes, bytes]]]
-"""A refusal decided before the body is read: status, JSON body, extra headers."""
 
 _BEARER_CHALLENGE = [(b"www-authenticate", b'Bearer error="invalid_token"')]
 
@@ -138,8 +101,7 @@ class EmulatorMiddleware:
         self.atlas_app = AtlasApp(emulator.atlas)
         self._date: Tuple[int, bytes] = (-1, b"")
         settings = emulator.settings
-        self.hosts = HostPolicy(settings.host, settings.allowed_hosts) if check_host else None
-        self._refused_hosts = 0
+        self.hosts = HostGuard(settings.host, settings.allowed_hosts) if check_host else None
         self._bearer_prints: Dict[str, Tuple[str, str]] = {}
         """A valid ``Authorization`` header -> its journal form (the token fingerprinted),
         as the credentials :func:`credentials` makes of it alone:
@@ -204,10 +166,10 @@ class EmulatorMiddleware:
             server = scope.get("server")
             text = host.decode("latin-1")
             if not self.hosts.allows(text, str(server[0]) if server else None):
-                await self._refuse_host(text, send)
+                await self.hosts.refuse(text, send)
                 return
         if scope["path"].startswith(CONTROL_PREFIX):
-            await self._control(scope, receive, send)
+            await serve_control(self.app, self.emulator, scope, receive, send)
             return
         if self.emulator.journal.origin_wanted:
             take_origin(self.emulator)
@@ -248,7 +210,7 @@ class EmulatorMiddleware:
             principal_id = account.id if account is not None else None
             label = account.label if account is not None else None
             if account is None and path not in PUBLIC_PATHS:
-                denial = (401, {"message": _platform_denial(api_key, cookie)}, [])
+                denial = (401, {"message": platform_denial(api_key, cookie)}, [])
             atlas = False
         rule = self.emulator.faults.take(method, path, principal_id)
         generation = self.emulator.generation
@@ -270,12 +232,13 @@ class EmulatorMiddleware:
                     message["headers"] = _relative_location(message["headers"])
             await send(message)
 
-        request = _Request(downstream, denial, atlas, path, content_type, content_length, idem)
+        request = RequestPlan(downstream, denial, atlas, path, content_type, content_length, idem)
         try:
             if rule is None:  # the usual request: no fault to play (one coroutine fewer)
                 await self._perform(scope, receive, tracking_send, request)
             else:
-                await self._serve(scope, receive, tracking_send, rule, request, generation)
+                await play_fault(self._perform, self.emulator, scope, receive, tracking_send, rule,
+                                 request, generation)  # fmt: skip
         finally:
             if rule is not None and rule.spec.action == "drop":
                 status_seen[0] = None
@@ -292,41 +255,6 @@ class EmulatorMiddleware:
                                        request.body, answer, rule)  # fmt: skip
                 self._record(scope, method, path, status_seen[0], label, idem, rule, duration,
                              replay)  # fmt: skip
-
-    async def _refuse_host(self, host: str, send: Send) -> None:
-        """Answer 421 (and say so): the request's ``Host`` is not one served here."""
-        if not self._refused_hosts:
-            logger.warning(
-                "refused a request for Host %r (DNS rebinding?); --allowed-host accepts a "
-                "name (logged once; later refusals are not)",
-                host[:100],
-            )
-        self._refused_hosts += 1
-        await send_json(send, 421, {"message": HostPolicy.refusal(host)})
-
-    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The control API: only for a caller that knows the control token, never from a
-        web page (a foreign ``Origin``), JSON writes only, 1 MiB at most."""
-        if not self.emulator.settings.control:
-            await self.app(scope, receive, send)  # not mounted: 404
-            return
-        denial = _control_denial(scope, self.emulator.settings.control_token or "")
-        if denial is not None:
-            await send_json(send, denial[0], {"message": denial[1]})
-            return
-        # A snapshot (PUT /_emulator/state) is the one control body that may be large.
-        state = scope["path"] == STATE_PATH and scope["method"] == "PUT"
-        try:
-            body = await _read_body(receive, MAX_STATE_BYTES if state else MAX_BODY_BYTES)
-        except ClientGone:
-            return
-        if body is None:
-            await send_json(send, 413, TOO_LARGE)
-            return
-        if has_lone_surrogate(body):
-            await send_json(send, 400, NOT_UNICODE)
-            return
-        await self.app(scope, _replaying(body, receive), send)
 
     def _record(
         self,
@@ -355,57 +283,10 @@ class EmulatorMiddleware:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s (%s)", method, path, status, label or "anonymous")
 
-    async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        rule: Optional[FaultRule],
-        request: _Request,
-        generation: int,
+    async def _perform(
+        self, scope: Scope, receive: Receive, send: Send, request: RequestPlan
     ) -> None:
-        spec = rule.spec if rule is not None else None
-        if rule is not None and spec is not None and not spec.perform:
-            if spec.action == "error":
-                status, body, extra = _fault_error(rule)
-                await send_json(send, status, body, extra)
-                return
-            if spec.action == "drop":
-                await _drop(send)
-                return
-            # The request has arrived, body and all; the server only acts on it later,
-            # whether or not the client still waits for the answer (a server cannot
-            # tell): the late arrival that makes naive create retries duplicate.
-            try:
-                early = await _read_body(receive)
-            except ClientGone:
-                return
-            if early is None:
-                await send_json(send, 413, TOO_LARGE)
-                return
-            await asyncio.sleep(spec.seconds)
-            if generation != self.emulator.generation:
-                # Reset while this request was delayed: performing it now would leak
-                # it into the fresh state.
-                await _drop(send)
-                return
-            receive = _replaying(early, receive)
-        if spec is not None and spec.perform:
-            captured = _Captured()
-            await self._perform(scope, receive, captured.send, request)
-            if spec.action == "error":
-                status, body, extra = _fault_error(rule)  # type: ignore[arg-type]
-                await send_json(send, status, body, extra)
-            elif spec.action == "drop":
-                await _drop(send)
-            else:
-                await asyncio.sleep(spec.seconds)
-                await captured.replay(send)
-            return
-        await self._perform(scope, receive, send, request)
-
-    async def _perform(self, scope: Scope, receive: Receive, send: Send, request: _Request) -> None:
-        if _declared_length(request.content_length) > MAX_BODY_BYTES:
+        if declared_length(request.content_length) > MAX_BODY_BYTES:
             await send_json(send, 413, TOO_LARGE)
             return
         if request.denial is not None:
@@ -419,7 +300,7 @@ class EmulatorMiddleware:
                 # The whole body in one message (the usual request): no reading loop.
                 body: Optional[bytes] = chunk if len(chunk) <= MAX_BODY_BYTES else None
             else:
-                body = await _read_body(receive, first=first)
+                body = await read_body(receive, first=first)
         except ClientGone:
             return
         if body is None:
@@ -463,126 +344,7 @@ class EmulatorMiddleware:
         if request.atlas:  # (the body is read: no replaying receive, issue 24)
             await self.atlas_app.serve(scope, body, send)
             return
-        await request.downstream(scope, _replaying(body, receive), send)
-
-
-class _Request:
-    """What the middleware decided about one request before serving it."""
-
-    __slots__ = (
-        "atlas",
-        "body",
-        "content_length",
-        "content_type",
-        "denial",
-        "downstream",
-        "idempotency_key",
-        "path",
-    )
-
-    def __init__(
-        self,
-        downstream: ASGIApp,
-        denial: Optional[Denial],
-        atlas: bool,
-        path: str,
-        content_type: Optional[str],
-        content_length: Optional[bytes],
-        idempotency_key: Optional[str],
-    ) -> None:
-        self.idempotency_key = idempotency_key
-        self.downstream = downstream
-        self.denial = denial
-        self.atlas = atlas
-        self.path = path
-        self.content_type = content_type
-        self.content_length = content_length
-        self.body: Optional[bytes] = None
-        """The body as read (for the journal)."""
-
-
-def _platform_denial(api_key: Optional[str], cookie: Optional[str]) -> str:
-    if api_key is not None:
-        return "Invalid API key"
-    if cookie is not None:
-        return "Invalid or expired session: send the 'api-key' header or log in again"
-    return "Missing API key: send it in the 'api-key' header"
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that yields ``body`` (already read) first, then defers to ``receive``."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-def _declared_length(value: Optional[bytes]) -> int:
-    if value is None:
-        return 0
-    try:
-        return int(value)
-    except ValueError:
-        return 0
-
-
-class ClientGone(Exception):
-    """The client disconnected before sending its whole body: nothing is performed."""
-
-
-async def _read_body(
-    receive: Receive, limit: int = MAX_BODY_BYTES, first: Optional[Message] = None
-) -> Optional[bytes]:
-    """The whole request body, or ``None`` past ``limit`` bytes (never buffered beyond
-    it); ``first``: its first message, already received. Raises :class:`ClientGone`
-    when the client went away."""
-    chunks: List[bytes] = []
-    size = 0
-    while True:
-        message, first = (first, None) if first is not None else (await receive(), None)
-        if message["type"] != "http.request":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _control_denial(scope: Scope, token: str) -> Optional[Tuple[int, str]]:
-    given: Optional[bytes] = None
-    origin = host = content_type = None
-    for name, value in scope["headers"]:
-        if name == CONTROL_TOKEN_HEADER:
-            given = value
-        elif name == b"origin":
-            origin = value.decode("latin-1")
-        elif name == b"host":
-            host = value.decode("latin-1")
-        elif name == b"content-type":
-            content_type = value.decode("latin-1")
-    if origin is not None:
-        parts = urlsplit(origin) if origin != "null" else None
-        if parts is None or host is None or parts.netloc.lower() != host.lower():
-            return 403, "The control API refuses requests from web pages (a foreign Origin)"
-    if given is None or not hmac.compare_digest(given, token.encode("ascii")):
-        return 401, (
-            "Missing or wrong control token: send it in the x-emulator-token header "
-            "(printed at start, or --control-token)"
-        )
-    if scope["method"] in BODY_METHODS:
-        media = (content_type or "").split(";", 1)[0].strip().lower()
-        if media != "application/json":
-            return 415, "Control API writes take JSON: send Content-Type: application/json"
-    return None
+        await request.downstream(scope, replaying(body, receive), send)
 
 
 def _relative_location(headers: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
