@@ -283,7 +283,10 @@ class SlurmJobsResource(AtlasResource):
         never) into ``remote_dir`` on the login node (``~/`` is its home) in one gzipped
         tar; return how many files went. Files already there are overwritten, others
         left; each is replaced at once (renamed into place), so another sync or a job in
-        that directory never finds one missing."""
+        that directory never finds one missing. The archive is unpacked in a hidden
+        ``.fluidstack-sync.*`` folder inside ``remote_dir``, removed when the sync ends,
+        fails or is cut off; one a killed sync left is removed by a later sync once
+        nothing has changed in it for an hour."""
         from ...core.workdir import pack_directory
 
         archive, count = pack_directory(local_path(local))
