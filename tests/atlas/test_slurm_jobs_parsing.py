@@ -322,12 +322,21 @@ def _private_folders(remote: Path) -> List[str]:
     return sorted(p.name for p in remote.glob(".fluidstack-sync.*"))
 
 
+def _default_signals() -> None:
+    import signal
+
+    for number in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+
+
 def _start_half_way(shell: str, archive: bytes, remote: Path) -> subprocess.Popen[bytes]:
     """A sync in its own process group that has unpacked part of ``archive`` into its
     private folder and waits for the rest (standard input still open)."""
+    # As sshd starts a session: default signal handling, even when the tests run under
+    # `nohup` (which ignores SIGHUP, and an ignored signal cannot be trapped).
     sync = subprocess.Popen([str(shutil.which(shell)), "-c", sync_command(str(remote))],
                             stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, preexec_fn=_default_signals)  # fmt: skip
     assert sync.stdin is not None
     sync.stdin.write(archive[: len(archive) // 2])
     sync.stdin.flush()

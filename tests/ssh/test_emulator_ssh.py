@@ -80,6 +80,24 @@ async def test_only_the_instances_user_and_key_log_in(
     )  # fmt: skip
 
 
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client")
+def test_a_refused_login_names_publickey_as_openssh_does(
+    ssh_emulator: EmulatorHandle, key: KeyPair
+) -> None:
+    """A user no key may log in as got "Permission denied ()" (no method offered), which
+    reads like a broken server; OpenSSH's sshd offers publickey and refuses the key."""
+    instance = _platform(ssh_emulator, key)
+    done = subprocess.run(
+        ["ssh", "-F", "none", "-i", str(key.private), "-o", "BatchMode=yes",
+         "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-p", str(instance["ssh_port"]), "root@127.0.0.1", "true"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 255, done
+    assert "root@127.0.0.1: Permission denied (publickey)." in done.stderr
+
+
 async def test_a_pty_shell(ssh_emulator: EmulatorHandle, key: KeyPair) -> None:
     instance = _platform(ssh_emulator, key)
     async with await _connect(instance, key) as conn:

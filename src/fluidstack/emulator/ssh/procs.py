@@ -92,6 +92,10 @@ def _pid_of(name: str) -> int:
         return 0
 
 
+_SESSION_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+"""Signals an instance's processes start with at their default action."""
+
+
 class BootProcesses:
     """The processes of one boot of one instance.
 
@@ -109,7 +113,13 @@ class BootProcesses:
         self._procs_file = str(cgroup / "cgroup.procs") if cgroup is not None else None
 
     def join(self) -> None:
-        """In a new child: join the boot's cgroup (a failure leaves the marker only)."""
+        """In a new child: the default signal handling, as an sshd's session and a boot
+        script start with, and the boot's cgroup (a failure leaves the marker only)."""
+        # Whatever the emulator inherited: started with `nohup` it ignores SIGHUP, in a
+        # background job SIGINT, and an ignored signal stays ignored across exec, so a
+        # hang-up would not reach a session's commands (nor run their shell's traps).
+        for number in _SESSION_SIGNALS:
+            signal.signal(number, signal.SIG_DFL)
         if self._procs_file is None:
             return
         with contextlib.suppress(OSError):

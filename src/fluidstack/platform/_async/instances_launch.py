@@ -24,12 +24,12 @@ from ...core.waiters import DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
 from .. import endpoints as api
 from ..types.enums import GPUType, InstanceStatus, Region, SupportedOperatingSystem
 from ..types.instances import CreateInstanceResponse, InstanceResponse
-from ..types.launch import LaunchOption, LaunchPlan
 from .instances_changes import AsyncInstanceChanges
 from .instances_reads import Statuses, Volumes
 
 if TYPE_CHECKING:
     from ...core.spend import Duration
+    from ..types.launch import LaunchOption, LaunchPlan
 
 __all__ = ["AsyncInstanceLaunches"]
 
