@@ -195,10 +195,9 @@ class CliState:
                     from .config import BASE_URL_ENV
 
                     where = f"profile {settings.profile!r}"
-                    if str(exc).startswith("base_url") and settings.base_url_source == "flag":
-                        where = "--base-url"
-                    elif str(exc).startswith("base_url") and settings.base_url_source == "env":
-                        where = BASE_URL_ENV
+                    if str(exc).startswith("base_url"):  # name where the URL came from
+                        given = {"flag": "--base-url", "env": BASE_URL_ENV}
+                        where = given.get(settings.base_url_source, where)
                     raise InputError(f"{exc} ({where})") from exc
             for warning in caught:
                 self.warn(str(warning.message))

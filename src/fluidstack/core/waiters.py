@@ -46,9 +46,9 @@ def wait_goals(until: Union[str, Iterable[str]], states: Type[Any], *also: str) 
             import difflib
 
             close = difflib.get_close_matches(goal, sorted(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"until={goal!r} is not a state to wait for{hint} Known: "
+                f"until={goal!r} is not a state to wait for{hint}. Known: "
                 f"{', '.join(sorted(known))}. For a state this SDK does not list yet, "
                 f"pass {states.__name__}({goal!r})."
             )
